@@ -1,0 +1,17 @@
+# Every dependency comes from Debian packages installed by scripts/setup.sh.
+find_package(Threads REQUIRED)
+find_package(Boost 1.81 REQUIRED COMPONENTS json url)
+find_package(OpenSSL REQUIRED)
+find_package(fmt REQUIRED)
+find_package(spdlog REQUIRED)
+find_package(yaml-cpp REQUIRED)
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(TOMLPP REQUIRED IMPORTED_TARGET tomlplusplus)
+pkg_check_modules(SQLITE3 REQUIRED IMPORTED_TARGET sqlite3)
+pkg_check_modules(PQXX REQUIRED IMPORTED_TARGET libpqxx)
+find_package(CLI11 CONFIG QUIET)
+
+# Private dependencies of libimmp, not part of the SDK.
+add_library(immp_deps INTERFACE)
+target_link_libraries(immp_deps INTERFACE
+  Boost::json Boost::url yaml-cpp PkgConfig::TOMLPP PkgConfig::SQLITE3 PkgConfig::PQXX ${CMAKE_DL_LIBS})

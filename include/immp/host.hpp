@@ -1,0 +1,109 @@
+// Host: owns plugs, hooks, channels and groups; routes every message.
+// Everything here runs on the host's executor; nothing is thread-safe.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "immp/asio.hpp"
+#include "immp/channel.hpp"
+#include "immp/group.hpp"
+#include "immp/hook.hpp"
+#include "immp/message.hpp"
+#include "immp/plug.hpp"
+
+namespace immp {
+
+namespace detail {
+struct HostCore;
+}
+
+// Thrown by Host::resource() when no such resource is configured; what()
+// says which hook needs what and how to add it.
+class MissingResource : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct HostOptions {
+  std::chrono::milliseconds phase_timeout{std::chrono::seconds(10)};
+  // Capacity of each hook's inbox; a full inbox holds back the plugs.
+  std::size_t hook_inbox = 4096;
+};
+
+class Host {
+ public:
+  explicit Host(Executor ex, HostOptions options = {});
+  ~Host();
+  Host(const Host&) = delete;
+  Host& operator=(const Host&) = delete;
+
+  Executor executor() const;
+  const HostOptions& options() const;
+
+  // ---- building (before open) ----
+  Plug& add_plug(std::unique_ptr<Plug> plug);
+  // A resource hook is detected by type. `priority` orders on_receive.
+  Hook& add_hook(std::unique_ptr<Hook> hook, std::optional<int> priority = std::nullopt);
+  void add_channel(std::string name, Channel channel);
+  void add_group(Group group);
+  // Removes a plug that is not active (e.g. a sync hook's virtual plug).
+  void remove_plug(std::string_view name);
+
+  // ---- lookup ----
+  Plug* plug(std::string_view name) const;
+  Hook* hook(std::string_view name) const;
+  std::optional<Channel> channel(std::string_view name) const;
+  // The config name of a channel, if it was declared under `channels`.
+  std::optional<std::string> channel_name(const Channel& channel) const;
+  const Group* group(std::string_view name) const;
+  const std::map<std::string, Channel, std::less<>>& channels() const;
+  std::vector<Plug*> plugs() const;
+  std::vector<Hook*> hooks() const;
+  std::optional<int> priority(const Hook& hook) const;
+
+  // The resource hook of type T, for `who`; throws MissingResource with a
+  // sentence naming T::kPath when there is none. T needs `kPath`.
+  template <typename T>
+  T& resource(const Openable& who) const {  // T::kKind: "database"
+    for (Hook* h : hooks()) {
+      if (auto* r = dynamic_cast<T*>(h)) return *r;
+    }
+    throw MissingResource("the " + who.name() + " hook needs a " + std::string(T::kKind) +
+                          " resource: add " + std::string(T::kPath) + " under hooks");
+  }
+
+  // ---- lifecycle ----
+  // Starts resources, then plugs, then hooks (each phase bounded by the
+  // phase timeout); a plug or hook that fails is logged and marked failed.
+  Task<> open();
+  // Stops hooks, then plugs, then resources; each phase bounded.
+  Task<> close();
+  bool is_open() const;
+
+  // ---- messages ----
+  // before_send chain, then put() under the plug's send lock.
+  Task<std::vector<Receipt>> send(const Channel& channel, MessagePtr msg);
+  // Runs the before_send chain only; nullopt if a hook dropped it.
+  Task<std::optional<Outgoing>> prepare(Outgoing out);
+
+  // ---- config ----
+  // Called when a plug or hook changed its config at runtime.
+  void config_changed(Openable& source);
+  // The runner's write-back (for -w); may be empty.
+  std::function<void(Openable&)> on_config_written;
+
+  detail::HostCore& core() { return *core_; }
+
+ private:
+  std::unique_ptr<detail::HostCore> core_;
+};
+
+}  // namespace immp

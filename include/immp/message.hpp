@@ -1,0 +1,151 @@
+// The message model, as IMMP defines it: Message, SentMessage/Receipt,
+// RichText of Segments, User, File, Location.
+//
+// A message is immutable once it enters the host: it travels as
+// std::shared_ptr<const SentMessage>. A hook that changes one makes a copy.
+#pragma once
+
+#include <any>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "immp/channel.hpp"
+
+namespace immp {
+
+class Plug;
+struct Message;
+struct SentMessage;
+
+using Clock = std::chrono::system_clock;
+
+// An author of messages on a network. `plug` is non-owning and may be null
+// for synthetic users; plugs outlive every message of theirs.
+struct User {
+  std::string id;
+  Plug* plug = nullptr;
+  std::string username;
+  std::string real_name;
+  std::string avatar;  // URL of a picture, empty if none
+  std::string link;    // URL of a profile, empty if none
+  bool suggested = false;  // the plug guessed this user; not authoritative
+  std::any raw;            // network-specific data
+
+  // real_name, else username, else id.
+  const std::string& display_name() const;
+};
+
+using UserPtr = std::shared_ptr<const User>;
+
+// A run of text with one set of formatting.
+struct Segment {
+  std::string text;
+  bool bold = false;
+  bool italic = false;
+  bool underline = false;
+  bool strike = false;
+  bool code = false;  // inline monospace
+  bool pre = false;   // preformatted block
+  std::string link;   // URL, empty if none
+  UserPtr mention;    // the user this segment mentions, null if none
+
+  bool same_format(const Segment& other) const;
+};
+
+// Text as a sequence of formatted segments.
+class RichText {
+ public:
+  RichText() = default;
+  explicit RichText(std::string plain) { segments_.push_back(Segment{std::move(plain)}); }
+  explicit RichText(std::vector<Segment> segments) : segments_(std::move(segments)) {}
+
+  const std::vector<Segment>& segments() const { return segments_; }
+  std::vector<Segment>& segments() { return segments_; }
+  bool empty() const;
+
+  // The text without any formatting.
+  std::string plain() const;
+  // Appends; merges with the last segment when formatting is identical.
+  RichText& append(Segment segment);
+  RichText& append(const RichText& other);
+  // Adjacent segments of identical format merged, empty segments removed.
+  RichText normalised() const;
+
+  bool operator==(const RichText&) const = default;
+
+ private:
+  std::vector<Segment> segments_;
+};
+
+struct File {
+  enum class Type { unknown, image };
+  std::string title;
+  Type type = Type::unknown;
+  std::string url;   // where the file can be fetched, if known
+  std::string path;  // a local copy, if any
+};
+
+struct Location {
+  double latitude = 0;
+  double longitude = 0;
+  std::string name;
+  std::string address;
+};
+
+// A file, a location, or a forwarded message.
+using Attachment = std::variant<File, Location, std::shared_ptr<const Message>>;
+
+// A message as a hook composes it, before any network has seen it.
+struct Message {
+  std::optional<RichText> text;
+  UserPtr user;
+  bool action = false;   // "/me does something"
+  bool edited = false;   // replaces an earlier revision with the same id
+  bool deleted = false;  // the message with this id was removed
+  // The message this one answers. May be a bare receipt (id and channel only).
+  std::shared_ptr<const SentMessage> reply_to;
+  std::vector<UserPtr> joined;
+  std::vector<UserPtr> left;
+  std::optional<std::string> title;  // the channel's new title
+  std::vector<Attachment> attachments;
+  std::any raw;  // network-specific data
+
+  virtual ~Message() = default;
+  Message() = default;
+  Message(const Message&) = default;
+  Message& operator=(const Message&) = default;
+  Message(Message&&) = default;
+  Message& operator=(Message&&) = default;
+
+  // Plain text, prefixed as "* name does" for actions; empty if no text.
+  std::string plain() const;
+};
+
+// Proof that a message exists on a network.
+struct Receipt {
+  std::string id;
+  Channel channel;
+  Clock::time_point at = Clock::now();
+  std::string revision;  // changes on each edit; empty if the network has none
+  bool deleted = false;
+};
+
+// A message that exists on a network: a Receipt and a Message in one.
+struct SentMessage final : Receipt, Message {
+  SentMessage() = default;
+  SentMessage(Receipt receipt, Message message)
+      : Receipt(std::move(receipt)), Message(std::move(message)) {}
+
+  const Receipt& receipt() const { return *this; }
+  const Message& message() const { return *this; }
+};
+
+using MessagePtr = std::shared_ptr<const Message>;
+using SentPtr = std::shared_ptr<const SentMessage>;
+
+}  // namespace immp
