@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -33,6 +34,8 @@ class MissingResource : public std::runtime_error {
 };
 
 struct HostOptions {
+  // Where relative paths of the config resolve (the config file's folder).
+  std::filesystem::path base_dir = ".";
   std::chrono::milliseconds phase_timeout{std::chrono::seconds(10)};
   // Capacity of each hook's inbox; a full inbox holds back the plugs.
   std::size_t hook_inbox = 4096;
