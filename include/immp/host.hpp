@@ -52,9 +52,11 @@ class Host {
   const HostOptions& options() const;
 
   // ---- building (before open) ----
-  Plug& add_plug(std::unique_ptr<Plug> plug);
+  // A disabled plug or hook is kept (and written back) but never started.
+  Plug& add_plug(std::unique_ptr<Plug> plug, bool enabled = true);
   // A resource hook is detected by type. `priority` orders on_receive.
-  Hook& add_hook(std::unique_ptr<Hook> hook, std::optional<int> priority = std::nullopt);
+  Hook& add_hook(std::unique_ptr<Hook> hook, std::optional<int> priority = std::nullopt,
+                 bool enabled = true);
   void add_channel(std::string name, Channel channel);
   void add_group(Group group);
   // Removes a plug that is not active (e.g. a sync hook's virtual plug).

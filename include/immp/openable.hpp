@@ -12,6 +12,9 @@
 namespace immp {
 
 class Host;
+namespace detail {
+struct HostCore;
+}
 
 enum class State { disabled, inactive, starting, active, stopping, failed };
 std::string_view state_name(State state);
@@ -48,6 +51,7 @@ class Openable {
 
  private:
   friend class Host;
+  friend struct detail::HostCore;
   std::string name_;
   Host& host_;
   Node config_;

@@ -1,0 +1,27 @@
+// immp_bench [NAME...]: runs the named benchmarks (all by default).
+#include <cstring>
+#include <iostream>
+
+#include "bench.hpp"
+
+namespace immp::bench {
+std::map<std::string, Benchmark>& registry() {
+  static std::map<std::string, Benchmark> r;
+  return r;
+}
+}  // namespace immp::bench
+
+int main(int argc, char** argv) {
+  auto& all = immp::bench::registry();
+  int status = 0;
+  if (argc > 1 && std::strcmp(argv[1], "--list") == 0) {
+    for (auto& [name, b] : all) std::cout << name << "\n";
+    return 0;
+  }
+  for (auto& [name, bench] : all) {
+    bool wanted = argc <= 1;
+    for (int i = 1; i < argc; ++i) wanted = wanted || name == argv[i];
+    if (wanted) status |= bench(argc, argv);
+  }
+  return status;
+}

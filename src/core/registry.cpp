@@ -1,0 +1,89 @@
+#include "core/registry.hpp"
+
+#include <dlfcn.h>
+
+#include <fmt/format.h>
+
+namespace immp {
+
+Registry::~Registry() {
+  for (auto& [file, handle] : handles_) ::dlclose(handle);
+}
+
+void Registry::add(const Module& module, const std::string& origin) {
+  for (const auto& info : module.classes) {
+    auto [it, fresh] = classes_.emplace(info.path, info);
+    if (!fresh) {
+      throw std::runtime_error(
+          fmt::format("{} registers {}, which is already registered", origin, info.path));
+    }
+  }
+}
+
+const ClassInfo* Registry::find(std::string_view path) const {
+  auto it = classes_.find(path);
+  return it == classes_.end() ? nullptr : &it->second;
+}
+
+std::vector<std::string> Registry::paths() const {
+  std::vector<std::string> out;
+  for (const auto& [path, info] : classes_) out.push_back(path);
+  return out;
+}
+
+void Registry::load(const std::filesystem::path& file) {
+  std::string key = file.string();
+  if (handles_.count(key)) return;
+  void* handle = ::dlopen(key.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!handle) throw std::runtime_error(fmt::format("cannot load plugin {}: {}", key, ::dlerror()));
+  using Entry = const Module* (*)();
+  auto entry = reinterpret_cast<Entry>(::dlsym(handle, "immp_plugin_module_v1"));
+  if (!entry) {
+    ::dlclose(handle);
+    throw std::runtime_error(fmt::format(
+        "{} is not an immp plugin: it has no immp_plugin_module_v1 entry point "
+        "(define one with IMMP_PLUGIN)",
+        key));
+  }
+  const Module* module = entry();
+  if (module->abi != kAbiVersion || module->build != kBuildSignature) {
+    ::dlclose(handle);
+    throw std::runtime_error(fmt::format(
+        "plugin {} was built for immp ABI {} ({}), but this is immp {} with ABI {} ({}): "
+        "rebuild the plugin against immp {}",
+        key, module->abi, module->build, kVersion, kAbiVersion, kBuildSignature, kVersion));
+  }
+  handles_.emplace(key, handle);
+  add(*module, key);
+}
+
+const ClassInfo& Registry::resolve(const std::string& path,
+                                   const std::vector<std::filesystem::path>& dirs) {
+  if (const ClassInfo* info = find(path)) return *info;
+  // "module.file.Class" -> module/file.so, "a.b.c.Class" -> a/b/c.so.
+  auto dot = path.rfind('.');
+  if (dot != std::string::npos && dot > 0) {
+    std::string rel = path.substr(0, dot);
+    std::replace(rel.begin(), rel.end(), '.', '/');
+    rel += ".so";
+    for (const auto& dir : dirs) {
+      auto file = dir / rel;
+      if (!std::filesystem::exists(file)) continue;
+      load(file);
+      if (const ClassInfo* info = find(path)) return *info;
+      throw std::runtime_error(
+          fmt::format("plugin {} does not provide class {}", file.string(), path));
+    }
+  }
+  std::string hint;
+  if (auto near = nearest(path, paths())) hint = fmt::format(" (did you mean '{}'?)", *near);
+  std::string where;
+  if (!dirs.empty() && dot != std::string::npos) {
+    std::string rel = path.substr(0, dot);
+    std::replace(rel.begin(), rel.end(), '.', '/');
+    where = fmt::format("; no {}.so in the search path", rel);
+  }
+  throw std::runtime_error(fmt::format("unknown class '{}'{}{}", path, hint, where));
+}
+
+}  // namespace immp

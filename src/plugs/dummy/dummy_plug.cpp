@@ -1,0 +1,76 @@
+#include "plugs/dummy/dummy_plug.hpp"
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "immp/host.hpp"
+
+namespace immp::plugs {
+
+namespace {
+constexpr std::string_view kSource = "immp";
+}
+
+SpecPtr DummyPlug::schema() {
+  return object({
+      {"interval", real(), 10.0, "seconds between the dummy's messages"},
+      {"text", str(), "Test", "what the dummy says"},
+  });
+}
+
+DummyPlug::DummyPlug(const Init& init)
+    : Plug(init),
+      interval_(static_cast<long>(config().at("interval").as_double() * 1000)),
+      text_(config().at("text").as_string()),
+      tasks_(init.host.executor(), log()) {
+  features_.echo = true;
+  features_.edit = true;
+  auto user = std::make_shared<User>();
+  user->id = "dummy";
+  user->plug = this;
+  user->username = "dummy";
+  user->real_name = name();
+  user_ = std::move(user);
+  if (interval_.count() <= 0) config().at("interval").fail("must be more than 0 seconds");
+}
+
+Task<> DummyPlug::start() {
+  tasks_.spawn("tick", tick());
+  co_return;
+}
+
+Task<> DummyPlug::stop() { co_await tasks_.stop(); }
+
+Task<> DummyPlug::tick() {
+  asio::steady_timer timer(host().executor());
+  Channel channel = Plug::channel(std::string(kSource));
+  for (;;) {
+    timer.expires_after(interval_);
+    co_await timer.async_wait(asio::use_awaitable);
+    Message msg;
+    msg.text = RichText(text_);
+    msg.user = user_;
+    queue(std::make_shared<const SentMessage>(
+        Receipt{next_id(), channel, Clock::now(), {}, false}, std::move(msg)));
+  }
+}
+
+Task<std::vector<std::string>> DummyPlug::put(const Channel& channel, MessagePtr msg) {
+  // Echo it back, as the network would show our own post.
+  std::string id = next_id();
+  queue(std::make_shared<const SentMessage>(Receipt{id, channel, Clock::now(), {}, false},
+                                            Message(*msg)));
+  co_return std::vector<std::string>{id};
+}
+
+Task<std::vector<Channel>> DummyPlug::public_channels() {
+  co_return std::vector<Channel>{Plug::channel(std::string(kSource))};
+}
+
+Task<std::optional<bool>> DummyPlug::channel_is_private(const Channel&) { co_return false; }
+
+Task<std::optional<std::string>> DummyPlug::channel_title(const Channel&) {
+  co_return std::string("Dummy");
+}
+
+}  // namespace immp::plugs

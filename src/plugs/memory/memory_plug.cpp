@@ -1,0 +1,151 @@
+#include "plugs/memory/memory_plug.hpp"
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "immp/host.hpp"
+
+namespace immp::plugs {
+
+SpecPtr MemoryPlug::schema() {
+  return object({
+      {"edit", boolean(), false, "the network edits messages in place"},
+      {"delete", boolean(), false, "the network deletes messages"},
+      {"reply", boolean(), false, "the network has native replies"},
+      {"rich", boolean(), true, "formatting survives"},
+      {"echo", boolean(), false, "our own posts come back as incoming messages"},
+      {"private", list_of(text()), Node::list(), "sources of private channels"},
+      {"public", list_of(text()), Node::list(), "sources listed as public channels"},
+      {"delay-ms", integer(), 0, "time each put() takes"},
+      {"keep", integer(), 10000, "how many posted messages tests can inspect"},
+  });
+}
+
+MemoryPlug::MemoryPlug(const Init& init)
+    : Plug(init),
+      keep_(static_cast<std::size_t>(config().at("keep").as_int())),
+      delay_(config().at("delay-ms").as_int()) {
+  features_.edit = config().at("edit").as_bool();
+  features_.remove = config().at("delete").as_bool();
+  features_.reply = config().at("reply").as_bool();
+  features_.rich = config().at("rich").as_bool();
+  features_.echo = config().at("echo").as_bool();
+  for (const auto& s : config().at("private").as_list()) private_sources_.insert(s.as_text());
+  for (const auto& s : config().at("public").as_list()) public_sources_.insert(s.as_text());
+  auto self = std::make_shared<User>();
+  self->id = "self";
+  self->plug = this;
+  self->username = name();
+  self_ = std::move(self);
+}
+
+Task<> MemoryPlug::start() { co_return; }
+Task<> MemoryPlug::stop() { co_return; }
+
+const UserPtr& MemoryPlug::user(const std::string& id) {
+  auto& u = users_[id];
+  if (!u) {
+    auto made = std::make_shared<User>();
+    made->id = id;
+    made->plug = this;
+    made->username = id;
+    made->real_name = id;
+    u = std::move(made);
+  }
+  return u;
+}
+
+Task<std::vector<std::string>> MemoryPlug::put(const Channel& channel, MessagePtr msg) {
+  if (delay_.count() > 0) {
+    asio::steady_timer t(host().executor(), delay_);
+    co_await t.async_wait(asio::use_awaitable);
+  }
+  if (failing_) throw std::runtime_error("network " + name() + " is down");
+  std::string id;
+  Message copy = *msg;
+  if (msg->edited || msg->deleted) {
+    // An edit or delete of one of our posts keeps its id where supported.
+    if (auto* sent = dynamic_cast<const SentMessage*>(msg.get()); sent && features_.edit &&
+                                                                  by_id_.count(sent->id)) {
+      id = sent->id;
+    }
+  }
+  if (id.empty()) id = next_id();
+  auto sent = std::make_shared<SentMessage>(Receipt{id, channel, Clock::now(), {}, msg->deleted},
+                                            std::move(copy));
+  ++posted_count_;
+  if (keep_ > 0) {
+    posted_.push_back(sent);
+    by_id_[id] = sent;
+    if (posted_.size() > keep_) {
+      by_id_.erase(posted_.front()->id);
+      posted_.pop_front();
+    }
+  }
+  if (features_.echo) {
+    // Like real networks, the echo arrives while put() is still running;
+    // the host's send lock must hold it back until we return.
+    auto echo = std::make_shared<SentMessage>(*sent);
+    echo->user = self_;
+    queue(std::move(echo));
+  }
+  co_return std::vector<std::string>{id};
+}
+
+Task<std::optional<bool>> MemoryPlug::channel_is_private(const Channel& channel) {
+  co_return private_sources_.count(channel.source) > 0;
+}
+
+Task<std::vector<Channel>> MemoryPlug::public_channels() {
+  std::vector<Channel> out;
+  for (const auto& s : public_sources_) out.push_back(Plug::channel(s));
+  co_return out;
+}
+
+Task<std::vector<Channel>> MemoryPlug::private_channels() {
+  std::vector<Channel> out;
+  for (const auto& s : private_sources_) out.push_back(Plug::channel(s));
+  co_return out;
+}
+
+Task<SentPtr> MemoryPlug::get_message(const Receipt& receipt) {
+  auto it = by_id_.find(receipt.id);
+  co_return it == by_id_.end() ? nullptr : it->second;
+}
+
+Task<> MemoryPlug::delete_message(const Receipt& receipt) {
+  if (!features_.remove) throw std::runtime_error("network " + name() + " cannot delete");
+  deleted_.push_back(receipt);
+  co_return;
+}
+
+SentPtr MemoryPlug::inject(std::string source, std::string text, std::string user_id) {
+  Message msg;
+  msg.text = RichText(std::move(text));
+  msg.user = user(user_id);
+  return inject(std::move(source), std::move(msg));
+}
+
+SentPtr MemoryPlug::inject(std::string source, Message msg) {
+  std::string id = next_id();
+  auto sent = std::make_shared<const SentMessage>(
+      Receipt{id, Plug::channel(std::move(source)), Clock::now(), {}, msg.deleted},
+      std::move(msg));
+  queue(sent);
+  return sent;
+}
+
+Task<> MemoryPlug::flood(std::string source, std::size_t count) {
+  const UserPtr& author = user("flooder");
+  Channel channel = Plug::channel(std::move(source));
+  for (std::size_t i = 0; i < count; ++i) {
+    Message msg;
+    msg.text = RichText("message " + std::to_string(i));
+    msg.user = author;
+    auto sent = std::make_shared<const SentMessage>(
+        Receipt{next_id(), channel, Clock::now(), {}, false}, std::move(msg));
+    co_await queue_paced(std::move(sent));
+  }
+}
+
+}  // namespace immp::plugs

@@ -1,0 +1,69 @@
+// MemoryPlug: a network that lives in memory, for tests and benchmarks.
+// It behaves like a real network as far as its config says: with or without
+// edits, deletes, replies and echoes, private channels, slow or failing
+// sends.
+#pragma once
+
+#include <chrono>
+#include <deque>
+#include <map>
+#include <set>
+
+#include "immp/plug.hpp"
+
+namespace immp::plugs {
+
+class MemoryPlug final : public Plug {
+ public:
+  static constexpr std::string_view kPath = "immp.plug.memory.MemoryPlug";
+  static constexpr std::string_view kDescription =
+      "An in-memory network for tests and benchmarks.";
+  static SpecPtr schema();
+
+  explicit MemoryPlug(const Init& init);
+
+  std::string network_name() const override { return "Memory"; }
+  std::string network_id() const override { return "memory:" + name(); }
+
+  Task<> start() override;
+  Task<> stop() override;
+  Task<std::vector<std::string>> put(const Channel& channel, MessagePtr msg) override;
+  Task<std::optional<bool>> channel_is_private(const Channel& channel) override;
+  Task<std::vector<Channel>> public_channels() override;
+  Task<std::vector<Channel>> private_channels() override;
+  Task<SentPtr> get_message(const Receipt& receipt) override;
+  Task<> delete_message(const Receipt& receipt) override;
+
+  // ---- for tests: what a user of this "network" would do or see ----
+  // A network user posts `text` in `source`; returns what was queued.
+  SentPtr inject(std::string source, std::string text, std::string user = "alice");
+  SentPtr inject(std::string source, Message msg);
+  // Queues `count` numbered messages in `source`, pacing on the host.
+  Task<> flood(std::string source, std::size_t count);
+  // Messages posted through put(), most recent last (bounded by `keep`).
+  const std::deque<SentPtr>& posted() const { return posted_; }
+  std::size_t posted_count() const { return posted_count_; }
+  // Deletions seen through delete_message().
+  const std::vector<Receipt>& deleted() const { return deleted_; }
+  // Makes put() fail (as a network that is down) until set back.
+  void set_failing(bool failing) { failing_ = failing; }
+  const UserPtr& user(const std::string& id);
+
+ private:
+  std::string next_id() { return std::to_string(++counter_); }
+
+  std::uint64_t counter_ = 0;
+  std::size_t keep_;
+  std::chrono::milliseconds delay_;
+  bool failing_ = false;
+  std::set<std::string> private_sources_;
+  std::set<std::string> public_sources_;
+  std::deque<SentPtr> posted_;
+  std::size_t posted_count_ = 0;
+  std::map<std::string, SentPtr> by_id_;  // bounded like posted_
+  std::vector<Receipt> deleted_;
+  std::map<std::string, UserPtr> users_;
+  UserPtr self_;
+};
+
+}  // namespace immp::plugs

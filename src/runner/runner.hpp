@@ -1,0 +1,48 @@
+// The runner: builds a Host from a config file and runs it until a signal.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+
+#include "core/registry.hpp"
+#include "immp/config.hpp"
+#include "immp/host.hpp"
+
+namespace immp {
+
+// The whole top-level schema (IMMP's runner sections plus the bus).
+SpecPtr runner_schema();
+
+class Runner {
+ public:
+  // Reads and validates `config_file`, resolves every class and builds
+  // every plug, hook, channel and group, without starting anything.
+  // Throws ConfigError (exit code 2) for any problem.
+  Runner(std::filesystem::path config_file, asio::io_context& io, bool write_back = false);
+  ~Runner();
+
+  Host& host() { return *host_; }
+  const Node& config() const { return root_; }
+
+  // Opens the host, runs until SIGINT/SIGTERM (a second one exits at
+  // once), closes it. Returns the process exit code.
+  int run();
+
+  // Writes the live config back to the file (with -w).
+  void write_back();
+
+ private:
+  void build();
+  void apply_config(Openable& source);
+
+  std::filesystem::path file_;
+  asio::io_context& io_;
+  bool write_back_;
+  Node root_;
+  Registry registry_;  // declared before host_: plugin code outlives instances
+  std::unique_ptr<Host> host_;
+  LoggerPtr log_;
+};
+
+}  // namespace immp
