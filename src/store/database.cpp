@@ -1,0 +1,502 @@
+#include "store/database.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <ctime>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
+
+#include "store/backend.hpp"
+#include "store/postgres_backend.hpp"
+#include "store/sqlite_backend.hpp"
+
+namespace immp::store {
+
+// ---- values ----------------------------------------------------------------
+
+namespace {
+
+std::string_view kind_of(const Value& v) {
+  switch (v.index()) {
+    case 0: return "null";
+    case 1: return "an integer";
+    case 2: return "a real";
+    default: return "text";
+  }
+}
+
+}  // namespace
+
+bool is_null(const Value& value) { return std::holds_alternative<std::monostate>(value); }
+
+std::int64_t as_int(const Value& value) {
+  if (auto* n = std::get_if<std::int64_t>(&value)) return *n;
+  if (auto* d = std::get_if<double>(&value); d && std::trunc(*d) == *d) {
+    return static_cast<std::int64_t>(*d);
+  }
+  throw std::runtime_error("expected an integer, got " + std::string(kind_of(value)));
+}
+
+double as_real(const Value& value) {
+  if (auto* d = std::get_if<double>(&value)) return *d;
+  if (auto* n = std::get_if<std::int64_t>(&value)) return static_cast<double>(*n);
+  throw std::runtime_error("expected a number, got " + std::string(kind_of(value)));
+}
+
+std::string as_text(const Value& value) {
+  if (auto* s = std::get_if<std::string>(&value)) return *s;
+  if (auto* n = std::get_if<std::int64_t>(&value)) return std::to_string(*n);
+  if (auto* d = std::get_if<double>(&value)) return fmt::format("{}", *d);
+  throw std::runtime_error("expected text, got null");
+}
+
+// ---- URLs ------------------------------------------------------------------
+
+namespace {
+
+struct Target {
+  Dialect dialect;
+  std::string where;     // sqlite: the file path or ":memory:"; postgres: conninfo
+  std::string describe;  // for messages: no password
+};
+
+// postgresql://user:secret@host/db?password=x -> postgresql://user:***@host/db?password=***
+std::string redact(const std::string& url) {
+  std::string out = url;
+  auto scheme_end = out.find("://");
+  if (scheme_end != std::string::npos) {
+    auto start = scheme_end + 3;
+    auto at = out.find('@', start);
+    auto slash = out.find_first_of("/?", start);
+    if (at != std::string::npos && (slash == std::string::npos || at < slash)) {
+      auto colon = out.find(':', start);
+      if (colon != std::string::npos && colon < at) out.replace(colon + 1, at - colon - 1, "***");
+    }
+  }
+  for (std::size_t pos = 0; (pos = out.find("password=", pos)) != std::string::npos;) {
+    pos += 9;
+    auto end = out.find('&', pos);
+    out.replace(pos, (end == std::string::npos ? out.size() : end) - pos, "***");
+  }
+  return out;
+}
+
+Target parse_url(const std::string& url, const Options& options) {
+  auto fail = [&](const std::string& why) -> std::runtime_error {
+    return std::runtime_error("database URL '" + redact(url) + "': " + why);
+  };
+  auto sep = url.find("://");
+  if (sep == std::string::npos || sep == 0) {
+    throw fail("expected sqlite://... or postgresql://...");
+  }
+  std::string scheme = url.substr(0, sep);
+  std::transform(scheme.begin(), scheme.end(), scheme.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::string rest = url.substr(sep + 3);
+
+  if (scheme == "sqlite" || scheme == "sqlite3") {
+    if (rest.find('?') != std::string::npos) throw fail("SQLite URLs take no parameters");
+    if (rest == ":memory:" || rest == "/:memory:") {
+      return {Dialect::sqlite, ":memory:", "sqlite://:memory:"};
+    }
+    std::string path = rest;
+    if (options.style == UrlStyle::sqlalchemy && !path.empty() && path[0] == '/') {
+      path.erase(0, 1);  // sqlite:///rel.db is relative, sqlite:////abs.db absolute
+    }
+    if (path.empty()) throw fail("no file name (e.g. sqlite:///immp.db)");
+    std::filesystem::path file(path);
+    if (file.is_relative()) file = options.base_dir / file;
+    file = std::filesystem::absolute(file).lexically_normal();
+    return {Dialect::sqlite, file.string(), "sqlite file " + file.string()};
+  }
+
+  if (scheme == "postgresql" || scheme == "postgres") {
+    std::string conninfo = url;
+    // libpq waits for the OS to give up on an unreachable host (minutes);
+    // a start-up phase should hear about it sooner.
+    if (conninfo.find("connect_timeout=") == std::string::npos) {
+      conninfo += conninfo.find('?') == std::string::npos ? "?" : "&";
+      conninfo += "connect_timeout=10";
+    }
+    return {Dialect::postgresql, conninfo, redact(url)};
+  }
+
+  throw fail("unsupported scheme '" + scheme + "' (expected sqlite or postgresql)");
+}
+
+}  // namespace
+
+void check_url(const std::string& url) { parse_url(url, Options{}); }
+
+namespace {
+
+std::string utc_now() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+}  // namespace
+
+// ---- the worker ------------------------------------------------------------
+
+namespace detail {
+
+// Work for the worker thread that is not a plain write. Move-only, since it
+// carries a coroutine's completion handler.
+struct Call {
+  virtual ~Call() = default;
+  virtual void run(Worker& worker) = 0;
+  // Completes with `error` without running (the database is closed).
+  virtual void fail(std::exception_ptr error) = 0;
+};
+
+struct Job {
+  std::string sql;  // a write, when `call` is null
+  std::vector<Value> params;
+  std::unique_ptr<Call> call;
+};
+
+// Owns the thread and its queue. Everything below `backend` is touched by
+// the worker thread only.
+struct Worker {
+  Worker(Target target, Options options)
+      : target(std::move(target)), options(std::move(options)),
+        log(this->options.log ? this->options.log : spdlog::default_logger()) {}
+  ~Worker() { stop(); }
+
+  // Called from any thread. False (and `job` untouched) once closed.
+  bool push(Job& job) {
+    bool wake;
+    {
+      std::lock_guard lock(mu);
+      if (closed) return false;
+      wake = queue.empty();
+      queue.push_back(std::move(job));
+    }
+    // The worker only sleeps on an empty queue.
+    if (wake) cv.notify_one();
+    return true;
+  }
+
+  void start() {
+    thread = std::thread([this] { loop(); });
+  }
+
+  // Runs every queued job, then ends the thread. Idempotent.
+  void stop() {
+    {
+      std::lock_guard lock(mu);
+      closed = true;
+    }
+    cv.notify_one();
+    if (thread.joinable()) thread.join();
+  }
+
+  void loop() {
+    std::vector<Job> jobs;
+    for (;;) {
+      {
+        std::unique_lock lock(mu);
+        cv.wait(lock, [&] { return !queue.empty() || closed; });
+        if (queue.empty()) break;
+        jobs.swap(queue);
+      }
+      process(jobs);
+      jobs.clear();  // keeps the capacity for the next swap
+    }
+    backend.reset();
+  }
+
+  void process(std::vector<Job>& jobs) {
+    std::size_t i = 0;
+    while (i < jobs.size()) {
+      if (jobs[i].call) {
+        jobs[i].call->run(*this);
+        jobs[i].call.reset();  // drops the (moved-from) handler here, in order
+        ++i;
+        continue;
+      }
+      std::size_t end = i;
+      while (end < jobs.size() && !jobs[end].call) ++end;
+      apply_writes(jobs.data() + i, jobs.data() + end);
+      i = end;
+    }
+  }
+
+  // Ensures a usable connection for the next request; throws if none.
+  Backend& connection() {
+    if (!backend) throw std::runtime_error("the database is not open");
+    if (!backend->healthy()) backend->reconnect();
+    return *backend;
+  }
+
+  // One transaction for the lot. If it fails, the batch is replayed one
+  // write per transaction so that only the bad writes are lost, and each of
+  // those is logged with its SQL.
+  void apply_writes(Job* first, Job* last) {
+    std::string error;
+    if (try_writes(first, last, error)) return;
+    if (last - first == 1) {
+      log->error("database write failed ({}): {}; SQL: {}", target.describe, error, first->sql);
+      return;
+    }
+    for (Job* j = first; j != last; ++j) apply_writes(j, j + 1);
+  }
+
+  // True when the writes are committed, or lost with the connection (and
+  // logged) after retrying with backoff. False with `error` when the
+  // database refused them.
+  bool try_writes(Job* first, Job* last, std::string& error) {
+    using namespace std::chrono_literals;
+    auto delay = 200ms;
+    for (int attempt = 0;; ++attempt) {
+      try {
+        Backend& b = connection();
+        try {
+          b.begin();
+          for (Job* j = first; j != last; ++j) b.run(j->sql, j->params, nullptr);
+          b.commit();
+          return true;
+        } catch (...) {
+          b.rollback();
+          throw;
+        }
+      } catch (const std::exception& e) {
+        if (backend && backend->healthy()) {
+          error = e.what();
+          return false;
+        }
+        if (attempt >= kWriteRetries) {
+          for (Job* j = first; j != last; ++j) {
+            log->error("database write lost ({}): {}; SQL: {}", target.describe, e.what(),
+                       j->sql);
+          }
+          return true;
+        }
+        log->warn("database {} unavailable, retrying {} writes: {}", target.describe,
+                  last - first, e.what());
+        std::this_thread::sleep_for(delay);
+        delay *= 2;
+      }
+    }
+  }
+
+  static constexpr int kWriteRetries = 5;  // 0.2 s doubling: about 6 s in all
+
+  const Target target;
+  const Options options;
+  const LoggerPtr log;
+
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<Job> queue;  // guarded by mu
+  bool closed = false;     // guarded by mu
+  std::thread thread;
+
+  std::unique_ptr<Backend> backend;  // worker thread only
+};
+
+}  // namespace detail
+
+// ---- Database --------------------------------------------------------------
+
+namespace {
+
+// A request with a result: runs on the worker, completes on the awaiting
+// coroutine's executor. `work` keeps that executor's context running while
+// the request is away.
+template <typename R, typename F, typename Handler>
+struct CallFor final : detail::Call {
+  CallFor(F f, Handler h)
+      : fn(std::move(f)), handler(std::move(h)),
+        work(asio::prefer(asio::get_associated_executor(handler),
+                          asio::execution::outstanding_work.tracked)) {}
+
+  void run(detail::Worker& worker) override {
+    std::exception_ptr error;
+    R result{};
+    try {
+      result = fn(worker);
+    } catch (...) {
+      error = std::current_exception();
+    }
+    complete(error, std::move(result));
+  }
+  void fail(std::exception_ptr error) override { complete(error, R{}); }
+
+  // The handler is moved out here and only ever runs or dies on its own
+  // executor.
+  void complete(std::exception_ptr error, R result) {
+    auto ex = asio::get_associated_executor(handler);
+    asio::post(ex, [h = std::move(handler), error, r = std::move(result)]() mutable {
+      std::move(h)(error, std::move(r));
+    });
+  }
+
+  F fn;
+  Handler handler;
+  Executor work;
+};
+
+}  // namespace
+
+template <typename R, typename F>
+Task<R> Database::call(F fn) {
+  auto initiate = [this, fn = std::move(fn)](auto handler) mutable {
+    using Handler = decltype(handler);
+    detail::Job job;
+    job.call = std::make_unique<CallFor<R, F, Handler>>(std::move(fn), std::move(handler));
+    if (!worker_->push(job)) {
+      job.call->fail(std::make_exception_ptr(
+          std::runtime_error("database " + worker_->target.describe + " is closed")));
+    }
+  };
+  // Named, not a temporary inside co_await: see the GCC 12 note in DESIGN.md.
+  auto op = asio::async_initiate<const asio::use_awaitable_t<>&, void(std::exception_ptr, R)>(
+      std::move(initiate), asio::use_awaitable);
+  co_return co_await std::move(op);
+}
+
+Database::Database(std::unique_ptr<detail::Worker> worker) : worker_(std::move(worker)) {}
+
+Database::~Database() { close(); }
+
+Task<std::unique_ptr<Database>> Database::open(std::string url, Options options) {
+  Target target = parse_url(url, options);
+  auto worker = std::make_unique<detail::Worker>(std::move(target), std::move(options));
+  worker->start();
+  std::unique_ptr<Database> db(new Database(std::move(worker)));
+  std::string problem;
+  try {
+    auto connect = db->call<bool>([](detail::Worker& w) {
+      if (w.target.dialect == Dialect::sqlite) {
+        w.backend = detail::open_sqlite(w.target.where);
+      } else {
+        w.backend = detail::open_postgres(w.target.where);
+      }
+      return true;
+    });
+    co_await std::move(connect);
+  } catch (const std::exception& e) {
+    problem = e.what();
+  }
+  if (!problem.empty()) {
+    std::string where = db->describe();
+    db->close();
+    throw std::runtime_error("cannot open database " + where + ": " + problem);
+  }
+  co_return db;
+}
+
+Dialect Database::dialect() const { return worker_->target.dialect; }
+
+const std::string& Database::describe() const { return worker_->target.describe; }
+
+namespace {
+
+// Adds the statement to an error from the engine.
+[[noreturn]] void rethrow_with(const std::exception& e, const std::string& sql) {
+  throw std::runtime_error(std::string(e.what()) + "; SQL: " + sql);
+}
+
+}  // namespace
+
+Task<Rows> Database::query(std::string sql, std::vector<Value> params) {
+  auto task = call<Rows>([sql = std::move(sql), params = std::move(params)](detail::Worker& w) {
+    Rows rows;
+    try {
+      w.connection().run(sql, params, &rows);
+    } catch (const std::exception& e) {
+      rethrow_with(e, sql);
+    }
+    return rows;
+  });
+  co_return co_await std::move(task);
+}
+
+Task<std::int64_t> Database::execute(std::string sql, std::vector<Value> params) {
+  auto task =
+      call<std::int64_t>([sql = std::move(sql), params = std::move(params)](detail::Worker& w) {
+        try {
+          return w.connection().run(sql, params, nullptr);
+        } catch (const std::exception& e) {
+          rethrow_with(e, sql);
+        }
+      });
+  co_return co_await std::move(task);
+}
+
+void Database::write(std::string sql, std::vector<Value> params) {
+  detail::Job job{std::move(sql), std::move(params), nullptr};
+  if (!worker_->push(job)) {
+    worker_->log->error("database write after close ({}); SQL: {}", describe(), job.sql);
+  }
+}
+
+Task<> Database::flush() {
+  // Requests run in order, so this completes after every earlier write.
+  auto task = call<bool>([](detail::Worker&) { return true; });
+  co_await std::move(task);
+}
+
+Task<> Database::migrate(std::string owner, std::vector<std::string> steps) {
+  auto task = call<bool>([owner = std::move(owner), steps = std::move(steps)](detail::Worker& w) {
+    detail::Backend& b = w.connection();
+    std::int64_t current = 0;
+    try {
+      b.script(
+          "CREATE TABLE IF NOT EXISTS immp_migrations ("
+          "owner TEXT NOT NULL, version INTEGER NOT NULL, applied_at TEXT NOT NULL, "
+          "PRIMARY KEY (owner, version))");
+      Rows rows;
+      b.run("SELECT MAX(version) FROM immp_migrations WHERE owner = ?", {owner}, &rows);
+      if (!rows.empty() && !rows[0].empty() && !is_null(rows[0][0])) current = as_int(rows[0][0]);
+    } catch (const std::exception& e) {
+      throw std::runtime_error("database migrations of " + owner + ": " + e.what());
+    }
+    auto known = static_cast<std::int64_t>(steps.size());
+    if (current > known) {
+      throw std::runtime_error("database schema of " + owner + " is at version " +
+                               std::to_string(current) + " but this immp knows only " +
+                               std::to_string(known) + "; it was written by a newer immp");
+    }
+    for (std::int64_t version = current + 1; version <= known; ++version) {
+      try {
+        b.begin();
+        b.script(steps[static_cast<std::size_t>(version - 1)]);
+        b.run("INSERT INTO immp_migrations (owner, version, applied_at) VALUES (?, ?, ?)",
+              {owner, version, utc_now()}, nullptr);
+        b.commit();
+      } catch (const std::exception& e) {
+        b.rollback();
+        throw std::runtime_error("database migration " + owner + " step " +
+                                 std::to_string(version) + " failed: " + e.what());
+      }
+      w.log->info("database {}: applied migration {} step {}", w.target.describe, owner,
+                  version);
+    }
+    return true;
+  });
+  co_await std::move(task);
+}
+
+void Database::close() {
+  if (worker_) worker_->stop();
+}
+
+}  // namespace immp::store

@@ -1,0 +1,122 @@
+// Database: the storage that hooks (sync's id map, outboxes, notes, ...)
+// keep their data in. SQLite (default) or PostgreSQL, chosen by URL.
+//
+// Every backend call blocks, so each Database runs its connection on its
+// own worker thread. The coroutine API never blocks the caller: a request is
+// queued for the worker and its result is posted back to the awaiting
+// coroutine's executor. Requests run in the order they were made, writes
+// included.
+//
+// SQL uses `?` placeholders in both dialects (the PostgreSQL backend turns
+// them into $1..$n; `?` inside quotes and comments is left alone). Write SQL
+// that both dialects accept; `INSERT ... ON CONFLICT (..) DO UPDATE/NOTHING`
+// works in both. Where they differ, branch on dialect().
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "immp/asio.hpp"
+#include "immp/log.hpp"
+
+namespace immp::store {
+
+// One SQL value: null, integer, real or text (a BLOB reads as text).
+using Value = std::variant<std::monostate, std::int64_t, double, std::string>;
+using Row = std::vector<Value>;
+using Rows = std::vector<Row>;
+
+bool is_null(const Value& value);
+// Typed reads; each throws std::runtime_error naming the kind it found.
+// as_int accepts a real with an integral value; as_text renders numbers.
+std::int64_t as_int(const Value& value);
+double as_real(const Value& value);
+std::string as_text(const Value& value);
+
+enum class Dialect { sqlite, postgresql };
+
+// How `sqlite:///x` reads. In both styles `sqlite://x` is relative to the
+// base directory and `sqlite:////x` is absolute.
+enum class UrlStyle {
+  sqlalchemy,  // IMMP's DatabaseHook (Peewee): `sqlite:///x.db` is relative
+  tortoise,    // IMMP's AsyncDatabaseHook (Tortoise): `sqlite:///x.db` is /x.db
+};
+
+struct Options {
+  // Where relative SQLite paths resolve.
+  std::filesystem::path base_dir = ".";
+  UrlStyle style = UrlStyle::sqlalchemy;
+  // Receives failed writes and warnings, from the worker thread. Null: the
+  // spdlog default logger.
+  LoggerPtr log;
+};
+
+// Throws std::runtime_error ("database URL '...': why") for a URL that
+// open() would reject without trying to connect: malformed, unsupported
+// scheme, no file name. For checking config early.
+void check_url(const std::string& url);
+
+namespace detail {
+struct Worker;
+}
+
+class Database {
+ public:
+  // Connects (on the new worker thread) and returns the open database.
+  // Throws std::runtime_error naming the URL (password hidden) and the reason
+  // for an unsupported or malformed URL or a database that cannot be opened.
+  // URLs: sqlite:///relative.db, sqlite:////abs/path.db, sqlite://:memory:,
+  // postgresql://user:pass@host:port/db (or postgres://; a socket directory
+  // as ?host=/path; any libpq URI parameter).
+  static Task<std::unique_ptr<Database>> open(std::string url, Options options = {});
+
+  ~Database();  // close()
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
+
+  Dialect dialect() const;
+  // The URL with its password hidden, or the SQLite file path, for logs.
+  const std::string& describe() const;
+
+  // One statement, outside any batch transaction; returns its rows.
+  // Throws std::runtime_error with the database's message and the SQL.
+  Task<Rows> query(std::string sql, std::vector<Value> params = {});
+  // One statement; returns the number of rows it changed.
+  Task<std::int64_t> execute(std::string sql, std::vector<Value> params = {});
+
+  // Queues a write and returns at once; callable from any thread. Queued
+  // writes are applied in order, in batches (one transaction per batch).
+  // A write that fails is logged with its SQL and the error, and the others
+  // of its batch still apply.
+  void write(std::string sql, std::vector<Value> params = {});
+  // Completes when every write queued before it is committed (or logged as
+  // failed).
+  Task<> flush();
+
+  // Brings `owner`'s schema up to date. steps[i] is version i + 1; it may
+  // hold several statements but no BEGIN/COMMIT. Versions already recorded
+  // in immp_migrations are skipped; each new one runs in its own
+  // transaction and is recorded there. A failing step throws
+  // std::runtime_error naming the owner, the version and the error, and
+  // leaves the earlier versions applied. A database newer than `steps` (more
+  // versions recorded) is an error too.
+  Task<> migrate(std::string owner, std::vector<std::string> steps);
+
+  // Applies every queued write, then closes the connection and joins the
+  // worker. Blocks; call flush() first from a coroutine to keep that short.
+  // Requests made after close() fail (write() logs an error).
+  void close();
+
+ private:
+  explicit Database(std::unique_ptr<detail::Worker> worker);
+  template <typename R, typename F>
+  Task<R> call(F fn);
+
+  std::unique_ptr<detail::Worker> worker_;
+};
+
+}  // namespace immp::store

@@ -1,0 +1,73 @@
+#include "store/database_hook.hpp"
+
+#include <stdexcept>
+
+#include "immp/host.hpp"
+
+namespace immp::store {
+
+namespace {
+
+SpecPtr schema_with_default(std::string_view url) {
+  return object({
+      {"url", str(), Node(std::string(url)),
+       "sqlite:///immp.db (relative to the config file), sqlite:////abs/path.db, "
+       "sqlite://:memory:, or postgresql://user:password@host:port/database"},
+  });
+}
+
+}  // namespace
+
+SpecPtr DatabaseHook::schema() { return schema_with_default(kDefaultUrl); }
+SpecPtr AsyncDatabaseHook::schema() { return schema_with_default(kDefaultUrl); }
+
+DatabaseHook::DatabaseHook(const Init& init) : DatabaseHook(init, UrlStyle::sqlalchemy) {}
+
+AsyncDatabaseHook::AsyncDatabaseHook(const Init& init)
+    : DatabaseHook(init, UrlStyle::tortoise) {}
+
+DatabaseHook::DatabaseHook(const Init& init, UrlStyle style) : ResourceHook(init), style_(style) {
+  // A URL that can never work is a config error, found by `immp --check`.
+  if (const Node* node = config().find("url")) {
+    try {
+      check_url(node->as_string());
+    } catch (const ConfigError&) {
+      throw;
+    } catch (const std::runtime_error& e) {
+      node->fail(e.what());
+    }
+  }
+}
+
+DatabaseHook::~DatabaseHook() = default;
+
+std::string DatabaseHook::url() const {
+  const Node* node = config().find("url");
+  if (node && node->is_string()) return node->as_string();
+  return std::string(style_ == UrlStyle::tortoise ? AsyncDatabaseHook::kDefaultUrl : kDefaultUrl);
+}
+
+Task<> DatabaseHook::start() {
+  Options options;
+  options.base_dir = host().options().base_dir;
+  options.style = style_;
+  options.log = log();
+  auto opening = Database::open(url(), options);
+  db_ = co_await std::move(opening);
+  log()->info("database: {}", db_->describe());
+}
+
+Task<> DatabaseHook::stop() {
+  if (!db_) co_return;
+  auto flushing = db_->flush();
+  co_await std::move(flushing);
+  db_->close();
+  db_.reset();
+}
+
+Database& DatabaseHook::db() const {
+  if (!db_) throw std::logic_error("the " + name() + " database is not open");
+  return *db_;
+}
+
+}  // namespace immp::store

@@ -1,0 +1,66 @@
+// DatabaseHook: the database resource. Other hooks find it by type and keep
+// their tables in it:
+//
+//   auto& db = host().resource<store::DatabaseHook>(*this).db();
+//   co_await db.migrate("notes", {"CREATE TABLE notes (...)"});
+//
+// It opens the database before plugs and hooks start and closes it (after
+// applying every queued write) once they have stopped.
+#pragma once
+
+#include <memory>
+#include <string_view>
+
+#include "immp/hook.hpp"
+#include "store/database.hpp"
+
+namespace immp::store {
+
+class DatabaseHook : public ResourceHook {
+ public:
+  static constexpr std::string_view kPath = "immp.hook.database.DatabaseHook";
+  static constexpr std::string_view kKind = "database";
+  static constexpr std::string_view kDescription =
+      "Storage for other hooks: SQLite (default, next to the config) or PostgreSQL";
+  // IMMP's DatabaseHook read URLs like Peewee: sqlite:///relative.db.
+  static constexpr std::string_view kDefaultUrl = "sqlite:///immp.db";
+  static SpecPtr schema();
+
+  // Throws ConfigError (at the `url` key) for a URL that cannot work.
+  explicit DatabaseHook(const Init& init);
+  ~DatabaseHook() override;
+
+  // Opens the database; throws std::runtime_error naming the URL (password
+  // hidden) and the reason when it cannot.
+  Task<> start() override;
+  // Waits for queued writes, then closes.
+  Task<> stop() override;
+
+  // The open database. Throws std::logic_error outside start()..stop().
+  Database& db() const;
+
+ protected:
+  DatabaseHook(const Init& init, UrlStyle style);
+
+ private:
+  std::string url() const;
+
+  UrlStyle style_;
+  std::unique_ptr<Database> db_;
+};
+
+// IMMP's AsyncDatabaseHook, which read URLs like Tortoise ORM:
+// sqlite:///abs/path.db is absolute, sqlite://relative.db relative. Found
+// by resource<DatabaseHook>() like the other.
+class AsyncDatabaseHook final : public DatabaseHook {
+ public:
+  static constexpr std::string_view kPath = "immp.hook.database.AsyncDatabaseHook";
+  static constexpr std::string_view kDescription =
+      "The database resource, reading sqlite:/// URLs as Tortoise ORM does (absolute paths)";
+  static constexpr std::string_view kDefaultUrl = "sqlite://immp.db";
+  static SpecPtr schema();
+
+  explicit AsyncDatabaseHook(const Init& init);
+};
+
+}  // namespace immp::store

@@ -1,0 +1,107 @@
+#include "store/database_hook.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_future.hpp>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "immp/host.hpp"
+
+namespace immp::store {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+template <typename T>
+T run(asio::io_context& io, Task<T> task) {
+  auto done = asio::co_spawn(io, std::move(task), asio::use_future);
+  io.restart();
+  io.run();
+  return done.get();
+}
+
+class DatabaseHookTest : public ::testing::Test {
+ protected:
+  DatabaseHookTest() {
+    std::string tmpl = (fs::temp_directory_path() / "immp-dbhook-XXXXXX").string();
+    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
+    dir_ = tmpl;
+    HostOptions options;
+    options.base_dir = dir_;
+    host_ = std::make_unique<Host>(io_.get_executor(), options);
+  }
+  ~DatabaseHookTest() override {
+    host_.reset();
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  // The hook's config as the runner hands it over: validated, defaults in.
+  template <typename T>
+  std::unique_ptr<T> make(Node config = Node::map()) {
+    validate(config, *T::schema());
+    return std::make_unique<T>(Init{"db", std::move(config), *host_});
+  }
+  static Node url(const std::string& u) {
+    Node config = Node::map();
+    config.set("url", u);
+    return config;
+  }
+
+  asio::io_context io_;
+  fs::path dir_;
+  std::unique_ptr<Host> host_;
+};
+
+TEST_F(DatabaseHookTest, DefaultIsImmpDbNextToTheConfigAndStopKeepsQueuedWrites) {
+  auto hook = make<DatabaseHook>();
+  EXPECT_THROW(hook->db(), std::logic_error);  // not started
+  run(io_, hook->start());
+  EXPECT_TRUE(fs::exists(dir_ / "immp.db"));
+  run(io_, hook->db().execute("CREATE TABLE kv (k TEXT PRIMARY KEY)"));
+  hook->db().write("INSERT INTO kv VALUES (?)", {"queued"});
+  run(io_, hook->stop());
+
+  auto again = make<DatabaseHook>();
+  run(io_, again->start());
+  EXPECT_EQ(run(io_, again->db().query("SELECT k FROM kv")), (Rows{{"queued"}}));
+  run(io_, again->stop());
+}
+
+TEST_F(DatabaseHookTest, AsyncDatabaseHookReadsThreeSlashesAsAnAbsolutePath) {
+  std::string file = (dir_ / "sub.db").string();
+  auto hook = make<AsyncDatabaseHook>(url("sqlite://" + file));
+  run(io_, hook->start());
+  EXPECT_TRUE(fs::exists(file));
+  EXPECT_EQ(hook->db().describe(), "sqlite file " + file);
+  run(io_, hook->stop());
+}
+
+TEST_F(DatabaseHookTest, AnUnusableUrlIsAConfigErrorAtItsKey) {
+  try {
+    make<DatabaseHook>(url("mysql://u@h/immp"));
+    FAIL() << "expected a ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("url"));
+    EXPECT_THAT(e.what(), HasSubstr("unsupported scheme 'mysql'"));
+  }
+}
+
+TEST_F(DatabaseHookTest, ADatabaseThatCannotOpenFailsStartWithTheReason) {
+  auto hook = make<DatabaseHook>(url("sqlite:////nonexistent-dir/immp.db"));
+  try {
+    run(io_, hook->start());
+    FAIL() << "expected an error";
+  } catch (const std::runtime_error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("cannot open database sqlite file /nonexistent-dir/immp.db"));
+  }
+}
+
+TEST_F(DatabaseHookTest, BothNamesAreFoundAsTheDatabaseResource) {
+  auto& hook = host_->add_hook(make<AsyncDatabaseHook>(url("sqlite://:memory:")));
+  EXPECT_EQ(&host_->resource<DatabaseHook>(hook), &hook);
+}
+
+}  // namespace
+}  // namespace immp::store

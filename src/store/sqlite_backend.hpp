@@ -1,0 +1,16 @@
+// SQLite engine: one connection in WAL mode with synchronous=NORMAL, a busy
+// timeout and foreign keys on. Prepared statements are kept by SQL text.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "store/backend.hpp"
+
+namespace immp::store::detail {
+
+// Opens `path` (":memory:" for a private in-memory database), creating the
+// file if needed. Throws std::runtime_error with SQLite's reason.
+std::unique_ptr<Backend> open_sqlite(const std::string& path);
+
+}  // namespace immp::store::detail
