@@ -5,6 +5,7 @@
 #include <exception>
 #include <optional>
 #include <stdexcept>
+#include <thread>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -14,6 +15,13 @@
 #include "immp/asio.hpp"
 
 namespace immp::test {
+
+// Runs ready handlers for up to `time`. An io_context that ran out of work
+// stops itself; restart it so later work runs.
+inline void step(asio::io_context& io, std::chrono::milliseconds time) {
+  if (io.stopped()) io.restart();
+  if (io.run_one_for(time) == 0 && io.stopped()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+}
 
 // Runs `task` on `io` until it completes; rethrows its exception. Fails
 // (throws) if it takes longer than `limit`, so a hang is a failure.
@@ -30,7 +38,7 @@ T run(asio::io_context& io, Task<T> task,
   });
   auto deadline = std::chrono::steady_clock::now() + limit;
   while (!done && std::chrono::steady_clock::now() < deadline) {
-    io.run_one_for(std::chrono::milliseconds(10));
+    step(io, std::chrono::milliseconds(10));
   }
   if (!done) throw std::runtime_error("task did not finish in time");
   if (error) std::rethrow_exception(error);
@@ -47,7 +55,7 @@ inline void run(asio::io_context& io, Task<> task,
   });
   auto deadline = std::chrono::steady_clock::now() + limit;
   while (!done && std::chrono::steady_clock::now() < deadline) {
-    io.run_one_for(std::chrono::milliseconds(10));
+    step(io, std::chrono::milliseconds(10));
   }
   if (!done) throw std::runtime_error("task did not finish in time");
   if (error) std::rethrow_exception(error);
@@ -56,7 +64,7 @@ inline void run(asio::io_context& io, Task<> task,
 // Lets the io_context process whatever is ready for `time`.
 inline void settle(asio::io_context& io, std::chrono::milliseconds time = std::chrono::milliseconds(50)) {
   auto deadline = std::chrono::steady_clock::now() + time;
-  while (std::chrono::steady_clock::now() < deadline) io.run_one_for(std::chrono::milliseconds(5));
+  while (std::chrono::steady_clock::now() < deadline) step(io, std::chrono::milliseconds(5));
 }
 
 // Runs until `done()` holds or `limit` passes; returns done().
@@ -64,7 +72,7 @@ template <typename F>
 bool run_until(asio::io_context& io, F done, std::chrono::milliseconds limit = std::chrono::seconds(10)) {
   auto deadline = std::chrono::steady_clock::now() + limit;
   while (!done() && std::chrono::steady_clock::now() < deadline) {
-    io.run_one_for(std::chrono::milliseconds(5));
+    step(io, std::chrono::milliseconds(5));
   }
   return done();
 }

@@ -56,10 +56,6 @@ const UserPtr& MemoryPlug::user(const std::string& id) {
 }
 
 Task<std::vector<std::string>> MemoryPlug::put(const Channel& channel, MessagePtr msg) {
-  if (delay_.count() > 0) {
-    asio::steady_timer t(host().executor(), delay_);
-    co_await t.async_wait(asio::use_awaitable);
-  }
   if (failing_) throw std::runtime_error("network " + name() + " is down");
   std::string id;
   Message copy = *msg;
@@ -88,6 +84,11 @@ Task<std::vector<std::string>> MemoryPlug::put(const Channel& channel, MessagePt
     auto echo = std::make_shared<SentMessage>(*sent);
     echo->user = self_;
     queue(std::move(echo));
+  }
+  // The network's answer comes after its echo, as on many real networks.
+  if (delay_.count() > 0) {
+    asio::steady_timer t(host().executor(), delay_);
+    co_await t.async_wait(asio::use_awaitable);
   }
   co_return std::vector<std::string>{id};
 }
