@@ -1,0 +1,237 @@
+#include "plugs/irc/irc_split.hpp"
+
+#include <cstdint>
+
+#include "plugs/irc/irc_format.hpp"
+#include "plugs/irc/irc_line.hpp"
+
+namespace immp::irc {
+
+namespace {
+
+// Length of the valid UTF-8 sequence at text[i], or 0 if there is none.
+std::size_t utf8_sequence(std::string_view text, std::size_t i) {
+  auto c = static_cast<unsigned char>(text[i]);
+  if (c < 0x80) return 1;
+  std::size_t n;
+  std::uint32_t cp;
+  std::uint32_t min;
+  if ((c & 0xE0) == 0xC0) {
+    n = 2, cp = c & 0x1F, min = 0x80;
+  } else if ((c & 0xF0) == 0xE0) {
+    n = 3, cp = c & 0x0F, min = 0x800;
+  } else if ((c & 0xF8) == 0xF0) {
+    n = 4, cp = c & 0x07, min = 0x10000;
+  } else {
+    return 0;
+  }
+  if (i + n > text.size()) return 0;
+  for (std::size_t k = 1; k < n; ++k) {
+    auto b = static_cast<unsigned char>(text[i + k]);
+    if ((b & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (b & 0x3F);
+  }
+  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+  return n;
+}
+
+// The smallest unit the splitter moves: a formatting code with its digits,
+// a space, or one character (an invalid byte counts as one).
+struct Atom {
+  enum class Kind { code, space, text };
+  std::size_t begin;
+  std::size_t size;
+  Kind kind;
+};
+
+std::vector<Atom> atoms_of(std::string_view line) {
+  std::vector<Atom> atoms;
+  FormatState scratch;
+  for (std::size_t i = 0; i < line.size();) {
+    if (std::size_t n = read_code(line, i, scratch)) {
+      atoms.push_back({i, n, Atom::Kind::code});
+      i += n;
+    } else if (line[i] == ' ') {
+      atoms.push_back({i, 1, Atom::Kind::space});
+      ++i;
+    } else {
+      std::size_t n = utf8_sequence(line, i);
+      if (n == 0) n = 1;
+      atoms.push_back({i, n, Atom::Kind::text});
+      i += n;
+    }
+  }
+  return atoms;
+}
+
+// Splits one line (no '\n'); `state` is the formatting at its start and is
+// left at its end.
+void split_line(std::string_view line, std::size_t budget, FormatState& state,
+                std::vector<std::string>& out) {
+  std::vector<Atom> atoms = atoms_of(line);
+  std::size_t pos = 0;
+  auto apply = [&](std::size_t from, std::size_t to) {
+    for (std::size_t k = from; k < to; ++k) {
+      if (atoms[k].kind == Atom::Kind::code) read_code(line, atoms[k].begin, state);
+    }
+  };
+  while (pos < atoms.size()) {
+    char next = line[atoms[pos].begin];
+    std::string prefix = state.reopen(next);
+    std::size_t end = pos;
+    std::size_t next_pos = pos;
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      std::size_t used = prefix.size();
+      std::size_t i = pos;
+      std::size_t last_space = std::string_view::npos;
+      // Why not break at leading spaces: that would only drop indentation.
+      // Spaces after codes are fine break points (an invisible chunk is
+      // dropped below, its codes kept in the state).
+      bool after_content = false;
+      for (; i < atoms.size(); ++i) {
+        const Atom& a = atoms[i];
+        if (used + a.size > budget) break;
+        if (a.kind == Atom::Kind::space) {
+          if (after_content) last_space = i;
+        } else {
+          after_content = true;
+        }
+        used += a.size;
+      }
+      if (i == atoms.size()) {
+        end = next_pos = i;
+      } else if (atoms[i].kind == Atom::Kind::space && after_content) {
+        // Everything before the space that does not fit is on this line.
+        end = i;
+        next_pos = i + 1;
+      } else if (last_space != std::string_view::npos) {
+        end = last_space;
+        next_pos = last_space + 1;
+      } else {
+        end = next_pos = i;
+      }
+      if (end > pos || prefix.empty()) break;
+      // Why: without room for one character after the re-opened formatting,
+      // losing the formatting beats exceeding the budget or looping.
+      prefix.clear();
+    }
+    if (end == pos) {
+      // atoms[pos] does not fit even alone: drop it.
+      apply(pos, pos + 1);
+      ++pos;
+      continue;
+    }
+    // Codes at the very end of a message show nothing; the state carries them.
+    std::size_t shown_end = end;
+    while (shown_end > pos && atoms[shown_end - 1].kind == Atom::Kind::code) --shown_end;
+    bool visible = false;
+    std::string chunk = prefix;
+    for (std::size_t k = pos; k < shown_end; ++k) {
+      chunk.append(line.substr(atoms[k].begin, atoms[k].size));
+      visible = visible || atoms[k].kind == Atom::Kind::text;
+    }
+    if (visible) out.push_back(std::move(chunk));
+    apply(pos, next_pos);
+    pos = next_pos;
+  }
+}
+
+}  // namespace
+
+std::size_t message_budget(std::string_view prefix, std::string_view command,
+                           std::string_view target) {
+  // ":" prefix " " command " " target " :"
+  std::size_t overhead = 1 + prefix.size() + 1 + command.size() + 1 + target.size() + 2;
+  return overhead >= kMaxBodyBytes ? 0 : kMaxBodyBytes - overhead;
+}
+
+std::size_t privmsg_budget(std::string_view prefix, std::string_view target) {
+  return message_budget(prefix, "PRIVMSG", target);
+}
+
+std::vector<std::string> split_text(std::string_view text, std::size_t budget) {
+  std::string clean;
+  clean.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (c == '\r') {
+      if (i + 1 < text.size() && text[i + 1] == '\n') continue;
+      clean += '\n';
+    } else if (c != '\0' && c != kCtcpDelimiter) {
+      clean += c;
+    }
+  }
+  std::vector<std::string> out;
+  FormatState state;
+  std::string_view rest = clean;
+  while (true) {
+    std::size_t nl = rest.find('\n');
+    split_line(rest.substr(0, nl), budget, state, out);
+    if (nl == std::string_view::npos) break;
+    rest.remove_prefix(nl + 1);
+  }
+  return out;
+}
+
+std::string ctcp_action(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() + kActionOverhead);
+  out += kCtcpDelimiter;
+  out += "ACTION ";
+  out += text;
+  out += kCtcpDelimiter;
+  return out;
+}
+
+std::vector<std::string> split_action(std::string_view text, std::size_t budget) {
+  std::size_t inner = budget > kActionOverhead ? budget - kActionOverhead : 0;
+  std::vector<std::string> lines = split_text(text, inner);
+  for (std::string& line : lines) line = ctcp_action(line);
+  return lines;
+}
+
+std::optional<Ctcp> parse_ctcp(std::string_view text) {
+  if (text.empty() || text[0] != kCtcpDelimiter) return std::nullopt;
+  std::string_view body = text.substr(1);
+  if (!body.empty() && body.back() == kCtcpDelimiter) body.remove_suffix(1);
+  std::size_t space = body.find(' ');
+  Ctcp ctcp;
+  ctcp.command = body.substr(0, space);
+  if (space != std::string_view::npos) ctcp.params = body.substr(space + 1);
+  if (ctcp.command.empty()) return std::nullopt;
+  return ctcp;
+}
+
+std::optional<std::string_view> parse_action(std::string_view text) {
+  std::optional<Ctcp> ctcp = parse_ctcp(text);
+  if (!ctcp || ctcp->command != "ACTION") return std::nullopt;
+  return ctcp->params;
+}
+
+bool is_ctcp(std::string_view text) { return parse_ctcp(text).has_value(); }
+
+std::string repair_utf8(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size();) {
+    if (std::size_t n = utf8_sequence(text, i)) {
+      out.append(text.substr(i, n));
+      i += n;
+    } else {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    }
+  }
+  return out;
+}
+
+bool valid_utf8(std::string_view text) {
+  for (std::size_t i = 0; i < text.size();) {
+    std::size_t n = utf8_sequence(text, i);
+    if (n == 0) return false;
+    i += n;
+  }
+  return true;
+}
+
+}  // namespace immp::irc
