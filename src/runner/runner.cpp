@@ -57,17 +57,19 @@ SpecPtr runner_schema() {
   });
 }
 
-Runner::Runner(std::filesystem::path config_file, asio::io_context& io, bool write_back)
+Runner::Runner(std::filesystem::path config_file, asio::io_context& io, bool write_back,
+               std::vector<const Module*> extra)
     : file_(std::move(config_file)), io_(io), write_back_(write_back) {
-  root_ = load_config_file(file_);
-  if (!root_.is_map()) root_.fail("expected a map of sections at the top of the file");
+  raw_ = load_config_file(file_);
+  if (!raw_.is_map()) raw_.fail("expected a map of sections at the top of the file");
+  root_ = raw_;
   validate(root_, *runner_schema());
   configure_logging(root_.find("logging") && !root_.find("logging")->is_null()
                         ? root_.find("logging")
                         : nullptr,
                     file_.parent_path().empty() ? std::filesystem::path(".") : file_.parent_path());
   log_ = logger("immp.runner");
-  build();
+  build(extra);
 }
 
 Runner::~Runner() {
@@ -75,7 +77,7 @@ Runner::~Runner() {
   host_.reset();
 }
 
-void Runner::build() {
+void Runner::build(const std::vector<const Module*>& extra) {
   HostOptions options;
   options.base_dir = std::filesystem::absolute(file_).parent_path();
   host_ = std::make_unique<Host>(io_.get_executor(), options);
@@ -92,6 +94,7 @@ void Runner::build() {
     for (const auto& d : path.as_list()) add_dir(d);
   }
   registry_.add(builtin_module(), "immp");
+  for (const Module* m : extra) registry_.add(*m, std::string(m->name));
 
   auto resolve = [&](const Node& entry, ClassInfo::Kind kind) -> const ClassInfo& {
     const Node& p = entry.at("path");
@@ -199,20 +202,21 @@ void Runner::build() {
 }
 
 void Runner::apply_config(Openable& source) {
-  for (const char* section : {"plugs", "hooks"}) {
-    Node* entry = root_.find(section) ? root_.find(section)->find(source.name()) : nullptr;
+  // Only the changed section is replaced; the rest stays as the user wrote it.
+  const char* section = dynamic_cast<Plug*>(&source) ? "plugs" : "hooks";
+  for (Node* tree : {&raw_, &root_}) {
+    Node* entry = tree->find(section) ? tree->find(section)->find(source.name()) : nullptr;
     if (!entry) continue;
     Node config = source.config();
     entry->set("config", std::move(config));
     entry->repath();
-    break;
   }
   if (write_back_) write_back();
 }
 
 void Runner::write_back() {
   try {
-    write_config_file(file_, root_);
+    write_config_file(file_, raw_);
   } catch (const std::exception& e) {
     log_->error("could not write the config back to {}: {}", file_.string(), e.what());
   }

@@ -19,7 +19,9 @@ class Runner {
   // Reads and validates `config_file`, resolves every class and builds
   // every plug, hook, channel and group, without starting anything.
   // Throws ConfigError (exit code 2) for any problem.
-  Runner(std::filesystem::path config_file, asio::io_context& io, bool write_back = false);
+  // `extra` modules are registered next to the built-ins (tests use this).
+  Runner(std::filesystem::path config_file, asio::io_context& io, bool write_back = false,
+         std::vector<const Module*> extra = {});
   ~Runner();
 
   Host& host() { return *host_; }
@@ -33,13 +35,14 @@ class Runner {
   void write_back();
 
  private:
-  void build();
+  void build(const std::vector<const Module*>& extra);
   void apply_config(Openable& source);
 
   std::filesystem::path file_;
   asio::io_context& io_;
   bool write_back_;
-  Node root_;
+  Node raw_;   // as written in the file: what -w writes back
+  Node root_;  // validated, defaults filled in
   Registry registry_;  // declared before host_: plugin code outlives instances
   std::unique_ptr<Host> host_;
   LoggerPtr log_;

@@ -1,0 +1,188 @@
+#include "runner/runner.hpp"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "support/async.hpp"
+
+namespace immp {
+namespace {
+
+namespace fs = std::filesystem;
+
+const fs::path kData = fs::path(IMMP_SOURCE_DIR) / "tests/data/config";
+
+// A hook whose settings change at runtime, as a bot's admin commands would.
+class RecordHook final : public Hook {
+ public:
+  static constexpr std::string_view kPath = "immp.hook.test.RecordHook";
+  static constexpr std::string_view kDescription = "test hook";
+  static SpecPtr schema() {
+    return object({{"note", str(), "", ""}, {"tags", list_of(str()), Node::list(), ""}});
+  }
+  explicit RecordHook(const Init& init) : Hook(init) {}
+  void change_note(std::string note) {
+    Node c = config();
+    c.set("note", std::move(note));
+    set_config(std::move(c));
+  }
+};
+
+const Module& test_module() {
+  static const Module m{kAbiVersion, kBuildSignature, "test", {describe<RecordHook>()}};
+  return m;
+}
+
+struct Tmp {
+  fs::path dir;
+  Tmp() {
+    std::string t = (fs::temp_directory_path() / "immp-runner-XXXXXX").string();
+    dir = mkdtemp(t.data());
+  }
+  ~Tmp() { fs::remove_all(dir); }
+};
+
+std::string config_error(const fs::path& file) {
+  asio::io_context io;
+  try {
+    Runner runner(file, io, false, {&test_module()});
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+struct BadCase {
+  const char* file;
+  const char* error;  // the whole sentence the user sees
+};
+
+class BadConfig : public ::testing::TestWithParam<BadCase> {};
+
+TEST_P(BadConfig, FailsWithFileLineColumnAndKeyPath) {
+  const BadCase& c = GetParam();
+  EXPECT_EQ(config_error(kData / "bad" / c.file), (kData / "bad" / c.file).string() + c.error);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Runner, BadConfig,
+    ::testing::Values(
+        BadCase{"unknown_top_key.yaml", ":2:1: unknown key 'hoks' (did you mean 'hooks'?)"},
+        BadCase{"missing_path.yaml", ":2:3: plugs.dummy: missing required key 'path'"},
+        BadCase{"unknown_plug_class.yaml",
+                ":3:5: plugs.dummy.path: unknown class 'immp.plug.dumy.DummyPlug' (did you mean "
+                "'immp.plug.dummy.DummyPlug'?)"},
+        BadCase{"unknown_hook_class.yaml",
+                ":3:5: hooks.relay.path: unknown class 'immp.hook.sink.SinkHook'"},
+        BadCase{"plug_class_as_hook.yaml",
+                ":3:5: hooks.dummy.path: immp.plug.dummy.DummyPlug is a plug, not a hook"},
+        BadCase{"channel_unknown_plug.yaml",
+                ":6:5: channels.room.plug: unknown plug 'dumy' (did you mean 'dummy'?)"},
+        BadCase{"channel_missing_source.yaml", ":5:3: channels.room: missing required key 'source'"},
+        BadCase{"group_unknown_channel.yaml",
+                ":10:16: groups.everyone.channels[0]: unknown channel 'rooom' (did you mean 'room'?)"},
+        BadCase{"group_unknown_plug.yaml",
+                ":6:16: groups.everyone.anywhere[0]: unknown plug 'dumm' (did you mean 'dummy'?)"},
+        BadCase{"group_unknown_key.yaml",
+                ":6:5: groups.everyone: unknown key 'everywhere' (known keys: channels, private, "
+                "shared, named, anywhere, exclude)"},
+        BadCase{"duplicate_priority.yaml",
+                ":10:5: hooks.second.priority: priority 1 is already used by hook 'first'; "
+                "priorities must be unique"},
+        BadCase{"priority_not_integer.yaml",
+                ":4:5: hooks.first.priority: expected an integer, got a string"},
+        BadCase{"plugs_not_a_map.yaml", ":1:1: plugs: expected a map, got a list"},
+        BadCase{"wrong_type_in_plug_config.yaml",
+                ":5:7: plugs.dummy.config.interval: expected a number, got a string"},
+        BadCase{"unknown_plug_config_key.yaml",
+                ":5:7: plugs.dummy.config: unknown key 'intervall' (did you mean 'interval'?)"},
+        BadCase{"enabled_not_bool.yaml",
+                ":4:5: plugs.dummy.enabled: expected a boolean, got a string"},
+        BadCase{"yaml_syntax.yaml", ":4:9: YAML syntax error: end of sequence flow not found"},
+        BadCase{"json_syntax.json", ":3:51: a trailing comma is not allowed in JSON"},
+        BadCase{"toml_wrong_type.toml", ":3:1: plugs.dummy.enabled: expected a boolean, got a string"},
+        BadCase{"json_unknown_channel.json",
+                ":3:32: groups.g.exclude[0]: unknown channel 'nowhere'"},
+        BadCase{"top_not_a_map.yaml", ":1:1: expected a map of sections at the top of the file"},
+        BadCase{"duplicate_key.yaml",
+                ":4:3: plugs: duplicate key 'dummy' (first written on line 2, again on line 4)"},
+        BadCase{"bad_logging.yaml",
+                ":5:5: logging.root.level: unknown level 'LOUD'; levels are DEBUG, INFO, "
+                "WARNING, ERROR, CRITICAL and NOTSET"},
+        BadCase{"path_not_list.yaml", ":1:1: path: expected a list or a string, got an integer"},
+        BadCase{"bad_extension.ini",
+                ": unsupported config format '.ini': use .yaml, .yml, .json or .toml"}),
+    [](const auto& info) {
+      std::string name = info.param.file;
+      for (char& ch : name) {
+        if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+      }
+      return name;
+    });
+
+TEST(Runner, TomlSyntaxErrorNamesTheLine) {
+  std::string e = config_error(kData / "bad/toml_syntax.toml");
+  EXPECT_NE(e.find("toml_syntax.toml:2:"), std::string::npos) << e;
+}
+
+TEST(Runner, MissingFileIsAConfigErrorNamingIt) {
+  std::string e = config_error(kData / "bad/does_not_exist.yaml");
+  EXPECT_NE(e.find("does_not_exist.yaml"), std::string::npos) << e;
+  EXPECT_NE(e.find("No such file"), std::string::npos) << e;
+}
+
+// The same config in three formats builds the same host.
+class Formats : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(Formats, BuildEverySection) {
+  asio::io_context io;
+  Runner runner(kData / "good" / GetParam(), io, false, {&test_module()});
+  Host& host = runner.host();
+  ASSERT_EQ(host.plugs().size(), 2u);
+  Plug* a = host.plug("a");
+  Plug* b = host.plug("b");
+  ASSERT_TRUE(a && b);
+  EXPECT_EQ(a->state(), State::inactive);
+  EXPECT_EQ(b->state(), State::disabled);
+  EXPECT_EQ(host.channel("b-room"), b->channel("12345")) << "numeric sources read as text";
+  const Group* mixed = host.group("mixed");
+  ASSERT_TRUE(mixed);
+  auto has = [&](Channel c) { return test::run(io, mixed->has_channel(host, c)); };
+  EXPECT_TRUE(has(b->channel("12345")));
+  EXPECT_FALSE(has(a->channel("dm"))) << "excluded";
+  EXPECT_FALSE(has(a->channel("room"))) << "not private";
+  EXPECT_EQ(host.priority(*host.hook("rec")), 2);
+  EXPECT_EQ(host.priority(*host.hook("other")), std::nullopt);
+  EXPECT_EQ(host.hook("rec")->config().at("note").as_string(), "yes");
+  EXPECT_EQ(runner.config().at("path"), runner.config().at("path"));
+}
+
+INSTANTIATE_TEST_SUITE_P(Runner, Formats, ::testing::Values("full.yaml", "full.json", "full.toml"));
+
+// -w: a runtime change is written back in the same format, nothing else lost.
+TEST_P(Formats, WriteBackKeepsEverythingAndTheChange) {
+  Tmp tmp;
+  fs::path file = tmp.dir / GetParam();
+  fs::copy_file(kData / "good" / GetParam(), file);
+  Node before = load_config_file(file);
+  {
+    asio::io_context io;
+    Runner runner(file, io, true, {&test_module()});
+    static_cast<RecordHook*>(runner.host().hook("rec"))->change_note("changed at runtime");
+  }
+  Node after = load_config_file(file);
+  EXPECT_EQ(after.at("hooks").at("rec").at("config").at("note").as_string(), "changed at runtime");
+  EXPECT_EQ(after.at("hooks").at("rec").at("config").at("tags"),
+            before.at("hooks").at("rec").at("config").at("tags"));
+  Node expected = before;
+  expected.find("hooks")->find("rec")->find("config")->set("note", "changed at runtime");
+  EXPECT_EQ(after, expected) << dump_config(after, format_for(file));
+  for (const auto& entry : fs::directory_iterator(tmp.dir)) {
+    EXPECT_EQ(entry.path().filename(), GetParam()) << "no temporary file left behind";
+  }
+}
+
+}  // namespace
+}  // namespace immp
