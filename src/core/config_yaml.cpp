@@ -149,7 +149,9 @@ class YamlReader {
         NodeMap map;
         std::unordered_map<std::string, int> lines;  // key -> line it was first written on
         for (auto it = in.begin(); it != in.end(); ++it) {
-          const YAML::Node& key = it->first;
+          // Copies: yaml-cpp's iterator hands out a temporary pair.
+          const YAML::Node key = it->first;
+          const YAML::Node yaml_value = it->second;
           const Mark key_mark = mark(key.Mark());
           if (!key.IsScalar()) {
             throw ConfigError(key_mark, path,
@@ -166,7 +168,7 @@ class YamlReader {
                                   std::to_string(key_mark.line) + ")");
           }
           std::string child = child_path(path, name);
-          Node value = convert(it->second, key_mark, child, depth + 1);
+          Node value = convert(yaml_value, key_mark, child, depth + 1);
           map.emplace_back(name, std::move(value));
         }
         out = Node(std::move(map));
