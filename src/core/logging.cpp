@@ -17,7 +17,6 @@
 
 #include <unistd.h>
 
-#include <atomic>
 #include <cstdio>
 #include <ctime>
 #include <map>
@@ -540,30 +539,41 @@ class PyFileSink final : public spdlog::sinks::base_sink<std::mutex> {
 using Targets = std::vector<SinkPtr>;
 
 // The one sink of each logger: forwards to the handler sinks the logger's
-// name reaches. The list is swapped atomically on reconfigure, so logging
-// from other threads never sees a half-built list.
+// name reaches. The list is swapped whole on reconfigure, so logging from
+// other threads never sees a half-built list, and an old list (with its
+// files) lives on only until the records already using it are written.
 class RouterSink final : public spdlog::sinks::sink {
  public:
   void log(const spdlog::details::log_msg& msg) override {
-    const std::shared_ptr<const Targets> targets = targets_.load(std::memory_order_acquire);
-    for (const SinkPtr& target : *targets) {
+    const std::shared_ptr<const Targets> list = targets();
+    for (const SinkPtr& target : *list) {
       if (target->should_log(msg.level)) target->log(msg);
     }
   }
   void flush() override {
-    const std::shared_ptr<const Targets> targets = targets_.load(std::memory_order_acquire);
-    for (const SinkPtr& target : *targets) target->flush();
+    const std::shared_ptr<const Targets> list = targets();
+    for (const SinkPtr& target : *list) target->flush();
   }
   // Formatting belongs to handlers; patterns set on the logger are ignored.
   void set_pattern(const std::string&) override {}
   void set_formatter(std::unique_ptr<spdlog::formatter>) override {}
 
-  void set_targets(std::shared_ptr<const Targets> targets) {
-    targets_.store(std::move(targets), std::memory_order_release);
+  void set_targets(std::shared_ptr<const Targets> list) {
+    std::lock_guard lock(mutex_);
+    targets_.swap(list);
   }
 
  private:
-  std::atomic<std::shared_ptr<const Targets>> targets_{std::make_shared<const Targets>()};
+  // A mutex rather than std::atomic<std::shared_ptr>: GCC 12's version
+  // unlocks a load with a relaxed store, which ThreadSanitizer reports, and
+  // an uncontended lock costs little next to formatting the record.
+  std::shared_ptr<const Targets> targets() {
+    std::lock_guard lock(mutex_);
+    return targets_;
+  }
+
+  std::mutex mutex_;
+  std::shared_ptr<const Targets> targets_ = std::make_shared<const Targets>();
 };
 
 // ---- configuration -------------------------------------------------------

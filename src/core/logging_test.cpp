@@ -5,11 +5,13 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
-#include <regex>
 #include <sstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "immp/config.hpp"
 #include "immp/log.hpp"
@@ -61,6 +63,23 @@ logging:
     level: DEBUG
     handlers: [console]
 )";
+
+// Whether `text` has the shape `shape`: '#' stands for one digit, '*' for
+// any run of characters, everything else for itself. (std::regex trips
+// GCC 12's -Wmaybe-uninitialized under the sanitizers.)
+bool has_shape(std::string_view text, std::string_view shape) {
+  if (shape.empty()) return text.empty();
+  if (shape[0] == '*') {
+    for (std::size_t skip = 0; skip <= text.size(); ++skip) {
+      if (has_shape(text.substr(skip), shape.substr(1))) return true;
+    }
+    return false;
+  }
+  if (text.empty()) return false;
+  const bool ok = shape[0] == '#' ? std::isdigit(static_cast<unsigned char>(text[0])) != 0
+                                  : shape[0] == text[0];
+  return ok && has_shape(text.substr(1), shape.substr(1));
+}
 
 std::string read_file(const fs::path& file) {
   std::ifstream in(file);
@@ -118,9 +137,7 @@ TEST_F(LoggingTest, DefaultsShowRunnerLinesAndWarnings) {
   spdlog::info("stray spdlog info");
 
   const std::string err = err_.str();
-  EXPECT_TRUE(std::regex_search(
-      err, std::regex(R"(^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] INFO immp\.runner: started\n)")))
-      << err;
+  EXPECT_TRUE(has_shape(err, "[####-##-## ##:##:##] INFO immp.runner: started\n*")) << err;
   EXPECT_THAT(err, HasSubstr("] WARNING immp.plug.irc: reconnecting\n"));
   EXPECT_THAT(err, Not(HasSubstr("plug opened")));
   EXPECT_THAT(err, Not(HasSubstr("details")));
@@ -168,11 +185,10 @@ TEST_F(LoggingTest, Example2PassesOnlyLocalRecordsInSimpleFormat) {
   logger("")->critical("root record");
 
   const std::string err = err_.str();
-  const std::regex line(R"(\[\d\d/\d\d/\d{4} \d\d:\d\d:\d\d (DEBUG|INFO |WARNI) [\w.]+\] .*)");
   std::istringstream lines(err);
   std::vector<std::string> seen;
   for (std::string l; std::getline(lines, l);) {
-    EXPECT_TRUE(std::regex_match(l, line)) << l;
+    EXPECT_TRUE(has_shape(l, "[##/##/#### ##:##:## *] *")) << l;
     seen.push_back(l.substr(l.find(' ', 12) + 1));
   }
   EXPECT_EQ(seen, (std::vector<std::string>{"DEBUG immp.host] message",
@@ -191,6 +207,31 @@ TEST_F(LoggingTest, CachedLoggersFollowAReconfigure) {
   EXPECT_TRUE(cached->should_log(spdlog::level::debug));
   cached->info("now visible");
   EXPECT_EQ(err_.str(), "INFO:immp.hook.sync:now visible\n");
+}
+
+TEST_F(LoggingTest, ReconfigureWhileOtherThreadsLog) {
+  const std::string a = "logging:\n  version: 1\n  handlers:\n    f: {class: FileHandler, filename: a.log}\n"
+                        "  root: {level: INFO, handlers: [f]}\n";
+  const std::string b = "logging:\n  version: 1\n  handlers:\n    f: {class: FileHandler, filename: b.log}\n"
+                        "  root: {level: INFO, handlers: [f]}\n";
+  configure_yaml(a);
+  LoggerPtr cached = logger("immp.hook.sync");
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; !stop; ++i) cached->info("thread {} line {}", t, i);
+    });
+  }
+  for (int i = 0; i < 20; ++i) configure_yaml(i % 2 ? a : b);
+  stop = true;
+  for (std::thread& thread : threads) thread.join();
+  for (const char* file : {"a.log", "b.log"}) {
+    std::istringstream lines(read_file(dir_ / file));
+    for (std::string line; std::getline(lines, line);) {
+      EXPECT_TRUE(has_shape(line, "INFO:immp.hook.sync:thread # line *")) << line;
+    }
+  }
 }
 
 TEST_F(LoggingTest, DisabledLevelsAreRejectedByTheLoggerItself) {
@@ -363,9 +404,9 @@ logging:
   logger("immp")->warn("truncated message");
   const std::string line = err_.str();
   const std::string pid = std::to_string(::getpid());
-  EXPECT_TRUE(std::regex_match(
-      line, std::regex(R"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}\|WARNING\|30\|immp  \|trunc\|)" + pid +
-                       R"(\|\d+\.\d{6}\|\d{3}\|%\|0\|\(unknown function\)\|\(unknown file\)\|\(unknown file\)\n)")))
+  EXPECT_TRUE(has_shape(line, "####-##-## ##:##:##,###|WARNING|30|immp  |trunc|" + pid +
+                                  "|##########.######|###|%|0|(unknown function)|(unknown file)|"
+                                  "(unknown file)\n"))
       << line;
 
   err_.str("");
