@@ -1,6 +1,12 @@
 #include "store/database.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
@@ -10,12 +16,6 @@
 #include <mutex>
 #include <stdexcept>
 #include <thread>
-
-#include <boost/asio/async_result.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <spdlog/spdlog.h>
 
 #include "store/backend.hpp"
 #include "store/postgres_backend.hpp"
@@ -29,10 +29,14 @@ namespace {
 
 std::string_view kind_of(const Value& v) {
   switch (v.index()) {
-    case 0: return "null";
-    case 1: return "an integer";
-    case 2: return "a real";
-    default: return "text";
+    case 0:
+      return "null";
+    case 1:
+      return "an integer";
+    case 2:
+      return "a real";
+    default:
+      return "text";
   }
 }
 
@@ -42,7 +46,7 @@ bool is_null(const Value& value) { return std::holds_alternative<std::monostate>
 
 std::int64_t as_int(const Value& value) {
   if (auto* n = std::get_if<std::int64_t>(&value)) return *n;
-  if (auto* d = std::get_if<double>(&value); d && std::trunc(*d) == *d) {
+  if (auto* d = std::get_if<double>(&value); d && std::trunc(*d) == *d && std::fabs(*d) < 9.2e18) {
     return static_cast<std::int64_t>(*d);
   }
   throw std::runtime_error("expected an integer, got " + std::string(kind_of(value)));
@@ -175,7 +179,8 @@ struct Job {
 // the worker thread only.
 struct Worker {
   Worker(Target target, Options options)
-      : target(std::move(target)), options(std::move(options)),
+      : target(std::move(target)),
+        options(std::move(options)),
         log(this->options.log ? this->options.log : spdlog::default_logger()) {}
   ~Worker() { stop(); }
 
@@ -283,13 +288,12 @@ struct Worker {
         }
         if (attempt >= kWriteRetries) {
           for (Job* j = first; j != last; ++j) {
-            log->error("database write lost ({}): {}; SQL: {}", target.describe, e.what(),
-                       j->sql);
+            log->error("database write lost ({}): {}; SQL: {}", target.describe, e.what(), j->sql);
           }
           return true;
         }
-        log->warn("database {} unavailable, retrying {} writes: {}", target.describe,
-                  last - first, e.what());
+        log->warn("database {} unavailable, retrying {} writes: {}", target.describe, last - first,
+                  e.what());
         std::this_thread::sleep_for(delay);
         delay *= 2;
       }
@@ -323,7 +327,8 @@ namespace {
 template <typename R, typename F, typename Handler>
 struct CallFor final : detail::Call {
   CallFor(F f, Handler h)
-      : fn(std::move(f)), handler(std::move(h)),
+      : fn(std::move(f)),
+        handler(std::move(h)),
         work(asio::prefer(asio::get_associated_executor(handler),
                           asio::execution::outstanding_work.tracked)) {}
 
@@ -487,8 +492,7 @@ Task<> Database::migrate(std::string owner, std::vector<std::string> steps) {
         throw std::runtime_error("database migration " + owner + " step " +
                                  std::to_string(version) + " failed: " + e.what());
       }
-      w.log->info("database {}: applied migration {} step {}", w.target.describe, owner,
-                  version);
+      w.log->info("database {}: applied migration {} step {}", w.target.describe, owner, version);
     }
     return true;
   });

@@ -23,8 +23,7 @@ SpecPtr AsyncDatabaseHook::schema() { return schema_with_default(kDefaultUrl); }
 
 DatabaseHook::DatabaseHook(const Init& init) : DatabaseHook(init, UrlStyle::sqlalchemy) {}
 
-AsyncDatabaseHook::AsyncDatabaseHook(const Init& init)
-    : DatabaseHook(init, UrlStyle::tortoise) {}
+AsyncDatabaseHook::AsyncDatabaseHook(const Init& init) : DatabaseHook(init, UrlStyle::tortoise) {}
 
 DatabaseHook::DatabaseHook(const Init& init, UrlStyle style) : ResourceHook(init), style_(style) {
   // A URL that can never work is a config error, found by `immp --check`.

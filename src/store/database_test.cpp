@@ -1,19 +1,19 @@
 #include "store/database.hpp"
 
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_future.hpp>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <sstream>
-
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_future.hpp>
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-#include <spdlog/sinks/ostream_sink.h>
 
 #include "store/postgres_backend.hpp"
 #include "support/postgres_server.hpp"
@@ -74,9 +74,12 @@ enum class Kind { sqlite_file, sqlite_memory, postgres };
 
 std::string kind_name(const ::testing::TestParamInfo<Kind>& info) {
   switch (info.param) {
-    case Kind::sqlite_file: return "SqliteFile";
-    case Kind::sqlite_memory: return "SqliteMemory";
-    case Kind::postgres: return "Postgres";
+    case Kind::sqlite_file:
+      return "SqliteFile";
+    case Kind::sqlite_memory:
+      return "SqliteMemory";
+    case Kind::postgres:
+      return "Postgres";
   }
   return "?";
 }
@@ -373,13 +376,14 @@ TEST_F(SqliteTest, ThreeHundredThousandUpsertsFlushQuickly) {
   constexpr int kWrites = 300000;
   auto started = std::chrono::steady_clock::now();
   for (int i = 0; i < kWrites; ++i) {
-    db->write("INSERT INTO ids (plug, id, sync_id) VALUES (?, ?, ?) "
-              "ON CONFLICT (plug, id) DO UPDATE SET sync_id = excluded.sync_id",
-              {"irc", std::to_string(i), std::int64_t{i}});
+    db->write(
+        "INSERT INTO ids (plug, id, sync_id) VALUES (?, ?, ?) "
+        "ON CONFLICT (plug, id) DO UPDATE SET sync_id = excluded.sync_id",
+        {"irc", std::to_string(i), std::int64_t{i}});
   }
   run(io_, db->flush());
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                std::chrono::steady_clock::now() - started)
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                  started)
                 .count();
   std::cout << "300000 upserts via write() + flush(): " << ms << " ms\n";
   RecordProperty("upserts_300k_ms", static_cast<int>(ms));

@@ -2,10 +2,9 @@
 
 #include <cstdlib>
 #include <optional>
+#include <pqxx/pqxx>
 #include <stdexcept>
 #include <unordered_map>
-
-#include <pqxx/pqxx>
 
 namespace immp::store::detail {
 
@@ -79,8 +78,7 @@ class PostgresBackend final : public Backend {
 
   Dialect dialect() const override { return Dialect::postgresql; }
 
-  std::int64_t run(const std::string& sql, const std::vector<Value>& params,
-                   Rows* rows) override {
+  std::int64_t run(const std::string& sql, const std::vector<Value>& params, Rows* rows) override {
     const std::string& name = prepare(sql);
     // Text parameters; the server infers each one's type from the statement.
     std::vector<std::string> text(params.size());
@@ -206,12 +204,17 @@ class PostgresBackend final : public Backend {
     return cache_.emplace(sql, std::move(name)).first->second;
   }
 
-  static std::string trim(std::string s) {
-    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-    for (char& c : s) {
-      if (c == '\n') c = ' ';
+  // libpq's messages span lines ("...failed: Connection refused\n\tIs the
+  // server running..."); ours are one line.
+  static std::string trim(const std::string& s) {
+    std::string out;
+    for (char c : s) {
+      if (c == '\n' || c == '\t' || c == '\r') c = ' ';
+      if (c == ' ' && (out.empty() || out.back() == ' ')) continue;
+      out += c;
     }
-    return s;
+    while (!out.empty() && out.back() == ' ') out.pop_back();
+    return out;
   }
 
   std::string conninfo_;

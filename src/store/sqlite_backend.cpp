@@ -24,9 +24,9 @@ class SqliteBackend final : public Backend {
     static std::once_flag configured;
     std::call_once(configured, [] { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
     // NOMUTEX: the connection lives on one worker thread.
-    int rc = sqlite3_open_v2(path.c_str(), &db_,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                             nullptr);
+    int rc =
+        sqlite3_open_v2(path.c_str(), &db_,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
     if (rc != SQLITE_OK) {
       std::string reason = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
       sqlite3_close(db_);
@@ -51,8 +51,7 @@ class SqliteBackend final : public Backend {
 
   Dialect dialect() const override { return Dialect::sqlite; }
 
-  std::int64_t run(const std::string& sql, const std::vector<Value>& params,
-                   Rows* rows) override {
+  std::int64_t run(const std::string& sql, const std::vector<Value>& params, Rows* rows) override {
     sqlite3_stmt* stmt = prepare(sql);
     // Reset and unbind however we leave, so the cached statement is clean
     // and holds no pointer into `params`.
@@ -66,8 +65,8 @@ class SqliteBackend final : public Backend {
 
     int expected = sqlite3_bind_parameter_count(stmt);
     if (expected != static_cast<int>(params.size())) {
-      throw std::runtime_error("statement takes " + std::to_string(expected) +
-                               " parameters, " + std::to_string(params.size()) + " given");
+      throw std::runtime_error("statement takes " + std::to_string(expected) + " parameters, " +
+                               std::to_string(params.size()) + " given");
     }
     for (int i = 0; i < expected; ++i) {
       const Value& v = params[static_cast<std::size_t>(i)];

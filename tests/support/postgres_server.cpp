@@ -16,12 +16,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <pqxx/pqxx>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
 #include <vector>
-
-#include <pqxx/pqxx>
 
 namespace immp::test {
 namespace fs = std::filesystem;
@@ -139,8 +138,8 @@ PostgresServer::PostgresServer(const fs::path& bin_dir) : bin_(bin_dir) {
     if (user && ::chown(dir_.c_str(), user->uid, user->gid) != 0) {
       throw std::runtime_error(std::string("PostgresServer: chown: ") + std::strerror(errno));
     }
-    pid_t pid = spawn({(bin_ / "initdb").string(), "-D", (dir_ / "data").string(), "-U",
-                       "postgres", "-A", "trust", "-E", "UTF8", "--no-locale", "--no-sync"},
+    pid_t pid = spawn({(bin_ / "initdb").string(), "-D", (dir_ / "data").string(), "-U", "postgres",
+                       "-A", "trust", "-E", "UTF8", "--no-locale", "--no-sync"},
                       dir_ / "initdb.log", dir_, user);
     int status = 0;
     ::waitpid(pid, &status, 0);

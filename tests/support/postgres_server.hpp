@@ -12,10 +12,11 @@
 // directory.
 #pragma once
 
+#include <sys/types.h>
+
 #include <filesystem>
 #include <optional>
 #include <string>
-#include <sys/types.h>
 
 namespace immp::test {
 
