@@ -108,6 +108,11 @@ std::optional<Node> resolve_plain(std::string_view s) {
 
 constexpr std::string_view kTagPrefix = "tag:yaml.org,2002:";
 
+// Whether `tag` is the core schema's tag `name` ("str" for !!str).
+bool is_core_tag(std::string_view tag, std::string_view name) {
+  return tag.starts_with(kTagPrefix) && tag.substr(kTagPrefix.size()) == name;
+}
+
 class YamlReader {
  public:
   YamlReader(std::string_view text, FileName file) : index_(text), file_(std::move(file)) {}
@@ -130,7 +135,7 @@ class YamlReader {
     switch (in.Type()) {
       case YAML::NodeType::Undefined:
       case YAML::NodeType::Null:
-        if (tag == std::string(kTagPrefix) + "str") out = Node(std::string());
+        if (is_core_tag(tag, "str")) out = Node(std::string());
         break;
       case YAML::NodeType::Scalar: out = scalar(in, where, path); break;
       case YAML::NodeType::Sequence: {
@@ -183,7 +188,7 @@ class YamlReader {
  private:
   void check_collection_tag(const std::string& tag, std::string_view expected, const Mark& where,
                             const std::string& path) {
-    if (tag.empty() || tag == "?" || tag == "!" || tag == std::string(kTagPrefix) + std::string(expected)) {
+    if (tag.empty() || tag == "?" || tag == "!" || is_core_tag(tag, expected)) {
       return;
     }
     throw ConfigError(where, path, "unsupported YAML tag '" + tag + "'");
@@ -193,7 +198,7 @@ class YamlReader {
     const std::string& text = in.Scalar();
     const std::string& tag = in.Tag();
     // "!" is yaml-cpp's tag for quoted and block scalars: always strings.
-    if (tag == "!" || tag == std::string(kTagPrefix) + "str") return Node(text);
+    if (tag == "!" || is_core_tag(tag, "str")) return Node(text);
     std::optional<Node> resolved = resolve_plain(text);
     if (tag == "?" || tag.empty()) {
       if (!resolved) throw ConfigError(where, path, "number '" + text + "' is out of range");
