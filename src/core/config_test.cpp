@@ -532,6 +532,19 @@ TEST_P(RoundTrip, EveryStringAlone) {
   }
 }
 
+// YAML allows at most 1024 characters in a plain "key:".
+TEST_P(RoundTrip, LongKeys) {
+  const ConfigFormat format = GetParam();
+  Node inner = Node::map();
+  inner.set(std::string(2000, 'k'), Node(std::string(5000, 'v')));
+  inner.set(std::string(1500, ' ') + "x", Node(NodeMap{{"a", Node(NodeList{Node(1)})}}));
+  const Node tree(NodeMap{{"top", inner}, {"items", Node(NodeList{inner})}});
+  const std::string text = dump_config(tree, format);
+  Node back;
+  ASSERT_NO_THROW(back = parse(text, format));
+  EXPECT_EQ(back, tree);
+}
+
 // Random trees of random strings: the writer must quote whatever needs it.
 TEST_P(RoundTrip, RandomTrees) {
   const ConfigFormat format = GetParam();

@@ -327,6 +327,8 @@ std::string inline_value(const Node& n) {
   return "null";
 }
 
+constexpr std::size_t kMaxImplicitKey = 1000;
+
 void emit_block(std::string& out, const Node& n, int indent, bool first_inline);
 
 // Writes what follows "key:" or "-" and ends the line(s).
@@ -355,7 +357,14 @@ void emit_block(std::string& out, const Node& n, int indent, bool first_inline) 
   if (n.is_map()) {
     for (const auto& [key, value] : n.as_map()) {
       pad();
-      out += yaml_string(key);
+      const std::string written = yaml_string(key);
+      if (written.size() > kMaxImplicitKey) {
+        // YAML limits "key:" to 1024 characters; longer keys need "? key".
+        out += "? " + written + "\n";
+        out.append(static_cast<std::size_t>(indent), ' ');
+      } else {
+        out += written;
+      }
       out += ':';
       emit_after_indicator(out, value, indent, false);
     }
