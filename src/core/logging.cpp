@@ -15,6 +15,13 @@
 //   and one sink-level check per handler when enabled.
 #include "core/logging.hpp"
 
+#include <fmt/format.h>
+#include <spdlog/details/file_helper.h>
+#include <spdlog/logger.h>
+#include <spdlog/sinks/base_sink.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -25,14 +32,6 @@
 #include <string>
 #include <variant>
 #include <vector>
-
-#include <fmt/format.h>
-#include <spdlog/details/file_helper.h>
-#include <spdlog/logger.h>
-#include <spdlog/sinks/base_sink.h>
-#include <spdlog/sinks/ostream_sink.h>
-#include <spdlog/sinks/stdout_sinks.h>
-#include <spdlog/spdlog.h>
 
 namespace immp {
 
@@ -57,31 +56,45 @@ struct LevelName {
   int number;
 };
 constexpr LevelName kLevelNames[] = {
-    {"NOTSET", 0}, {"TRACE", 5},  {"DEBUG", 10},    {"INFO", 20},     {"WARNING", 30},
+    {"NOTSET", 0}, {"TRACE", 5},  {"DEBUG", 10},    {"INFO", 20},  {"WARNING", 30},
     {"WARN", 30},  {"ERROR", 40}, {"CRITICAL", 50}, {"FATAL", 50},
 };
 
 int python_number(level_enum level) {
   switch (level) {
-    case level_enum::trace: return 5;
-    case level_enum::debug: return 10;
-    case level_enum::info: return 20;
-    case level_enum::warn: return 30;
-    case level_enum::err: return 40;
-    case level_enum::critical: return 50;
-    default: return 60;
+    case level_enum::trace:
+      return 5;
+    case level_enum::debug:
+      return 10;
+    case level_enum::info:
+      return 20;
+    case level_enum::warn:
+      return 30;
+    case level_enum::err:
+      return 40;
+    case level_enum::critical:
+      return 50;
+    default:
+      return 60;
   }
 }
 
 std::string_view python_name(level_enum level) {
   switch (level) {
-    case level_enum::trace: return "TRACE";
-    case level_enum::debug: return "DEBUG";
-    case level_enum::info: return "INFO";
-    case level_enum::warn: return "WARNING";
-    case level_enum::err: return "ERROR";
-    case level_enum::critical: return "CRITICAL";
-    default: return "NOTSET";
+    case level_enum::trace:
+      return "TRACE";
+    case level_enum::debug:
+      return "DEBUG";
+    case level_enum::info:
+      return "INFO";
+    case level_enum::warn:
+      return "WARNING";
+    case level_enum::err:
+      return "ERROR";
+    case level_enum::critical:
+      return "CRITICAL";
+    default:
+      return "NOTSET";
   }
 }
 
@@ -135,8 +148,8 @@ struct Filter {
   std::string name;  // Kind::name: "" passes everything
 
   static bool under(std::string_view logger, std::string_view prefix) {
-    return logger == prefix ||
-           (logger.size() > prefix.size() && logger.starts_with(prefix) && logger[prefix.size()] == '.');
+    return logger == prefix || (logger.size() > prefix.size() && logger.starts_with(prefix) &&
+                                logger[prefix.size()] == '.');
   }
   bool passes(std::string_view logger) const {
     if (kind == Kind::local) return under(logger, "__main__") || under(logger, "immp");
@@ -152,8 +165,23 @@ bool all_pass(const std::vector<Filter>& filters, std::string_view logger) {
 // ---- formatter -----------------------------------------------------------
 
 enum class Field {
-  name, levelname, levelno, message, asctime, created, msecs, relative_created, process,
-  process_name, thread, thread_name, module, filename, pathname, lineno, func_name,
+  name,
+  levelname,
+  levelno,
+  message,
+  asctime,
+  created,
+  msecs,
+  relative_created,
+  process,
+  process_name,
+  thread,
+  thread_name,
+  module,
+  filename,
+  pathname,
+  lineno,
+  func_name,
 };
 
 struct FieldInfo {
@@ -188,19 +216,20 @@ constexpr FieldInfo kFields[] = {
 struct FormatPart {
   std::string literal;
   std::optional<Field> field;
-  bool numeric_value = false;     // the field holds a number
-  bool numeric_convert = false;   // d, i, f, x, ...: rendered with number_spec
-  bool integral = false;          // d, i, u, o, x, X: a float is truncated first
-  bool repr = false;              // %r / %a: quoted
+  bool numeric_value = false;    // the field holds a number
+  bool numeric_convert = false;  // d, i, f, x, ...: rendered with number_spec
+  bool integral = false;         // d, i, u, o, x, X: a float is truncated first
+  bool repr = false;             // %r / %a: quoted
   bool left = false;
   int width = 0;
   int precision = -1;
-  std::string number_spec;        // fmt spec, "{:>05d}"
+  std::string number_spec;  // fmt spec, "{:>05d}"
 };
 
 std::size_t utf8_length(std::string_view text) {
-  return static_cast<std::size_t>(std::count_if(
-      text.begin(), text.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+  return static_cast<std::size_t>(std::count_if(text.begin(), text.end(), [](char c) {
+    return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  }));
 }
 
 // The prefix of `text` holding at most `chars` code points.
@@ -272,10 +301,18 @@ std::vector<FormatPart> compile_format(std::string_view format, const Node* node
     for (; i < format.size() && std::string_view("-+ #0").find(format[i]) != std::string_view::npos;
          ++i) {
       switch (format[i]) {
-        case '-': seg.left = true; break;
-        case '0': zero = true; break;
-        case '#': alternate = true; break;
-        default: sign = std::string(1, format[i]); break;
+        case '-':
+          seg.left = true;
+          break;
+        case '0':
+          zero = true;
+          break;
+        case '#':
+          alternate = true;
+          break;
+        default:
+          sign = std::string(1, format[i]);
+          break;
       }
     }
     auto digits = [&]() {
@@ -292,14 +329,28 @@ std::vector<FormatPart> compile_format(std::string_view format, const Node* node
       seg.precision = digits();
     }
     while (i < format.size() && (format[i] == 'h' || format[i] == 'l' || format[i] == 'L')) ++i;
-    if (i >= format.size()) fail(start, "missing conversion type after '%(" + std::string(key) + ")'");
+    if (i >= format.size())
+      fail(start, "missing conversion type after '%(" + std::string(key) + ")'");
     const char type = format[i++];
     switch (type) {
-      case 's': break;
+      case 's':
+        break;
       case 'r':
-      case 'a': seg.repr = true; break;
-      case 'd': case 'i': case 'u': case 'o': case 'x': case 'X':
-      case 'e': case 'E': case 'f': case 'F': case 'g': case 'G': {
+      case 'a':
+        seg.repr = true;
+        break;
+      case 'd':
+      case 'i':
+      case 'u':
+      case 'o':
+      case 'x':
+      case 'X':
+      case 'e':
+      case 'E':
+      case 'f':
+      case 'F':
+      case 'g':
+      case 'G': {
         if (!info->numeric) {
           fail(start, "'%(" + std::string(key) + ")" + type + "' needs a number, but " +
                           std::string(key) + " is text: use %(" + std::string(key) + ")s");
@@ -372,8 +423,10 @@ class PyFormatter final : public spdlog::formatter {
 
   Number number(Field field, const spdlog::details::log_msg& msg) {
     switch (field) {
-      case Field::levelno: return std::int64_t{python_number(msg.level)};
-      case Field::created: return seconds(msg.time);
+      case Field::levelno:
+        return std::int64_t{python_number(msg.level)};
+      case Field::created:
+        return seconds(msg.time);
       case Field::msecs: {
         const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
             msg.time.time_since_epoch() % std::chrono::seconds(1));
@@ -381,24 +434,36 @@ class PyFormatter final : public spdlog::formatter {
       }
       case Field::relative_created:
         return std::chrono::duration<double, std::milli>(msg.time - kStartTime).count();
-      case Field::process: return std::int64_t{::getpid()};
-      case Field::thread: return static_cast<std::int64_t>(msg.thread_id);
-      case Field::lineno: return std::int64_t{msg.source.line};
-      default: return std::int64_t{0};
+      case Field::process:
+        return std::int64_t{::getpid()};
+      case Field::thread:
+        return static_cast<std::int64_t>(msg.thread_id);
+      case Field::lineno:
+        return std::int64_t{msg.source.line};
+      default:
+        return std::int64_t{0};
     }
   }
 
   // A text field's value; `scratch` backs values that have to be built.
   std::string_view text(Field field, const spdlog::details::log_msg& msg, std::string& scratch) {
     switch (field) {
-      case Field::name: return {msg.logger_name.data(), msg.logger_name.size()};
-      case Field::levelname: return python_name(msg.level);
-      case Field::message: return {msg.payload.data(), msg.payload.size()};
-      case Field::asctime: return asctime(msg.time);
-      case Field::process_name: return "MainProcess";
-      case Field::thread_name: return scratch = std::to_string(msg.thread_id);
-      case Field::pathname: return source_path(msg);
-      case Field::filename: return basename(source_path(msg));
+      case Field::name:
+        return {msg.logger_name.data(), msg.logger_name.size()};
+      case Field::levelname:
+        return python_name(msg.level);
+      case Field::message:
+        return {msg.payload.data(), msg.payload.size()};
+      case Field::asctime:
+        return asctime(msg.time);
+      case Field::process_name:
+        return "MainProcess";
+      case Field::thread_name:
+        return scratch = std::to_string(msg.thread_id);
+      case Field::pathname:
+        return source_path(msg);
+      case Field::filename:
+        return basename(source_path(msg));
       case Field::module: {
         const std::string_view file = basename(source_path(msg));
         if (!msg.source.filename) return file;
@@ -653,7 +718,8 @@ Resolved resolve(const State& state, std::string_view name) {
   return out;
 }
 
-void check_keys(const Node& map, std::initializer_list<std::string_view> known, std::string_view what) {
+void check_keys(const Node& map, std::initializer_list<std::string_view> known,
+                std::string_view what) {
   for (const auto& [key, value] : map.as_map()) {
     if (std::find(known.begin(), known.end(), key) != known.end()) continue;
     std::vector<std::string> names(known.begin(), known.end());
@@ -736,7 +802,8 @@ Filter parse_filter(const Node& node) {
   return filter;
 }
 
-std::vector<Filter> filter_refs(const Node* list, const std::map<std::string, Filter, std::less<>>& filters) {
+std::vector<Filter> filter_refs(const Node* list,
+                                const std::map<std::string, Filter, std::less<>>& filters) {
   std::vector<Filter> out;
   if (!list) return out;
   for (const Node& ref : list->as_list()) out.push_back(lookup(filters, ref, "filter", "filters"));
@@ -782,9 +849,10 @@ HandlerSpec parse_handler(const Node& node, const std::filesystem::path& base_di
   spec.node = &node;
   node.as_map();
   if (const Node* factory = node.find("()")) {
-    factory->fail("custom handler factories are not supported; use class: with one of "
-                  "logging.StreamHandler, logging.FileHandler, "
-                  "logging.handlers.RotatingFileHandler, logging.NullHandler");
+    factory->fail(
+        "custom handler factories are not supported; use class: with one of "
+        "logging.StreamHandler, logging.FileHandler, "
+        "logging.handlers.RotatingFileHandler, logging.NullHandler");
   }
   const Node& cls = node.at("class");
   const std::string& cls_name = cls.as_string();
@@ -807,13 +875,15 @@ HandlerSpec parse_handler(const Node& node, const std::filesystem::path& base_di
       check_keys(node, {"class", "level", "formatter", "filters", "stream"}, "a StreamHandler");
       break;
     case HandlerClass::file:
-      check_keys(node, {"class", "level", "formatter", "filters", "filename", "mode", "encoding",
-                        "errors", "delay"},
+      check_keys(node,
+                 {"class", "level", "formatter", "filters", "filename", "mode", "encoding",
+                  "errors", "delay"},
                  "a FileHandler");
       break;
     case HandlerClass::rotating:
-      check_keys(node, {"class", "level", "formatter", "filters", "filename", "mode", "encoding",
-                        "errors", "delay", "maxBytes", "backupCount"},
+      check_keys(node,
+                 {"class", "level", "formatter", "filters", "filename", "mode", "encoding",
+                  "errors", "delay", "maxBytes", "backupCount"},
                  "a RotatingFileHandler");
       break;
     case HandlerClass::null:
@@ -843,7 +913,8 @@ HandlerSpec parse_handler(const Node& node, const std::filesystem::path& base_di
     spec.file = file.is_absolute() ? file : base_dir / file;
     if (const Node* mode = node.find("mode")) {
       const std::string& m = mode->as_string();
-      if (m != "a" && m != "w") mode->fail("unsupported mode '" + m + "': use 'a' (append) or 'w' (truncate)");
+      if (m != "a" && m != "w")
+        mode->fail("unsupported mode '" + m + "': use 'a' (append) or 'w' (truncate)");
       spec.truncate = m == "w";
     }
     for (const char* ignored : {"encoding", "errors"}) {
@@ -883,7 +954,8 @@ SinkPtr console_sink(bool to_stdout, const Console& console) {
 }
 
 std::unique_ptr<spdlog::formatter> basic_formatter() {
-  static const auto segments = std::make_shared<const std::vector<FormatPart>>(compile_format(kBasicFormat, nullptr));
+  static const auto segments =
+      std::make_shared<const std::vector<FormatPart>>(compile_format(kBasicFormat, nullptr));
   return std::make_unique<PyFormatter>(segments, "");
 }
 
@@ -892,16 +964,20 @@ std::unique_ptr<spdlog::formatter> basic_formatter() {
 std::shared_ptr<const State> build_state(const Node& section, const std::filesystem::path& base_dir,
                                          const Console& console) {
   section.as_map();
-  check_keys(section, {"version", "formatters", "filters", "handlers", "loggers", "root",
-                       "incremental", "disable_existing_loggers"},
+  check_keys(section,
+             {"version", "formatters", "filters", "handlers", "loggers", "root", "incremental",
+              "disable_existing_loggers"},
              "the logging section");
   const Node& version = section.at("version");
   if (!version.is_int() || version.as_int() != 1) {
-    version.fail("unsupported logging config version " + version.as_text() + ": only version 1 exists");
+    version.fail("unsupported logging config version " + version.as_text() +
+                 ": only version 1 exists");
   }
-  if (const Node* incremental = section.find("incremental"); incremental && incremental->as_bool()) {
-    incremental->fail("incremental logging configuration is not supported: give the whole "
-                      "configuration and remove 'incremental' (or set it to false)");
+  if (const Node* incremental = section.find("incremental");
+      incremental && incremental->as_bool()) {
+    incremental->fail(
+        "incremental logging configuration is not supported: give the whole "
+        "configuration and remove 'incremental' (or set it to false)");
   }
   // Python disables loggers created before the configuration; immp's are made
   // after it or updated in place, so there is nothing to disable.
@@ -950,7 +1026,8 @@ std::shared_ptr<const State> build_state(const Node& section, const std::filesys
   };
   if (const Node* node = section.find("loggers"); node && !node->is_null()) {
     for (const auto& [name, value] : node->as_map()) {
-      if (name.empty()) value.fail("a logger name can't be empty: configure the root logger under 'root'");
+      if (name.empty())
+        value.fail("a logger name can't be empty: configure the root logger under 'root'");
       state->loggers[name] = value.is_null() ? LoggerConfig{} : logger_config(value, false);
     }
   }
@@ -1068,8 +1145,8 @@ class Registry {
   LoggerPtr add(std::string_view key) {
     Entry entry;
     entry.router = std::make_shared<RouterSink>();
-    entry.logger = std::make_shared<spdlog::logger>(key.empty() ? std::string("root") : std::string(key),
-                                                    entry.router);
+    entry.logger = std::make_shared<spdlog::logger>(
+        key.empty() ? std::string("root") : std::string(key), entry.router);
     apply(key, entry);
     return entries_.emplace(std::string(key), std::move(entry)).first->second.logger;
   }

@@ -191,9 +191,9 @@ TEST_F(LoggingTest, Example2PassesOnlyLocalRecordsInSimpleFormat) {
     EXPECT_TRUE(has_shape(l, "[##/##/#### ##:##:## *] *")) << l;
     seen.push_back(l.substr(l.find(' ', 12) + 1));
   }
-  EXPECT_EQ(seen, (std::vector<std::string>{"DEBUG immp.host] message",
-                                            "INFO  __main__] runner says hi",
-                                            "WARNI immp.plug.irc] lag"}));
+  EXPECT_EQ(seen,
+            (std::vector<std::string>{"DEBUG immp.host] message", "INFO  __main__] runner says hi",
+                                      "WARNI immp.plug.irc] lag"}));
 }
 
 TEST_F(LoggingTest, CachedLoggersFollowAReconfigure) {
@@ -210,10 +210,12 @@ TEST_F(LoggingTest, CachedLoggersFollowAReconfigure) {
 }
 
 TEST_F(LoggingTest, ReconfigureWhileOtherThreadsLog) {
-  const std::string a = "logging:\n  version: 1\n  handlers:\n    f: {class: FileHandler, filename: a.log}\n"
-                        "  root: {level: INFO, handlers: [f]}\n";
-  const std::string b = "logging:\n  version: 1\n  handlers:\n    f: {class: FileHandler, filename: b.log}\n"
-                        "  root: {level: INFO, handlers: [f]}\n";
+  const std::string a =
+      "logging:\n  version: 1\n  handlers:\n    f: {class: FileHandler, filename: a.log}\n"
+      "  root: {level: INFO, handlers: [f]}\n";
+  const std::string b =
+      "logging:\n  version: 1\n  handlers:\n    f: {class: FileHandler, filename: b.log}\n"
+      "  root: {level: INFO, handlers: [f]}\n";
   configure_yaml(a);
   LoggerPtr cached = logger("immp.hook.sync");
   std::atomic<bool> stop{false};
@@ -339,7 +341,8 @@ logging:
   handlers:
     append: {class: FileHandler, filename: append.log, encoding: utf-8}
     truncate: {class: logging.FileHandler, filename: truncate.log, mode: w}
-    absolute: {class: logging.FileHandler, filename: ")" + absolute.string() + R"("}
+    absolute: {class: logging.FileHandler, filename: ")" +
+                 absolute.string() + R"("}
   root: {level: INFO, handlers: [append, truncate, absolute]}
 )");
   logger("immp")->info("new line");
@@ -385,8 +388,9 @@ logging:
 )");
   for (int i = 0; i < 50; ++i) logger("immp")->info("a fairly long line number {}", i);
   EXPECT_FALSE(fs::exists(dir_ / "immp.log.1"));
-  EXPECT_EQ(std::count(std::istreambuf_iterator<char>(*std::make_unique<std::ifstream>(dir_ / "immp.log")),
-                       std::istreambuf_iterator<char>(), '\n'),
+  EXPECT_EQ(std::count(
+                std::istreambuf_iterator<char>(*std::make_unique<std::ifstream>(dir_ / "immp.log")),
+                std::istreambuf_iterator<char>(), '\n'),
             50);
 }
 
@@ -440,49 +444,73 @@ logging:
     handlers: [console, consol]
 )");
   EXPECT_THAT(error, HasSubstr("test.yaml:7:"));
-  EXPECT_THAT(error, HasSubstr("logging.root.handlers[1]: unknown handler 'consol' (did you mean 'console'?)"));
+  EXPECT_THAT(
+      error,
+      HasSubstr("logging.root.handlers[1]: unknown handler 'consol' (did you mean 'console'?)"));
 }
 
 TEST_F(LoggingTest, ConfigErrors) {
-  EXPECT_THAT(config_error("logging:\n  version: 1\n  handlers:\n    x: {class: logging.SysLogHandler}\n"),
-              HasSubstr("logging.handlers.x.class: unsupported handler class 'logging.SysLogHandler'"));
-  EXPECT_THAT(config_error("logging:\n  version: 1\n  handlers:\n    x: {class: logging.StreamHandlr}\n"),
-              HasSubstr("(did you mean 'logging.StreamHandler'?)"));
-  const std::string bad_level = config_error("logging:\n  version: 1\n  root:\n    level: VERBOSE\n");
+  EXPECT_THAT(
+      config_error("logging:\n  version: 1\n  handlers:\n    x: {class: logging.SysLogHandler}\n"),
+      HasSubstr("logging.handlers.x.class: unsupported handler class 'logging.SysLogHandler'"));
+  EXPECT_THAT(
+      config_error("logging:\n  version: 1\n  handlers:\n    x: {class: logging.StreamHandlr}\n"),
+      HasSubstr("(did you mean 'logging.StreamHandler'?)"));
+  const std::string bad_level =
+      config_error("logging:\n  version: 1\n  root:\n    level: VERBOSE\n");
   EXPECT_THAT(bad_level, HasSubstr("test.yaml:4:"));
   EXPECT_THAT(bad_level, HasSubstr(": logging.root.level: unknown level 'VERBOSE'"));
   EXPECT_THAT(config_error("logging:\n  version: 1\n  loggers:\n    immp: {level: WARNIGN}\n"),
               HasSubstr("(did you mean 'WARNING'?)"));
-  EXPECT_THAT(config_error("logging:\n  version: 1\n  handlers:\n    f: {class: logging.FileHandler}\n"),
-              HasSubstr("logging.handlers.f: logging.FileHandler needs a 'filename'"));
+  EXPECT_THAT(
+      config_error("logging:\n  version: 1\n  handlers:\n    f: {class: logging.FileHandler}\n"),
+      HasSubstr("logging.handlers.f: logging.FileHandler needs a 'filename'"));
   EXPECT_THAT(config_error("logging:\n  version: 2\n"),
               HasSubstr("logging.version: unsupported logging config version 2"));
-  EXPECT_THAT(config_error("logging:\n  handlers: {}\n"), HasSubstr("missing required key 'version'"));
+  EXPECT_THAT(config_error("logging:\n  handlers: {}\n"),
+              HasSubstr("missing required key 'version'"));
   EXPECT_THAT(config_error("logging:\n  version: 1\n  incremental: true\n"),
               HasSubstr("logging.incremental: incremental logging configuration is not supported"));
-  EXPECT_EQ(config_error("logging:\n  version: 1\n  incremental: false\n  disable_existing_loggers: false\n"),
-            "");
-  EXPECT_THAT(config_error("logging:\n  version: 1\n  handlers:\n    c: {class: StreamHandler, formatter: simpel}\n"
-                           "  formatters:\n    simple: {format: '%(message)s'}\n"),
-              HasSubstr("logging.handlers.c.formatter: unknown formatter 'simpel'"));
-  EXPECT_THAT(config_error("logging:\n  version: 1\n  formatters:\n    simple: {format: '%(message)s'}\n"
-                           "  handlers:\n    c: {class: StreamHandler, formatter: simpel}\n"),
-              HasSubstr("unknown formatter 'simpel' (did you mean 'simple'?)"));
-  EXPECT_THAT(config_error("logging:\n  version: 1\n  handlers:\n    c: {class: StreamHandler, filters: [local]}\n"),
-              HasSubstr("logging.handlers.c.filters[0]: unknown filter 'local' (nothing is defined under logging.filters)"));
+  EXPECT_EQ(
+      config_error(
+          "logging:\n  version: 1\n  incremental: false\n  disable_existing_loggers: false\n"),
+      "");
+  EXPECT_THAT(
+      config_error(
+          "logging:\n  version: 1\n  handlers:\n    c: {class: StreamHandler, formatter: simpel}\n"
+          "  formatters:\n    simple: {format: '%(message)s'}\n"),
+      HasSubstr("logging.handlers.c.formatter: unknown formatter 'simpel'"));
+  EXPECT_THAT(
+      config_error("logging:\n  version: 1\n  formatters:\n    simple: {format: '%(message)s'}\n"
+                   "  handlers:\n    c: {class: StreamHandler, formatter: simpel}\n"),
+      HasSubstr("unknown formatter 'simpel' (did you mean 'simple'?)"));
+  EXPECT_THAT(
+      config_error(
+          "logging:\n  version: 1\n  handlers:\n    c: {class: StreamHandler, filters: [local]}\n"),
+      HasSubstr("logging.handlers.c.filters[0]: unknown filter 'local' (nothing is defined under "
+                "logging.filters)"));
   EXPECT_THAT(config_error("logging:\n  version: 1\n  filters:\n    f: {(): mymodule.Custom}\n"),
               HasSubstr("logging.filters.f.(): unknown filter factory 'mymodule.Custom'"));
-  EXPECT_THAT(config_error("logging:\n  version: 1\n  formatters:\n    f: {format: '%(levelnam)s %(message)s'}\n"),
-              HasSubstr("logging.formatters.f.format: unknown field '%(levelnam)' (did you mean '%(levelname)s'?)"));
+  EXPECT_THAT(
+      config_error(
+          "logging:\n  version: 1\n  formatters:\n    f: {format: '%(levelnam)s %(message)s'}\n"),
+      HasSubstr("logging.formatters.f.format: unknown field '%(levelnam)' (did you mean "
+                "'%(levelname)s'?)"));
   EXPECT_THAT(config_error("logging:\n  version: 1\n  formatters:\n    f: {format: '%(name)d'}\n"),
               HasSubstr("needs a number"));
-  EXPECT_THAT(config_error("logging:\n  version: 1\n  handlers:\n    c: {class: StreamHandler, lvel: INFO}\n"),
-              HasSubstr("logging.handlers.c.lvel: unknown key 'lvel' in a StreamHandler (did you mean 'level'?)"));
-  EXPECT_THAT(config_error("logging:\n  version: 1\n  handlers:\n    c: {class: StreamHandler, stream: 'ext://sys.stdin'}\n"),
+  EXPECT_THAT(
+      config_error(
+          "logging:\n  version: 1\n  handlers:\n    c: {class: StreamHandler, lvel: INFO}\n"),
+      HasSubstr("logging.handlers.c.lvel: unknown key 'lvel' in a StreamHandler (did you mean "
+                "'level'?)"));
+  EXPECT_THAT(config_error("logging:\n  version: 1\n  handlers:\n    c: {class: StreamHandler, "
+                           "stream: 'ext://sys.stdin'}\n"),
               HasSubstr("unsupported stream 'ext://sys.stdin'"));
-  EXPECT_THAT(config_error("logging:\n  version: 1\n  handlers:\n    c: {class: FileHandler, filename: x.log, mode: r}\n"),
+  EXPECT_THAT(config_error("logging:\n  version: 1\n  handlers:\n    c: {class: FileHandler, "
+                           "filename: x.log, mode: r}\n"),
               HasSubstr("logging.handlers.c.mode: unsupported mode 'r'"));
-  EXPECT_THAT(config_error("logging:\n  version: 1\n  rooot: {}\n"), HasSubstr("(did you mean 'root'?)"));
+  EXPECT_THAT(config_error("logging:\n  version: 1\n  rooot: {}\n"),
+              HasSubstr("(did you mean 'root'?)"));
 }
 
 TEST_F(LoggingTest, BadReconfigureKeepsTheOldConfigurationAndFiles) {
