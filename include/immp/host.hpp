@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -96,6 +97,30 @@ class Host {
   // ---- messages ----
   // before_send chain, then put() under the plug's send lock.
   Task<std::vector<Receipt>> send(const Channel& channel, MessagePtr msg);
+  // Queues `msg` for `channel` and returns at once. Each channel has its own
+  // outbox: delivered in order through send(), retried with backoff when the
+  // plug throws, kept in the database resource (if any) while the plug is
+  // down or failing, dropped (logged and counted) only past the plug's
+  // OutboxPolicy. A deleted message (`deleted` set, a SentMessage naming
+  // the id) is delivered as delete_message(). When delivered, the listener
+  // registered for `owner` gets `tag` and the receipts; this survives a
+  // restart, so owners that map ids (sync) register in their constructor.
+  void post(const Channel& channel, MessagePtr msg, std::string owner = {}, std::string tag = {});
+  using DeliveryListener =
+      std::function<void(const std::string& tag, const Channel& channel,
+                         const std::vector<Receipt>& receipts)>;
+  void on_delivered(std::string owner, DeliveryListener listener);
+  struct OutboxStats {
+    std::uint64_t queued = 0;     // posted
+    std::uint64_t delivered = 0;  // put() succeeded
+    std::uint64_t retried = 0;    // failed attempts
+    std::uint64_t expired = 0;    // dropped: older than the policy's expiry
+    std::uint64_t overflowed = 0; // dropped: outbox over capacity
+    std::uint64_t restored = 0;   // loaded from the database at start
+    std::size_t pending = 0;      // waiting now, all channels
+  };
+  OutboxStats outbox_stats() const;
+
   // Runs the before_send chain only; nullopt if a hook dropped it.
   Task<std::optional<Outgoing>> prepare(Outgoing out);
 

@@ -136,10 +136,15 @@ struct Receipt {
 };
 
 // A message that exists on a network: a Receipt and a Message in one.
+// Both halves have `deleted`; they are kept equal, and `sent.deleted`
+// names the Message's.
 struct SentMessage final : Receipt, Message {
   SentMessage() = default;
   SentMessage(Receipt receipt, Message message)
-      : Receipt(std::move(receipt)), Message(std::move(message)) {}
+      : Receipt(std::move(receipt)), Message(std::move(message)) {
+    Receipt::deleted = Message::deleted = Receipt::deleted || Message::deleted;
+  }
+  using Message::deleted;
 
   const Receipt& receipt() const { return *this; }
   const Message& message() const { return *this; }

@@ -2,6 +2,7 @@
 // SentMessages (queue()) and Messages back into network calls (put()).
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -28,6 +29,13 @@ struct Features {
   bool echo = false;     // the network echoes our own messages back through queue()
 };
 
+// How the host's outbox treats messages for this plug's channels while they
+// cannot be delivered (see Host::post).
+struct OutboxPolicy {
+  std::chrono::seconds expiry{24 * 3600};  // older undelivered messages are dropped
+  std::size_t capacity = 10000;            // per channel; beyond it the oldest is dropped
+};
+
 class Plug : public Openable {
  public:
   explicit Plug(const Init& init);
@@ -38,10 +46,14 @@ class Plug : public Openable {
   // Stable across restarts; unique per network account (and instance).
   virtual std::string network_id() const = 0;
   const Features& features() const { return features_; }
+  OutboxPolicy& outbox_policy() { return outbox_policy_; }
 
   // Pushes a message into the network. Returns the ids it created, the
   // first being the primary one; empty if nothing was posted. Called by the
   // host under the send lock; never call it directly, use send().
+  // An edit arrives as a SentMessage with `edited` set whose `id` names the
+  // message to change in `channel` (only when Features::edit is set).
+  // Throwing means "not delivered": the outbox retries later.
   virtual Task<std::vector<std::string>> put(const Channel& channel, MessagePtr msg) = 0;
 
   // The way to post: runs the host's before_send chain, then put() under
@@ -90,6 +102,7 @@ class Plug : public Openable {
   Features features_;
 
  private:
+  OutboxPolicy outbox_policy_;
   std::unique_ptr<detail::PlugCore> core_;
 };
 

@@ -1,9 +1,11 @@
 // Every built-in plug and hook, registered the same way as an external
 // plugin's module. Add a line here for each new class.
 #include "core/registry.hpp"
+#include "hooks/sync/sync_hook.hpp"
 #include "plugs/console/console_plug.hpp"
 #include "plugs/dummy/dummy_plug.hpp"
 #include "plugs/memory/memory_plug.hpp"
+#include "store/database_hook.hpp"
 
 namespace immp {
 
@@ -13,6 +15,10 @@ const Module& builtin_module() {
                                  describe<plugs::DummyPlug>(),
                                  describe<plugs::ConsolePlug>(),
                                  describe<plugs::MemoryPlug>(),
+                                 describe<store::DatabaseHook>(),
+                                 describe<store::AsyncDatabaseHook>(),
+                                 describe<hooks::SyncHook>(),
+                                 describe<hooks::ForwardHook>(),
                              }};
   return module;
 }

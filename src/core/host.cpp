@@ -193,7 +193,9 @@ Task<> HostCore::run_phase(std::string_view phase, std::vector<Openable*> items,
 }  // namespace detail
 
 Host::Host(Executor ex, HostOptions options)
-    : core_(std::make_unique<detail::HostCore>(ex, std::move(options))) {}
+    : core_(std::make_unique<detail::HostCore>(ex, std::move(options))) {
+  core_->outboxes = std::make_unique<detail::Outboxes>(*this, logger("immp.outbox"));
+}
 
 Host::~Host() = default;
 
@@ -308,6 +310,13 @@ Task<> Host::open() {
     }
   }
   co_await c.run_phase("resource", resources, true);
+  if (c.outbox_store) {
+    try {
+      co_await c.outboxes->restore(*c.outbox_store);
+    } catch (const std::exception& e) {
+      c.log->error("could not restore saved outboxes: {}", e.what());
+    }
+  }
   co_await c.run_phase("plug", plugs, true);
   co_await c.run_phase("hook", hooks, true);
   c.open = true;
@@ -352,6 +361,7 @@ Task<> Host::close() {
     if (p->state() == State::active) plugs.push_back(p.get());
   }
   co_await c.run_phase("hook", hooks, false);
+  co_await c.outboxes->close(c.options.phase_timeout);
   co_await c.run_phase("plug", plugs, false);
   co_await c.run_phase("resource", resources, false);
 }
@@ -398,6 +408,16 @@ Task<std::vector<Receipt>> Host::send(const Channel& target, MessagePtr msg) {
   if (--c.putting == 0) c.unlocked.notify();
   co_return receipts;
 }
+
+void Host::post(const Channel& channel, MessagePtr msg, std::string owner, std::string tag) {
+  core_->outboxes->post(channel, std::move(msg), std::move(owner), std::move(tag));
+}
+
+void Host::on_delivered(std::string owner, DeliveryListener listener) {
+  core_->outboxes->listen(std::move(owner), std::move(listener));
+}
+
+Host::OutboxStats Host::outbox_stats() const { return core_->outboxes->stats(); }
 
 void Host::config_changed(Openable& source) {
   for (auto& s : core_->hooks) {

@@ -10,6 +10,7 @@
 
 #include "immp/host.hpp"
 #include "immp/tasks.hpp"
+#include "core/outbox.hpp"
 
 namespace immp::detail {
 
@@ -50,6 +51,8 @@ struct HostCore {
   std::vector<Hook*> before_senders;        // priority order
   std::map<std::string, Channel, std::less<>> channels;
   std::map<std::string, Group, std::less<>> groups;
+  std::unique_ptr<Outboxes> outboxes;  // made by Host, which it refers to
+  OutboxStore* outbox_store = nullptr;  // set by the database resource
   TaskGroup readers;
   TaskGroup workers;
   bool open = false;

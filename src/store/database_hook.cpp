@@ -1,5 +1,7 @@
 #include "store/database_hook.hpp"
 
+#include "core/host_core.hpp"
+
 #include <stdexcept>
 
 #include "immp/host.hpp"
@@ -54,13 +56,19 @@ Task<> DatabaseHook::start() {
   auto opening = Database::open(url(), options);
   db_ = co_await std::move(opening);
   log()->info("database: {}", db_->describe());
+  // Outboxes keep undelivered messages here while their plug is down.
+  outbox_store_ = std::make_unique<DatabaseOutboxStore>(*db_);
+  co_await outbox_store_->migrate();
+  host().core().outbox_store = outbox_store_.get();
 }
 
 Task<> DatabaseHook::stop() {
   if (!db_) co_return;
+  if (host().core().outbox_store == outbox_store_.get()) host().core().outbox_store = nullptr;
   auto flushing = db_->flush();
   co_await std::move(flushing);
   db_->close();
+  outbox_store_.reset();
   db_.reset();
 }
 

@@ -13,6 +13,7 @@
 
 #include "immp/hook.hpp"
 #include "store/database.hpp"
+#include "store/outbox_store.hpp"
 
 namespace immp::store {
 
@@ -47,6 +48,7 @@ class DatabaseHook : public ResourceHook {
 
   UrlStyle style_;
   std::unique_ptr<Database> db_;
+  std::unique_ptr<DatabaseOutboxStore> outbox_store_;
 };
 
 // IMMP's AsyncDatabaseHook, which read URLs like Tortoise ORM:

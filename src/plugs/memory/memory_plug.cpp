@@ -23,6 +23,10 @@ SpecPtr MemoryPlug::schema() {
 
 MemoryPlug::MemoryPlug(const Init& init)
     : Plug(init),
+      run_(std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(
+                              Clock::now().time_since_epoch())
+                              .count()) +
+           "."),
       keep_(static_cast<std::size_t>(config().at("keep").as_int())),
       delay_(config().at("delay-ms").as_int()) {
   features_.edit = config().at("edit").as_bool();
@@ -61,8 +65,8 @@ Task<std::vector<std::string>> MemoryPlug::put(const Channel& channel, MessagePt
   Message copy = *msg;
   if (msg->edited || msg->deleted) {
     // An edit or delete of one of our posts keeps its id where supported.
-    if (auto* sent = dynamic_cast<const SentMessage*>(msg.get()); sent && features_.edit &&
-                                                                  by_id_.count(sent->id)) {
+    if (auto* sent = dynamic_cast<const SentMessage*>(msg.get());
+        sent && features_.edit && !sent->id.empty()) {
       id = sent->id;
     }
   }
@@ -128,10 +132,15 @@ SentPtr MemoryPlug::inject(std::string source, std::string text, std::string use
 }
 
 SentPtr MemoryPlug::inject(std::string source, Message msg) {
-  std::string id = next_id();
+  return inject_as(std::move(source), next_id(), std::move(msg));
+}
+
+SentPtr MemoryPlug::inject_as(std::string source, std::string id, Message msg) {
   auto sent = std::make_shared<const SentMessage>(
       Receipt{id, Plug::channel(std::move(source)), Clock::now(), {}, msg.deleted},
       std::move(msg));
+  // The network remembers what its users post, for get_message().
+  if (keep_ > 0) by_id_[sent->id] = sent;
   queue(sent);
   return sent;
 }

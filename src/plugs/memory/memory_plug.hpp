@@ -38,6 +38,8 @@ class MemoryPlug final : public Plug {
   // A network user posts `text` in `source`; returns what was queued.
   SentPtr inject(std::string source, std::string text, std::string user = "alice");
   SentPtr inject(std::string source, Message msg);
+  // The same with a given id: an edit or delete of an earlier message.
+  SentPtr inject_as(std::string source, std::string id, Message msg);
   // Queues `count` numbered messages in `source`, pacing on the host.
   Task<> flood(std::string source, std::size_t count);
   // Messages posted through put(), most recent last (bounded by `keep`).
@@ -50,8 +52,10 @@ class MemoryPlug final : public Plug {
   const UserPtr& user(const std::string& id);
 
  private:
-  std::string next_id() { return std::to_string(++counter_); }
+  // Unique across restarts, as a real network's ids are.
+  std::string next_id() { return run_ + std::to_string(++counter_); }
 
+  std::string run_;
   std::uint64_t counter_ = 0;
   std::size_t keep_;
   std::chrono::milliseconds delay_;

@@ -1,0 +1,84 @@
+// Outboxes: one ordered, bounded, retrying, persistable queue per
+// destination channel. Internal to the host; hooks use Host::post().
+#pragma once
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "immp/host.hpp"
+#include "immp/tasks.hpp"
+
+namespace immp::detail {
+
+struct OutboxEntry {
+  std::string id;  // unique across restarts
+  std::int64_t seq = 0;
+  Channel channel;
+  MessagePtr message;
+  std::string owner;
+  std::string tag;
+  Clock::time_point queued_at = Clock::now();
+  bool persisted = false;
+};
+
+// Where outbox entries wait while their plug is down. Implemented by the
+// database resource. Calls come from the host's executor.
+class OutboxStore {
+ public:
+  virtual ~OutboxStore() = default;
+  // Fire-and-forget; applied in call order.
+  virtual void save(const OutboxEntry& entry) = 0;
+  virtual void remove(const std::string& id) = 0;
+  // Every saved entry, oldest first. Entries whose plug is gone come back
+  // with a null channel.plug.
+  virtual Task<std::vector<OutboxEntry>> load(const Host& host) = 0;
+};
+
+class Outboxes {
+ public:
+  Outboxes(Host& host, LoggerPtr log);
+
+  void post(Channel channel, MessagePtr message, std::string owner, std::string tag);
+  void listen(std::string owner, Host::DeliveryListener listener);
+  // Takes entries saved by an earlier run and starts delivering them.
+  Task<> restore(OutboxStore& store);
+  void set_store(OutboxStore* store) { store_ = store; }
+  // Waits (bounded) for what is queued to go out, then saves the rest and
+  // stops every worker.
+  Task<> close(std::chrono::milliseconds timeout);
+  Host::OutboxStats stats() const;
+
+ private:
+  struct Box {
+    explicit Box(Executor ex, Channel c) : channel(std::move(c)), arrived(ex) {}
+    Channel channel;
+    std::deque<OutboxEntry> entries;
+    Signal arrived;
+    bool waiting = false;
+    bool failing = false;
+    bool running = false;
+  };
+  Box& box(const Channel& channel);
+  void enqueue(Box& box, OutboxEntry entry);
+  void save_all(Box& box);
+  Task<> run(Box& box);
+  Task<bool> deliver(Box& box, OutboxEntry& entry);
+  std::string next_id();
+
+  Host& host_;
+  LoggerPtr log_;
+  OutboxStore* store_ = nullptr;
+  std::unordered_map<Channel, std::unique_ptr<Box>> boxes_;
+  std::map<std::string, Host::DeliveryListener, std::less<>> listeners_;
+  TaskGroup workers_;
+  Host::OutboxStats stats_;
+  std::int64_t seq_;
+  std::string run_id_;
+  std::uint64_t counter_ = 0;
+  bool closing_ = false;
+};
+
+}  // namespace immp::detail

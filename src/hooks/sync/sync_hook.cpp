@@ -1,0 +1,457 @@
+#include "hooks/sync/sync_hook.hpp"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "immp/host.hpp"
+#include "store/database_hook.hpp"
+
+namespace immp::hooks {
+
+namespace {
+
+constexpr char kSep = '\x1f';
+
+std::string utf8_prefix(std::string_view text, std::size_t max_chars) {
+  std::size_t chars = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80 && chars++ == max_chars) {
+      return std::string(text.substr(0, i)) + "…";
+    }
+  }
+  return std::string(text);
+}
+
+Channel resolve_channel(const Host& host, const Node& name) {
+  auto c = host.channel(name.as_string());
+  if (!c) {
+    std::vector<std::string> names;
+    for (const auto& [n, ch] : host.channels()) names.push_back(n);
+    std::string hint;
+    if (auto near = nearest(name.as_string(), names)) hint = " (did you mean '" + *near + "'?)";
+    name.fail("unknown channel '" + name.as_string() + "'" + hint);
+  }
+  return *c;
+}
+
+bool is_copy_of(const MessagePtr& msg, const Relay* relay) {
+  const auto* mark = std::any_cast<RelayCopy>(&msg->raw);
+  return mark && mark->relay == relay;
+}
+
+}  // namespace
+
+// ---- Relay ----------------------------------------------------------------
+
+Relay::Relay(const Init& init) : Hook(init) {
+  const Node& c = config();
+  joins_ = c.at("joins").as_bool();
+  renames_ = c.at("renames").as_bool();
+  naming_ = naming_from(c);
+  if (const Node* plugs = c.find("plugs"); plugs && plugs->is_map()) {
+    for (const auto& [plug_name, rules] : plugs->as_map()) {
+      if (!init.host.plug(plug_name)) {
+        rules.fail("unknown plug '" + plug_name + "'");
+      }
+      plug_naming_.emplace(plug_name, naming_from(rules, &naming_));
+    }
+  }
+  if (const Node* id = c.find("identities"); id && !id->is_null()) {
+    identities_name_ = id->as_string();
+  }
+}
+
+Task<> Relay::on_load() {
+  if (identities_name_) {
+    Hook* h = host().hook(*identities_name_);
+    identities_ = dynamic_cast<IdentityProvider*>(h);
+    if (!identities_) {
+      config().at("identities").fail("'" + *identities_name_ +
+                                     "' is not an identity provider hook");
+    }
+  }
+  co_return;
+}
+
+const NamingRules& Relay::rules_for(const Plug* plug) const {
+  if (plug) {
+    auto it = plug_naming_.find(plug->name());
+    if (it != plug_naming_.end()) return it->second;
+  }
+  return naming_;
+}
+
+bool Relay::skip(const SentPtr& sent, const MessagePtr& source, bool primary) const {
+  if (!primary) return true;
+  if (is_copy_of(source, this) || is_copy_of(sent, this)) return true;
+  bool membership = !sent->joined.empty() || !sent->left.empty();
+  bool rename = sent->title.has_value();
+  if ((membership && !joins_) || (rename && !renames_)) {
+    // A join or rename that also carries text still relays its text.
+    return !sent->text;
+  }
+  return false;
+}
+
+Task<std::shared_ptr<Message>> Relay::copy_for(const SentPtr& sent, const Channel& target,
+                                               const std::string& title) {
+  auto copy = std::make_shared<Message>(static_cast<const Message&>(*sent));
+  copy->raw = RelayCopy{this};
+  copy->reply_to = nullptr;
+  std::optional<IdentityGroup> identity;
+  if (identities_ && sent->user) identity = co_await identities_->identity_from_user(*sent->user);
+  copy->user = rename_author(sent->user, rules_for(target.plug), identity, title);
+  std::string who = copy->user ? copy->user->display_name() : std::string("someone");
+  bool membership = !sent->joined.empty() || !sent->left.empty();
+  if (membership || sent->title) {
+    if (membership && !joins_) {
+      copy->joined.clear();
+      copy->left.clear();
+    }
+    if (sent->title && !renames_) copy->title.reset();
+    // Joins, parts and renames travel as text: the other side cannot make
+    // our users join its room.
+    std::string note;
+    auto names = [](const std::vector<UserPtr>& users) {
+      std::string out;
+      for (const auto& u : users) out += (out.empty() ? "" : ", ") + u->display_name();
+      return out;
+    };
+    if (!copy->joined.empty()) note += names(copy->joined) + " joined";
+    if (!copy->left.empty()) note += (note.empty() ? "" : "; ") + names(copy->left) + " left";
+    if (copy->title) note += (note.empty() ? "" : "; ") + who + " changed the title to " + *copy->title;
+    copy->joined.clear();
+    copy->left.clear();
+    copy->title.reset();
+    if (note.empty() && !copy->text) co_return nullptr;
+    if (!note.empty()) {
+      Segment s;
+      s.text = note;
+      s.italic = true;
+      RichText text;
+      text.append(s);
+      if (copy->text) {
+        text.append(Segment{"\n"});
+        text.append(*copy->text);
+      }
+      copy->text = std::move(text);
+    }
+  }
+  co_return copy;
+}
+
+// ---- SyncHook -------------------------------------------------------------
+
+SpecPtr SyncHook::schema() {
+  std::vector<Field> fields = {
+      {"channels", map_of(list_of(str())), required, "label -> channels bridged together"},
+      {"plug", str(), Node(), "name of a virtual plug whose channels are the labels"},
+      {"edits", boolean(), true, "relay edits and deletes"},
+      {"joins", boolean(), false, "relay joins and parts as text"},
+      {"renames", boolean(), false, "relay title changes as text"},
+      {"identities", str(), Node(), "name of an identity provider hook"},
+      {"titles", map_of(str()), Node::map(), "label -> display title"},
+      {"plugs", map_of(object(naming_fields())), Node::map(), "per-plug naming overrides"},
+      {"cache", integer(), 50000, "bridged messages kept in memory (the rest in the database)"},
+  };
+  for (auto& f : naming_fields()) fields.push_back(f);
+  return object(std::move(fields));
+}
+
+SyncHook::SyncHook(const Init& init) : Relay(init) {
+  const Node& c = config();
+  for (const auto& [label, names] : c.at("channels").as_map()) {
+    auto& members = labels_[label];
+    for (const auto& n : names.as_list()) {
+      Channel ch = resolve_channel(init.host, n);
+      if (std::find(members.begin(), members.end(), ch) == members.end()) members.push_back(ch);
+      label_of_[ch].push_back(label);
+    }
+  }
+  edits_ = c.at("edits").as_bool();
+  for (const auto& [label, title] : c.at("titles").as_map()) {
+    if (!labels_.count(label)) title.fail("unknown label '" + label + "'");
+    titles_[label] = title.as_string();
+  }
+  if (const Node& p = c.at("plug"); !p.is_null()) {
+    if (init.host.plug(p.as_string())) p.fail("a plug named '" + p.as_string() + "' already exists");
+    auto plug = std::make_unique<SyncPlug>(Init{p.as_string(), Node::map(), init.host}, *this);
+    plug_ = plug.get();
+    init.host.add_plug(std::move(plug));
+  }
+  // Registered now: outboxes restored at start deliver before we start.
+  init.host.on_delivered("sync:" + name(), [this](const std::string& tag, const Channel& ch,
+                                                  const std::vector<Receipt>& receipts) {
+    on_delivered(tag, ch, receipts);
+  });
+}
+
+SyncHook::~SyncHook() = default;
+
+Task<> SyncHook::start() {
+  store::Database* db = nullptr;
+  try {
+    db = &host().resource<store::DatabaseHook>(*this).db();
+  } catch (const MissingResource&) {
+    log()->warn(
+        "no database resource: the id map lives in memory only, so replies and edits to "
+        "messages bridged before a restart will not reach their copies (add "
+        "immp.hook.database.DatabaseHook under hooks)");
+  }
+  if (db) co_await db->migrate("sync", SyncRefs::migrations());
+  if (!refs_) {
+    refs_ = std::make_unique<SyncRefs>(host(), db,
+                                       static_cast<std::size_t>(config().at("cache").as_int()));
+  }
+}
+
+void SyncHook::on_delivered(const std::string& tag, const Channel& channel,
+                            const std::vector<Receipt>& receipts) {
+  if (receipts.empty() || !refs_) return;
+  // tag: key, origin plug, origin source, origin id
+  std::vector<std::string> parts;
+  std::size_t start = 0;
+  for (std::size_t i = 0; i <= tag.size(); ++i) {
+    if (i == tag.size() || tag[i] == kSep) {
+      parts.emplace_back(tag.substr(start, i - start));
+      start = i + 1;
+    }
+  }
+  if (parts.size() != 4) return;
+  Copy origin{Channel{host().plug(parts[1]), parts[2]}, parts[3]};
+  for (const auto& r : receipts) refs_->add_copy(parts[0], origin, Copy{channel, r.id});
+}
+
+const std::vector<Channel>& SyncHook::members(const std::string& label) const {
+  static const std::vector<Channel> none;
+  auto it = labels_.find(label);
+  return it == labels_.end() ? none : it->second;
+}
+
+std::vector<std::string> SyncHook::labels() const {
+  std::vector<std::string> out;
+  for (const auto& [l, m] : labels_) out.push_back(l);
+  return out;
+}
+
+std::optional<std::string> SyncHook::title(const std::string& label) const {
+  auto it = titles_.find(label);
+  if (it == titles_.end()) return std::nullopt;
+  return it->second;
+}
+
+Task<> SyncHook::on_receive(SentPtr sent, MessagePtr source, bool primary) {
+  auto it = label_of_.find(sent->channel);
+  if (it == label_of_.end() || !refs_) co_return;
+  if (skip(sent, source, primary)) co_return;
+  if (sent->edited || sent->deleted) {
+    if (!edits_) co_return;
+    auto key = co_await refs_->key_for(sent->channel, sent->id);
+    if (key) {
+      co_await relay_change(sent, *key);
+      co_return;
+    }
+    if (sent->deleted) co_return;  // never bridged: nothing to delete
+  }
+  for (const auto& label : it->second) co_await relay_new(sent, label);
+}
+
+Task<> SyncHook::relay_new(const SentPtr& sent, const std::string& label) {
+  std::string key = refs_->new_key();
+  refs_->add_origin(key, sent->channel, sent->id);
+  std::string tag = fmt::format("{}{}{}{}{}{}{}", key, kSep, sent->channel.plug->name(), kSep,
+                                sent->channel.source, kSep, sent->id);
+  const std::string title = titles_.count(label) ? titles_[label] : label;
+  for (const Channel& target : labels_[label]) {
+    if (target == sent->channel) continue;
+    auto copy = co_await copy_for(sent, target, title);
+    if (!copy) continue;
+    copy = co_await with_reply(std::move(copy), sent, target);
+    host().post(target, std::move(copy), "sync:" + name(), tag);
+  }
+  if (plug_) {
+    auto unified = std::make_shared<const SentMessage>(
+        Receipt{key, plug_->channel(label), sent->at, sent->revision, false},
+        static_cast<const Message&>(*sent));
+    plug_->queue(std::move(unified));
+  }
+}
+
+Task<std::shared_ptr<Message>> SyncHook::with_reply(std::shared_ptr<Message> copy,
+                                                    const SentPtr& sent, const Channel& target) {
+  const SentPtr& parent = sent->reply_to;
+  if (!parent) co_return copy;
+  Channel where = parent->channel.valid() ? parent->channel : sent->channel;
+  auto key = co_await refs_->key_for(where, parent->id);
+  if (key && target.plug->features().reply) {
+    std::vector<Copy> copies = co_await refs_->copies(*key);
+    for (const Copy& c : copies) {
+      if (c.channel == target) {
+        copy->reply_to = std::make_shared<const SentMessage>(
+            Receipt{c.id, target, Clock::now(), {}, false}, Message{});
+        co_return copy;
+      }
+    }
+  }
+  // No native reply there: quote the parent in a line of its own.
+  SentPtr full = parent;
+  if (!full->text && where.plug) full = co_await where.plug->resolve_message(parent);
+  if (!full || !full->text) co_return copy;
+  std::string excerpt = full->text->plain();
+  std::replace(excerpt.begin(), excerpt.end(), '\n', ' ');
+  std::string who = full->user ? full->user->display_name() : std::string("someone");
+  RichText text;
+  Segment quote;
+  quote.text = "> " + who + ": " + utf8_prefix(excerpt, 60) + "\n";
+  quote.italic = true;
+  text.append(quote);
+  if (copy->text) text.append(*copy->text);
+  copy->text = std::move(text);
+  co_return copy;
+}
+
+Task<> SyncHook::relay_change(const SentPtr& sent, const std::string& key) {
+  std::vector<Copy> copies = co_await refs_->copies(key);
+  std::string origin_plug, origin_source, origin_id;
+  if (!copies.empty() && copies.front().channel.plug) {
+    origin_plug = copies.front().channel.plug->name();
+    origin_source = copies.front().channel.source;
+    origin_id = copies.front().id;
+  }
+  std::string tag = fmt::format("{}{}{}{}{}{}{}", key, kSep, origin_plug, kSep, origin_source,
+                                kSep, origin_id);
+  for (const Copy& c : copies) {
+    if (c.channel == sent->channel || !c.channel.plug) continue;
+    if (sent->deleted) {
+      if (!c.channel.plug->features().remove) continue;
+      Message gone;
+      gone.deleted = true;
+      auto msg = std::make_shared<const SentMessage>(Receipt{c.id, c.channel, Clock::now(), {}, true},
+                                                     std::move(gone));
+      host().post(c.channel, std::move(msg), "sync:" + name(), {});
+      continue;
+    }
+    std::string label;
+    if (auto it = label_of_.find(c.channel); it != label_of_.end()) label = it->second.front();
+    const std::string title = titles_.count(label) ? titles_[label] : label;
+    auto copy = co_await copy_for(sent, c.channel, title);
+    if (!copy) continue;
+    copy->edited = true;
+    if (c.channel.plug->features().edit) {
+      // Edited in place: the copy's own id says which message to change.
+      auto edit = std::make_shared<const SentMessage>(
+          Receipt{c.id, c.channel, Clock::now(), {}, false}, std::move(*copy));
+      host().post(c.channel, std::move(edit), "sync:" + name(), {});
+    } else {
+      host().post(c.channel, std::move(copy), "sync:" + name(), tag);
+    }
+  }
+}
+
+// ---- SyncPlug -------------------------------------------------------------
+
+SyncPlug::SyncPlug(const Init& init, SyncHook& hook) : Plug(init), hook_(hook) {}
+
+std::string SyncHook::distribute(const std::string& label, MessagePtr msg) {
+  std::string key = refs_ ? refs_->new_key() : std::string();
+  if (refs_) refs_->add_origin(key, plug_->channel(label), key);
+  std::string tag =
+      fmt::format("{}{}{}{}{}{}{}", key, kSep, plug_->name(), kSep, label, kSep, key);
+  for (const Channel& target : members(label)) {
+    auto copy = std::make_shared<Message>(*msg);
+    copy->raw = RelayCopy{this};
+    host().post(target, std::move(copy), "sync:" + name(), tag);
+  }
+  return key;
+}
+
+Task<std::vector<std::string>> SyncPlug::put(const Channel& channel, MessagePtr msg) {
+  if (hook_.members(channel.source).empty()) {
+    throw std::runtime_error("sync " + name() + " has no channel '" + channel.source + "'");
+  }
+  co_return std::vector<std::string>{hook_.distribute(channel.source, std::move(msg))};
+}
+
+Task<std::vector<Channel>> SyncPlug::public_channels() {
+  std::vector<Channel> out;
+  for (const auto& l : hook_.labels()) out.push_back(channel(l));
+  co_return out;
+}
+
+Task<std::optional<bool>> SyncPlug::channel_is_private(const Channel&) { co_return false; }
+
+Task<std::optional<std::string>> SyncPlug::channel_title(const Channel& c) {
+  co_return hook_.title(c.source);
+}
+
+Task<std::optional<std::vector<UserPtr>>> SyncPlug::channel_members(const Channel& c) {
+  std::vector<UserPtr> all;
+  for (const Channel& m : hook_.members(c.source)) {
+    auto members = co_await m.plug->channel_members(m);
+    if (members) all.insert(all.end(), members->begin(), members->end());
+  }
+  co_return all;
+}
+
+// ---- ForwardHook ----------------------------------------------------------
+
+SpecPtr ForwardHook::schema() {
+  std::vector<Field> fields = {
+      {"channels", map_of(list_of(str())), Node::map(), "source channel -> target channels"},
+      {"groups", map_of(list_of(str())), Node::map(), "source group -> target channels"},
+      {"users", list_of(text()), Node::list(), "only relay messages from these user ids"},
+      {"joins", boolean(), false, "relay joins and parts as text"},
+      {"renames", boolean(), false, "relay title changes as text"},
+      {"identities", str(), Node(), "name of an identity provider hook"},
+      {"plugs", map_of(object(naming_fields())), Node::map(), "per-plug naming overrides"},
+  };
+  for (auto& f : naming_fields()) fields.push_back(f);
+  return object(std::move(fields));
+}
+
+ForwardHook::ForwardHook(const Init& init) : Relay(init) {
+  const Node& c = config();
+  for (const auto& [source, targets] : c.at("channels").as_map()) {
+    Node source_name(source);
+    source_name.set_mark(targets.mark());
+    source_name.set_path(targets.path());
+    Channel from = resolve_channel(init.host, source_name);
+    for (const auto& t : targets.as_list()) channels_[from].push_back(resolve_channel(init.host, t));
+  }
+  for (const auto& [group, targets] : c.at("groups").as_map()) {
+    if (!init.host.group(group)) targets.fail("unknown group '" + group + "'");
+    std::vector<Channel> to;
+    for (const auto& t : targets.as_list()) to.push_back(resolve_channel(init.host, t));
+    groups_.emplace_back(group, std::move(to));
+  }
+  for (const auto& u : c.at("users").as_list()) users_.push_back(u.as_text());
+}
+
+Task<> ForwardHook::on_receive(SentPtr sent, MessagePtr source, bool primary) {
+  if (skip(sent, source, primary) || sent->edited || sent->deleted) co_return;
+  if (!users_.empty() &&
+      (!sent->user || std::find(users_.begin(), users_.end(), sent->user->id) == users_.end())) {
+    co_return;
+  }
+  std::vector<Channel> targets;
+  if (auto it = channels_.find(sent->channel); it != channels_.end()) targets = it->second;
+  for (const auto& [group, to] : groups_) {
+    const Group* g = host().group(group);
+    if (g && co_await g->has_channel(host(), sent->channel)) {
+      targets.insert(targets.end(), to.begin(), to.end());
+    }
+  }
+  std::vector<Channel> done;
+  for (const Channel& target : targets) {
+    if (target == sent->channel || std::find(done.begin(), done.end(), target) != done.end()) {
+      continue;
+    }
+    done.push_back(target);
+    const std::string no_title;
+    auto copy = co_await copy_for(sent, target, no_title);
+    if (copy) host().post(target, std::move(copy));
+  }
+}
+
+}  // namespace immp::hooks

@@ -1,0 +1,124 @@
+// SyncHook: bridges channels so that each sees the others' messages,
+// replies, edits, deletes (and, when asked, joins, parts and renames) in
+// native form. ForwardHook: the same, one way.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "hooks/sync/naming.hpp"
+#include "hooks/sync/sync_refs.hpp"
+#include "immp/hook.hpp"
+#include "immp/plug.hpp"
+
+namespace immp::hooks {
+
+class SyncPlug;
+
+// What relaying one message needs, shared by sync and forward.
+class Relay : public Hook {
+ public:
+  explicit Relay(const Init& init);
+
+ protected:
+  Task<> on_load() override;
+  // True for messages this relay must not touch: echoes of our own copies
+  // (recognised through the send lock, never by text), secondary ids, and
+  // joins/renames when those are off.
+  bool skip(const SentPtr& sent, const MessagePtr& source, bool primary) const;
+  // The copy of `sent` for `target`: author renamed, joins/renames as text.
+  // Null when there is nothing to relay.
+  Task<std::shared_ptr<Message>> copy_for(const SentPtr& sent, const Channel& target,
+                                          const std::string& title);
+  const NamingRules& rules_for(const Plug* plug) const;
+
+  bool joins_ = false;
+  bool renames_ = false;
+  NamingRules naming_;
+  std::map<std::string, NamingRules, std::less<>> plug_naming_;
+  std::optional<std::string> identities_name_;
+  IdentityProvider* identities_ = nullptr;
+};
+
+// Marks a message as a relay's own copy (in Message::raw), so its echo is
+// never relayed again.
+struct RelayCopy {
+  const Relay* relay;
+};
+
+class SyncHook final : public Relay {
+ public:
+  static constexpr std::string_view kPath = "immp.hook.sync.SyncHook";
+  static constexpr std::string_view kDescription =
+      "Bridges channels across networks, with replies, edits, deletes and a persistent id map";
+  static SpecPtr schema();
+
+  explicit SyncHook(const Init& init);
+  ~SyncHook() override;
+
+  Task<> start() override;
+  Task<> on_receive(SentPtr sent, MessagePtr source, bool primary) override;
+
+  // For the virtual plug: posts `msg` to every channel of `label`; returns
+  // the key of the new bridged message.
+  std::string distribute(const std::string& label, MessagePtr msg);
+  const std::vector<Channel>& members(const std::string& label) const;
+  std::vector<std::string> labels() const;
+  std::optional<std::string> title(const std::string& label) const;
+  SyncRefs& refs() { return *refs_; }
+
+ private:
+  Task<> relay_new(const SentPtr& sent, const std::string& label);
+  Task<> relay_change(const SentPtr& sent, const std::string& key);
+  Task<std::shared_ptr<Message>> with_reply(std::shared_ptr<Message> copy, const SentPtr& sent,
+                                            const Channel& target);
+  void on_delivered(const std::string& tag, const Channel& channel,
+                    const std::vector<Receipt>& receipts);
+
+  std::map<std::string, std::vector<Channel>, std::less<>> labels_;
+  std::unordered_map<Channel, std::vector<std::string>> label_of_;
+  std::map<std::string, std::string, std::less<>> titles_;
+  bool edits_ = true;
+  std::unique_ptr<SyncRefs> refs_;
+  SyncPlug* plug_ = nullptr;
+};
+
+class ForwardHook final : public Relay {
+ public:
+  static constexpr std::string_view kPath = "immp.hook.sync.ForwardHook";
+  static constexpr std::string_view kDescription =
+      "Relays messages one way: from source channels or groups to targets";
+  static SpecPtr schema();
+
+  explicit ForwardHook(const Init& init);
+  Task<> on_receive(SentPtr sent, MessagePtr source, bool primary) override;
+
+ private:
+  std::unordered_map<Channel, std::vector<Channel>> channels_;
+  std::vector<std::pair<std::string, std::vector<Channel>>> groups_;
+  std::vector<std::string> users_;
+};
+
+// The virtual plug a sync registers with `plug:`: one channel per label.
+// Posting to it reaches every channel of the label; every bridged message
+// appears on it once.
+class SyncPlug final : public Plug {
+ public:
+  SyncPlug(const Init& init, SyncHook& hook);
+  std::string network_name() const override { return "Sync"; }
+  std::string network_id() const override { return "sync:" + name(); }
+  Task<std::vector<std::string>> put(const Channel& channel, MessagePtr msg) override;
+  Task<std::vector<Channel>> public_channels() override;
+  Task<std::optional<bool>> channel_is_private(const Channel& channel) override;
+  Task<std::optional<std::string>> channel_title(const Channel& channel) override;
+  Task<std::optional<std::vector<UserPtr>>> channel_members(const Channel& channel) override;
+
+ private:
+  SyncHook& hook_;
+};
+
+}  // namespace immp::hooks

@@ -1,0 +1,398 @@
+#include "hooks/sync/sync_hook.hpp"
+
+#include <gtest/gtest.h>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <sstream>
+
+#include "store/database_hook.hpp"
+#include "support/async.hpp"
+#include "support/hooks.hpp"
+#include "support/memory.hpp"
+#include "support/postgres_server.hpp"
+
+namespace immp::hooks {
+namespace {
+
+using namespace std::chrono_literals;
+using plugs::MemoryPlug;
+namespace fs = std::filesystem;
+
+Message text_message(std::string text, UserPtr user = nullptr) {
+  Message m;
+  m.text = RichText(std::move(text));
+  m.user = std::move(user);
+  return m;
+}
+
+// Three networks: `a` edits, deletes and replies; `b` only edits; `c` does
+// none of it. Each has one room, bridged as label "room".
+struct SyncTest : ::testing::Test {
+  asio::io_context io;
+  std::unique_ptr<Host> host;
+  MemoryPlug* a = nullptr;
+  MemoryPlug* b = nullptr;
+  MemoryPlug* c = nullptr;
+  SyncHook* sync = nullptr;
+  std::string db_url;  // empty: no database resource
+
+  void build(const std::string& sync_config = "channels: {room: [a, b, c]}",
+             NodeMap a_extra = {}, NodeMap b_extra = {}) {
+    host = std::make_unique<Host>(io.get_executor(), HostOptions{".", 2s, 4096});
+    NodeMap a_cfg{{"edit", true}, {"delete", true}, {"reply", true}};
+    for (auto& kv : a_extra) a_cfg.push_back(kv);
+    NodeMap b_cfg{{"edit", true}};
+    for (auto& kv : b_extra) b_cfg.push_back(kv);
+    a = &test::add_memory_plug(*host, "a", a_cfg);
+    b = &test::add_memory_plug(*host, "b", b_cfg);
+    c = &test::add_memory_plug(*host, "c");
+    host->add_channel("a", a->channel("room"));
+    host->add_channel("b", b->channel("room"));
+    host->add_channel("c", c->channel("room"));
+    if (!db_url.empty()) {
+      test::add_hook<store::DatabaseHook>(*host, "db", "url: \"" + db_url + "\"");
+    }
+    sync = &test::add_hook<SyncHook>(*host, "sync", sync_config);
+    test::run(io, host->open());
+  }
+  void close() {
+    if (host && host->is_open()) test::run(io, host->close());
+  }
+  ~SyncTest() override { close(); }
+
+  bool wait(std::function<bool()> done, std::chrono::milliseconds limit = 5s) {
+    return test::run_until(io, std::move(done), limit);
+  }
+};
+
+TEST_F(SyncTest, AMessageInOneChannelAppearsInAllTheOthers) {
+  build();
+  a->inject("room", "hello from a", "alice");
+  ASSERT_TRUE(wait([&] { return b->posted_count() == 1 && c->posted_count() == 1; }));
+  EXPECT_EQ(b->posted().back()->plain(), "hello from a");
+  EXPECT_EQ(c->posted().back()->user->display_name(), "alice");
+  test::settle(io, 100ms);
+  EXPECT_EQ(a->posted_count(), 0u) << "never back to where it came from";
+}
+
+TEST_F(SyncTest, EchoesOfOurCopiesNeverLoop) {
+  build("channels: {room: [a, b, c]}", {{"echo", true}}, {{"echo", true}});
+  a->inject("room", "once", "alice");
+  ASSERT_TRUE(wait([&] { return b->posted_count() == 1 && c->posted_count() == 1; }));
+  test::settle(io, 300ms);
+  EXPECT_EQ(a->posted_count(), 0u);
+  EXPECT_EQ(b->posted_count(), 1u);
+  EXPECT_EQ(c->posted_count(), 1u);
+}
+
+TEST_F(SyncTest, MessagesKeepTheirOrder) {
+  build();
+  for (int i = 0; i < 500; ++i) a->inject("room", std::to_string(i));
+  ASSERT_TRUE(wait([&] { return c->posted_count() == 500; }));
+  for (int i = 0; i < 500; ++i) EXPECT_EQ(c->posted()[i]->plain(), std::to_string(i));
+}
+
+TEST_F(SyncTest, EditsApplyInPlaceWhereSupportedAndAreResentMarkedElsewhere) {
+  build();
+  SentPtr original = a->inject("room", "tpyo", "alice");
+  ASSERT_TRUE(wait([&] { return b->posted_count() == 1 && c->posted_count() == 1; }));
+  std::string b_copy = b->posted().back()->id;
+  Message edit = text_message("typo", a->user("alice"));
+  edit.edited = true;
+  a->inject_as("room", original->id, edit);
+  ASSERT_TRUE(wait([&] { return b->posted_count() == 2 && c->posted_count() == 2; }));
+  EXPECT_EQ(b->posted().back()->id, b_copy) << "b edits its copy in place";
+  EXPECT_EQ(b->posted().back()->plain(), "typo");
+  EXPECT_TRUE(c->posted().back()->edited) << "c cannot edit: a new message marked edited";
+  EXPECT_EQ(c->posted().back()->plain(), "typo");
+}
+
+TEST_F(SyncTest, EditsAreIgnoredWhenTurnedOff) {
+  build("{channels: {room: [a, b, c]}, edits: false}");
+  SentPtr original = a->inject("room", "first", "alice");
+  ASSERT_TRUE(wait([&] { return c->posted_count() == 1; }));
+  Message edit = text_message("second");
+  edit.edited = true;
+  a->inject_as("room", original->id, edit);
+  test::settle(io, 200ms);
+  EXPECT_EQ(b->posted_count(), 1u);
+  EXPECT_EQ(c->posted_count(), 1u);
+}
+
+TEST_F(SyncTest, DeletesRemoveEveryCopyThatCanBeRemoved) {
+  build();
+  SentPtr original = b->inject("room", "oops", "bob");
+  ASSERT_TRUE(wait([&] { return a->posted_count() == 1 && c->posted_count() == 1; }));
+  std::string a_copy = a->posted().back()->id;
+  Message gone;
+  gone.deleted = true;
+  b->inject_as("room", original->id, gone);
+  ASSERT_TRUE(wait([&] { return a->deleted().size() == 1; }));
+  EXPECT_EQ(a->deleted()[0].id, a_copy);
+  test::settle(io, 100ms);
+  EXPECT_EQ(c->posted_count(), 1u) << "c cannot delete, and gets nothing new";
+}
+
+TEST_F(SyncTest, RepliesBecomeNativeRepliesOrAQuote) {
+  build();
+  SentPtr parent = b->inject("room", "what time is it?", "bob");
+  ASSERT_TRUE(wait([&] { return a->posted_count() == 1 && c->posted_count() == 1; }));
+  std::string a_copy = a->posted().back()->id;
+  Message reply = text_message("noon", b->user("carol"));
+  reply.reply_to = parent;
+  b->inject("room", reply);
+  ASSERT_TRUE(wait([&] { return a->posted_count() == 2 && c->posted_count() == 2; }));
+  ASSERT_TRUE(a->posted().back()->reply_to);
+  EXPECT_EQ(a->posted().back()->reply_to->id, a_copy) << "a native reply to a's copy";
+  EXPECT_EQ(a->posted().back()->plain(), "noon");
+  EXPECT_FALSE(c->posted().back()->reply_to);
+  EXPECT_EQ(c->posted().back()->plain(), "> bob: what time is it?\nnoon");
+}
+
+TEST_F(SyncTest, ReplyToABareReceiptIsResolvedForTheQuote) {
+  build();
+  SentPtr parent = b->inject("room", "a long question that keeps going on and on and on and on forever",
+                             "bob");
+  ASSERT_TRUE(wait([&] { return c->posted_count() == 1; }));
+  Message reply = text_message("yes");
+  reply.reply_to = std::make_shared<SentMessage>(Receipt{parent->id, parent->channel}, Message{});
+  // Only an id: the quote needs the parent's text from b's history.
+  b->inject("room", reply);
+  ASSERT_TRUE(wait([&] { return c->posted_count() == 2; }));
+  EXPECT_EQ(c->posted().back()->plain().substr(0, 8), "> bob: a") << c->posted().back()->plain();
+}
+
+TEST_F(SyncTest, JoinsAndPartsOnlyWhenAskedAndAsText) {
+  build();
+  Message join;
+  join.joined.push_back(a->user("dave"));
+  a->inject("room", join);
+  test::settle(io, 100ms);
+  EXPECT_EQ(b->posted_count(), 0u);
+  close();
+  build("{channels: {room: [a, b, c]}, joins: true, renames: true}");
+  a->inject("room", join);
+  Message rename;
+  rename.user = a->user("dave");
+  rename.title = "New topic";
+  a->inject("room", rename);
+  ASSERT_TRUE(wait([&] { return b->posted_count() == 2; }));
+  EXPECT_EQ(b->posted()[0]->plain(), "dave joined");
+  EXPECT_EQ(b->posted()[1]->plain(), "dave changed the title to New topic");
+}
+
+TEST_F(SyncTest, NameFormatResetAuthorAndEmojiAndPerPlugOverrides) {
+  build(R"({channels: {room: [a, b, c]}, titles: {room: Lobby},
+            name-format: "{{ user.real_name }} [{{ title }}]", strip-name-emoji: true,
+            plugs: {c: {name-format: "{{user.username}}!", reset-author: true}}})");
+  auto user = std::make_shared<User>();
+  user->id = "u1";
+  user->plug = a;
+  user->username = "ally";
+  user->real_name = "Alice 🦊 Smith";
+  user->avatar = "https://example.org/a.png";
+  a->inject("room", text_message("hi", user));
+  ASSERT_TRUE(wait([&] { return b->posted_count() == 1 && c->posted_count() == 1; }));
+  const User& on_b = *b->posted().back()->user;
+  EXPECT_EQ(on_b.real_name, "Alice Smith [Lobby]");
+  EXPECT_EQ(on_b.avatar, user->avatar) << "kept: not reset";
+  const User& on_c = *c->posted().back()->user;
+  EXPECT_EQ(on_c.real_name, "ally!");
+  EXPECT_TRUE(on_c.avatar.empty()) << "reset-author starts a new user";
+}
+
+TEST_F(SyncTest, ASlowDestinationDoesNotSlowTheOthers) {
+  build("channels: {room: [a, b, c]}", {}, {{"delay-ms", 5000}});
+  auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 10; ++i) a->inject("room", std::to_string(i));
+  ASSERT_TRUE(wait([&] { return c->posted_count() == 10; }));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+  EXPECT_LE(b->posted_count(), 1u);
+}
+
+TEST_F(SyncTest, APlugThatIsDownGetsEverythingInOrderWhenBack) {
+  build();
+  b->set_failing(true);
+  for (int i = 0; i < 5; ++i) a->inject("room", "m" + std::to_string(i));
+  ASSERT_TRUE(wait([&] { return c->posted_count() == 5; }));
+  test::settle(io, 200ms);
+  EXPECT_EQ(b->posted_count(), 0u);
+  b->set_failing(false);
+  ASSERT_TRUE(wait([&] { return b->posted_count() == 5; }, 5s));
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(b->posted()[i]->plain(), "m" + std::to_string(i));
+  EXPECT_EQ(c->posted_count(), 5u) << "the others are not sent twice";
+  EXPECT_GE(host->outbox_stats().retried, 1u);
+}
+
+TEST_F(SyncTest, OldUndeliveredMessagesExpireAndAreCounted) {
+  build();
+  b->outbox_policy().expiry = std::chrono::seconds(1);
+  b->set_failing(true);
+  a->inject("room", "stale");
+  ASSERT_TRUE(wait([&] { return c->posted_count() == 1; }));
+  ASSERT_TRUE(wait([&] { return host->outbox_stats().expired == 1; }, 6s));
+  b->set_failing(false);
+  test::settle(io, 200ms);
+  EXPECT_EQ(b->posted_count(), 0u);
+}
+
+TEST_F(SyncTest, VirtualPlugSeesEachBridgedMessageOnceAndPostsToAll) {
+  build("{channels: {room: [a, b]}, plug: bridge}");
+  Plug* bridge = host->plug("bridge");
+  ASSERT_TRUE(bridge);
+  auto msg = std::make_shared<Message>(text_message("announcement"));
+  auto receipts = test::run(io, bridge->send(bridge->channel("room"), msg));
+  ASSERT_EQ(receipts.size(), 1u);
+  ASSERT_TRUE(wait([&] { return a->posted_count() == 1 && b->posted_count() == 1; }));
+  EXPECT_EQ(a->posted().back()->plain(), "announcement");
+  EXPECT_EQ(c->posted_count(), 0u);
+}
+
+struct Persistence : SyncTest {
+  fs::path dir;
+  void SetUp() override {
+    std::string t = (fs::temp_directory_path() / "immp-sync-XXXXXX").string();
+    dir = mkdtemp(t.data());
+    db_url = "sqlite:///" + (dir / "immp.db").string();
+  }
+  void TearDown() override {
+    close();
+    fs::remove_all(dir);
+  }
+  void restart(const std::string& config = "channels: {room: [a, b, c]}") {
+    close();
+    host.reset();
+    build(config);
+  }
+
+  void edits_and_replies_survive_a_restart() {
+    build();
+    SentPtr original = a->inject("room", "before restart", "alice");
+    ASSERT_TRUE(wait([&] { return b->posted_count() == 1 && c->posted_count() == 1; }));
+    std::string b_copy = b->posted().back()->id;
+    std::string c_copy = c->posted().back()->id;
+    restart();
+    // A reply on c to c's copy, and an edit on a of the original.
+    Message reply = text_message("after restart", c->user("carol"));
+    reply.reply_to = std::make_shared<SentMessage>(Receipt{c_copy, c->channel("room")}, Message{});
+    c->inject("room", reply);
+    ASSERT_TRUE(wait([&] { return a->posted_count() == 1; }));
+    ASSERT_TRUE(a->posted().back()->reply_to);
+    EXPECT_EQ(a->posted().back()->reply_to->id, original->id);
+    Message edit = text_message("edited after restart", a->user("alice"));
+    edit.edited = true;
+    a->inject_as("room", original->id, edit);
+    ASSERT_TRUE(wait([&] { return b->posted_count() == 2; }));
+    EXPECT_EQ(b->posted().back()->id, b_copy);
+    EXPECT_EQ(b->posted().back()->plain(), "edited after restart");
+  }
+};
+
+TEST_F(Persistence, SqliteKeepsTheIdMapAcrossARestart) { edits_and_replies_survive_a_restart(); }
+
+TEST_F(Persistence, PostgresKeepsTheIdMapAcrossARestart) {
+  auto bin = test::PostgresServer::find_binaries();
+  if (!bin) GTEST_SKIP() << test::PostgresServer::missing_reason();
+  test::PostgresServer pg(*bin);
+  db_url = pg.create_database("sync");
+  edits_and_replies_survive_a_restart();
+}
+
+TEST_F(Persistence, MessagesForADownPlugSurviveARestart) {
+  build();
+  b->set_failing(true);
+  for (int i = 0; i < 3; ++i) a->inject("room", "queued " + std::to_string(i));
+  ASSERT_TRUE(wait([&] { return c->posted_count() == 3; }));
+  restart();
+  ASSERT_TRUE(wait([&] { return b->posted_count() == 3; }));
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(b->posted()[i]->plain(), "queued " + std::to_string(i));
+  test::settle(io, 200ms);
+  EXPECT_EQ(c->posted_count(), 0u) << "c already had them: nothing sent twice";
+  EXPECT_EQ(host->outbox_stats().restored, 3u);
+  // And the restored copies were mapped: an edit reaches b's copy.
+}
+
+// The process dies with kill -9 right after bridging: no graceful close, no
+// final flush. A new process on the same database still maps the copies.
+TEST_F(Persistence, IdMapSurvivesKillDashNine) {
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::close(ready[0]);
+    build();
+    SentPtr original = a->inject("room", "before the crash", "alice");
+    if (!wait([&] { return b->posted_count() == 1 && c->posted_count() == 1; })) _exit(3);
+    test::settle(io, 300ms);  // batched writes commit within milliseconds
+    std::string ids = original->id + " " + b->posted().back()->id + " " + c->posted().back()->id + "\n";
+    if (write(ready[1], ids.data(), ids.size()) < 0) _exit(4);
+    for (;;) pause();  // wait for SIGKILL
+  }
+  ::close(ready[1]);
+  char buf[256] = {};
+  ssize_t n = read(ready[0], buf, sizeof buf - 1);
+  ::close(ready[0]);
+  kill(child, SIGKILL);
+  int status = 0;
+  waitpid(child, &status, 0);
+  ASSERT_GT(n, 0) << "the child did not bridge";
+  std::istringstream in(buf);
+  std::string original_id, b_copy, c_copy;
+  in >> original_id >> b_copy >> c_copy;
+  build();
+  Message reply = text_message("after the crash", c->user("carol"));
+  reply.reply_to = std::make_shared<SentMessage>(Receipt{c_copy, c->channel("room")}, Message{});
+  c->inject("room", reply);
+  ASSERT_TRUE(wait([&] { return a->posted_count() == 1 && b->posted_count() == 1; }));
+  ASSERT_TRUE(a->posted().back()->reply_to);
+  EXPECT_EQ(a->posted().back()->reply_to->id, original_id);
+  ASSERT_TRUE(b->posted().back()->reply_to == nullptr);  // b has no replies: quoted
+  Message edit = text_message("edited after the crash", a->user("alice"));
+  edit.edited = true;
+  a->inject_as("room", original_id, edit);
+  ASSERT_TRUE(wait([&] { return b->posted_count() == 2; }));
+  EXPECT_EQ(b->posted().back()->id, b_copy);
+}
+
+TEST(ForwardHook, RelaysOneWayOnlyAndOnlyFromAllowedUsers) {
+  asio::io_context io;
+  Host host(io.get_executor());
+  auto& a = test::add_memory_plug(host, "a");
+  auto& b = test::add_memory_plug(host, "b");
+  host.add_channel("news", a.channel("news"));
+  host.add_channel("feed", b.channel("feed"));
+  test::add_hook<ForwardHook>(host, "fwd", "{channels: {news: [feed]}, users: [editor]}");
+  test::run(io, host.open());
+  a.inject("news", "story", "editor");
+  a.inject("news", "spam", "troll");
+  b.inject("feed", "comment", "reader");
+  ASSERT_TRUE(test::run_until(io, [&] { return b.posted_count() == 1; }));
+  test::settle(io, 100ms);
+  EXPECT_EQ(b.posted_count(), 1u);
+  EXPECT_EQ(b.posted().back()->plain(), "story");
+  EXPECT_EQ(a.posted_count(), 0u);
+  test::run(io, host.close());
+}
+
+TEST(SyncConfig, UnknownChannelIsAConfigErrorAtTheName) {
+  asio::io_context io;
+  Host host(io.get_executor());
+  auto& a = test::add_memory_plug(host, "a");
+  host.add_channel("room", a.channel("room"));
+  try {
+    test::add_hook<SyncHook>(host, "sync", "channels: {x: [room, rooom]}");
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_STREQ(e.what(),
+                 "test.yaml:1:22: hooks.sync.config.channels.x[1]: unknown channel 'rooom' (did "
+                 "you mean 'room'?)");
+  }
+}
+
+}  // namespace
+}  // namespace immp::hooks
