@@ -1,0 +1,160 @@
+// The `immp` command as a user runs it: options, --check, start-up,
+// signals, and what it prints without a `logging` section.
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <filesystem>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "immp/version.hpp"
+#include "support/process.hpp"
+
+namespace immp::test {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+std::string immp_binary() { return (fs::path(IMMP_BINARY_DIR) / "immp").string(); }
+
+std::vector<std::string> lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+constexpr std::string_view kGoodConfig = R"(plugs:
+  console:
+    path: immp.plug.console.ConsolePlug
+    config:
+      user: alice
+  dummy:
+    path: immp.plug.dummy.DummyPlug
+    config:
+      interval: 0.2
+channels:
+  terminal:
+    plug: console
+    source: console
+  dummy:
+    plug: dummy
+    source: immp
+)";
+
+TEST(Runner, VersionPrintsTheVersion) {
+  ProcessResult r = run_process({immp_binary(), "--version"}, 10s);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("immp " + std::string(kVersion), 0), 0u) << r.out;
+  EXPECT_NE(r.out.find("ABI " + std::to_string(kAbiVersion)), std::string::npos) << r.out;
+}
+
+TEST(Runner, HelpDescribesTheOptions) {
+  ProcessResult r = run_process({immp_binary(), "--help"}, 10s);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  for (const char* option : {"--check", "--version", "--write"}) {
+    EXPECT_NE(r.out.find(option), std::string::npos) << option << " missing from:\n" << r.out;
+  }
+}
+
+TEST(Runner, WithoutAConfigItSaysWhatIsMissing) {
+  ProcessResult r = run_process({immp_binary()}, 10s);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("config file is required"), std::string::npos) << r.err;
+}
+
+TEST(Runner, CheckAcceptsAGoodConfig) {
+  TempDir dir("immp-runner-test");
+  write_file(dir / "good.yaml", kGoodConfig);
+  ProcessResult r = run_process({immp_binary(), "--check", (dir / "good.yaml").string()}, 10s);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("good.yaml: OK"), std::string::npos) << r.out;
+}
+
+TEST(Runner, CheckNamesWhereABrokenConfigIsWrong) {
+  TempDir dir("immp-runner-test");
+  struct Case {
+    std::string body;
+    // What stderr must say: "<file>:<line>:<col>: <what>". The column is
+    // the reader's choice (the key or its value), the line is not.
+    std::string pattern;
+  };
+  std::vector<Case> cases = {
+      // A value of the wrong type, in a plug's own schema.
+      {"plugs:\n  dummy:\n    path: immp.plug.dummy.DummyPlug\n    config:\n"
+       "      interval: soon\n",
+       R"(bad\.yaml:5:\d+: plugs\.dummy\.config\.interval: expected a number)"},
+      // A YAML syntax error (found at the end of the file).
+      {"plugs:\n  dummy: [unclosed\n", R"(bad\.yaml:[23]:\d+: .*YAML)"},
+      // An unknown section, with the nearest known one suggested.
+      {"plugz:\n  dummy:\n    path: immp.plug.dummy.DummyPlug\n",
+       R"(bad\.yaml:1:\d+: .*plugz.*'plugs')"},
+      // A channel that names a plug that does not exist.
+      {"plugs:\n  dummy:\n    path: immp.plug.dummy.DummyPlug\nchannels:\n  c:\n"
+       "    plug: dumy\n    source: immp\n",
+       R"(bad\.yaml:6:\d+: channels\.c\.plug: unknown plug 'dumy' \(did you mean 'dummy'\?\))"},
+  };
+  for (const auto& c : cases) {
+    write_file(dir / "bad.yaml", c.body);
+    ProcessResult r = run_process({immp_binary(), "--check", (dir / "bad.yaml").string()}, 10s);
+    EXPECT_EQ(r.exit_code, 2) << c.body << r.out << r.err;
+    EXPECT_TRUE(std::regex_search(r.err, std::regex(c.pattern)))
+        << c.body << "stderr should match " << c.pattern << ":\n" << r.err;
+    EXPECT_EQ(r.out, "") << c.body;
+  }
+}
+
+TEST(Runner, RunsUntilSignalledAndPrintsOnlyStartAndStop) {
+  TempDir dir("immp-runner-test");
+  write_file(dir / "good.yaml", kGoodConfig);
+  Process immp({immp_binary(), (dir / "good.yaml").string()});
+  ASSERT_TRUE(immp.wait_for(Stream::err, "Starting host", 10s)) << immp.err();
+  ASSERT_TRUE(immp.wait_for(Stream::err, "Host ready", 10s)) << immp.err();
+  // The dummy speaks every 0.2 s; the host keeps running (and quiet).
+  immp.drain(1s);
+  ASSERT_TRUE(immp.running()) << immp.err();
+
+  immp.signal(SIGTERM);
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(immp.wait(2s), 0) << immp.err();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+
+  // Without a `logging` section: start-up and shutdown, nothing else.
+  std::vector<std::string> expected = {"Starting host (2 plugs, 0 hooks)", "Host ready",
+                                       "Stopping host (signal 15)", "Stopped"};
+  std::vector<std::string> got = lines(immp.err());
+  ASSERT_EQ(got.size(), expected.size()) << immp.err();
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_NE(got[i].find(expected[i]), std::string::npos)
+        << "line " << i + 1 << " should say \"" << expected[i] << "\":\n" << immp.err();
+  }
+}
+
+TEST(Runner, SigintStopsItToo) {
+  TempDir dir("immp-runner-test");
+  write_file(dir / "good.yaml", kGoodConfig);
+  Process immp({immp_binary(), (dir / "good.yaml").string()});
+  ASSERT_TRUE(immp.wait_for(Stream::err, "Host ready", 10s)) << immp.err();
+  immp.signal(SIGINT);
+  EXPECT_EQ(immp.wait(2s), 0) << immp.err();
+  EXPECT_NE(immp.err().find("Stopped"), std::string::npos) << immp.err();
+}
+
+TEST(Runner, ConsoleAtEndOfInputKeepsRunning) {
+  TempDir dir("immp-runner-test");
+  write_file(dir / "good.yaml", kGoodConfig);
+  Process immp({immp_binary(), (dir / "good.yaml").string()});
+  ASSERT_TRUE(immp.wait_for(Stream::err, "Host ready", 10s)) << immp.err();
+  immp.write("a line nobody relays\n");
+  immp.close_stdin();
+  immp.drain(500ms);
+  EXPECT_TRUE(immp.running()) << "the other plugs are still useful: " << immp.err();
+  immp.signal(SIGTERM);
+  EXPECT_EQ(immp.wait(2s), 0) << immp.err();
+}
+
+}  // namespace
+}  // namespace immp::test
