@@ -34,18 +34,22 @@ if(IMMP_FUZZ)
   # A small seed corpus and dictionary, so the fuzzer starts from real lines.
   set(corpus ${CMAKE_BINARY_DIR}/fuzz/irc_line_corpus)
   file(MAKE_DIRECTORY ${corpus})
-  set(seeds
-    ":nick!user@host PRIVMSG #chan :hello world\r\n"
-    "@time=2026-11-22T10:00:00.123Z;msgid=abc\\:d\\se\\\\f :srv 001 me :Welcome\r\n"
-    "PING :irc.example.org"
-    ":a!b@c PRIVMSG #x :\x01ACTION waves\x01"
-    "\x08:n PRIVMSG #c :\x02bold\x02 \x0304,12col\x03 \x04FF00AA,00FF00hex \x1Dit\x1D \xf0\x9f\x98\x80"
-    "CAP * LS :sasl message-tags server-time")
-  set(i 0)
-  foreach(seed ${seeds})
-    file(WRITE ${corpus}/seed${i} "${seed}")
-    math(EXPR i "${i} + 1")
-  endforeach()
+  # (CMake strings have no \x escapes, hence string(ASCII).)
+  string(ASCII 1 ctcp)
+  string(ASCII 2 bold)
+  string(ASCII 3 colour)
+  string(ASCII 4 hex)
+  string(ASCII 29 italic)
+  string(ASCII 13 cr)
+  string(ASCII 10 lf)
+  file(WRITE ${corpus}/privmsg ":nick!user@host PRIVMSG #chan :hello world${cr}${lf}")
+  file(WRITE ${corpus}/tags
+    "@time=2026-11-22T10:00:00.123Z;msgid=abc\\:d\\se\\\\f;flag :srv 001 me :Welcome")
+  file(WRITE ${corpus}/ping "PING :irc.example.org")
+  file(WRITE ${corpus}/action ":a!b@c PRIVMSG #x :${ctcp}ACTION waves${ctcp}")
+  file(WRITE ${corpus}/formatting
+    ":n PRIVMSG #c :${bold}bold${bold} ${colour}04,12col${colour} ${hex}FF00AA,00FF00hex ${italic}it${italic} 😀 中文")
+  file(WRITE ${corpus}/cap "CAP * LS :sasl message-tags server-time")
   file(WRITE ${CMAKE_BINARY_DIR}/fuzz/irc_line.dict
     "\"PRIVMSG\"\n\"NOTICE\"\n\"@\"\n\";\"\n\"=\"\n\" :\"\n\":\"\n\"!\"\n\"\\\\:\"\n\"\\\\s\"\n"
     "\"\\\\\\\\\"\n\"\\x0d\\x0a\"\n\"\\x01ACTION \"\n\"\\x03\"\n\"\\x04\"\n\"\\x02\"\n\"time=\"\n")

@@ -71,9 +71,9 @@ std::string to_irc(const RichText& text);
 std::string strip_formatting(std::string_view text);
 
 // "\x03NN" + nick + "\x03" with NN chosen by a stable hash of the nick from a
-// palette without white, black and greys (IMMP's colour-nicks). The closing
-// \x03 would swallow digits that follow it: follow it with a non-digit
-// (usually ':' or ' ').
+// palette without white, black and greys (IMMP's colour-nicks). Control
+// bytes in the nick are removed. The closing \x03 would swallow digits that
+// follow it: follow it with a non-digit (usually ':' or ' ').
 std::string colour_nick(std::string_view nick);
 
 }  // namespace immp::irc
