@@ -1,0 +1,138 @@
+#include "plugs/irc/irc_render.hpp"
+
+#include <gtest/gtest.h>
+
+#include "plugs/irc/irc_format.hpp"
+#include "plugs/irc/irc_split.hpp"
+
+namespace immp::irc {
+namespace {
+
+using Lines = std::vector<std::string>;
+
+UserPtr user(std::string name) {
+  auto u = std::make_shared<User>();
+  u->id = name;
+  u->username = name;
+  return u;
+}
+
+Message text_from(std::string who, std::string text) {
+  Message m;
+  m.user = user(std::move(who));
+  m.text = RichText(std::move(text));
+  return m;
+}
+
+TEST(IrcRender, MessageFromElsewhereShowsTheAuthor) {
+  EXPECT_EQ(render_message(text_from("alice", "hi"), {}), Lines{"<alice> hi"});
+}
+
+TEST(IrcRender, OwnMessageHasNoName) {
+  RenderOptions o;
+  o.with_name = false;
+  EXPECT_EQ(render_message(text_from("alice", "hi"), o), Lines{"hi"});
+}
+
+TEST(IrcRender, ColourNicksColourOnlyTheName) {
+  RenderOptions o;
+  o.colour_nicks = true;
+  auto lines = render_message(text_from("alice", "hi"), o);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines[0], "<" + colour_nick("alice") + "> hi");
+  EXPECT_EQ(strip_formatting(lines[0]), "<alice> hi");
+}
+
+TEST(IrcRender, ActionsFromElsewhereAreStarLines) {
+  auto m = text_from("alice", "waves");
+  m.action = true;
+  EXPECT_EQ(render_message(m, {}), Lines{"* alice waves"});
+  RenderOptions own;
+  own.with_name = false;
+  EXPECT_EQ(render_message(m, own), Lines{"\x01" "ACTION waves\x01"});
+}
+
+TEST(IrcRender, EditsAreMarked) {
+  auto m = text_from("alice", "fixed");
+  m.edited = true;
+  EXPECT_EQ(render_message(m, {}), Lines{"<alice> fixed (edited)"});
+}
+
+TEST(IrcRender, FormattingBecomesMircCodes) {
+  Message m;
+  m.user = user("bob");
+  Segment plain;
+  plain.text = "a ";
+  Segment bold;
+  bold.text = "b";
+  bold.bold = true;
+  m.text = RichText({plain, bold});
+  auto lines = render_message(m, {});
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines[0].rfind("<bob> a \x02" "b", 0), 0u) << lines[0];
+  EXPECT_EQ(from_irc(lines[0].substr(6)), m.text->normalised());
+}
+
+TEST(IrcRender, EveryLineCarriesTheNameAndFitsTheBudget) {
+  std::string words;
+  for (int i = 0; i < 200; ++i) words += "word" + std::to_string(i) + " ";
+  RenderOptions o;
+  o.budget = 100;
+  auto lines = render_message(text_from("alice", "first\nsecond\n" + words), o);
+  ASSERT_GT(lines.size(), 3u);
+  EXPECT_EQ(lines[0], "<alice> first");
+  EXPECT_EQ(lines[1], "<alice> second");
+  std::string rebuilt;
+  for (std::size_t i = 2; i < lines.size(); ++i) {
+    EXPECT_LE(lines[i].size(), 100u);
+    ASSERT_EQ(lines[i].rfind("<alice> ", 0), 0u) << lines[i];
+    rebuilt += lines[i].substr(8);
+    while (!rebuilt.empty() && rebuilt.back() == ' ') rebuilt.pop_back();
+    rebuilt += ' ';
+  }
+  EXPECT_EQ(rebuilt, words);
+}
+
+TEST(IrcRender, LineBreaksInTextNeverReachOneLine) {
+  auto lines = render_message(text_from("eve", "hi\r\nQUIT :bye\rx\0y"), {});
+  for (const auto& l : lines) {
+    EXPECT_EQ(l.find_first_of(std::string("\r\n\0", 3)), std::string::npos) << l;
+  }
+  EXPECT_EQ(lines.size(), 3u);
+}
+
+TEST(IrcRender, NamesCannotInjectControlBytes) {
+  auto lines = render_message(text_from("ev\r\nil\x01", "x"), {});
+  EXPECT_EQ(lines, Lines{"<evil> x"});
+}
+
+TEST(IrcRender, AttachmentsAreTheirUrls) {
+  Message m;
+  m.user = user("alice");
+  File f;
+  f.url = "https://example.org/cat.png";
+  f.title = "cat.png";
+  m.attachments.push_back(f);
+  EXPECT_EQ(render_message(m, {}), Lines{"<alice> cat.png: https://example.org/cat.png"});
+}
+
+TEST(IrcRender, RepliesAreQuotedWhenAsked) {
+  auto m = text_from("alice", "me too");
+  auto original = std::make_shared<SentMessage>();
+  original->user = user("bob");
+  original->text = RichText("I like tea");
+  m.reply_to = original;
+  EXPECT_EQ(render_message(m, {}), Lines{"<alice> me too"});
+  RenderOptions o;
+  o.quote_reply_to = true;
+  EXPECT_EQ(render_message(m, o), (Lines{"<alice> > bob: I like tea", "<alice> me too"}));
+}
+
+TEST(IrcRender, NothingToSay) {
+  Message m;
+  m.user = user("alice");
+  EXPECT_TRUE(render_message(m, {}).empty());
+}
+
+}  // namespace
+}  // namespace immp::irc
