@@ -55,13 +55,18 @@ struct Segment {
   UserPtr mention;    // the user this segment mentions, null if none
 
   bool same_format(const Segment& other) const;
+  bool operator==(const Segment&) const = default;
 };
 
 // Text as a sequence of formatted segments.
 class RichText {
  public:
   RichText() = default;
-  explicit RichText(std::string plain) { segments_.push_back(Segment{std::move(plain)}); }
+  explicit RichText(std::string plain) {
+    Segment s;
+    s.text = std::move(plain);
+    segments_.push_back(std::move(s));
+  }
   explicit RichText(std::vector<Segment> segments) : segments_(std::move(segments)) {}
 
   const std::vector<Segment>& segments() const { return segments_; }

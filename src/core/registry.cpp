@@ -7,6 +7,8 @@
 namespace immp {
 
 Registry::~Registry() {
+  // The classes' std::functions run code inside the plugins: drop them first.
+  classes_.clear();
   for (auto& [file, handle] : handles_) ::dlclose(handle);
 }
 
@@ -47,11 +49,13 @@ void Registry::load(const std::filesystem::path& file) {
   }
   const Module* module = entry();
   if (module->abi != kAbiVersion || module->build != kBuildSignature) {
-    ::dlclose(handle);
-    throw std::runtime_error(fmt::format(
+    // The module lives in the plugin's memory: read it before dlclose.
+    std::string message = fmt::format(
         "plugin {} was built for immp ABI {} ({}), but this is immp {} with ABI {} ({}): "
         "rebuild the plugin against immp {}",
-        key, module->abi, module->build, kVersion, kAbiVersion, kBuildSignature, kVersion));
+        key, module->abi, module->build, kVersion, kAbiVersion, kBuildSignature, kVersion);
+    ::dlclose(handle);
+    throw std::runtime_error(message);
   }
   handles_.emplace(key, handle);
   add(*module, key);

@@ -5,22 +5,47 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/post.hpp>
 
 namespace immp {
 
-Signal::Signal(Executor ex) : timer_(std::move(ex), asio::steady_timer::time_point::max()) {}
-
 Task<> Signal::wait() {
-  // A cancelled wait is how notify() wakes us; both outcomes just return.
-  co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
-  // ...but a cancelled *task* must not mistake its cancellation for a wake-up.
-  auto state = co_await asio::this_coro::cancellation_state;
-  if (state.cancelled() != asio::cancellation_type::none) {
-    throw boost::system::system_error(asio::error::operation_aborted);
+  auto token = asio::as_tuple(asio::use_awaitable);
+  auto [ec] = co_await asio::async_initiate<decltype(token), void(boost::system::error_code)>(
+      [this](auto handler) {
+        auto slot = asio::get_associated_cancellation_slot(handler);
+        using H = decltype(handler);
+        add(std::make_unique<HandlerOf<H>>(std::move(handler)), slot);
+      },
+      token);
+  if (ec) throw boost::system::system_error(ec);
+}
+
+void Signal::add(std::unique_ptr<Handler> handler, asio::cancellation_slot slot) {
+  std::uint64_t id = ++next_id_;
+  if (slot.is_connected()) {
+    slot.assign([this, id](asio::cancellation_type) { cancel(id); });
+  }
+  waiters_.push_back(Waiter{id, std::move(handler)});
+}
+
+void Signal::cancel(std::uint64_t id) {
+  for (auto it = waiters_.begin(); it != waiters_.end(); ++it) {
+    if (it->id == id) {
+      std::unique_ptr<Handler> h = std::move(it->handler);
+      waiters_.erase(it);
+      h->complete(asio::error::operation_aborted);
+      return;
+    }
   }
 }
 
-void Signal::notify() { timer_.cancel(); }
+void Signal::notify() {
+  if (waiters_.empty()) return;
+  std::vector<Waiter> woken;
+  woken.swap(waiters_);
+  for (auto& w : woken) w.handler->complete({});
+}
 
 TaskGroup::TaskGroup(Executor ex, LoggerPtr log)
     : ex_(ex), log_(std::move(log)), ended_(ex), alive_(std::make_shared<bool>(true)) {}

@@ -306,7 +306,7 @@ struct Worker {
   const Options options;
   const LoggerPtr log;
 
-  std::mutex mu;
+  mutable std::mutex mu;
   std::condition_variable cv;
   std::vector<Job> queue;  // guarded by mu
   bool closed = false;     // guarded by mu
@@ -451,6 +451,11 @@ void Database::write(std::string sql, std::vector<Value> params) {
   if (!worker_->push(job)) {
     worker_->log->error("database write after close ({}); SQL: {}", describe(), job.sql);
   }
+}
+
+std::size_t Database::queued() const {
+  std::lock_guard lock(worker_->mu);
+  return worker_->queue.size();
 }
 
 Task<> Database::flush() {

@@ -79,6 +79,9 @@ class Database {
   Database& operator=(const Database&) = delete;
 
   Dialect dialect() const;
+  // sqlite://:memory: : gone with the process, so not worth filling with
+  // data that only matters after a restart.
+  bool in_memory() const { return describe() == "sqlite://:memory:"; }
   // The URL with its password hidden, or the SQLite file path, for logs.
   const std::string& describe() const;
 
@@ -96,6 +99,9 @@ class Database {
   // Completes when every write queued before it is committed (or logged as
   // failed).
   Task<> flush();
+  // Requests waiting for the worker. A producer of many writes (the sync
+  // hook) flushes when this grows large, so memory stays bounded.
+  std::size_t queued() const;
 
   // Brings `owner`'s schema up to date. steps[i] is version i + 1; it may
   // hold several statements but no BEGIN/COMMIT. Versions already recorded

@@ -35,6 +35,15 @@ Channel resolve_channel(const Host& host, const Node& name) {
   return *c;
 }
 
+// A delivery tag: what on_delivered needs to record a copy, even after a
+// restart (the outbox keeps it): the cache slot, then the key.
+std::string make_tag(const SyncRefs::Handle& h) {
+  std::string tag = std::to_string(h.slot);
+  tag.push_back(kSep);
+  tag += h.key;
+  return tag;
+}
+
 bool is_copy_of(const MessagePtr& msg, const Relay* relay) {
   const auto* mark = std::any_cast<RelayCopy>(&msg->raw);
   return mark && mark->relay == relay;
@@ -132,7 +141,9 @@ Task<std::shared_ptr<Message>> Relay::copy_for(const SentPtr& sent, const Channe
       RichText text;
       text.append(s);
       if (copy->text) {
-        text.append(Segment{"\n"});
+        Segment line_break;
+        line_break.text = "\n";
+        text.append(line_break);
         text.append(*copy->text);
       }
       copy->text = std::move(text);
@@ -181,7 +192,8 @@ SyncHook::SyncHook(const Init& init) : Relay(init) {
     init.host.add_plug(std::move(plug));
   }
   // Registered now: outboxes restored at start deliver before we start.
-  init.host.on_delivered("sync:" + name(), [this](const std::string& tag, const Channel& ch,
+  owner_ = "sync:" + name();
+  init.host.on_delivered(owner_, [this](const std::string& tag, const Channel& ch,
                                                   const std::vector<Receipt>& receipts) {
     on_delivered(tag, ch, receipts);
   });
@@ -199,28 +211,34 @@ Task<> SyncHook::start() {
         "messages bridged before a restart will not reach their copies (add "
         "immp.hook.database.DatabaseHook under hooks)");
   }
-  if (db) co_await db->migrate("sync", SyncRefs::migrations());
+  if (db && db->in_memory()) {
+    // The map would die with the process anyway; the bounded cache is it.
+    log()->info("in-memory database: the id map is the cache of the last {} messages",
+                config().at("cache").as_int());
+    db = nullptr;
+  }
+  if (db) co_await db->migrate("sync", SyncRefs::migrations(db->dialect()));
+  db_ = db;
   if (!refs_) {
     refs_ = std::make_unique<SyncRefs>(host(), db,
                                        static_cast<std::size_t>(config().at("cache").as_int()));
   }
+  for (auto& e : early_) on_delivered(e.tag, e.channel, e.receipts);
+  early_.clear();
 }
 
 void SyncHook::on_delivered(const std::string& tag, const Channel& channel,
                             const std::vector<Receipt>& receipts) {
-  if (receipts.empty() || !refs_) return;
-  // tag: key, origin plug, origin source, origin id
-  std::vector<std::string> parts;
-  std::size_t start = 0;
-  for (std::size_t i = 0; i <= tag.size(); ++i) {
-    if (i == tag.size() || tag[i] == kSep) {
-      parts.emplace_back(tag.substr(start, i - start));
-      start = i + 1;
-    }
+  if (receipts.empty()) return;
+  auto sep = tag.find(kSep);
+  if (sep == std::string::npos) return;
+  if (!refs_) {
+    // Restored outboxes can deliver before start(): record them then.
+    early_.push_back({tag, channel, receipts});
+    return;
   }
-  if (parts.size() != 4) return;
-  Copy origin{Channel{host().plug(parts[1]), parts[2]}, parts[3]};
-  for (const auto& r : receipts) refs_->add_copy(parts[0], origin, Copy{channel, r.id});
+  SyncRefs::Handle handle{tag.substr(sep + 1), std::strtoull(tag.c_str(), nullptr, 10)};
+  for (const auto& r : receipts) refs_->add_copy(handle, Copy{channel, r.id});
 }
 
 const std::vector<Channel>& SyncHook::members(const std::string& label) const {
@@ -255,27 +273,33 @@ Task<> SyncHook::on_receive(SentPtr sent, MessagePtr source, bool primary) {
     if (sent->deleted) co_return;  // never bridged: nothing to delete
   }
   for (const auto& label : it->second) co_await relay_new(sent, label);
+  // Backpressure: a database slower than the networks must not let its
+  // queue of id-map writes grow without bound.
+  if (db_ && db_->queued() > kMaxQueuedWrites) co_await db_->flush();
 }
 
 Task<> SyncHook::relay_new(const SentPtr& sent, const std::string& label) {
-  std::string key = refs_->new_key();
-  refs_->add_origin(key, sent->channel, sent->id);
-  std::string tag = fmt::format("{}{}{}{}{}{}{}", key, kSep, sent->channel.plug->name(), kSep,
-                                sent->channel.source, kSep, sent->id);
-  const std::string title = titles_.count(label) ? titles_[label] : label;
+  SyncRefs::Handle handle = refs_->add_origin(sent->channel, sent->id);
+  std::string tag = make_tag(handle);
+  const std::string& title = title_of(label);
   for (const Channel& target : labels_[label]) {
     if (target == sent->channel) continue;
     auto copy = co_await copy_for(sent, target, title);
     if (!copy) continue;
-    copy = co_await with_reply(std::move(copy), sent, target);
-    host().post(target, std::move(copy), "sync:" + name(), tag);
+    if (sent->reply_to) copy = co_await with_reply(std::move(copy), sent, target);
+    host().post(target, std::move(copy), owner_, tag);
   }
   if (plug_) {
     auto unified = std::make_shared<const SentMessage>(
-        Receipt{key, plug_->channel(label), sent->at, sent->revision, false},
+        Receipt{sent->id, plug_->channel(label), sent->at, sent->revision, false},
         static_cast<const Message&>(*sent));
     plug_->queue(std::move(unified));
   }
+}
+
+const std::string& SyncHook::title_of(const std::string& label) const {
+  auto it = titles_.find(label);
+  return it == titles_.end() ? label : it->second;
 }
 
 Task<std::shared_ptr<Message>> SyncHook::with_reply(std::shared_ptr<Message> copy,
@@ -313,14 +337,7 @@ Task<std::shared_ptr<Message>> SyncHook::with_reply(std::shared_ptr<Message> cop
 
 Task<> SyncHook::relay_change(const SentPtr& sent, const std::string& key) {
   std::vector<Copy> copies = co_await refs_->copies(key);
-  std::string origin_plug, origin_source, origin_id;
-  if (!copies.empty() && copies.front().channel.plug) {
-    origin_plug = copies.front().channel.plug->name();
-    origin_source = copies.front().channel.source;
-    origin_id = copies.front().id;
-  }
-  std::string tag = fmt::format("{}{}{}{}{}{}{}", key, kSep, origin_plug, kSep, origin_source,
-                                kSep, origin_id);
+  std::string tag = make_tag(SyncRefs::Handle{key, 0});
   for (const Copy& c : copies) {
     if (c.channel == sent->channel || !c.channel.plug) continue;
     if (sent->deleted) {
@@ -329,12 +346,12 @@ Task<> SyncHook::relay_change(const SentPtr& sent, const std::string& key) {
       gone.deleted = true;
       auto msg = std::make_shared<const SentMessage>(Receipt{c.id, c.channel, Clock::now(), {}, true},
                                                      std::move(gone));
-      host().post(c.channel, std::move(msg), "sync:" + name(), {});
+      host().post(c.channel, std::move(msg), owner_, {});
       continue;
     }
     std::string label;
     if (auto it = label_of_.find(c.channel); it != label_of_.end()) label = it->second.front();
-    const std::string title = titles_.count(label) ? titles_[label] : label;
+    const std::string& title = title_of(label);
     auto copy = co_await copy_for(sent, c.channel, title);
     if (!copy) continue;
     copy->edited = true;
@@ -342,9 +359,9 @@ Task<> SyncHook::relay_change(const SentPtr& sent, const std::string& key) {
       // Edited in place: the copy's own id says which message to change.
       auto edit = std::make_shared<const SentMessage>(
           Receipt{c.id, c.channel, Clock::now(), {}, false}, std::move(*copy));
-      host().post(c.channel, std::move(edit), "sync:" + name(), {});
+      host().post(c.channel, std::move(edit), owner_, {});
     } else {
-      host().post(c.channel, std::move(copy), "sync:" + name(), tag);
+      host().post(c.channel, std::move(copy), owner_, tag);
     }
   }
 }
@@ -354,16 +371,17 @@ Task<> SyncHook::relay_change(const SentPtr& sent, const std::string& key) {
 SyncPlug::SyncPlug(const Init& init, SyncHook& hook) : Plug(init), hook_(hook) {}
 
 std::string SyncHook::distribute(const std::string& label, MessagePtr msg) {
-  std::string key = refs_ ? refs_->new_key() : std::string();
-  if (refs_) refs_->add_origin(key, plug_->channel(label), key);
-  std::string tag =
-      fmt::format("{}{}{}{}{}{}{}", key, kSep, plug_->name(), kSep, label, kSep, key);
+  if (!refs_) throw std::runtime_error("sync " + name() + " is not started");
+  std::string id = std::to_string(Clock::now().time_since_epoch().count()) + "." +
+                   std::to_string(++posted_);
+  SyncRefs::Handle handle = refs_->add_origin(plug_->channel(label), id);
+  std::string tag = make_tag(handle);
   for (const Channel& target : members(label)) {
     auto copy = std::make_shared<Message>(*msg);
     copy->raw = RelayCopy{this};
-    host().post(target, std::move(copy), "sync:" + name(), tag);
+    host().post(target, std::move(copy), owner_, tag);
   }
-  return key;
+  return id;
 }
 
 Task<std::vector<std::string>> SyncPlug::put(const Channel& channel, MessagePtr msg) {

@@ -78,13 +78,24 @@ class SyncHook final : public Relay {
                                             const Channel& target);
   void on_delivered(const std::string& tag, const Channel& channel,
                     const std::vector<Receipt>& receipts);
+  const std::string& title_of(const std::string& label) const;
 
   std::map<std::string, std::vector<Channel>, std::less<>> labels_;
   std::unordered_map<Channel, std::vector<std::string>> label_of_;
   std::map<std::string, std::string, std::less<>> titles_;
   bool edits_ = true;
   std::unique_ptr<SyncRefs> refs_;
+  store::Database* db_ = nullptr;
+  static constexpr std::size_t kMaxQueuedWrites = 20000;
   SyncPlug* plug_ = nullptr;
+  std::string owner_;  // our name for the outboxes' delivery listener
+  std::uint64_t posted_ = 0;  // messages posted to the virtual plug
+  struct Early {
+    std::string tag;
+    Channel channel;
+    std::vector<Receipt> receipts;
+  };
+  std::vector<Early> early_;
 };
 
 class ForwardHook final : public Relay {

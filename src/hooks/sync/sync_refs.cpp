@@ -1,118 +1,205 @@
 #include "hooks/sync/sync_refs.hpp"
 
+#include <bit>
+
 #include <fmt/format.h>
 
 namespace immp::hooks {
 
+namespace {
+constexpr std::size_t kMaxProbe = 32;
+
+std::uint64_t mix(std::uint64_t h) {
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  return h;
+}
+}  // namespace
+
 SyncRefs::SyncRefs(const Host& host, store::Database* db, std::size_t capacity)
     : host_(host),
       db_(db),
-      capacity_(capacity),
-      run_(fmt::format("{:x}", std::chrono::duration_cast<std::chrono::microseconds>(
-                                   Clock::now().time_since_epoch())
-                                   .count())) {}
+      ring_(std::max<std::size_t>(capacity, 16)),
+      index_(std::bit_ceil(ring_.size() * 4)) {}
 
-std::vector<std::string> SyncRefs::migrations() {
-  return {
-      "CREATE TABLE sync_refs (key TEXT NOT NULL, network TEXT NOT NULL, channel TEXT NOT NULL,"
-      " message TEXT NOT NULL, UNIQUE (network, channel, message));"
-      "CREATE INDEX sync_refs_key ON sync_refs (key)",
-  };
+std::vector<std::string> SyncRefs::migrations(store::Dialect dialect) {
+  // Why WITHOUT ROWID: two B-trees per copy instead of three, on the
+  // hot path of every bridged message. PostgreSQL has no such option.
+  std::string table =
+      "CREATE TABLE sync_refs (network TEXT NOT NULL, channel TEXT NOT NULL,"
+      " message TEXT NOT NULL, key TEXT NOT NULL, PRIMARY KEY (network, channel, message))";
+  if (dialect == store::Dialect::sqlite) table += " WITHOUT ROWID";
+  return {table + "; CREATE INDEX sync_refs_key ON sync_refs (key)"};
 }
 
-std::string SyncRefs::new_key() { return fmt::format("{}.{}", run_, ++counter_); }
-
-std::string SyncRefs::lookup_key(const Channel& channel, const std::string& id) {
-  std::string k = channel.plug ? channel.plug->network_id() : std::string();
-  k.push_back('\0');
-  k.append(channel.source).push_back('\0');
-  k.append(id);
-  return k;
+std::string SyncRefs::make_key(const Channel& channel, std::string_view id) {
+  const std::string& network = channel.plug ? network_of(channel.plug) : std::string();
+  std::string key;
+  key.reserve(network.size() + channel.source.size() + id.size() + 2);
+  key.append(network).push_back('\x1f');
+  key.append(channel.source).push_back('\x1f');
+  key.append(id);
+  return key;
 }
 
-SyncRefs::Ref& SyncRefs::remember(const std::string& key) {
-  auto [it, fresh] = refs_.try_emplace(key);
-  if (fresh) {
-    order_.push_back(key);
-    while (order_.size() > capacity_) {
-      auto old = refs_.find(order_.front());
-      if (old != refs_.end()) {
-        for (const auto& c : old->second.copies) lookup_.erase(lookup_key(c.channel, c.id));
-        refs_.erase(old);
-      }
-      order_.pop_front();
+Copy SyncRefs::origin_of(std::string_view key) {
+  auto a = key.find('\x1f');
+  auto b = a == std::string_view::npos ? a : key.find('\x1f', a + 1);
+  if (b == std::string_view::npos) return Copy{};
+  std::string_view network = key.substr(0, a);
+  Copy origin;
+  origin.channel.source = std::string(key.substr(a + 1, b - a - 1));
+  origin.id = std::string(key.substr(b + 1));
+  for (Plug* plug : host_.plugs()) {
+    if (network_of(plug) == network) {
+      origin.channel.plug = plug;
+      break;
     }
   }
-  return refs_[key];
+  return origin;
 }
 
-void SyncRefs::add_origin(const std::string& key, const Channel& channel, const std::string& id) {
-  Ref& ref = remember(key);
-  ref.copies.push_back(Copy{channel, id});
-  lookup_.insert_or_assign(lookup_key(channel, id), key);
+std::uint64_t SyncRefs::hash_of(const Channel& channel, std::string_view id) {
+  std::uint64_t h = std::hash<const void*>()(channel.plug);
+  h = mix(h ^ std::hash<std::string_view>()(channel.source));
+  h = mix(h ^ std::hash<std::string_view>()(id));
+  return h | 1;  // never 0, which marks an empty entry
 }
 
-void SyncRefs::add_copy(const std::string& key, const Copy& origin, const Copy& copy) {
-  Ref& ref = remember(key);
-  if (ref.copies.empty()) {
-    ref.copies.push_back(origin);
-    lookup_.insert_or_assign(lookup_key(origin.channel, origin.id), key);
+const std::string& SyncRefs::network_of(const Plug* plug) {
+  for (const auto& [p, id] : networks_) {
+    if (p == plug) return id;
   }
-  ref.copies.push_back(copy);
-  lookup_.insert_or_assign(lookup_key(copy.channel, copy.id), key);
-  if (!db_) return;
-  const char* sql1 =
-      "INSERT INTO sync_refs (key, network, channel, message) VALUES (?, ?, ?, ?) "
-      "ON CONFLICT DO NOTHING";
-  if (ref.stored || !origin.channel.plug) {
-    db_->write(sql1, {key, copy.channel.plug->network_id(), copy.channel.source, copy.id});
-    return;
+  networks_.emplace_back(plug, plug->network_id());
+  return networks_.back().second;
+}
+
+SyncRefs::Ref* SyncRefs::find_ref(std::uint64_t n) {
+  if (n == 0) return nullptr;
+  Ref& r = ring_[n % ring_.size()];
+  return r.n == n ? &r : nullptr;
+}
+
+SyncRefs::Ref* SyncRefs::find_key(std::string_view key) {
+  // Rare (restored deliveries, edits after eviction): a scan is fine.
+  for (auto& r : ring_) {
+    if (r.n && r.key == key) return &r;
   }
-  // Why: one statement for the origin and its first copy halves the writes
-  // on the message path.
-  ref.stored = true;
-  db_->write(
-      "INSERT INTO sync_refs (key, network, channel, message) VALUES (?, ?, ?, ?), (?, ?, ?, ?) "
-      "ON CONFLICT DO NOTHING",
-      {key, origin.channel.plug->network_id(), origin.channel.source, origin.id, key,
-       copy.channel.plug->network_id(), copy.channel.source, copy.id});
+  return nullptr;
+}
+
+SyncRefs::Ref& SyncRefs::claim(std::string key) {
+  std::uint64_t n = next_n_++;
+  Ref& r = ring_[n % ring_.size()];
+  r.n = n;
+  r.key = std::move(key);
+  r.copies.clear();
+  return r;
+}
+
+void SyncRefs::index(const Ref& ref, const Copy& copy) {
+  std::uint64_t h = hash_of(copy.channel, copy.id);
+  std::size_t mask = index_.size() - 1;
+  std::size_t victim = h & mask;
+  for (std::size_t i = 0; i < kMaxProbe; ++i) {
+    IndexEntry& e = index_[(h + i) & mask];
+    // Empty, stale (its ref was overwritten) or the same message: take it.
+    if (e.hash == 0 || e.hash == h || !find_ref(e.n)) {
+      e = IndexEntry{h, ref.n};
+      return;
+    }
+    victim = (h + i) & mask;
+  }
+  // Crowded: forget an arbitrary live entry; the database still knows it.
+  index_[victim] = IndexEntry{h, ref.n};
+}
+
+SyncRefs::Ref* SyncRefs::lookup(const Channel& channel, std::string_view id) {
+  std::uint64_t h = hash_of(channel, id);
+  std::size_t mask = index_.size() - 1;
+  for (std::size_t i = 0; i < kMaxProbe; ++i) {
+    const IndexEntry& e = index_[(h + i) & mask];
+    if (e.hash == 0) return nullptr;
+    if (e.hash != h) continue;
+    if (Ref* r = find_ref(e.n)) {
+      for (const Copy& c : r->copies) {
+        if (c.id == id && c.channel == channel) return r;
+      }
+    }
+  }
+  return nullptr;
+}
+
+SyncRefs::Handle SyncRefs::add_origin(const Channel& channel, const std::string& id) {
+  Ref& r = claim(make_key(channel, id));
+  r.copies.push_back(Copy{channel, id});
+  index(r, r.copies.back());
+  return Handle{r.key, r.n};
+}
+
+void SyncRefs::add_copy(const Handle& handle, const Copy& copy) {
+  Ref* r = find_ref(handle.slot);
+  if (!r || r->key != handle.key) r = find_key(handle.key);
+  if (!r) {
+    // Evicted, or delivered after a restart: start the ref again.
+    r = &claim(handle.key);
+    Copy origin = origin_of(handle.key);
+    if (origin.channel.plug) {
+      r->copies.push_back(origin);
+      index(*r, r->copies.back());
+    }
+  }
+  r->copies.push_back(copy);
+  index(*r, copy);
+  if (db_) {
+    db_->write(
+        "INSERT INTO sync_refs (network, channel, message, key) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT DO NOTHING",
+        {network_of(copy.channel.plug), copy.channel.source, copy.id, r->key});
+  }
 }
 
 Task<std::optional<std::string>> SyncRefs::key_for(const Channel& channel, const std::string& id) {
-  auto it = lookup_.find(lookup_key(channel, id));
-  if (it != lookup_.end()) co_return it->second;
+  if (Ref* r = lookup(channel, id)) co_return r->key;
   if (!db_ || !channel.plug) co_return std::nullopt;
   // Named first: GCC 12 mishandles braced temporaries inside co_await.
-  std::vector<store::Value> params{channel.plug->network_id(), channel.source, id};
+  std::vector<store::Value> params{network_of(channel.plug), channel.source, id};
   store::Rows rows = co_await db_->query(
       "SELECT key FROM sync_refs WHERE network = ? AND channel = ? AND message = ?",
       std::move(params));
+  if (!rows.empty()) co_return store::as_text(rows[0][0]);
+  // Not a copy; perhaps an origin, which has no row of its own.
+  std::string key = make_key(channel, id);
+  std::vector<store::Value> by_key{key};
+  rows = co_await db_->query("SELECT 1 FROM sync_refs WHERE key = ? LIMIT 1", std::move(by_key));
   if (rows.empty()) co_return std::nullopt;
-  co_return store::as_text(rows[0][0]);
+  co_return key;
 }
 
 Task<std::vector<Copy>> SyncRefs::copies(const std::string& key) {
-  auto it = refs_.find(key);
-  if (it != refs_.end()) co_return it->second.copies;
+  if (Ref* r = find_key(key)) co_return r->copies;
   if (!db_) co_return std::vector<Copy>{};
   std::vector<store::Value> params{key};
   store::Rows rows = co_await db_->query(
       "SELECT network, channel, message FROM sync_refs WHERE key = ?", std::move(params));
   std::vector<Copy> out;
+  if (rows.empty()) co_return out;
+  Copy origin = origin_of(key);
+  if (origin.channel.plug) out.push_back(origin);
   for (const auto& row : rows) {
     std::string network = store::as_text(row[0]);
     for (Plug* plug : host_.plugs()) {
-      if (plug->network_id() == network) {
+      if (network_of(plug) == network) {
         out.push_back(Copy{plug->channel(store::as_text(row[1])), store::as_text(row[2])});
         break;
       }
     }
   }
-  // Cache it again: more edits or replies to the same message are likely.
-  Ref& ref = remember(key);
-  ref.stored = true;
-  ref.copies = out;
-  for (const auto& c : out) lookup_.insert_or_assign(lookup_key(c.channel, c.id), key);
+  // Cached again: more edits or replies to the same message are likely.
+  Ref& r = claim(key);
+  r.copies = out;
+  for (const auto& c : out) index(r, c);
   co_return out;
 }
 

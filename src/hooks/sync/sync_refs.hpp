@@ -2,12 +2,17 @@
 // copies of one another. Persisted in the database resource (when there is
 // one) and cached in memory up to a bound, so edits, deletes and replies
 // keep working across restarts without memory growing with traffic.
+//
+// The cache is on the path of every bridged message, so it allocates
+// nothing per message beyond the ids themselves: refs live in a ring that
+// overwrites the oldest, and the index from (channel, id) to a ref is an
+// open-addressing table of hashes whose stale entries are simply reused.
 #pragma once
 
+#include <cstdint>
 #include <deque>
 #include <optional>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "immp/host.hpp"
@@ -25,38 +30,55 @@ class SyncRefs {
   // `db` may be null (memory only); it must outlive this map.
   SyncRefs(const Host& host, store::Database* db, std::size_t capacity);
 
-  static std::vector<std::string> migrations();
+  // The table: one row per copy, keyed by where the copy is; `key` names
+  // the origin ("network \x1f source \x1f id"), so the origin needs no row.
+  static std::vector<std::string> migrations(store::Dialect dialect);
 
-  // A fresh key for a new bridged message, unique across restarts.
-  std::string new_key();
-  // Records the message a key was made for (memory only until a copy exists).
-  void add_origin(const std::string& key, const Channel& channel, const std::string& id);
-  // Records a delivered copy of `origin`; stores both when the origin's row
-  // was not written yet (also after a restart, when memory has forgotten).
-  void add_copy(const std::string& key, const Copy& origin, const Copy& copy);
+  // A new bridged message that started as `id` on `channel`. Returns its
+  // handle: the key (the origin, unique across restarts) and a cache slot
+  // hint.
+  struct Handle {
+    std::string key;
+    std::uint64_t slot = 0;
+  };
+  Handle add_origin(const Channel& channel, const std::string& id);
+  // Records a delivered copy. The slot may be stale (after a restart or an
+  // eviction): the key decides.
+  void add_copy(const Handle& handle, const Copy& copy);
+  // The origin a key names; a null plug when that network is gone.
+  Copy origin_of(std::string_view key);
   // The key of a message, or nullopt when it was never bridged.
   Task<std::optional<std::string>> key_for(const Channel& channel, const std::string& id);
-  // Every known message of a key.
+  // Every known message of a key, origin first.
   Task<std::vector<Copy>> copies(const std::string& key);
 
-  std::size_t cached() const { return refs_.size(); }
+  std::size_t capacity() const { return ring_.size(); }
 
  private:
   struct Ref {
-    std::vector<Copy> copies;
-    bool stored = false;  // the first row is written; later rows go one by one
+    std::uint64_t n = 0;  // 0: empty
+    std::string key;
+    std::vector<Copy> copies;  // origin first
   };
-  static std::string lookup_key(const Channel& channel, const std::string& id);
-  Ref& remember(const std::string& key);
+  struct IndexEntry {
+    std::uint64_t hash = 0;
+    std::uint64_t n = 0;
+  };
+  static std::uint64_t hash_of(const Channel& channel, std::string_view id);
+  Ref& claim(std::string key);  // a fresh ref in the ring (evicting the oldest)
+  Ref* find_ref(std::uint64_t n);
+  Ref* find_key(std::string_view key);
+  void index(const Ref& ref, const Copy& copy);
+  Ref* lookup(const Channel& channel, std::string_view id);
+  const std::string& network_of(const Plug* plug);
+  std::string make_key(const Channel& channel, std::string_view id);
 
   const Host& host_;
   store::Database* db_;
-  std::size_t capacity_;
-  std::unordered_map<std::string, Ref> refs_;
-  std::unordered_map<std::string, std::string> lookup_;  // channel+id -> key
-  std::deque<std::string> order_;                        // eviction, oldest first
-  std::string run_;
-  std::uint64_t counter_ = 0;
+  std::vector<Ref> ring_;
+  std::vector<IndexEntry> index_;  // size: a power of two, 4x the ring
+  std::uint64_t next_n_ = 1;
+  std::deque<std::pair<const Plug*, std::string>> networks_;  // stable references
 };
 
 }  // namespace immp::hooks

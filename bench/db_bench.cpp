@@ -1,0 +1,51 @@
+// db: the database resource's batched write path, as the sync hook's id
+// map uses it (one row per message), on SQLite on disk.
+#include <boost/asio/co_spawn.hpp>
+#include <cstdlib>
+#include <filesystem>
+
+#include "bench.hpp"
+#include "store/database.hpp"
+#include "support/async.hpp"
+
+namespace immp::bench {
+namespace {
+
+namespace fs = std::filesystem;
+
+int db(int, char**) {
+  const char* env = std::getenv("IMMP_BENCH_N");
+  const std::size_t n = env ? std::strtoull(env, nullptr, 10) / 4 : 500'000;
+  std::string t = (fs::temp_directory_path() / "immp-bench-XXXXXX").string();
+  fs::path dir = mkdtemp(t.data());
+  asio::io_context io(1);
+  auto database = test::run(io, store::Database::open("sqlite:///" + (dir / "db.db").string()));
+  std::vector<std::string> steps{
+      "CREATE TABLE sync_refs (key TEXT NOT NULL, network TEXT NOT NULL, channel TEXT NOT NULL,"
+      " message TEXT NOT NULL, UNIQUE (network, channel, message));"
+      "CREATE INDEX sync_refs_key ON sync_refs (key)"};
+  test::run(io, database->migrate("bench", steps));
+  Stopwatch watch;
+  for (std::size_t i = 0; i < n; ++i) {
+    std::string id = std::to_string(i);
+    database->write(
+        "INSERT INTO sync_refs (key, network, channel, message) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT DO NOTHING",
+        {"18a2b3c4d5e6." + id, "memory:a", "room", "1795309436681192." + id});
+  }
+  double queued = watch.seconds();
+  test::run(io, database->flush(), std::chrono::minutes(5));
+  double seconds = watch.seconds();
+  std::printf(
+      "{\"bench\":\"db\",\"rows\":%zu,\"queue_seconds\":%.3f,\"seconds\":%.3f,\"rows_per_s\":%.0f,"
+      "\"peak_rss_mb\":%.1f}\n",
+      n, queued, seconds, static_cast<double>(n) / seconds, peak_rss_mb());
+  database->close();
+  fs::remove_all(dir);
+  return 0;
+}
+
+Register registered("db", db);
+
+}  // namespace
+}  // namespace immp::bench
