@@ -3,10 +3,14 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <vector>
 #include <list>
 #include <memory>
 #include <string>
 
+#include <boost/asio/post.hpp>
+#include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/steady_timer.hpp>
 
@@ -16,15 +20,54 @@
 namespace immp {
 
 // A wake-up for one or more coroutines on a single executor.
-// notify() wakes every current waiter; a later wait() sleeps again.
+// notify() wakes every current waiter; a later wait() sleeps again. Costs a
+// post per wake-up and no timer or system call (it sits on the hot path of
+// every queue in the host). Must outlive its waiters.
 class Signal {
  public:
-  explicit Signal(Executor ex);
+  explicit Signal(Executor ex) : ex_(std::move(ex)) {}
+  Signal(const Signal&) = delete;
+  Signal& operator=(const Signal&) = delete;
+
+  // Completes when notified; throws operation_aborted when the waiting
+  // task is cancelled.
   Task<> wait();
   void notify();
+  bool has_waiters() const { return !waiters_.empty(); }
 
  private:
-  asio::steady_timer timer_;
+  // A waiting coroutine's completion handler, type-erased. (Not
+  // asio::any_completion_handler: Boost 1.81's frees recycled memory wrongly.)
+  struct Handler {
+    virtual ~Handler() = default;
+    virtual void complete(boost::system::error_code ec) = 0;
+  };
+  template <typename H>
+  struct HandlerOf;
+  struct Waiter {
+    std::uint64_t id;
+    std::unique_ptr<Handler> handler;
+  };
+  void add(std::unique_ptr<Handler> handler, asio::cancellation_slot slot);
+  void cancel(std::uint64_t id);
+
+  Executor ex_;
+  std::vector<Waiter> waiters_;
+  std::uint64_t next_id_ = 0;
+};
+
+template <typename H>
+struct Signal::HandlerOf final : Signal::Handler {
+  explicit HandlerOf(H h) : handler(std::move(h)) {}
+  void complete(boost::system::error_code ec) override {
+    // The slot would otherwise keep pointing at the Signal after the wait.
+    auto slot = asio::get_associated_cancellation_slot(handler);
+    if (slot.is_connected()) slot.clear();
+    // Posted, never run inline: the notifier may be mid-bookkeeping.
+    auto ex = asio::get_associated_executor(handler);
+    asio::post(ex, [h = std::move(handler), ec]() mutable { std::move(h)(ec); });
+  }
+  H handler;
 };
 
 // Background tasks of one owner, all on its executor. Not thread-safe: use
