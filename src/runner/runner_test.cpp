@@ -75,7 +75,8 @@ INSTANTIATE_TEST_SUITE_P(
                 ":3:5: plugs.dummy.path: unknown class 'immp.plug.dumy.DummyPlug' (did you mean "
                 "'immp.plug.dummy.DummyPlug'?)"},
         BadCase{"unknown_hook_class.yaml",
-                ":3:5: hooks.relay.path: unknown class 'immp.hook.sink.SinkHook'"},
+                ":3:5: hooks.relay.path: unknown class 'immp.hook.sink.SinkHook' (did you mean "
+                "'immp.hook.sync.SyncHook'?)"},
         BadCase{"plug_class_as_hook.yaml",
                 ":3:5: hooks.dummy.path: immp.plug.dummy.DummyPlug is a plug, not a hook"},
         BadCase{"channel_unknown_plug.yaml",
