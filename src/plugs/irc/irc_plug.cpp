@@ -1,0 +1,719 @@
+#include "plugs/irc/irc_plug.hpp"
+
+#include <cmath>
+#include <filesystem>
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "immp/host.hpp"
+#include "plugs/irc/irc_format.hpp"
+#include "plugs/irc/irc_puppets.hpp"
+#include "plugs/irc/irc_split.hpp"
+
+namespace immp::plugs {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+std::chrono::milliseconds seconds_of(const Node& n) {
+  return std::chrono::milliseconds(static_cast<long>(n.as_double() * 1000));
+}
+
+std::string upper(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
+}  // namespace
+
+SpecPtr IRCPlug::schema() {
+  auto server = object({
+      {"host", str(), required, "server name or address"},
+      {"port", integer(), 6667, "server port"},
+      {"ssl", boolean(), false, "connect with TLS"},
+      {"password", str(), Node(), "server password (PASS)"},
+      {"verify", boolean(), true, "check the server's TLS certificate and name"},
+      {"ca", str(), Node(), "PEM file of trusted certificate authorities (default: the system's)"},
+      {"client-cert", str(), Node(), "PEM file with our TLS client certificate (and key)"},
+      {"client-key", str(), Node(), "PEM file with the client certificate's key, if separate"},
+  });
+  auto user = object({
+      {"nick", str(), required, "our nick"},
+      {"real-name", str(), Node(), "our real name (default: the nick)"},
+      {"username", str(), Node(), "our user name (default: the nick)"},
+  });
+  auto sasl = object({
+      {"mechanism", str(), "PLAIN", "PLAIN or EXTERNAL (the TLS client certificate)"},
+      {"username", str(), Node(), "account name (PLAIN)"},
+      {"password", str(), Node(), "account password (PLAIN)"},
+  });
+  return object({
+      {"server", server, required, "the IRC server"},
+      {"user", user, required, "who we are on it"},
+      {"perform", list_of(str()), Node::list(), "raw IRC lines sent after connecting"},
+      {"quit", str(), "Disconnecting", "quit message"},
+      {"accept-invites", boolean(), false, "join channels we are invited to"},
+      {"colour-nicks", boolean(), false, "colour the names of bridged users"},
+      {"quote-reply-to", boolean(), false, "quote the message a reply answers"},
+      {"puppet", boolean(), false, "a connection per bridged user"},
+      {"puppet-prefix", str(), "", "prefix of puppet nicks"},
+      {"max-puppets", integer(), 10, "most puppet connections at once"},
+      {"send-delay", integer(), 500, "flood control: ms between lines once the burst is spent"},
+      {"burst", integer(), 5, "flood control: lines sent at once before send-delay applies"},
+      {"sasl", sasl, Node(), "SASL authentication"},
+      {"ping-interval", real(), 60.0, "seconds of silence before we PING the server"},
+      {"ping-timeout", real(), 30.0, "seconds to wait for an answer before reconnecting"},
+      {"reconnect-min", real(), 1.0, "first reconnect delay in seconds (doubles each time)"},
+      {"reconnect-max", real(), 300.0, "longest reconnect delay in seconds"},
+      {"keys", map_of(str()), Node::map(), "channel -> key, for channels with a key"},
+  });
+}
+
+IRCPlug::IRCPlug(const Init& init)
+    : Plug(init),
+      rng_(std::random_device{}()),
+      attempted_(init.host.executor()),
+      tasks_(init.host.executor(), log()) {
+  const Node& c = config();
+  options_ = connection_options();
+  for (const auto& p : c.at("perform").as_list()) perform_.push_back(p.as_string());
+  quit_message_ = c.at("quit").as_string();
+  accept_invites_ = c.at("accept-invites").as_bool();
+  colour_nicks_ = c.at("colour-nicks").as_bool();
+  quote_reply_to_ = c.at("quote-reply-to").as_bool();
+  reconnect_min_ = seconds_of(c.at("reconnect-min"));
+  reconnect_max_ = seconds_of(c.at("reconnect-max"));
+  if (reconnect_min_.count() <= 0) c.at("reconnect-min").fail("must be more than 0 seconds");
+  if (reconnect_max_ < reconnect_min_) c.at("reconnect-max").fail("must be at least reconnect-min");
+  for (const auto& [chan, key] : c.at("keys").as_map()) keys_[fold(chan)] = key.as_string();
+  for (const auto& p : perform_) {
+    std::string error;
+    if (!irc::parse_line(p, &error)) c.at("perform").fail("not an IRC line: '" + p + "': " + error);
+  }
+  run_ = std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(
+                            Clock::now().time_since_epoch())
+                            .count());
+  if (c.at("puppet").as_bool()) {
+    auto max = c.at("max-puppets").as_int();
+    if (max < 1) c.at("max-puppets").fail("must be at least 1");
+    puppets_ = std::make_unique<IrcPuppets>(init.host.executor(), options_,
+                                            c.at("puppet-prefix").as_string(),
+                                            static_cast<std::size_t>(max), quit_message_, log());
+  }
+}
+
+IRCPlug::~IRCPlug() = default;
+
+irc::ConnectionOptions IRCPlug::connection_options() const {
+  const Node& c = config();
+  const Node& server = c.at("server");
+  const Node& user = c.at("user");
+  auto opt = [](const Node& n, std::string_view key) {
+    const Node* v = n.find(key);
+    return v && !v->is_null() ? v->as_string() : std::string();
+  };
+  irc::ConnectionOptions o;
+  o.host = server.at("host").as_string();
+  o.port = static_cast<int>(server.at("port").as_int());
+  if (o.port <= 0 || o.port > 65535) server.at("port").fail("not a port number");
+  o.tls = server.at("ssl").as_bool();
+  o.password = opt(server, "password");
+  o.verify = server.at("verify").as_bool();
+  o.ca = opt(server, "ca");
+  o.client_cert = opt(server, "client-cert");
+  o.client_key = opt(server, "client-key");
+  auto base = host().options().base_dir;
+  for (std::string* path : {&o.ca, &o.client_cert, &o.client_key}) {
+    if (!path->empty() && std::filesystem::path(*path).is_relative()) {
+      *path = (base / *path).string();
+    }
+  }
+  o.nick = user.at("nick").as_string();
+  if (o.nick.empty() || o.nick.find_first_of(" ,*?!@:\r\n") != std::string::npos) {
+    user.at("nick").fail("'" + o.nick + "' is not a valid IRC nick");
+  }
+  o.real_name = opt(user, "real-name");
+  o.user = opt(user, "username");
+  if (const Node* s = c.find("sasl"); s && !s->is_null() && s->is_map()) {
+    o.sasl.mechanism = upper(s->at("mechanism").as_string());
+    o.sasl.username = opt(*s, "username");
+    o.sasl.password = opt(*s, "password");
+    if (o.sasl.mechanism != "PLAIN" && o.sasl.mechanism != "EXTERNAL") {
+      s->at("mechanism").fail("must be PLAIN or EXTERNAL");
+    }
+    if (o.sasl.mechanism == "PLAIN" && (o.sasl.username.empty() || o.sasl.password.empty())) {
+      s->fail("SASL PLAIN needs a username and a password");
+    }
+    if (o.sasl.mechanism == "EXTERNAL" && o.client_cert.empty()) {
+      s->fail("SASL EXTERNAL needs server.client-cert");
+    }
+  }
+  auto delay = c.at("send-delay").as_int();
+  auto burst = c.at("burst").as_int();
+  if (delay < 0) c.at("send-delay").fail("must not be negative");
+  if (burst < 1) c.at("burst").fail("must be at least 1");
+  o.send_delay = std::chrono::milliseconds(delay);
+  o.burst = static_cast<std::size_t>(burst);
+  o.ping_interval = seconds_of(c.at("ping-interval"));
+  o.ping_timeout = seconds_of(c.at("ping-timeout"));
+  if (o.ping_interval.count() <= 0) c.at("ping-interval").fail("must be more than 0 seconds");
+  if (o.ping_timeout.count() <= 0) c.at("ping-timeout").fail("must be more than 0 seconds");
+  return o;
+}
+
+std::string IRCPlug::network_id() const {
+  return "irc:" + options_.nick + "@" + options_.host + ":" + std::to_string(options_.port);
+}
+
+const std::string& IRCPlug::nick() const { return conn_ ? conn_->nick() : options_.nick; }
+
+bool IRCPlug::is_channel(std::string_view source) const {
+  return !source.empty() && chantypes_.find(source[0]) != std::string::npos;
+}
+
+bool IRCPlug::joined(const std::string& source) const {
+  auto it = channels_.find(fold(source));
+  return it != channels_.end() && it->second.joined;
+}
+
+bool IRCPlug::is_puppet(const std::string& nick) const { return puppets_ && puppets_->owns(nick); }
+
+bool IRCPlug::is_us(std::string_view nick) const { return irc::same_name(nick, this->nick(), casemap_); }
+
+std::string IRCPlug::next_id() { return run_ + "-" + std::to_string(++counter_); }
+
+std::chrono::milliseconds IRCPlug::backoff(unsigned attempt) {
+  // Exponential with "equal jitter": between half and all of the step, so
+  // that many bridges that lost the same server do not return in lockstep.
+  double step = static_cast<double>(reconnect_min_.count()) * std::pow(2.0, std::min(attempt, 20u));
+  step = std::min(step, static_cast<double>(reconnect_max_.count()));
+  std::uniform_real_distribution<double> jitter(0.5, 1.0);
+  return std::chrono::milliseconds(static_cast<long>(step * jitter(rng_)));
+}
+
+// ---- lifecycle -------------------------------------------------------------
+
+Task<> IRCPlug::start() {
+  stopping_ = false;
+  for (const auto& [name, ch] : host().channels()) {
+    if (ch.plug == this && is_channel(ch.source)) wanted_[fold(ch.source)] = ch.source;
+  }
+  first_attempt_done_ = false;
+  tasks_.spawn("irc " + name(), run());
+  // Wait for the first attempt so that a host that opened has a connected
+  // plug; bounded well under the host's phase timeout.
+  asio::steady_timer bound(host().executor(), std::min<std::chrono::milliseconds>(
+                                                  options_.register_timeout, 5s));
+  bound.async_wait([this](boost::system::error_code ec) {
+    if (!ec) attempted_.notify();
+  });
+  while (!first_attempt_done_ && bound.expiry() > std::chrono::steady_clock::now()) {
+    co_await attempted_.wait();
+  }
+  bound.cancel();
+}
+
+Task<> IRCPlug::stop() {
+  stopping_ = true;
+  if (conn_) co_await conn_->quit(quit_message_, 1s);
+  if (puppets_) co_await puppets_->stop();
+  co_await tasks_.stop(2s);
+  if (conn_) {
+    co_await conn_->stop();
+    conn_.reset();
+  }
+}
+
+Task<> IRCPlug::run() {
+  unsigned attempt = 0;
+  while (!stopping_) {
+    auto conn = std::make_shared<irc::Connection>(host().executor(), options_, log());
+    conn_ = conn;
+    std::string failure;
+    try {
+      co_await conn->open();
+      attempt = 0;
+      co_await serve(*conn);
+    } catch (const boost::system::system_error& e) {
+      if (e.code() == asio::error::operation_aborted && stopping_) throw;
+      failure = e.what();
+    } catch (const std::exception& e) {
+      failure = e.what();
+    }
+    if (!first_attempt_done_) {
+      first_attempt_done_ = true;
+      attempted_.notify();
+    }
+    if (stopping_) co_return;
+    conn->close(failure);
+    co_await conn->stop();
+    pending_echo_.clear();
+    for (auto& [f, ch] : channels_) ch.joined = false;
+    auto delay = backoff(attempt++);
+    log()->warn("IRC link to {}:{} lost ({}); reconnecting in {} ms", options_.host,
+                options_.port, failure, delay.count());
+    asio::steady_timer wait(host().executor(), delay);
+    co_await wait.async_wait(asio::use_awaitable);
+  }
+}
+
+Task<> IRCPlug::serve(irc::Connection& conn) {
+  ++connections_;
+  features_.echo = conn.has_cap("echo-message");
+  log()->info("connected to {}:{} as {}{}", options_.host, options_.port, conn.nick(),
+              conn.caps().empty() ? "" : " with " + [&] {
+                std::string s;
+                for (const auto& c : conn.caps()) s += (s.empty() ? "" : " ") + c;
+                return s;
+              }());
+  if (!first_attempt_done_) {
+    first_attempt_done_ = true;
+    attempted_.notify();
+  }
+  channels_.clear();
+  for (const auto& p : perform_) {
+    if (auto line = irc::parse_line(p)) conn.post(line->str());
+  }
+  for (const auto& [f, source] : wanted_) send_join(source);
+  for (;;) {
+    irc::Line line = co_await conn.read();
+    try {
+      handle(line);
+    } catch (const std::exception& e) {
+      log()->warn("ignoring {} from {}: {}", line.command, line.source(), e.what());
+    }
+  }
+}
+
+void IRCPlug::join(const std::string& source, std::string key) {
+  if (!key.empty()) keys_[fold(source)] = std::move(key);
+  wanted_[fold(source)] = source;
+  if (connected()) send_join(source);
+}
+
+void IRCPlug::part(const std::string& source) {
+  wanted_.erase(fold(source));
+  if (!connected()) return;
+  if (auto line = irc::format_line("PART", {source})) conn_->post(std::move(*line));
+}
+
+void IRCPlug::send_join(const std::string& source) {
+  std::vector<std::string> params{source};
+  auto key = keys_.find(fold(source));
+  if (key != keys_.end() && !key->second.empty()) params.push_back(key->second);
+  std::string error;
+  auto line = irc::format_line("JOIN", params, &error);
+  if (!line) {
+    log()->error("cannot join '{}': {}", source, error);
+    return;
+  }
+  conn_->post(std::move(*line));
+}
+
+// ---- incoming --------------------------------------------------------------
+
+UserPtr IRCPlug::make_user(const std::string& nick, const std::string& user,
+                           const std::string& host) {
+  auto u = std::make_shared<User>();
+  u->plug = this;
+  u->username = nick;
+  u->id = user.empty() && host.empty() ? nick : nick + "!" + user + "@" + host;
+  return u;
+}
+
+const UserPtr& IRCPlug::self() {
+  if (!self_ || self_->username != nick()) {
+    self_ = make_user(nick(), {}, {});
+  }
+  return self_;
+}
+
+void IRCPlug::handle(const irc::Line& line) {
+  const std::string& cmd = line.command;
+  if (cmd == "PRIVMSG" || cmd == "NOTICE") {
+    on_privmsg(line);
+  } else if (cmd == "JOIN") {
+    on_join(line);
+  } else if (cmd == "PART") {
+    on_part(line, false);
+  } else if (cmd == "KICK") {
+    on_part(line, true);
+  } else if (cmd == "QUIT") {
+    on_quit(line);
+  } else if (cmd == "NICK") {
+    on_nick(line);
+  } else if (cmd == "TOPIC" || cmd == "332") {
+    on_topic(line);
+  } else if (cmd == "353") {
+    on_names(line);
+  } else if (cmd == "005") {
+    on_isupport(line);
+  } else if (cmd == "INVITE") {
+    if (accept_invites_ && is_us(line.param(0)) && is_channel(line.param(1))) {
+      log()->info("invited to {} by {}; joining", line.param(1), line.nick);
+      join(line.param(1));
+    }
+  } else if (cmd == "471" || cmd == "473" || cmd == "474" || cmd == "475" || cmd == "403") {
+    log()->error("cannot join {}: {}", line.param(1),
+                 line.params.empty() ? cmd : line.params.back());
+  }
+}
+
+void IRCPlug::on_privmsg(const irc::Line& line) {
+  if (line.params.size() < 2 || line.nick.empty()) return;
+  // Server notices (no user@host) are not messages of anyone.
+  if (line.user.empty() && line.host.empty()) return;
+  std::string target = line.param(0);
+  // STATUSMSG ("@#chan"): a message to the channel's ops is still the channel's.
+  while (!target.empty() && prefixes_.find(target[0]) != std::string::npos &&
+         target.size() > 1 && is_channel(target.substr(1))) {
+    target.erase(0, 1);
+  }
+  const std::string& raw_text = line.params[1];
+  bool from_us = is_us(line.nick);
+  if (!from_us && is_puppet(line.nick)) return;
+  Message msg;
+  if (auto ctcp = irc::parse_ctcp(raw_text)) {
+    auto action = irc::parse_action(raw_text);
+    if (!action) {
+      if (line.command == "PRIVMSG" && !from_us && ctcp->command == "VERSION") {
+        if (auto reply = irc::format_line("NOTICE", {line.nick, "\x01VERSION immp\x01"})) {
+          if (conn_) conn_->post(std::move(*reply));
+        }
+      }
+      return;
+    }
+    msg.action = true;
+    msg.text = irc::from_irc(irc::repair_utf8(*action));
+  } else {
+    msg.text = irc::from_irc(irc::repair_utf8(raw_text));
+  }
+  std::string source;
+  if (is_channel(target)) {
+    auto it = channels_.find(fold(target));
+    source = it != channels_.end() && !it->second.name.empty() ? it->second.name : target;
+  } else {
+    source = from_us ? target : line.nick;
+    private_.insert(source);
+  }
+  std::string id;
+  if (from_us) {
+    // echo-message: the server returns our lines in the order we sent them.
+    auto it = pending_echo_.find(fold(target));
+    if (it != pending_echo_.end() && !it->second.empty()) {
+      id = std::move(it->second.front());
+      it->second.pop_front();
+    }
+    if (conn_) conn_->learn_prefix(line.user, line.host);
+    msg.user = self();
+  } else {
+    msg.user = make_user(line.nick, line.user, line.host);
+  }
+  if (id.empty()) id = next_id();
+  auto at = line.time().value_or(Clock::now());
+  queue(std::make_shared<const SentMessage>(Receipt{id, Plug::channel(source), at, {}, false},
+                                            std::move(msg)));
+}
+
+void IRCPlug::queue_membership(const std::string& source, UserPtr user, bool joined) {
+  Message msg;
+  (joined ? msg.joined : msg.left).push_back(user);
+  msg.user = std::move(user);
+  queue(std::make_shared<const SentMessage>(
+      Receipt{next_id(), Plug::channel(source), Clock::now(), {}, false}, std::move(msg)));
+}
+
+void IRCPlug::on_join(const irc::Line& line) {
+  const std::string& chan = line.param(0);
+  if (chan.empty()) return;
+  auto& state = channels_[fold(chan)];
+  state.name = chan;
+  std::string mask = line.user.empty() ? line.nick : line.source();
+  if (is_us(line.nick)) {
+    state.joined = true;
+    state.members.clear();
+    if (conn_) conn_->learn_prefix(line.user, line.host);
+    log()->info("joined {}", chan);
+  } else if (!is_puppet(line.nick)) {
+    state.members[fold(line.nick)] = mask;
+    queue_membership(chan, make_user(line.nick, line.user, line.host), true);
+    return;
+  }
+  state.members[fold(line.nick)] = mask;
+}
+
+void IRCPlug::on_part(const irc::Line& line, bool kicked) {
+  const std::string& chan = line.param(0);
+  std::string who = kicked ? line.param(1) : line.nick;
+  auto it = channels_.find(fold(chan));
+  if (it == channels_.end()) return;
+  auto& state = it->second;
+  std::string mask = who;
+  if (auto m = state.members.find(fold(who)); m != state.members.end()) {
+    mask = m->second;
+    state.members.erase(m);
+  }
+  if (is_us(who)) {
+    state.joined = false;
+    state.members.clear();
+    log()->warn("{} {}{}", kicked ? "kicked from" : "left", chan,
+                kicked ? " by " + line.nick : "");
+    return;
+  }
+  if (is_puppet(who)) return;
+  std::string nick = who, user, host;
+  if (auto bang = mask.find('!'); bang != std::string::npos) {
+    auto at = mask.find('@', bang);
+    if (at != std::string::npos) {
+      user = mask.substr(bang + 1, at - bang - 1);
+      host = mask.substr(at + 1);
+    }
+  }
+  queue_membership(state.name, make_user(nick, user, host), false);
+}
+
+void IRCPlug::on_quit(const irc::Line& line) {
+  if (is_us(line.nick)) return;
+  bool puppet = is_puppet(line.nick);
+  for (auto& [f, state] : channels_) {
+    auto m = state.members.find(fold(line.nick));
+    if (m == state.members.end()) continue;
+    state.members.erase(m);
+    if (!puppet) queue_membership(state.name, make_user(line.nick, line.user, line.host), false);
+  }
+}
+
+void IRCPlug::on_nick(const irc::Line& line) {
+  const std::string& now = line.param(0);
+  if (now.empty()) return;
+  if (is_us(line.nick) && conn_) conn_->set_nick(now);
+  std::string mask = line.user.empty() ? now : now + "!" + line.user + "@" + line.host;
+  for (auto& [f, state] : channels_) {
+    auto m = state.members.find(fold(line.nick));
+    if (m == state.members.end()) continue;
+    state.members.erase(m);
+    state.members[fold(now)] = mask;
+  }
+}
+
+void IRCPlug::on_topic(const irc::Line& line) {
+  bool numeric = line.command == "332";
+  const std::string& chan = numeric ? line.param(1) : line.param(0);
+  const std::string& topic = numeric ? line.param(2) : line.param(1);
+  auto& state = channels_[fold(chan)];
+  if (state.name.empty()) state.name = chan;
+  state.topic = irc::strip_formatting(irc::repair_utf8(topic));
+  if (numeric || is_us(line.nick) || is_puppet(line.nick)) return;
+  Message msg;
+  msg.title = state.topic;
+  msg.user = make_user(line.nick, line.user, line.host);
+  queue(std::make_shared<const SentMessage>(
+      Receipt{next_id(), Plug::channel(state.name), Clock::now(), {}, false}, std::move(msg)));
+}
+
+void IRCPlug::on_names(const irc::Line& line) {
+  // 353 <me> <type> <channel> :<[prefixes]nick[!user@host]> ...
+  const std::string& chan = line.param(2);
+  auto& state = channels_[fold(chan)];
+  if (state.name.empty()) state.name = chan;
+  const std::string& list = line.param(3);
+  std::size_t pos = 0;
+  while (pos < list.size()) {
+    std::size_t end = list.find(' ', pos);
+    if (end == std::string::npos) end = list.size();
+    std::string item = list.substr(pos, end - pos);
+    pos = end + 1;
+    std::size_t skip = 0;
+    while (skip < item.size() && prefixes_.find(item[skip]) != std::string::npos) ++skip;
+    item.erase(0, skip);
+    if (item.empty()) continue;
+    std::string nick = item.substr(0, item.find('!'));
+    state.members[fold(nick)] = item;
+  }
+}
+
+void IRCPlug::on_isupport(const irc::Line& line) {
+  // 005 <me> TOKEN[=value] ... :are supported by this server
+  for (std::size_t i = 1; i + 1 < line.params.size(); ++i) {
+    const std::string& token = line.params[i];
+    auto eq = token.find('=');
+    std::string key = token.substr(0, eq);
+    std::string value = eq == std::string::npos ? "" : token.substr(eq + 1);
+    if (key == "CASEMAPPING") {
+      auto mapping = irc::parse_casemapping(value).value_or(irc::CaseMapping::ascii);
+      if (mapping != casemap_) {
+        casemap_ = mapping;
+        std::map<std::string, std::string> refolded;
+        for (auto& [f, source] : wanted_) refolded[fold(source)] = source;
+        wanted_ = std::move(refolded);
+      }
+    } else if (key == "CHANTYPES" && !value.empty()) {
+      chantypes_ = value;
+    } else if (key == "PREFIX") {
+      // "(ov)@+": the symbols after ')'.
+      auto close = value.find(')');
+      if (close != std::string::npos && close + 1 < value.size()) prefixes_ = value.substr(close + 1);
+    }
+  }
+}
+
+// ---- outgoing --------------------------------------------------------------
+
+Task<std::vector<std::string>> IRCPlug::put(const Channel& channel, MessagePtr msg) {
+  std::shared_ptr<irc::Connection> conn = conn_;
+  if (!conn || !conn->is_open()) {
+    throw std::runtime_error("not connected to IRC server " + options_.host + ":" +
+                             std::to_string(options_.port));
+  }
+  if (msg->deleted) co_return std::vector<std::string>{};  // IRC cannot delete
+  const std::string& target = channel.source;
+  bool own = !msg->user || (msg->user->plug == this && is_us(msg->user->username));
+  // A puppet speaks for the author under its own nick; without a name.
+  if (puppets_ && !own && msg->user) {
+    const User& author = *msg->user;
+    std::string key = (author.plug ? author.plug->name() : std::string()) + "/" + author.id;
+    irc::RenderOptions o;
+    o.with_name = false;
+    o.quote_reply_to = quote_reply_to_;
+    o.budget = irc::privmsg_budget(puppets_->prefix_of(key), target);
+    std::vector<std::string> lines;
+    for (auto& text : irc::render_message(*msg, o)) {
+      if (auto line = irc::format_line("PRIVMSG", {target, text})) lines.push_back(std::move(*line));
+    }
+    if (lines.empty()) co_return std::vector<std::string>{};
+    std::string display = author.display_name();
+    bool sent = co_await puppets_->send(key, display, target, lines);
+    if (sent) {
+      std::vector<std::string> ids;
+      for (std::size_t i = 0; i < lines.size(); ++i) ids.push_back(next_id());
+      co_return ids;
+    }
+  }
+  irc::RenderOptions o;
+  o.with_name = !own;
+  o.colour_nicks = colour_nicks_;
+  o.quote_reply_to = quote_reply_to_;
+  o.budget = irc::privmsg_budget(conn->prefix(), target);
+  std::vector<std::string> lines;
+  for (auto& text : irc::render_message(*msg, o)) {
+    std::string error;
+    auto line = irc::format_line("PRIVMSG", {target, text}, &error);
+    if (!line) throw std::invalid_argument("cannot send to '" + target + "': " + error);
+    lines.push_back(std::move(*line));
+  }
+  if (lines.empty()) co_return std::vector<std::string>{};
+  std::vector<std::string> ids;
+  for (std::size_t i = 0; i < lines.size(); ++i) ids.push_back(next_id());
+  // The host reads features().echo once put() returns, so it must describe
+  // the link these lines went out on.
+  bool echo = conn->has_cap("echo-message");
+  features_.echo = echo;
+  if (echo) {
+    auto& pending = pending_echo_[fold(target)];
+    for (const auto& id : ids) pending.push_back(id);
+  }
+  co_await conn->send(std::move(lines));
+  if (!is_channel(target)) private_.insert(target);
+  co_return ids;
+}
+
+// ---- queries ---------------------------------------------------------------
+
+Task<UserPtr> IRCPlug::user_from_id(std::string id) {
+  auto bang = id.find('!');
+  auto at = id.find('@', bang == std::string::npos ? 0 : bang);
+  if (bang != std::string::npos && at != std::string::npos) {
+    co_return make_user(id.substr(0, bang), id.substr(bang + 1, at - bang - 1), id.substr(at + 1));
+  }
+  co_return co_await user_from_username(std::move(id));
+}
+
+Task<UserPtr> IRCPlug::user_from_username(std::string username) {
+  if (username.empty() || username.find_first_of(" ,*?!@") != std::string::npos) co_return nullptr;
+  for (const auto& [f, state] : channels_) {
+    auto m = state.members.find(fold(username));
+    if (m == state.members.end()) continue;
+    const std::string& mask = m->second;
+    auto bang = mask.find('!');
+    auto at = mask.find('@');
+    if (bang != std::string::npos && at != std::string::npos && bang < at) {
+      co_return make_user(mask.substr(0, bang), mask.substr(bang + 1, at - bang - 1),
+                          mask.substr(at + 1));
+    }
+    co_return make_user(mask);
+  }
+  auto u = std::make_shared<User>(*make_user(username));
+  u->suggested = true;  // not seen in any of our channels
+  co_return u;
+}
+
+Task<bool> IRCPlug::user_is_system(const User& user) {
+  // Servers (and services) speak with a name that has a dot and no user@host.
+  co_return user.id.find('!') == std::string::npos && user.id.find('.') != std::string::npos;
+}
+
+Task<std::vector<Channel>> IRCPlug::public_channels() {
+  std::vector<Channel> out;
+  for (const auto& [f, state] : channels_) {
+    if (state.joined) out.push_back(Plug::channel(state.name));
+  }
+  co_return out;
+}
+
+Task<std::vector<Channel>> IRCPlug::private_channels() {
+  std::vector<Channel> out;
+  for (const auto& nick : private_) out.push_back(Plug::channel(nick));
+  co_return out;
+}
+
+Task<std::optional<Channel>> IRCPlug::channel_for_user(const User& user) {
+  if (user.username.empty()) co_return std::nullopt;
+  co_return Plug::channel(user.username);
+}
+
+Task<std::optional<bool>> IRCPlug::channel_is_private(const Channel& channel) {
+  co_return !is_channel(channel.source);
+}
+
+Task<std::optional<std::string>> IRCPlug::channel_title(const Channel& channel) {
+  if (!is_channel(channel.source)) co_return std::nullopt;
+  auto it = channels_.find(fold(channel.source));
+  if (it == channels_.end() || !it->second.joined) co_return std::nullopt;
+  co_return it->second.topic;
+}
+
+Task<std::optional<std::vector<UserPtr>>> IRCPlug::channel_members(const Channel& channel) {
+  if (!is_channel(channel.source)) {
+    co_return std::vector<UserPtr>{self(), make_user(channel.source)};
+  }
+  auto it = channels_.find(fold(channel.source));
+  if (it == channels_.end() || !it->second.joined) co_return std::nullopt;
+  std::vector<UserPtr> out;
+  for (const auto& [f, mask] : it->second.members) {
+    auto u = co_await user_from_id(mask);
+    if (u) out.push_back(std::move(u));
+  }
+  co_return out;
+}
+
+Task<> IRCPlug::channel_invite(const Channel& channel, const User& user) {
+  if (!connected()) throw std::runtime_error("not connected to IRC");
+  std::string error;
+  auto line = irc::format_line("INVITE", {user.username, channel.source}, &error);
+  if (!line) throw std::invalid_argument(error);
+  std::vector<std::string> lines{std::move(*line)};
+  co_await conn_->send(std::move(lines));
+}
+
+Task<> IRCPlug::channel_remove(const Channel& channel, const User& user) {
+  if (!connected()) throw std::runtime_error("not connected to IRC");
+  std::string error;
+  auto line = irc::format_line("KICK", {channel.source, user.username}, &error);
+  if (!line) throw std::invalid_argument(error);
+  std::vector<std::string> lines{std::move(*line)};
+  co_await conn_->send(std::move(lines));
+}
+
+}  // namespace immp::plugs

@@ -1,0 +1,143 @@
+// IRCPlug (immp.plug.irc.IRCPlug): one IRC network account. Channels are
+// IRC channels ("#room") and private conversations (the other nick).
+//
+// Its link is an irc::Connection that the plug re-opens with exponential
+// backoff and jitter whenever it fails; the plug stays `active` meanwhile,
+// and put() throws so the host's outbox keeps messages until the link is
+// back. With echo-message the server's echo of our line carries the id
+// put() returned, so the host matches it through the send lock.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "immp/plug.hpp"
+#include "immp/tasks.hpp"
+#include "plugs/irc/irc_casemap.hpp"
+#include "plugs/irc/irc_connection.hpp"
+#include "plugs/irc/irc_render.hpp"
+
+namespace immp::plugs {
+
+class IrcPuppets;
+
+class IRCPlug final : public Plug {
+ public:
+  static constexpr std::string_view kPath = "immp.plug.irc.IRCPlug";
+  static constexpr std::string_view kDescription =
+      "IRC: channels and private messages on one server, with TLS, SASL, IRCv3 and puppets";
+  static SpecPtr schema();
+
+  explicit IRCPlug(const Init& init);
+  ~IRCPlug() override;
+
+  std::string network_name() const override { return "IRC"; }
+  std::string network_id() const override;
+
+  // Connects (waiting for the first attempt, bounded by the registration
+  // timeout) and keeps reconnecting in the background. A first attempt that
+  // fails is logged; the plug still becomes active and retries.
+  Task<> start() override;
+  // Sends QUIT with the `quit` message, then ends every task.
+  Task<> stop() override;
+  Task<std::vector<std::string>> put(const Channel& channel, MessagePtr msg) override;
+
+  Task<UserPtr> user_from_id(std::string id) override;
+  Task<UserPtr> user_from_username(std::string username) override;
+  Task<bool> user_is_system(const User& user) override;
+  Task<std::vector<Channel>> public_channels() override;
+  Task<std::vector<Channel>> private_channels() override;
+  Task<std::optional<Channel>> channel_for_user(const User& user) override;
+  Task<std::optional<bool>> channel_is_private(const Channel& channel) override;
+  Task<std::optional<std::string>> channel_title(const Channel& channel) override;
+  Task<std::optional<std::vector<UserPtr>>> channel_members(const Channel& channel) override;
+  Task<> channel_invite(const Channel& channel, const User& user) override;
+  Task<> channel_remove(const Channel& channel, const User& user) override;
+
+  // Joins `source` now (if connected) and after every reconnect.
+  void join(const std::string& source, std::string key = {});
+  // Leaves `source` and stops rejoining it.
+  void part(const std::string& source);
+
+  // ---- state, for tests and the puppets ----
+  bool connected() const { return conn_ && conn_->is_open(); }
+  const std::string& nick() const;
+  // Times we registered with the server (1 after the first connect).
+  std::uint64_t connections() const { return connections_; }
+  bool is_channel(std::string_view source) const;
+  bool joined(const std::string& source) const;
+  // True for a nick that is one of our puppets.
+  bool is_puppet(const std::string& nick) const;
+
+ private:
+  struct ChannelState {
+    std::string name;   // as the server spells it
+    std::string topic;
+    std::map<std::string, std::string> members;  // folded nick -> nick!user@host or nick
+    bool joined = false;
+  };
+
+  Task<> run();
+  Task<> serve(irc::Connection& conn);
+  void handle(const irc::Line& line);
+  void on_privmsg(const irc::Line& line);
+  void on_join(const irc::Line& line);
+  void on_part(const irc::Line& line, bool kicked);
+  void on_quit(const irc::Line& line);
+  void on_nick(const irc::Line& line);
+  void on_topic(const irc::Line& line);
+  void on_names(const irc::Line& line);
+  void on_isupport(const irc::Line& line);
+  void queue_membership(const std::string& source, UserPtr user, bool joined);
+  void send_join(const std::string& source);
+
+  UserPtr make_user(const std::string& nick, const std::string& user = {},
+                    const std::string& host = {});
+  const UserPtr& self();
+  std::string fold(std::string_view name) const { return irc::fold(name, casemap_); }
+  bool is_us(std::string_view nick) const;
+  std::string next_id();
+  irc::ConnectionOptions connection_options() const;
+  std::chrono::milliseconds backoff(unsigned attempt);
+
+  irc::ConnectionOptions options_;
+  std::vector<std::string> perform_;
+  std::string quit_message_;
+  bool accept_invites_;
+  bool colour_nicks_;
+  bool quote_reply_to_;
+  std::map<std::string, std::string> keys_;  // folded channel -> key
+  std::chrono::milliseconds reconnect_min_;
+  std::chrono::milliseconds reconnect_max_;
+
+  std::string run_;
+  std::uint64_t counter_ = 0;
+  std::mt19937 rng_;
+  irc::CaseMapping casemap_ = irc::CaseMapping::rfc1459;
+  std::string chantypes_ = "#&";
+  std::string prefixes_ = "~&@%+";
+
+  std::shared_ptr<irc::Connection> conn_;  // shared: a put() in flight holds it
+  bool stopping_ = false;
+  std::uint64_t connections_ = 0;
+  bool first_attempt_done_ = false;
+  Signal attempted_;
+  std::map<std::string, std::string> wanted_;  // folded channel -> name to JOIN
+  std::map<std::string, ChannelState> channels_;  // folded -> state
+  std::set<std::string> private_;                 // nicks we talked with
+  // With echo-message: ids of our lines in flight, per folded target, in
+  // the order sent; the server echoes them in that order.
+  std::map<std::string, std::deque<std::string>> pending_echo_;
+  UserPtr self_;
+  std::unique_ptr<IrcPuppets> puppets_;
+  TaskGroup tasks_;
+};
+
+}  // namespace immp::plugs

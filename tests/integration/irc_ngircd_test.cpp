@@ -1,0 +1,341 @@
+// The IRC plug against a real ngircd that each test starts itself: a host
+// with IRCPlug + MemoryPlug bridged by the sync hook, and raw IRC clients
+// as the people in the channel.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "hooks/sync/sync_hook.hpp"
+#include "immp/host.hpp"
+#include "plugs/irc/irc_format.hpp"
+#include "plugs/irc/irc_plug.hpp"
+#include "support/async.hpp"
+#include "support/hooks.hpp"
+#include "support/irc_client.hpp"
+#include "support/irc_server.hpp"
+#include "support/memory.hpp"
+
+namespace immp {
+namespace {
+
+using namespace std::chrono_literals;
+using hooks::SyncHook;
+using plugs::IRCPlug;
+using plugs::MemoryPlug;
+using test::IrcClient;
+using test::NgircdServer;
+
+plugs::IRCPlug& add_irc_plug(Host& host, const std::string& name, const std::string& yaml) {
+  Node config = parse_config(yaml, ConfigFormat::yaml, "test.yaml");
+  config.set_path("plugs." + name + ".config");
+  config.repath();
+  validate(config, *IRCPlug::schema());
+  auto plug = std::make_unique<IRCPlug>(Init{name, config, host});
+  return static_cast<IRCPlug&>(host.add_plug(std::move(plug)));
+}
+
+struct IrcBridgeTest : ::testing::Test {
+  asio::io_context io;
+  std::unique_ptr<NgircdServer> server;
+  std::unique_ptr<Host> host;
+  IRCPlug* irc = nullptr;
+  MemoryPlug* mem = nullptr;
+  std::vector<IrcClient*> clients;
+  std::string server_extra;  // more keys of `server`, e.g. ", password: x"
+
+  void SetUp() override {
+    if (!NgircdServer::available()) GTEST_SKIP() << "ngircd is not installed";
+    server = std::make_unique<NgircdServer>();
+  }
+
+  std::string plug_yaml(const std::string& extra = "") const {
+    return "server: {host: 127.0.0.1, port: " + std::to_string(server->port()) + server_extra +
+           "}\nuser: {nick: bridge}\nreconnect-min: 0.2\nreconnect-max: 1\n" + extra;
+  }
+
+  void build(const std::string& extra = "", const std::string& sync_extra = "") {
+    host = std::make_unique<Host>(io.get_executor(), HostOptions{".", 5s, 4096});
+    mem = &test::add_memory_plug(*host, "mem");
+    irc = &add_irc_plug(*host, "irc", plug_yaml(extra));
+    host->add_channel("irc", irc->channel("#a"));
+    host->add_channel("mem", mem->channel("room"));
+    host->add_channel("irc-pm", irc->channel("alice"));
+    host->add_channel("mem-pm", mem->channel("dm"));
+    test::add_hook<SyncHook>(*host, "sync",
+                             "channels: {bridge: [irc, mem], pm: [irc-pm, mem-pm]}\n" + sync_extra);
+    test::run(io, host->open());
+    ASSERT_TRUE(until([&] { return irc->joined("#a"); }, 5s)) << server->log();
+  }
+
+  void TearDown() override {
+    if (host && host->is_open()) test::run(io, host->close());
+  }
+
+  // Runs the host until `done`, reading the clients' sockets meanwhile.
+  bool until(const std::function<bool()>& done, std::chrono::milliseconds limit = 10s) {
+    return test::run_until(
+        io,
+        [&] {
+          for (auto* c : clients) c->pump();
+          return done();
+        },
+        limit);
+  }
+
+  std::unique_ptr<IrcClient> client(const std::string& nick, const std::string& channel = "#a") {
+    auto c = std::make_unique<IrcClient>(server->port(), nick);
+    if (!channel.empty()) c->join(channel);
+    clients.push_back(c.get());
+    return c;
+  }
+
+  std::size_t count(IrcClient& c, const std::string& target, const std::string& text) {
+    std::size_t n = 0;
+    for (const auto& l : c.privmsgs(target)) n += l.param(1) == text;
+    return n;
+  }
+
+  std::vector<std::string> posted_texts() const {
+    std::vector<std::string> out;
+    for (const auto& m : mem->posted()) out.push_back(m->plain());
+    return out;
+  }
+};
+
+TEST_F(IrcBridgeTest, ConnectsAndJoinsTheChannelsDeclaredForIt) {
+  build();
+  EXPECT_TRUE(irc->connected());
+  EXPECT_EQ(irc->nick(), "bridge");
+  auto alice = client("alice");
+  // alice sees the bridge among the channel's members.
+  bool listed = false;
+  for (const auto& l : alice->lines()) {
+    if (l.command == "353" && l.param(2) == "#a" &&
+        l.param(3).find("bridge") != std::string::npos) {
+      listed = true;
+    }
+  }
+  EXPECT_TRUE(listed);
+  ASSERT_TRUE(until([&] {
+    auto members = test::run(io, irc->channel_members(irc->channel("#a")));
+    return members && members->size() == 2;
+  }, 3s));
+}
+
+TEST_F(IrcBridgeTest, MessagesTravelBothWays) {
+  build();
+  auto alice = client("alice");
+  alice->say("#a", "hi from irc");
+  ASSERT_TRUE(until([&] { return mem->posted_count() == 1; })) << server->log();
+  auto got = mem->posted().back();
+  EXPECT_EQ(got->plain(), "hi from irc");
+  ASSERT_TRUE(got->user);
+  EXPECT_EQ(got->user->display_name(), "alice");
+
+  mem->inject("room", "hi from memory", "carol");
+  ASSERT_TRUE(until([&] { return count(*alice, "#a", "<carol> hi from memory") == 1; }));
+  auto line = alice->privmsgs("#a").back();
+  EXPECT_EQ(line.nick, "bridge");
+}
+
+TEST_F(IrcBridgeTest, PrivateMessagesArePrivateChannels) {
+  build();
+  auto alice = client("alice", "");
+  alice->say("bridge", "psst");
+  ASSERT_TRUE(until([&] { return mem->posted_count() == 1; }));
+  EXPECT_EQ(mem->posted().back()->channel.source, "dm");
+  EXPECT_TRUE(*test::run(io, irc->channel_is_private(irc->channel("alice"))));
+  mem->inject("dm", "psst back", "carol");
+  ASSERT_TRUE(until([&] { return count(*alice, "alice", "<carol> psst back") == 1; }));
+}
+
+TEST_F(IrcBridgeTest, ActionsTravelBothWays) {
+  build();
+  auto alice = client("alice");
+  alice->say("#a", "\x01" "ACTION waves\x01");
+  ASSERT_TRUE(until([&] { return mem->posted_count() == 1; }));
+  EXPECT_TRUE(mem->posted().back()->action);
+  EXPECT_EQ(mem->posted().back()->text->plain(), "waves");
+  Message m;
+  m.text = RichText("dances");
+  m.action = true;
+  m.user = mem->user("carol");
+  mem->inject("room", m);
+  ASSERT_TRUE(until([&] { return count(*alice, "#a", "* carol dances") == 1; }));
+}
+
+TEST_F(IrcBridgeTest, FormattingTravelsBothWays) {
+  build();
+  auto alice = client("alice");
+  alice->say("#a", "plain \x02" "bold\x02 \x1Ditalic\x1D");
+  ASSERT_TRUE(until([&] { return mem->posted_count() == 1; }));
+  const auto& segs = mem->posted().back()->text->segments();
+  ASSERT_EQ(segs.size(), 4u);
+  EXPECT_EQ(segs[1].text, "bold");
+  EXPECT_TRUE(segs[1].bold);
+  EXPECT_EQ(segs[3].text, "italic");
+  EXPECT_TRUE(segs[3].italic);
+
+  Message m;
+  Segment a;
+  a.text = "see ";
+  Segment b;
+  b.text = "this";
+  b.underline = true;
+  m.text = RichText({a, b});
+  m.user = mem->user("carol");
+  mem->inject("room", m);
+  ASSERT_TRUE(until([&] { return alice->privmsgs("#a").size() == 1; }));
+  auto text = alice->privmsgs("#a").back().param(1);
+  EXPECT_EQ(irc::strip_formatting(text), "<carol> see this");
+  auto rich = irc::from_irc(text);
+  EXPECT_TRUE(rich.segments().back().underline) << text;
+}
+
+TEST_F(IrcBridgeTest, LongMessagesAreSplitUnderTheLineLimitWithNothingLost) {
+  build("send-delay: 100\nburst: 10\n");
+  auto alice = client("alice");
+  std::string words;
+  for (int i = 0; i < 300; ++i) words += "wörd" + std::to_string(i) + " ";
+  words.pop_back();
+  mem->inject("room", words, "carol");
+  std::string rebuilt;
+  ASSERT_TRUE(until([&] {
+    rebuilt.clear();
+    for (const auto& l : alice->privmsgs("#a")) {
+      if (!rebuilt.empty()) rebuilt += ' ';
+      rebuilt += l.param(1).substr(std::string("<carol> ").size());
+    }
+    return rebuilt.size() >= words.size();
+  }, 15s)) << rebuilt;
+  EXPECT_EQ(rebuilt, words);
+  auto lines = alice->privmsgs("#a");
+  EXPECT_GT(lines.size(), 4u);
+  for (const auto& l : lines) {
+    // As relayed to alice, with the bridge's full prefix: within 512 bytes.
+    EXPECT_LE(l.str().size(), 512u) << l.str();
+    EXPECT_EQ(l.param(1).rfind("<carol> ", 0), 0u);
+  }
+}
+
+TEST_F(IrcBridgeTest, LineBreaksInTextCannotInjectCommands) {
+  build();
+  auto alice = client("alice");
+  mem->inject("room", "hi\r\nQUIT :bye\nPRIVMSG #a :forged\rJOIN #evil", "eve");
+  ASSERT_TRUE(until([&] { return alice->privmsgs("#a").size() == 4; }));
+  std::vector<std::string> texts;
+  for (const auto& l : alice->privmsgs("#a")) texts.push_back(l.param(1));
+  EXPECT_EQ(texts, (std::vector<std::string>{"<eve> hi", "<eve> QUIT :bye",
+                                             "<eve> PRIVMSG #a :forged", "<eve> JOIN #evil"}));
+  until([] { return false; }, 500ms);
+  for (const auto& l : alice->lines()) {
+    EXPECT_FALSE(l.nick == "bridge" && (l.command == "QUIT" || l.command == "PART"));
+  }
+  EXPECT_TRUE(irc->connected());
+  EXPECT_FALSE(irc->joined("#evil"));
+  EXPECT_EQ(irc->connections(), 1u);
+}
+
+TEST_F(IrcBridgeTest, JoinsAndPartsBecomeMessages) {
+  build("", "joins: true\n");
+  auto alice = client("alice");
+  ASSERT_TRUE(until([&] { return mem->posted_count() >= 1; }));
+  EXPECT_EQ(mem->posted().back()->plain(), "alice joined");
+  alice->send("PART #a :bye");
+  ASSERT_TRUE(until([&] { return mem->posted_count() >= 2; }));
+  EXPECT_EQ(mem->posted().back()->plain(), "alice left");
+}
+
+TEST_F(IrcBridgeTest, TopicIsTheChannelTitle) {
+  build("", "renames: true\n");
+  auto alice = client("alice");
+  alice->send("TOPIC #a :Tea and biscuits");
+  ASSERT_TRUE(until([&] { return mem->posted_count() >= 1; }));
+  EXPECT_NE(mem->posted().back()->plain().find("Tea and biscuits"), std::string::npos);
+  auto title = test::run(io, irc->channel_title(irc->channel("#a")));
+  EXPECT_EQ(title.value_or(""), "Tea and biscuits");
+}
+
+TEST_F(IrcBridgeTest, NickCollisionAppendsAnUnderscore) {
+  auto squatter = std::make_unique<IrcClient>(server->port(), "bridge");
+  build();
+  EXPECT_EQ(irc->nick(), "bridge_");
+  auto alice = client("alice");
+  mem->inject("room", "still here", "carol");
+  ASSERT_TRUE(until([&] { return count(*alice, "#a", "<carol> still here") == 1; }));
+  EXPECT_EQ(alice->privmsgs("#a").back().nick, "bridge_");
+}
+
+TEST_F(IrcBridgeTest, FloodControlKeepsUsConnected) {
+  // ngircd's default rules take a burst of 10 lines, then about 3 a second,
+  // and stop reading a client that sends more; the bucket must keep pace.
+  build("send-delay: 350\nburst: 8\n");
+  auto alice = client("alice");
+  constexpr int kLines = 40;
+  for (int i = 0; i < kLines; ++i) mem->inject("room", "line " + std::to_string(i), "carol");
+  ASSERT_TRUE(until([&] { return alice->privmsgs("#a").size() == kLines; }, 25s))
+      << alice->privmsgs("#a").size() << " lines arrived";
+  auto lines = alice->privmsgs("#a");
+  for (int i = 0; i < kLines; ++i) EXPECT_EQ(lines[i].param(1), "<carol> line " + std::to_string(i));
+  EXPECT_EQ(irc->connections(), 1u);
+  EXPECT_TRUE(irc->connected());
+}
+
+TEST_F(IrcBridgeTest, ServerRestartLosesNothingMeantForIrc) {
+  build();
+  {
+    auto alice = client("alice");
+    mem->inject("room", "before", "carol");
+    ASSERT_TRUE(until([&] { return count(*alice, "#a", "<carol> before") == 1; }));
+    clients.clear();
+  }
+  server->stop();
+  ASSERT_TRUE(until([&] { return !irc->connected(); }, 5s));
+  EXPECT_EQ(irc->state(), State::active);
+  for (int i = 0; i < 3; ++i) mem->inject("room", "during " + std::to_string(i), "carol");
+  until([] { return false; }, 500ms);
+  EXPECT_GT(host->outbox_stats().pending, 0u);
+  server->start();
+  auto bob = std::make_unique<IrcClient>(server->port(), "bob");
+  bob->join("#a");
+  clients.push_back(bob.get());
+  ASSERT_TRUE(until([&] { return irc->connections() == 2 && irc->joined("#a"); }, 10s));
+  ASSERT_TRUE(until([&] { return bob->privmsgs("#a").size() >= 3; }, 10s));
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(count(*bob, "#a", "<carol> during " + std::to_string(i)), 1u) << i;
+  }
+  // And messages from IRC flow again.
+  bob->say("#a", "back");
+  ASSERT_TRUE(until([&] {
+    auto t = posted_texts();
+    return std::find(t.begin(), t.end(), "back") != t.end();
+  }));
+}
+
+TEST_F(IrcBridgeTest, PerformLinesRunAfterConnecting) {
+  build("perform: ['JOIN #extra']\n");
+  ASSERT_TRUE(until([&] { return irc->joined("#extra"); }, 5s));
+}
+
+TEST_F(IrcBridgeTest, InvitesAreAcceptedWhenConfigured) {
+  build("accept-invites: true\n");
+  auto alice = client("alice", "#secret");
+  alice->send("INVITE bridge #secret");
+  ASSERT_TRUE(until([&] { return irc->joined("#secret"); }, 5s));
+}
+
+TEST_F(IrcBridgeTest, ServerPasswordIsSent) {
+  server.reset();
+  test::NgircdOptions options;
+  options.password = "letmein";
+  server = std::make_unique<NgircdServer>(options);
+  server_extra = ", password: letmein";
+  build();
+  EXPECT_TRUE(irc->connected());
+}
+
+}  // namespace
+}  // namespace immp

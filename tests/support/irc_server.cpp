@@ -1,0 +1,109 @@
+#include "support/irc_server.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <stdexcept>
+#include <thread>
+
+namespace immp::test {
+
+using namespace std::chrono_literals;
+
+int free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) throw std::runtime_error("socket() failed");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof addr;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    ::close(fd);
+    throw std::runtime_error("cannot find a free port");
+  }
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+bool wait_for_port(int port, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    ::close(fd);
+    if (ok) return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return false;
+}
+
+bool NgircdServer::available() { return ::access(kBinary, X_OK) == 0; }
+
+NgircdServer::NgircdServer(NgircdOptions options)
+    : options_(std::move(options)), dir_("immp-ngircd"), port_(free_port()) {
+  const bool root = ::geteuid() == 0;
+  if (root) {
+    // ngircd drops to nobody; it must still reach its files.
+    ::chmod(dir_.path().c_str(), 0777);
+  }
+  std::string conf;
+  conf += "[Global]\n";
+  conf += "Name = " + options_.name + "\n";
+  conf += "Info = immp test server\n";
+  conf += "Listen = 127.0.0.1\n";
+  conf += "Ports = " + std::to_string(port_) + "\n";
+  conf += "PidFile = " + (dir_ / "ngircd.pid").string() + "\n";
+  conf += "MotdPhrase = immp test\n";
+  conf += "AdminInfo1 = immp\nAdminInfo2 = tests\nAdminEMail = root@localhost\n";
+  if (!options_.password.empty()) conf += "Password = " + options_.password + "\n";
+  if (root) conf += "ServerUID = 65534\nServerGID = 65534\n";
+  conf += "[Limits]\n";
+  conf += "MaxNickLength = 30\n";
+  conf += "MaxConnectionsIP = 0\n";
+  conf += "MaxJoins = 0\n";
+  conf += "PingTimeout = " + std::to_string(options_.ping_timeout) + "\n";
+  conf += "PongTimeout = " + std::to_string(options_.pong_timeout) + "\n";
+  if (options_.no_penalty) conf += "MaxPenaltyTime = 0\n";
+  conf += "[Options]\n";
+  conf += "PAM = no\nIdent = no\nDNS = no\n";
+  conf += "[Operator]\nName = oper\nPassword = operpass\n";
+  write_file(dir_ / "ngircd.conf", conf);
+  start();
+}
+
+NgircdServer::~NgircdServer() { stop(); }
+
+void NgircdServer::start() {
+  if (process_) return;
+  process_ = std::make_unique<Process>(
+      std::vector<std::string>{kBinary, "-n", "-f", (dir_ / "ngircd.conf").string()});
+  if (!wait_for_port(port_, 5s)) {
+    std::string out = log();
+    process_.reset();
+    throw std::runtime_error("ngircd did not start on port " + std::to_string(port_) + ":\n" + out);
+  }
+}
+
+void NgircdServer::stop() {
+  if (!process_) return;
+  process_->signal(SIGKILL);
+  process_->wait(2s);
+  process_.reset();
+}
+
+std::string NgircdServer::log() const {
+  if (!process_) return "(not running)";
+  return process_->out() + process_->err();
+}
+
+}  // namespace immp::test

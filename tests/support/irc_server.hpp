@@ -1,0 +1,64 @@
+// Real IRC servers for integration tests. NgircdServer writes an ngircd.conf
+// into a fresh temporary directory, runs /usr/sbin/ngircd in the foreground
+// on a free loopback port, and kills it (and removes the directory) in its
+// destructor, also when the test fails.
+//
+//   NgircdServer server;                    // default flood rules
+//   IrcClient alice(server.port(), "alice");
+//   server.stop(); server.start();          // same port, for reconnect tests
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "support/process.hpp"
+
+namespace immp::test {
+
+struct NgircdOptions {
+  std::string name = "irc.test";
+  std::string password;       // [Global] Password: PASS required when set
+  int ping_timeout = 120;     // seconds of silence before the server PINGs a client
+  int pong_timeout = 20;      // seconds it then waits for PONG
+  // [Limits] MaxPenaltyTime = 0: no throttling at all. Only for benchmarks;
+  // tests keep ngircd's default flood rules (a burst of 10, then ~3 lines/s).
+  bool no_penalty = false;
+};
+
+// A free TCP port on 127.0.0.1 (bound and released; racy only in theory).
+int free_port();
+// Waits until 127.0.0.1:port accepts a connection; false after `timeout`.
+bool wait_for_port(int port, std::chrono::milliseconds timeout);
+
+class NgircdServer {
+ public:
+  static constexpr const char* kBinary = "/usr/sbin/ngircd";
+  static bool available();
+
+  // Starts the server; throws std::runtime_error with its output when it
+  // does not accept connections within 5 s.
+  explicit NgircdServer(NgircdOptions options = {});
+  ~NgircdServer();
+  NgircdServer(const NgircdServer&) = delete;
+  NgircdServer& operator=(const NgircdServer&) = delete;
+
+  int port() const { return port_; }
+  const std::string& name() const { return options_.name; }
+  // Kills the server at once (every client sees the link drop).
+  void stop();
+  // Starts it again on the same port.
+  void start();
+  bool running() const { return process_ != nullptr; }
+  // What the server printed so far, for failure messages.
+  std::string log() const;
+
+ private:
+  NgircdOptions options_;
+  TempDir dir_;
+  int port_;
+  std::unique_ptr<Process> process_;
+};
+
+}  // namespace immp::test
