@@ -22,10 +22,15 @@ Node empty_map() { return Node::map(); }
 }  // namespace
 
 SpecPtr runner_schema() {
+  auto outbox = object({
+      {"expiry", real(), 24.0 * 3600, "seconds an undelivered message is kept"},
+      {"capacity", integer(), 10000, "undelivered messages kept per channel"},
+  });
   auto plug = object({
       {"path", str(), required, "dotted class path, e.g. immp.plug.irc.IRCPlug"},
       {"config", any(), empty_map(), "the plug's own settings"},
       {"enabled", boolean(), true, "false keeps it configured but stopped"},
+      {"outbox", outbox, empty_map(), "how messages wait while the network is down"},
   });
   auto hook = object({
       {"path", str(), required, "dotted class path, e.g. immp.hook.sync.SyncHook"},
@@ -125,6 +130,12 @@ void Runner::build(const std::vector<const Module*>& extra) {
     } catch (const std::exception& e) {
       config.fail(e.what());
     }
+    const Node& box = entry.at("outbox");
+    if (box.at("expiry").as_double() <= 0) box.at("expiry").fail("must be more than 0 seconds");
+    if (box.at("capacity").as_int() < 1) box.at("capacity").fail("must be at least 1");
+    plug->outbox_policy().expiry =
+        std::chrono::seconds(static_cast<std::int64_t>(box.at("expiry").as_double()));
+    plug->outbox_policy().capacity = static_cast<std::size_t>(box.at("capacity").as_int());
     host_->add_plug(std::move(plug), entry.at("enabled").as_bool());
   }
 

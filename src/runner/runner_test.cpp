@@ -160,6 +160,22 @@ TEST_P(Formats, BuildEverySection) {
   EXPECT_EQ(runner.config().at("path"), runner.config().at("path"));
 }
 
+TEST(Runner, OutboxSettingsPerPlug) {
+  Tmp tmp;
+  fs::path file = tmp.dir / "outbox.yaml";
+  std::ofstream(file) << "plugs:\n  a:\n    path: immp.plug.memory.MemoryPlug\n"
+                         "    outbox: {expiry: 60, capacity: 5}\n"
+                         "  b:\n    path: immp.plug.memory.MemoryPlug\n";
+  asio::io_context io;
+  Runner runner(file, io);
+  EXPECT_EQ(runner.host().plug("a")->outbox_policy().expiry, std::chrono::seconds(60));
+  EXPECT_EQ(runner.host().plug("a")->outbox_policy().capacity, 5u);
+  EXPECT_EQ(runner.host().plug("b")->outbox_policy().expiry, std::chrono::hours(24));
+  std::ofstream(file) << "plugs:\n  a:\n    path: immp.plug.memory.MemoryPlug\n"
+                         "    outbox: {capacity: 0}\n";
+  EXPECT_EQ(config_error(file), file.string() + ":4:15: plugs.a.outbox.capacity: must be at least 1");
+}
+
 INSTANTIATE_TEST_SUITE_P(Runner, Formats, ::testing::Values("full.yaml", "full.json", "full.toml"));
 
 // -w: a runtime change is written back in the same format, nothing else lost.

@@ -205,6 +205,35 @@ TEST_F(SyncTest, NameFormatResetAuthorAndEmojiAndPerPlugOverrides) {
   EXPECT_TRUE(on_c.avatar.empty()) << "reset-author starts a new user";
 }
 
+// Knows that alice on every network is "Alice".
+class Directory final : public Hook, public IdentityProvider {
+ public:
+  static constexpr std::string_view kPath = "immp.hook.test.Directory";
+  static SpecPtr schema() { return object({}); }
+  explicit Directory(const Init& init) : Hook(init) {}
+  Task<std::optional<IdentityGroup>> identity_from_user(const User& user) override {
+    if (user.id != "alice") co_return std::nullopt;
+    co_return IdentityGroup{"Alice", {}};
+  }
+};
+
+TEST_F(SyncTest, IdentitiesNameLinkedUsers) {
+  host = std::make_unique<Host>(io.get_executor(), HostOptions{".", 2s, 4096});
+  a = &test::add_memory_plug(*host, "a");
+  b = &test::add_memory_plug(*host, "b");
+  c = &test::add_memory_plug(*host, "c");
+  host->add_channel("a", a->channel("room"));
+  host->add_channel("b", b->channel("room"));
+  test::add_hook<Directory>(*host, "people", "");
+  test::add_hook<SyncHook>(*host, "sync", "{channels: {room: [a, b]}, identities: people}");
+  test::run(io, host->open());
+  a->inject("room", "hi", "alice");
+  a->inject("room", "hello", "mallory");
+  ASSERT_TRUE(wait([&] { return b->posted_count() == 2; }));
+  EXPECT_EQ(b->posted()[0]->user->real_name, "alice (Alice)");
+  EXPECT_EQ(b->posted()[1]->user->real_name, "mallory");
+}
+
 TEST_F(SyncTest, ASlowDestinationDoesNotSlowTheOthers) {
   build("channels: {room: [a, b, c]}", {}, {{"delay-ms", 5000}});
   auto start = std::chrono::steady_clock::now();
