@@ -51,8 +51,7 @@ Outboxes::Box& Outboxes::box(const Channel& channel) {
 
 void Outboxes::post(Channel channel, MessagePtr message, std::string owner, std::string tag) {
   OutboxEntry entry;
-  entry.id = next_id();
-  entry.seq = ++seq_;
+  entry.seq = ++seq_;  // the id is made only if it is ever saved
   entry.channel = std::move(channel);
   entry.message = std::move(message);
   entry.owner = std::move(owner);
@@ -66,8 +65,7 @@ void Outboxes::enqueue(Box& b, OutboxEntry entry) {
   Plug* plug = b.channel.plug;
   // Save at once when it cannot go out soon; otherwise only memory is used.
   if (store_ && !entry.persisted && (b.failing || closing_ || plug->state() != State::active)) {
-    store_->save(entry);
-    entry.persisted = true;
+    persist(entry);
   }
   b.entries.push_back(std::move(entry));
   while (b.entries.size() > plug->outbox_policy().capacity) {
@@ -88,11 +86,14 @@ void Outboxes::enqueue(Box& b, OutboxEntry entry) {
 void Outboxes::save_all(Box& b) {
   if (!store_) return;
   for (auto& e : b.entries) {
-    if (!e.persisted) {
-      store_->save(e);
-      e.persisted = true;
-    }
+    if (!e.persisted) persist(e);
   }
+}
+
+void Outboxes::persist(OutboxEntry& e) {
+  if (e.id.empty()) e.id = next_id();
+  store_->save(e);
+  e.persisted = true;
 }
 
 void Outboxes::listen(std::string owner, Host::DeliveryListener listener) {

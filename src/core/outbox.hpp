@@ -14,7 +14,7 @@
 namespace immp::detail {
 
 struct OutboxEntry {
-  std::string id;  // unique across restarts
+  std::string id;  // unique across restarts; made when first saved
   std::int64_t seq = 0;
   Channel channel;
   MessagePtr message;
@@ -64,6 +64,7 @@ class Outboxes {
   Box& box(const Channel& channel);
   void enqueue(Box& box, OutboxEntry entry);
   void save_all(Box& box);
+  void persist(OutboxEntry& entry);
   Task<> run(Box& box);
   Task<bool> deliver(Box& box, OutboxEntry& entry);
   std::string next_id();

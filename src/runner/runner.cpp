@@ -66,7 +66,11 @@ Runner::Runner(std::filesystem::path config_file, asio::io_context& io, bool wri
                std::vector<const Module*> extra)
     : file_(std::move(config_file)), io_(io), write_back_(write_back) {
   raw_ = load_config_file(file_);
-  if (!raw_.is_map()) raw_.fail("expected a map of sections at the top of the file");
+  if (!raw_.is_map()) {
+    Mark mark = raw_.mark();
+    if (!mark.file) mark.file = std::make_shared<const std::string>(file_.string());
+    throw ConfigError(mark, "", "expected a map of sections at the top of the file");
+  }
   root_ = raw_;
   validate(root_, *runner_schema());
   configure_logging(root_.find("logging") && !root_.find("logging")->is_null()
@@ -131,7 +135,7 @@ void Runner::build(const std::vector<const Module*>& extra) {
       config.fail(e.what());
     }
     const Node& box = entry.at("outbox");
-    if (box.at("expiry").as_double() <= 0) box.at("expiry").fail("must be more than 0 seconds");
+    if (box.at("expiry").as_double() < 1) box.at("expiry").fail("must be at least 1 second");
     if (box.at("capacity").as_int() < 1) box.at("capacity").fail("must be at least 1");
     plug->outbox_policy().expiry =
         std::chrono::seconds(static_cast<std::int64_t>(box.at("expiry").as_double()));

@@ -128,6 +128,14 @@ TEST(Runner, TomlSyntaxErrorNamesTheLine) {
   EXPECT_NE(e.find("toml_syntax.toml:2:"), std::string::npos) << e;
 }
 
+TEST(Runner, EmptyFileIsAConfigErrorNamingIt) {
+  Tmp tmp;
+  fs::path file = tmp.dir / "empty.yaml";
+  std::ofstream(file) << "";
+  EXPECT_EQ(config_error(file),
+            file.string() + ": expected a map of sections at the top of the file");
+}
+
 TEST(Runner, MissingFileIsAConfigErrorNamingIt) {
   std::string e = config_error(kData / "bad/does_not_exist.yaml");
   EXPECT_NE(e.find("does_not_exist.yaml"), std::string::npos) << e;
@@ -173,7 +181,7 @@ TEST(Runner, OutboxSettingsPerPlug) {
   EXPECT_EQ(runner.host().plug("b")->outbox_policy().expiry, std::chrono::hours(24));
   std::ofstream(file) << "plugs:\n  a:\n    path: immp.plug.memory.MemoryPlug\n"
                          "    outbox: {capacity: 0}\n";
-  EXPECT_EQ(config_error(file), file.string() + ":4:15: plugs.a.outbox.capacity: must be at least 1");
+  EXPECT_EQ(config_error(file), file.string() + ":4:14: plugs.a.outbox.capacity: must be at least 1");
 }
 
 INSTANTIATE_TEST_SUITE_P(Runner, Formats, ::testing::Values("full.yaml", "full.json", "full.toml"));

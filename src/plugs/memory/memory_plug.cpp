@@ -62,7 +62,8 @@ const UserPtr& MemoryPlug::user(const std::string& id) {
 Task<std::vector<std::string>> MemoryPlug::put(const Channel& channel, MessagePtr msg) {
   if (failing_) throw std::runtime_error("network " + name() + " is down");
   std::string id;
-  Message copy = *msg;
+  // Kept only when tests look at it (keep > 0) or it comes back (echo).
+  Message copy = keep_ > 0 || features_.echo ? *msg : Message{};
   if (msg->edited || msg->deleted) {
     // An edit or delete of one of our posts keeps its id where supported.
     if (auto* sent = dynamic_cast<const SentMessage*>(msg.get());
@@ -71,23 +72,25 @@ Task<std::vector<std::string>> MemoryPlug::put(const Channel& channel, MessagePt
     }
   }
   if (id.empty()) id = next_id();
-  auto sent = std::make_shared<SentMessage>(Receipt{id, channel, Clock::now(), {}, msg->deleted},
-                                            std::move(copy));
   ++posted_count_;
-  if (keep_ > 0) {
-    posted_.push_back(sent);
-    by_id_[id] = sent;
-    if (posted_.size() > keep_) {
-      by_id_.erase(posted_.front()->id);
-      posted_.pop_front();
+  if (keep_ > 0 || features_.echo) {
+    auto sent = std::make_shared<SentMessage>(Receipt{id, channel, Clock::now(), {}, msg->deleted},
+                                              std::move(copy));
+    if (keep_ > 0) {
+      posted_.push_back(sent);
+      by_id_[id] = sent;
+      if (posted_.size() > keep_) {
+        by_id_.erase(posted_.front()->id);
+        posted_.pop_front();
+      }
     }
-  }
-  if (features_.echo) {
-    // Like real networks, the echo arrives while put() is still running;
-    // the host's send lock must hold it back until we return.
-    auto echo = std::make_shared<SentMessage>(*sent);
-    echo->user = self_;
-    queue(std::move(echo));
+    if (features_.echo) {
+      // Like real networks, the echo arrives while put() is still running;
+      // the host's send lock must hold it back until we return.
+      auto echo = std::make_shared<SentMessage>(*sent);
+      echo->user = self_;
+      queue(std::move(echo));
+    }
   }
   // The network's answer comes after its echo, as on many real networks.
   if (delay_.count() > 0) {

@@ -53,7 +53,13 @@ class MemoryPlug final : public Plug {
 
  private:
   // Unique across restarts, as a real network's ids are.
-  std::string next_id() { return run_ + std::to_string(++counter_); }
+  std::string next_id() {
+    std::string id;
+    id.reserve(run_.size() + 20);
+    id += run_;
+    id += std::to_string(++counter_);
+    return id;
+  }
 
   std::string run_;
   std::uint64_t counter_ = 0;
