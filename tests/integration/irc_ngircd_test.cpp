@@ -269,10 +269,17 @@ TEST_F(IrcBridgeTest, NickCollisionAppendsAnUnderscore) {
   EXPECT_EQ(alice->privmsgs("#a").back().nick, "bridge_");
 }
 
+// ngircd's default rules take a burst of 10 lines, then about 3 a second;
+// what a client sends faster waits in the server, and so does its PONG: a
+// client that floods misses the server's PING deadline and is dropped.
 TEST_F(IrcBridgeTest, FloodControlKeepsUsConnected) {
-  // ngircd's default rules take a burst of 10 lines, then about 3 a second,
-  // and stop reading a client that sends more; the bucket must keep pace.
+  server.reset();
+  test::NgircdOptions options;
+  options.ping_timeout = 2;
+  options.pong_timeout = 2;
+  server = std::make_unique<NgircdServer>(options);
   build("send-delay: 350\nburst: 8\n");
+  auto started = std::chrono::steady_clock::now();
   auto alice = client("alice");
   constexpr int kLines = 40;
   for (int i = 0; i < kLines; ++i) mem->inject("room", "line " + std::to_string(i), "carol");
@@ -282,6 +289,8 @@ TEST_F(IrcBridgeTest, FloodControlKeepsUsConnected) {
   for (int i = 0; i < kLines; ++i) EXPECT_EQ(lines[i].param(1), "<carol> line " + std::to_string(i));
   EXPECT_EQ(irc->connections(), 1u);
   EXPECT_TRUE(irc->connected());
+  // The bucket paced us: 8 at once, then one per 350 ms.
+  EXPECT_GE(std::chrono::steady_clock::now() - started, (kLines - 8) * 350ms * 9 / 10);
 }
 
 TEST_F(IrcBridgeTest, ServerRestartLosesNothingMeantForIrc) {

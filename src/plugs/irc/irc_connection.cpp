@@ -12,6 +12,13 @@
 
 #include "plugs/irc/irc_cap.hpp"
 
+// GCC 12 at -O2 reports -Wmismatched-new-delete for the frame of the large
+// negotiate() coroutine: the frame is allocated and freed by Asio's own
+// awaitable_frame_base operator new/delete pair, so the warning is false.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+
 namespace immp::irc {
 
 namespace {
