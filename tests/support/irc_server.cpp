@@ -106,4 +106,60 @@ std::string NgircdServer::log() const {
   return process_->out() + process_->err();
 }
 
+bool InspircdServer::available() { return ::access(kBinary, X_OK) == 0; }
+
+InspircdServer::InspircdServer() : dir_("immp-inspircd"), port_(free_port()), tls_port_(free_port()) {
+  ::chmod(dir_.path().c_str(), 0777);
+  auto run = [&](std::vector<std::string> argv) {
+    auto r = run_process(std::move(argv), 30s, ProcessOptions{dir_.path(), {}});
+    if (r.exit_code != 0) throw std::runtime_error("openssl failed: " + r.err);
+  };
+  run({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out",
+       "ca.pem", "-days", "2", "-subj", "/CN=immp test CA"});
+  run({"openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "key.pem", "-out", "srv.csr",
+       "-subj", "/CN=localhost"});
+  write_file(dir_ / "ext.cnf", "subjectAltName=DNS:localhost\n");
+  run({"openssl", "x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+       "-CAcreateserial", "-out", "cert.pem", "-days", "2", "-extfile", "ext.cnf"});
+  for (const char* f : {"ca.pem", "cert.pem", "key.pem"}) ::chmod((dir_ / f).c_str(), 0644);
+  std::string d = dir_.path().string();
+  std::string conf;
+  conf += "<server name=\"irc2.test\" description=\"immp test\" network=\"Test\">\n";
+  conf += "<admin name=\"immp\" nick=\"immp\" email=\"root@localhost\">\n";
+  conf += "<bind address=\"127.0.0.1\" port=\"" + std::to_string(port_) + "\" type=\"clients\">\n";
+  conf += "<bind address=\"127.0.0.1\" port=\"" + std::to_string(tls_port_) +
+          "\" type=\"clients\" sslprofile=\"main\">\n";
+  conf += "<module name=\"ssl_gnutls\">\n";
+  conf += "<sslprofile name=\"main\" provider=\"gnutls\" certfile=\"" + d + "/cert.pem\" keyfile=\"" +
+          d + "/key.pem\" requestclientcert=\"no\">\n";
+  for (const char* m : {"cap", "ircv3", "ircv3_echomessage", "ircv3_servertime", "ircv3_capnotify"}) {
+    conf += std::string("<module name=\"") + m + "\">\n";
+  }
+  conf += "<connect allow=\"*\" timeout=\"60\" pingfreq=\"120\" recvq=\"8192\" sendq=\"262144\" "
+          "threshold=\"10\" commandrate=\"1000\" localmax=\"100\" globalmax=\"100\" limit=\"1000\">\n";
+  conf += "<class name=\"all\" commands=\"*\">\n";
+  conf += "<pid file=\"" + d + "/inspircd.pid\">\n";
+  conf += "<log method=\"file\" type=\"* -USERINPUT -USEROUTPUT\" level=\"default\" target=\"" + d +
+          "/log.txt\">\n";
+  write_file(dir_ / "inspircd.conf", conf);
+  process_ = std::make_unique<Process>(std::vector<std::string>{
+      kBinary, "--runasroot", "--nofork", "--config=" + (dir_ / "inspircd.conf").string()});
+  if (!wait_for_port(port_, 10s) || !wait_for_port(tls_port_, 5s)) {
+    std::string out = log();
+    process_.reset();
+    throw std::runtime_error("inspircd did not start:\n" + out);
+  }
+}
+
+InspircdServer::~InspircdServer() {
+  if (process_) {
+    process_->signal(SIGKILL);
+    process_->wait(2s);
+  }
+}
+
+std::string InspircdServer::log() const {
+  return process_ ? process_->out() + process_->err() : "(not running)";
+}
+
 }  // namespace immp::test

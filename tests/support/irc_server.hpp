@@ -61,4 +61,29 @@ class NgircdServer {
   std::unique_ptr<Process> process_;
 };
 
+// InspIRCd 3 with IRCv3 (cap, echo-message, server-time) on a plain port and
+// a TLS port whose certificate (for "localhost" only) is signed by a
+// throwaway CA made with the openssl CLI (ca_file()).
+class InspircdServer {
+ public:
+  static constexpr const char* kBinary = "/usr/sbin/inspircd";
+  static bool available();
+
+  InspircdServer();
+  ~InspircdServer();
+  InspircdServer(const InspircdServer&) = delete;
+  InspircdServer& operator=(const InspircdServer&) = delete;
+
+  int port() const { return port_; }
+  int tls_port() const { return tls_port_; }
+  std::filesystem::path ca_file() const { return dir_ / "ca.pem"; }
+  std::string log() const;
+
+ private:
+  TempDir dir_;
+  int port_;
+  int tls_port_;
+  std::unique_ptr<Process> process_;
+};
+
 }  // namespace immp::test
