@@ -26,7 +26,7 @@ void run_sync(const std::string& store, const std::string& url, std::size_t n) {
     host.add_channel("a", a.channel("room"));
     host.add_channel("b", b.channel("room"));
     if (!url.empty()) test::add_hook<store::DatabaseHook>(host, "db", "url: \"" + url + "\"");
-    auto& sync = test::add_hook<hooks::SyncHook>(host, "sync", "channels: {room: [a, b]}");
+    test::add_hook<hooks::SyncHook>(host, "sync", "channels: {room: [a, b]}");
     bool opened = false;
     asio::co_spawn(io, host.open(), [&](std::exception_ptr) { opened = true; });
     while (!opened) io.run_one();

@@ -4,6 +4,7 @@
 #include "hooks/sync/sync_hook.hpp"
 #include "plugs/console/console_plug.hpp"
 #include "plugs/dummy/dummy_plug.hpp"
+#include "plugs/irc/irc_plug.hpp"
 #include "plugs/memory/memory_plug.hpp"
 #include "store/database_hook.hpp"
 
@@ -15,6 +16,7 @@ const Module& builtin_module() {
                                  describe<plugs::DummyPlug>(),
                                  describe<plugs::ConsolePlug>(),
                                  describe<plugs::MemoryPlug>(),
+                                 describe<plugs::IRCPlug>(),
                                  describe<store::DatabaseHook>(),
                                  describe<store::AsyncDatabaseHook>(),
                                  describe<hooks::SyncHook>(),

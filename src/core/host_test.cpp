@@ -275,37 +275,52 @@ struct GroupTest : HostTest {
   bool has(const Group& g, const Channel& c) { return test::run(io, g.has_channel(host, c)); }
 };
 
+// A group with only the given parts set.
+Group group(std::vector<Channel> channels = {}, std::vector<Plug*> anywhere = {},
+            std::vector<Plug*> named = {}, std::vector<Plug*> priv = {},
+            std::vector<Plug*> shared = {}, std::vector<Channel> exclude = {}) {
+  Group g;
+  g.name = "g";
+  g.channels = std::move(channels);
+  g.anywhere = std::move(anywhere);
+  g.named = std::move(named);
+  g.private_ = std::move(priv);
+  g.shared = std::move(shared);
+  g.exclude = std::move(exclude);
+  return g;
+}
+
 TEST_F(GroupTest, TruthTable) {
   Channel room = a->channel("room"), dm = a->channel("dm"), other = a->channel("other");
   Channel b_room = b->channel("room"), b_dm = b->channel("dm");
-  Group listed{.name = "g", .channels = {room}};
+  Group listed = group({room});
   EXPECT_TRUE(has(listed, room));
   EXPECT_FALSE(has(listed, other));
   EXPECT_FALSE(has(listed, b_room));
 
-  Group anywhere{.name = "g", .anywhere = {a}};
+  Group anywhere = group({}, {a});
   EXPECT_TRUE(has(anywhere, room));
   EXPECT_TRUE(has(anywhere, other));
   EXPECT_TRUE(has(anywhere, dm));
   EXPECT_FALSE(has(anywhere, b_room));
 
-  Group named{.name = "g", .named = {a}};
+  Group named = group({}, {}, {a});
   EXPECT_TRUE(has(named, room));
   EXPECT_TRUE(has(named, dm));
   EXPECT_FALSE(has(named, other)) << "only channels declared under `channels`";
 
-  Group priv{.name = "g", .private_ = {a, b}};
+  Group priv = group({}, {}, {}, {a, b});
   EXPECT_TRUE(has(priv, dm));
   EXPECT_TRUE(has(priv, b_dm));
   EXPECT_FALSE(has(priv, room));
 
-  Group shared{.name = "g", .shared = {a}};
+  Group shared = group({}, {}, {}, {}, {a});
   EXPECT_TRUE(has(shared, room));
   EXPECT_TRUE(has(shared, other));
   EXPECT_FALSE(has(shared, dm));
   EXPECT_FALSE(has(shared, b_room));
 
-  Group excluded{.name = "g", .channels = {room}, .anywhere = {a}, .exclude = {room, dm}};
+  Group excluded = group({room}, {a}, {}, {}, {}, {room, dm});
   EXPECT_FALSE(has(excluded, room)) << "exclude beats an explicit listing";
   EXPECT_FALSE(has(excluded, dm)) << "exclude beats anywhere";
   EXPECT_TRUE(has(excluded, other));

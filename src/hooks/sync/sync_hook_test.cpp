@@ -159,7 +159,7 @@ TEST_F(SyncTest, ReplyToABareReceiptIsResolvedForTheQuote) {
                              "bob");
   ASSERT_TRUE(wait([&] { return c->posted_count() == 1; }));
   Message reply = text_message("yes");
-  reply.reply_to = std::make_shared<SentMessage>(Receipt{parent->id, parent->channel}, Message{});
+  reply.reply_to = std::make_shared<SentMessage>(Receipt{parent->id, parent->channel, Clock::now(), {}, false}, Message{});
   // Only an id: the quote needs the parent's text from b's history.
   b->inject("room", reply);
   ASSERT_TRUE(wait([&] { return c->posted_count() == 2; }));
@@ -307,7 +307,7 @@ struct Persistence : SyncTest {
     restart();
     // A reply on c to c's copy, and an edit on a of the original.
     Message reply = text_message("after restart", c->user("carol"));
-    reply.reply_to = std::make_shared<SentMessage>(Receipt{c_copy, c->channel("room")}, Message{});
+    reply.reply_to = std::make_shared<SentMessage>(Receipt{c_copy, c->channel("room"), Clock::now(), {}, false}, Message{});
     c->inject("room", reply);
     ASSERT_TRUE(wait([&] { return a->posted_count() == 1; }));
     ASSERT_TRUE(a->posted().back()->reply_to);
@@ -375,7 +375,7 @@ TEST_F(Persistence, IdMapSurvivesKillDashNine) {
   in >> original_id >> b_copy >> c_copy;
   build();
   Message reply = text_message("after the crash", c->user("carol"));
-  reply.reply_to = std::make_shared<SentMessage>(Receipt{c_copy, c->channel("room")}, Message{});
+  reply.reply_to = std::make_shared<SentMessage>(Receipt{c_copy, c->channel("room"), Clock::now(), {}, false}, Message{});
   c->inject("room", reply);
   ASSERT_TRUE(wait([&] { return a->posted_count() == 1 && b->posted_count() == 1; }));
   ASSERT_TRUE(a->posted().back()->reply_to);
