@@ -75,8 +75,14 @@ const std::string& SyncRefs::network_of(const Plug* plug) {
   return networks_.back().second;
 }
 
+bool SyncRefs::stale(std::uint64_t n) const {
+  // Refs are numbered in the order they take ring slots, so the live ones
+  // are exactly the last ring_.size() numbers: no need to touch the ring.
+  return n == 0 || n + ring_.size() < next_n_;
+}
+
 SyncRefs::Ref* SyncRefs::find_ref(std::uint64_t n) {
-  if (n == 0) return nullptr;
+  if (stale(n)) return nullptr;
   Ref& r = ring_[n % ring_.size()];
   return r.n == n ? &r : nullptr;
 }
@@ -105,7 +111,7 @@ void SyncRefs::index(const Ref& ref, const Copy& copy) {
   for (std::size_t i = 0; i < kMaxProbe; ++i) {
     IndexEntry& e = index_[(h + i) & mask];
     // Empty, stale (its ref was overwritten) or the same message: take it.
-    if (e.hash == 0 || e.hash == h || !find_ref(e.n)) {
+    if (e.hash == 0 || e.hash == h || stale(e.n)) {
       e = IndexEntry{h, ref.n};
       return;
     }

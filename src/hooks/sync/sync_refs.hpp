@@ -66,6 +66,7 @@ class SyncRefs {
   };
   static std::uint64_t hash_of(const Channel& channel, std::string_view id);
   Ref& claim(std::string key);  // a fresh ref in the ring (evicting the oldest)
+  bool stale(std::uint64_t n) const;
   Ref* find_ref(std::uint64_t n);
   Ref* find_key(std::string_view key);
   void index(const Ref& ref, const Copy& copy);
