@@ -42,6 +42,10 @@ std::string item_path(std::string_view parent, std::size_t index);
 // Infinities and NaN come out as "inf", "-inf" and "nan".
 std::string format_real(double value);
 
+// Appends `s` as a double-quoted string with the escapes JSON and TOML basic
+// strings share (\" \\ \b \f \n \r \t, \uXXXX for other controls).
+void append_quoted(std::string& out, std::string_view s);
+
 // Strict decimal integer parsing ("-12", "+3"); false on overflow or junk.
 bool parse_int64(std::string_view text, std::int64_t& out);
 

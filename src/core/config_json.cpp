@@ -319,30 +319,6 @@ class JsonReader {
   std::size_t pos_ = 0;
 };
 
-void json_string(std::string& out, std::string_view s) {
-  out += '"';
-  for (char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20 || c == 0x7F) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04X", c);
-          out += buf;
-        } else {
-          out += ch;
-        }
-    }
-  }
-  out += '"';
-}
 
 void emit(std::string& out, const Node& n, int indent) {
   auto newline = [&](int level) {
@@ -359,7 +335,7 @@ void emit(std::string& out, const Node& n, int indent) {
       out += format_real(v);
       return;
     }
-    case Node::Kind::string: json_string(out, n.as_string()); return;
+    case Node::Kind::string: append_quoted(out, n.as_string()); return;
     case Node::Kind::list: {
       if (n.size() == 0) {
         out += "[]";
@@ -388,7 +364,7 @@ void emit(std::string& out, const Node& n, int indent) {
         if (!first) out += ',';
         first = false;
         newline(indent + 2);
-        json_string(out, key);
+        append_quoted(out, key);
         out += ": ";
         emit(out, value, indent + 2);
       }

@@ -121,19 +121,32 @@ void Runner::build(const std::vector<const Module*>& extra) {
     return *info;
   };
 
-  for (auto& [name, entry] : root_.find("plugs")->as_map()) {
-    const ClassInfo& info = resolve(entry, ClassInfo::Kind::plug);
+  // Validates an entry's `config` against its class and makes the instance;
+  // a constructor's complaint becomes a config error at that section.
+  auto make = [&](const std::string& name, Node& entry, auto factory) {
     Node& config = *entry.find("config");
     if (config.is_null()) config = Node::map(), config.set_path(entry.path() + ".config");
+    const ClassInfo& info = resolve(entry, factory.kind);
     validate(config, *info.schema());
-    std::unique_ptr<Plug> plug;
     try {
-      plug = info.make_plug(Init{name, config, *host_});
+      return factory(info, Init{name, config, *host_});
     } catch (const ConfigError&) {
       throw;
     } catch (const std::exception& e) {
       config.fail(e.what());
     }
+  };
+  struct PlugFactory {
+    ClassInfo::Kind kind = ClassInfo::Kind::plug;
+    std::unique_ptr<Plug> operator()(const ClassInfo& c, const Init& i) { return c.make_plug(i); }
+  };
+  struct HookFactory {
+    ClassInfo::Kind kind = ClassInfo::Kind::hook;
+    std::unique_ptr<Hook> operator()(const ClassInfo& c, const Init& i) { return c.make_hook(i); }
+  };
+
+  for (auto& [name, entry] : root_.find("plugs")->as_map()) {
+    std::unique_ptr<Plug> plug = make(name, entry, PlugFactory{});
     const Node& box = entry.at("outbox");
     if (box.at("expiry").as_double() < 1) box.at("expiry").fail("must be at least 1 second");
     if (box.at("capacity").as_int() < 1) box.at("capacity").fail("must be at least 1");
@@ -188,7 +201,6 @@ void Runner::build(const std::vector<const Module*>& extra) {
 
   std::map<std::int64_t, std::string> priorities;
   for (auto& [name, entry] : root_.find("hooks")->as_map()) {
-    const ClassInfo& info = resolve(entry, ClassInfo::Kind::hook);
     const Node& prio = entry.at("priority");
     std::optional<int> priority;
     if (!prio.is_null()) {
@@ -199,17 +211,7 @@ void Runner::build(const std::vector<const Module*>& extra) {
       }
       priority = static_cast<int>(prio.as_int());
     }
-    Node& config = *entry.find("config");
-    if (config.is_null()) config = Node::map(), config.set_path(entry.path() + ".config");
-    validate(config, *info.schema());
-    std::unique_ptr<Hook> hook;
-    try {
-      hook = info.make_hook(Init{name, config, *host_});
-    } catch (const ConfigError&) {
-      throw;
-    } catch (const std::exception& e) {
-      config.fail(e.what());
-    }
+    std::unique_ptr<Hook> hook = make(name, entry, HookFactory{});
     host_->add_hook(std::move(hook), priority, entry.at("enabled").as_bool());
   }
 

@@ -47,18 +47,11 @@ T run(asio::io_context& io, Task<T> task,
 
 inline void run(asio::io_context& io, Task<> task,
                 std::chrono::milliseconds limit = std::chrono::seconds(20)) {
-  std::exception_ptr error;
-  bool done = false;
-  asio::co_spawn(io, std::move(task), [&](std::exception_ptr e) {
-    error = e;
-    done = true;
-  });
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!done && std::chrono::steady_clock::now() < deadline) {
-    step(io, std::chrono::milliseconds(10));
-  }
-  if (!done) throw std::runtime_error("task did not finish in time");
-  if (error) std::rethrow_exception(error);
+  auto with_value = [](Task<> t) -> Task<bool> {
+    co_await std::move(t);
+    co_return true;
+  };
+  run(io, with_value(std::move(task)), limit);
 }
 
 // Lets the io_context process whatever is ready for `time`.
