@@ -15,7 +15,8 @@ $(BUILD)/build.ninja:
 build: setup $(BUILD)/build.ninja
 	@cmake --build $(BUILD) -j $(JOBS)
 
-run: build
+run: setup $(BUILD)/build.ninja
+	@cmake --build $(BUILD) -j $(JOBS) --target immp_bin
 	./$(BUILD)/immp examples/demo.yaml
 
 test: build
