@@ -64,7 +64,10 @@ Task<> DatabaseHook::start() {
 
 Task<> DatabaseHook::stop() {
   if (!db_) co_return;
-  if (host().core().outbox_store == outbox_store_.get()) host().core().outbox_store = nullptr;
+  if (host().core().outbox_store == outbox_store_.get()) {
+    host().core().outbox_store = nullptr;
+    host().core().outboxes->set_store(nullptr);  // nothing may save here after we close
+  }
   auto flushing = db_->flush();
   co_await std::move(flushing);
   db_->close();
