@@ -18,11 +18,7 @@
 #include "store/postgres_backend.hpp"
 #include "support/postgres_server.hpp"
 
-// LeakSanitizer: libpqxx 6.4 leaks libpq's result when a statement meets a
-// dropped connection (make_result asks the dead connection for its encoding
-// before it owns the PGresult): about 2 KB per lost connection, seen in
-// WritesSurviveAServerRestart. Not ours to fix; every other leak still counts.
-extern "C" const char* __lsan_default_suppressions() { return "leak:libpq.so\n"; }
+
 
 namespace immp::store {
 namespace {

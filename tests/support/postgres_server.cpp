@@ -219,3 +219,9 @@ std::string PostgresServer::create_database(const std::string& name) {
 }
 
 }  // namespace immp::test
+
+// libpqxx 6.4 leaks libpq's last result (about 2 KB) when a connection is
+// lost, which the tests that restart PostgreSQL do on purpose. Defined here
+// so every test program that starts a server gets it; other leaks are
+// still reported.
+extern "C" const char* __lsan_default_suppressions() { return "leak:libpq.so\n"; }

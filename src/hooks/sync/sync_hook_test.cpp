@@ -329,6 +329,8 @@ TEST_F(Persistence, PostgresKeepsTheIdMapAcrossARestart) {
   test::PostgresServer pg(*bin);
   db_url = pg.create_database("sync");
   edits_and_replies_survive_a_restart();
+  close();  // while the server is still up: its writes must not be lost
+  EXPECT_EQ(host->outbox_stats().pending, 0u);
 }
 
 TEST_F(Persistence, MessagesForADownPlugSurviveARestart) {
