@@ -26,7 +26,10 @@ struct Features {
   bool remove = false;   // delete_message() works
   bool reply = false;    // put() renders `reply_to` natively
   bool rich = false;     // formatting survives put()
-  bool echo = false;     // the network echoes our own messages back through queue()
+  // The network echoes our own messages back through queue(). Read by the
+  // host when put() returns, so a plug whose echo support depends on the
+  // connection (IRC's echo-message) sets it before returning from put().
+  bool echo = false;
 };
 
 // How the host's outbox treats messages for this plug's channels while they
