@@ -112,6 +112,68 @@ TEST_F(InspircdTest, TlsNameMustMatchTheCertificate) {
   EXPECT_EQ(irc.connections(), 0u);
 }
 
+// InspIRCd with fakelag off disconnects a client whose command penalty
+// reaches `threshold` ("Excess Flood"); here a burst of 100 commands, then
+// 50 a second. 500 lines blasted unpaced get a client killed; the plug
+// with flood control (a burst of 10, then one per 25 ms: 40 a second)
+// bridges the same 500 lines and stays connected.
+TEST_F(InspircdTest, FloodControlKeepsUsConnectedWhereFloodersAreKilled) {
+  server.reset();
+  test::InspircdOptions rules;
+  rules.threshold = 100;
+  rules.commandrate = 50000;
+  rules.fakelag = false;
+  server = std::make_unique<InspircdServer>(rules);
+  constexpr int kLines = 500;
+
+  // First the proof that this server kills flooders: a raw client sends
+  // the 500 lines as fast as it can.
+  {
+    IrcClient flooder(server->port(), "flooder");
+    flooder.join("#a");
+    bool send_failed = false;
+    try {
+      for (int i = 0; i < kLines; ++i) flooder.say("#a", "line " + std::to_string(i));
+    } catch (const std::runtime_error&) {
+      send_failed = true;  // the server already closed the link
+    }
+    auto error = flooder.wait_for([](const irc::Line& l) { return l.command == "ERROR"; }, 10s);
+    ASSERT_TRUE(error || send_failed || flooder.closed()) << "the flooder was not disconnected";
+    if (error) {
+      EXPECT_TRUE(error->param(0).find("Excess Flood") != std::string::npos ||
+                  error->param(0).find("RecvQ exceeded") != std::string::npos)
+          << error->param(0);
+    }
+  }
+
+  auto& mem = test::add_memory_plug(*host, "mem");
+  auto& irc = add_irc(*host, "irc",
+                      "server: {host: 127.0.0.1, port: " + std::to_string(server->port()) +
+                          "}\nuser: {nick: bridge}\nsend-delay: 25\nburst: 10\n");
+  host->add_channel("irc", irc.channel("#a"));
+  host->add_channel("mem", mem.channel("room"));
+  test::add_hook<SyncHook>(*host, "sync", "channels: {bridge: [irc, mem]}");
+  test::run(io, host->open());
+  ASSERT_TRUE(until([&] { return irc.joined("#a"); })) << server->log();
+  auto alice = std::make_unique<IrcClient>(server->port(), "alice");
+  alice->join("#a");
+  clients.push_back(alice.get());
+  auto started = std::chrono::steady_clock::now();
+  for (int i = 0; i < kLines; ++i) mem.inject("room", "line " + std::to_string(i), "carol");
+  ASSERT_TRUE(until([&] { return alice->privmsgs("#a").size() >= kLines || !irc.connected(); },
+                    25s))
+      << alice->privmsgs("#a").size() << " lines arrived";
+  auto lines = alice->privmsgs("#a");
+  ASSERT_EQ(lines.size(), static_cast<std::size_t>(kLines));
+  for (int i = 0; i < kLines; ++i) {
+    EXPECT_EQ(lines[i].param(1), "<carol> line " + std::to_string(i));
+  }
+  EXPECT_TRUE(irc.connected());
+  EXPECT_EQ(irc.connections(), 1u);
+  // Paced: a burst of 10, then one per 25 ms.
+  EXPECT_GE(std::chrono::steady_clock::now() - started, (kLines - 10) * 25ms * 9 / 10);
+}
+
 TEST_F(InspircdTest, BridgesAChannelOnNgircdWithOneOnInspircd) {
   if (!NgircdServer::available()) GTEST_SKIP() << "ngircd is not installed";
   NgircdServer ngircd;

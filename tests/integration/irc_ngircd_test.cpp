@@ -293,6 +293,58 @@ TEST_F(IrcBridgeTest, FloodControlKeepsUsConnected) {
   EXPECT_GE(std::chrono::steady_clock::now() - started, (kLines - 8) * 350ms * 9 / 10);
 }
 
+// With puppets, each bridged user speaks through a connection of their own
+// (puppet-prefix + name, no "<name>" before the text); at most max-puppets
+// exist, and the least recently used one quits to make room.
+TEST_F(IrcBridgeTest, PuppetsSpeakForEachUserAndTheLeastRecentlyUsedQuits) {
+  build("puppet: true\npuppet-prefix: m-\nmax-puppets: 2\n");
+  auto alice = client("alice");
+  auto said = [&](const std::string& nick, const std::string& text) {
+    std::size_t n = 0;
+    for (const auto& l : alice->privmsgs("#a")) n += l.nick == nick && l.param(1) == text;
+    return n;
+  };
+  mem->inject("room", "hello from carol", "carol");
+  ASSERT_TRUE(until([&] { return said("m-carol", "hello from carol") == 1; })) << server->log();
+  mem->inject("room", "hello from dave", "dave");
+  ASSERT_TRUE(until([&] { return said("m-dave", "hello from dave") == 1; }));
+  EXPECT_TRUE(irc->is_puppet("m-carol"));
+  EXPECT_TRUE(irc->is_puppet("m-dave"));
+  // Nothing came from the bridge's own nick, and the puppets' lines were
+  // not relayed back.
+  for (const auto& l : alice->privmsgs("#a")) EXPECT_NE(l.nick, "bridge") << l.str();
+  until([] { return false; }, 300ms);
+  EXPECT_EQ(mem->posted_count(), 0u);
+
+  // A third user: carol's puppet spoke least recently, so it quits.
+  mem->inject("room", "hello from erin", "erin");
+  ASSERT_TRUE(until([&] { return said("m-erin", "hello from erin") == 1; }));
+  ASSERT_TRUE(until([&] {
+    for (const auto& l : alice->lines()) {
+      if (l.command == "QUIT" && l.nick == "m-carol") return true;
+    }
+    return false;
+  }));
+  EXPECT_FALSE(irc->is_puppet("m-carol"));
+  EXPECT_TRUE(irc->is_puppet("m-dave"));
+  EXPECT_TRUE(irc->is_puppet("m-erin"));
+  // The server agrees: two puppets in the channel.
+  alice->send("NAMES #a");
+  auto names = alice->wait_for([](const irc::Line& l) { return l.command == "353"; });
+  ASSERT_TRUE(names);
+  std::string list = " " + names->param(3) + " ";
+  EXPECT_EQ(list.find(" m-carol "), std::string::npos) << list;
+  EXPECT_NE(list.find(" m-dave "), std::string::npos) << list;
+  EXPECT_NE(list.find(" m-erin "), std::string::npos) << list;
+
+  // carol speaks again: a new puppet for her, dave's (now the least
+  // recently used) quits.
+  mem->inject("room", "back again", "carol");
+  ASSERT_TRUE(until([&] { return said("m-carol", "back again") == 1; }));
+  EXPECT_FALSE(irc->is_puppet("m-dave"));
+  EXPECT_TRUE(irc->is_puppet("m-erin"));
+}
+
 TEST_F(IrcBridgeTest, ServerRestartLosesNothingMeantForIrc) {
   build();
   {

@@ -108,7 +108,8 @@ std::string NgircdServer::log() const {
 
 bool InspircdServer::available() { return ::access(kBinary, X_OK) == 0; }
 
-InspircdServer::InspircdServer() : dir_("immp-inspircd"), port_(free_port()), tls_port_(free_port()) {
+InspircdServer::InspircdServer(InspircdOptions options)
+    : dir_("immp-inspircd"), port_(free_port()), tls_port_(free_port()) {
   ::chmod(dir_.path().c_str(), 0777);
   auto run = [&](std::vector<std::string> argv) {
     auto r = run_process(std::move(argv), 30s, ProcessOptions{dir_.path(), {}});
@@ -135,8 +136,12 @@ InspircdServer::InspircdServer() : dir_("immp-inspircd"), port_(free_port()), tl
   for (const char* m : {"cap", "ircv3", "ircv3_echomessage", "ircv3_servertime", "ircv3_capnotify"}) {
     conf += std::string("<module name=\"") + m + "\">\n";
   }
-  conf += "<connect allow=\"*\" timeout=\"60\" pingfreq=\"120\" recvq=\"8192\" sendq=\"262144\" "
-          "threshold=\"10\" commandrate=\"1000\" localmax=\"100\" globalmax=\"100\" limit=\"1000\">\n";
+  conf += "<connect allow=\"*\" timeout=\"60\" pingfreq=\"120\" recvq=\"" +
+          std::to_string(options.recvq) + "\" sendq=\"262144\" threshold=\"" +
+          std::to_string(options.threshold) + "\" commandrate=\"" +
+          std::to_string(options.commandrate) + "\" fakelag=\"" +
+          (options.fakelag ? "yes" : "no") +
+          "\" localmax=\"100\" globalmax=\"100\" limit=\"1000\">\n";
   conf += "<class name=\"all\" commands=\"*\">\n";
   conf += "<pid file=\"" + d + "/inspircd.pid\">\n";
   conf += "<log method=\"file\" type=\"* -USERINPUT -USEROUTPUT\" level=\"default\" target=\"" + d +

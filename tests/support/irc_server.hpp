@@ -61,6 +61,18 @@ class NgircdServer {
   std::unique_ptr<Process> process_;
 };
 
+// The <connect> class of InspircdServer: its flood rules. InspIRCd adds a
+// penalty of 1 per command (more for some), takes `commandrate` / 1000 of
+// it away each second, and at `threshold` either delays the client's
+// commands (fakelag) or, with fakelag off, disconnects it ("Excess Flood").
+// A client with more than `recvq` unprocessed bytes is disconnected too.
+struct InspircdOptions {
+  int threshold = 10;
+  int commandrate = 1000;  // thousandths of a command per second
+  int recvq = 8192;
+  bool fakelag = true;
+};
+
 // InspIRCd 3 with IRCv3 (cap, echo-message, server-time) on a plain port and
 // a TLS port whose certificate (for "localhost" only) is signed by a
 // throwaway CA made with the openssl CLI (ca_file()).
@@ -69,7 +81,7 @@ class InspircdServer {
   static constexpr const char* kBinary = "/usr/sbin/inspircd";
   static bool available();
 
-  InspircdServer();
+  explicit InspircdServer(InspircdOptions options = {});
   ~InspircdServer();
   InspircdServer(const InspircdServer&) = delete;
   InspircdServer& operator=(const InspircdServer&) = delete;
