@@ -36,6 +36,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <iterator>
 #include <memory>
 #include <optional>
@@ -130,6 +131,13 @@ class BenchClient {
       if (n == 0) return open_ = false;
       if (n < 0) return open_ = errno == EAGAIN || errno == EWOULDBLOCK;
       auto at = Clock::now();
+      if (quickack_) {
+        // ngircd never sets TCP_NODELAY: Nagle holds its next small write
+        // until we ACK, and a client that never writes ACKs late (delayed
+        // ACK, up to 40 ms). ACK at once, like a busy interactive client.
+        int one = 1;
+        ::setsockopt(fd_, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+      }
       buffer_.append(chunk, static_cast<std::size_t>(n));
       std::size_t start = 0, nl;
       while ((nl = buffer_.find('\n', start)) != std::string::npos) {
@@ -174,6 +182,7 @@ class BenchClient {
   std::string nick_;
   int fd_ = -1;
   bool open_ = true;
+  bool quickack_ = std::getenv("IMMP_BENCH_IRC_DELAYED_ACK") == nullptr;
   std::string buffer_;
   std::string last_error_;
 };
@@ -407,6 +416,18 @@ RunResult run(Rig& rig, pid_t immp, char tag, std::size_t n, std::chrono::nanose
   pump(rig.all, Clock::now() + grace, all_in);
   // A little longer, to see duplicates that would follow.
   pump(rig.all, Clock::now() + 100ms, nullptr);
+  if (std::getenv("IMMP_BENCH_IRC_TRACE")) {
+    // Arrivals per millisecond after the first send, for finding stalls.
+    std::map<long, std::pair<int, int>> bins;
+    for (std::size_t i = 0; i < n; ++i) {
+      auto ms = [&](Clock::time_point t) {
+        return std::chrono::duration_cast<std::chrono::milliseconds>(t - start).count();
+      };
+      if (rig.direct.at[i] != Clock::time_point{}) ++bins[ms(rig.direct.at[i])].first;
+      if (rig.bridged.at[i] != Clock::time_point{}) ++bins[ms(rig.bridged.at[i])].second;
+    }
+    for (auto& [ms, c] : bins) std::fprintf(stderr, "%c %4ld ms: direct %4d bridged %4d\n", tag, ms, c.first, c.second);
+  }
   RunResult r;
   r.n = n;
   r.cpu_us_per_msg = (cpu_sample(immp).cpu_ns - cpu_before.cpu_ns) / 1e3 / static_cast<double>(n);
@@ -476,6 +497,8 @@ int irc(int, char**) {
 
     // Warm-up: the first messages open the database's tables and caches.
     std::fprintf(stderr, "irc: immp runs as pid %d\n", static_cast<int>(immp.pid()));
+    // Connected and joined, before any message: the baseline.
+    double rss_ready = status_mb(immp.pid(), "VmRSS");
     auto warm = run(rig, immp.pid(), 'w', 50, 1ms, 5s);
     if (warm.lost) {
       throw std::runtime_error("warm-up: " + std::to_string(warm.lost) +
@@ -504,11 +527,16 @@ int irc(int, char**) {
     double wall_ns = std::chrono::duration<double, std::nano>(Clock::now() - t0).count();
     double idle_pct = 100.0 * (after.cpu_ns - before.cpu_ns) / wall_ns;
     double wakeups = (after.wakeups - before.wakeups) / (wall_ns / 1e9);
+    // What the resident memory is: shared libraries' pages (file) or
+    // the process's own (anon).
+    double anon = status_mb(immp.pid(), "RssAnon");
+    double file = status_mb(immp.pid(), "RssFile");
     auto code = immp.stop();
     std::printf(
         "{\"bench\":\"irc\",\"run\":\"idle\",\"idle_cpu_pct\":%.4f,\"idle_wakeups_per_s\":%.1f,"
-        "\"peak_rss_mb\":%.1f,\"exit_code\":%d}\n",
-        idle_pct, wakeups, rss, code.value_or(-1));
+        "\"peak_rss_mb\":%.1f,\"rss_ready_mb\":%.1f,\"rss_anon_mb\":%.1f,\"rss_file_mb\":%.1f,"
+        "\"exit_code\":%d}\n",
+        idle_pct, wakeups, rss, rss_ready, anon, file, code.value_or(-1));
     std::fflush(stdout);
     return throughput_lost || latency.lost ? 1 : 0;
   } catch (const std::exception& e) {

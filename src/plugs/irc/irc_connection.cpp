@@ -8,7 +8,10 @@
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/ssl.h>
+#include <sys/socket.h>
 
 #include "plugs/irc/irc_cap.hpp"
 
@@ -27,6 +30,10 @@ using namespace std::chrono_literals;
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 // A server line longer than this without a line break is not IRC.
 constexpr std::size_t kMaxRead = kMaxTagsBytes + kMaxLineBytes + 1024;
+// Bytes asked of the socket per read: many lines at once under load.
+constexpr std::size_t kReadChunk = 16384;
+// Most bytes of queued lines written at once.
+constexpr std::size_t kMaxBatch = 65536;
 
 std::string endpoint(const ConnectionOptions& o) {
   return o.host + ":" + std::to_string(o.port);
@@ -161,37 +168,53 @@ Task<> Connection::write_now(std::string line) {
 
 Task<std::optional<Line>> Connection::read_raw() {
   for (;;) {
-    std::size_t nl = buffer_.find('\n');
+    // Lines are taken from read_pos_ on; consumed bytes are dropped once per
+    // read from the socket, not once per line.
+    std::size_t nl = buffer_.find('\n', read_pos_);
     if (nl != std::string::npos) {
-      std::string raw = buffer_.substr(0, nl + 1);
-      buffer_.erase(0, nl + 1);
-      last_rx_ = std::chrono::steady_clock::now();
-      ping_sent_ = false;
+      std::string_view raw(buffer_.data() + read_pos_, nl + 1 - read_pos_);
+      read_pos_ = nl + 1;
       std::string error;
       auto line = parse_line(raw, &error);
       if (!line) {
         // A broken server line is skipped, never fatal.
-        if (raw.find_first_not_of("\r\n") != std::string::npos) {
+        if (raw.find_first_not_of("\r\n") != std::string_view::npos) {
           log_->warn("skipping a malformed line from {}: {}", endpoint(options_), error);
         }
         continue;
       }
       co_return line;
     }
+    buffer_.erase(0, read_pos_);
+    read_pos_ = 0;
     if (buffer_.size() > kMaxRead) {
       close("line too long");
       co_return std::nullopt;
     }
     if (closed_) co_return std::nullopt;
-    char chunk[4096];
+    if (!chunk_) chunk_ = std::make_unique<char[]>(kReadChunk);
+    auto into = asio::buffer(chunk_.get(), kReadChunk);
     boost::system::error_code ec;
     std::size_t n = 0;
     if (options_.tls) {
-      std::tie(ec, n) = co_await stream_.async_read_some(asio::buffer(chunk), kTuple);
+      std::tie(ec, n) = co_await stream_.async_read_some(into, kTuple);
     } else {
-      std::tie(ec, n) = co_await stream_.next_layer().async_read_some(asio::buffer(chunk), kTuple);
+      std::tie(ec, n) = co_await stream_.next_layer().async_read_some(into, kTuple);
     }
-    buffer_.append(chunk, n);
+    if (n > 0) {
+      buffer_.append(chunk_.get(), n);
+      last_rx_ = std::chrono::steady_clock::now();
+      ping_sent_ = false;
+#ifdef TCP_QUICKACK
+      // Some servers (ngircd) never set TCP_NODELAY: Nagle then holds their
+      // next small line until we ACK, and a client that is not writing
+      // ACKs late (delayed ACK, up to 40 ms on Linux). ACK at once. Linux
+      // clears the flag by itself, hence once per read.
+      int one = 1;
+      ::setsockopt(stream_.next_layer().native_handle(), IPPROTO_TCP, TCP_QUICKACK, &one,
+                   sizeof one);
+#endif
+    }
     if (ec && n == 0) {
       close(ec == asio::error::eof ? "the server closed the connection"
                                    : "read failed: " + ec.message());
@@ -414,8 +437,48 @@ bool Connection::enqueue(std::string line, bool urgent) {
 bool Connection::post(std::string line) { return enqueue(std::move(line), false); }
 bool Connection::post_urgent(std::string line) { return enqueue(std::move(line), true); }
 
+bool Connection::try_write_now(std::vector<std::string>& lines) {
+  // Only when nothing is queued or being written (order), on plain TCP (a
+  // TLS stream has no non-blocking write), and when the bucket lets every
+  // line go now.
+  if (options_.tls || writing_ || !urgent_.empty() || !queue_.empty()) return false;
+  auto now = std::chrono::steady_clock::now();
+  if (bucket_.tokens(now) < static_cast<double>(lines.size()) &&
+      options_.send_delay.count() > 0) {
+    return false;
+  }
+  std::string batch;
+  if (lines.size() == 1) {
+    batch = std::move(lines.front());
+  } else {
+    std::size_t size = 0;
+    for (const auto& l : lines) size += l.size();
+    batch.reserve(size);
+    for (const auto& l : lines) batch += l;
+  }
+  for (std::size_t i = 0; i < lines.size(); ++i) bucket_.take(now);
+  auto& socket = stream_.next_layer();
+  boost::system::error_code ec;
+  if (!socket.non_blocking()) socket.non_blocking(true, ec);
+  std::size_t n = ec ? 0 : socket.write_some(asio::buffer(batch), ec);
+  if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
+    close("write failed: " + ec.message());
+    throw ConnectionError("writing to " + endpoint(options_) + " failed: " + ec.message());
+  }
+  lines.clear();
+  if (n < batch.size()) {
+    // The kernel took part of it: the writer sends the rest before anything
+    // queued later.
+    lines.push_back(batch.substr(n));
+  }
+  return true;
+}
+
 Task<> Connection::send(std::vector<std::string> lines) {
   if (closed_ || !open_) throw ConnectionError("not connected to " + endpoint(options_));
+  // Fast path: written at once without waking the writer, so a put() costs
+  // one system call and no task switch.
+  if (try_write_now(lines) && lines.empty()) co_return;
   for (auto& l : lines) enqueue(std::move(l), false);
   std::uint64_t target = queued_seq_;
   while (written_seq_ < target) {
@@ -448,13 +511,23 @@ Task<> Connection::write_loop() {
       co_await pace.async_wait(asio::use_awaitable);
       continue;
     }
-    std::string line = std::move(queue_.front());
+    // Every queued line the bucket lets go now, in one write: without flood
+    // control that is the whole queue (up to kMaxBatch bytes).
+    std::string batch = std::move(queue_.front());
     queue_.pop_front();
     bucket_.take(now);
+    std::uint64_t count = 1;
+    while (!queue_.empty() && batch.size() + queue_.front().size() <= kMaxBatch &&
+           bucket_.wait(now) == std::chrono::steady_clock::duration::zero()) {
+      batch += queue_.front();
+      queue_.pop_front();
+      bucket_.take(now);
+      ++count;
+    }
     writing_ = true;
-    co_await write_now(std::move(line));
+    co_await write_now(std::move(batch));
     writing_ = false;
-    ++written_seq_;
+    written_seq_ += count;
     written_.notify();
   }
 }

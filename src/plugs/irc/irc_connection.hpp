@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -116,6 +117,12 @@ class Connection {
   Task<> write_loop();
   Task<> keepalive();
   Task<> write_now(std::string line);
+  // Writes `lines` at once without suspending when that is allowed (plain
+  // TCP, nothing queued, the bucket has tokens for all): true if it did,
+  // leaving in `lines` what the kernel did not take (one string of the
+  // remaining bytes), for the writer. Throws ConnectionError on a write
+  // error.
+  bool try_write_now(std::vector<std::string>& lines);
   std::string wire(std::string_view command, const std::vector<std::string>& params);
   bool enqueue(std::string line, bool urgent);
 
@@ -125,6 +132,8 @@ class Connection {
   asio::ssl::context tls_;
   asio::ssl::stream<asio::ip::tcp::socket> stream_;
   std::string buffer_;
+  std::size_t read_pos_ = 0;          // buffer_ before this was consumed
+  std::unique_ptr<char[]> chunk_;      // read from the socket into this
   TokenBucket bucket_;
   TaskGroup tasks_;
 
