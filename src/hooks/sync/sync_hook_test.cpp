@@ -323,6 +323,27 @@ struct Persistence : SyncTest {
 
 TEST_F(Persistence, SqliteKeepsTheIdMapAcrossARestart) { edits_and_replies_survive_a_restart(); }
 
+TEST_F(Persistence, MessagesEvictedFromTheCacheAreFoundInTheDatabase) {
+  build("{channels: {room: [a, b, c]}, cache: 16}");
+  std::vector<SentPtr> originals;
+  for (int i = 0; i < 100; ++i) originals.push_back(a->inject("room", "m" + std::to_string(i), "alice"));
+  ASSERT_TRUE(wait([&] { return b->posted_count() == 100 && c->posted_count() == 100; }));
+  std::string b_first = b->posted()[0]->id;
+  Message edit = text_message("m0, edited long after", a->user("alice"));
+  edit.edited = true;
+  a->inject_as("room", originals[0]->id, edit);
+  ASSERT_TRUE(wait([&] { return b->posted_count() == 101; }));
+  EXPECT_EQ(b->posted().back()->id, b_first);
+  EXPECT_EQ(b->posted().back()->plain(), "m0, edited long after");
+  // And the newest are still answered from memory, the same way.
+  Message reply = text_message("re m99", c->user("carol"));
+  reply.reply_to = c->posted().back();
+  c->inject("room", reply);
+  ASSERT_TRUE(wait([&] { return a->posted_count() == 1; }));
+  ASSERT_TRUE(a->posted().back()->reply_to);
+  EXPECT_EQ(a->posted().back()->reply_to->id, originals[99]->id);
+}
+
 TEST_F(Persistence, PostgresKeepsTheIdMapAcrossARestart) {
   auto bin = test::PostgresServer::find_binaries();
   if (!bin) GTEST_SKIP() << test::PostgresServer::missing_reason();

@@ -20,8 +20,8 @@ std::uint64_t mix(std::uint64_t h) {
 SyncRefs::SyncRefs(const Host& host, store::Database* db, std::size_t capacity)
     : host_(host),
       db_(db),
-      ring_(std::max<std::size_t>(capacity, 16)),
-      index_(std::bit_ceil(ring_.size() * 4)) {}
+      capacity_(std::max<std::size_t>(capacity, 16)),
+      index_(kFirstIndex) {}
 
 std::vector<std::string> SyncRefs::migrations(store::Dialect dialect) {
   // Why WITHOUT ROWID: two B-trees per copy instead of three, on the
@@ -77,13 +77,17 @@ const std::string& SyncRefs::network_of(const Plug* plug) {
 
 bool SyncRefs::stale(std::uint64_t n) const {
   // Refs are numbered in the order they take ring slots, so the live ones
-  // are exactly the last ring_.size() numbers: no need to touch the ring.
-  return n == 0 || n + ring_.size() < next_n_;
+  // are exactly the last capacity_ numbers: no need to touch the ring.
+  return n == 0 || n + capacity_ < next_n_;
 }
+
+std::size_t SyncRefs::slot_of(std::uint64_t n) const { return (n - 1) % capacity_; }
 
 SyncRefs::Ref* SyncRefs::find_ref(std::uint64_t n) {
   if (stale(n)) return nullptr;
-  Ref& r = ring_[n % ring_.size()];
+  std::size_t slot = slot_of(n);
+  if (slot >= ring_.size()) return nullptr;
+  Ref& r = ring_[slot];
   return r.n == n ? &r : nullptr;
 }
 
@@ -97,11 +101,29 @@ SyncRefs::Ref* SyncRefs::find_key(std::string_view key) {
 
 SyncRefs::Ref& SyncRefs::claim(std::string key) {
   std::uint64_t n = next_n_++;
-  Ref& r = ring_[n % ring_.size()];
+  std::size_t slot = slot_of(n);
+  // The ring and its index grow with use up to the capacity, so a quiet
+  // bridge costs little memory.
+  if (slot >= ring_.size()) {
+    ring_.emplace_back();
+    if (ring_.size() * 4 > index_.size() && index_.size() < std::bit_ceil(capacity_ * 4)) {
+      grow_index();
+    }
+  }
+  Ref& r = ring_[slot];
   r.n = n;
   r.key = std::move(key);
   r.copies.clear();
   return r;
+}
+
+void SyncRefs::grow_index() {
+  std::vector<IndexEntry> bigger(index_.size() * 2);
+  index_.swap(bigger);
+  for (const Ref& r : ring_) {
+    if (r.n == 0 || stale(r.n)) continue;
+    for (const Copy& c : r.copies) index(r, c);
+  }
 }
 
 void SyncRefs::index(const Ref& ref, const Copy& copy) {

@@ -52,7 +52,7 @@ class SyncRefs {
   // Every known message of a key, origin first.
   Task<std::vector<Copy>> copies(const std::string& key);
 
-  std::size_t capacity() const { return ring_.size(); }
+  std::size_t capacity() const { return capacity_; }
 
  private:
   struct Ref {
@@ -67,6 +67,9 @@ class SyncRefs {
   static std::uint64_t hash_of(const Channel& channel, std::string_view id);
   Ref& claim(std::string key);  // a fresh ref in the ring (evicting the oldest)
   bool stale(std::uint64_t n) const;
+  std::size_t slot_of(std::uint64_t n) const;
+  void grow_index();
+  static constexpr std::size_t kFirstIndex = 1024;
   Ref* find_ref(std::uint64_t n);
   Ref* find_key(std::string_view key);
   void index(const Ref& ref, const Copy& copy);
@@ -76,8 +79,9 @@ class SyncRefs {
 
   const Host& host_;
   store::Database* db_;
-  std::vector<Ref> ring_;
-  std::vector<IndexEntry> index_;  // size: a power of two, 4x the ring
+  std::size_t capacity_;
+  std::vector<Ref> ring_;          // grows to capacity_, then wraps
+  std::vector<IndexEntry> index_;  // a power of two, about 4x the ring
   std::uint64_t next_n_ = 1;
   std::deque<std::pair<const Plug*, std::string>> networks_;  // stable references
 };
