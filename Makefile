@@ -1,8 +1,10 @@
 # The two commands of the README: `make run` and `make test`.
-.PHONY: setup build run test test-unit test-integration test-asan bench clean check-format
+.PHONY: setup build run test test-unit test-integration test-asan test-fuzz bench clean
 
 BUILD ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 30
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
@@ -22,6 +24,7 @@ run: setup $(BUILD)/build.ninja
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 600
 	@$(MAKE) --no-print-directory test-asan
+	@$(MAKE) --no-print-directory test-fuzz
 
 test-unit: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -L unit
@@ -37,8 +40,16 @@ test-asan: setup $(ASAN_BUILD)/build.ninja
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 		ctest --output-on-failure -j $(JOBS) -L unit
 
+# The IRC line parser under libFuzzer (clang), for a bounded time.
+$(FUZZ_BUILD)/build.ninja:
+	@cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DIMMP_FUZZ=ON \
+		-DIMMP_TESTS=OFF -DIMMP_BENCH=OFF -DIMMP_FUZZ_SECONDS=$(FUZZ_SECONDS) $(CMAKE_FLAGS) >/dev/null
+
+test-fuzz: setup $(FUZZ_BUILD)/build.ninja
+	@cmake --build $(FUZZ_BUILD) --target fuzz_irc_line_run
+
 bench: build
 	@$(BUILD)/bench/immp_bench
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
