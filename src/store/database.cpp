@@ -1,5 +1,9 @@
 #include "store/database.hpp"
 
+#include <boost/asio/co_spawn.hpp>
+
+#include "immp/tasks.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -451,6 +455,27 @@ void Database::write(std::string sql, std::vector<Value> params) {
   if (!worker_->push(job)) {
     worker_->log->error("database write after close ({}); SQL: {}", describe(), job.sql);
   }
+}
+
+struct Database::Marker {
+  explicit Marker(Executor ex) : committed(std::move(ex)) {}
+  bool done = false;
+  Signal committed;
+};
+
+Task<> Database::throttle(std::size_t limit) {
+  if (queued() <= limit) co_return;
+  if (marker_) {
+    std::shared_ptr<Marker> previous = marker_;
+    while (!previous->done) co_await previous->committed.wait();
+  }
+  auto ex = co_await asio::this_coro::executor;
+  auto marker = std::make_shared<Marker>(ex);
+  marker_ = marker;
+  asio::co_spawn(ex, flush(), [marker](std::exception_ptr) {
+    marker->done = true;
+    marker->committed.notify();
+  });
 }
 
 std::size_t Database::queued() const {

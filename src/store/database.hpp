@@ -99,9 +99,14 @@ class Database {
   // Completes when every write queued before it is committed (or logged as
   // failed).
   Task<> flush();
-  // Requests waiting for the worker. A producer of many writes (the sync
-  // hook) flushes when this grows large, so memory stays bounded.
+  // Requests waiting for the worker.
   std::size_t queued() const;
+  // Backpressure for a producer of many writes (the sync hook): returns at
+  // once while at most `limit` requests are queued; beyond that, waits until
+  // the writes queued before the previous such wait are committed. One
+  // marker stays in flight, so the worker never runs dry while the producer
+  // waits, and memory stays bounded. From one executor only.
+  Task<> throttle(std::size_t limit);
 
   // Brings `owner`'s schema up to date. steps[i] is version i + 1; it may
   // hold several statements but no BEGIN/COMMIT. Versions already recorded
@@ -123,6 +128,8 @@ class Database {
   Task<R> call(F fn);
 
   std::unique_ptr<detail::Worker> worker_;
+  struct Marker;
+  std::shared_ptr<Marker> marker_;  // the throttle's write marker in flight
 };
 
 }  // namespace immp::store

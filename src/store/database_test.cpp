@@ -203,6 +203,20 @@ TEST_P(DatabaseTest, TenThousandWritesAllLand) {
   EXPECT_EQ(query("SELECT b FROM ids WHERE a = ?", {"irc:9999"}), (Rows{{"tg:9999"}}));
 }
 
+TEST_P(DatabaseTest, ThrottleKeepsTheQueueBoundedAndLosesNothing) {
+  execute("CREATE TABLE ids (a TEXT PRIMARY KEY)");
+  std::size_t most = 0;
+  for (int i = 0; i < 20000; ++i) {
+    db_->write("INSERT INTO ids (a) VALUES (?)", {std::to_string(i)});
+    run(io_, db_->throttle(500));
+    most = std::max(most, db_->queued());
+  }
+  // One marker in flight: at most the limit, plus what came in meanwhile.
+  EXPECT_LE(most, 1002u);
+  flush();
+  EXPECT_EQ(count("ids"), 20000);
+}
+
 TEST_P(DatabaseTest, FailingWriteIsLoggedAndTheRestOfItsBatchApplies) {
   execute("CREATE TABLE kv (k TEXT PRIMARY KEY, v INTEGER NOT NULL)");
   db_->write("INSERT INTO kv (k, v) VALUES (?, ?)", {"a", std::int64_t{1}});

@@ -275,7 +275,7 @@ Task<> SyncHook::on_receive(SentPtr sent, MessagePtr source, bool primary) {
   for (const auto& label : it->second) co_await relay_new(sent, label);
   // Backpressure: a database slower than the networks must not let its
   // queue of id-map writes grow without bound.
-  if (db_ && db_->queued() > kMaxQueuedWrites) co_await db_->flush();
+  if (db_) co_await db_->throttle(kMaxQueuedWrites);
 }
 
 Task<> SyncHook::relay_new(const SentPtr& sent, const std::string& label) {
