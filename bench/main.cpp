@@ -1,4 +1,9 @@
 // immp_bench [NAME...]: runs the named benchmarks (all by default).
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 
@@ -21,7 +26,19 @@ int main(int argc, char** argv) {
   for (auto& [name, bench] : all) {
     bool wanted = argc <= 1;
     for (int i = 1; i < argc; ++i) wanted = wanted || name == argv[i];
-    if (wanted) status |= bench(argc, argv);
+    if (!wanted) continue;
+    // Each in its own process: peak RSS is per process, and one benchmark's
+    // memory must not count against the next.
+    std::fflush(stdout);
+    pid_t child = fork();
+    if (child == 0) {
+      int rc = bench(argc, argv);
+      std::fflush(stdout);
+      std::_Exit(rc);
+    }
+    int rc = 0;
+    waitpid(child, &rc, 0);
+    status |= WIFEXITED(rc) ? WEXITSTATUS(rc) : 1;
   }
   return status;
 }
