@@ -13,7 +13,7 @@ packages=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev procps
   # real servers started by the integration tests
-  postgresql ngircd inspircd
+  postgresql ngircd inspircd atheme-services
 )
 
 missing=()

@@ -1,9 +1,12 @@
 // The IRC plug against a real InspIRCd (TLS with a throwaway CA, IRCv3
-// echo-message) and across two servers (ngircd <-> InspIRCd).
+// echo-message, SASL PLAIN through Atheme services) and across two servers
+// (ngircd <-> InspIRCd).
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
 
 #include <chrono>
 #include <memory>
+#include <sstream>
 #include <string>
 
 #include "hooks/sync/sync_hook.hpp"
@@ -22,6 +25,7 @@ using namespace std::chrono_literals;
 using hooks::SyncHook;
 using plugs::IRCPlug;
 using plugs::MemoryPlug;
+using test::AthemeServices;
 using test::InspircdServer;
 using test::IrcClient;
 using test::NgircdServer;
@@ -58,6 +62,23 @@ struct InspircdTest : ::testing::Test {
         },
         limit);
   }
+  // Replaces the server with one linked to Atheme (skips without it).
+  bool start_services() {
+    if (!AthemeServices::available()) return false;
+    server.reset();
+    test::InspircdOptions options;
+    options.services = true;
+    server = std::make_unique<InspircdServer>(options);
+    services = std::make_unique<AthemeServices>(*server);
+    return true;
+  }
+  std::string sasl_yaml(const std::string& password) const {
+    return "server: {host: 127.0.0.1, port: " + std::to_string(server->port()) +
+           "}\nuser: {nick: bridge}\nreconnect-min: 5\n"
+           "sasl: {mechanism: PLAIN, username: immp-bridge, password: " +
+           password + "}\n";
+  }
+  std::unique_ptr<AthemeServices> services;  // destroyed before the server
   std::string tls_yaml(const std::string& server_extra) const {
     return "server: {host: localhost, port: " + std::to_string(server->tls_port()) +
            ", ssl: true" + server_extra + "}\nuser: {nick: bridge}\nreconnect-min: 5\n";
@@ -172,6 +193,62 @@ TEST_F(InspircdTest, FloodControlKeepsUsConnectedWhereFloodersAreKilled) {
   EXPECT_EQ(irc.connections(), 1u);
   // Paced: a burst of 10, then one per 25 ms.
   EXPECT_GE(std::chrono::steady_clock::now() - started, (kLines - 10) * 25ms * 9 / 10);
+}
+
+// What a logger writes while this lives (the plug's own warnings).
+struct CapturedLog {
+  explicit CapturedLog(LoggerPtr log)
+      : log_(std::move(log)), sink_(std::make_shared<spdlog::sinks::ostream_sink_mt>(out_)) {
+    log_->sinks().push_back(sink_);
+  }
+  ~CapturedLog() { std::erase(log_->sinks(), sink_); }
+  std::string text() const { return out_.str(); }
+
+ private:
+  LoggerPtr log_;
+  std::ostringstream out_;
+  spdlog::sink_ptr sink_;
+};
+
+TEST_F(InspircdTest, SaslPlainLogsIntoTheServicesAccount) {
+  if (!start_services()) GTEST_SKIP() << "atheme-services is not installed";
+  services->register_account("immp-bridge", "s3cret");
+  auto& irc = add_irc(*host, "irc", sasl_yaml("s3cret"));
+  test::run(io, host->open());
+  ASSERT_TRUE(irc.connected()) << server->log() << services->log();
+  // Everyone else on the network sees the account: WHOIS 330.
+  IrcClient alice(server->port(), "alice");
+  alice.send("WHOIS bridge");
+  auto account = alice.wait_for([](const irc::Line& l) {
+    return l.command == "330" || l.command == "318" || l.command == "401";
+  });
+  ASSERT_TRUE(account);
+  EXPECT_EQ(account->command, "330") << "bridge is not logged in";
+  EXPECT_EQ(account->param(1), "bridge");
+  EXPECT_EQ(account->param(2), "immp-bridge");
+  EXPECT_EQ(irc.connections(), 1u);
+}
+
+TEST_F(InspircdTest, SaslPlainWithAWrongPasswordFailsClearly) {
+  if (!start_services()) GTEST_SKIP() << "atheme-services is not installed";
+  services->register_account("immp-bridge", "s3cret");
+  auto& irc = add_irc(*host, "irc", sasl_yaml("wrong"));
+  CapturedLog captured(irc.log());
+  test::run(io, host->open());
+  // 904: the plug gives up this attempt instead of registering unauthenticated.
+  EXPECT_FALSE(irc.connected());
+  EXPECT_EQ(irc.connections(), 0u);
+  EXPECT_EQ(irc.state(), State::active) << "keeps retrying in the background";
+  EXPECT_TRUE(until([&] {
+    return captured.text().find("SASL PLAIN authentication failed") != std::string::npos;
+  }, 5s)) << captured.text();
+  IrcClient alice(server->port(), "alice");
+  alice.send("WHOIS bridge");
+  auto reply = alice.wait_for([](const irc::Line& l) {
+    return l.command == "330" || l.command == "318" || l.command == "401";
+  });
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->command, "401") << "bridge is on the network without its account";
 }
 
 TEST_F(InspircdTest, BridgesAChannelOnNgircdWithOneOnInspircd) {

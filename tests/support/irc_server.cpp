@@ -7,8 +7,11 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
+
+#include "support/irc_client.hpp"
 
 namespace immp::test {
 
@@ -125,7 +128,8 @@ InspircdServer::InspircdServer(InspircdOptions options)
   for (const char* f : {"ca.pem", "cert.pem", "key.pem"}) ::chmod((dir_ / f).c_str(), 0644);
   std::string d = dir_.path().string();
   std::string conf;
-  conf += "<server name=\"irc2.test\" description=\"immp test\" network=\"Test\">\n";
+  conf += std::string("<server name=\"") + kName +
+          "\" description=\"immp test\" network=\"Test\">\n";
   conf += "<admin name=\"immp\" nick=\"immp\" email=\"root@localhost\">\n";
   conf += "<bind address=\"127.0.0.1\" port=\"" + std::to_string(port_) + "\" type=\"clients\">\n";
   conf += "<bind address=\"127.0.0.1\" port=\"" + std::to_string(tls_port_) +
@@ -143,13 +147,28 @@ InspircdServer::InspircdServer(InspircdOptions options)
           (options.fakelag ? "yes" : "no") +
           "\" localmax=\"100\" globalmax=\"100\" limit=\"1000\">\n";
   conf += "<class name=\"all\" commands=\"*\">\n";
+  if (options.services) {
+    services_port_ = free_port();
+    const std::string sp = std::to_string(services_port_);
+    const std::string services = kServicesName;
+    const std::string pass = kLinkPassword;
+    conf += "<bind address=\"127.0.0.1\" port=\"" + sp + "\" type=\"servers\">\n";
+    for (const char* m : {"spanningtree", "services_account", "sasl"}) {
+      conf += std::string("<module name=\"") + m + "\">\n";
+    }
+    conf += "<sasl target=\"" + services + "\">\n";
+    conf += "<link name=\"" + services + "\" ipaddr=\"127.0.0.1\" port=\"" + sp +
+            "\" allowmask=\"127.0.0.1\" sendpass=\"" + pass + "\" recvpass=\"" + pass + "\">\n";
+    conf += "<uline server=\"" + services + "\" silent=\"yes\">\n";
+  }
   conf += "<pid file=\"" + d + "/inspircd.pid\">\n";
   conf += "<log method=\"file\" type=\"* -USERINPUT -USEROUTPUT\" level=\"default\" target=\"" + d +
           "/log.txt\">\n";
   write_file(dir_ / "inspircd.conf", conf);
   process_ = std::make_unique<Process>(std::vector<std::string>{
       kBinary, "--runasroot", "--nofork", "--config=" + (dir_ / "inspircd.conf").string()});
-  if (!wait_for_port(port_, 10s) || !wait_for_port(tls_port_, 5s)) {
+  if (!wait_for_port(port_, 10s) || !wait_for_port(tls_port_, 5s) ||
+      (services_port_ && !wait_for_port(services_port_, 5s))) {
     std::string out = log();
     process_.reset();
     throw std::runtime_error("inspircd did not start:\n" + out);
@@ -164,6 +183,81 @@ InspircdServer::~InspircdServer() {
 }
 
 std::string InspircdServer::log() const {
+  return process_ ? process_->out() + process_->err() : "(not running)";
+}
+
+bool AthemeServices::available() { return ::access(kBinary, X_OK) == 0; }
+
+AthemeServices::AthemeServices(const InspircdServer& ircd) : ircd_(ircd), dir_("immp-atheme") {
+  if (!ircd.services_port()) {
+    throw std::runtime_error("AthemeServices needs an InspircdServer with options.services");
+  }
+  const std::string services = InspircdServer::kServicesName;
+  std::ostringstream conf;
+  for (const char* m : {"protocol/inspircd", "backend/opensex", "crypto/pbkdf2v2", "nickserv/main",
+                        "nickserv/register", "saslserv/main", "saslserv/plain"}) {
+    conf << "loadmodule \"modules/" << m << "\";\n";
+  }
+  // auth = none: REGISTER needs no e-mail verification; mta /bin/true sends
+  // nothing. loglevel without raw data keeps the console (stderr, our pipe)
+  // quiet.
+  conf << "serverinfo {\n  name = \"" << services << "\";\n  desc = \"immp test services\";\n"
+       << "  numeric = \"0AA\";\n  recontime = 1;\n  netname = \"Test\";\n"
+       << "  hidehostsuffix = \"users.test\";\n  adminname = \"immp\";\n"
+       << "  adminemail = \"root@localhost\";\n  registeremail = \"root@localhost\";\n"
+       << "  mta = \"/bin/true\";\n  loglevel = { error; info; admin; network; };\n"
+       << "  maxlogins = 5;\n  maxusers = 5;\n  mdlimit = 30;\n  emaillimit = 10;\n"
+       << "  emailtime = 300;\n  auth = none;\n  casemapping = rfc1459;\n};\n";
+  conf << "uplink \"" << InspircdServer::kName << "\" {\n  host = \"127.0.0.1\";\n"
+       << "  port = " << ircd.services_port() << ";\n"
+       << "  send_password = \"" << InspircdServer::kLinkPassword << "\";\n"
+       << "  receive_password = \"" << InspircdServer::kLinkPassword << "\";\n};\n";
+  conf << "nickserv {\n  nick = \"NickServ\";\n  user = \"NickServ\";\n  host = \"" << services
+       << "\";\n  real = \"Nickname Services\";\n  maxnicks = 5;\n  expire = 30;\n};\n";
+  conf << "saslserv {\n  nick = \"SaslServ\";\n  user = \"SaslServ\";\n  host = \"" << services
+       << "\";\n  real = \"SASL Authentication Agent\";\n};\n";
+  // No flood or rate limits: tests register and log in in quick succession.
+  conf << "general {\n  flood_msgs = 0;\n  flood_time = 10;\n  ratelimit_uses = 0;\n"
+       << "  ratelimit_period = 60;\n  commit_interval = 5;\n"
+       << "  uplink_sendq_limit = 1048576;\n  language = \"en\";\n};\n";
+  write_file(dir_ / "atheme.conf", conf.str());
+  const std::string d = dir_.path().string();
+  process_ = std::make_unique<Process>(std::vector<std::string>{
+      kBinary, "-n", "-c", d + "/atheme.conf", "-D", d, "-l", d + "/atheme.log", "-p",
+      d + "/atheme.pid"});
+  if (!process_->wait_for(Stream::err, "finished synching with uplink", 10s)) {
+    std::string out = log();
+    process_.reset();
+    throw std::runtime_error("atheme did not link to inspircd:\n" + out + "\ninspircd:\n" +
+                             ircd.log());
+  }
+}
+
+AthemeServices::~AthemeServices() {
+  if (process_) {
+    process_->signal(SIGKILL);
+    process_->wait(2s);
+  }
+}
+
+void AthemeServices::register_account(const std::string& name, const std::string& password) {
+  IrcClient client(ircd_.port(), name);
+  client.send("PRIVMSG NickServ :REGISTER " + password + " " + name + "@example.com");
+  auto done = client.wait_for(
+      [](const irc::Line& l) {
+        return l.command == "NOTICE" && l.params.size() > 1 &&
+               (l.params[1].find("is now registered") != std::string::npos ||
+                l.params[1].find("is already registered") != std::string::npos);
+      },
+      10s);
+  if (!done || done->params[1].find("is now registered") == std::string::npos) {
+    throw std::runtime_error("NickServ did not register " + name + ": " +
+                             (done ? done->params[1] : "no answer") + "\n" + log());
+  }
+  client.send("QUIT");
+}
+
+std::string AthemeServices::log() const {
   return process_ ? process_->out() + process_->err() : "(not running)";
 }
 

@@ -71,6 +71,10 @@ struct InspircdOptions {
   int commandrate = 1000;  // thousandths of a command per second
   int recvq = 8192;
   bool fakelag = true;
+  // Also listen for a services server (m_spanningtree, m_services_account,
+  // m_sasl with target InspircdServer::kServicesName, <uline>) on
+  // services_port(): AthemeServices links there and answers SASL.
+  bool services = false;
 };
 
 // InspIRCd 3 with IRCv3 (cap, echo-message, server-time) on a plain port and
@@ -79,6 +83,9 @@ struct InspircdOptions {
 class InspircdServer {
  public:
   static constexpr const char* kBinary = "/usr/sbin/inspircd";
+  static constexpr const char* kName = "irc2.test";
+  static constexpr const char* kServicesName = "services.localhost";
+  static constexpr const char* kLinkPassword = "immp-link";
   static bool available();
 
   explicit InspircdServer(InspircdOptions options = {});
@@ -88,6 +95,8 @@ class InspircdServer {
 
   int port() const { return port_; }
   int tls_port() const { return tls_port_; }
+  // The server-link port for services; 0 unless InspircdOptions::services.
+  int services_port() const { return services_port_; }
   std::filesystem::path ca_file() const { return dir_ / "ca.pem"; }
   std::string log() const;
 
@@ -95,6 +104,42 @@ class InspircdServer {
   TempDir dir_;
   int port_;
   int tls_port_;
+  int services_port_ = 0;
+  std::unique_ptr<Process> process_;
+};
+
+// Atheme IRC services (/usr/bin/atheme-services, Debian's atheme-services)
+// linked as InspircdServer::kServicesName to an InspircdServer started with
+// InspircdOptions::services: NickServ registers accounts, SaslServ answers
+// SASL PLAIN. Runs in the foreground with its config and database in a
+// fresh temporary directory; killed (and the directory removed) by the
+// destructor, also when the test fails.
+//
+//   InspircdOptions o; o.services = true;
+//   InspircdServer ircd(o);
+//   AthemeServices services(ircd);           // returns once linked
+//   services.register_account("bridge", "secret");
+class AthemeServices {
+ public:
+  static constexpr const char* kBinary = "/usr/bin/atheme-services";
+  static bool available();
+
+  // Starts atheme and waits until it finished its burst with `ircd`;
+  // throws std::runtime_error with both servers' output after 10 s.
+  explicit AthemeServices(const InspircdServer& ircd);
+  ~AthemeServices();
+  AthemeServices(const AthemeServices&) = delete;
+  AthemeServices& operator=(const AthemeServices&) = delete;
+
+  // Registers the account `name` (a client with that nick sends NickServ
+  // REGISTER; no e-mail verification). Throws std::runtime_error when
+  // NickServ does not confirm within 10 s.
+  void register_account(const std::string& name, const std::string& password);
+  std::string log() const;
+
+ private:
+  const InspircdServer& ircd_;
+  TempDir dir_;
   std::unique_ptr<Process> process_;
 };
 
