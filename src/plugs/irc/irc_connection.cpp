@@ -351,9 +351,9 @@ Task<> Connection::negotiate() {
       } else {
         auto payload = sasl_plain_payload(options_.sasl.username, options_.sasl.password);
         for (auto& chunk : sasl_chunks(payload)) {
-   std::string out = wire("AUTHENTICATE", {chunk});
-   co_await write_now(std::move(out));
- }
+          std::string out = wire("AUTHENTICATE", {chunk});
+          co_await write_now(std::move(out));
+        }
       }
     } else if (cmd == "903") {
       sasl_done = true;
