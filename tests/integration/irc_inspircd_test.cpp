@@ -31,12 +31,7 @@ using test::IrcClient;
 using test::NgircdServer;
 
 IRCPlug& add_irc(Host& host, const std::string& name, const std::string& yaml) {
-  Node config = parse_config(yaml, ConfigFormat::yaml, "test.yaml");
-  config.set_path("plugs." + name + ".config");
-  config.repath();
-  validate(config, *IRCPlug::schema());
-  auto plug = std::make_unique<IRCPlug>(Init{name, config, host});
-  return static_cast<IRCPlug&>(host.add_plug(std::move(plug)));
+  return test::add_plug<IRCPlug>(host, name, yaml);
 }
 
 struct InspircdTest : ::testing::Test {

@@ -28,13 +28,8 @@ using plugs::MemoryPlug;
 using test::IrcClient;
 using test::NgircdServer;
 
-plugs::IRCPlug& add_irc_plug(Host& host, const std::string& name, const std::string& yaml) {
-  Node config = parse_config(yaml, ConfigFormat::yaml, "test.yaml");
-  config.set_path("plugs." + name + ".config");
-  config.repath();
-  validate(config, *IRCPlug::schema());
-  auto plug = std::make_unique<IRCPlug>(Init{name, config, host});
-  return static_cast<IRCPlug&>(host.add_plug(std::move(plug)));
+IRCPlug& add_irc_plug(Host& host, const std::string& name, const std::string& yaml) {
+  return test::add_plug<IRCPlug>(host, name, yaml);
 }
 
 struct IrcBridgeTest : ::testing::Test {
