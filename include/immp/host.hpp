@@ -60,8 +60,6 @@ class Host {
                  bool enabled = true);
   void add_channel(std::string name, Channel channel);
   void add_group(Group group);
-  // Removes a plug that is not active (e.g. a sync hook's virtual plug).
-  void remove_plug(std::string_view name);
 
   // ---- lookup ----
   Plug* plug(std::string_view name) const;

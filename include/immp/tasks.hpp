@@ -33,7 +33,6 @@ class Signal {
   // task is cancelled.
   Task<> wait();
   void notify();
-  bool has_waiters() const { return !waiters_.empty(); }
 
  private:
   // A waiting coroutine's completion handler, type-erased. (Not

@@ -227,13 +227,6 @@ void Host::add_group(Group group) {
   core_->groups.insert_or_assign(std::move(name), std::move(group));
 }
 
-void Host::remove_plug(std::string_view name) {
-  auto& plugs = core_->plugs;
-  std::erase_if(plugs, [&](const auto& p) {
-    return p->name() == name && p->state() != State::active;
-  });
-}
-
 Plug* Host::plug(std::string_view name) const {
   for (auto& p : core_->plugs) {
     if (p->name() == name) return p.get();

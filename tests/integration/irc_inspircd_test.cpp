@@ -30,10 +30,6 @@ using test::InspircdServer;
 using test::IrcClient;
 using test::NgircdServer;
 
-IRCPlug& add_irc(Host& host, const std::string& name, const std::string& yaml) {
-  return test::add_plug<IRCPlug>(host, name, yaml);
-}
-
 struct InspircdTest : ::testing::Test {
   asio::io_context io;
   std::unique_ptr<InspircdServer> server;
@@ -82,7 +78,8 @@ struct InspircdTest : ::testing::Test {
 
 TEST_F(InspircdTest, TlsWithTheServersCaConnectsAndEchoesAreOurs) {
   auto& mem = test::add_memory_plug(*host, "mem");
-  auto& irc = add_irc(*host, "irc", tls_yaml(", ca: " + server->ca_file().string()));
+  auto& irc =
+      test::add_plug<IRCPlug>(*host, "irc", tls_yaml(", ca: " + server->ca_file().string()));
   host->add_channel("irc", irc.channel("#a"));
   host->add_channel("mem", mem.channel("room"));
   test::add_hook<SyncHook>(*host, "sync", "channels: {bridge: [irc, mem]}");
@@ -109,7 +106,7 @@ TEST_F(InspircdTest, TlsWithTheServersCaConnectsAndEchoesAreOurs) {
 
 TEST_F(InspircdTest, TlsRefusesACertificateItCannotVerify) {
   // Verification on (the default), system CAs only: the test CA is unknown.
-  auto& irc = add_irc(*host, "irc", tls_yaml(""));
+  auto& irc = test::add_plug<IRCPlug>(*host, "irc", tls_yaml(""));
   test::run(io, host->open());
   EXPECT_FALSE(irc.connected());
   EXPECT_EQ(irc.state(), State::active) << "keeps retrying in the background";
@@ -122,7 +119,7 @@ TEST_F(InspircdTest, TlsNameMustMatchTheCertificate) {
   std::string yaml = "server: {host: 127.0.0.1, port: " +
                      std::to_string(server->tls_port()) + ", ssl: true, ca: " +
                      server->ca_file().string() + "}\nuser: {nick: bridge}\n";
-  auto& irc = add_irc(*host, "irc", yaml);
+  auto& irc = test::add_plug<IRCPlug>(*host, "irc", yaml);
   test::run(io, host->open());
   EXPECT_FALSE(irc.connected());
   EXPECT_EQ(irc.connections(), 0u);
@@ -163,7 +160,7 @@ TEST_F(InspircdTest, FloodControlKeepsUsConnectedWhereFloodersAreKilled) {
   }
 
   auto& mem = test::add_memory_plug(*host, "mem");
-  auto& irc = add_irc(*host, "irc",
+  auto& irc = test::add_plug<IRCPlug>(*host, "irc",
                       "server: {host: 127.0.0.1, port: " + std::to_string(server->port()) +
                           "}\nuser: {nick: bridge}\nsend-delay: 25\nburst: 10\n");
   host->add_channel("irc", irc.channel("#a"));
@@ -208,7 +205,7 @@ struct CapturedLog {
 TEST_F(InspircdTest, SaslPlainLogsIntoTheServicesAccount) {
   if (!start_services()) GTEST_SKIP() << "atheme-services is not installed";
   services->register_account("immp-bridge", "s3cret");
-  auto& irc = add_irc(*host, "irc", sasl_yaml("s3cret"));
+  auto& irc = test::add_plug<IRCPlug>(*host, "irc", sasl_yaml("s3cret"));
   test::run(io, host->open());
   ASSERT_TRUE(irc.connected()) << server->log() << services->log();
   // Everyone else on the network sees the account: WHOIS 330.
@@ -227,7 +224,7 @@ TEST_F(InspircdTest, SaslPlainLogsIntoTheServicesAccount) {
 TEST_F(InspircdTest, SaslPlainWithAWrongPasswordFailsClearly) {
   if (!start_services()) GTEST_SKIP() << "atheme-services is not installed";
   services->register_account("immp-bridge", "s3cret");
-  auto& irc = add_irc(*host, "irc", sasl_yaml("wrong"));
+  auto& irc = test::add_plug<IRCPlug>(*host, "irc", sasl_yaml("wrong"));
   CapturedLog captured(irc.log());
   test::run(io, host->open());
   // 904: the plug gives up this attempt instead of registering unauthenticated.
@@ -249,10 +246,10 @@ TEST_F(InspircdTest, SaslPlainWithAWrongPasswordFailsClearly) {
 TEST_F(InspircdTest, BridgesAChannelOnNgircdWithOneOnInspircd) {
   if (!NgircdServer::available()) GTEST_SKIP() << "ngircd is not installed";
   NgircdServer ngircd;
-  auto& left = add_irc(*host, "left",
+  auto& left = test::add_plug<IRCPlug>(*host, "left",
                        "server: {host: 127.0.0.1, port: " + std::to_string(ngircd.port()) +
                            "}\nuser: {nick: bridge}\n");
-  auto& right = add_irc(*host, "right",
+  auto& right = test::add_plug<IRCPlug>(*host, "right",
                         "server: {host: 127.0.0.1, port: " + std::to_string(server->port()) +
                             "}\nuser: {nick: bridge}\n");
   host->add_channel("left", left.channel("#l"));

@@ -28,10 +28,6 @@ using plugs::MemoryPlug;
 using test::IrcClient;
 using test::NgircdServer;
 
-IRCPlug& add_irc_plug(Host& host, const std::string& name, const std::string& yaml) {
-  return test::add_plug<IRCPlug>(host, name, yaml);
-}
-
 struct IrcBridgeTest : ::testing::Test {
   asio::io_context io;
   std::unique_ptr<NgircdServer> server;
@@ -54,7 +50,7 @@ struct IrcBridgeTest : ::testing::Test {
   void build(const std::string& extra = "", const std::string& sync_extra = "") {
     host = std::make_unique<Host>(io.get_executor(), HostOptions{".", 5s, 4096});
     mem = &test::add_memory_plug(*host, "mem");
-    irc = &add_irc_plug(*host, "irc", plug_yaml(extra));
+    irc = &test::add_plug<IRCPlug>(*host, "irc", plug_yaml(extra));
     host->add_channel("irc", irc->channel("#a"));
     host->add_channel("mem", mem->channel("room"));
     host->add_channel("irc-pm", irc->channel("alice"));

@@ -69,7 +69,6 @@ class SyncHook final : public Relay {
   const std::vector<Channel>& members(const std::string& label) const;
   std::vector<std::string> labels() const;
   std::optional<std::string> title(const std::string& label) const;
-  SyncRefs& refs() { return *refs_; }
 
  private:
   Task<> relay_new(const SentPtr& sent, const std::string& label);
