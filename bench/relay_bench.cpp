@@ -15,9 +15,9 @@ namespace {
 class RelayHook final : public Hook {
  public:
   RelayHook(const Init& init, Channel from, Channel to) : Hook(init), from_(from), to_(to) {}
-  Task<> on_receive(SentPtr sent, MessagePtr, bool) override {
-    if (sent->channel != from_) co_return;
-    MessagePtr msg = sent;  // relays the message itself: no copy
+  Task<> on_receive(const Received& r) override {
+    if (r.sent->channel != from_) co_return;
+    MessagePtr msg = r.sent;  // relays the message itself: no copy
     co_await to_.plug->send(to_, std::move(msg));
   }
 

@@ -1,8 +1,13 @@
 // Hook: a worker on the message stream. Override only the stages you use;
-// the host notices stages left at their default and skips them.
+// which stages a hook overrides is read from its type when it is
+// registered (describe<T>() or Host::add_hook), and the host never calls
+// the others.
 #pragma once
 
+#include <memory>
 #include <optional>
+#include <string>
+#include <type_traits>
 
 #include "immp/asio.hpp"
 #include "immp/channel.hpp"
@@ -15,6 +20,30 @@ namespace immp {
 struct Outgoing {
   Channel channel;
   MessagePtr message;
+};
+
+// Who posted a message through Host::post(): the host's own record, kept
+// with the outbox entry (also across restarts) and with the ids the post
+// produced, so that its echo is known for whose it is.
+struct Origin {
+  std::string owner;  // the poster's name, as given to Host::post()
+  std::string tag;    // the poster's own reference for this post
+};
+using OriginPtr = std::shared_ptr<const Origin>;
+
+// One message as the receive stages see it.
+struct Received {
+  SentPtr sent;
+  // The Message we posted when `sent` is the echo of our own post, else
+  // `sent` itself.
+  MessagePtr source;
+  // False for the secondary parts of one multi-part post.
+  bool primary = true;
+  // For the echo of a Host::post(): who posted it. Null otherwise.
+  OriginPtr origin;
+
+  // Whether `sent` is the echo of a post by `owner`.
+  bool posted_by(std::string_view owner) const { return origin && origin->owner == owner; }
 };
 
 class Hook : public Openable {
@@ -30,26 +59,38 @@ class Hook : public Openable {
   virtual Task<std::optional<Outgoing>> before_send(Outgoing out);
   // One hook at a time, in priority order. Returns the message to carry on
   // with (the same pointer or a modified copy) or null to drop it.
-  virtual Task<SentPtr> before_receive(SentPtr sent, MessagePtr source, bool primary);
-  // `source` is the original Message when we posted this ourselves, else
-  // the SentMessage itself. `primary` is false for the secondary ids of one
-  // multi-part post.
-  virtual Task<> on_receive(SentPtr sent, MessagePtr source, bool primary);
+  virtual Task<SentPtr> before_receive(const Received& received);
+  // Prioritised hooks one at a time, lowest first; the others each from
+  // their own queue, concurrently.
+  virtual Task<> on_receive(const Received& received);
   // Another plug or hook (`source`) changed its config.
   virtual Task<> on_config_change(Openable& source);
   // A room moved (e.g. upgraded group). Returns whether this hook changed
   // anything.
   virtual Task<bool> channel_migrate(Channel old_channel, Channel new_channel);
 
-  // For the host: stages seen at their default implementation.
-  bool overrides_before_send() const { return before_send_used_; }
-  bool overrides_before_receive() const { return before_receive_used_; }
-  bool overrides_on_receive() const { return on_receive_used_; }
+  // The stages a hook class overrides, from its type. A stage must be
+  // overridden as public (as Hook declares it).
+  struct Stages {
+    bool before_send = true;
+    bool before_receive = true;
+    bool on_receive = true;
+  };
+  template <typename T>
+  static constexpr Stages stages_of() {
+    static_assert(std::is_base_of_v<Hook, T>);
+    return Stages{
+        !std::is_same_v<decltype(&T::before_send), decltype(&Hook::before_send)>,
+        !std::is_same_v<decltype(&T::before_receive), decltype(&Hook::before_receive)>,
+        !std::is_same_v<decltype(&T::on_receive), decltype(&Hook::on_receive)>,
+    };
+  }
+  // What the host calls. All true unless set from the type at registration.
+  const Stages& stages() const { return stages_; }
+  void set_stages(Stages stages) { stages_ = stages; }
 
  private:
-  bool before_send_used_ = true;
-  bool before_receive_used_ = true;
-  bool on_receive_used_ = true;
+  Stages stages_;
 };
 
 // A hook others look up by type through Host::resource<T>(). Resources

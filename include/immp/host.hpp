@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "immp/asio.hpp"
@@ -25,6 +26,7 @@ namespace immp {
 
 namespace detail {
 struct HostCore;
+struct HostAccess;
 }
 
 // Thrown by Host::resource() when no such resource is configured; what()
@@ -38,8 +40,33 @@ struct HostOptions {
   // Where relative paths of the config resolve (the config file's folder).
   std::filesystem::path base_dir = ".";
   std::chrono::milliseconds phase_timeout{std::chrono::seconds(10)};
-  // Capacity of each hook's inbox; a full inbox holds back the plugs.
+  // Capacity of each unprioritised hook's queue (see Hook::inbox_capacity).
+  // A hook that falls this far behind loses its oldest messages, counted
+  // and logged: a slow hook never holds back the networks.
   std::size_t hook_inbox = 4096;
+  // The longest a hook's before_receive or prioritised on_receive may take
+  // for one message. Past it the stage is cancelled, logged and counted,
+  // and the message carries on to the next hook.
+  std::chrono::milliseconds hook_timeout{std::chrono::seconds(5)};
+  // Outbox retries back off from the first delay, doubling to the longest.
+  std::chrono::milliseconds retry_first{std::chrono::seconds(1)};
+  std::chrono::milliseconds retry_max{std::chrono::minutes(1)};
+  // A plug that failed to start is started again, backing off the same way.
+  std::chrono::milliseconds restart_first{std::chrono::seconds(2)};
+  std::chrono::milliseconds restart_max{std::chrono::minutes(5)};
+  // The wall clock that outbox expiry reads (Clock::now when empty); tests
+  // inject their own to age messages without waiting.
+  std::function<Clock::time_point()> clock;
+};
+
+// A change of state of a plug or hook: started, failed, went offline, ...
+struct StateEvent {
+  enum class Kind { plug, hook };
+  Kind kind = Kind::plug;
+  std::string name;
+  State state = State::inactive;
+  bool online = true;  // plugs: whether the network link is up
+  std::string reason;  // why, for failures and lost links; may be empty
 };
 
 class Host {
@@ -56,6 +83,15 @@ class Host {
   // A disabled plug or hook is kept (and written back) but never started.
   Plug& add_plug(std::unique_ptr<Plug> plug, bool enabled = true);
   // A resource hook is detected by type. `priority` orders on_receive.
+  // The stages the host calls are read from T (see Hook::stages_of).
+  template <typename T>
+    requires(!std::is_same_v<T, Hook>)
+  T& add_hook(std::unique_ptr<T> hook, std::optional<int> priority = std::nullopt,
+              bool enabled = true) {
+    hook->set_stages(Hook::stages_of<T>());
+    return static_cast<T&>(add_hook(std::unique_ptr<Hook>(std::move(hook)), priority, enabled));
+  }
+  // The same for a hook whose stages were set already (the registry does).
   Hook& add_hook(std::unique_ptr<Hook> hook, std::optional<int> priority = std::nullopt,
                  bool enabled = true);
   void add_channel(std::string name, Channel channel);
@@ -93,31 +129,52 @@ class Host {
   bool is_open() const;
 
   // ---- messages ----
-  // before_send chain, then put() under the plug's send lock.
+  // Delivers at once, outside the outbox: the before_send chain, then
+  // put(). Returns a receipt per part; throws std::runtime_error with the
+  // reason when put() did not deliver. Prefer post().
   Task<std::vector<Receipt>> send(const Channel& channel, MessagePtr msg);
   // Queues `msg` for `channel` and returns at once. Each channel has its own
-  // outbox: delivered in order through send(), retried with backoff when the
-  // plug throws, kept in the database resource (if any) while the plug is
-  // down or failing, dropped (logged and counted) only past the plug's
+  // outbox: delivered in order (before_send, then put()), retried with
+  // backoff or after the network's "retry after", kept in the database
+  // resource (if any) while the plug is down or failing, dropped (logged
+  // and counted) when put() says it can never go out or past the plug's
   // OutboxPolicy. A deleted message (`deleted` set, a SentMessage naming
-  // the id) is delivered as delete_message(). When delivered, the listener
-  // registered for `owner` gets `tag` and the receipts; this survives a
-  // restart, so owners that map ids (sync) register in their constructor.
-  void post(const Channel& channel, MessagePtr msg, std::string owner = {}, std::string tag = {});
-  using DeliveryListener =
-      std::function<void(const std::string& tag, const Channel& channel,
-                         const std::vector<Receipt>& receipts)>;
+  // the id) is delivered as delete_message().
+  //
+  // `origin` (optional) says who posted it. The host keeps it with the
+  // outbox entry (across restarts too) and with the ids the post produced:
+  // the echo of the post arrives with it (Received::origin), and once
+  // delivered the listener registered for `origin->owner` gets it with the
+  // receipts. Owners that map ids (sync) register in their constructor, as
+  // restored outboxes may deliver before they start.
+  void post(const Channel& channel, MessagePtr msg, OriginPtr origin = nullptr);
+  using DeliveryListener = std::function<void(const Origin& origin, const Channel& channel,
+                                              const std::vector<Receipt>& receipts)>;
   void on_delivered(std::string owner, DeliveryListener listener);
   struct OutboxStats {
-    std::uint64_t queued = 0;     // posted
-    std::uint64_t delivered = 0;  // put() succeeded
-    std::uint64_t retried = 0;    // failed attempts
-    std::uint64_t expired = 0;    // dropped: older than the policy's expiry
-    std::uint64_t overflowed = 0; // dropped: outbox over capacity
-    std::uint64_t restored = 0;   // loaded from the database at start
-    std::size_t pending = 0;      // waiting now, all channels
+    std::uint64_t queued = 0;      // posted
+    std::uint64_t delivered = 0;   // every part went out
+    std::uint64_t retried = 0;     // attempts that will be tried again
+    std::uint64_t partial = 0;     // attempts that delivered some parts (not sent again)
+    std::uint64_t failed = 0;      // dropped: put() said it can never go out
+    std::uint64_t expired = 0;     // dropped: older than the policy's expiry
+    std::uint64_t overflowed = 0;  // dropped: outbox over capacity
+    std::uint64_t restored = 0;    // loaded from the database at start
+    std::size_t pending = 0;       // waiting now, all channels
   };
   OutboxStats outbox_stats() const;
+  struct HookStats {
+    std::uint64_t timed_out = 0;  // stages cancelled past HostOptions::hook_timeout
+    std::uint64_t dropped = 0;    // messages lost by hooks that fell behind
+  };
+  HookStats hook_stats() const;
+
+  // ---- observing ----
+  // Called on the host's executor for every state change of a plug or hook
+  // (and every change of a plug's link). Returns an id for unsubscribe().
+  using StateListener = std::function<void(const StateEvent& event)>;
+  std::uint64_t subscribe(StateListener listener);
+  void unsubscribe(std::uint64_t id);
 
   // Runs the before_send chain only; nullopt if a hook dropped it.
   Task<std::optional<Outgoing>> prepare(Outgoing out);
@@ -128,9 +185,8 @@ class Host {
   // The runner's write-back (for -w); may be empty.
   std::function<void(Openable&)> on_config_written;
 
-  detail::HostCore& core() { return *core_; }
-
  private:
+  friend struct detail::HostAccess;
   std::unique_ptr<detail::HostCore> core_;
 };
 

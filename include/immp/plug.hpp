@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <memory>
 #include <optional>
 #include <string>
@@ -17,6 +18,7 @@ namespace immp {
 
 namespace detail {
 struct PlugCore;
+struct PostingState;
 }
 
 // What the network can do, so hooks (sync) can pick a native form or a
@@ -27,9 +29,78 @@ struct Features {
   bool reply = false;    // put() renders `reply_to` natively
   bool rich = false;     // formatting survives put()
   // The network echoes our own messages back through queue(). Read by the
-  // host when put() returns, so a plug whose echo support depends on the
-  // connection (IRC's echo-message) sets it before returning from put().
+  // host when put() announces a part (Posting), so a plug whose echo
+  // support depends on the connection (IRC's echo-message) sets it first.
   bool echo = false;
+};
+
+// How one put() ended. A plug returns one of the four; throwing is taken as
+// retry() with the exception's text as the reason.
+class [[nodiscard]] PutResult {
+ public:
+  enum class Kind {
+    delivered,  // every part went out
+    failed,     // can never go out (too long, forbidden, no such room): dropped, logged, counted
+    retry,      // not now (link down, rate limited): the outbox tries again later
+    partial,    // some parts went out (Posting::sent), the rest are retried; never sent twice
+  };
+  static PutResult delivered() { return PutResult(Kind::delivered, {}, {}); }
+  static PutResult failed(std::string reason) { return PutResult(Kind::failed, std::move(reason), {}); }
+  // `after`: the network's own "retry after" (a rate limit); zero lets the
+  // outbox back off on its own schedule.
+  static PutResult retry(std::string reason, std::chrono::milliseconds after = {}) {
+    return PutResult(Kind::retry, std::move(reason), after);
+  }
+  static PutResult partial(std::string reason, std::chrono::milliseconds after = {}) {
+    return PutResult(Kind::partial, std::move(reason), after);
+  }
+
+  Kind kind() const { return kind_; }
+  const std::string& reason() const { return reason_; }
+  std::chrono::milliseconds after() const { return after_; }
+
+ private:
+  PutResult(Kind kind, std::string reason, std::chrono::milliseconds after)
+      : kind_(kind), reason_(std::move(reason)), after_(after) {}
+  Kind kind_;
+  std::string reason_;
+  std::chrono::milliseconds after_;
+};
+
+// One attempt to deliver one message to one channel, as put() sees it. Made
+// by the host; valid until put() returns.
+//
+// A message goes out as one or more parts (IRC lines, chunks of a long
+// text, an upload then a caption). For each part a plug calls announce()
+// with the part's id before the part can reach the network, then sent()
+// once it went out. Announcing first is what lets the host recognise the
+// echo of the part as ours however fast the network answers, without
+// holding back anyone else's messages. A plug that learns an id only from
+// the network's answer calls sent(id) and overrides Plug::may_be_echo().
+//
+// Parts sent() by an earlier attempt are never sent again: resume() says
+// how many there were, and the plug skips that many.
+class Posting {
+ public:
+  Posting(const Channel& channel, MessagePtr message, detail::PostingState& state);
+  Posting(const Posting&) = delete;
+  Posting& operator=(const Posting&) = delete;
+
+  const Channel& channel() const { return channel_; }
+  const MessagePtr& message() const { return message_; }
+  // Parts that earlier attempts delivered; skip this many.
+  std::size_t resume() const;
+  // The next part will have `id`; call before it is written.
+  void announce(std::string id);
+  // The next part went out. `id` only when it was not announced.
+  void sent(std::string id = {});
+  // Parts delivered so far, over every attempt.
+  std::size_t done() const;
+
+ private:
+  const Channel& channel_;
+  MessagePtr message_;
+  detail::PostingState& state_;
 };
 
 // How the host's outbox treats messages for this plug's channels while they
@@ -51,17 +122,31 @@ class Plug : public Openable {
   const Features& features() const { return features_; }
   OutboxPolicy& outbox_policy() { return outbox_policy_; }
 
-  // Pushes a message into the network. Returns the ids it created, the
-  // first being the primary one; empty if nothing was posted. Called by the
-  // host under the send lock; never call it directly, use send().
-  // An edit arrives as a SentMessage with `edited` set whose `id` names the
-  // message to change in `channel` (only when Features::edit is set).
-  // Throwing means "not delivered": the outbox retries later.
-  virtual Task<std::vector<std::string>> put(const Channel& channel, MessagePtr msg) = 0;
+  // Pushes `post.message()` into the network as one or more parts (see
+  // Posting), the first being the primary one. Called by the host, at most
+  // once at a time per channel; never call it directly: hooks use
+  // Host::post() or send(). An edit arrives as a SentMessage with `edited`
+  // set whose `id` names the message to change (only when Features::edit
+  // is set). A deleted SentMessage never reaches put(): the host calls
+  // delete_message().
+  virtual Task<PutResult> put(Posting& post) = 0;
 
-  // The way to post: runs the host's before_send chain, then put() under
-  // the send lock, and returns a receipt per id.
+  // Delivers at once, outside the outbox: runs the host's before_send
+  // chain, then put(), and returns a receipt per part. Throws
+  // std::runtime_error with the reason when put() did not deliver.
   Task<std::vector<Receipt>> send(const Channel& channel, MessagePtr msg);
+
+  // Whether the network link is up and the plug's rooms are usable. The
+  // outboxes deliver only to online plugs, and wake within moments of a
+  // plug coming back online. A plug that keeps a link (IRC, XMPP) reports
+  // it with set_online(); others are online whenever active.
+  bool online() const { return online_; }
+
+  // For networks whose ids are known only after put() returns: while a
+  // put() to this plug is in flight, incoming messages for which this
+  // returns true (our own account's) are held back until it returns, so
+  // that their ids are known to be ours. Never holds back anyone else's.
+  virtual bool may_be_echo(const SentMessage& sent) const;
 
   // Hands a message from the network to the host. Never blocks; the plug's
   // inbound queue is unbounded, so a plug that can produce faster than the
@@ -99,12 +184,17 @@ class Plug : public Openable {
   // IMMP's `delete`.
   virtual Task<> delete_message(const Receipt& receipt);
 
-  detail::PlugCore& core() { return *core_; }
 
  protected:
   Features features_;
+  // Reports the link: up (logged in, rooms joined) or down (with a reason).
+  // Observers see it as a state event; outboxes wake when it comes back.
+  void set_online(bool online, std::string reason = {});
 
  private:
+  friend struct detail::HostCore;
+  friend class Host;
+  bool online_ = true;
   OutboxPolicy outbox_policy_;
   std::unique_ptr<detail::PlugCore> core_;
 };

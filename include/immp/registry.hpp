@@ -53,7 +53,9 @@ ClassInfo describe() {
   } else {
     info.kind = ClassInfo::Kind::hook;
     info.make_hook = [](const Init& init) -> std::unique_ptr<Hook> {
-      return std::make_unique<T>(init);
+      auto hook = std::make_unique<T>(init);
+      hook->set_stages(Hook::stages_of<T>());
+      return hook;
     };
   }
   return info;

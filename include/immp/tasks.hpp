@@ -80,8 +80,12 @@ class TaskGroup {
   TaskGroup& operator=(const TaskGroup&) = delete;
 
   // Starts `task`. Exceptions escaping it are logged and swallowed;
-  // cancellation ends it quietly.
-  void spawn(std::string name, Task<> task);
+  // cancellation ends it quietly. Returns the task's own cancellation
+  // signal, valid until the task ends, for cancelling it alone.
+  asio::cancellation_signal& spawn(std::string name, Task<> task);
+  // Waits for every task to end on its own, up to `timeout`; true if they
+  // all did.
+  Task<bool> join(std::chrono::milliseconds timeout);
   // Asks every task to stop (total cancellation), then waits for them to
   // end; after `timeout` they are abandoned with a warning.
   Task<> stop(std::chrono::milliseconds timeout = std::chrono::seconds(5));

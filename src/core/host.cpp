@@ -4,7 +4,7 @@
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include "core/host_core.hpp"
@@ -14,123 +14,285 @@ namespace immp {
 
 namespace detail {
 
-HostCore::HostCore(Executor e, HostOptions opts)
-    : ex(e),
+HostCore::HostCore(Host& h, Executor e, HostOptions opts)
+    : host(h),
+      ex(e),
       options(std::move(opts)),
       log(logger("immp.host")),
+      plan_(std::make_shared<const Plan>()),
       readers(e, logger("immp.host")),
-      workers(e, logger("immp.host")) {}
+      workers(e, logger("immp.host")),
+      restarts(e, logger("immp.host")) {}
 
 // Orders the pipeline: before_receive and before_send by priority (then
 // config order); on_receive split into prioritised and concurrent hooks.
+// Only active hooks take part, and only in the stages their type overrides.
 void HostCore::plan() {
-  std::vector<HookSlot*> all;
-  for (auto& s : hooks) all.push_back(&s);
-  std::stable_sort(all.begin(), all.end(), [](HookSlot* a, HookSlot* b) {
+  std::vector<HookSlotPtr> all(hooks.begin(), hooks.end());
+  std::stable_sort(all.begin(), all.end(), [](const HookSlotPtr& a, const HookSlotPtr& b) {
     if (a->priority.has_value() != b->priority.has_value()) return a->priority.has_value();
     return a->priority.value_or(0) < b->priority.value_or(0);
   });
-  before_receivers.clear();
-  ordered.clear();
-  unordered.clear();
-  before_senders.clear();
-  for (HookSlot* s : all) {
-    if (s->hook->state() != State::active) continue;
-    if (s->hook->overrides_before_receive()) before_receivers.push_back(s);
-    if (s->hook->overrides_before_send()) before_senders.push_back(s->hook.get());
-    if (!s->hook->overrides_on_receive()) continue;
-    (s->priority ? ordered : unordered).push_back(s);
+  auto next = std::make_shared<Plan>();
+  for (const HookSlotPtr& s : all) {
+    if (s->removed || s->hook->state() != State::active) continue;
+    const Hook::Stages& stages = s->hook->stages();
+    if (stages.before_receive) next->before_receivers.push_back(s);
+    if (stages.before_send) next->before_senders.push_back(s);
+    if (!stages.on_receive) continue;
+    (s->priority ? next->ordered : next->unordered).push_back(s);
+  }
+  plan_ = std::move(next);
+  if (open) {
+    for (const HookSlotPtr& s : plan_->unordered) start_worker(s);
   }
 }
 
-// One reader per active plug: takes its messages in order, never while the
-// plug is inside put() (the send lock), and resolves echoes of our posts.
-Task<> HostCore::read(Plug& plug) {
-  auto& c = plug.core();
+void HostCore::emit(const StateEvent& event) {
+  // Listeners may subscribe or unsubscribe from inside: iterate a copy.
+  if (listeners.empty()) return;
+  auto current = listeners;
+  for (auto& [id, listener] : current) {
+    try {
+      listener(event);
+    } catch (const std::exception& e) {
+      log->error("state listener failed on {}: {}", event.name, e.what());
+    }
+  }
+}
+
+void HostCore::set_state(Openable& item, State state, std::string reason) {
+  item.state_ = state;
+  StateEvent event;
+  auto* plug = dynamic_cast<Plug*>(&item);
+  event.kind = plug ? StateEvent::Kind::plug : StateEvent::Kind::hook;
+  event.name = item.name();
+  event.state = state;
+  event.online = plug ? plug->online() : true;
+  event.reason = std::move(reason);
+  emit(event);
+  if (plug && outboxes) outboxes->wake(*plug);
+}
+
+// ---- delivery --------------------------------------------------------------
+
+Task<PutResult> HostCore::attempt(PostingState& state) {
+  if (!plan_->before_senders.empty()) {
+    Outgoing out{state.channel, state.message};  // named: GCC 12 co_await temporaries
+    auto prepared = co_await host.prepare(std::move(out));
+    if (!prepared) co_return PutResult::delivered();  // dropped by a hook: nothing to send
+    state.channel = std::move(prepared->channel);
+    state.message = std::move(prepared->message);
+  }
+  Plug& plug = *state.channel.plug;
+  PlugCore& c = core_of(plug);
+  state.core = &c;
+  state.plug = &plug;
+  state.announced.clear();
+  Posting post(state.channel, state.message, state);
+  ++c.putting;
+  PutResult result = PutResult::retry({});
+  try {
+    result = co_await plug.put(post);
+  } catch (...) {
+    if (--c.putting == 0 && !c.held.empty()) c.arrived.notify();
+    throw;
+  }
+  if (--c.putting == 0 && !c.held.empty()) c.arrived.notify();
+  if (result.kind() == PutResult::Kind::partial && state.parts.size() == state.resume) {
+    // Nothing went out in this attempt after all: an ordinary retry.
+    result = PutResult::retry(result.reason(), result.after());
+  }
+  co_return result;
+}
+
+// ---- receiving -------------------------------------------------------------
+
+void HostCore::start_reader(Plug& plug) {
+  auto& r = readers_.emplace_back();
+  r.plug = &plug;
+  auto it = std::prev(readers_.end());
+  auto body = [](HostCore& self, std::list<Reader>::iterator it) -> Task<> {
+    struct Erase {
+      HostCore& self;
+      std::list<Reader>::iterator it;
+      ~Erase() { self.readers_.erase(it); }
+    } erase{self, it};
+    co_await self.read(*it);
+  };
+  r.cancel = &readers.spawn("plug " + plug.name(), body(*this, it));
+}
+
+// One reader per active plug: takes its messages in order and resolves the
+// echoes of our own posts. Nothing waits for what is being sent to the plug:
+// only messages the plug says may be our own echoes (Plug::may_be_echo) are
+// held back while a put() is in flight, and they follow once it returns.
+Task<> HostCore::read(Reader& reader) {
+  Plug& plug = *reader.plug;
+  PlugCore& c = core_of(plug);
   for (;;) {
-    while (c.inbox.empty()) {
+    SentPtr sent;
+    if (c.putting == 0 && !c.held.empty()) {
+      sent = std::move(c.held.front());
+      c.held.pop_front();
+    } else if (!c.inbox.empty()) {
+      sent = std::move(c.inbox.front());
+      c.inbox.pop_front();
+      if (c.producer_waiting && c.inbox.size() <= PlugCore::kLowWater) {
+        c.producer_waiting = false;
+        c.drained.notify();
+      }
+      if (c.putting > 0 && plug.may_be_echo(*sent)) {
+        c.held.push_back(std::move(sent));
+        continue;
+      }
+    } else {
       c.reader_waiting = true;
       co_await c.arrived.wait();
+      continue;
     }
-    while (c.putting > 0) co_await c.unlocked.wait();
-    if (c.inbox.empty()) continue;
-    Delivery d;
-    d.sent = std::move(c.inbox.front());
-    c.inbox.pop_front();
-    if (c.producer_waiting && c.inbox.size() <= PlugCore::kLowWater) {
-      c.producer_waiting = false;
-      c.drained.notify();
+    Received r;
+    if (const EchoRecord::Entry* ours = c.ours.find(sent->channel.source, sent->id)) {
+      r.source = ours->message;
+      r.primary = ours->primary;
+      r.origin = ours->origin;
+    } else {
+      r.source = sent;
     }
-    if (!c.ours.empty()) {
-      auto it = c.ours.find(PlugCore::key(d.sent->channel.source, d.sent->id));
-      if (it != c.ours.end()) {
-        d.source = it->second.source;
-        d.primary = it->second.primary;
+    r.sent = std::move(sent);
+    co_await dispatch(std::move(r), &reader);
+  }
+}
+
+// Hook stages under the watchdog: the reader names the stage while it
+// runs; when it overruns the hook timeout the watchdog cancels it (see
+// tick_watchdog), and the exception that raises ends in dispatch().
+namespace {
+
+void stage_begin(Reader* reader, const HookSlot& slot, const char* name) {
+  if (!reader) return;
+  reader->stage = &slot;
+  reader->stage_name = name;
+  ++reader->stage_seq;
+}
+
+bool is_abort(const std::exception& e) {
+  auto* se = dynamic_cast<const boost::system::system_error*>(&e);
+  return se && se->code() == asio::error::operation_aborted;
+}
+
+}  // namespace
+
+// Ends a stage. True when the watchdog cancelled it: the reader's
+// cancellation state is cleared so that it can go on.
+static Task<bool> stage_end(Reader* reader) {
+  if (!reader) co_return false;
+  reader->stage = nullptr;
+  if (!reader->timed_out) co_return false;
+  reader->timed_out = false;
+  co_await asio::this_coro::reset_cancellation_state();
+  co_return true;
+}
+
+Task<> HostCore::dispatch(Received r, Reader* reader) {
+  std::shared_ptr<const Plan> plan = plan_;
+  for (const HookSlotPtr& s : plan->before_receivers) {
+    if (s->removed) continue;
+    SentPtr replaced = r.sent;
+    stage_begin(reader, *s, "before_receive");
+    try {
+      replaced = co_await s->hook->before_receive(r);
+    } catch (const std::exception& e) {
+      // A stop of the reader goes on up; a timeout or a hook's error does not.
+      if (is_abort(e) && !(reader && reader->timed_out)) throw;
+      if (!is_abort(e)) {
+        s->hook->log()->error("before_receive failed on {}: {}", r.sent->channel.repr(), e.what());
+      }
+      replaced = r.sent;
+    }
+    if (co_await stage_end(reader)) replaced = r.sent;
+    if (!replaced) co_return;  // dropped
+    r.sent = std::move(replaced);
+  }
+  for (const HookSlotPtr& s : plan->ordered) {
+    if (s->removed) continue;
+    stage_begin(reader, *s, "on_receive");
+    try {
+      co_await s->hook->on_receive(r);
+    } catch (const std::exception& e) {
+      if (is_abort(e) && !(reader && reader->timed_out)) throw;
+      if (!is_abort(e)) {
+        s->hook->log()->error("on_receive failed on {}: {}", r.sent->channel.repr(), e.what());
       }
     }
-    if (!d.source) d.source = d.sent;
-    co_await dispatch(std::move(d));
+    co_await stage_end(reader);
+  }
+  for (const HookSlotPtr& s : plan->unordered) {
+    if (!s->removed) s->inbox.push(r);
   }
 }
 
-Task<> HostCore::dispatch(Delivery d) {
-  // Hooks may come and go (a failed hook leaves the plan); iterate copies.
-  for (HookSlot* s : before_receivers) {
-    if (!s->hook->overrides_before_receive()) continue;
-    try {
-      SentPtr replaced = co_await s->hook->before_receive(d.sent, d.source, d.primary);
-      if (!replaced) co_return;  // dropped
-      d.sent = std::move(replaced);
-    } catch (const std::exception& e) {
-      s->hook->log()->error("before_receive failed on {}: {}", d.sent->channel.repr(), e.what());
-    }
-  }
-  for (HookSlot* s : ordered) {
-    try {
-      co_await s->hook->on_receive(d.sent, d.source, d.primary);
-    } catch (const std::exception& e) {
-      s->hook->log()->error("on_receive failed on {}: {}", d.sent->channel.repr(), e.what());
-    }
-  }
-  for (HookSlot* s : unordered) {
-    if (s->hook->overrides_on_receive()) co_await feed(*s, d);
-  }
+void HostCore::start_worker(const HookSlotPtr& slot) {
+  if (slot->worker) return;
+  slot->worker = true;
+  workers.spawn("hook " + slot->hook->name(), work(slot));
 }
 
-Task<> HostCore::feed(HookSlot& s, const Delivery& d) {
-  s.inbox.push_back(d);
-  if (s.worker_waiting) {
-    s.worker_waiting = false;
-    s.arrived.notify();
-  }
-  while (s.inbox.size() > options.hook_inbox) {
-    s.feeder_waiting = true;
-    co_await s.drained.wait();
-  }
-}
-
-Task<> HostCore::work(HookSlot& s) {
+Task<> HostCore::work(HookSlotPtr s) {
+  struct Done {
+    HookSlot& s;
+    ~Done() { s.worker = false; }
+  } done{*s};
   for (;;) {
-    while (s.inbox.empty()) {
-      s.worker_waiting = true;
-      co_await s.arrived.wait();
+    co_await s->inbox.wait();
+    if (std::uint64_t lost = s->inbox.take_unreported(); lost > 0) {
+      hook_stats.dropped += lost;
+      s->hook->log()->warn("fell behind: lost the oldest {} messages (queue of {})", lost,
+                           s->inbox.capacity());
     }
-    Delivery d = std::move(s.inbox.front());
-    s.inbox.pop_front();
-    if (s.feeder_waiting && s.inbox.size() <= options.hook_inbox / 2) {
-      s.feeder_waiting = false;
-      s.drained.notify();
+    auto next = s->inbox.try_pop();
+    if (!next) {
+      if (s->inbox.closed() || s->removed) co_return;
+      continue;
     }
+    if (s->removed || s->hook->state() != State::active) continue;
     try {
-      co_await s.hook->on_receive(std::move(d.sent), std::move(d.source), d.primary);
+      co_await s->hook->on_receive(*next);
     } catch (const boost::system::system_error& e) {
       if (e.code() == asio::error::operation_aborted) throw;
-      s.hook->log()->error("on_receive failed: {}", e.what());
+      s->hook->log()->error("on_receive failed on {}: {}", next->sent->channel.repr(), e.what());
     } catch (const std::exception& e) {
-      s.hook->log()->error("on_receive failed: {}", e.what());
+      s->hook->log()->error("on_receive failed on {}: {}", next->sent->channel.repr(), e.what());
     }
   }
 }
+
+// Looks at every reader a few times per hook timeout; a stage seen running
+// for longer than the timeout is cancelled.
+void HostCore::tick_watchdog() {
+  auto period = std::max(options.hook_timeout / 4, std::chrono::milliseconds(5));
+  for (Reader& r : readers_) {
+    if (!r.stage || r.stage_seq != r.seen_seq) {
+      r.seen_seq = r.stage_seq;
+      r.seen_ticks = 0;
+      continue;
+    }
+    if (++r.seen_ticks * period < options.hook_timeout || r.timed_out) continue;
+    r.timed_out = true;
+    ++hook_stats.timed_out;
+    r.stage->hook->log()->error(
+        "{} took longer than {} ms on a message from {}: cancelled, the message goes on",
+        r.stage_name, options.hook_timeout.count(), r.plug->name());
+    r.cancel->emit(asio::cancellation_type::terminal);
+  }
+  if (!open) return;
+  watchdog->expires_after(period);
+  watchdog->async_wait([this](boost::system::error_code ec) {
+    if (!ec) tick_watchdog();
+  });
+}
+
+// ---- lifecycle -------------------------------------------------------------
 
 // Starts or stops every item of a phase concurrently; the phase ends when
 // all are done or the timeout passes, whichever is first. Items that fail
@@ -149,24 +311,26 @@ Task<> HostCore::run_phase(std::string_view phase, std::vector<Openable*> items,
   for (Openable* item : items) {
     auto& p = pending->emplace_back();
     p.item = item;
-    item->state_ = starting ? State::starting : State::stopping;
+    set_state(*item, starting ? State::starting : State::stopping);
     auto task = starting ? item->start() : item->stop();
     asio::co_spawn(ex, std::move(task),
                    asio::bind_cancellation_slot(
-                       p.cancel.slot(), [&p, pending, left, finished, log = log, phase,
+                       p.cancel.slot(), [this, &p, pending, left, finished, phase,
                                          starting](std::exception_ptr e) {
                          if (p.done) return;
                          p.done = true;
                          --*left;
                          if (e) {
+                           std::string reason;
                            try {
                              std::rethrow_exception(e);
                            } catch (const std::exception& err) {
-                             log->error("{} {} failed: {}", phase, p.item->name(), err.what());
+                             reason = err.what();
                            }
-                           p.item->state_ = State::failed;
+                           log->error("{} {} failed: {}", phase, p.item->name(), reason);
+                           set_state(*p.item, State::failed, reason);
                          } else {
-                           p.item->state_ = starting ? State::active : State::inactive;
+                           set_state(*p.item, starting ? State::active : State::inactive);
                          }
                          if (*left == 0) finished->notify();
                        }));
@@ -182,19 +346,91 @@ Task<> HostCore::run_phase(std::string_view phase, std::vector<Openable*> items,
   deadline.cancel();
   for (auto& p : *pending) {
     if (p.done) continue;
-    log->error("{} {} timed out after {} ms", phase, p.item->name(),
-               options.phase_timeout.count());
+    std::string reason = fmt::format("{} timed out after {} ms", starting ? "start" : "stop",
+                                     options.phase_timeout.count());
+    log->error("{} {}: {}", phase, p.item->name(), reason);
     p.done = true;
-    p.item->state_ = State::failed;
+    set_state(*p.item, State::failed, reason);
     p.cancel.emit(asio::cancellation_type::all);
   }
 }
 
+// A plug that failed to start is started again, backing off, until it
+// starts or the host closes; then it reads and delivers like the others.
+Task<> HostCore::restart_plug(Plug& plug) {
+  Backoff backoff(options.restart_first, options.restart_max);
+  while (open && plug.state() == State::failed) {
+    auto delay = backoff.next();
+    log->info("plug {} failed; starting it again in {} ms", plug.name(), delay.count());
+    asio::steady_timer wait(ex, delay);
+    co_await wait.async_wait(asio::use_awaitable);
+    if (!open || plug.state() != State::failed) co_return;
+    std::vector<Openable*> items{&plug};  // named: GCC 12 co_await temporaries
+    co_await run_phase("plug", std::move(items), true);
+    if (plug.state() == State::active) {
+      log->info("plug {} started after {} attempts", plug.name(), backoff.attempts());
+      start_reader(plug);
+    }
+  }
+}
+
+void set_outbox_store(Host& host, OutboxStore* store) {
+  HostCore& c = HostAccess::core(host);
+  c.outbox_store = store;
+  if (!store) c.outboxes->set_store(nullptr);  // nothing may save there any more
+}
+
 }  // namespace detail
 
+// ---- Posting -----------------------------------------------------------------
+
+Posting::Posting(const Channel& channel, MessagePtr message, detail::PostingState& state)
+    : channel_(channel), message_(std::move(message)), state_(state) {}
+
+std::size_t Posting::resume() const { return state_.resume; }
+std::size_t Posting::done() const { return state_.parts.size(); }
+
+void Posting::announce(std::string id) {
+  if (state_.plug->features().echo) {
+    bool primary = state_.parts.empty() && state_.announced.empty();
+    state_.core->ours.add(channel_.source, id, message_, state_.origin, primary);
+  }
+  state_.announced.push_back(std::move(id));
+}
+
+void Posting::sent(std::string id) {
+  if (!state_.announced.empty() && (id.empty() || id == state_.announced.front())) {
+    state_.parts.push_back(std::move(state_.announced.front()));
+    state_.announced.pop_front();
+    return;
+  }
+  if (id.empty()) return;  // nothing announced and no id: nothing to record
+  if (state_.plug->features().echo) {
+    state_.core->ours.add(channel_.source, id, message_, state_.origin, state_.parts.empty());
+  }
+  state_.parts.push_back(std::move(id));
+}
+
+// ---- Plug pieces that need the host --------------------------------------------
+
+void Plug::set_online(bool online, std::string reason) {
+  if (online_ == online) return;
+  online_ = online;
+  auto& c = detail::HostAccess::core(host());
+  if (online) {
+    log()->info("online");
+  } else {
+    log()->warn("offline{}{}", reason.empty() ? "" : ": ", reason);
+  }
+  // Same state, new link: observers and outboxes hear of it.
+  c.set_state(*this, state(), std::move(reason));
+}
+
+// ---- Host ------------------------------------------------------------------------
+
 Host::Host(Executor ex, HostOptions options)
-    : core_(std::make_unique<detail::HostCore>(ex, std::move(options))) {
-  core_->outboxes = std::make_unique<detail::Outboxes>(*this, logger("immp.outbox"));
+    : core_(std::make_unique<detail::HostCore>(*this, ex, std::move(options))) {
+  core_->outboxes = std::make_unique<detail::Outboxes>(*core_, logger("immp.outbox"));
 }
 
 Host::~Host() = default;
@@ -212,10 +448,12 @@ Plug& Host::add_plug(std::unique_ptr<Plug> plug, bool enabled) {
 Hook& Host::add_hook(std::unique_ptr<Hook> hook, std::optional<int> priority, bool enabled) {
   if (this->hook(hook->name())) throw std::invalid_argument("duplicate hook " + hook->name());
   if (!enabled) hook->state_ = State::disabled;
-  auto& slot = core_->hooks.emplace_back(core_->ex, std::move(hook), priority);
-  slot.resource = dynamic_cast<ResourceHook*>(slot.hook.get()) != nullptr;
+  auto slot =
+      std::make_shared<detail::HookSlot>(core_->ex, std::move(hook), priority, core_->options.hook_inbox);
+  slot->resource = dynamic_cast<ResourceHook*>(slot->hook.get()) != nullptr;
+  core_->hooks.push_back(slot);
   if (core_->open) core_->plan();
-  return *slot.hook;
+  return *slot->hook;
 }
 
 void Host::add_channel(std::string name, Channel channel) {
@@ -236,7 +474,7 @@ Plug* Host::plug(std::string_view name) const {
 
 Hook* Host::hook(std::string_view name) const {
   for (auto& s : core_->hooks) {
-    if (s.hook->name() == name) return s.hook.get();
+    if (s->hook->name() == name) return s->hook.get();
   }
   return nullptr;
 }
@@ -271,13 +509,13 @@ std::vector<Plug*> Host::plugs() const {
 
 std::vector<Hook*> Host::hooks() const {
   std::vector<Hook*> out;
-  for (auto& s : core_->hooks) out.push_back(s.hook.get());
+  for (auto& s : core_->hooks) out.push_back(s->hook.get());
   return out;
 }
 
 std::optional<int> Host::priority(const Hook& hook) const {
   for (auto& s : core_->hooks) {
-    if (s.hook.get() == &hook) return s.priority;
+    if (s->hook.get() == &hook) return s->priority;
   }
   return std::nullopt;
 }
@@ -288,18 +526,18 @@ Task<> Host::open() {
   auto& c = *core_;
   std::vector<Openable*> resources, plugs, hooks;
   for (auto& s : c.hooks) {
-    if (s.hook->state() == State::disabled) continue;
-    (s.resource ? resources : hooks).push_back(s.hook.get());
+    if (s->hook->state() == State::disabled) continue;
+    (s->resource ? resources : hooks).push_back(s->hook.get());
   }
   for (auto& p : c.plugs) {
     if (p->state() != State::disabled) plugs.push_back(p.get());
   }
   for (auto& s : c.hooks) {
-    if (s.hook->state() == State::disabled) continue;
+    if (s->hook->state() == State::disabled) continue;
     try {
-      co_await s.hook->on_load();
+      co_await s->hook->on_load();
     } catch (const std::exception& e) {
-      s.hook->log()->error("on_load failed: {}", e.what());
+      s->hook->log()->error("on_load failed: {}", e.what());
     }
   }
   co_await c.run_phase("resource", resources, true);
@@ -313,18 +551,19 @@ Task<> Host::open() {
   co_await c.run_phase("plug", plugs, true);
   co_await c.run_phase("hook", hooks, true);
   c.open = true;
-  // Probe each hook's stages once so plan() can skip the unused ones.
   c.plan();
-  for (detail::HookSlot* s : c.unordered) c.workers.spawn("hook " + s->hook->name(), c.work(*s));
   for (auto& p : c.plugs) {
-    if (p->state() == State::active) c.readers.spawn("plug " + p->name(), c.read(*p));
+    if (p->state() == State::active) c.start_reader(*p);
+    if (p->state() == State::failed) c.restarts.spawn("restart " + p->name(), c.restart_plug(*p));
   }
+  c.watchdog = std::make_unique<asio::steady_timer>(c.ex);
+  c.tick_watchdog();
   for (auto& s : c.hooks) {
-    if (s.hook->state() != State::active) continue;
+    if (s->hook->state() != State::active) continue;
     try {
-      co_await s.hook->on_ready();
+      co_await s->hook->on_ready();
     } catch (const std::exception& e) {
-      s.hook->log()->error("on_ready failed: {}", e.what());
+      s->hook->log()->error("on_ready failed: {}", e.what());
     }
   }
 }
@@ -333,22 +572,17 @@ Task<> Host::close() {
   auto& c = *core_;
   if (!c.open) co_return;
   c.open = false;
+  if (c.watchdog) c.watchdog->cancel();
+  co_await c.restarts.stop(c.options.phase_timeout);
   co_await c.readers.stop(c.options.phase_timeout);
   // Let each hook finish what it already received, within the phase timeout.
-  auto deadline = std::chrono::steady_clock::now() + c.options.phase_timeout;
-  asio::steady_timer poll(c.ex);
-  for (;;) {
-    bool busy = std::any_of(c.unordered.begin(), c.unordered.end(),
-                            [](detail::HookSlot* s) { return !s->inbox.empty(); });
-    if (!busy || std::chrono::steady_clock::now() >= deadline) break;
-    poll.expires_after(std::chrono::milliseconds(5));
-    co_await poll.async_wait(asio::use_awaitable);
-  }
+  for (auto& s : c.hooks) s->inbox.close();
+  co_await c.workers.join(c.options.phase_timeout);
   co_await c.workers.stop(c.options.phase_timeout);
   std::vector<Openable*> resources, plugs, hooks;
   for (auto& s : c.hooks) {
-    if (s.hook->state() != State::active) continue;
-    (s.resource ? resources : hooks).push_back(s.hook.get());
+    if (s->hook->state() != State::active) continue;
+    (s->resource ? resources : hooks).push_back(s->hook.get());
   }
   for (auto& p : c.plugs) {
     if (p->state() == State::active) plugs.push_back(p.get());
@@ -360,50 +594,38 @@ Task<> Host::close() {
 }
 
 Task<std::optional<Outgoing>> Host::prepare(Outgoing out) {
-  for (Hook* h : core_->before_senders) {
-    if (!h->overrides_before_send()) continue;
+  std::shared_ptr<const detail::Plan> plan = core_->plan_;
+  for (const auto& s : plan->before_senders) {
+    if (s->removed) continue;
     try {
-      auto next = co_await h->before_send(out);
+      auto next = co_await s->hook->before_send(out);
       if (!next) co_return std::nullopt;
       out = std::move(*next);
     } catch (const std::exception& e) {
-      h->log()->error("before_send failed on {}: {}", out.channel.repr(), e.what());
+      s->hook->log()->error("before_send failed on {}: {}", out.channel.repr(), e.what());
     }
   }
   co_return out;
 }
 
 Task<std::vector<Receipt>> Host::send(const Channel& target, MessagePtr msg) {
-  Outgoing out{target, std::move(msg)};
-  if (!core_->before_senders.empty()) {
-    auto prepared = co_await prepare(std::move(out));
-    if (!prepared) co_return std::vector<Receipt>{};
-    out = std::move(*prepared);
+  detail::PostingState state;
+  state.channel = target;
+  state.message = std::move(msg);
+  PutResult result = co_await core_->attempt(state);
+  if (result.kind() != PutResult::Kind::delivered) {
+    throw std::runtime_error("not delivered to " + state.channel.repr() + ": " +
+                             (result.reason().empty() ? "no reason given" : result.reason()));
   }
-  Plug& plug = *out.channel.plug;
-  auto& c = plug.core();
-  std::vector<std::string> ids;
-  ++c.putting;
-  try {
-    ids = co_await plug.put(out.channel, out.message);
-  } catch (...) {
-    if (--c.putting == 0) c.unlocked.notify();
-    throw;
-  }
-  // Remember our posts before the lock opens, so the reader recognises
-  // the echoes it is about to yield.
   std::vector<Receipt> receipts;
-  receipts.reserve(ids.size());
-  for (std::size_t i = 0; i < ids.size(); ++i) {
-    if (plug.features().echo) c.remember(out.channel.source, ids[i], out.message, i == 0);
-    receipts.push_back(Receipt{ids[i], out.channel, Clock::now(), {}, false});
-  }
-  if (--c.putting == 0) c.unlocked.notify();
+  receipts.reserve(state.parts.size());
+  auto at = Clock::now();
+  for (auto& id : state.parts) receipts.push_back(Receipt{std::move(id), state.channel, at, {}, false});
   co_return receipts;
 }
 
-void Host::post(const Channel& channel, MessagePtr msg, std::string owner, std::string tag) {
-  core_->outboxes->post(channel, std::move(msg), std::move(owner), std::move(tag));
+void Host::post(const Channel& channel, MessagePtr msg, OriginPtr origin) {
+  core_->outboxes->post(channel, std::move(msg), std::move(origin));
 }
 
 void Host::on_delivered(std::string owner, DeliveryListener listener) {
@@ -411,11 +633,20 @@ void Host::on_delivered(std::string owner, DeliveryListener listener) {
 }
 
 Host::OutboxStats Host::outbox_stats() const { return core_->outboxes->stats(); }
+Host::HookStats Host::hook_stats() const { return core_->hook_stats; }
+
+std::uint64_t Host::subscribe(StateListener listener) {
+  auto id = ++core_->next_listener;
+  core_->listeners.emplace(id, std::move(listener));
+  return id;
+}
+
+void Host::unsubscribe(std::uint64_t id) { core_->listeners.erase(id); }
 
 void Host::config_changed(Openable& source) {
   for (auto& s : core_->hooks) {
-    if (s.hook.get() == &source || s.hook->state() != State::active) continue;
-    core_->workers.spawn("config change " + s.hook->name(), s.hook->on_config_change(source));
+    if (s->hook.get() == &source || s->hook->state() != State::active) continue;
+    core_->workers.spawn("config change " + s->hook->name(), s->hook->on_config_change(source));
   }
   if (on_config_written) on_config_written(source);
 }

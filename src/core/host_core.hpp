@@ -1,68 +1,121 @@
 // The host's internal state. Internal to src/core.
 #pragma once
 
-#include <deque>
+#include <cstdint>
 #include <list>
 #include <map>
 #include <memory>
 #include <optional>
 #include <vector>
 
-#include "immp/host.hpp"
-#include "immp/tasks.hpp"
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/steady_timer.hpp>
+
 #include "core/outbox.hpp"
+#include "core/plug_core.hpp"
+#include "immp/host.hpp"
+#include "immp/queue.hpp"
+#include "immp/tasks.hpp"
 
 namespace immp::detail {
 
-// One message as a hook's on_receive sees it.
-struct Delivery {
-  SentPtr sent;
-  MessagePtr source;
-  bool primary = true;
-};
-
 // A hook and its place in the pipeline.
 struct HookSlot {
-  HookSlot(Executor ex, std::unique_ptr<Hook> h, std::optional<int> p)
-      : hook(std::move(h)), priority(p), arrived(ex), drained(ex) {}
+  HookSlot(Executor ex, std::unique_ptr<Hook> h, std::optional<int> p, std::size_t capacity)
+      : hook(std::move(h)), priority(p), inbox(ex, capacity, Overflow::drop_oldest) {}
   std::unique_ptr<Hook> hook;
   std::optional<int> priority;
   bool resource = false;
-  // Inbox of an unprioritised hook: its own worker drains it in order, so
-  // a slow hook never delays the others.
-  std::deque<Delivery> inbox;
-  Signal arrived;
-  bool worker_waiting = false;
-  Signal drained;
-  bool feeder_waiting = false;
+  bool removed = false;  // taken out of the host; dispatches in flight skip it
+  // The queue of an unprioritised hook: its own worker drains it in order,
+  // so a slow hook never delays the others nor the networks.
+  ConsumerQueue<Received> inbox;
+  bool worker = false;
+};
+using HookSlotPtr = std::shared_ptr<HookSlot>;
+
+// Which hooks run at each stage, in order. Immutable once made: a dispatch
+// keeps the plan it started with, so a plan changed under it (a hook added,
+// removed or failed at runtime) never invalidates what it iterates.
+struct Plan {
+  std::vector<HookSlotPtr> before_receivers;  // priority order, then config order
+  std::vector<HookSlotPtr> ordered;           // prioritised on_receive, lowest first
+  std::vector<HookSlotPtr> unordered;         // everyone else with on_receive
+  std::vector<HookSlotPtr> before_senders;    // priority order
+};
+
+// One reader per active plug; the watchdog reads its current stage.
+struct Reader {
+  Plug* plug = nullptr;
+  asio::cancellation_signal* cancel = nullptr;  // the task's, valid while it runs
+  const HookSlot* stage = nullptr;  // the hook stage in progress, if any
+  const char* stage_name = "";
+  std::uint64_t stage_seq = 0;  // bumped at every stage
+  std::uint64_t seen_seq = 0;   // the watchdog's last look
+  int seen_ticks = 0;
+  bool timed_out = false;  // the watchdog cancelled the stage
+};
+
+// What one put() attempt needs; Posting is its face to the plug.
+struct PostingState {
+  PlugCore* core = nullptr;
+  const Plug* plug = nullptr;
+  Channel channel;
+  MessagePtr message;
+  OriginPtr origin;
+  std::vector<std::string> parts;     // delivered, over every attempt
+  std::size_t resume = 0;             // parts delivered before this attempt
+  std::deque<std::string> announced;  // announced, not yet sent
 };
 
 struct HostCore {
-  HostCore(Executor ex, HostOptions opts);
+  HostCore(Host& host, Executor ex, HostOptions opts);
 
+  Host& host;
   Executor ex;
   HostOptions options;
   LoggerPtr log;
   std::vector<std::unique_ptr<Plug>> plugs;
-  std::list<HookSlot> hooks;                // in config order
-  std::vector<HookSlot*> before_receivers;  // priority order, then config order
-  std::vector<HookSlot*> ordered;           // prioritised on_receive, lowest first
-  std::vector<HookSlot*> unordered;         // everyone else with on_receive
-  std::vector<Hook*> before_senders;        // priority order
+  std::list<HookSlotPtr> hooks;  // in config order
+  std::shared_ptr<const Plan> plan_;
   std::map<std::string, Channel, std::less<>> channels;
   std::map<std::string, Group, std::less<>> groups;
-  std::unique_ptr<Outboxes> outboxes;  // made by Host, which it refers to
+  std::unique_ptr<Outboxes> outboxes;
   OutboxStore* outbox_store = nullptr;  // set by the database resource
+  std::list<Reader> readers_;
   TaskGroup readers;
   TaskGroup workers;
+  TaskGroup restarts;
+  std::unique_ptr<asio::steady_timer> watchdog;
+  Host::HookStats hook_stats;
+  std::map<std::uint64_t, Host::StateListener> listeners;
+  std::uint64_t next_listener = 0;
   bool open = false;
 
+  Clock::time_point now() const { return options.clock ? options.clock() : Clock::now(); }
+  static PlugCore& core_of(Plug& plug) { return *plug.core_; }
   void plan();
-  Task<> read(Plug& plug);
-  Task<> dispatch(Delivery delivery);
-  Task<> work(HookSlot& slot);
-  Task<> feed(HookSlot& slot, const Delivery& delivery);
+  void set_state(Openable& item, State state, std::string reason = {});
+  void emit(const StateEvent& event);
+  void start_reader(Plug& plug);
+  void start_worker(const HookSlotPtr& slot);
+  Task<> read(Reader& reader);
+  Task<> dispatch(Received received, Reader* reader);
+  Task<> work(HookSlotPtr slot);
+  void tick_watchdog();
+  Task<> restart_plug(Plug& plug);
   Task<> run_phase(std::string_view phase, std::vector<Openable*> items, bool starting);
+  // before_send, then one put() attempt; the outcome and parts are in `state`.
+  Task<PutResult> attempt(PostingState& state);
 };
+
+// The host's internals, for the rest of src/core and the store layer.
+struct HostAccess {
+  static HostCore& core(Host& host) { return *host.core_; }
+  static const HostCore& core(const Host& host) { return *host.core_; }
+};
+
+// Lets the database resource keep undelivered messages (null: none).
+void set_outbox_store(Host& host, OutboxStore* store);
 
 }  // namespace immp::detail

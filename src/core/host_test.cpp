@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/detached.hpp>
+
 #include "support/async.hpp"
 #include "support/memory.hpp"
 
@@ -17,13 +19,15 @@ class Recorder : public Hook {
   Recorder(Host& host, std::string name, std::vector<std::string>* journal = nullptr)
       : Hook(Init{std::move(name), Node::map(), host}), journal_(journal) {}
 
-  Task<> on_receive(SentPtr sent, MessagePtr source, bool primary) override {
+  Task<> on_receive(const Received& r) override {
+    const SentPtr& sent = r.sent;
     if (journal_) journal_->push_back(name() + ":start:" + sent->plain());
     if (delay.count() > 0) co_await test::sleep_for(delay);
     if (throws) throw std::runtime_error("boom in " + name());
     seen.push_back(sent);
-    sources.push_back(source);
-    primaries.push_back(primary);
+    sources.push_back(r.source);
+    primaries.push_back(r.primary);
+    origins.push_back(r.origin);
     if (on_seen) on_seen(sent);
     if (journal_) journal_->push_back(name() + ":end:" + sent->plain());
   }
@@ -31,6 +35,7 @@ class Recorder : public Hook {
   std::vector<SentPtr> seen;
   std::vector<MessagePtr> sources;
   std::vector<bool> primaries;
+  std::vector<OriginPtr> origins;
   std::chrono::milliseconds delay{0};
   bool throws = false;
   std::function<void(const SentPtr&)> on_seen;
@@ -51,7 +56,7 @@ struct HostTest : ::testing::Test {
 
 TEST_F(HostTest, DeliversIncomingMessagesToHooksInOrder) {
   auto& a = add_memory_plug(host, "a");
-  auto& rec = static_cast<Recorder&>(host.add_hook(std::make_unique<Recorder>(host, "rec")));
+  auto& rec = host.add_hook(std::make_unique<Recorder>(host, "rec"));
   open();
   for (int i = 0; i < 100; ++i) a.inject("room", "m" + std::to_string(i));
   ASSERT_TRUE(test::run_until(io, [&] { return rec.seen.size() == 100; }));
@@ -62,9 +67,11 @@ TEST_F(HostTest, DeliversIncomingMessagesToHooksInOrder) {
   }
 }
 
-TEST_F(HostTest, EchoFromInsidePutIsHeldBackUntilPutReturnsAndIsRecognisedAsOurs) {
+TEST_F(HostTest, EchoDuringPutIsPassedOnAtOnceAndKnownAsOurs) {
+  // The network echoes our post while put() still waits for its answer
+  // (50 ms): the id was announced first, so nothing waits for put().
   auto& a = add_memory_plug(host, "a", {{"echo", true}, {"delay-ms", 50}});
-  auto& rec = static_cast<Recorder&>(host.add_hook(std::make_unique<Recorder>(host, "rec")));
+  auto& rec = host.add_hook(std::make_unique<Recorder>(host, "rec"));
   bool put_returned = false;
   std::vector<bool> returned_when_seen;
   rec.on_seen = [&](const SentPtr&) { returned_when_seen.push_back(put_returned); };
@@ -78,11 +85,37 @@ TEST_F(HostTest, EchoFromInsidePutIsHeldBackUntilPutReturnsAndIsRecognisedAsOurs
   }());
   ASSERT_EQ(receipts.size(), 1u);
   ASSERT_TRUE(test::run_until(io, [&] { return rec.seen.size() == 1; }));
-  ASSERT_EQ(a.posted().size(), 1u);
-  EXPECT_TRUE(returned_when_seen.at(0)) << "the echo was yielded while put() was running";
+  EXPECT_FALSE(returned_when_seen.at(0)) << "the echo waited for put() to return";
   EXPECT_EQ(rec.seen[0]->id, receipts[0].id);
   EXPECT_EQ(rec.sources[0].get(), original.get()) << "the echo's source is the message we sent";
   EXPECT_TRUE(rec.primaries[0]);
+}
+
+TEST_F(HostTest, EchoWithALateIdIsHeldBackButOthersMessagesAreNot) {
+  // A network that tells our post's id only in its answer: our echo waits
+  // for put() to return; a stranger's message meanwhile does not.
+  auto& a = add_memory_plug(host, "a", {{"echo", true}, {"late-ids", true}, {"delay-ms", 200}});
+  auto& rec = host.add_hook(std::make_unique<Recorder>(host, "rec"));
+  bool put_returned = false;
+  std::vector<std::pair<std::string, bool>> seen;
+  rec.on_seen = [&](const SentPtr& s) { seen.emplace_back(s->plain(), put_returned); };
+  open();
+  auto original = std::make_shared<Message>();
+  original->text = RichText("ours");
+  bool done = false;
+  asio::co_spawn(io, [&]() -> Task<> {
+    co_await a.send(a.channel("room"), original);
+    put_returned = true;
+    done = true;
+  }, asio::detached);
+  ASSERT_TRUE(test::run_until(io, [&] { return a.posted_count() == 1; }));
+  a.inject("room", "theirs");
+  ASSERT_TRUE(test::run_until(io, [&] { return done && seen.size() == 2; }));
+  ASSERT_EQ(seen[0].first, "theirs");
+  EXPECT_FALSE(seen[0].second) << "a stranger's message waited for our put()";
+  EXPECT_EQ(seen[1].first, "ours");
+  EXPECT_TRUE(seen[1].second);
+  EXPECT_EQ(rec.sources[1].get(), original.get()) << "the held echo is known as ours";
 }
 
 TEST_F(HostTest, PrioritisedHooksRunOneAtATimeLowestFirstThenTheRestConcurrently) {
@@ -136,7 +169,8 @@ TEST_F(HostTest, AHookThatThrowsNeverStopsDeliveryToOthersOrToItself) {
 class Rewriter : public Hook {
  public:
   explicit Rewriter(Host& host) : Hook(Init{"rewriter", Node::map(), host}) {}
-  Task<SentPtr> before_receive(SentPtr sent, MessagePtr, bool) override {
+  Task<SentPtr> before_receive(const Received& r) override {
+    const SentPtr& sent = r.sent;
     if (sent->plain() == "drop me") co_return nullptr;
     auto copy = std::make_shared<SentMessage>(*sent);
     copy->text = RichText(sent->plain() + "!");
@@ -153,7 +187,7 @@ class Rewriter : public Hook {
 TEST_F(HostTest, BeforeReceiveReplacesOrDropsMessages) {
   auto& a = add_memory_plug(host, "a");
   host.add_hook(std::make_unique<Rewriter>(host), 1);
-  auto& rec = static_cast<Recorder&>(host.add_hook(std::make_unique<Recorder>(host, "rec")));
+  auto& rec = host.add_hook(std::make_unique<Recorder>(host, "rec"));
   open();
   a.inject("room", "drop me");
   a.inject("room", "keep me");
@@ -193,9 +227,7 @@ class FailingPlug : public Plug {
     if (hang_) co_await test::sleep_for(10s);
     throw std::runtime_error("cannot connect");
   }
-  Task<std::vector<std::string>> put(const Channel&, MessagePtr) override {
-    co_return std::vector<std::string>{};
-  }
+  Task<PutResult> put(Posting&) override { co_return PutResult::delivered(); }
 
  private:
   bool hang_;
@@ -205,7 +237,7 @@ TEST_F(HostTest, APlugThatFailsOrHangsOnStartIsMarkedFailedAndTheRestRun) {
   auto& good = add_memory_plug(host, "good");
   auto& bad = host.add_plug(std::make_unique<FailingPlug>(host, "bad", false));
   auto& slow = host.add_plug(std::make_unique<FailingPlug>(host, "slow", true));
-  auto& rec = static_cast<Recorder&>(host.add_hook(std::make_unique<Recorder>(host, "rec")));
+  auto& rec = host.add_hook(std::make_unique<Recorder>(host, "rec"));
   auto start = std::chrono::steady_clock::now();
   open();
   EXPECT_LT(std::chrono::steady_clock::now() - start, 2s) << "the phase timeout bounds start";

@@ -1,32 +1,24 @@
 #include "core/outbox.hpp"
 
-#include <random>
-
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <fmt/chrono.h>
 #include <fmt/format.h>
+
+#include "core/host_core.hpp"
 
 namespace immp::detail {
 
 namespace {
 
-// Retry delays: 1 s doubling to 60 s, with up to 25 % jitter so that many
-// outboxes of one recovering network do not retry in lockstep.
-std::chrono::milliseconds backoff(int attempt) {
-  static thread_local std::minstd_rand rng(std::random_device{}());
-  long base = 1000L << std::min(attempt, 6);
-  base = std::min(base, 60'000L);
-  std::uniform_int_distribution<long> jitter(0, base / 4);
-  return std::chrono::milliseconds(base + jitter(rng));
-}
+bool deliverable(const Plug& plug) { return plug.state() == State::active && plug.online(); }
 
 }  // namespace
 
-Outboxes::Outboxes(Host& host, LoggerPtr log)
-    : host_(host),
+Outboxes::Outboxes(HostCore& core, LoggerPtr log)
+    : core_(core),
       log_(log),
-      workers_(host.executor(), log),
+      workers_(core.ex, log),
+      settled_(core.ex),
       // Sequence numbers start at the current time in microseconds so that
       // entries of this run sort after those saved by earlier runs.
       seq_(std::chrono::duration_cast<std::chrono::microseconds>(
@@ -39,7 +31,9 @@ std::string Outboxes::next_id() { return fmt::format("{}-{}", run_id_, ++counter
 Outboxes::Box& Outboxes::box(const Channel& channel) {
   auto it = boxes_.find(channel);
   if (it == boxes_.end()) {
-    it = boxes_.emplace(channel, std::make_unique<Box>(host_.executor(), channel)).first;
+    auto b = std::make_unique<Box>(core_.ex, channel,
+                                   Backoff(core_.options.retry_first, core_.options.retry_max));
+    it = boxes_.emplace(channel, std::move(b)).first;
   }
   Box& b = *it->second;
   if (!b.running && !closing_) {
@@ -49,13 +43,13 @@ Outboxes::Box& Outboxes::box(const Channel& channel) {
   return b;
 }
 
-void Outboxes::post(Channel channel, MessagePtr message, std::string owner, std::string tag) {
+void Outboxes::post(Channel channel, MessagePtr message, OriginPtr origin) {
   OutboxEntry entry;
   entry.seq = ++seq_;  // the id is made only if it is ever saved
   entry.channel = std::move(channel);
   entry.message = std::move(message);
-  entry.owner = std::move(owner);
-  entry.tag = std::move(tag);
+  entry.origin = std::move(origin);
+  entry.queued_at = core_.now();
   ++stats_.queued;
   Box& b = box(entry.channel);
   enqueue(b, std::move(entry));
@@ -63,23 +57,24 @@ void Outboxes::post(Channel channel, MessagePtr message, std::string owner, std:
 
 void Outboxes::enqueue(Box& b, OutboxEntry entry) {
   Plug* plug = b.channel.plug;
-  // Save at once when it cannot go out soon; otherwise only memory is used.
-  if (store_ && !entry.persisted && (b.failing || closing_ || plug->state() != State::active)) {
+  // Saved at once when it cannot go out soon; otherwise only memory is used.
+  if (store_ && !entry.persisted && (b.failing || closing_ || !deliverable(*plug))) {
     persist(entry);
   }
   b.entries.push_back(std::move(entry));
   while (b.entries.size() > plug->outbox_policy().capacity) {
     OutboxEntry& old = b.entries.front();
-    log_->warn("outbox {} full ({} messages): dropped the oldest, queued {}", b.channel.repr(),
-               plug->outbox_policy().capacity, fmt::format("{:%F %T}", old.queued_at));
+    log_->warn("outbox {} full ({} messages): dropped the oldest, queued {:%F %T}",
+               b.channel.repr(), plug->outbox_policy().capacity, old.queued_at);
     if (old.persisted && store_) store_->remove(old.id);
     b.entries.pop_front();
+    --stats_.pending;
     ++stats_.overflowed;
   }
   ++stats_.pending;
   if (b.waiting) {
     b.waiting = false;
-    b.arrived.notify();
+    b.wake.notify();
   }
 }
 
@@ -100,9 +95,18 @@ void Outboxes::listen(std::string owner, Host::DeliveryListener listener) {
   listeners_.insert_or_assign(std::move(owner), std::move(listener));
 }
 
+void Outboxes::wake(const Plug& plug) {
+  for (auto& [channel, b] : boxes_) {
+    if (channel.plug != &plug || b->rate_limited) continue;
+    // A plug that came back makes the next attempt the first again.
+    if (deliverable(plug)) b->backoff.reset();
+    b->wake.notify();
+  }
+}
+
 Task<> Outboxes::restore(OutboxStore& store) {
   store_ = &store;
-  std::vector<OutboxEntry> entries = co_await store.load(host_);
+  std::vector<OutboxEntry> entries = co_await store.load(core_.host);
   for (auto& e : entries) {
     if (!e.channel.plug) {
       log_->warn("outbox: dropped saved message {} for a plug that no longer exists", e.id);
@@ -117,96 +121,163 @@ Task<> Outboxes::restore(OutboxStore& store) {
   if (!entries.empty()) log_->info("outbox: restored {} undelivered messages", stats_.restored);
 }
 
-Task<bool> Outboxes::deliver(Box& b, OutboxEntry& e) {
-  Plug& plug = *b.channel.plug;
+void Outboxes::report(const Channel& channel, const OutboxEntry& e) {
+  if (!e.origin || e.parts.empty()) return;
+  auto it = listeners_.find(e.origin->owner);
+  if (it == listeners_.end()) return;
   std::vector<Receipt> receipts;
+  receipts.reserve(e.parts.size());
+  auto at = Clock::now();
+  for (const auto& id : e.parts) receipts.push_back(Receipt{id, channel, at, {}, false});
+  it->second(*e.origin, channel, receipts);
+}
+
+// The entry left the box for good (delivered or dropped).
+void Outboxes::finish(Box& b, OutboxEntry& e) {
+  if (e.persisted && store_) store_->remove(e.id);
+  --stats_.pending;
+  if (b.entries.empty()) settled_.notify();
+}
+
+Task<PutResult> Outboxes::deliver(Box& b, OutboxEntry& e) {
+  Plug& plug = *b.channel.plug;
   if (e.message->deleted) {
     auto* sent = dynamic_cast<const SentMessage*>(e.message.get());
     if (sent && plug.features().remove) {
       Receipt target{sent->id, b.channel, sent->at, sent->revision, true};
       co_await plug.delete_message(target);
     }
-  } else {
-    receipts = co_await host_.send(b.channel, e.message);
+    co_return PutResult::delivered();
   }
-  if (!e.owner.empty()) {
-    auto it = listeners_.find(e.owner);
-    if (it != listeners_.end()) it->second(e.tag, b.channel, receipts);
+  PostingState state;
+  state.channel = b.channel;
+  state.message = e.message;
+  state.origin = e.origin;
+  state.parts = std::move(e.parts);
+  state.resume = state.parts.size();
+  PutResult result = PutResult::retry({});
+  try {
+    result = co_await core_.attempt(state);
+  } catch (...) {
+    e.parts = std::move(state.parts);
+    throw;
   }
-  co_return true;
+  e.parts = std::move(state.parts);
+  co_return result;
+}
+
+// Sleeps for `delay`, or until the plug comes back (Outboxes::wake), or an
+// entry arrives while the box was empty.
+Task<> Outboxes::pause(Box& b, std::chrono::milliseconds delay) {
+  asio::steady_timer timer(core_.ex, delay);
+  timer.async_wait([&b](boost::system::error_code ec) {
+    if (!ec) b.wake.notify();
+  });
+  try {
+    co_await b.wake.wait();
+  } catch (...) {
+    timer.cancel();
+    throw;
+  }
+  timer.cancel();
 }
 
 Task<> Outboxes::run(Box& b) {
-  asio::steady_timer timer(host_.executor());
-  int attempt = 0;
   for (;;) {
     while (b.entries.empty()) {
       b.waiting = true;
-      co_await b.arrived.wait();
+      co_await b.wake.wait();
     }
-    OutboxEntry& e = b.entries.front();
+    OutboxEntry& front = b.entries.front();
     Plug& plug = *b.channel.plug;
-    if (Clock::now() - e.queued_at > plug.outbox_policy().expiry) {
+    auto expiry = plug.outbox_policy().expiry;
+    if (core_.now() - front.queued_at > expiry) {
       log_->warn("outbox {}: dropped a message queued at {:%F %T}: older than the expiry of {} s",
-                 b.channel.repr(), e.queued_at, plug.outbox_policy().expiry.count());
-      if (e.persisted && store_) store_->remove(e.id);
+                 b.channel.repr(), front.queued_at, expiry.count());
+      OutboxEntry gone = std::move(front);
       b.entries.pop_front();
-      --stats_.pending;
       ++stats_.expired;
+      finish(b, gone);
       continue;
     }
-    if (plug.state() != State::active) {
-      // Down: keep everything safe and look again in a second.
+    if (!deliverable(plug)) {
+      // Down: keep everything safe and sleep until the plug says it is back
+      // (at most the expiry of what waits, to drop it in time).
       save_all(b);
-      timer.expires_after(std::chrono::seconds(1));
-      co_await timer.async_wait(asio::use_awaitable);
+      settled_.notify();
+      co_await pause(b, std::chrono::duration_cast<std::chrono::milliseconds>(expiry));
       continue;
     }
     // Taken out while in flight, so an overflow never drops it mid-delivery.
-    OutboxEntry entry = std::move(e);
+    OutboxEntry entry = std::move(front);
     b.entries.pop_front();
-    bool ok = false;
+    PutResult result = PutResult::retry({});
     try {
-      ok = co_await deliver(b, entry);
+      result = co_await deliver(b, entry);
     } catch (const boost::system::system_error& err) {
       if (err.code() == asio::error::operation_aborted) {
         b.entries.push_front(std::move(entry));  // stopped: keep it for later
         throw;
       }
-      if (attempt == 0) log_->warn("outbox {}: delivery failed, will retry: {}", b.channel.repr(), err.what());
+      result = PutResult::retry(err.what());
     } catch (const std::exception& err) {
-      if (attempt == 0) log_->warn("outbox {}: delivery failed, will retry: {}", b.channel.repr(), err.what());
+      result = PutResult::retry(err.what());
     }
-    if (!ok) {
-      b.entries.push_front(std::move(entry));
-      ++stats_.retried;
-      b.failing = true;
-      save_all(b);
-      timer.expires_after(backoff(attempt++));
-      co_await timer.async_wait(asio::use_awaitable);
-      continue;
+    switch (result.kind()) {
+      case PutResult::Kind::delivered:
+        if (b.failing) log_->info("outbox {}: delivering again", b.channel.repr());
+        b.failing = false;
+        b.backoff.reset();
+        ++stats_.delivered;
+        report(b.channel, entry);
+        finish(b, entry);
+        continue;
+      case PutResult::Kind::failed:
+        log_->error("outbox {}: dropped a message that cannot be delivered: {}", b.channel.repr(),
+                    result.reason());
+        ++stats_.failed;
+        report(b.channel, entry);  // the parts that did go out are still copies
+        finish(b, entry);
+        continue;
+      case PutResult::Kind::retry:
+      case PutResult::Kind::partial:
+        break;
     }
-    if (b.failing) log_->info("outbox {}: delivering again", b.channel.repr());
-    b.failing = false;
-    attempt = 0;
-    if (entry.persisted && store_) store_->remove(entry.id);
-    --stats_.pending;
-    ++stats_.delivered;
+    if (!entry.parts.empty()) ++stats_.partial;
+    ++stats_.retried;
+    bool persisted_before = entry.persisted;
+    b.entries.push_front(std::move(entry));
+    if (persisted_before && store_) persist(b.entries.front());  // keep its delivered parts
+    auto delay = b.backoff.next();
+    b.rate_limited = result.after().count() > 0;
+    if (b.rate_limited) delay = result.after();
+    if (!b.failing) {
+      log_->warn("outbox {}: not delivered ({}), retrying in {} ms", b.channel.repr(),
+                 result.reason().empty() ? "no reason given" : result.reason(), delay.count());
+    }
+    b.failing = true;
+    save_all(b);
+    settled_.notify();
+    co_await pause(b, delay);
+    b.rate_limited = false;
   }
 }
 
 Task<> Outboxes::close(std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  asio::steady_timer poll(host_.executor());
-  // Give healthy outboxes a moment to finish; failing ones wait for next run.
-  for (;;) {
-    bool busy = false;
-    for (auto& [c, b] : boxes_) busy = busy || (!b->entries.empty() && !b->failing &&
-                                                c.plug->state() == State::active);
-    if (!busy || std::chrono::steady_clock::now() >= deadline) break;
-    poll.expires_after(std::chrono::milliseconds(5));
-    co_await poll.async_wait(asio::use_awaitable);
-  }
+  // Give healthy outboxes until the deadline to finish; failing ones and
+  // those of plugs that are down wait for the next run.
+  asio::steady_timer deadline(core_.ex, timeout);
+  deadline.async_wait([this](boost::system::error_code ec) {
+    if (!ec) settled_.notify();
+  });
+  auto busy = [this] {
+    for (auto& [c, b] : boxes_) {
+      if (!b->entries.empty() && !b->failing && deliverable(*c.plug)) return true;
+    }
+    return false;
+  };
+  while (busy() && deadline.expiry() > std::chrono::steady_clock::now()) co_await settled_.wait();
+  deadline.cancel();
   closing_ = true;
   co_await workers_.stop(timeout);
   std::size_t kept = 0;
@@ -219,8 +290,10 @@ Task<> Outboxes::close(std::chrono::milliseconds timeout) {
     if (store_) {
       log_->info("outbox: {} undelivered messages saved for the next start", kept);
     } else {
-      log_->warn("outbox: {} undelivered messages lost at shutdown: configure "
-                 "immp.hook.database.DatabaseHook to keep them", kept);
+      log_->warn(
+          "outbox: {} undelivered messages lost at shutdown: configure "
+          "immp.hook.database.DatabaseHook to keep them",
+          kept);
     }
   }
 }

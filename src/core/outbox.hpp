@@ -8,19 +8,22 @@
 #include <string>
 #include <unordered_map>
 
+#include "immp/backoff.hpp"
 #include "immp/host.hpp"
 #include "immp/tasks.hpp"
 
 namespace immp::detail {
+
+struct HostCore;
 
 struct OutboxEntry {
   std::string id;  // unique across restarts; made when first saved
   std::int64_t seq = 0;
   Channel channel;
   MessagePtr message;
-  std::string owner;
-  std::string tag;
-  Clock::time_point queued_at = Clock::now();
+  OriginPtr origin;                // who posted it; null if nobody said
+  std::vector<std::string> parts;  // ids of the parts already delivered
+  Clock::time_point queued_at;
   bool persisted = false;
 };
 
@@ -29,7 +32,8 @@ struct OutboxEntry {
 class OutboxStore {
  public:
   virtual ~OutboxStore() = default;
-  // Fire-and-forget; applied in call order.
+  // Fire-and-forget; applied in call order. Saving an entry again (same
+  // id) updates its delivered parts.
   virtual void save(const OutboxEntry& entry) = 0;
   virtual void remove(const std::string& id) = 0;
   // Every saved entry, oldest first. Entries whose plug is gone come back
@@ -39,13 +43,15 @@ class OutboxStore {
 
 class Outboxes {
  public:
-  Outboxes(Host& host, LoggerPtr log);
+  Outboxes(HostCore& core, LoggerPtr log);
 
-  void post(Channel channel, MessagePtr message, std::string owner, std::string tag);
+  void post(Channel channel, MessagePtr message, OriginPtr origin);
   void listen(std::string owner, Host::DeliveryListener listener);
   // Takes entries saved by an earlier run and starts delivering them.
   Task<> restore(OutboxStore& store);
   void set_store(OutboxStore* store) { store_ = store; }
+  // The plug's link or state changed: its outboxes look again at once.
+  void wake(const Plug& plug);
   // Waits (bounded) for what is queued to go out, then saves the rest and
   // stops every worker.
   Task<> close(std::chrono::milliseconds timeout);
@@ -53,28 +59,35 @@ class Outboxes {
 
  private:
   struct Box {
-    explicit Box(Executor ex, Channel c) : channel(std::move(c)), arrived(ex) {}
+    Box(Executor ex, Channel c, Backoff b)
+        : channel(std::move(c)), wake(ex), backoff(b) {}
     Channel channel;
     std::deque<OutboxEntry> entries;
-    Signal arrived;
+    Signal wake;  // an entry arrived, the plug came back, or a retry is due
     bool waiting = false;
     bool failing = false;
     bool running = false;
+    bool rate_limited = false;  // waiting out the network's "retry after"
+    Backoff backoff;
   };
   Box& box(const Channel& channel);
   void enqueue(Box& box, OutboxEntry entry);
   void save_all(Box& box);
   void persist(OutboxEntry& entry);
+  void finish(Box& box, OutboxEntry& entry);
+  void report(const Channel& channel, const OutboxEntry& entry);
   Task<> run(Box& box);
-  Task<bool> deliver(Box& box, OutboxEntry& entry);
+  Task<PutResult> deliver(Box& box, OutboxEntry& entry);
+  Task<> pause(Box& box, std::chrono::milliseconds delay);
   std::string next_id();
 
-  Host& host_;
+  HostCore& core_;
   LoggerPtr log_;
   OutboxStore* store_ = nullptr;
   std::unordered_map<Channel, std::unique_ptr<Box>> boxes_;
   std::map<std::string, Host::DeliveryListener, std::less<>> listeners_;
   TaskGroup workers_;
+  Signal settled_;  // some box emptied or failed (for close)
   Host::OutboxStats stats_;
   std::int64_t seq_;
   std::string run_id_;

@@ -33,6 +33,8 @@ Task<> Plug::queue_paced(SentPtr sent) {
   }
 }
 
+bool Plug::may_be_echo(const SentMessage&) const { return false; }
+
 Task<UserPtr> Plug::user_from_id(std::string) { co_return nullptr; }
 Task<UserPtr> Plug::user_from_username(std::string) { co_return nullptr; }
 Task<bool> Plug::user_is_system(const User&) { co_return false; }

@@ -1,18 +1,54 @@
-// The host's bookkeeping inside each plug: its inbound queue, the send lock
-// and the record of our own posts (to recognise echoes). Internal.
+// The host's bookkeeping inside each plug: its inbound queue, the record of
+// our own posts (to recognise their echoes) and the messages held back
+// while a put() is in flight. Internal to src/core.
 #pragma once
 
+#include <cstdint>
 #include <deque>
 #include <string>
-#include <unordered_map>
+#include <string_view>
+#include <vector>
 
+#include <boost/unordered/unordered_flat_map.hpp>
+
+#include "immp/hook.hpp"
 #include "immp/message.hpp"
 #include "immp/tasks.hpp"
 
 namespace immp::detail {
 
+// The ids our posts produced on one plug, with what was posted and by whom.
+// Bounded: a ring of the last kCapacity parts, indexed by a hash of (source,
+// id); allocates nothing per part once the ring is full (strings reuse the
+// slot's capacity).
+class EchoRecord {
+ public:
+  struct Entry {
+    std::uint64_t n = 0;  // 0: empty
+    std::uint64_t hash = 0;
+    std::string source;
+    std::string id;
+    MessagePtr message;
+    OriginPtr origin;
+    bool primary = true;
+  };
+  static constexpr std::size_t kCapacity = 16384;
+
+  void add(std::string_view source, std::string_view id, const MessagePtr& message,
+           const OriginPtr& origin, bool primary);
+  // The entry for a message that came in, or null when it is not ours.
+  const Entry* find(std::string_view source, std::string_view id) const;
+  bool empty() const { return index_.empty(); }
+
+ private:
+  static std::uint64_t hash_of(std::string_view source, std::string_view id);
+  std::vector<Entry> ring_;
+  boost::unordered_flat_map<std::uint64_t, std::uint64_t> index_;  // hash -> n
+  std::uint64_t next_n_ = 1;
+};
+
 struct PlugCore {
-  explicit PlugCore(Executor ex) : arrived(ex), drained(ex), unlocked(ex) {}
+  explicit PlugCore(Executor ex) : arrived(ex), drained(ex) {}
 
   // Inbound: filled by Plug::queue(), emptied by the host's reader.
   std::deque<SentPtr> inbox;
@@ -23,36 +59,12 @@ struct PlugCore {
   static constexpr std::size_t kHighWater = 4096;
   static constexpr std::size_t kLowWater = 1024;
 
-  // The send lock: number of put() calls in progress. The reader yields
-  // nothing while it is non-zero.
+  // put() calls in flight, and the messages held back meanwhile because
+  // the plug said they may be echoes whose ids are not known yet.
   int putting = 0;
-  Signal unlocked;
+  std::deque<SentPtr> held;
 
-  // Our own posts, by "source\0id", kept only for plugs whose network
-  // echoes (Features::echo); bounded, oldest forgotten first.
-  struct Ours {
-    MessagePtr source;
-    bool primary = true;
-  };
-  std::unordered_map<std::string, Ours> ours;
-  std::deque<std::string> ours_order;
-  static constexpr std::size_t kOursCapacity = 16384;
-
-  static std::string key(const std::string& source, const std::string& id) {
-    std::string k;
-    k.reserve(source.size() + id.size() + 1);
-    k.append(source).push_back('\0');
-    k.append(id);
-    return k;
-  }
-  void remember(const std::string& source, const std::string& id, MessagePtr msg, bool primary) {
-    auto k = key(source, id);
-    if (ours.insert_or_assign(k, Ours{std::move(msg), primary}).second) ours_order.push_back(k);
-    while (ours_order.size() > kOursCapacity) {
-      ours.erase(ours_order.front());
-      ours_order.pop_front();
-    }
-  }
+  EchoRecord ours;
 };
 
 }  // namespace immp::detail

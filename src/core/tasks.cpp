@@ -57,7 +57,7 @@ TaskGroup::~TaskGroup() {
   for (auto& e : tasks_) e.cancel.emit(asio::cancellation_type::all);
 }
 
-void TaskGroup::spawn(std::string name, Task<> task) {
+asio::cancellation_signal& TaskGroup::spawn(std::string name, Task<> task) {
   tasks_.emplace_back();
   auto it = std::prev(tasks_.end());
   it->name = std::move(name);
@@ -80,25 +80,26 @@ void TaskGroup::spawn(std::string name, Task<> task) {
                        tasks_.erase(it);
                        ended_.notify();
                      }));
+  return it->cancel;
+}
+
+Task<bool> TaskGroup::join(std::chrono::milliseconds timeout) {
+  asio::steady_timer deadline(ex_, timeout);
+  bool expired = false;
+  deadline.async_wait([this, &expired](boost::system::error_code ec) {
+    if (ec) return;
+    expired = true;
+    ended_.notify();
+  });
+  while (!tasks_.empty() && !expired) co_await ended_.wait();
+  deadline.cancel();
+  co_return tasks_.empty();
 }
 
 Task<> TaskGroup::stop(std::chrono::milliseconds timeout) {
   for (auto& e : tasks_) e.cancel.emit(asio::cancellation_type::all);
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  asio::steady_timer guard(ex_);
-  while (!tasks_.empty()) {
-    if (std::chrono::steady_clock::now() >= deadline) {
-      for (auto& e : tasks_) log_->warn("task {} did not stop in time; abandoned", e.name);
-      co_return;
-    }
-    // Wake on the next task end, or poll the deadline every 50 ms.
-    guard.expires_after(std::chrono::milliseconds(50));
-    guard.async_wait([this](boost::system::error_code ec) {
-      if (!ec) ended_.notify();
-    });
-    co_await ended_.wait();
-    guard.cancel();
-  }
+  if (co_await join(timeout)) co_return;
+  for (auto& e : tasks_) log_->warn("task {} did not stop in time; abandoned", e.name);
 }
 
 }  // namespace immp

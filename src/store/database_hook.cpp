@@ -59,15 +59,13 @@ Task<> DatabaseHook::start() {
   // Outboxes keep undelivered messages here while their plug is down.
   outbox_store_ = std::make_unique<DatabaseOutboxStore>(*db_);
   co_await outbox_store_->migrate();
-  host().core().outbox_store = outbox_store_.get();
+  immp::detail::set_outbox_store(host(), outbox_store_.get());
 }
 
 Task<> DatabaseHook::stop() {
   if (!db_) co_return;
-  if (host().core().outbox_store == outbox_store_.get()) {
-    host().core().outbox_store = nullptr;
-    host().core().outboxes->set_store(nullptr);  // nothing may save here after we close
-  }
+  // Nothing may save here after we close.
+  if (outbox_store_) immp::detail::set_outbox_store(host(), nullptr);
   auto flushing = db_->flush();
   co_await std::move(flushing);
   db_->close();

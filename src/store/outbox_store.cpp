@@ -14,6 +14,9 @@ Task<> DatabaseOutboxStore::migrate() {
       " source TEXT NOT NULL, owner TEXT NOT NULL, tag TEXT NOT NULL,"
       " queued_at BIGINT NOT NULL, message TEXT NOT NULL)",
   };
+  // The origin (owner and tag) is the host's record of who posted it; the
+  // parts are the ids of what already went out, never sent again.
+  steps.push_back("ALTER TABLE immp_outbox ADD COLUMN parts TEXT NOT NULL DEFAULT '[]'");
   co_await db_.migrate("outbox", std::move(steps));
 }
 
@@ -28,11 +31,15 @@ void DatabaseOutboxStore::save(const immp::detail::OutboxEntry& e) {
     message = json::serialize(message_to_json(*e.message));
   }
   auto at = std::chrono::duration_cast<std::chrono::milliseconds>(e.queued_at.time_since_epoch());
+  json::array parts;
+  for (const auto& id : e.parts) parts.emplace_back(id);
+  std::string owner = e.origin ? e.origin->owner : std::string();
+  std::string tag = e.origin ? e.origin->tag : std::string();
   db_.write(
-      "INSERT INTO immp_outbox (id, seq, plug, source, owner, tag, queued_at, message) "
-      "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-      {e.id, e.seq, e.channel.plug->name(), e.channel.source, e.owner, e.tag,
-       static_cast<std::int64_t>(at.count()), std::move(message)});
+      "INSERT INTO immp_outbox (id, seq, plug, source, owner, tag, queued_at, message, parts) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET parts = excluded.parts",
+      {e.id, e.seq, e.channel.plug->name(), e.channel.source, std::move(owner), std::move(tag),
+       static_cast<std::int64_t>(at.count()), std::move(message), json::serialize(parts)});
 }
 
 void DatabaseOutboxStore::remove(const std::string& id) {
@@ -41,7 +48,7 @@ void DatabaseOutboxStore::remove(const std::string& id) {
 
 Task<std::vector<immp::detail::OutboxEntry>> DatabaseOutboxStore::load(const Host& host) {
   Rows rows = co_await db_.query(
-      "SELECT id, seq, plug, source, owner, tag, queued_at, message FROM immp_outbox "
+      "SELECT id, seq, plug, source, owner, tag, queued_at, message, parts FROM immp_outbox "
       "ORDER BY seq");
   std::vector<immp::detail::OutboxEntry> out;
   out.reserve(rows.size());
@@ -50,8 +57,9 @@ Task<std::vector<immp::detail::OutboxEntry>> DatabaseOutboxStore::load(const Hos
     e.id = as_text(row[0]);
     e.seq = as_int(row[1]);
     e.channel = Channel{host.plug(as_text(row[2])), as_text(row[3])};
-    e.owner = as_text(row[4]);
-    e.tag = as_text(row[5]);
+    if (std::string owner = as_text(row[4]); !owner.empty()) {
+      e.origin = std::make_shared<const Origin>(Origin{std::move(owner), as_text(row[5])});
+    }
     e.queued_at = Clock::time_point(std::chrono::milliseconds(as_int(row[6])));
     json::value v = json::parse(as_text(row[7]));
     if (v.as_object().contains("sent")) {
@@ -59,6 +67,8 @@ Task<std::vector<immp::detail::OutboxEntry>> DatabaseOutboxStore::load(const Hos
     } else {
       e.message = std::make_shared<const Message>(message_from_json(v, host));
     }
+    json::value parts = json::parse(as_text(row[8]));
+    for (const auto& id : parts.as_array()) e.parts.emplace_back(id.as_string());
     out.push_back(std::move(e));
   }
   co_return out;

@@ -54,9 +54,9 @@ class GreeterHook final : public immp::Hook {
 
   // Every message that reached the host, after the before_receive chain.
   // `sent` is shared and immutable: read it, never copy it just to read.
-  immp::Task<> on_receive(immp::SentPtr sent, immp::MessagePtr /*source*/,
-                          bool primary) override {
-    if (!primary || !sent->text || sent->message().deleted) co_return;
+  immp::Task<> on_receive(const immp::Received& received) override {
+    const immp::SentPtr& sent = received.sent;
+    if (!received.primary || !sent->text || sent->message().deleted) co_return;
     if (!is_command(sent->text->plain())) co_return;
 
     std::string who = sent->user ? sent->user->display_name() : std::string("stranger");

@@ -44,16 +44,11 @@ std::string make_tag(const SyncRefs::Handle& h) {
   return tag;
 }
 
-bool is_copy_of(const MessagePtr& msg, const Relay* relay) {
-  const auto* mark = std::any_cast<RelayCopy>(&msg->raw);
-  return mark && mark->relay == relay;
-}
-
 }  // namespace
 
 // ---- Relay ----------------------------------------------------------------
 
-Relay::Relay(const Init& init) : Hook(init) {
+Relay::Relay(const Init& init) : Hook(init), owner_("relay:" + init.name) {
   const Node& c = config();
   joins_ = c.at("joins").as_bool();
   renames_ = c.at("renames").as_bool();
@@ -91,9 +86,9 @@ const NamingRules& Relay::rules_for(const Plug* plug) const {
   return naming_;
 }
 
-bool Relay::skip(const SentPtr& sent, const MessagePtr& source, bool primary) const {
-  if (!primary) return true;
-  if (is_copy_of(source, this) || is_copy_of(sent, this)) return true;
+bool Relay::skip(const Received& r) const {
+  if (!r.primary || r.posted_by(owner_)) return true;
+  const SentPtr& sent = r.sent;
   bool membership = !sent->joined.empty() || !sent->left.empty();
   bool rename = sent->title.has_value();
   if ((membership && !joins_) || (rename && !renames_)) {
@@ -106,7 +101,6 @@ bool Relay::skip(const SentPtr& sent, const MessagePtr& source, bool primary) co
 Task<std::shared_ptr<Message>> Relay::copy_for(const SentPtr& sent, const Channel& target,
                                                const std::string& title) {
   auto copy = std::make_shared<Message>(static_cast<const Message&>(*sent));
-  copy->raw = RelayCopy{this};
   copy->reply_to = nullptr;
   std::optional<IdentityGroup> identity;
   if (identities_ && sent->user) identity = co_await identities_->identity_from_user(*sent->user);
@@ -193,9 +187,9 @@ SyncHook::SyncHook(const Init& init) : Relay(init) {
   }
   // Registered now: outboxes restored at start deliver before we start.
   owner_ = "sync:" + name();
-  init.host.on_delivered(owner_, [this](const std::string& tag, const Channel& ch,
-                                                  const std::vector<Receipt>& receipts) {
-    on_delivered(tag, ch, receipts);
+  init.host.on_delivered(owner_, [this](const Origin& origin, const Channel& ch,
+                                        const std::vector<Receipt>& receipts) {
+    on_delivered(origin, ch, receipts);
   });
 }
 
@@ -223,18 +217,19 @@ Task<> SyncHook::start() {
     refs_ = std::make_unique<SyncRefs>(host(), db,
                                        static_cast<std::size_t>(config().at("cache").as_int()));
   }
-  for (auto& e : early_) on_delivered(e.tag, e.channel, e.receipts);
+  for (auto& e : early_) on_delivered(e.origin, e.channel, e.receipts);
   early_.clear();
 }
 
-void SyncHook::on_delivered(const std::string& tag, const Channel& channel,
+void SyncHook::on_delivered(const Origin& origin, const Channel& channel,
                             const std::vector<Receipt>& receipts) {
   if (receipts.empty()) return;
+  const std::string& tag = origin.tag;
   auto sep = tag.find(kSep);
   if (sep == std::string::npos) return;
   if (!refs_) {
     // Restored outboxes can deliver before start(): record them then.
-    early_.push_back({tag, channel, receipts});
+    early_.push_back({origin, channel, receipts});
     return;
   }
   SyncRefs::Handle handle{tag.substr(sep + 1), std::strtoull(tag.c_str(), nullptr, 10)};
@@ -259,10 +254,11 @@ std::optional<std::string> SyncHook::title(const std::string& label) const {
   return it->second;
 }
 
-Task<> SyncHook::on_receive(SentPtr sent, MessagePtr source, bool primary) {
+Task<> SyncHook::on_receive(const Received& r) {
+  const SentPtr& sent = r.sent;
   auto it = label_of_.find(sent->channel);
   if (it == label_of_.end() || !refs_) co_return;
-  if (skip(sent, source, primary)) co_return;
+  if (skip(r)) co_return;
   if (sent->edited || sent->deleted) {
     if (!edits_) co_return;
     auto key = co_await refs_->key_for(sent->channel, sent->id);
@@ -280,14 +276,27 @@ Task<> SyncHook::on_receive(SentPtr sent, MessagePtr source, bool primary) {
 
 Task<> SyncHook::relay_new(const SentPtr& sent, const std::string& label) {
   SyncRefs::Handle handle = refs_->add_origin(sent->channel, sent->id);
-  std::string tag = make_tag(handle);
+  // One record for every copy of this message: the host keeps it with each
+  // outbox entry and each id the copies get.
+  auto origin = std::make_shared<const Origin>(Origin{owner_, make_tag(handle)});
   const std::string& title = title_of(label);
+  // Targets whose plugs share naming rules share one copy, unless a reply
+  // makes each copy point at that target's own parent.
+  const NamingRules* shared_rules = nullptr;
+  MessagePtr shared;
   for (const Channel& target : labels_[label]) {
     if (target == sent->channel) continue;
+    const NamingRules* rules = &rules_for(target.plug);
+    if (shared && rules == shared_rules && !sent->reply_to) {
+      host().post(target, shared, origin);
+      continue;
+    }
     auto copy = co_await copy_for(sent, target, title);
     if (!copy) continue;
     if (sent->reply_to) copy = co_await with_reply(std::move(copy), sent, target);
-    host().post(target, std::move(copy), owner_, tag);
+    shared_rules = rules;
+    shared = copy;
+    host().post(target, std::move(copy), origin);
   }
   if (plug_) {
     auto unified = std::make_shared<const SentMessage>(
@@ -337,7 +346,10 @@ Task<std::shared_ptr<Message>> SyncHook::with_reply(std::shared_ptr<Message> cop
 
 Task<> SyncHook::relay_change(const SentPtr& sent, const std::string& key) {
   std::vector<Copy> copies = co_await refs_->copies(key);
-  std::string tag = make_tag(SyncRefs::Handle{key, 0});
+  auto origin = std::make_shared<const Origin>(Origin{owner_, make_tag(SyncRefs::Handle{key, 0})});
+  // Deletes and in-place edits add no copy: the host still knows them as
+  // ours (their echoes are not relayed), but no delivery is recorded.
+  auto unrecorded = std::make_shared<const Origin>(Origin{owner_, {}});
   for (const Copy& c : copies) {
     if (c.channel == sent->channel || !c.channel.plug) continue;
     if (sent->deleted) {
@@ -346,7 +358,7 @@ Task<> SyncHook::relay_change(const SentPtr& sent, const std::string& key) {
       gone.deleted = true;
       auto msg = std::make_shared<const SentMessage>(Receipt{c.id, c.channel, Clock::now(), {}, true},
                                                      std::move(gone));
-      host().post(c.channel, std::move(msg), owner_, {});
+      host().post(c.channel, std::move(msg), unrecorded);
       continue;
     }
     std::string label;
@@ -359,9 +371,9 @@ Task<> SyncHook::relay_change(const SentPtr& sent, const std::string& key) {
       // Edited in place: the copy's own id says which message to change.
       auto edit = std::make_shared<const SentMessage>(
           Receipt{c.id, c.channel, Clock::now(), {}, false}, std::move(*copy));
-      host().post(c.channel, std::move(edit), owner_, {});
+      host().post(c.channel, std::move(edit), unrecorded);
     } else {
-      host().post(c.channel, std::move(copy), owner_, tag);
+      host().post(c.channel, std::move(copy), origin);
     }
   }
 }
@@ -375,20 +387,18 @@ std::string SyncHook::distribute(const std::string& label, MessagePtr msg) {
   std::string id = std::to_string(Clock::now().time_since_epoch().count()) + "." +
                    std::to_string(++posted_);
   SyncRefs::Handle handle = refs_->add_origin(plug_->channel(label), id);
-  std::string tag = make_tag(handle);
-  for (const Channel& target : members(label)) {
-    auto copy = std::make_shared<Message>(*msg);
-    copy->raw = RelayCopy{this};
-    host().post(target, std::move(copy), owner_, tag);
-  }
+  auto origin = std::make_shared<const Origin>(Origin{owner_, make_tag(handle)});
+  for (const Channel& target : members(label)) host().post(target, msg, origin);
   return id;
 }
 
-Task<std::vector<std::string>> SyncPlug::put(const Channel& channel, MessagePtr msg) {
-  if (hook_.members(channel.source).empty()) {
-    throw std::runtime_error("sync " + name() + " has no channel '" + channel.source + "'");
+Task<PutResult> SyncPlug::put(Posting& post) {
+  const std::string& label = post.channel().source;
+  if (hook_.members(label).empty()) {
+    co_return PutResult::failed("sync " + name() + " has no channel '" + label + "'");
   }
-  co_return std::vector<std::string>{hook_.distribute(channel.source, std::move(msg))};
+  post.sent(hook_.distribute(label, post.message()));
+  co_return PutResult::delivered();
 }
 
 Task<std::vector<Channel>> SyncPlug::public_channels() {
@@ -429,6 +439,7 @@ SpecPtr ForwardHook::schema() {
 }
 
 ForwardHook::ForwardHook(const Init& init) : Relay(init) {
+  owner_ = "forward:" + name();
   const Node& c = config();
   for (const auto& [source, targets] : c.at("channels").as_map()) {
     Node source_name(source);
@@ -446,8 +457,9 @@ ForwardHook::ForwardHook(const Init& init) : Relay(init) {
   for (const auto& u : c.at("users").as_list()) users_.push_back(u.as_text());
 }
 
-Task<> ForwardHook::on_receive(SentPtr sent, MessagePtr source, bool primary) {
-  if (skip(sent, source, primary) || sent->edited || sent->deleted) co_return;
+Task<> ForwardHook::on_receive(const Received& r) {
+  const SentPtr& sent = r.sent;
+  if (skip(r) || sent->edited || sent->deleted) co_return;
   if (!users_.empty() &&
       (!sent->user || std::find(users_.begin(), users_.end(), sent->user->id) == users_.end())) {
     co_return;
@@ -461,14 +473,16 @@ Task<> ForwardHook::on_receive(SentPtr sent, MessagePtr source, bool primary) {
     }
   }
   std::vector<Channel> done;
+  OriginPtr origin;
   for (const Channel& target : targets) {
+    if (!origin) origin = std::make_shared<const Origin>(Origin{owner_, {}});
     if (target == sent->channel || std::find(done.begin(), done.end(), target) != done.end()) {
       continue;
     }
     done.push_back(target);
     const std::string no_title;
     auto copy = co_await copy_for(sent, target, no_title);
-    if (copy) host().post(target, std::move(copy));
+    if (copy) host().post(target, std::move(copy), origin);
   }
 }
 

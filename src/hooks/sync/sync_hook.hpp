@@ -27,9 +27,9 @@ class Relay : public Hook {
  protected:
   Task<> on_load() override;
   // True for messages this relay must not touch: echoes of our own copies
-  // (recognised through the send lock, never by text), secondary ids, and
-  // joins/renames when those are off.
-  bool skip(const SentPtr& sent, const MessagePtr& source, bool primary) const;
+  // (the host's record of who posted them, never their text), secondary
+  // parts, and joins/renames when those are off.
+  bool skip(const Received& r) const;
   // The copy of `sent` for `target`: author renamed, joins/renames as text.
   // Null when there is nothing to relay.
   Task<std::shared_ptr<Message>> copy_for(const SentPtr& sent, const Channel& target,
@@ -42,12 +42,7 @@ class Relay : public Hook {
   std::map<std::string, NamingRules, std::less<>> plug_naming_;
   std::optional<std::string> identities_name_;
   IdentityProvider* identities_ = nullptr;
-};
-
-// Marks a message as a relay's own copy (in Message::raw), so its echo is
-// never relayed again.
-struct RelayCopy {
-  const Relay* relay;
+  std::string owner_;  // our name in the host's record of posts
 };
 
 class SyncHook final : public Relay {
@@ -61,7 +56,7 @@ class SyncHook final : public Relay {
   ~SyncHook() override;
 
   Task<> start() override;
-  Task<> on_receive(SentPtr sent, MessagePtr source, bool primary) override;
+  Task<> on_receive(const Received& r) override;
 
   // For the virtual plug: posts `msg` to every channel of `label`; returns
   // the key of the new bridged message.
@@ -75,7 +70,7 @@ class SyncHook final : public Relay {
   Task<> relay_change(const SentPtr& sent, const std::string& key);
   Task<std::shared_ptr<Message>> with_reply(std::shared_ptr<Message> copy, const SentPtr& sent,
                                             const Channel& target);
-  void on_delivered(const std::string& tag, const Channel& channel,
+  void on_delivered(const Origin& origin, const Channel& channel,
                     const std::vector<Receipt>& receipts);
   const std::string& title_of(const std::string& label) const;
 
@@ -87,10 +82,9 @@ class SyncHook final : public Relay {
   store::Database* db_ = nullptr;
   static constexpr std::size_t kMaxQueuedWrites = 20000;
   SyncPlug* plug_ = nullptr;
-  std::string owner_;  // our name for the outboxes' delivery listener
   std::uint64_t posted_ = 0;  // messages posted to the virtual plug
   struct Early {
-    std::string tag;
+    Origin origin;
     Channel channel;
     std::vector<Receipt> receipts;
   };
@@ -105,7 +99,7 @@ class ForwardHook final : public Relay {
   static SpecPtr schema();
 
   explicit ForwardHook(const Init& init);
-  Task<> on_receive(SentPtr sent, MessagePtr source, bool primary) override;
+  Task<> on_receive(const Received& r) override;
 
  private:
   std::unordered_map<Channel, std::vector<Channel>> channels_;
@@ -121,7 +115,7 @@ class SyncPlug final : public Plug {
   SyncPlug(const Init& init, SyncHook& hook);
   std::string network_name() const override { return "Sync"; }
   std::string network_id() const override { return "sync:" + name(); }
-  Task<std::vector<std::string>> put(const Channel& channel, MessagePtr msg) override;
+  Task<PutResult> put(Posting& post) override;
   Task<std::vector<Channel>> public_channels() override;
   Task<std::optional<bool>> channel_is_private(const Channel& channel) override;
   Task<std::optional<std::string>> channel_title(const Channel& channel) override;

@@ -131,12 +131,15 @@ std::string ConsolePlug::render(const Message& msg) {
   return out;
 }
 
-Task<std::vector<std::string>> ConsolePlug::put(const Channel&, MessagePtr msg) {
-  std::string text = render(*msg);
-  if (text.empty()) co_return std::vector<std::string>{};
-  std::fwrite(text.data(), 1, text.size(), output_);
-  std::fflush(output_);
-  co_return std::vector<std::string>{std::to_string(++counter_)};
+Task<PutResult> ConsolePlug::put(Posting& post) {
+  std::string text = render(*post.message());
+  if (text.empty()) co_return PutResult::delivered();
+  if (std::fwrite(text.data(), 1, text.size(), output_) != text.size() ||
+      std::fflush(output_) != 0) {
+    co_return PutResult::retry("cannot write to the terminal");
+  }
+  post.sent(std::to_string(++counter_));
+  co_return PutResult::delivered();
 }
 
 Task<std::vector<Channel>> ConsolePlug::public_channels() {

@@ -24,7 +24,7 @@ class ConsolePlug final : public Plug {
 
   Task<> start() override;
   Task<> stop() override;
-  Task<std::vector<std::string>> put(const Channel& channel, MessagePtr msg) override;
+  Task<PutResult> put(Posting& post) override;
   Task<std::vector<Channel>> public_channels() override;
   Task<std::optional<bool>> channel_is_private(const Channel& channel) override;
 

@@ -55,12 +55,14 @@ Task<> DummyPlug::tick() {
   }
 }
 
-Task<std::vector<std::string>> DummyPlug::put(const Channel& channel, MessagePtr msg) {
+Task<PutResult> DummyPlug::put(Posting& post) {
   // Echo it back, as the network would show our own post.
   std::string id = next_id();
-  queue(std::make_shared<const SentMessage>(Receipt{id, channel, Clock::now(), {}, false},
-                                            Message(*msg)));
-  co_return std::vector<std::string>{id};
+  post.announce(id);
+  queue(std::make_shared<const SentMessage>(Receipt{id, post.channel(), Clock::now(), {}, false},
+                                            Message(*post.message())));
+  post.sent();
+  co_return PutResult::delivered();
 }
 
 Task<std::vector<Channel>> DummyPlug::public_channels() {

@@ -437,7 +437,7 @@ bool Connection::enqueue(std::string line, bool urgent) {
 bool Connection::post(std::string line) { return enqueue(std::move(line), false); }
 bool Connection::post_urgent(std::string line) { return enqueue(std::move(line), true); }
 
-bool Connection::try_write_now(std::vector<std::string>& lines) {
+bool Connection::try_write_now(std::vector<std::string>& lines, std::size_t& whole) {
   // Only when nothing is queued or being written (order), on plain TCP (a
   // TLS stream has no non-blocking write), and when the bucket lets every
   // line go now.
@@ -465,6 +465,10 @@ bool Connection::try_write_now(std::vector<std::string>& lines) {
     close("write failed: " + ec.message());
     throw ConnectionError("writing to " + endpoint(options_) + " failed: " + ec.message());
   }
+  whole = 0;
+  for (std::size_t taken = 0; whole < lines.size() && taken + lines[whole].size() <= n; ++whole) {
+    taken += lines[whole].size();
+  }
   lines.clear();
   if (n < batch.size()) {
     // The kernel took part of it: the writer sends the rest before anything
@@ -474,18 +478,28 @@ bool Connection::try_write_now(std::vector<std::string>& lines) {
   return true;
 }
 
-Task<> Connection::send(std::vector<std::string> lines) {
-  if (closed_ || !open_) throw ConnectionError("not connected to " + endpoint(options_));
+Task<std::size_t> Connection::send(std::vector<std::string> lines) {
+  if (closed_ || !open_) co_return 0;
+  const std::size_t total = lines.size();
   // Fast path: written at once without waking the writer, so a put() costs
   // one system call and no task switch.
-  if (try_write_now(lines) && lines.empty()) co_return;
+  std::size_t whole = 0;
+  bool tail = false;  // `lines` is now one string: the rest of a partial write
+  try {
+    tail = try_write_now(lines, whole);
+  } catch (const ConnectionError&) {
+    co_return 0;
+  }
+  if (tail && lines.empty()) co_return total;
+  std::uint64_t base = queued_seq_;
   for (auto& l : lines) enqueue(std::move(l), false);
   std::uint64_t target = queued_seq_;
-  while (written_seq_ < target) {
-    if (closed_) throw ConnectionError("connection to " + endpoint(options_) + " lost: " +
-                                       close_reason_);
-    co_await written_.wait();
-  }
+  while (written_seq_ < target && !closed_) co_await written_.wait();
+  // The writer counts queue entries: a tail entry carries every line the
+  // fast path did not finish.
+  std::uint64_t entries = written_seq_ > base ? std::min(written_seq_, target) - base : 0;
+  if (tail) co_return entries > 0 ? total : whole;
+  co_return static_cast<std::size_t>(entries);
 }
 
 Task<> Connection::write_loop() {

@@ -81,10 +81,10 @@ class Connection {
   Task<Line> read();
 
   // Queues lines (full wire lines from format_line()) behind the flood
-  // control and returns once all of them were written. Throws
-  // ConnectionError if the link closes first; lines already written stay
-  // written.
-  Task<> send(std::vector<std::string> lines);
+  // control and returns how many of them were written, in order: all of
+  // them, or fewer when the link closed first (0 when it was not open).
+  // A line counts as written once the socket took all of it.
+  Task<std::size_t> send(std::vector<std::string> lines);
   // The same for one line without waiting; false if closed.
   bool post(std::string line);
   // Writes before any queued line and outside the bucket's pace (PONG,
@@ -120,9 +120,9 @@ class Connection {
   // Writes `lines` at once without suspending when that is allowed (plain
   // TCP, nothing queued, the bucket has tokens for all): true if it did,
   // leaving in `lines` what the kernel did not take (one string of the
-  // remaining bytes), for the writer. Throws ConnectionError on a write
-  // error.
-  bool try_write_now(std::vector<std::string>& lines);
+  // remaining bytes), for the writer, and in `whole` how many lines the
+  // kernel took entirely. Throws ConnectionError on a write error.
+  bool try_write_now(std::vector<std::string>& lines, std::size_t& whole);
   std::string wire(std::string_view command, const std::vector<std::string>& params);
   bool enqueue(std::string line, bool urgent);
 

@@ -73,11 +73,11 @@ SpecPtr IRCPlug::schema() {
 
 IRCPlug::IRCPlug(const Init& init)
     : Plug(init),
-      rng_(std::random_device{}()),
       attempted_(init.host.executor()),
       tasks_(init.host.executor(), log()) {
   const Node& c = config();
   options_ = connection_options();
+  set_online(false, "not connected yet");
   for (const auto& p : c.at("perform").as_list()) perform_.push_back(p.as_string());
   quit_message_ = c.at("quit").as_string();
   accept_invites_ = c.at("accept-invites").as_bool();
@@ -184,15 +184,6 @@ bool IRCPlug::is_us(std::string_view nick) const { return irc::same_name(nick, t
 
 std::string IRCPlug::next_id() { return run_ + "-" + std::to_string(++counter_); }
 
-std::chrono::milliseconds IRCPlug::backoff(unsigned attempt) {
-  // Exponential with "equal jitter": between half and all of the step, so
-  // that many bridges that lost the same server do not return in lockstep.
-  double step = static_cast<double>(reconnect_min_.count()) * std::pow(2.0, std::min(attempt, 20u));
-  step = std::min(step, static_cast<double>(reconnect_max_.count()));
-  std::uniform_real_distribution<double> jitter(0.5, 1.0);
-  return std::chrono::milliseconds(static_cast<long>(step * jitter(rng_)));
-}
-
 // ---- lifecycle -------------------------------------------------------------
 
 Task<> IRCPlug::start() {
@@ -227,14 +218,14 @@ Task<> IRCPlug::stop() {
 }
 
 Task<> IRCPlug::run() {
-  unsigned attempt = 0;
+  Backoff backoff(reconnect_min_, reconnect_max_);
   while (!stopping_) {
     auto conn = std::make_shared<irc::Connection>(host().executor(), options_, log());
     conn_ = conn;
     std::string failure;
     try {
       co_await conn->open();
-      attempt = 0;
+      backoff.reset();
       co_await serve(*conn);
     } catch (const boost::system::system_error& e) {
       if (e.code() == asio::error::operation_aborted && stopping_) throw;
@@ -251,7 +242,8 @@ Task<> IRCPlug::run() {
     co_await conn->stop();
     pending_echo_.clear();
     for (auto& [f, ch] : channels_) ch.joined = false;
-    auto delay = backoff(attempt++);
+    set_online(false, failure);
+    auto delay = backoff.next();
     log()->warn("IRC link to {}:{} lost ({}); reconnecting in {} ms", options_.host,
                 options_.port, failure, delay.count());
     asio::steady_timer wait(host().executor(), delay);
@@ -277,6 +269,9 @@ Task<> IRCPlug::serve(irc::Connection& conn) {
     if (auto line = irc::parse_line(p)) conn.post(line->str());
   }
   for (const auto& [f, source] : wanted_) send_join(source);
+  // The server handles our lines in order, so what the outboxes send now
+  // reaches the channels just joined.
+  set_online(true);
   for (;;) {
     irc::Line line = co_await conn.read();
     try {
@@ -561,14 +556,15 @@ void IRCPlug::on_isupport(const irc::Line& line) {
 
 // ---- outgoing --------------------------------------------------------------
 
-Task<std::vector<std::string>> IRCPlug::put(const Channel& channel, MessagePtr msg) {
+Task<PutResult> IRCPlug::put(Posting& post) {
+  const std::string& target = post.channel().source;
+  const MessagePtr& msg = post.message();
   std::shared_ptr<irc::Connection> conn = conn_;
   if (!conn || !conn->is_open()) {
-    throw std::runtime_error("not connected to IRC server " + options_.host + ":" +
-                             std::to_string(options_.port));
+    co_return PutResult::retry("not connected to IRC server " + options_.host + ":" +
+                               std::to_string(options_.port));
   }
-  if (msg->deleted) co_return std::vector<std::string>{};  // IRC cannot delete
-  const std::string& target = channel.source;
+  if (msg->deleted) co_return PutResult::delivered();  // IRC cannot delete
   bool own = !msg->user || (msg->user->plug == this && is_us(msg->user->username));
   // A puppet speaks for the author under its own nick; without a name.
   if (puppets_ && !own && msg->user) {
@@ -582,13 +578,15 @@ Task<std::vector<std::string>> IRCPlug::put(const Channel& channel, MessagePtr m
     for (auto& text : irc::render_message(*msg, o)) {
       if (auto line = irc::format_line("PRIVMSG", {target, text})) lines.push_back(std::move(*line));
     }
-    if (lines.empty()) co_return std::vector<std::string>{};
-    std::string display = author.display_name();
-    bool sent = co_await puppets_->send(key, display, target, lines);
-    if (sent) {
-      std::vector<std::string> ids;
-      for (std::size_t i = 0; i < lines.size(); ++i) ids.push_back(next_id());
-      co_return ids;
+    if (post.resume() >= lines.size()) co_return PutResult::delivered();
+    lines.erase(lines.begin(), lines.begin() + static_cast<std::ptrdiff_t>(post.resume()));
+    std::size_t count = lines.size();
+    auto written = co_await puppets_->send(key, author.display_name(), target, std::move(lines));
+    if (written) {
+      // The puppet's lines reach us as another nick's: no echo to announce.
+      for (std::size_t i = 0; i < *written; ++i) post.sent(next_id());
+      if (*written == count) co_return PutResult::delivered();
+      co_return PutResult::partial("the puppet's link dropped");
     }
   }
   irc::RenderOptions o;
@@ -600,23 +598,31 @@ Task<std::vector<std::string>> IRCPlug::put(const Channel& channel, MessagePtr m
   for (auto& text : irc::render_message(*msg, o)) {
     std::string error;
     auto line = irc::format_line("PRIVMSG", {target, text}, &error);
-    if (!line) throw std::invalid_argument("cannot send to '" + target + "': " + error);
+    if (!line) co_return PutResult::failed("cannot send to '" + target + "': " + error);
     lines.push_back(std::move(*line));
   }
-  if (lines.empty()) co_return std::vector<std::string>{};
-  std::vector<std::string> ids;
-  for (std::size_t i = 0; i < lines.size(); ++i) ids.push_back(next_id());
-  // The host reads features().echo once put() returns, so it must describe
-  // the link these lines went out on.
+  // Lines an earlier attempt sent are never sent again.
+  if (post.resume() >= lines.size()) co_return PutResult::delivered();
+  lines.erase(lines.begin(), lines.begin() + static_cast<std::ptrdiff_t>(post.resume()));
+  // Each line's id is the host's before the line can be echoed: the echo
+  // then needs no lock to be known as ours.
   bool echo = conn->has_cap("echo-message");
   features_.echo = echo;
-  if (echo) {
-    auto& pending = pending_echo_[fold(target)];
-    for (const auto& id : ids) pending.push_back(id);
+  std::deque<std::string>* pending = echo ? &pending_echo_[fold(target)] : nullptr;
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    std::string id = next_id();
+    if (pending) pending->push_back(id);
+    post.announce(std::move(id));
   }
-  co_await conn->send(std::move(lines));
+  std::size_t count = lines.size();
+  std::size_t written = co_await conn->send(std::move(lines));
+  for (std::size_t i = 0; i < written; ++i) post.sent();
   if (!is_channel(target)) private_.insert(target);
-  co_return ids;
+  if (written < count) {
+    std::string why = "IRC link lost: " + conn->close_reason();
+    co_return written > 0 ? PutResult::partial(why) : PutResult::retry(why);
+  }
+  co_return PutResult::delivered();
 }
 
 // ---- queries ---------------------------------------------------------------
@@ -704,7 +710,7 @@ Task<> IRCPlug::channel_invite(const Channel& channel, const User& user) {
   auto line = irc::format_line("INVITE", {user.username, channel.source}, &error);
   if (!line) throw std::invalid_argument(error);
   std::vector<std::string> lines{std::move(*line)};
-  co_await conn_->send(std::move(lines));
+  if (co_await conn_->send(std::move(lines)) == 0) throw std::runtime_error("IRC link lost");
 }
 
 Task<> IRCPlug::channel_remove(const Channel& channel, const User& user) {
@@ -713,7 +719,7 @@ Task<> IRCPlug::channel_remove(const Channel& channel, const User& user) {
   auto line = irc::format_line("KICK", {channel.source, user.username}, &error);
   if (!line) throw std::invalid_argument(error);
   std::vector<std::string> lines{std::move(*line)};
-  co_await conn_->send(std::move(lines));
+  if (co_await conn_->send(std::move(lines)) == 0) throw std::runtime_error("IRC link lost");
 }
 
 }  // namespace immp::plugs

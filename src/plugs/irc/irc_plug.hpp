@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "immp/backoff.hpp"
 #include "immp/plug.hpp"
 #include "immp/tasks.hpp"
 #include "plugs/irc/irc_casemap.hpp"
@@ -47,7 +48,7 @@ class IRCPlug final : public Plug {
   Task<> start() override;
   // Sends QUIT with the `quit` message, then ends every task.
   Task<> stop() override;
-  Task<std::vector<std::string>> put(const Channel& channel, MessagePtr msg) override;
+  Task<PutResult> put(Posting& post) override;
 
   Task<UserPtr> user_from_id(std::string id) override;
   Task<UserPtr> user_from_username(std::string username) override;
@@ -105,7 +106,6 @@ class IRCPlug final : public Plug {
   bool is_us(std::string_view nick) const;
   std::string next_id();
   irc::ConnectionOptions connection_options() const;
-  std::chrono::milliseconds backoff(unsigned attempt);
 
   irc::ConnectionOptions options_;
   std::vector<std::string> perform_;
@@ -119,7 +119,6 @@ class IRCPlug final : public Plug {
 
   std::string run_;
   std::uint64_t counter_ = 0;
-  std::mt19937 rng_;
   irc::CaseMapping casemap_ = irc::CaseMapping::rfc1459;
   std::string chantypes_ = "#&";
   std::string prefixes_ = "~&@%+";

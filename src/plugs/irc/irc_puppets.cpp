@@ -82,7 +82,7 @@ Task<> IrcPuppets::evict_one() {
   co_await conn->stop();
 }
 
-Task<bool> IrcPuppets::send(const std::string& user_key, const std::string& name,
+Task<std::optional<std::size_t>> IrcPuppets::send(const std::string& user_key, const std::string& name,
                             const std::string& channel, std::vector<std::string> lines) {
   auto it = puppets_.find(user_key);
   if (it != puppets_.end() && !it->second->conn->is_open()) {
@@ -107,7 +107,7 @@ Task<bool> IrcPuppets::send(const std::string& user_key, const std::string& name
     }
     if (!opened) {
       co_await conn->stop();
-      co_return false;
+      co_return std::nullopt;
     }
     log_->info("puppet {} connected for {}", conn->nick(), name);
     auto puppet = std::make_unique<Puppet>();
@@ -120,17 +120,21 @@ Task<bool> IrcPuppets::send(const std::string& user_key, const std::string& name
   p.used = std::chrono::steady_clock::now();
   auto conn = p.conn;
   std::string folded = irc::fold(channel);
+  std::size_t extra = 0;
   if (!channel.empty() && (channel[0] == '#' || channel[0] == '&') && !p.channels.count(folded)) {
-    if (auto join = irc::format_line("JOIN", {channel})) lines.insert(lines.begin(), *join);
+    if (auto join = irc::format_line("JOIN", {channel})) {
+      lines.insert(lines.begin(), *join);
+      extra = 1;
+    }
     p.channels.insert(folded);
   }
-  try {
-    co_await conn->send(std::move(lines));
-  } catch (const std::exception& e) {
-    log_->warn("puppet {} lost its link: {}", conn->nick(), e.what());
-    co_return false;
+  std::size_t total = lines.size();
+  std::size_t written = co_await conn->send(std::move(lines));
+  if (written < total) {
+    log_->warn("puppet {} lost its link: {}", conn->nick(), conn->close_reason());
+    if (written < extra) co_return std::nullopt;  // not even joined: nothing of ours went out
   }
-  co_return true;
+  co_return written - extra;
 }
 
 Task<> IrcPuppets::stop() {

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <list>
 #include <map>
+#include <optional>
 #include <memory>
 #include <set>
 #include <string>
@@ -34,11 +35,13 @@ class IrcPuppets {
                               std::size_t max_len = 30);
 
   // Sends `lines` (wire lines) as the puppet of `user_key`/`name` in
-  // `channel`, connecting and joining first when needed. Returns false
-  // (without sending) when the puppet cannot be used, so the caller sends
-  // through the plug itself.
-  Task<bool> send(const std::string& user_key, const std::string& name,
-                  const std::string& channel, std::vector<std::string> lines);
+  // `channel`, connecting and joining first when needed. Returns how many
+  // of `lines` were written (fewer when the puppet's link dropped), or
+  // nullopt (nothing sent) when the puppet cannot be used, so the caller
+  // sends through the plug itself.
+  Task<std::optional<std::size_t>> send(const std::string& user_key, const std::string& name,
+                                        const std::string& channel,
+                                        std::vector<std::string> lines);
   // True if `nick` is (currently) one of ours.
   bool owns(const std::string& nick) const;
   // The puppet's nick for `user_key`, empty if none.

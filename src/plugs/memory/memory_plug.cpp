@@ -18,6 +18,8 @@ SpecPtr MemoryPlug::schema() {
       {"public", list_of(text()), Node::list(), "sources listed as public channels"},
       {"delay-ms", integer(), 0, "time each put() takes"},
       {"keep", integer(), 10000, "how many posted messages tests can inspect"},
+      {"split-lines", boolean(), false, "each line of a text is a part of its own, as on IRC"},
+      {"late-ids", boolean(), false, "ids are known only once put() returns, after the echo"},
   });
 }
 
@@ -34,6 +36,8 @@ MemoryPlug::MemoryPlug(const Init& init)
   features_.reply = config().at("reply").as_bool();
   features_.rich = config().at("rich").as_bool();
   features_.echo = config().at("echo").as_bool();
+  split_lines_ = config().at("split-lines").as_bool();
+  late_ids_ = config().at("late-ids").as_bool();
   for (const auto& s : config().at("private").as_list()) private_sources_.insert(s.as_text());
   for (const auto& s : config().at("public").as_list()) public_sources_.insert(s.as_text());
   auto self = std::make_shared<User>();
@@ -59,45 +63,83 @@ const UserPtr& MemoryPlug::user(const std::string& id) {
   return u;
 }
 
-Task<std::vector<std::string>> MemoryPlug::put(const Channel& channel, MessagePtr msg) {
-  if (failing_) throw std::runtime_error("network " + name() + " is down");
-  std::string id;
-  // Kept only when tests look at it (keep > 0) or it comes back (echo).
-  Message copy = keep_ > 0 || features_.echo ? *msg : Message{};
-  if (msg->edited || msg->deleted) {
-    // An edit or delete of one of our posts keeps its id where supported.
+// One part per line when `split-lines` is set, as IRC sends a long text;
+// else the whole message is one part.
+std::vector<std::optional<RichText>> MemoryPlug::parts_of(const Message& msg) const {
+  std::vector<std::optional<RichText>> parts;
+  if (!split_lines_ || !msg.text) {
+    parts.push_back(msg.text);
+    return parts;
+  }
+  std::string plain = msg.text->plain();
+  std::size_t start = 0;
+  for (;;) {
+    auto end = plain.find('\n', start);
+    parts.emplace_back(RichText(plain.substr(start, end - start)));
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  return parts;
+}
+
+Task<PutResult> MemoryPlug::put(Posting& post) {
+  const MessagePtr& msg = post.message();
+  if (failing_) co_return PutResult::retry("network " + name() + " is down");
+  if (rate_limit_.count() > 0) co_return PutResult::retry("rate limited", rate_limit_);
+  if (rejecting_) co_return PutResult::failed("network " + name() + " refuses the message");
+  std::string edit_id;
+  if (msg->edited) {
+    // An edit of one of our posts keeps its id where supported.
     if (auto* sent = dynamic_cast<const SentMessage*>(msg.get());
         sent && features_.edit && !sent->id.empty()) {
-      id = sent->id;
+      edit_id = sent->id;
     }
   }
-  if (id.empty()) id = next_id();
-  ++posted_count_;
-  if (keep_ > 0 || features_.echo) {
-    auto sent = std::make_shared<SentMessage>(Receipt{id, channel, Clock::now(), {}, msg->deleted},
-                                              std::move(copy));
-    if (keep_ > 0) {
-      posted_.push_back(sent);
-      by_id_[id] = sent;
-      if (posted_.size() > keep_) {
-        by_id_.erase(posted_.front()->id);
-        posted_.pop_front();
+  auto parts = parts_of(*msg);
+  for (std::size_t i = post.resume(); i < parts.size(); ++i) {
+    if (drop_after_ == 0) {
+      drop_after_ = -1;
+      co_return PutResult::partial("link dropped after " + std::to_string(post.done()) + " parts");
+    }
+    if (drop_after_ > 0) --drop_after_;
+    std::string id = edit_id.empty() ? next_id() : edit_id;
+    // Announced before it "reaches the network", unless this network tells
+    // ids only in its answer (late-ids): then the host must hold our echoes.
+    if (!late_ids_) post.announce(id);
+    ++posted_count_;
+    if (keep_ > 0 || features_.echo) {
+      // Kept only when tests look at it (keep > 0) or it comes back (echo).
+      Message copy = *msg;
+      if (parts.size() > 1) copy.text = parts[i];
+      auto sent = std::make_shared<SentMessage>(
+          Receipt{id, post.channel(), Clock::now(), {}, false}, std::move(copy));
+      if (keep_ > 0) {
+        posted_.push_back(sent);
+        by_id_[id] = sent;
+        if (posted_.size() > keep_) {
+          by_id_.erase(posted_.front()->id);
+          posted_.pop_front();
+        }
+      }
+      if (features_.echo) {
+        // Like real networks, the echo arrives while put() is still running.
+        auto echo = std::make_shared<SentMessage>(*sent);
+        echo->user = self_;
+        queue(std::move(echo));
       }
     }
-    if (features_.echo) {
-      // Like real networks, the echo arrives while put() is still running;
-      // the host's send lock must hold it back until we return.
-      auto echo = std::make_shared<SentMessage>(*sent);
-      echo->user = self_;
-      queue(std::move(echo));
+    // The network's answer comes after its echo, as on many real networks.
+    if (delay_.count() > 0) {
+      asio::steady_timer t(host().executor(), delay_);
+      co_await t.async_wait(asio::use_awaitable);
     }
+    post.sent(id);
   }
-  // The network's answer comes after its echo, as on many real networks.
-  if (delay_.count() > 0) {
-    asio::steady_timer t(host().executor(), delay_);
-    co_await t.async_wait(asio::use_awaitable);
-  }
-  co_return std::vector<std::string>{id};
+  co_return PutResult::delivered();
+}
+
+bool MemoryPlug::may_be_echo(const SentMessage& sent) const {
+  return late_ids_ && sent.user && sent.user->id == self_->id;
 }
 
 Task<std::optional<bool>> MemoryPlug::channel_is_private(const Channel& channel) {

@@ -27,7 +27,8 @@ class MemoryPlug final : public Plug {
 
   Task<> start() override;
   Task<> stop() override;
-  Task<std::vector<std::string>> put(const Channel& channel, MessagePtr msg) override;
+  Task<PutResult> put(Posting& post) override;
+  bool may_be_echo(const SentMessage& sent) const override;
   Task<std::optional<bool>> channel_is_private(const Channel& channel) override;
   Task<std::vector<Channel>> public_channels() override;
   Task<std::vector<Channel>> private_channels() override;
@@ -47,8 +48,17 @@ class MemoryPlug final : public Plug {
   std::size_t posted_count() const { return posted_count_; }
   // Deletions seen through delete_message().
   const std::vector<Receipt>& deleted() const { return deleted_; }
-  // Makes put() fail (as a network that is down) until set back.
+  // Makes put() answer "retry" (as a network that is down) until set back.
   void set_failing(bool failing) { failing_ = failing; }
+  // Makes put() answer "retry after `after`" (a rate limit); zero ends it.
+  void set_rate_limit(std::chrono::milliseconds after) { rate_limit_ = after; }
+  // Makes put() refuse every message for good ("failed").
+  void set_rejecting(bool rejecting) { rejecting_ = rejecting; }
+  // The link drops after `parts` more parts went out: put() answers
+  // "partial" (or "retry" if none went out). Once.
+  void drop_link_after(int parts) { drop_after_ = parts; }
+  // The link goes down or comes back (Plug::set_online).
+  void set_link(bool up) { set_online(up, up ? std::string() : "link down (test)"); }
   const UserPtr& user(const std::string& id);
 
  private:
@@ -61,7 +71,14 @@ class MemoryPlug final : public Plug {
     return id;
   }
 
+  std::vector<std::optional<RichText>> parts_of(const Message& msg) const;
+
   std::string run_;
+  bool split_lines_ = false;
+  bool late_ids_ = false;
+  bool rejecting_ = false;
+  int drop_after_ = -1;
+  std::chrono::milliseconds rate_limit_{0};
   std::uint64_t counter_ = 0;
   std::size_t keep_;
   std::chrono::milliseconds delay_;
