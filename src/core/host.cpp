@@ -181,18 +181,15 @@ bool is_abort(const std::exception& e) {
   return se && se->code() == asio::error::operation_aborted;
 }
 
-}  // namespace
-
-// Ends a stage. True when the watchdog cancelled it: the reader's
-// cancellation state is cleared so that it can go on.
-static Task<bool> stage_end(Reader* reader) {
-  if (!reader) co_return false;
+// Ends a stage. True when the watchdog cancelled it: the caller must reset
+// the reader's cancellation state before it awaits anything else.
+bool stage_end(Reader* reader) {
+  if (!reader) return false;
   reader->stage = nullptr;
-  if (!reader->timed_out) co_return false;
-  reader->timed_out = false;
-  co_await asio::this_coro::reset_cancellation_state();
-  co_return true;
+  return std::exchange(reader->timed_out, false);
 }
+
+}  // namespace
 
 Task<> HostCore::dispatch(Received r, Reader* reader) {
   std::shared_ptr<const Plan> plan = plan_;
@@ -210,7 +207,12 @@ Task<> HostCore::dispatch(Received r, Reader* reader) {
       }
       replaced = r.sent;
     }
-    if (co_await stage_end(reader)) replaced = r.sent;
+    if (stage_end(reader)) {
+      // Cleared here, not in a child coroutine: awaiting one would throw
+      // again while the state says "cancelled".
+      co_await asio::this_coro::reset_cancellation_state();
+      replaced = r.sent;
+    }
     if (!replaced) co_return;  // dropped
     r.sent = std::move(replaced);
   }
@@ -225,11 +227,39 @@ Task<> HostCore::dispatch(Received r, Reader* reader) {
         s->hook->log()->error("on_receive failed on {}: {}", r.sent->channel.repr(), e.what());
       }
     }
-    co_await stage_end(reader);
+    if (stage_end(reader)) co_await asio::this_coro::reset_cancellation_state();
   }
   for (const HookSlotPtr& s : plan->unordered) {
-    if (!s->removed) s->inbox.push(r);
+    if (s->removed) continue;
+    if (s->inbox.size() < s->inbox.capacity() || s->lagging) {
+      s->inbox.push(r);
+    } else {
+      co_await feed(*s, r);
+    }
   }
+}
+
+Task<> HostCore::feed(HookSlot& s, const Received& r) {
+  asio::steady_timer deadline(ex, options.hook_timeout);
+  bool expired = false;
+  deadline.async_wait([&s, &expired](boost::system::error_code ec) {
+    if (ec) return;
+    expired = true;
+    s.drained.notify();
+  });
+  while (s.inbox.size() >= s.inbox.capacity() && !expired && !s.removed) {
+    s.feeder_waiting = true;
+    co_await s.drained.wait();
+  }
+  deadline.cancel();
+  if (expired && s.inbox.size() >= s.inbox.capacity()) {
+    s.lagging = true;
+    s.hook->log()->warn(
+        "not keeping up: its queue of {} stayed full for {} ms; dropping its oldest messages "
+        "until it catches up",
+        s.inbox.capacity(), options.hook_timeout.count());
+  }
+  s.inbox.push(r);
 }
 
 void HostCore::start_worker(const HookSlotPtr& slot) {
@@ -251,6 +281,14 @@ Task<> HostCore::work(HookSlotPtr s) {
                            s->inbox.capacity());
     }
     auto next = s->inbox.try_pop();
+    if (s->feeder_waiting && s->inbox.size() <= s->inbox.capacity() / 2) {
+      s->feeder_waiting = false;
+      s->drained.notify();
+    }
+    if (s->lagging && s->inbox.empty()) {
+      s->lagging = false;
+      s->hook->log()->info("caught up");
+    }
     if (!next) {
       if (s->inbox.closed() || s->removed) co_return;
       continue;

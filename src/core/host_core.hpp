@@ -22,7 +22,7 @@ namespace immp::detail {
 // A hook and its place in the pipeline.
 struct HookSlot {
   HookSlot(Executor ex, std::unique_ptr<Hook> h, std::optional<int> p, std::size_t capacity)
-      : hook(std::move(h)), priority(p), inbox(ex, capacity, Overflow::drop_oldest) {}
+      : hook(std::move(h)), priority(p), inbox(ex, capacity, Overflow::drop_oldest), drained(ex) {}
   std::unique_ptr<Hook> hook;
   std::optional<int> priority;
   bool resource = false;
@@ -31,6 +31,12 @@ struct HookSlot {
   // so a slow hook never delays the others nor the networks.
   ConsumerQueue<Received> inbox;
   bool worker = false;
+  // A full queue first holds the readers back for up to the hook timeout,
+  // as a burst can fill any queue; a hook that does not catch up in that
+  // time is `lagging`, and loses its oldest messages until it does.
+  Signal drained;
+  bool feeder_waiting = false;
+  bool lagging = false;
 };
 using HookSlotPtr = std::shared_ptr<HookSlot>;
 
@@ -102,6 +108,7 @@ struct HostCore {
   Task<> read(Reader& reader);
   Task<> dispatch(Received received, Reader* reader);
   Task<> work(HookSlotPtr slot);
+  Task<> feed(HookSlot& slot, const Received& received);
   void tick_watchdog();
   Task<> restart_plug(Plug& plug);
   Task<> run_phase(std::string_view phase, std::vector<Openable*> items, bool starting);

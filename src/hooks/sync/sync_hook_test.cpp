@@ -368,6 +368,29 @@ TEST_F(Persistence, MessagesForADownPlugSurviveARestart) {
   // And the restored copies were mapped: an edit reaches b's copy.
 }
 
+// An echoing network was down; its copies waited in the database over a
+// restart. Delivered after it, their echoes are still known as the sync's
+// own (the host's record, not a mark in the message) and go nowhere.
+TEST_F(Persistence, EchoesOfCopiesDeliveredAfterARestartAreNotBridgedAgain) {
+  const std::string config = "channels: {room: [a, b, c]}";
+  build(config, {}, {{"echo", true}});
+  b->set_link(false);
+  for (int i = 0; i < 3; ++i) a->inject("room", "queued " + std::to_string(i));
+  ASSERT_TRUE(wait([&] { return c->posted_count() == 3; }));
+  close();
+  host.reset();
+  build(config, {}, {{"echo", true}});
+  ASSERT_TRUE(wait([&] { return b->posted_count() == 3; }));
+  EXPECT_EQ(host->outbox_stats().restored, 3u);
+  // The echoes came in before this, on the same plug: once the sentinel is
+  // through, anything they caused would have been posted already.
+  b->inject("room", "sentinel", "bob");
+  ASSERT_TRUE(wait([&] { return a->posted_count() >= 1 && c->posted_count() >= 1; }));
+  EXPECT_EQ(a->posted_count(), 1u) << "an echo was bridged back to its origin";
+  EXPECT_EQ(c->posted_count(), 1u) << "an echo was bridged again";
+  EXPECT_EQ(a->posted().back()->plain(), "sentinel");
+}
+
 // The process dies with kill -9 right after bridging: no graceful close, no
 // final flush. A new process on the same database still maps the copies.
 TEST_F(Persistence, IdMapSurvivesKillDashNine) {
