@@ -99,6 +99,9 @@ class Host {
 
   // ---- lookup ----
   Plug* plug(std::string_view name) const;
+  // The handle of a plug name, made on first use: valid for the host's
+  // whole life, whether or not such a plug exists (now).
+  const PlugHandle& plug_handle(std::string_view name) const;
   Hook* hook(std::string_view name) const;
   std::optional<Channel> channel(std::string_view name) const;
   // The config name of a channel, if it was declared under `channels`.

@@ -24,11 +24,11 @@ struct SentMessage;
 
 using Clock = std::chrono::system_clock;
 
-// An author of messages on a network. `plug` is non-owning and may be null
-// for synthetic users; plugs outlive every message of theirs.
+// An author of messages on a network. `handle` names the user's plug; null
+// for synthetic users.
 struct User {
   std::string id;
-  Plug* plug = nullptr;
+  const PlugHandle* handle = nullptr;
   std::string username;
   std::string real_name;
   std::string avatar;  // URL of a picture, empty if none
@@ -38,6 +38,8 @@ struct User {
 
   // real_name, else username, else id.
   const std::string& display_name() const;
+  // The user's plug now; null for synthetic users and removed plugs.
+  Plug* plug() const { return handle ? handle->get() : nullptr; }
 };
 
 using UserPtr = std::shared_ptr<const User>;

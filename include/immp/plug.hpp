@@ -155,7 +155,9 @@ class Plug : public Openable {
   // queue(), then waits while the inbound queue is over its high-water mark.
   Task<> queue_paced(SentPtr sent);
 
-  Channel channel(std::string source) { return Channel{this, std::move(source)}; }
+  Channel channel(std::string source) const { return Channel{handle_, std::move(source)}; }
+  // How channels and users name this plug (see PlugHandle).
+  const PlugHandle* handle() const { return handle_; }
 
   // ---- optional query API; defaults mean "not supported" ----
   virtual Task<UserPtr> user_from_id(std::string id);
@@ -197,6 +199,7 @@ class Plug : public Openable {
   bool online_ = true;
   OutboxPolicy outbox_policy_;
   std::unique_ptr<detail::PlugCore> core_;
+  PlugHandle* handle_;
 };
 
 }  // namespace immp

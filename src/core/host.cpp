@@ -48,6 +48,14 @@ void HostCore::plan() {
   }
 }
 
+PlugHandle& HostCore::handle(std::string_view name) {
+  auto it = handles.find(name);
+  if (it == handles.end()) {
+    it = handles.emplace(std::string(name), std::make_unique<PlugHandle>(std::string(name))).first;
+  }
+  return *it->second;
+}
+
 void HostCore::emit(const StateEvent& event) {
   // Listeners may subscribe or unsubscribe from inside: iterate a copy.
   if (listeners.empty()) return;
@@ -84,7 +92,9 @@ Task<PutResult> HostCore::attempt(PostingState& state) {
     state.channel = std::move(prepared->channel);
     state.message = std::move(prepared->message);
   }
-  Plug& plug = *state.channel.plug;
+  Plug* target = state.channel.plug();
+  if (!target) co_return PutResult::failed("plug " + state.channel.repr() + " was removed");
+  Plug& plug = *target;
   PlugCore& c = core_of(plug);
   state.core = &c;
   state.plug = &plug;
@@ -95,15 +105,38 @@ Task<PutResult> HostCore::attempt(PostingState& state) {
   try {
     result = co_await plug.put(post);
   } catch (...) {
-    if (--c.putting == 0 && !c.held.empty()) c.arrived.notify();
+    put_done(c);
     throw;
   }
-  if (--c.putting == 0 && !c.held.empty()) c.arrived.notify();
+  put_done(c);
   if (result.kind() == PutResult::Kind::partial && state.parts.size() == state.resume) {
     // Nothing went out in this attempt after all: an ordinary retry.
     result = PutResult::retry(result.reason(), result.after());
   }
   co_return result;
+}
+
+Task<PutResult> HostCore::remove_message(const Channel& channel, MessagePtr message) {
+  Plug* plug = channel.plug();
+  auto* sent = dynamic_cast<const SentMessage*>(message.get());
+  if (!plug || !sent || !plug->features().remove) co_return PutResult::delivered();
+  PlugCore& c = core_of(*plug);
+  Receipt target{sent->id, channel, sent->at, sent->revision, true};
+  ++c.putting;
+  try {
+    co_await plug->delete_message(target);
+  } catch (...) {
+    put_done(c);
+    throw;
+  }
+  put_done(c);
+  co_return PutResult::delivered();
+}
+
+void HostCore::put_done(PlugCore& c) {
+  if (--c.putting > 0) return;
+  if (!c.held.empty()) c.arrived.notify();
+  c.idle.notify();
 }
 
 // ---- receiving -------------------------------------------------------------
@@ -479,6 +512,7 @@ const HostOptions& Host::options() const { return core_->options; }
 Plug& Host::add_plug(std::unique_ptr<Plug> plug, bool enabled) {
   if (this->plug(plug->name())) throw std::invalid_argument("duplicate plug " + plug->name());
   if (!enabled) plug->state_ = State::disabled;
+  core_->handle(plug->name()).plug_ = plug.get();
   core_->plugs.push_back(std::move(plug));
   return *core_->plugs.back();
 }
@@ -509,6 +543,8 @@ Plug* Host::plug(std::string_view name) const {
   }
   return nullptr;
 }
+
+const PlugHandle& Host::plug_handle(std::string_view name) const { return core_->handle(name); }
 
 Hook* Host::hook(std::string_view name) const {
   for (auto& s : core_->hooks) {

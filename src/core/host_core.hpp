@@ -82,6 +82,9 @@ struct HostCore {
   HostOptions options;
   LoggerPtr log;
   std::vector<std::unique_ptr<Plug>> plugs;
+  // One per plug name ever used; never freed before the host (see PlugHandle).
+  std::map<std::string, std::unique_ptr<PlugHandle>, std::less<>> handles;
+  PlugHandle& handle(std::string_view name);
   std::list<HookSlotPtr> hooks;  // in config order
   std::shared_ptr<const Plan> plan_;
   std::map<std::string, Channel, std::less<>> channels;
@@ -114,6 +117,9 @@ struct HostCore {
   Task<> run_phase(std::string_view phase, std::vector<Openable*> items, bool starting);
   // before_send, then one put() attempt; the outcome and parts are in `state`.
   Task<PutResult> attempt(PostingState& state);
+  // delete_message() for a deleted SentMessage, counted as a put in flight.
+  Task<PutResult> remove_message(const Channel& channel, MessagePtr message);
+  void put_done(PlugCore& core);
 };
 
 // The host's internals, for the rest of src/core and the store layer.

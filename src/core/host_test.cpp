@@ -308,16 +308,22 @@ struct GroupTest : HostTest {
 };
 
 // A group with only the given parts set.
+std::vector<const PlugHandle*> handles(const std::vector<Plug*>& plugs) {
+  std::vector<const PlugHandle*> out;
+  for (Plug* p : plugs) out.push_back(p->handle());
+  return out;
+}
+
 Group group(std::vector<Channel> channels = {}, std::vector<Plug*> anywhere = {},
             std::vector<Plug*> named = {}, std::vector<Plug*> priv = {},
             std::vector<Plug*> shared = {}, std::vector<Channel> exclude = {}) {
   Group g;
   g.name = "g";
   g.channels = std::move(channels);
-  g.anywhere = std::move(anywhere);
-  g.named = std::move(named);
-  g.private_ = std::move(priv);
-  g.shared = std::move(shared);
+  g.anywhere = handles(anywhere);
+  g.named = handles(named);
+  g.private_ = handles(priv);
+  g.shared = handles(shared);
   g.exclude = std::move(exclude);
   return g;
 }

@@ -57,7 +57,7 @@ std::string Message::plain() const {
 }
 
 std::string Channel::repr() const {
-  return (plug ? plug->name() : std::string("?")) + ":" + source;
+  return (handle ? handle->name() : std::string("?")) + ":" + source;
 }
 
 }  // namespace immp

@@ -8,12 +8,13 @@ namespace json = boost::json;
 
 namespace {
 
-std::string plug_name(const Plug* plug) { return plug ? plug->name() : std::string(); }
+std::string plug_name(const PlugHandle* plug) { return plug ? plug->name() : std::string(); }
 
-Plug* plug_named(const json::object& o, std::string_view key, const Host& host) {
+// The handle of the plug named there: a plug removed since keeps its name.
+const PlugHandle* plug_named(const json::object& o, std::string_view key, const Host& host) {
   const json::value* v = o.if_contains(key);
   if (!v || !v->is_string() || v->as_string().empty()) return nullptr;
-  return host.plug(std::string_view(v->as_string()));
+  return &host.plug_handle(std::string_view(v->as_string()));
 }
 
 std::string text_of(const json::object& o, std::string_view key) {
@@ -64,7 +65,7 @@ RichText rich_from_json(const json::value& v, const Host& host) {
 }
 
 json::object channel_to_json(const Channel& c) {
-  return {{"plug", plug_name(c.plug)}, {"source", c.source}};
+  return {{"plug", plug_name(c.handle)}, {"source", c.source}};
 }
 
 Channel channel_from_json(const json::value& v, const Host& host) {
@@ -75,7 +76,7 @@ Channel channel_from_json(const json::value& v, const Host& host) {
 }  // namespace
 
 json::object user_to_json(const User& u) {
-  json::object o{{"id", u.id}, {"plug", plug_name(u.plug)}};
+  json::object o{{"id", u.id}, {"plug", plug_name(u.handle)}};
   if (!u.username.empty()) o["username"] = u.username;
   if (!u.real_name.empty()) o["real_name"] = u.real_name;
   if (!u.avatar.empty()) o["avatar"] = u.avatar;
@@ -89,7 +90,7 @@ UserPtr user_from_json(const json::value& v, const Host& host) {
   const auto& o = v.as_object();
   auto u = std::make_shared<User>();
   u->id = text_of(o, "id");
-  u->plug = plug_named(o, "plug", host);
+  u->handle = plug_named(o, "plug", host);
   u->username = text_of(o, "username");
   u->real_name = text_of(o, "real_name");
   u->avatar = text_of(o, "avatar");

@@ -10,7 +10,17 @@ namespace immp::detail {
 
 namespace {
 
-bool deliverable(const Plug& plug) { return plug.state() == State::active && plug.online(); }
+bool deliverable(const Plug* plug) {
+  return plug && plug->state() == State::active && plug->online();
+}
+
+// A channel's plug may be gone for a moment (removed, or being replaced by
+// a new instance): its messages then wait under the default policy.
+const OutboxPolicy& policy_of(const Channel& channel) {
+  static OutboxPolicy fallback;
+  Plug* plug = channel.plug();
+  return plug ? plug->outbox_policy() : fallback;
+}
 
 }  // namespace
 
@@ -56,16 +66,16 @@ void Outboxes::post(Channel channel, MessagePtr message, OriginPtr origin) {
 }
 
 void Outboxes::enqueue(Box& b, OutboxEntry entry) {
-  Plug* plug = b.channel.plug;
   // Saved at once when it cannot go out soon; otherwise only memory is used.
-  if (store_ && !entry.persisted && (b.failing || closing_ || !deliverable(*plug))) {
+  if (store_ && !entry.persisted && (b.failing || closing_ || !deliverable(b.channel.plug()))) {
     persist(entry);
   }
   b.entries.push_back(std::move(entry));
-  while (b.entries.size() > plug->outbox_policy().capacity) {
+  const OutboxPolicy& policy = policy_of(b.channel);
+  while (b.entries.size() > policy.capacity) {
     OutboxEntry& old = b.entries.front();
     log_->warn("outbox {} full ({} messages): dropped the oldest, queued {:%F %T}",
-               b.channel.repr(), plug->outbox_policy().capacity, old.queued_at);
+               b.channel.repr(), policy.capacity, old.queued_at);
     if (old.persisted && store_) store_->remove(old.id);
     b.entries.pop_front();
     --stats_.pending;
@@ -97,9 +107,9 @@ void Outboxes::listen(std::string owner, Host::DeliveryListener listener) {
 
 void Outboxes::wake(const Plug& plug) {
   for (auto& [channel, b] : boxes_) {
-    if (channel.plug != &plug || b->rate_limited) continue;
+    if (channel.handle != plug.handle() || b->rate_limited) continue;
     // A plug that came back makes the next attempt the first again.
-    if (deliverable(plug)) b->backoff.reset();
+    if (deliverable(&plug)) b->backoff.reset();
     b->wake.notify();
   }
 }
@@ -108,7 +118,7 @@ Task<> Outboxes::restore(OutboxStore& store) {
   store_ = &store;
   std::vector<OutboxEntry> entries = co_await store.load(core_.host);
   for (auto& e : entries) {
-    if (!e.channel.plug) {
+    if (!e.channel.valid()) {
       log_->warn("outbox: dropped saved message {} for a plug that no longer exists", e.id);
       store.remove(e.id);
       continue;
@@ -140,15 +150,7 @@ void Outboxes::finish(Box& b, OutboxEntry& e) {
 }
 
 Task<PutResult> Outboxes::deliver(Box& b, OutboxEntry& e) {
-  Plug& plug = *b.channel.plug;
-  if (e.message->deleted) {
-    auto* sent = dynamic_cast<const SentMessage*>(e.message.get());
-    if (sent && plug.features().remove) {
-      Receipt target{sent->id, b.channel, sent->at, sent->revision, true};
-      co_await plug.delete_message(target);
-    }
-    co_return PutResult::delivered();
-  }
+  if (e.message->deleted) co_return co_await core_.remove_message(b.channel, e.message);
   PostingState state;
   state.channel = b.channel;
   state.message = e.message;
@@ -189,8 +191,8 @@ Task<> Outboxes::run(Box& b) {
       co_await b.wake.wait();
     }
     OutboxEntry& front = b.entries.front();
-    Plug& plug = *b.channel.plug;
-    auto expiry = plug.outbox_policy().expiry;
+    Plug* plug = b.channel.plug();
+    auto expiry = policy_of(b.channel).expiry;
     if (core_.now() - front.queued_at > expiry) {
       log_->warn("outbox {}: dropped a message queued at {:%F %T}: older than the expiry of {} s",
                  b.channel.repr(), front.queued_at, expiry.count());
@@ -272,7 +274,7 @@ Task<> Outboxes::close(std::chrono::milliseconds timeout) {
   });
   auto busy = [this] {
     for (auto& [c, b] : boxes_) {
-      if (!b->entries.empty() && !b->failing && deliverable(*c.plug)) return true;
+      if (!b->entries.empty() && !b->failing && deliverable(c.plug())) return true;
     }
     return false;
   };

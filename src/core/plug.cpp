@@ -1,5 +1,6 @@
 #include "immp/plug.hpp"
 
+#include "core/host_core.hpp"
 #include "core/plug_core.hpp"
 #include "immp/host.hpp"
 
@@ -7,9 +8,12 @@ namespace immp {
 
 Plug::Plug(const Init& init)
     : Openable(init, "immp.plug." + init.name),
-      core_(std::make_unique<detail::PlugCore>(init.host.executor())) {}
+      core_(std::make_unique<detail::PlugCore>(init.host.executor())),
+      handle_(&detail::HostAccess::core(init.host).handle(init.name)) {}
 
-Plug::~Plug() = default;
+Plug::~Plug() {
+  if (handle_->plug_ == this) handle_->plug_ = nullptr;
+}
 
 Task<std::vector<Receipt>> Plug::send(const Channel& channel, MessagePtr msg) {
   return host().send(channel, std::move(msg));

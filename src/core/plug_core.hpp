@@ -48,7 +48,7 @@ class EchoRecord {
 };
 
 struct PlugCore {
-  explicit PlugCore(Executor ex) : arrived(ex), drained(ex) {}
+  explicit PlugCore(Executor ex) : arrived(ex), drained(ex), idle(ex) {}
 
   // Inbound: filled by Plug::queue(), emptied by the host's reader.
   std::deque<SentPtr> inbox;
@@ -63,6 +63,7 @@ struct PlugCore {
   // the plug said they may be echoes whose ids are not known yet.
   int putting = 0;
   std::deque<SentPtr> held;
+  Signal idle;  // putting dropped to zero (a plug is removed only then)
 
   EchoRecord ours;
 };

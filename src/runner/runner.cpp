@@ -192,10 +192,10 @@ void Runner::build(const std::vector<const Module*>& extra) {
     group.name = name;
     for (const auto& c : entry.at("channels").as_list()) group.channels.push_back(find_channel(c));
     for (const auto& c : entry.at("exclude").as_list()) group.exclude.push_back(find_channel(c));
-    for (const auto& p : entry.at("private").as_list()) group.private_.push_back(find_plug(p));
-    for (const auto& p : entry.at("shared").as_list()) group.shared.push_back(find_plug(p));
-    for (const auto& p : entry.at("named").as_list()) group.named.push_back(find_plug(p));
-    for (const auto& p : entry.at("anywhere").as_list()) group.anywhere.push_back(find_plug(p));
+    for (const auto& p : entry.at("private").as_list()) group.private_.push_back(find_plug(p)->handle());
+    for (const auto& p : entry.at("shared").as_list()) group.shared.push_back(find_plug(p)->handle());
+    for (const auto& p : entry.at("named").as_list()) group.named.push_back(find_plug(p)->handle());
+    for (const auto& p : entry.at("anywhere").as_list()) group.anywhere.push_back(find_plug(p)->handle());
     host_->add_group(std::move(group));
   }
 

@@ -38,7 +38,7 @@ void DatabaseOutboxStore::save(const immp::detail::OutboxEntry& e) {
   db_.write(
       "INSERT INTO immp_outbox (id, seq, plug, source, owner, tag, queued_at, message, parts) "
       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET parts = excluded.parts",
-      {e.id, e.seq, e.channel.plug->name(), e.channel.source, std::move(owner), std::move(tag),
+      {e.id, e.seq, e.channel.handle->name(), e.channel.source, std::move(owner), std::move(tag),
        static_cast<std::int64_t>(at.count()), std::move(message), json::serialize(parts)});
 }
 
@@ -56,7 +56,7 @@ Task<std::vector<immp::detail::OutboxEntry>> DatabaseOutboxStore::load(const Hos
     immp::detail::OutboxEntry e;
     e.id = as_text(row[0]);
     e.seq = as_int(row[1]);
-    e.channel = Channel{host.plug(as_text(row[2])), as_text(row[3])};
+    e.channel = Channel{&host.plug_handle(as_text(row[2])), as_text(row[3])};
     if (std::string owner = as_text(row[4]); !owner.empty()) {
       e.origin = std::make_shared<const Origin>(Origin{std::move(owner), as_text(row[5])});
     }

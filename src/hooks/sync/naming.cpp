@@ -97,9 +97,9 @@ UserPtr rename_author(const UserPtr& user, const NamingRules& rules,
       u.set("display_name", user->display_name());
       u.set("link", user->link);
       u.set("avatar", user->avatar);
-      if (user->plug) {
-        u.set("network", user->plug->network_name());
-        u.set("plug", user->plug->name());
+      if (Plug* plug = user->plug()) {
+        u.set("network", plug->network_name());
+        u.set("plug", plug->name());
       }
       ctx.set("user", u);
     }

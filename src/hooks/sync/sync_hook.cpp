@@ -104,7 +104,7 @@ Task<std::shared_ptr<Message>> Relay::copy_for(const SentPtr& sent, const Channe
   copy->reply_to = nullptr;
   std::optional<IdentityGroup> identity;
   if (identities_ && sent->user) identity = co_await identities_->identity_from_user(*sent->user);
-  copy->user = rename_author(sent->user, rules_for(target.plug), identity, title);
+  copy->user = rename_author(sent->user, rules_for(target.plug()), identity, title);
   std::string who = copy->user ? copy->user->display_name() : std::string("someone");
   bool membership = !sent->joined.empty() || !sent->left.empty();
   if (membership || sent->title) {
@@ -286,7 +286,7 @@ Task<> SyncHook::relay_new(const SentPtr& sent, const std::string& label) {
   MessagePtr shared;
   for (const Channel& target : labels_[label]) {
     if (target == sent->channel) continue;
-    const NamingRules* rules = &rules_for(target.plug);
+    const NamingRules* rules = &rules_for(target.plug());
     if (shared && rules == shared_rules && !sent->reply_to) {
       host().post(target, shared, origin);
       continue;
@@ -317,7 +317,7 @@ Task<std::shared_ptr<Message>> SyncHook::with_reply(std::shared_ptr<Message> cop
   if (!parent) co_return copy;
   Channel where = parent->channel.valid() ? parent->channel : sent->channel;
   auto key = co_await refs_->key_for(where, parent->id);
-  if (key && target.plug->features().reply) {
+  if (key && target.plug()->features().reply) {
     std::vector<Copy> copies = co_await refs_->copies(*key);
     for (const Copy& c : copies) {
       if (c.channel == target) {
@@ -329,7 +329,7 @@ Task<std::shared_ptr<Message>> SyncHook::with_reply(std::shared_ptr<Message> cop
   }
   // No native reply there: quote the parent in a line of its own.
   SentPtr full = parent;
-  if (!full->text && where.plug) full = co_await where.plug->resolve_message(parent);
+  if (!full->text && where.plug()) full = co_await where.plug()->resolve_message(parent);
   if (!full || !full->text) co_return copy;
   std::string excerpt = full->text->plain();
   std::replace(excerpt.begin(), excerpt.end(), '\n', ' ');
@@ -351,9 +351,9 @@ Task<> SyncHook::relay_change(const SentPtr& sent, const std::string& key) {
   // ours (their echoes are not relayed), but no delivery is recorded.
   auto unrecorded = std::make_shared<const Origin>(Origin{owner_, {}});
   for (const Copy& c : copies) {
-    if (c.channel == sent->channel || !c.channel.plug) continue;
+    if (c.channel == sent->channel || !c.channel.plug()) continue;
     if (sent->deleted) {
-      if (!c.channel.plug->features().remove) continue;
+      if (!c.channel.plug()->features().remove) continue;
       Message gone;
       gone.deleted = true;
       auto msg = std::make_shared<const SentMessage>(Receipt{c.id, c.channel, Clock::now(), {}, true},
@@ -367,7 +367,7 @@ Task<> SyncHook::relay_change(const SentPtr& sent, const std::string& key) {
     auto copy = co_await copy_for(sent, c.channel, title);
     if (!copy) continue;
     copy->edited = true;
-    if (c.channel.plug->features().edit) {
+    if (c.channel.plug()->features().edit) {
       // Edited in place: the copy's own id says which message to change.
       auto edit = std::make_shared<const SentMessage>(
           Receipt{c.id, c.channel, Clock::now(), {}, false}, std::move(*copy));
@@ -416,7 +416,7 @@ Task<std::optional<std::string>> SyncPlug::channel_title(const Channel& c) {
 Task<std::optional<std::vector<UserPtr>>> SyncPlug::channel_members(const Channel& c) {
   std::vector<UserPtr> all;
   for (const Channel& m : hook_.members(c.source)) {
-    auto members = co_await m.plug->channel_members(m);
+    auto members = co_await m.plug()->channel_members(m);
     if (members) all.insert(all.end(), members->begin(), members->end());
   }
   co_return all;

@@ -191,7 +191,7 @@ TEST_F(SyncTest, NameFormatResetAuthorAndEmojiAndPerPlugOverrides) {
             plugs: {c: {name-format: "{{user.username}}!", reset-author: true}}})");
   auto user = std::make_shared<User>();
   user->id = "u1";
-  user->plug = a;
+  user->handle = a->handle();
   user->username = "ally";
   user->real_name = "Alice 🦊 Smith";
   user->avatar = "https://example.org/a.png";

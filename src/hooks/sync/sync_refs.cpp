@@ -34,7 +34,7 @@ std::vector<std::string> SyncRefs::migrations(store::Dialect dialect) {
 }
 
 std::string SyncRefs::make_key(const Channel& channel, std::string_view id) {
-  const std::string& network = channel.plug ? network_of(channel.plug) : std::string();
+  const std::string& network = channel.plug() ? network_of(channel.plug()) : std::string();
   std::string key;
   key.reserve(network.size() + channel.source.size() + id.size() + 2);
   key.append(network).push_back('\x1f');
@@ -53,7 +53,7 @@ Copy SyncRefs::origin_of(std::string_view key) {
   origin.id = std::string(key.substr(b + 1));
   for (Plug* plug : host_.plugs()) {
     if (network_of(plug) == network) {
-      origin.channel.plug = plug;
+      origin.channel.handle = plug->handle();
       break;
     }
   }
@@ -61,7 +61,7 @@ Copy SyncRefs::origin_of(std::string_view key) {
 }
 
 std::uint64_t SyncRefs::hash_of(const Channel& channel, std::string_view id) {
-  std::uint64_t h = std::hash<const void*>()(channel.plug);
+  std::uint64_t h = std::hash<const void*>()(channel.handle);
   h = mix(h ^ std::hash<std::string_view>()(channel.source));
   h = mix(h ^ std::hash<std::string_view>()(id));
   return h | 1;  // never 0, which marks an empty entry
@@ -173,7 +173,7 @@ void SyncRefs::add_copy(const Handle& handle, const Copy& copy) {
     // Evicted, or delivered after a restart: start the ref again.
     r = &claim(handle.key);
     Copy origin = origin_of(handle.key);
-    if (origin.channel.plug) {
+    if (origin.channel.plug()) {
       r->copies.push_back(origin);
       index(*r, r->copies.back());
     }
@@ -184,15 +184,15 @@ void SyncRefs::add_copy(const Handle& handle, const Copy& copy) {
     db_->write(
         "INSERT INTO sync_refs (network, channel, message, key) VALUES (?, ?, ?, ?) "
         "ON CONFLICT DO NOTHING",
-        {network_of(copy.channel.plug), copy.channel.source, copy.id, r->key});
+        {network_of(copy.channel.plug()), copy.channel.source, copy.id, r->key});
   }
 }
 
 Task<std::optional<std::string>> SyncRefs::key_for(const Channel& channel, const std::string& id) {
   if (Ref* r = lookup(channel, id)) co_return r->key;
-  if (!db_ || !channel.plug) co_return std::nullopt;
+  if (!db_ || !channel.plug()) co_return std::nullopt;
   // Named first: GCC 12 mishandles braced temporaries inside co_await.
-  std::vector<store::Value> params{network_of(channel.plug), channel.source, id};
+  std::vector<store::Value> params{network_of(channel.plug()), channel.source, id};
   store::Rows rows = co_await db_->query(
       "SELECT key FROM sync_refs WHERE network = ? AND channel = ? AND message = ?",
       std::move(params));
@@ -214,7 +214,7 @@ Task<std::vector<Copy>> SyncRefs::copies(const std::string& key) {
   std::vector<Copy> out;
   if (rows.empty()) co_return out;
   Copy origin = origin_of(key);
-  if (origin.channel.plug) out.push_back(origin);
+  if (origin.channel.plug()) out.push_back(origin);
   for (const auto& row : rows) {
     std::string network = store::as_text(row[0]);
     for (Plug* plug : host_.plugs()) {

@@ -36,7 +36,7 @@ ConsolePlug::ConsolePlug(const Init& init)
     name = env && *env ? env : "console";
   }
   user->id = name;
-  user->plug = this;
+  user->handle = handle();
   user->username = name;
   user_ = std::move(user);
 }

@@ -27,7 +27,7 @@ DummyPlug::DummyPlug(const Init& init)
   features_.edit = true;
   auto user = std::make_shared<User>();
   user->id = "dummy";
-  user->plug = this;
+  user->handle = handle();
   user->username = "dummy";
   user->real_name = name();
   user_ = std::move(user);

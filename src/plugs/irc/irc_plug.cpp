@@ -189,7 +189,7 @@ std::string IRCPlug::next_id() { return run_ + "-" + std::to_string(++counter_);
 Task<> IRCPlug::start() {
   stopping_ = false;
   for (const auto& [name, ch] : host().channels()) {
-    if (ch.plug == this && is_channel(ch.source)) wanted_[fold(ch.source)] = ch.source;
+    if (ch.plug() == this && is_channel(ch.source)) wanted_[fold(ch.source)] = ch.source;
   }
   first_attempt_done_ = false;
   tasks_.spawn("irc " + name(), run());
@@ -312,7 +312,7 @@ void IRCPlug::send_join(const std::string& source) {
 UserPtr IRCPlug::make_user(const std::string& nick, const std::string& user,
                            const std::string& host) {
   auto u = std::make_shared<User>();
-  u->plug = this;
+  u->handle = Plug::handle();
   u->username = nick;
   u->id = user.empty() && host.empty() ? nick : nick + "!" + user + "@" + host;
   return u;
@@ -565,11 +565,11 @@ Task<PutResult> IRCPlug::put(Posting& post) {
                                std::to_string(options_.port));
   }
   if (msg->deleted) co_return PutResult::delivered();  // IRC cannot delete
-  bool own = !msg->user || (msg->user->plug == this && is_us(msg->user->username));
+  bool own = !msg->user || (msg->user->plug() == this && is_us(msg->user->username));
   // A puppet speaks for the author under its own nick; without a name.
   if (puppets_ && !own && msg->user) {
     const User& author = *msg->user;
-    std::string key = (author.plug ? author.plug->name() : std::string()) + "/" + author.id;
+    std::string key = (author.handle ? author.handle->name() : std::string()) + "/" + author.id;
     irc::RenderOptions o;
     o.with_name = false;
     o.quote_reply_to = quote_reply_to_;

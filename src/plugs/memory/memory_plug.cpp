@@ -42,7 +42,7 @@ MemoryPlug::MemoryPlug(const Init& init)
   for (const auto& s : config().at("public").as_list()) public_sources_.insert(s.as_text());
   auto self = std::make_shared<User>();
   self->id = "self";
-  self->plug = this;
+  self->handle = handle();
   self->username = name();
   self_ = std::move(self);
 }
@@ -55,7 +55,7 @@ const UserPtr& MemoryPlug::user(const std::string& id) {
   if (!u) {
     auto made = std::make_shared<User>();
     made->id = id;
-    made->plug = this;
+    made->handle = handle();
     made->username = id;
     made->real_name = id;
     u = std::move(made);
