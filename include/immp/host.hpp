@@ -97,6 +97,31 @@ class Host {
   void add_channel(std::string name, Channel channel);
   void add_group(Group group);
 
+  // ---- changing while open ----
+  // Each of these may run while messages flow: a dispatch in progress keeps
+  // the plan it started with, and channels name plugs through handles that
+  // never dangle. Plugs and hooks added while open start only when asked.
+  //
+  // Starts a plug or hook that is not running (inactive, failed, disabled):
+  // a hook gets on_load(), start() and on_ready() and joins the plan; a
+  // plug is read from and its outboxes deliver. A plug that fails to start
+  // is retried with backoff, as at open().
+  Task<> start(std::string_view name);
+  // Stops a running plug or hook; `disable` leaves it disabled. A plug's
+  // outboxes keep (and save) what waits for it.
+  Task<> stop(std::string_view name, bool disable = false);
+  Task<> restart(std::string_view name);
+  // Stops and removes a plug or hook. Messages waiting for a removed plug's
+  // channels stay queued for a plug of that name, until they expire.
+  Task<> remove(std::string_view name);
+  // Puts a new instance (same name, new config) in the place of a running
+  // or stopped one, and starts it unless disabled; channels, outboxes and
+  // priority carry over.
+  Task<> replace(std::unique_ptr<Plug> plug, bool enabled = true);
+  Task<> replace(std::unique_ptr<Hook> hook, std::optional<int> priority, bool enabled = true);
+  void remove_channel(std::string_view name);
+  void remove_group(std::string_view name);
+
   // ---- lookup ----
   Plug* plug(std::string_view name) const;
   // The handle of a plug name, made on first use: valid for the host's

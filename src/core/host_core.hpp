@@ -77,6 +77,13 @@ struct PostingState {
 struct HostCore {
   HostCore(Host& host, Executor ex, HostOptions opts);
 
+  HookSlotPtr slot_of(const Hook& hook) const;
+  Task<> stop_plug(Plug& plug, State final_state);
+  Task<> start_plug(Plug& plug);
+  Task<> stop_hook(HookSlot& slot, State final_state);
+  Task<> start_hook(HookSlot& slot);
+  Task<> erase_plug(Plug& plug);
+
   Host& host;
   Executor ex;
   HostOptions options;
@@ -92,6 +99,7 @@ struct HostCore {
   std::unique_ptr<Outboxes> outboxes;
   OutboxStore* outbox_store = nullptr;  // set by the database resource
   std::list<Reader> readers_;
+  Signal reader_ended;
   TaskGroup readers;
   TaskGroup workers;
   TaskGroup restarts;
