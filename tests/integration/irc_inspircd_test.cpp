@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <spdlog/sinks/ostream_sink.h>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <sstream>
@@ -12,16 +13,24 @@
 #include "hooks/sync/sync_hook.hpp"
 #include "immp/host.hpp"
 #include "plugs/irc/irc_plug.hpp"
+#include "store/database_hook.hpp"
 #include "support/async.hpp"
 #include "support/hooks.hpp"
 #include "support/irc_client.hpp"
 #include "support/irc_server.hpp"
 #include "support/memory.hpp"
+#include "support/process.hpp"
 
 namespace immp {
 namespace {
 
 using namespace std::chrono_literals;
+
+HostOptions test_options() {
+  HostOptions o;
+  o.phase_timeout = 5s;
+  return o;
+}
 using hooks::SyncHook;
 using plugs::IRCPlug;
 using plugs::MemoryPlug;
@@ -39,7 +48,7 @@ struct InspircdTest : ::testing::Test {
   void SetUp() override {
     if (!InspircdServer::available()) GTEST_SKIP() << "inspircd is not installed";
     server = std::make_unique<InspircdServer>();
-    host = std::make_unique<Host>(io.get_executor(), HostOptions{".", 5s, 4096});
+    host = std::make_unique<Host>(io.get_executor(), test_options());
   }
   void TearDown() override {
     if (host && host->is_open()) test::run(io, host->close());
@@ -185,6 +194,84 @@ TEST_F(InspircdTest, FloodControlKeepsUsConnectedWhereFloodersAreKilled) {
   EXPECT_EQ(irc.connections(), 1u);
   // Paced: a burst of 10, then one per 25 ms.
   EXPECT_GE(std::chrono::steady_clock::now() - started, (kLines - 10) * 25ms * 9 / 10);
+}
+
+// Issue 7: a copy that the sync hook queued for an echoing network, kept in
+// the database across a restart of the host, is still the sync hook's copy
+// when it is finally delivered: the server's echo of it is not bridged
+// back to where it came from, nor anywhere else.
+TEST_F(InspircdTest, EchoesOfCopiesQueuedAcrossAHostRestartAreNotRelayedAgain) {
+  test::TempDir dir("immp-echo-restart");
+  const std::string db = "url: \"sqlite:///" + (dir / "immp.db").string() + "\"";
+  MemoryPlug* mem = nullptr;
+  IRCPlug* irc = nullptr;
+  auto build = [&] {
+    host = std::make_unique<Host>(io.get_executor(), test_options());
+    test::add_hook<store::DatabaseHook>(*host, "db", db);
+    mem = &test::add_memory_plug(*host, "mem");
+    irc = &test::add_plug<IRCPlug>(*host, "irc",
+                                   "server: {host: 127.0.0.1, port: " +
+                                       std::to_string(server->port()) +
+                                       "}\nuser: {nick: bridge}\nreconnect-min: 0.2\n"
+                                       "reconnect-max: 1\n");
+    host->add_channel("irc", irc->channel("#a"));
+    host->add_channel("room", mem->channel("room"));
+    host->add_channel("other", mem->channel("other"));
+    test::add_hook<SyncHook>(*host, "sync", "channels: {bridge: [irc, room, other]}");
+    test::run(io, host->open());
+  };
+  auto texts = [](const IrcClient& c) {
+    std::vector<std::string> out;
+    for (const auto& l : c.privmsgs("#a")) out.push_back(l.param(1));
+    return out;
+  };
+
+  build();
+  ASSERT_TRUE(until([&] { return irc->joined("#a"); })) << server->log();
+  ASSERT_TRUE(irc->features().echo) << "echo-message negotiated";
+  server->stop();
+  ASSERT_TRUE(until([&] { return !irc->online(); }, 5s));
+  constexpr int kQueued = 3;
+  for (int i = 0; i < kQueued; ++i) mem->inject("room", "queued " + std::to_string(i), "carol");
+  // Bridged to `other` at once; waiting for IRC.
+  ASSERT_TRUE(until([&] {
+    return mem->posted_count() == kQueued && host->outbox_stats().pending == kQueued;
+  }, 5s));
+  test::run(io, host->close());
+
+  // A new host on the same database: the copies come back from it.
+  build();
+  EXPECT_EQ(host->outbox_stats().restored, static_cast<std::uint64_t>(kQueued));
+  EXPECT_EQ(host->outbox_stats().pending, static_cast<std::size_t>(kQueued));
+  // alice is in #a before the bridge can reconnect: the host does not run
+  // while this thread connects her.
+  server->start();
+  auto alice = std::make_unique<IrcClient>(server->port(), "alice");
+  alice->join("#a");
+  clients = {alice.get()};
+  ASSERT_TRUE(until([&] { return alice->privmsgs("#a").size() >= kQueued; }))
+      << alice->privmsgs("#a").size() << " lines arrived\n" << server->log();
+  EXPECT_TRUE(irc->features().echo);
+  // alice speaks after she saw the copies, so the server echoed them to
+  // the bridge before it relays her line: once her line is in both rooms,
+  // any echo that was going to be bridged has been.
+  alice->say("#a", "sentinel");
+  auto sentinels = [&] {
+    std::size_t n = 0;
+    for (const auto& m : mem->posted()) n += m->plain() == "sentinel";
+    return n;
+  };
+  ASSERT_TRUE(until([&] { return sentinels() == 2; }));
+  std::vector<std::string> posted;
+  for (const auto& m : mem->posted()) posted.push_back(m->channel.source + ": " + m->plain());
+  std::sort(posted.begin(), posted.end());
+  EXPECT_EQ(posted, (std::vector<std::string>{"other: sentinel", "room: sentinel"}))
+      << "an echo of a restored copy was bridged again";
+  std::vector<std::string> expected;
+  for (int i = 0; i < kQueued; ++i) expected.push_back("<carol> queued " + std::to_string(i));
+  EXPECT_EQ(texts(*alice), expected) << "each copy reaches IRC once";
+  EXPECT_EQ(host->outbox_stats().pending, 0u);
+  clients.clear();
 }
 
 // What a logger writes while this lives (the plug's own warnings).

@@ -3,8 +3,10 @@
 // as the people in the channel.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <memory>
 #include <string>
 
@@ -22,6 +24,12 @@ namespace immp {
 namespace {
 
 using namespace std::chrono_literals;
+
+HostOptions test_options() {
+  HostOptions o;
+  o.phase_timeout = 5s;
+  return o;
+}
 using hooks::SyncHook;
 using plugs::IRCPlug;
 using plugs::MemoryPlug;
@@ -36,6 +44,7 @@ struct IrcBridgeTest : ::testing::Test {
   MemoryPlug* mem = nullptr;
   std::vector<IrcClient*> clients;
   std::string server_extra;  // more keys of `server`, e.g. ", password: x"
+  HostOptions options = test_options();
 
   void SetUp() override {
     if (!NgircdServer::available()) GTEST_SKIP() << "ngircd is not installed";
@@ -48,7 +57,7 @@ struct IrcBridgeTest : ::testing::Test {
   }
 
   void build(const std::string& extra = "", const std::string& sync_extra = "") {
-    host = std::make_unique<Host>(io.get_executor(), HostOptions{".", 5s, 4096});
+    host = std::make_unique<Host>(io.get_executor(), options);
     mem = &test::add_memory_plug(*host, "mem");
     irc = &test::add_plug<IRCPlug>(*host, "irc", plug_yaml(extra));
     host->add_channel("irc", irc->channel("#a"));
@@ -87,6 +96,13 @@ struct IrcBridgeTest : ::testing::Test {
     std::size_t n = 0;
     for (const auto& l : c.privmsgs(target)) n += l.param(1) == text;
     return n;
+  }
+
+  // The texts of the PRIVMSGs to `target` that `c` received, in order.
+  static std::vector<std::string> texts(const IrcClient& c, const std::string& target) {
+    std::vector<std::string> out;
+    for (const auto& l : c.privmsgs(target)) out.push_back(l.param(1));
+    return out;
   }
 
   std::vector<std::string> posted_texts() const {
@@ -365,6 +381,176 @@ TEST_F(IrcBridgeTest, ServerRestartLosesNothingMeantForIrc) {
     auto t = posted_texts();
     return std::find(t.begin(), t.end(), "back") != t.end();
   }));
+}
+
+// ---- delivery faults (issue 7) -----------------------------------------------
+
+// Two ngircd servers bridged with the IRC plug's default flood control (a
+// burst of 5, then a line every 500 ms). alice floods #a with 30 lines: the
+// bridge paces them out to #b over about 13 s. Meanwhile bob says one line
+// in #b: it is read by the very plug that is draining the backlog, and must
+// reach #a at once, not once the backlog has drained.
+//
+// alice's server relays her flood at once (no penalty), so that the backlog
+// waits in the bridge's outbox, not in her server; bob's server keeps
+// ngircd's default rules.
+TEST_F(IrcBridgeTest, ARepliesWhileABacklogDrainsToItsNetworkArrivesWithinASecond) {
+  server.reset();
+  test::NgircdOptions rules;
+  rules.no_penalty = true;
+  server = std::make_unique<NgircdServer>(rules);
+  NgircdServer other;
+  host = std::make_unique<Host>(io.get_executor(), options);
+  auto yaml = [](int port) {
+    return "server: {host: 127.0.0.1, port: " + std::to_string(port) + "}\nuser: {nick: bridge}\n";
+  };
+  auto& one = test::add_plug<IRCPlug>(*host, "one", yaml(server->port()));
+  auto& two = test::add_plug<IRCPlug>(*host, "two", yaml(other.port()));
+  host->add_channel("a", one.channel("#a"));
+  host->add_channel("b", two.channel("#b"));
+  test::add_hook<SyncHook>(*host, "sync", "channels: {bridge: [a, b]}\n");
+  test::run(io, host->open());
+  ASSERT_TRUE(until([&] { return one.joined("#a") && two.joined("#b"); }, 5s))
+      << server->log() << other.log();
+  auto alice = client("alice");
+  auto bob = std::make_unique<IrcClient>(other.port(), "bob");
+  bob->join("#b");
+  clients.push_back(bob.get());
+
+  constexpr std::size_t kLines = 30;
+  for (std::size_t i = 0; i < kLines; ++i) alice->say("#a", "flood " + std::to_string(i));
+  auto relayed = [&] { return bob->privmsgs("#b").size(); };
+  // Past the bridge's burst: from here on it paces, and most lines wait.
+  ASSERT_TRUE(until([&] { return relayed() >= 8; }, 20s)) << relayed() << " lines relayed";
+
+  bob->say("#b", "reply");
+  auto said = std::chrono::steady_clock::now();
+  ASSERT_TRUE(until([&] { return count(*alice, "#a", "<bob> reply") == 1; }, 15s));
+  auto latency = std::chrono::steady_clock::now() - said;
+  auto relayed_then = relayed();
+  auto pending_then = host->outbox_stats().pending;
+  EXPECT_LT(latency, 1s) << "the reply took "
+                         << std::chrono::duration_cast<std::chrono::milliseconds>(latency).count()
+                         << " ms";
+  EXPECT_LT(relayed_then, kLines) << "the backlog had drained before the reply arrived";
+  EXPECT_GT(pending_then, 0u) << "no backlog in the outbox when the reply arrived";
+
+  // The backlog still arrives whole, in order, once each.
+  ASSERT_TRUE(until([&] { return relayed() >= kLines; }, 30s)) << relayed() << " lines relayed";
+  std::vector<std::string> expected;
+  for (std::size_t i = 0; i < kLines; ++i) expected.push_back("<alice> flood " + std::to_string(i));
+  EXPECT_EQ(texts(*bob, "#b"), expected);
+  EXPECT_EQ(texts(*alice, "#a"), std::vector<std::string>{"<bob> reply"});
+  EXPECT_EQ(one.connections(), 1u);
+  EXPECT_EQ(two.connections(), 1u);
+  clients.clear();
+}
+
+// A message of six lines goes out paced, a line every 500 ms; after the
+// fourth line the server kills the bridge's connection (an operator's
+// KILL). The outbox is told that 4 lines went out (partial), and after the
+// reconnect only the last two are sent: alice sees each line once, in order.
+//
+// The cut falls between two lines, never on one in flight: the server
+// relays at once (no penalty of its own), and the host does not run while
+// this thread sends the KILL and waits for the server to carry it out. The
+// burst of 6 covers registration and JOIN, so every line is paced.
+TEST_F(IrcBridgeTest, AMultiLineMessageCutByADroppedLinkIsNotRepeated) {
+  server.reset();
+  test::NgircdOptions rules;
+  rules.no_penalty = true;
+  server = std::make_unique<NgircdServer>(rules);
+  build("send-delay: 500\nburst: 6\n");
+  auto op = client("op", "");
+  op->send("OPER oper operpass");
+  ASSERT_TRUE(op->wait_for([](const irc::Line& l) { return l.command == "381"; }, 5s))
+      << "not an operator";
+  auto alice = client("alice");
+  constexpr std::size_t kParts = 6;
+  std::string text;
+  for (std::size_t i = 1; i <= kParts; ++i) {
+    text += (i > 1 ? "\n" : "") + ("part " + std::to_string(i));
+  }
+  mem->inject("room", text, "carol");
+  auto parts = [&] { return alice->privmsgs("#a").size(); };
+  ASSERT_TRUE(until([&] { return parts() >= 4; }, 10s)) << parts() << " lines arrived";
+  ASSERT_LT(parts(), kParts) << "the link was not cut midway";
+  const std::size_t before_cut = parts();
+  op->send("KILL bridge :cut midway");
+  ASSERT_TRUE(alice->wait_for([](const irc::Line& l) {
+    return l.command == "QUIT" && l.nick == "bridge";
+  }, 5s)) << "the server did not kill the bridge";
+  EXPECT_EQ(parts(), before_cut);
+  ASSERT_TRUE(until([&] { return irc->connections() == 2 && parts() >= kParts; }, 10s))
+      << parts() << " lines arrived, " << irc->connections() << " connections\n"
+      << server->log();
+  // A sentinel behind it in the same outbox: once it arrives, nothing of
+  // the message is still on its way.
+  mem->inject("room", "after", "carol");
+  ASSERT_TRUE(until([&] {
+    return count(*alice, "#a", "<carol> after") == 1 && host->outbox_stats().pending == 0;
+  }, 10s));
+  std::vector<std::string> expected;
+  for (std::size_t i = 1; i <= kParts; ++i) expected.push_back("<carol> part " + std::to_string(i));
+  expected.push_back("<carol> after");
+  EXPECT_EQ(texts(*alice, "#a"), expected);
+  auto stats = host->outbox_stats();
+  EXPECT_EQ(stats.partial, 1u) << "the cut message did not take the partial path";
+  EXPECT_EQ(stats.delivered, 2u);
+}
+
+// Messages queued while the server is down go out as soon as the plug is
+// back online (reconnected and joined): within 100 ms of its state event,
+// not after an outbox backoff step (30 s here, so that one would show).
+//
+// What is measured is the host, so nothing else may pace the lines: the
+// server has no penalty of its own (ngircd's default holds a new client's
+// commands for a second after registration), and the plug's burst covers
+// registration, JOIN and the queued lines (with the default burst of 5,
+// registration and JOIN spend it, and the first line waits a second).
+TEST_F(IrcBridgeTest, QueuedMessagesGoOutWithin100MsOfThePlugBeingOnlineAgain) {
+  server.reset();
+  test::NgircdOptions rules;
+  rules.no_penalty = true;
+  server = std::make_unique<NgircdServer>(rules);
+  options.retry_first = 30s;
+  options.retry_max = 60s;
+  build("burst: 10\n");
+  bool watching = false;
+  std::optional<std::chrono::steady_clock::time_point> online_at;
+  host->subscribe([&](const StateEvent& e) {
+    if (watching && !online_at && e.kind == StateEvent::Kind::plug && e.name == "irc" && e.online) {
+      online_at = std::chrono::steady_clock::now();
+    }
+  });
+  server->stop();
+  ASSERT_TRUE(until([&] { return !irc->online(); }, 5s));
+  watching = true;
+  constexpr std::size_t kQueued = 3;
+  for (std::size_t i = 0; i < kQueued; ++i) {
+    mem->inject("room", "queued " + std::to_string(i), "carol");
+  }
+  ASSERT_TRUE(until([&] { return host->outbox_stats().pending == kQueued; }, 5s));
+  EXPECT_FALSE(online_at);
+
+  // bob is in #a before the bridge can come back: the host does not run
+  // while this thread connects him.
+  server->start();
+  auto bob = client("bob");
+  std::optional<std::chrono::steady_clock::time_point> first_at;
+  ASSERT_TRUE(until([&] {
+    if (!first_at && !bob->privmsgs("#a").empty()) first_at = std::chrono::steady_clock::now();
+    return bob->privmsgs("#a").size() >= kQueued && host->outbox_stats().pending == 0;
+  }, 10s)) << server->log();
+  ASSERT_TRUE(online_at) << "no state event said the plug was online";
+  auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(*first_at - *online_at);
+  EXPECT_LT(delay, 100ms) << "the first queued message arrived " << delay.count()
+                          << " ms after the plug was online";
+  std::vector<std::string> expected;
+  for (std::size_t i = 0; i < kQueued; ++i) expected.push_back("<carol> queued " + std::to_string(i));
+  EXPECT_EQ(texts(*bob, "#a"), expected);
+  EXPECT_EQ(irc->connections(), 2u);
+  EXPECT_EQ(host->outbox_stats().delivered, kQueued);
 }
 
 TEST_F(IrcBridgeTest, PerformLinesRunAfterConnecting) {

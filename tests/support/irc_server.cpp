@@ -165,6 +165,11 @@ InspircdServer::InspircdServer(InspircdOptions options)
   conf += "<log method=\"file\" type=\"* -USERINPUT -USEROUTPUT\" level=\"default\" target=\"" + d +
           "/log.txt\">\n";
   write_file(dir_ / "inspircd.conf", conf);
+  start();
+}
+
+void InspircdServer::start() {
+  if (process_) return;
   process_ = std::make_unique<Process>(std::vector<std::string>{
       kBinary, "--runasroot", "--nofork", "--config=" + (dir_ / "inspircd.conf").string()});
   if (!wait_for_port(port_, 10s) || !wait_for_port(tls_port_, 5s) ||
@@ -175,12 +180,14 @@ InspircdServer::InspircdServer(InspircdOptions options)
   }
 }
 
-InspircdServer::~InspircdServer() {
-  if (process_) {
-    process_->signal(SIGKILL);
-    process_->wait(2s);
-  }
+void InspircdServer::stop() {
+  if (!process_) return;
+  process_->signal(SIGKILL);
+  process_->wait(2s);
+  process_.reset();
 }
+
+InspircdServer::~InspircdServer() { stop(); }
 
 std::string InspircdServer::log() const {
   return process_ ? process_->out() + process_->err() : "(not running)";

@@ -98,6 +98,12 @@ class InspircdServer {
   // The server-link port for services; 0 unless InspircdOptions::services.
   int services_port() const { return services_port_; }
   std::filesystem::path ca_file() const { return dir_ / "ca.pem"; }
+  // Kills the server at once (every client sees the link drop).
+  void stop();
+  // Starts it again with the same config and ports; throws
+  // std::runtime_error with its output when it does not listen within 10 s.
+  void start();
+  bool running() const { return process_ != nullptr; }
   std::string log() const;
 
  private:
