@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "immp/asio.hpp"
@@ -34,6 +35,31 @@ struct HostAccess;
 class MissingResource : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
+};
+
+// A registration that ends when this object goes: keep it as a member of
+// whatever it calls back. Movable; harmless after the host is gone.
+class Subscription {
+ public:
+  Subscription() = default;
+  explicit Subscription(std::function<void()> cancel) : cancel_(std::move(cancel)) {}
+  Subscription(Subscription&& other) noexcept : cancel_(std::exchange(other.cancel_, {})) {}
+  Subscription& operator=(Subscription&& other) noexcept {
+    if (this != &other) {
+      reset();
+      cancel_ = std::exchange(other.cancel_, {});
+    }
+    return *this;
+  }
+  Subscription(const Subscription&) = delete;
+  Subscription& operator=(const Subscription&) = delete;
+  ~Subscription() { reset(); }
+  void reset() {
+    if (cancel_) std::exchange(cancel_, {})();
+  }
+
+ private:
+  std::function<void()> cancel_;
 };
 
 struct HostOptions {
@@ -173,12 +199,15 @@ class Host {
   // outbox entry (across restarts too) and with the ids the post produced:
   // the echo of the post arrives with it (Received::origin), and once
   // delivered the listener registered for `origin->owner` gets it with the
-  // receipts. Owners that map ids (sync) register in their constructor, as
-  // restored outboxes may deliver before they start.
+  // receipts. Deliveries while no listener is registered for their owner
+  // (before it is made, while it restarts) are kept for it, up to 10000 per
+  // owner, and handed over when it registers.
   void post(const Channel& channel, MessagePtr msg, OriginPtr origin = nullptr);
   using DeliveryListener = std::function<void(const Origin& origin, const Channel& channel,
                                               const std::vector<Receipt>& receipts)>;
-  void on_delivered(std::string owner, DeliveryListener listener);
+  // Registers the listener for `owner` (replacing any other) until the
+  // returned Subscription goes.
+  [[nodiscard]] Subscription on_delivered(std::string owner, DeliveryListener listener);
   struct OutboxStats {
     std::uint64_t queued = 0;      // posted
     std::uint64_t delivered = 0;   // every part went out
@@ -215,6 +244,8 @@ class Host {
 
  private:
   friend struct detail::HostAccess;
+  // Subscriptions check it before reaching into a host that is gone.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   std::unique_ptr<detail::HostCore> core_;
 };
 

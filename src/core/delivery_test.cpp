@@ -106,7 +106,7 @@ TEST_F(Delivery, ARetryAfterFromTheNetworkIsWaitedOutNotBackedOff) {
 TEST_F(Delivery, PartsThatWentOutAreNeverSentAgain) {
   auto& b = test::add_memory_plug(*host, "b", {{"split-lines", true}});
   std::vector<std::string> receipts;
-  host->on_delivered("test", [&](const Origin& origin, const Channel&,
+  auto listening = host->on_delivered("test", [&](const Origin& origin, const Channel&,
                                  const std::vector<Receipt>& rs) {
     EXPECT_EQ(origin.tag, "t1");
     for (const auto& r : rs) receipts.push_back(r.id);

@@ -386,7 +386,8 @@ Task<> HostCore::run_phase(std::string_view phase, std::vector<Openable*> items,
   for (Openable* item : items) {
     auto& p = pending->emplace_back();
     p.item = item;
-    set_state(*item, starting ? State::starting : State::stopping);
+    State now = starting ? State::starting : State::stopping;
+    if (item->state() != now) set_state(*item, now);
     auto task = starting ? item->start() : item->stop();
     asio::co_spawn(ex, std::move(task),
                    asio::bind_cancellation_slot(
@@ -608,7 +609,11 @@ Host::Host(Executor ex, HostOptions options)
   core_->outboxes = std::make_unique<detail::Outboxes>(*core_, logger("immp.outbox"));
 }
 
-Host::~Host() = default;
+Host::~Host() {
+  // Subscriptions held by the plugs and hooks destroyed below must not
+  // reach back into a host that is going.
+  *alive_ = false;
+}
 
 Executor Host::executor() const { return core_->ex; }
 const HostOptions& Host::options() const { return core_->options; }
@@ -894,8 +899,11 @@ void Host::post(const Channel& channel, MessagePtr msg, OriginPtr origin) {
   core_->outboxes->post(channel, std::move(msg), std::move(origin));
 }
 
-void Host::on_delivered(std::string owner, DeliveryListener listener) {
-  core_->outboxes->listen(std::move(owner), std::move(listener));
+Subscription Host::on_delivered(std::string owner, DeliveryListener listener) {
+  std::uint64_t id = core_->outboxes->listen(owner, std::move(listener));
+  return Subscription([this, owner = std::move(owner), id, alive = std::weak_ptr<bool>(alive_)] {
+    if (auto a = alive.lock(); a && *a) core_->outboxes->unlisten(owner, id);
+  });
 }
 
 Host::OutboxStats Host::outbox_stats() const { return core_->outboxes->stats(); }

@@ -101,8 +101,24 @@ void Outboxes::persist(OutboxEntry& e) {
   e.persisted = true;
 }
 
-void Outboxes::listen(std::string owner, Host::DeliveryListener listener) {
-  listeners_.insert_or_assign(std::move(owner), std::move(listener));
+std::uint64_t Outboxes::listen(std::string owner, Host::DeliveryListener listener) {
+  std::uint64_t id = ++next_listener_;
+  auto waiting = unclaimed_.find(owner);
+  std::deque<Report> reports;
+  if (waiting != unclaimed_.end()) {
+    reports = std::move(waiting->second);
+    unclaimed_.erase(waiting);
+  }
+  auto& l = listeners_.insert_or_assign(std::move(owner), Listener{id, std::move(listener)})
+                .first->second;
+  Host::DeliveryListener call = l.call;  // the listener may replace itself meanwhile
+  for (const auto& r : reports) call(r.origin, r.channel, r.receipts);
+  return id;
+}
+
+void Outboxes::unlisten(const std::string& owner, std::uint64_t id) {
+  auto it = listeners_.find(owner);
+  if (it != listeners_.end() && it->second.id == id) listeners_.erase(it);
 }
 
 void Outboxes::wake(const Plug& plug) {
@@ -133,13 +149,21 @@ Task<> Outboxes::restore(OutboxStore& store) {
 
 void Outboxes::report(const Channel& channel, const OutboxEntry& e) {
   if (!e.origin || e.parts.empty()) return;
-  auto it = listeners_.find(e.origin->owner);
-  if (it == listeners_.end()) return;
   std::vector<Receipt> receipts;
   receipts.reserve(e.parts.size());
   auto at = Clock::now();
   for (const auto& id : e.parts) receipts.push_back(Receipt{id, channel, at, {}, false});
-  it->second(*e.origin, channel, receipts);
+  auto it = listeners_.find(e.origin->owner);
+  if (it == listeners_.end()) {
+    auto& waiting = unclaimed_[e.origin->owner];
+    waiting.push_back(Report{*e.origin, channel, std::move(receipts)});
+    if (waiting.size() > kUnclaimed) {
+      waiting.pop_front();
+      log_->warn("outbox: nobody listens for deliveries of {}; forgot the oldest", e.origin->owner);
+    }
+    return;
+  }
+  it->second.call(*e.origin, channel, receipts);
 }
 
 // The entry left the box for good (delivered or dropped).

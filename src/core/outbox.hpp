@@ -46,7 +46,10 @@ class Outboxes {
   Outboxes(HostCore& core, LoggerPtr log);
 
   void post(Channel channel, MessagePtr message, OriginPtr origin);
-  void listen(std::string owner, Host::DeliveryListener listener);
+  // Returns an id for unlisten(), which removes the listener only if it is
+  // still that one.
+  std::uint64_t listen(std::string owner, Host::DeliveryListener listener);
+  void unlisten(const std::string& owner, std::uint64_t id);
   // Takes entries saved by an earlier run and starts delivering them.
   Task<> restore(OutboxStore& store);
   void set_store(OutboxStore* store) { store_ = store; }
@@ -85,7 +88,20 @@ class Outboxes {
   LoggerPtr log_;
   OutboxStore* store_ = nullptr;
   std::unordered_map<Channel, std::unique_ptr<Box>> boxes_;
-  std::map<std::string, Host::DeliveryListener, std::less<>> listeners_;
+  struct Listener {
+    std::uint64_t id;
+    Host::DeliveryListener call;
+  };
+  std::map<std::string, Listener, std::less<>> listeners_;
+  std::uint64_t next_listener_ = 0;
+  // Deliveries whose owner is not listening (yet), kept for it.
+  struct Report {
+    Origin origin;
+    Channel channel;
+    std::vector<Receipt> receipts;
+  };
+  std::map<std::string, std::deque<Report>, std::less<>> unclaimed_;
+  static constexpr std::size_t kUnclaimed = 10000;
   TaskGroup workers_;
   Signal settled_;  // some box emptied or failed (for close)
   Host::OutboxStats stats_;

@@ -7,6 +7,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <set>
 #include <fmt/format.h>
 
 #include "core/logging.hpp"
@@ -90,132 +91,306 @@ void Runner::build(const std::vector<const Module*>& extra) {
   HostOptions options;
   options.base_dir = std::filesystem::absolute(file_).parent_path();
   host_ = std::make_unique<Host>(io_.get_executor(), options);
+  registry_.add(builtin_module(), "immp");
+  for (const Module* m : extra) registry_.add(*m, std::string(m->name));
+  populate(*host_, root_);
+  host_->on_config_written = [this](Openable& source) { apply_config(source); };
+}
 
+std::vector<std::filesystem::path> Runner::search_path(const Node& root) const {
   std::vector<std::filesystem::path> dirs;
-  const Node& path = root_.at("path");
+  auto base = std::filesystem::absolute(file_).parent_path();
+  const Node& path = root.at("path");
   auto add_dir = [&](const Node& n) {
     std::filesystem::path d = n.as_string();
-    dirs.push_back(d.is_absolute() ? d : options.base_dir / d);
+    dirs.push_back(d.is_absolute() ? d : base / d);
   };
   if (path.is_string()) {
     add_dir(path);
   } else {
     for (const auto& d : path.as_list()) add_dir(d);
   }
-  registry_.add(builtin_module(), "immp");
-  for (const Module* m : extra) registry_.add(*m, std::string(m->name));
+  return dirs;
+}
 
-  auto resolve = [&](const Node& entry, ClassInfo::Kind kind) -> const ClassInfo& {
-    const Node& p = entry.at("path");
-    const ClassInfo* info;
-    try {
-      info = &registry_.resolve(p.as_string(), dirs);
-    } catch (const std::runtime_error& e) {
-      p.fail(e.what());
-    }
-    if (info->kind != kind) {
-      p.fail(fmt::format("{} is a {}, not a {}", info->path,
-                         info->kind == ClassInfo::Kind::plug ? "plug" : "hook",
-                         kind == ClassInfo::Kind::plug ? "plug" : "hook"));
-    }
-    return *info;
-  };
-
-  // Validates an entry's `config` against its class and makes the instance;
-  // a constructor's complaint becomes a config error at that section.
-  auto make = [&](const std::string& name, Node& entry, auto factory) {
-    Node& config = *entry.find("config");
-    if (config.is_null()) config = Node::map(), config.set_path(entry.path() + ".config");
-    const ClassInfo& info = resolve(entry, factory.kind);
-    validate(config, *info.schema());
-    try {
-      return factory(info, Init{name, config, *host_});
-    } catch (const ConfigError&) {
-      throw;
-    } catch (const std::exception& e) {
-      config.fail(e.what());
-    }
-  };
-  struct PlugFactory {
-    ClassInfo::Kind kind = ClassInfo::Kind::plug;
-    std::unique_ptr<Plug> operator()(const ClassInfo& c, const Init& i) { return c.make_plug(i); }
-  };
-  struct HookFactory {
-    ClassInfo::Kind kind = ClassInfo::Kind::hook;
-    std::unique_ptr<Hook> operator()(const ClassInfo& c, const Init& i) { return c.make_hook(i); }
-  };
-
-  for (auto& [name, entry] : root_.find("plugs")->as_map()) {
-    std::unique_ptr<Plug> plug = make(name, entry, PlugFactory{});
-    const Node& box = entry.at("outbox");
-    if (box.at("expiry").as_double() < 1) box.at("expiry").fail("must be at least 1 second");
-    if (box.at("capacity").as_int() < 1) box.at("capacity").fail("must be at least 1");
-    plug->outbox_policy().expiry =
-        std::chrono::seconds(static_cast<std::int64_t>(box.at("expiry").as_double()));
-    plug->outbox_policy().capacity = static_cast<std::size_t>(box.at("capacity").as_int());
-    host_->add_plug(std::move(plug), entry.at("enabled").as_bool());
+const ClassInfo& Runner::resolve(const Node& root, const Node& entry, ClassInfo::Kind kind) {
+  const Node& p = entry.at("path");
+  const ClassInfo* info;
+  try {
+    info = &registry_.resolve(p.as_string(), search_path(root));
+  } catch (const std::runtime_error& e) {
+    p.fail(e.what());
   }
-
-  auto plug_names = [&] {
-    std::vector<std::string> out;
-    for (Plug* p : host_->plugs()) out.push_back(p->name());
-    return out;
-  };
-  auto find_plug = [&](const Node& ref) -> Plug* {
-    Plug* p = host_->plug(ref.as_string());
-    if (p) return p;
-    std::string hint;
-    if (auto near = nearest(ref.as_string(), plug_names())) {
-      hint = fmt::format(" (did you mean '{}'?)", *near);
-    }
-    ref.fail(fmt::format("unknown plug '{}'{}", ref.as_string(), hint));
-  };
-
-  for (auto& [name, entry] : root_.at("channels").as_map()) {
-    Plug* plug = find_plug(entry.at("plug"));
-    host_->add_channel(name, plug->channel(entry.at("source").as_text()));
+  if (info->kind != kind) {
+    p.fail(fmt::format("{} is a {}, not a {}", info->path,
+                       info->kind == ClassInfo::Kind::plug ? "plug" : "hook",
+                       kind == ClassInfo::Kind::plug ? "plug" : "hook"));
   }
+  return *info;
+}
 
-  std::vector<std::string> channel_names;
-  for (const auto& [name, c] : host_->channels()) channel_names.push_back(name);
-  auto find_channel = [&](const Node& ref) -> Channel {
-    if (auto c = host_->channel(ref.as_string())) return *c;
-    std::string hint;
-    if (auto near = nearest(ref.as_string(), channel_names)) {
-      hint = fmt::format(" (did you mean '{}'?)", *near);
-    }
-    ref.fail(fmt::format("unknown channel '{}'{}", ref.as_string(), hint));
-  };
+namespace {
 
-  for (auto& [name, entry] : root_.at("groups").as_map()) {
-    Group group;
-    group.name = name;
-    for (const auto& c : entry.at("channels").as_list()) group.channels.push_back(find_channel(c));
-    for (const auto& c : entry.at("exclude").as_list()) group.exclude.push_back(find_channel(c));
-    for (const auto& p : entry.at("private").as_list()) group.private_.push_back(find_plug(p)->handle());
-    for (const auto& p : entry.at("shared").as_list()) group.shared.push_back(find_plug(p)->handle());
-    for (const auto& p : entry.at("named").as_list()) group.named.push_back(find_plug(p)->handle());
-    for (const auto& p : entry.at("anywhere").as_list()) group.anywhere.push_back(find_plug(p)->handle());
-    host_->add_group(std::move(group));
+// Validates an entry's `config` against its class and makes the instance;
+// a constructor's complaint becomes a config error at that section.
+template <typename Make>
+auto make_instance(Node& entry, const ClassInfo& info, Make make) {
+  Node& config = *entry.find("config");
+  if (config.is_null()) config = Node::map(), config.set_path(entry.path() + ".config");
+  validate(config, *info.schema());
+  try {
+    return make(config);
+  } catch (const ConfigError&) {
+    throw;
+  } catch (const std::exception& e) {
+    config.fail(e.what());
   }
+}
 
+}  // namespace
+
+std::unique_ptr<Plug> Runner::make_plug(Host& host, Node& root, const std::string& name,
+                                        Node& entry) {
+  const ClassInfo& info = resolve(root, entry, ClassInfo::Kind::plug);
+  auto plug = make_instance(entry, info, [&](const Node& config) {
+    return info.make_plug(Init{name, config, host});
+  });
+  const Node& box = entry.at("outbox");
+  if (box.at("expiry").as_double() < 1) box.at("expiry").fail("must be at least 1 second");
+  if (box.at("capacity").as_int() < 1) box.at("capacity").fail("must be at least 1");
+  plug->outbox_policy().expiry =
+      std::chrono::seconds(static_cast<std::int64_t>(box.at("expiry").as_double()));
+  plug->outbox_policy().capacity = static_cast<std::size_t>(box.at("capacity").as_int());
+  return plug;
+}
+
+std::unique_ptr<Hook> Runner::make_hook(Host& host, Node& root, const std::string& name,
+                                        Node& entry) {
+  const ClassInfo& info = resolve(root, entry, ClassInfo::Kind::hook);
+  return make_instance(entry, info, [&](const Node& config) {
+    return info.make_hook(Init{name, config, host});
+  });
+}
+
+namespace {
+
+Plug* find_plug(const Host& host, const Node& ref) {
+  Plug* p = host.plug(ref.as_string());
+  if (p) return p;
+  std::vector<std::string> names;
+  for (Plug* q : host.plugs()) names.push_back(q->name());
+  std::string hint;
+  if (auto near = nearest(ref.as_string(), names)) hint = fmt::format(" (did you mean '{}'?)", *near);
+  ref.fail(fmt::format("unknown plug '{}'{}", ref.as_string(), hint));
+}
+
+Channel find_channel(const Host& host, const Node& ref) {
+  if (auto c = host.channel(ref.as_string())) return *c;
+  std::vector<std::string> names;
+  for (const auto& [name, c] : host.channels()) names.push_back(name);
+  std::string hint;
+  if (auto near = nearest(ref.as_string(), names)) hint = fmt::format(" (did you mean '{}'?)", *near);
+  ref.fail(fmt::format("unknown channel '{}'{}", ref.as_string(), hint));
+}
+
+Channel make_channel(const Host& host, const Node& entry) {
+  return find_plug(host, entry.at("plug"))->channel(entry.at("source").as_text());
+}
+
+Group make_group(const Host& host, const std::string& name, const Node& entry) {
+  Group group;
+  group.name = name;
+  for (const auto& c : entry.at("channels").as_list()) group.channels.push_back(find_channel(host, c));
+  for (const auto& c : entry.at("exclude").as_list()) group.exclude.push_back(find_channel(host, c));
+  auto plugs = [&](const char* key, std::vector<const PlugHandle*>& out) {
+    for (const auto& p : entry.at(key).as_list()) out.push_back(find_plug(host, p)->handle());
+  };
+  plugs("private", group.private_);
+  plugs("shared", group.shared);
+  plugs("named", group.named);
+  plugs("anywhere", group.anywhere);
+  return group;
+}
+
+std::optional<int> priority_of(const Node& entry) {
+  const Node& prio = entry.at("priority");
+  if (prio.is_null()) return std::nullopt;
+  return static_cast<int>(prio.as_int());
+}
+
+}  // namespace
+
+void Runner::populate(Host& host, Node& root) {
+  for (auto& [name, entry] : root.find("plugs")->as_map()) {
+    host.add_plug(make_plug(host, root, name, entry), entry.at("enabled").as_bool());
+  }
+  for (auto& [name, entry] : root.at("channels").as_map()) {
+    host.add_channel(name, make_channel(host, entry));
+  }
+  for (auto& [name, entry] : root.at("groups").as_map()) host.add_group(make_group(host, name, entry));
   std::map<std::int64_t, std::string> priorities;
-  for (auto& [name, entry] : root_.find("hooks")->as_map()) {
+  for (auto& [name, entry] : root.find("hooks")->as_map()) {
     const Node& prio = entry.at("priority");
-    std::optional<int> priority;
     if (!prio.is_null()) {
       auto [it, fresh] = priorities.emplace(prio.as_int(), name);
       if (!fresh) {
         prio.fail(fmt::format("priority {} is already used by hook '{}'; priorities must be unique",
                               prio.as_int(), it->second));
       }
-      priority = static_cast<int>(prio.as_int());
     }
-    std::unique_ptr<Hook> hook = make(name, entry, HookFactory{});
-    host_->add_hook(std::move(hook), priority, entry.at("enabled").as_bool());
+    host.add_hook(make_hook(host, root, name, entry), priority_of(entry),
+                  entry.at("enabled").as_bool());
   }
+}
 
-  host_->on_config_written = [this](Openable& source) { apply_config(source); };
+// ---- reload ------------------------------------------------------------------
+
+namespace {
+
+// The entries of a section by name (empty when the section is absent).
+std::map<std::string, const Node*> entries(const Node& root, const char* section) {
+  std::map<std::string, const Node*> out;
+  if (const Node* s = root.find(section); s && s->is_map()) {
+    for (const auto& [name, entry] : s->as_map()) out.emplace(name, &entry);
+  }
+  return out;
+}
+
+// Names whose entries differ between two configs (added, removed or changed).
+std::set<std::string> changed(const Node& before, const Node& after, const char* section) {
+  auto a = entries(before, section);
+  auto b = entries(after, section);
+  std::set<std::string> out;
+  for (const auto& [name, entry] : a) {
+    auto it = b.find(name);
+    if (it == b.end() || !(*it->second == *entry)) out.insert(name);
+  }
+  for (const auto& [name, entry] : b) {
+    if (!a.count(name)) out.insert(name);
+  }
+  return out;
+}
+
+// Whether a config tree names any of `names` (a channel or group it uses).
+bool mentions(const Node& node, const std::set<std::string>& names) {
+  if (node.is_string()) return names.count(node.as_string()) > 0;
+  if (node.is_list()) {
+    for (const auto& n : node.as_list()) {
+      if (mentions(n, names)) return true;
+    }
+  }
+  if (node.is_map()) {
+    for (const auto& [k, v] : node.as_map()) {
+      if (names.count(k) > 0 || mentions(v, names)) return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+Runner::ReloadResult Runner::prepare_reload() {
+  ReloadResult result;
+  Node raw = load_config_file(file_);
+  if (!raw.is_map()) {
+    Mark mark = raw.mark();
+    if (!mark.file) mark.file = std::make_shared<const std::string>(file_.string());
+    throw ConfigError(mark, "", "expected a map of sections at the top of the file");
+  }
+  Node root = raw;
+  validate(root, *runner_schema());
+  // Everything is built once, unstarted, in a scratch host: whatever a
+  // constructor would refuse is refused here, before anything changes.
+  {
+    Host scratch(io_.get_executor(), host_->options());
+    populate(scratch, root);
+  }
+  result.raw = std::move(raw);
+  result.root = std::move(root);
+  return result;
+}
+
+Task<bool> Runner::reload() {
+  ReloadResult next;
+  try {
+    next = prepare_reload();
+  } catch (const ConfigError& e) {
+    log_->error("Reload refused, the running config stays: {}", e.what());
+    co_return false;
+  } catch (const std::exception& e) {
+    log_->error("Reload refused, the running config stays: {}: {}", file_.string(), e.what());
+    co_return false;
+  }
+  Node& root = next.root;
+  Host& host = *host_;
+  std::set<std::string> plugs = changed(root_, root, "plugs");
+  std::set<std::string> hooks = changed(root_, root, "hooks");
+  std::set<std::string> names = changed(root_, root, "channels");
+  for (const auto& g : changed(root_, root, "groups")) names.insert(g);
+  // A hook whose channels or groups changed meaning is restarted too.
+  for (const auto& [name, entry] : entries(root, "hooks")) {
+    if (!names.empty() && mentions(*entry, names)) hooks.insert(name);
+  }
+  auto old_hooks = entries(root_, "hooks");
+  auto new_plugs = entries(root, "plugs");
+  auto new_hooks = entries(root, "hooks");
+  std::vector<std::string> done;
+  // Hooks first out, plugs next, then channels and groups, hooks last in:
+  // nothing runs against a half-changed host.
+  for (const auto& name : hooks) {
+    if (old_hooks.count(name) && host.hook(name)) {
+      co_await host.remove(name);
+      if (!new_hooks.count(name)) done.push_back("removed hook " + name);
+    }
+  }
+  for (const auto& name : plugs) {
+    if (!new_plugs.count(name)) {
+      co_await host.remove(name);
+      done.push_back("removed plug " + name);
+      continue;
+    }
+    Node& entry = *root.find("plugs")->find(name);
+    bool enabled = entry.at("enabled").as_bool();
+    bool existed = host.plug(name) != nullptr;
+    co_await host.replace(make_plug(host, root, name, entry), enabled);
+    done.push_back((existed ? "restarted plug " : "added plug ") + name);
+  }
+  for (const auto& [name, entry] : entries(root_, "channels")) {
+    if (!root.at("channels").find(name)) host.remove_channel(name);
+  }
+  for (auto& [name, entry] : root.at("channels").as_map()) host.add_channel(name, make_channel(host, entry));
+  for (const auto& [name, entry] : entries(root_, "groups")) {
+    if (!root.at("groups").find(name)) host.remove_group(name);
+  }
+  for (auto& [name, entry] : root.at("groups").as_map()) host.add_group(make_group(host, name, entry));
+  for (const auto& name : hooks) {
+    auto it = new_hooks.find(name);
+    if (it == new_hooks.end()) continue;
+    Node& entry = *root.find("hooks")->find(name);
+    co_await host.replace(make_hook(host, root, name, entry), priority_of(entry),
+                          entry.at("enabled").as_bool());
+    done.push_back((old_hooks.count(name) ? "restarted hook " : "added hook ") + name);
+  }
+  // Plugs a hook made for itself (a sync's virtual plug) start with it.
+  for (Plug* p : host.plugs()) {
+    if (p->state() == State::inactive) co_await host.start(p->name());
+  }
+  if (!(root.at("logging") == root_.at("logging"))) {
+    configure_logging(root.find("logging") && !root.find("logging")->is_null() ? root.find("logging")
+                                                                              : nullptr,
+                      std::filesystem::absolute(file_).parent_path());
+    done.push_back("reconfigured logging");
+  }
+  raw_ = std::move(next.raw);
+  root_ = std::move(root);
+  if (done.empty()) {
+    log_->info("Reloaded {}: nothing changed", file_.string());
+  } else {
+    std::string list;
+    for (const auto& d : done) list += (list.empty() ? "" : ", ") + d;
+    log_->info("Reloaded {}: {}", file_.string(), list);
+  }
+  co_return true;
 }
 
 void Runner::apply_config(Openable& source) {
@@ -242,7 +417,30 @@ void Runner::write_back() {
 int Runner::run() {
   log_->info("Starting host ({} plugs, {} hooks)", host_->plugs().size(), host_->hooks().size());
   asio::signal_set signals(io_, SIGINT, SIGTERM);
+  asio::signal_set hangups(io_, SIGHUP);
   bool stopping = false;
+  bool reloading = false;
+  std::function<void(boost::system::error_code, int)> on_hangup = [&](boost::system::error_code ec,
+                                                                       int) {
+    if (ec || stopping) return;
+    hangups.async_wait(on_hangup);
+    if (reloading) {
+      log_->warn("SIGHUP while a reload is running: ignored");
+      return;
+    }
+    reloading = true;
+    log_->info("Reloading {} (SIGHUP)", file_.string());
+    asio::co_spawn(io_, reload(), [&](std::exception_ptr e, bool) {
+      reloading = false;
+      if (!e) return;
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& err) {
+        log_->error("Reload failed part-way: {}", err.what());
+      }
+    });
+  };
+  hangups.async_wait(on_hangup);
   std::function<void(boost::system::error_code, int)> on_signal =
       [&](boost::system::error_code ec, int signo) {
         if (ec) return;
@@ -254,6 +452,7 @@ int Runner::run() {
         stopping = true;
         log_->info("Stopping host (signal {})", signo);
         signals.async_wait(on_signal);
+        hangups.cancel();
         asio::co_spawn(io_, host_->close(), [&](std::exception_ptr) {
           signals.cancel();
           io_.stop();

@@ -34,8 +34,29 @@ class Runner {
   // Writes the live config back to the file (with -w).
   void write_back();
 
+  // Reads the config file again (SIGHUP, or an API call). A file that is
+  // bad in any way — syntax, schema, an unknown class, a constructor that
+  // refuses its section — changes nothing: the located error is logged and
+  // false returned. Otherwise only what differs is applied: plugs and hooks
+  // whose entries changed are replaced (restarted with the new config),
+  // removed ones stop, new ones start, and hooks that name a changed
+  // channel or group restart; outboxes of channels that remain keep their
+  // messages.
+  Task<bool> reload();
+
  private:
+  struct ReloadResult {
+    Node raw;
+    Node root;
+  };
+  ReloadResult prepare_reload();
   void build(const std::vector<const Module*>& extra);
+  // Adds every plug, channel, group and hook of `root` to `host`.
+  void populate(Host& host, Node& root);
+  std::vector<std::filesystem::path> search_path(const Node& root) const;
+  const ClassInfo& resolve(const Node& root, const Node& entry, ClassInfo::Kind kind);
+  std::unique_ptr<Plug> make_plug(Host& host, Node& root, const std::string& name, Node& entry);
+  std::unique_ptr<Hook> make_hook(Host& host, Node& root, const std::string& name, Node& entry);
   void apply_config(Openable& source);
 
   std::filesystem::path file_;

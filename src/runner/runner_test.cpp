@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "plugs/memory/memory_plug.hpp"
 #include "support/async.hpp"
 
 namespace immp {
@@ -207,6 +208,133 @@ TEST_P(Formats, WriteBackKeepsEverythingAndTheChange) {
   for (const auto& entry : fs::directory_iterator(tmp.dir)) {
     EXPECT_EQ(entry.path().filename(), GetParam()) << "no temporary file left behind";
   }
+}
+
+// ---- reload -------------------------------------------------------------------
+
+const char* kReloadBase = R"(plugs:
+  a: {path: immp.plug.memory.MemoryPlug}
+  b: {path: immp.plug.memory.MemoryPlug}
+channels:
+  a: {plug: a, source: room}
+  b: {plug: b, source: room}
+hooks:
+  bridge:
+    path: immp.hook.sync.SyncHook
+    config: {channels: {room: [a, b]}}
+  rec: {path: immp.hook.test.RecordHook}
+)";
+
+// Only what changed is restarted; what waited for a replaced plug reaches
+// its new instance; a bad file changes nothing at all.
+TEST(Reload, AppliesTheDifferenceAndRefusesABadFileWhole) {
+  Tmp tmp;
+  fs::path file = tmp.dir / "live.yaml";
+  std::ofstream(file) << kReloadBase;
+  asio::io_context io;
+  Runner runner(file, io, false, {&test_module()});
+  Host& host = runner.host();
+  test::run(io, host.open());
+  Plug* a0 = host.plug("a");
+  Plug* b0 = host.plug("b");
+  Hook* rec0 = host.hook("rec");
+  std::vector<std::string> events;  // addresses may be reused: states tell
+  auto listening = host.subscribe([&](const StateEvent& e) {
+    events.push_back(e.name + ":" + std::string(state_name(e.state)));
+  });
+  static_cast<plugs::MemoryPlug*>(b0)->set_link(false);
+  static_cast<plugs::MemoryPlug*>(a0)->inject("room", "waits for b");
+  ASSERT_TRUE(test::run_until(io, [&] { return host.outbox_stats().pending == 1; }));
+
+  // b gets a new config, c is new and joins the bridge.
+  std::ofstream(file) << R"(plugs:
+  a: {path: immp.plug.memory.MemoryPlug}
+  b: {path: immp.plug.memory.MemoryPlug, config: {echo: true}}
+  c: {path: immp.plug.memory.MemoryPlug}
+channels:
+  a: {plug: a, source: room}
+  b: {plug: b, source: room}
+  c: {plug: c, source: room}
+hooks:
+  bridge:
+    path: immp.hook.sync.SyncHook
+    config: {channels: {room: [a, b, c]}}
+  rec: {path: immp.hook.test.RecordHook}
+)";
+  ASSERT_TRUE(test::run(io, runner.reload()));
+  EXPECT_EQ(host.plug("a"), a0) << "unchanged: kept running";
+  EXPECT_EQ(host.hook("rec"), rec0) << "unchanged: kept running";
+  auto* b1 = static_cast<plugs::MemoryPlug*>(host.plug("b"));
+  auto* c1 = static_cast<plugs::MemoryPlug*>(host.plug("c"));
+  ASSERT_NE(b1, nullptr);
+  EXPECT_NE(b1, b0) << "changed: restarted with its new config";
+  EXPECT_TRUE(b1->features().echo);
+  ASSERT_NE(c1, nullptr);
+  EXPECT_EQ(c1->state(), State::active);
+  auto count = [&](const std::string& e) { return std::count(events.begin(), events.end(), e); };
+  EXPECT_EQ(count("bridge:stopping"), 1) << "its channels changed: restarted";
+  EXPECT_EQ(count("b:stopping"), 1);
+  EXPECT_EQ(count("a:stopping"), 0);
+  EXPECT_EQ(count("rec:stopping"), 0);
+  ASSERT_TRUE(test::run_until(io, [&] { return b1->posted_count() == 1; }))
+      << "the message that waited for b reached its new instance";
+  static_cast<plugs::MemoryPlug*>(a0)->inject("room", "to all three");
+  ASSERT_TRUE(test::run_until(io, [&] { return c1->posted_count() == 1; }));
+
+  // An unknown channel in the bridge: refused, nothing changes.
+  Hook* bridge1 = host.hook("bridge");
+  events.clear();
+  std::ofstream(file) << R"(plugs:
+  a: {path: immp.plug.memory.MemoryPlug}
+channels:
+  a: {plug: a, source: room}
+hooks:
+  bridge:
+    path: immp.hook.sync.SyncHook
+    config: {channels: {room: [a, nowhere]}}
+)";
+  EXPECT_FALSE(test::run(io, runner.reload()));
+  EXPECT_EQ(host.plug("b"), b1);
+  EXPECT_EQ(host.plug("c"), c1);
+  EXPECT_EQ(host.hook("bridge"), bridge1);
+  EXPECT_EQ(runner.config().at("plugs").size(), 3u);
+  EXPECT_TRUE(events.empty()) << "nothing was stopped or started";
+  host.unsubscribe(listening);
+  test::run(io, host.close());
+}
+
+TEST(Reload, ASyncWithAVirtualPlugCanBeRestarted) {
+  Tmp tmp;
+  fs::path file = tmp.dir / "live.yaml";
+  std::string base = R"(plugs:
+  a: {path: immp.plug.memory.MemoryPlug}
+  b: {path: immp.plug.memory.MemoryPlug}
+channels:
+  a: {plug: a, source: room}
+  b: {plug: b, source: room}
+hooks:
+  bridge:
+    path: immp.hook.sync.SyncHook
+    config: {channels: {room: [a, b]}, plug: everywhere}
+)";
+  std::ofstream(file) << base;
+  asio::io_context io;
+  Runner runner(file, io, false, {&test_module()});
+  Host& host = runner.host();
+  test::run(io, host.open());
+  Plug* everywhere = host.plug("everywhere");
+  ASSERT_NE(everywhere, nullptr);
+  std::ofstream(file) << std::string(base).replace(base.find("plug: everywhere"), 16,
+                                                    "plug: everywhere, titles: {room: Room}");
+  ASSERT_TRUE(test::run(io, runner.reload()));
+  EXPECT_EQ(host.plug("everywhere"), everywhere) << "the new sync took over its virtual plug";
+  auto msg = std::make_shared<Message>();
+  msg->text = RichText("announcement");
+  test::run(io, everywhere->send(everywhere->channel("room"), msg));
+  auto* b = static_cast<plugs::MemoryPlug*>(host.plug("b"));
+  ASSERT_TRUE(test::run_until(io, [&] { return b->posted_count() == 1; }));
+  EXPECT_EQ(test::run(io, everywhere->channel_title(everywhere->channel("room"))), "Room");
+  test::run(io, host.close());
 }
 
 }  // namespace

@@ -156,5 +156,38 @@ TEST(Runner, ConsoleAtEndOfInputKeepsRunning) {
   EXPECT_EQ(immp.wait(2s), 0) << immp.err();
 }
 
+// SIGHUP reloads the file: a good change applies at once (here a bridge is
+// added, and the dummy's lines start to reach the terminal); a broken file
+// changes nothing, says where it is wrong, and the bridge keeps running.
+TEST(Runner, SighupAppliesAGoodConfigAndRefusesABadOneWhileRunning) {
+  TempDir dir("immp-runner-test");
+  fs::path file = dir / "live.yaml";
+  write_file(file, kGoodConfig);
+  Process immp({immp_binary(), file.string()});
+  ASSERT_TRUE(immp.wait_for(Stream::err, "Host ready", 10s)) << immp.err();
+  const std::string bridge = std::string(kGoodConfig) + R"(hooks:
+  bridge:
+    path: immp.hook.sync.SyncHook
+    config:
+      channels:
+        room: [terminal, dummy]
+)";
+  write_file(file, bridge);
+  immp.signal(SIGHUP);
+  ASSERT_TRUE(immp.wait_for(Stream::err, "added hook bridge", 10s)) << immp.err();
+  ASSERT_TRUE(immp.wait_for(Stream::out, "Test", 10s)) << "the new bridge relays: " << immp.out();
+
+  write_file(file, bridge + "  broken: [\n");
+  immp.signal(SIGHUP);
+  ASSERT_TRUE(immp.wait_for(Stream::err, "Reload refused", 10s)) << immp.err();
+  EXPECT_NE(immp.err().find(file.string() + ":"), std::string::npos)
+      << "the error names the file and where: " << immp.err();
+  std::size_t seen = immp.out().size();
+  ASSERT_TRUE(immp.wait_for(Stream::out, "Test", 10s, seen)) << "the old config still runs";
+  EXPECT_TRUE(immp.running());
+  immp.signal(SIGTERM);
+  EXPECT_EQ(immp.wait(5s), 0) << immp.err();
+}
+
 }  // namespace
 }  // namespace immp::test

@@ -180,22 +180,42 @@ SyncHook::SyncHook(const Init& init) : Relay(init) {
     titles_[label] = title.as_string();
   }
   if (const Node& p = c.at("plug"); !p.is_null()) {
-    if (init.host.plug(p.as_string())) p.fail("a plug named '" + p.as_string() + "' already exists");
-    auto plug = std::make_unique<SyncPlug>(Init{p.as_string(), Node::map(), init.host}, *this);
-    plug_ = plug.get();
-    init.host.add_plug(std::move(plug));
+    if (Plug* existing = init.host.plug(p.as_string())) {
+      // A sync restarted with a new config takes over its predecessor's
+      // virtual plug, which the host kept running (and its channels with it).
+      auto* virtual_plug = dynamic_cast<SyncPlug*>(existing);
+      if (!virtual_plug || virtual_plug->hook()) {
+        p.fail("a plug named '" + p.as_string() + "' already exists");
+      }
+      plug_ = virtual_plug;
+    } else {
+      auto plug = std::make_unique<SyncPlug>(Init{p.as_string(), Node::map(), init.host});
+      plug_ = plug.get();
+      init.host.add_plug(std::move(plug));
+    }
+    plug_->bind(this);
   }
   // Registered now: outboxes restored at start deliver before we start.
   owner_ = "sync:" + name();
-  init.host.on_delivered(owner_, [this](const Origin& origin, const Channel& ch,
+  delivered_ = init.host.on_delivered(owner_, [this](const Origin& origin, const Channel& ch,
                                         const std::vector<Receipt>& receipts) {
     on_delivered(origin, ch, receipts);
   });
 }
 
-SyncHook::~SyncHook() = default;
+SyncHook::~SyncHook() {
+  if (plug_ && plug_->hook() == this) plug_->bind(nullptr);
+}
+
+Task<> SyncHook::stop() {
+  // The virtual plug outlives us (a restarted sync takes it over); until
+  // then it refuses posts rather than reaching a hook that is gone.
+  if (plug_ && plug_->hook() == this) plug_->bind(nullptr);
+  co_return;
+}
 
 Task<> SyncHook::start() {
+  if (plug_) plug_->bind(this);
   store::Database* db = nullptr;
   try {
     db = &host().resource<store::DatabaseHook>(*this).db();
@@ -380,7 +400,7 @@ Task<> SyncHook::relay_change(const SentPtr& sent, const std::string& key) {
 
 // ---- SyncPlug -------------------------------------------------------------
 
-SyncPlug::SyncPlug(const Init& init, SyncHook& hook) : Plug(init), hook_(hook) {}
+SyncPlug::SyncPlug(const Init& init) : Plug(init) {}
 
 std::string SyncHook::distribute(const std::string& label, MessagePtr msg) {
   if (!refs_) throw std::runtime_error("sync " + name() + " is not started");
@@ -394,29 +414,37 @@ std::string SyncHook::distribute(const std::string& label, MessagePtr msg) {
 
 Task<PutResult> SyncPlug::put(Posting& post) {
   const std::string& label = post.channel().source;
-  if (hook_.members(label).empty()) {
+  if (!hook_) co_return PutResult::retry("its sync hook is not running");
+  if (hook_->members(label).empty()) {
     co_return PutResult::failed("sync " + name() + " has no channel '" + label + "'");
   }
-  post.sent(hook_.distribute(label, post.message()));
+  post.sent(hook_->distribute(label, post.message()));
   co_return PutResult::delivered();
 }
 
 Task<std::vector<Channel>> SyncPlug::public_channels() {
   std::vector<Channel> out;
-  for (const auto& l : hook_.labels()) out.push_back(channel(l));
+  if (hook_) {
+    for (const auto& l : hook_->labels()) out.push_back(channel(l));
+  }
   co_return out;
 }
 
 Task<std::optional<bool>> SyncPlug::channel_is_private(const Channel&) { co_return false; }
 
 Task<std::optional<std::string>> SyncPlug::channel_title(const Channel& c) {
-  co_return hook_.title(c.source);
+  if (!hook_) co_return std::nullopt;
+  co_return hook_->title(c.source);
 }
 
 Task<std::optional<std::vector<UserPtr>>> SyncPlug::channel_members(const Channel& c) {
+  if (!hook_) co_return std::nullopt;
   std::vector<UserPtr> all;
-  for (const Channel& m : hook_.members(c.source)) {
-    auto members = co_await m.plug()->channel_members(m);
+  std::vector<Channel> channels = hook_->members(c.source);
+  for (const Channel& m : channels) {
+    Plug* plug = m.plug();
+    if (!plug) continue;
+    auto members = co_await plug->channel_members(m);
     if (members) all.insert(all.end(), members->begin(), members->end());
   }
   co_return all;

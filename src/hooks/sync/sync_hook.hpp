@@ -13,6 +13,7 @@
 #include "hooks/sync/naming.hpp"
 #include "hooks/sync/sync_refs.hpp"
 #include "immp/hook.hpp"
+#include "immp/host.hpp"
 #include "immp/plug.hpp"
 
 namespace immp::hooks {
@@ -56,6 +57,7 @@ class SyncHook final : public Relay {
   ~SyncHook() override;
 
   Task<> start() override;
+  Task<> stop() override;
   Task<> on_receive(const Received& r) override;
 
   // For the virtual plug: posts `msg` to every channel of `label`; returns
@@ -83,6 +85,7 @@ class SyncHook final : public Relay {
   static constexpr std::size_t kMaxQueuedWrites = 20000;
   SyncPlug* plug_ = nullptr;
   std::uint64_t posted_ = 0;  // messages posted to the virtual plug
+  Subscription delivered_;
   struct Early {
     Origin origin;
     Channel channel;
@@ -112,7 +115,11 @@ class ForwardHook final : public Relay {
 // appears on it once.
 class SyncPlug final : public Plug {
  public:
-  SyncPlug(const Init& init, SyncHook& hook);
+  explicit SyncPlug(const Init& init);
+  // The running sync behind it; null between a sync's stop and the start
+  // of the one that takes over.
+  SyncHook* hook() const { return hook_; }
+  void bind(SyncHook* hook) { hook_ = hook; }
   std::string network_name() const override { return "Sync"; }
   std::string network_id() const override { return "sync:" + name(); }
   Task<PutResult> put(Posting& post) override;
@@ -122,7 +129,7 @@ class SyncPlug final : public Plug {
   Task<std::optional<std::vector<UserPtr>>> channel_members(const Channel& channel) override;
 
  private:
-  SyncHook& hook_;
+  SyncHook* hook_ = nullptr;
 };
 
 }  // namespace immp::hooks
