@@ -237,10 +237,13 @@ class Host {
   Task<std::optional<Outgoing>> prepare(Outgoing out);
 
   // ---- config ----
-  // Called when a plug or hook changed its config at runtime.
+  // Called by Openable::set_config() when a plug or hook changed its own
+  // config at runtime: every other active hook's on_config_change() runs,
+  // then every config listener.
   void config_changed(Openable& source);
-  // The runner's write-back (for -w); may be empty.
-  std::function<void(Openable&)> on_config_written;
+  // Calls `listener` after each such change (the runner writes the file
+  // back with -w; an admin UI may show it) until the Subscription goes.
+  [[nodiscard]] Subscription on_config_changed(std::function<void(Openable&)> listener);
 
  private:
   friend struct detail::HostAccess;

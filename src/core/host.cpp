@@ -922,7 +922,16 @@ void Host::config_changed(Openable& source) {
     if (s->hook.get() == &source || s->hook->state() != State::active) continue;
     core_->workers.spawn("config change " + s->hook->name(), s->hook->on_config_change(source));
   }
-  if (on_config_written) on_config_written(source);
+  auto listeners = core_->config_listeners;  // may change while we call them
+  for (auto& [id, listener] : listeners) listener(source);
+}
+
+Subscription Host::on_config_changed(std::function<void(Openable&)> listener) {
+  auto id = ++core_->next_listener;
+  core_->config_listeners.emplace(id, std::move(listener));
+  return Subscription([this, id, alive = std::weak_ptr<bool>(alive_)] {
+    if (auto a = alive.lock(); a && *a) core_->config_listeners.erase(id);
+  });
 }
 
 }  // namespace immp

@@ -106,6 +106,7 @@ struct HostCore {
   std::unique_ptr<asio::steady_timer> watchdog;
   Host::HookStats hook_stats;
   std::map<std::uint64_t, Host::StateListener> listeners;
+  std::map<std::uint64_t, std::function<void(Openable&)>> config_listeners;
   std::uint64_t next_listener = 0;
   bool open = false;
 

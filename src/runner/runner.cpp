@@ -94,7 +94,7 @@ void Runner::build(const std::vector<const Module*>& extra) {
   registry_.add(builtin_module(), "immp");
   for (const Module* m : extra) registry_.add(*m, std::string(m->name));
   populate(*host_, root_);
-  host_->on_config_written = [this](Openable& source) { apply_config(source); };
+  config_written_ = host_->on_config_changed([this](Openable& source) { apply_config(source); });
 }
 
 std::vector<std::filesystem::path> Runner::search_path(const Node& root) const {

@@ -66,6 +66,7 @@ class Runner {
   Node root_;  // validated, defaults filled in
   Registry registry_;  // declared before host_: plugin code outlives instances
   std::unique_ptr<Host> host_;
+  Subscription config_written_;
   LoggerPtr log_;
 };
 
