@@ -1,17 +1,10 @@
 #include "plugs/irc/irc_connection.hpp"
 
+#include <algorithm>
 #include <map>
+#include <stdexcept>
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/connect.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/host_name_verification.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <openssl/ssl.h>
-#include <sys/socket.h>
+#include <boost/asio/error.hpp>
 
 #include "plugs/irc/irc_cap.hpp"
 
@@ -27,7 +20,6 @@ namespace immp::irc {
 namespace {
 
 using namespace std::chrono_literals;
-constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 // A server line longer than this without a line break is not IRC.
 constexpr std::size_t kMaxRead = kMaxTagsBytes + kMaxLineBytes + 1024;
 // Bytes asked of the socket per read: many lines at once under load.
@@ -35,37 +27,13 @@ constexpr std::size_t kReadChunk = 16384;
 // Most bytes of queued lines written at once.
 constexpr std::size_t kMaxBatch = 65536;
 
-std::string endpoint(const ConnectionOptions& o) {
-  return o.host + ":" + std::to_string(o.port);
-}
+std::string endpoint(const ConnectionOptions& o) { return o.host + ":" + std::to_string(o.port); }
 
-asio::ssl::context make_tls(const ConnectionOptions& o) {
-  asio::ssl::context ctx(asio::ssl::context::tls_client);
-  if (!o.tls) return ctx;
-  ctx.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                  asio::ssl::context::no_sslv3);
-  boost::system::error_code ec;
-  if (o.verify) {
-    ctx.set_verify_mode(asio::ssl::verify_peer);
-    if (!o.ca.empty()) {
-      ctx.load_verify_file(o.ca, ec);
-      if (ec) throw ConnectionError("cannot read the CA file " + o.ca + ": " + ec.message());
-    } else {
-      ctx.set_default_verify_paths(ec);
-    }
-    ctx.set_verify_callback(asio::ssl::host_name_verification(o.host));
-  } else {
-    ctx.set_verify_mode(asio::ssl::verify_none);
-  }
-  if (!o.client_cert.empty()) {
-    ctx.use_certificate_chain_file(o.client_cert, ec);
-    if (ec) throw ConnectionError("cannot read the client certificate " + o.client_cert + ": " +
-                                  ec.message());
-    const std::string& key = o.client_key.empty() ? o.client_cert : o.client_key;
-    ctx.use_private_key_file(key, asio::ssl::context::pem, ec);
-    if (ec) throw ConnectionError("cannot read the client key " + key + ": " + ec.message());
-  }
-  return ctx;
+// One wire line: CR LF at its end and nowhere else, no NUL, a command.
+bool is_wire_line(std::string_view line) {
+  if (line.size() < 3 || !line.ends_with("\r\n")) return false;
+  line.remove_suffix(2);
+  return line.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
 }
 
 // The trailing text of a reply (its last parameter), or its command.
@@ -80,7 +48,7 @@ std::string Connection::wire(std::string_view command, const std::vector<std::st
   std::string error;
   auto line = format_line(command, params, &error);
   if (!line) throw ConnectionError("cannot send " + std::string(command) + ": " + error);
-  bucket_.take(std::chrono::steady_clock::now());
+  bucket_.take(clock_->now());
   return std::move(*line);
 }
 
@@ -88,18 +56,16 @@ Connection::Connection(Executor ex, ConnectionOptions options, LoggerPtr log)
     : ex_(ex),
       options_(std::move(options)),
       log_(std::move(log)),
-      tls_(make_tls(options_)),
-      stream_(ex, tls_),
-      bucket_(options_.send_delay, options_.burst, std::chrono::steady_clock::now()),
+      clock_(options_.clock ? options_.clock : steady_connection_clock()),
+      transport_(options_.transport ? options_.transport(ex, options_)
+                                    : make_socket_transport(ex, options_)),
+      bucket_(options_.send_delay, options_.burst, clock_->now()),
       tasks_(ex, log_),
       nick_(options_.nick),
       wake_writer_(ex),
       written_(ex) {}
 
-Connection::~Connection() {
-  boost::system::error_code ec;
-  stream_.next_layer().close(ec);
-}
+Connection::~Connection() = default;
 
 std::string Connection::prefix() const {
   // Unknown parts count as long as servers allow (USERLEN 10, HOSTLEN 63),
@@ -119,9 +85,7 @@ void Connection::close(std::string reason) {
   closed_ = true;
   open_ = false;
   close_reason_ = std::move(reason);
-  boost::system::error_code ec;
-  stream_.next_layer().cancel(ec);
-  stream_.next_layer().close(ec);
+  transport_->close();
   wake_writer_.notify();
   written_.notify();
 }
@@ -132,34 +96,19 @@ Task<> Connection::stop() {
 }
 
 Task<> Connection::connect() {
-  asio::ip::tcp::resolver resolver(ex_);
-  auto [rec, endpoints] =
-      co_await resolver.async_resolve(options_.host, std::to_string(options_.port), kTuple);
-  if (rec) throw ConnectionError("cannot resolve " + options_.host + ": " + rec.message());
-  auto [cec, ep] = co_await asio::async_connect(stream_.next_layer(), endpoints, kTuple);
-  if (closed_) throw ConnectionError("connecting to " + endpoint(options_) + ": " + close_reason_);
-  if (cec) throw ConnectionError("cannot connect to " + endpoint(options_) + ": " + cec.message());
-  boost::system::error_code ignore;
-  stream_.next_layer().set_option(asio::ip::tcp::no_delay(true), ignore);
-  if (options_.tls) {
-    // SNI, so that a server with several names presents the right one.
-    SSL_set_tlsext_host_name(stream_.native_handle(), options_.host.c_str());
-    auto [hec] = co_await stream_.async_handshake(asio::ssl::stream_base::client, kTuple);
-    if (hec) {
-      throw ConnectionError("TLS handshake with " + endpoint(options_) + " failed: " +
-                            hec.message());
-    }
+  try {
+    co_await transport_->connect();
+  } catch (const ConnectionError&) {
+    // A close() meanwhile (the registration deadline) is the real reason.
+    if (closed_)
+      throw ConnectionError("connecting to " + endpoint(options_) + ": " + close_reason_);
+    throw;
   }
+  if (closed_) throw ConnectionError("connecting to " + endpoint(options_) + ": " + close_reason_);
 }
 
 Task<> Connection::write_now(std::string line) {
-  boost::system::error_code ec;
-  std::size_t n = 0;
-  if (options_.tls) {
-    std::tie(ec, n) = co_await asio::async_write(stream_, asio::buffer(line), kTuple);
-  } else {
-    std::tie(ec, n) = co_await asio::async_write(stream_.next_layer(), asio::buffer(line), kTuple);
-  }
+  auto [ec, n] = co_await transport_->write(asio::buffer(line));
   if (ec) {
     close("write failed: " + ec.message());
     throw ConnectionError("writing to " + endpoint(options_) + " failed: " + ec.message());
@@ -193,27 +142,11 @@ Task<std::optional<Line>> Connection::read_raw() {
     }
     if (closed_) co_return std::nullopt;
     if (!chunk_) chunk_ = std::make_unique<char[]>(kReadChunk);
-    auto into = asio::buffer(chunk_.get(), kReadChunk);
-    boost::system::error_code ec;
-    std::size_t n = 0;
-    if (options_.tls) {
-      std::tie(ec, n) = co_await stream_.async_read_some(into, kTuple);
-    } else {
-      std::tie(ec, n) = co_await stream_.next_layer().async_read_some(into, kTuple);
-    }
+    auto [ec, n] = co_await transport_->read_some(asio::buffer(chunk_.get(), kReadChunk));
     if (n > 0) {
       buffer_.append(chunk_.get(), n);
-      last_rx_ = std::chrono::steady_clock::now();
+      last_rx_ = clock_->now();
       ping_sent_ = false;
-#ifdef TCP_QUICKACK
-      // Some servers (ngircd) never set TCP_NODELAY: Nagle then holds their
-      // next small line until we ACK, and a client that is not writing
-      // ACKs late (delayed ACK, up to 40 ms on Linux). ACK at once. Linux
-      // clears the flag by itself, hence once per read.
-      int one = 1;
-      ::setsockopt(stream_.next_layer().native_handle(), IPPROTO_TCP, TCP_QUICKACK, &one,
-                   sizeof one);
-#endif
     }
     if (ec && n == 0) {
       close(ec == asio::error::eof ? "the server closed the connection"
@@ -224,23 +157,25 @@ Task<std::optional<Line>> Connection::read_raw() {
 }
 
 Task<> Connection::open() {
-  asio::steady_timer deadline(ex_, options_.register_timeout);
-  deadline.async_wait([this](boost::system::error_code ec) {
-    if (!ec) close("timed out connecting and registering");
-  });
+  // A task rather than a timer in this frame, so that it runs on the
+  // connection's clock; it outlives a quick registration harmlessly.
+  tasks_.spawn("irc registration deadline", registration_deadline());
   try {
     co_await connect();
     co_await negotiate();
   } catch (...) {
-    deadline.cancel();
     close("registration failed");
     throw;
   }
-  deadline.cancel();
   open_ = true;
-  last_rx_ = std::chrono::steady_clock::now();
+  last_rx_ = clock_->now();
   tasks_.spawn("irc writer", write_loop());
   tasks_.spawn("irc keepalive", keepalive());
+}
+
+Task<> Connection::registration_deadline() {
+  co_await clock_->sleep(options_.register_timeout);
+  if (!open_) close("timed out connecting and registering");
 }
 
 Task<> Connection::negotiate() {
@@ -262,14 +197,14 @@ Task<> Connection::negotiate() {
   }
   {
     std::string out = wire("USER", {options_.user.empty() ? nick_ : options_.user, "0", "*",
-                         options_.real_name.empty() ? nick_ : options_.real_name});
+                                    options_.real_name.empty() ? nick_ : options_.real_name});
     co_await write_now(std::move(out));
   }
   for (;;) {
     auto line = co_await read_raw();
     if (!line) {
-      throw ConnectionError("registration with " + endpoint(options_) + " failed: " +
-                            close_reason_);
+      throw ConnectionError("registration with " + endpoint(options_) +
+                            " failed: " + close_reason_);
     }
     const std::string& cmd = line->command;
     if (cmd == "PING") {
@@ -377,11 +312,9 @@ Task<> Connection::negotiate() {
         co_await write_now(std::move(out));
       }
     } else if (cmd == "432") {
-      throw ConnectionError("the server refuses the nick " + nick_ + ": " +
-                            last_param(*line));
+      throw ConnectionError("the server refuses the nick " + nick_ + ": " + last_param(*line));
     } else if (cmd == "464" || cmd == "465") {
-      throw ConnectionError("refused by " + endpoint(options_) + ": " +
-                            last_param(*line));
+      throw ConnectionError("refused by " + endpoint(options_) + ": " + last_param(*line));
     } else if (cmd == "ERROR") {
       throw ConnectionError("the server ended the connection: " + line->param(0));
     } else if (cmd == "001") {
@@ -391,7 +324,8 @@ Task<> Connection::negotiate() {
       nick_ = line->param(0);
       // "Welcome to the ... Network nick!user@host" gives our prefix.
       const std::string& text = line->params.empty() ? nick_ : line->params.back();
-      std::string last = text.substr(text.rfind(' ') == std::string::npos ? 0 : text.rfind(' ') + 1);
+      std::string last =
+          text.substr(text.rfind(' ') == std::string::npos ? 0 : text.rfind(' ') + 1);
       auto bang = last.find('!');
       auto at = last.find('@');
       if (bang != std::string::npos && at != std::string::npos && bang < at &&
@@ -424,10 +358,15 @@ Task<Line> Connection::read() {
 
 bool Connection::enqueue(std::string line, bool urgent) {
   if (closed_) return false;
+  if (!is_wire_line(line)) {
+    log_->error("refusing to send to {} what is not one IRC line ({} bytes)", endpoint(options_),
+                line.size());
+    return false;
+  }
   if (urgent) {
     urgent_.push_back(std::move(line));
   } else {
-    queue_.push_back(std::move(line));
+    queue_.push_back(Pending{std::move(line), 1});
     ++queued_seq_;
   }
   wake_writer_.notify();
@@ -437,15 +376,17 @@ bool Connection::enqueue(std::string line, bool urgent) {
 bool Connection::post(std::string line) { return enqueue(std::move(line), false); }
 bool Connection::post_urgent(std::string line) { return enqueue(std::move(line), true); }
 
-bool Connection::try_write_now(std::vector<std::string>& lines, std::size_t& whole) {
-  // Only when nothing is queued or being written (order), on plain TCP (a
-  // TLS stream has no non-blocking write), and when the bucket lets every
-  // line go now.
-  if (options_.tls || writing_ || !urgent_.empty() || !queue_.empty()) return false;
-  auto now = std::chrono::steady_clock::now();
-  if (bucket_.tokens(now) < static_cast<double>(lines.size()) &&
-      options_.send_delay.count() > 0) {
-    return false;
+std::optional<std::size_t> Connection::try_write_now(std::vector<std::string>& lines,
+                                                     std::string& rest) {
+  // Only when nothing is queued or being written (order), when the
+  // transport can write without suspending (not TLS), and when the bucket
+  // lets every line go now.
+  if (!transport_->can_try_write() || writing_ || !urgent_.empty() || !queue_.empty()) {
+    return std::nullopt;
+  }
+  auto now = clock_->now();
+  if (bucket_.tokens(now) < static_cast<double>(lines.size()) && options_.send_delay.count() > 0) {
+    return std::nullopt;
   }
   std::string batch;
   if (lines.size() == 1) {
@@ -457,102 +398,118 @@ bool Connection::try_write_now(std::vector<std::string>& lines, std::size_t& who
     for (const auto& l : lines) batch += l;
   }
   for (std::size_t i = 0; i < lines.size(); ++i) bucket_.take(now);
-  auto& socket = stream_.next_layer();
-  boost::system::error_code ec;
-  if (!socket.non_blocking()) socket.non_blocking(true, ec);
-  std::size_t n = ec ? 0 : socket.write_some(asio::buffer(batch), ec);
+  auto [ec, n] = transport_->try_write(asio::buffer(batch));
   if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
     close("write failed: " + ec.message());
-    throw ConnectionError("writing to " + endpoint(options_) + " failed: " + ec.message());
+    n = 0;
   }
-  whole = 0;
+  std::size_t whole = 0;
   for (std::size_t taken = 0; whole < lines.size() && taken + lines[whole].size() <= n; ++whole) {
     taken += lines[whole].size();
   }
-  lines.clear();
-  if (n < batch.size()) {
-    // The kernel took part of it: the writer sends the rest before anything
-    // queued later.
-    lines.push_back(batch.substr(n));
-  }
-  return true;
+  // The stream took part of it: the writer sends the rest before anything
+  // queued later.
+  if (!closed_ && n < batch.size()) rest = batch.substr(n);
+  return whole;
 }
 
 Task<std::size_t> Connection::send(std::vector<std::string> lines) {
-  if (closed_ || !open_) co_return 0;
+  // Checked before anything goes, so that a bad line never leaves half a
+  // message behind it.
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    if (!is_wire_line(lines[i])) {
+      throw std::invalid_argument("line " + std::to_string(i + 1) + " of " +
+                                  std::to_string(lines.size()) +
+                                  " is not one IRC line (CR LF at its end and nowhere else)");
+    }
+  }
+  if (closed_ || !open_ || lines.empty()) co_return 0;
   const std::size_t total = lines.size();
+  std::uint64_t base = queued_seq_;
   // Fast path: written at once without waking the writer, so a put() costs
   // one system call and no task switch.
+  std::string rest;
   std::size_t whole = 0;
-  bool tail = false;  // `lines` is now one string: the rest of a partial write
-  try {
-    tail = try_write_now(lines, whole);
-  } catch (const ConnectionError&) {
-    co_return 0;
+  if (auto done = try_write_now(lines, rest)) {
+    whole = *done;
+    if (rest.empty()) co_return whole;
+    // One entry carries every line the fast path did not finish.
+    queue_.push_back(Pending{std::move(rest), total - whole});
+    queued_seq_ += total - whole;
+    wake_writer_.notify();
+  } else {
+    for (auto& l : lines) {
+      queue_.push_back(Pending{std::move(l), 1});
+      ++queued_seq_;
+    }
+    wake_writer_.notify();
   }
-  if (tail && lines.empty()) co_return total;
-  std::uint64_t base = queued_seq_;
-  for (auto& l : lines) enqueue(std::move(l), false);
   std::uint64_t target = queued_seq_;
   while (written_seq_ < target && !closed_) co_await written_.wait();
-  // The writer counts queue entries: a tail entry carries every line the
-  // fast path did not finish.
-  std::uint64_t entries = written_seq_ > base ? std::min(written_seq_, target) - base : 0;
-  if (tail) co_return entries > 0 ? total : whole;
-  co_return static_cast<std::size_t>(entries);
+  std::uint64_t done = written_seq_ > base ? std::min(written_seq_, target) - base : 0;
+  co_return whole + static_cast<std::size_t>(done);
 }
 
 Task<> Connection::write_loop() {
-  asio::steady_timer pace(ex_);
   for (;;) {
     while (!closed_ && urgent_.empty() && queue_.empty()) co_await wake_writer_.wait();
     if (closed_) co_return;
-    auto now = std::chrono::steady_clock::now();
+    auto now = clock_->now();
     if (!urgent_.empty()) {
       std::string line = std::move(urgent_.front());
       urgent_.pop_front();
       bucket_.take(now);
       writing_ = true;
-      co_await write_now(std::move(line));
+      auto [ec, n] = co_await transport_->write(asio::buffer(line));
       writing_ = false;
       written_.notify();
+      if (ec) {
+        close("write failed: " + ec.message());
+        co_return;
+      }
       continue;
     }
     auto wait = bucket_.wait(now);
-    if (wait > std::chrono::steady_clock::duration::zero()) {
+    if (wait > ConnectionClock::Duration::zero()) {
       // Sleep in short steps so that an urgent line (PONG) is not held long.
-      pace.expires_after(std::min<std::chrono::steady_clock::duration>(wait, 100ms));
-      co_await pace.async_wait(asio::use_awaitable);
+      co_await clock_->sleep(std::min<ConnectionClock::Duration>(wait, 100ms));
       continue;
     }
     // Every queued line the bucket lets go now, in one write: without flood
     // control that is the whole queue (up to kMaxBatch bytes).
-    std::string batch = std::move(queue_.front());
+    std::string batch = std::move(queue_.front().bytes);
+    std::uint64_t count = queue_.front().lines;
     queue_.pop_front();
     bucket_.take(now);
-    std::uint64_t count = 1;
-    while (!queue_.empty() && batch.size() + queue_.front().size() <= kMaxBatch &&
-           bucket_.wait(now) == std::chrono::steady_clock::duration::zero()) {
-      batch += queue_.front();
+    while (!queue_.empty() && batch.size() + queue_.front().bytes.size() <= kMaxBatch &&
+           bucket_.wait(now) == ConnectionClock::Duration::zero()) {
+      batch += queue_.front().bytes;
+      count += queue_.front().lines;
       queue_.pop_front();
       bucket_.take(now);
-      ++count;
     }
     writing_ = true;
-    co_await write_now(std::move(batch));
+    auto [ec, n] = co_await transport_->write(asio::buffer(batch));
     writing_ = false;
+    if (ec) {
+      // Lines that left whole before the failure count as written: each
+      // ends in the batch's only LF characters.
+      written_seq_ += static_cast<std::uint64_t>(
+          std::count(batch.begin(), batch.begin() + static_cast<std::ptrdiff_t>(n), '\n'));
+      close("write failed: " + ec.message());
+      written_.notify();
+      co_return;
+    }
     written_seq_ += count;
     written_.notify();
   }
 }
 
 Task<> Connection::keepalive() {
-  asio::steady_timer tick(ex_);
   auto step = std::clamp<std::chrono::milliseconds>(options_.ping_interval / 4, 50ms, 1s);
   while (!closed_) {
-    tick.expires_after(step);
-    co_await tick.async_wait(asio::use_awaitable);
-    auto idle = std::chrono::steady_clock::now() - last_rx_;
+    co_await clock_->sleep(step);
+    auto idle = clock_->now() - last_rx_;
     if (idle > options_.ping_interval + options_.ping_timeout) {
       log_->warn("no answer from {} for {} s: the link is dead", endpoint(options_),
                  std::chrono::duration_cast<std::chrono::seconds>(idle).count());
@@ -566,6 +523,12 @@ Task<> Connection::keepalive() {
   }
 }
 
+Task<> Connection::quit_deadline(std::chrono::milliseconds grace) {
+  // Outliving a quick quit is harmless: the connection is closed by then.
+  co_await clock_->sleep(grace);
+  close("quit timed out");
+}
+
 Task<> Connection::quit(std::string message, std::chrono::milliseconds grace) {
   if (closed_) co_return;
   if (open_) {
@@ -574,12 +537,8 @@ Task<> Connection::quit(std::string message, std::chrono::milliseconds grace) {
     // Whatever is still queued is dropped: we are leaving.
     queue_.clear();
     post_urgent(line ? std::move(*line) : std::string("QUIT\r\n"));
-    asio::steady_timer guard(ex_, grace);
-    guard.async_wait([this](boost::system::error_code ec) {
-      if (!ec) close("quit timed out");
-    });
+    tasks_.spawn("irc quit deadline", quit_deadline(grace));
     while (!closed_ && (!urgent_.empty() || writing_)) co_await written_.wait();
-    guard.cancel();
   }
   close("quit");
 }

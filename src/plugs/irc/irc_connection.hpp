@@ -1,6 +1,7 @@
-// One IRC connection: owns its stream (plain TCP or TLS), registers (CAP,
-// SASL, PASS, NICK/USER with nick-collision retries), answers PINGs, keeps
-// the link alive, reads lines and writes them through a token bucket.
+// One IRC connection: owns its transport (plain TCP or TLS, or a fake in
+// tests), registers (CAP, SASL, PASS, NICK/USER with nick-collision retries),
+// answers PINGs, keeps the link alive, reads lines and writes them through a
+// token bucket.
 //
 // Used by the plug for its own link and by puppets. Everything runs on the
 // executor it was made with; not thread-safe.
@@ -15,16 +16,12 @@
 #include <string>
 #include <vector>
 
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/context.hpp>
-#include <boost/asio/ssl/stream.hpp>
-#include <boost/asio/steady_timer.hpp>
-
 #include "immp/asio.hpp"
 #include "immp/log.hpp"
 #include "immp/tasks.hpp"
 #include "plugs/irc/irc_bucket.hpp"
 #include "plugs/irc/irc_line.hpp"
+#include "plugs/irc/irc_transport.hpp"
 
 namespace immp::irc {
 
@@ -42,7 +39,7 @@ struct ConnectionOptions {
   std::string ca;           // PEM file of trusted CAs; empty: the system's
   std::string client_cert;  // PEM file with our certificate (and key, unless client_key)
   std::string client_key;
-  std::string password;     // PASS
+  std::string password;  // PASS
   std::string nick;
   std::string user;
   std::string real_name;
@@ -55,12 +52,13 @@ struct ConnectionOptions {
   std::chrono::milliseconds ping_timeout{std::chrono::seconds(30)};
   // Connecting and registering must finish within this.
   std::chrono::milliseconds register_timeout{std::chrono::seconds(20)};
-};
-
-// Thrown when the link fails or closes; what() says why.
-class ConnectionError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
+  // The seams tests replace (irc_transport_fake.hpp). The stream, made once
+  // by the constructor; null: make_socket_transport(), TCP or TLS per the
+  // fields above.
+  TransportFactory transport;
+  // Time for flood control, keepalive and the registration and QUIT
+  // deadlines; null: the steady clock.
+  std::shared_ptr<ConnectionClock> clock;
 };
 
 class Connection {
@@ -83,9 +81,12 @@ class Connection {
   // Queues lines (full wire lines from format_line()) behind the flood
   // control and returns how many of them were written, in order: all of
   // them, or fewer when the link closed first (0 when it was not open).
-  // A line counts as written once the socket took all of it.
+  // A line counts as written once the socket took all of it. Throws
+  // std::invalid_argument, and writes none of them, if a line is not one
+  // wire line (CR LF at its end and nowhere else, no NUL).
   Task<std::size_t> send(std::vector<std::string> lines);
-  // The same for one line without waiting; false if closed.
+  // The same for one line without waiting; false if closed or not one wire
+  // line (logged).
   bool post(std::string line);
   // Writes before any queued line and outside the bucket's pace (PONG,
   // QUIT): it still counts against the bucket.
@@ -111,34 +112,44 @@ class Connection {
   const std::string& close_reason() const { return close_reason_; }
 
  private:
+  // Queued bytes for the writer: `lines` whole lines, or the rest of a
+  // batch the fast path wrote in part (its first line begun already).
+  struct Pending {
+    std::string bytes;
+    std::size_t lines = 1;
+  };
+
   Task<> connect();
   Task<> negotiate();
+  // Close the link if registration (or a QUIT) takes too long; on clock_.
+  Task<> registration_deadline();
+  Task<> quit_deadline(std::chrono::milliseconds grace);
   Task<std::optional<Line>> read_raw();
   Task<> write_loop();
   Task<> keepalive();
   Task<> write_now(std::string line);
-  // Writes `lines` at once without suspending when that is allowed (plain
-  // TCP, nothing queued, the bucket has tokens for all): true if it did,
-  // leaving in `lines` what the kernel did not take (one string of the
-  // remaining bytes), for the writer, and in `whole` how many lines the
-  // kernel took entirely. Throws ConnectionError on a write error.
-  bool try_write_now(std::vector<std::string>& lines, std::size_t& whole);
+  // Writes `lines` at once without suspending when that is allowed (the
+  // transport can, nothing queued, the bucket has tokens for all). Returns
+  // nullopt if not allowed; else how many lines the stream took entirely,
+  // leaving in `rest` the bytes it did not take, for the writer (empty when
+  // all went, or when the write failed and closed the connection).
+  std::optional<std::size_t> try_write_now(std::vector<std::string>& lines, std::string& rest);
   std::string wire(std::string_view command, const std::vector<std::string>& params);
   bool enqueue(std::string line, bool urgent);
 
   Executor ex_;
   ConnectionOptions options_;
   LoggerPtr log_;
-  asio::ssl::context tls_;
-  asio::ssl::stream<asio::ip::tcp::socket> stream_;
+  std::shared_ptr<ConnectionClock> clock_;
+  std::unique_ptr<Transport> transport_;
   std::string buffer_;
-  std::size_t read_pos_ = 0;          // buffer_ before this was consumed
-  std::unique_ptr<char[]> chunk_;      // read from the socket into this
+  std::size_t read_pos_ = 0;       // buffer_ before this was consumed
+  std::unique_ptr<char[]> chunk_;  // read from the socket into this
   TokenBucket bucket_;
   TaskGroup tasks_;
 
-  bool open_ = false;   // registered and usable
-  bool closed_ = false; // close() was called or the link failed
+  bool open_ = false;    // registered and usable
+  bool closed_ = false;  // close() was called or the link failed
   std::string close_reason_;
   std::string nick_;
   std::string user_;
@@ -146,12 +157,12 @@ class Connection {
   std::set<std::string> caps_;
 
   std::deque<std::string> urgent_;
-  std::deque<std::string> queue_;
+  std::deque<Pending> queue_;
   std::uint64_t queued_seq_ = 0;   // lines ever queued (normal queue)
-  std::uint64_t written_seq_ = 0;  // of those, written
+  std::uint64_t written_seq_ = 0;  // of those, written whole
   Signal wake_writer_;
   Signal written_;
-  std::chrono::steady_clock::time_point last_rx_;
+  ConnectionClock::TimePoint last_rx_;
   bool ping_sent_ = false;
   bool writing_ = false;
 };

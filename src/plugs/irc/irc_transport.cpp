@@ -1,0 +1,177 @@
+#include "plugs/irc/irc_transport.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/ssl.h>
+#include <sys/socket.h>
+
+#include "plugs/irc/irc_connection.hpp"
+
+namespace immp::irc {
+
+namespace {
+
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
+asio::ssl::context make_tls(const ConnectionOptions& o) {
+  asio::ssl::context ctx(asio::ssl::context::tls_client);
+  if (!o.tls) return ctx;
+  ctx.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                  asio::ssl::context::no_sslv3);
+  boost::system::error_code ec;
+  if (o.verify) {
+    ctx.set_verify_mode(asio::ssl::verify_peer);
+    if (!o.ca.empty()) {
+      ctx.load_verify_file(o.ca, ec);
+      if (ec) throw ConnectionError("cannot read the CA file " + o.ca + ": " + ec.message());
+    } else {
+      ctx.set_default_verify_paths(ec);
+    }
+    ctx.set_verify_callback(asio::ssl::host_name_verification(o.host));
+  } else {
+    ctx.set_verify_mode(asio::ssl::verify_none);
+  }
+  if (!o.client_cert.empty()) {
+    ctx.use_certificate_chain_file(o.client_cert, ec);
+    if (ec)
+      throw ConnectionError("cannot read the client certificate " + o.client_cert + ": " +
+                            ec.message());
+    const std::string& key = o.client_key.empty() ? o.client_cert : o.client_key;
+    ctx.use_private_key_file(key, asio::ssl::context::pem, ec);
+    if (ec) throw ConnectionError("cannot read the client key " + key + ": " + ec.message());
+  }
+  return ctx;
+}
+
+class SocketTransport final : public Transport {
+ public:
+  SocketTransport(Executor ex, const ConnectionOptions& o)
+      : ex_(ex),
+        host_(o.host),
+        port_(o.port),
+        tls_(o.tls),
+        context_(make_tls(o)),
+        stream_(ex, context_) {}
+
+  ~SocketTransport() override {
+    boost::system::error_code ec;
+    stream_.next_layer().close(ec);
+  }
+
+  Task<> connect() override {
+    const std::string where = host_ + ":" + std::to_string(port_);
+    asio::ip::tcp::resolver resolver(ex_);
+    auto [rec, endpoints] = co_await resolver.async_resolve(host_, std::to_string(port_), kTuple);
+    if (rec) throw ConnectionError("cannot resolve " + host_ + ": " + rec.message());
+    // close() during the lookup must not be undone: async_connect opens the
+    // socket again.
+    if (closed_) throw ConnectionError("connecting to " + where + ": closed");
+    auto [cec, ep] = co_await asio::async_connect(socket(), endpoints, kTuple);
+    if (closed_) {
+      boost::system::error_code ignore;
+      socket().close(ignore);
+      throw ConnectionError("connecting to " + where + ": closed");
+    }
+    if (cec) throw ConnectionError("cannot connect to " + where + ": " + cec.message());
+    boost::system::error_code ignore;
+    socket().set_option(asio::ip::tcp::no_delay(true), ignore);
+    if (tls_) {
+      // SNI, so that a server with several names presents the right one.
+      SSL_set_tlsext_host_name(stream_.native_handle(), host_.c_str());
+      auto [hec] = co_await stream_.async_handshake(asio::ssl::stream_base::client, kTuple);
+      if (hec) throw ConnectionError("TLS handshake with " + where + " failed: " + hec.message());
+    }
+  }
+
+  Task<IoResult> read_some(asio::mutable_buffer into) override {
+    IoResult r;
+    if (tls_) {
+      std::tie(r.ec, r.bytes) = co_await stream_.async_read_some(into, kTuple);
+    } else {
+      std::tie(r.ec, r.bytes) = co_await socket().async_read_some(into, kTuple);
+    }
+#ifdef TCP_QUICKACK
+    if (r.bytes > 0) {
+      // Some servers (ngircd) never set TCP_NODELAY: Nagle then holds their
+      // next small line until we ACK, and a client that is not writing
+      // ACKs late (delayed ACK, up to 40 ms on Linux). ACK at once. Linux
+      // clears the flag by itself, hence once per read.
+      int one = 1;
+      ::setsockopt(socket().native_handle(), IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+    }
+#endif
+    co_return r;
+  }
+
+  Task<IoResult> write(asio::const_buffer data) override {
+    IoResult r;
+    if (tls_) {
+      std::tie(r.ec, r.bytes) = co_await asio::async_write(stream_, data, kTuple);
+    } else {
+      std::tie(r.ec, r.bytes) = co_await asio::async_write(socket(), data, kTuple);
+    }
+    co_return r;
+  }
+
+  // A TLS stream has no non-blocking write.
+  bool can_try_write() const override { return !tls_; }
+
+  IoResult try_write(asio::const_buffer data) override {
+    IoResult r;
+    auto& s = socket();
+    // Asio's own async operations keep working on a non-blocking socket.
+    if (!s.non_blocking()) s.non_blocking(true, r.ec);
+    if (!r.ec) r.bytes = s.write_some(data, r.ec);
+    return r;
+  }
+
+  void close() override {
+    closed_ = true;
+    boost::system::error_code ec;
+    socket().cancel(ec);
+    socket().close(ec);
+  }
+
+  bool is_tls() const override { return tls_; }
+
+ private:
+  asio::ip::tcp::socket& socket() { return stream_.next_layer(); }
+
+  Executor ex_;
+  std::string host_;
+  int port_;
+  bool tls_;
+  asio::ssl::context context_;
+  asio::ssl::stream<asio::ip::tcp::socket> stream_;
+  bool closed_ = false;
+};
+
+class SteadyClock final : public ConnectionClock {
+ public:
+  TimePoint now() override { return std::chrono::steady_clock::now(); }
+  Task<> sleep(Duration d) override {
+    asio::steady_timer timer(co_await asio::this_coro::executor, d);
+    co_await timer.async_wait(asio::use_awaitable);
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Transport> make_socket_transport(Executor ex, const ConnectionOptions& options) {
+  return std::make_unique<SocketTransport>(std::move(ex), options);
+}
+
+std::shared_ptr<ConnectionClock> steady_connection_clock() {
+  return std::make_shared<SteadyClock>();
+}
+
+}  // namespace immp::irc
