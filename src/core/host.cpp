@@ -20,8 +20,8 @@ HostCore::HostCore(Host& h, Executor e, HostOptions opts)
       options(std::move(opts)),
       log(logger("immp.host")),
       plan_(std::make_shared<const Plan>()),
-      readers(e, logger("immp.host")),
       reader_ended(e),
+      readers(e, logger("immp.host")),
       workers(e, logger("immp.host")),
       restarts(e, logger("immp.host")) {}
 
@@ -145,6 +145,7 @@ void HostCore::put_done(PlugCore& c) {
 void HostCore::start_reader(Plug& plug) {
   auto& r = readers_.emplace_back();
   r.plug = &plug;
+  r.core = this;
   auto it = std::prev(readers_.end());
   auto body = [](HostCore& self, std::list<Reader>::iterator it) -> Task<> {
     struct Erase {
@@ -211,6 +212,7 @@ void stage_begin(Reader* reader, const HookSlot& slot, const char* name) {
   reader->stage = &slot;
   reader->stage_name = name;
   ++reader->stage_seq;
+  reader->core->arm_watchdog();
 }
 
 bool is_abort(const std::exception& e) {
@@ -342,11 +344,24 @@ Task<> HostCore::work(HookSlotPtr s) {
   }
 }
 
+// Runs only while stages run: an idle host has no timer to wake it.
+void HostCore::arm_watchdog() {
+  if (watchdog_armed || !open || !watchdog) return;
+  watchdog_armed = true;
+  watchdog->expires_after(std::max(options.hook_timeout / 4, std::chrono::milliseconds(5)));
+  watchdog->async_wait([this](boost::system::error_code ec) {
+    watchdog_armed = false;
+    if (!ec) tick_watchdog();
+  });
+}
+
 // Looks at every reader a few times per hook timeout; a stage seen running
 // for longer than the timeout is cancelled.
 void HostCore::tick_watchdog() {
   auto period = std::max(options.hook_timeout / 4, std::chrono::milliseconds(5));
+  bool busy = false;
   for (Reader& r : readers_) {
+    if (r.stage || r.stage_seq != r.seen_seq) busy = true;
     if (!r.stage || r.stage_seq != r.seen_seq) {
       r.seen_seq = r.stage_seq;
       r.seen_ticks = 0;
@@ -360,11 +375,7 @@ void HostCore::tick_watchdog() {
         r.stage_name, options.hook_timeout.count(), r.plug->name());
     r.cancel->emit(asio::cancellation_type::terminal);
   }
-  if (!open) return;
-  watchdog->expires_after(period);
-  watchdog->async_wait([this](boost::system::error_code ec) {
-    if (!ec) tick_watchdog();
-  });
+  if (busy) arm_watchdog();
 }
 
 // ---- lifecycle -------------------------------------------------------------
@@ -828,7 +839,6 @@ Task<> Host::open() {
     if (p->state() == State::failed) c.restarts.spawn("restart " + p->name(), c.restart_plug(*p));
   }
   c.watchdog = std::make_unique<asio::steady_timer>(c.ex);
-  c.tick_watchdog();
   for (auto& s : c.hooks) {
     if (s->hook->state() != State::active) continue;
     try {

@@ -51,8 +51,10 @@ struct Plan {
 };
 
 // One reader per active plug; the watchdog reads its current stage.
+struct HostCore;
 struct Reader {
   Plug* plug = nullptr;
+  HostCore* core = nullptr;
   asio::cancellation_signal* cancel = nullptr;  // the task's, valid while it runs
   const HookSlot* stage = nullptr;  // the hook stage in progress, if any
   const char* stage_name = "";
@@ -122,6 +124,8 @@ struct HostCore {
   Task<> work(HookSlotPtr slot);
   Task<> feed(HookSlot& slot, const Received& received);
   void tick_watchdog();
+  void arm_watchdog();
+  bool watchdog_armed = false;
   Task<> restart_plug(Plug& plug);
   Task<> run_phase(std::string_view phase, std::vector<Openable*> items, bool starting);
   // before_send, then one put() attempt; the outcome and parts are in `state`.
