@@ -141,7 +141,4 @@ struct HostAccess {
   static const HostCore& core(const Host& host) { return *host.core_; }
 };
 
-// Lets the database resource keep undelivered messages (null: none).
-void set_outbox_store(Host& host, OutboxStore* store);
-
 }  // namespace immp::detail

@@ -41,6 +41,10 @@ class OutboxStore {
   virtual Task<std::vector<OutboxEntry>> load(const Host& host) = 0;
 };
 
+// The one door from the store layer into the host: lets the database
+// resource keep undelivered messages (null: none).
+void set_outbox_store(Host& host, OutboxStore* store);
+
 class Outboxes {
  public:
   Outboxes(HostCore& core, LoggerPtr log);

@@ -1,6 +1,5 @@
 #include "store/database_hook.hpp"
 
-#include "core/host_core.hpp"
 
 #include <stdexcept>
 
