@@ -25,6 +25,7 @@ int db(int, char**) {
       " message TEXT NOT NULL, UNIQUE (network, channel, message));"
       "CREATE INDEX sync_refs_key ON sync_refs (key)"};
   test::run(io, database->migrate("bench", steps));
+  AllocWindow allocs;
   Stopwatch watch;
   for (std::size_t i = 0; i < n; ++i) {
     std::string id = std::to_string(i);
@@ -38,10 +39,17 @@ int db(int, char**) {
   double queued = watch.seconds();
   test::run(io, database->flush(), std::chrono::minutes(5));
   double seconds = watch.seconds();
-  std::printf(
-      "{\"bench\":\"db\",\"rows\":%zu,\"queue_seconds\":%.3f,\"seconds\":%.3f,\"rows_per_s\":%.0f,"
-      "\"peak_rss_mb\":%.1f}\n",
-      n, queued, seconds, static_cast<double>(n) / seconds, peak_rss_mb());
+  AllocCounts counted = allocs.stop();
+  // allocs_per_msg: per row (one row per bridged copy in the sync hook).
+  Json("db")
+      .str("path", "Database::write (batched, bounded queue) -> SQLite file, WAL; until flushed")
+      .count("rows", n)
+      .num("queue_seconds", queued)
+      .num("seconds", seconds)
+      .num("rows_per_s", static_cast<double>(n) / seconds, 0)
+      .allocs(counted, n)
+      .num("peak_rss_mb", peak_rss_mb(), 1)
+      .print();
   database->close();
   fs::remove_all(dir);
   return 0;

@@ -1,22 +1,42 @@
-// irc: the IRC plug end to end against one real ngircd on loopback.
+// irc: the IRC plug end to end, as users run a bridge: two real ngircd
+// servers on loopback, the real `immp` binary (a child process, so its
+// memory and CPU are its own) with one IRC plug on each, and the sync hook
+// with a SQLite database bridging #a on server 1 and #b on server 2.
 //
-// A sender client posts numbered messages into #a; the real `immp` binary
-// (a child process, so its memory and CPU are its own) relays #a to #b with
-// the sync hook and a SQLite database; a receiver in #b timestamps arrivals.
-// A listener in #a timestamps the same messages without any bridge: that is
-// the server's own round trip (`server_*`), measured by the same clients in
-// the same run.
+// Clients: a sender and a listener in #a on server 1, a receiver and a
+// second listener in #b on server 2. The listener in the sender's own
+// channel timestamps the same messages without any bridge: the server's
+// own round trip (`server_*`), measured by the same clients in the same
+// run.
 //
-// Two runs, one JSON line each:
-//   throughput: N (IMMP_BENCH_IRC_N, default 2,000) messages back to back;
-//   latency:    IMMP_BENCH_IRC_LATENCY_N (default 200) at 20 messages/s.
-// Then immp's peak RSS (VmHWM) and its CPU use over 2 s of idle.
+// One JSON line per run:
+//   throughput: N (IMMP_BENCH_IRC_N, default 2,000) messages back to back,
+//               #a -> #b, flood control off (send-delay 0);
+//   latency:    IMMP_BENCH_IRC_LATENCY_N (default 200) at 20 messages/s;
+//   idle:       immp's CPU use over 2 s of idle, RSS (peak, anon, file);
+//   backlog:    a second immp with the IRC plug's flood control on (its
+//               defaults: send-delay 500 ms, burst 5). The sender floods #a
+//               with IMMP_BENCH_IRC_BACKLOG (default 100) lines at once, so
+//               the bridge has that backlog to pace out to #b (about
+//               (100 - 5) x 0.5 s). Meanwhile the receiver in #b says lines
+//               50 ms apart; we measure how long they take to reach #a while
+//               the backlog drains: what is queued for a network must never
+//               hold back what comes in from it. The #b lines go out to #a
+//               through the other plug, which paces too (5 at once, then one
+//               per 500 ms): so they come in groups of 5 lines 50 ms apart,
+//               one group every 2.6 s, which that plug sends at once. Target:
+//               p99 under 100 ms.
 //
-// The server does not throttle the clients (MaxPenaltyTime = 0; every
-// client, immp too, is an operator with user mode +F), and immp's own flood
-// control is off (send-delay 0).
+// allocs_per_msg: operator new calls (and SQLite mallocs) in the immp
+// process per relayed message, all threads, counted by the bench's counting
+// allocator preloaded into it (libimmp_bench_alloc.so, LD_PRELOAD).
 //
-// IMMP_BIN names the immp binary (default: the one built beside this bench).
+// The servers do not throttle the clients (MaxPenaltyTime = 0; every
+// client, immp too, is an operator with user mode +F): only immp's own
+// flood control paces anything.
+//
+// IMMP_BIN names the immp binary (default: the one built beside this
+// bench); IMMP_BENCH_IRC_TRACE prints arrivals per millisecond on stderr.
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -36,8 +56,8 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
-#include <map>
 #include <iterator>
+#include <map>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -54,6 +74,9 @@
 #ifndef IMMP_BINARY_DIR
 #define IMMP_BINARY_DIR "."
 #endif
+#ifndef IMMP_BENCH_ALLOC_PRELOAD
+#define IMMP_BENCH_ALLOC_PRELOAD ""
+#endif
 
 namespace immp::bench {
 namespace {
@@ -61,11 +84,6 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
-
-std::size_t env_size(const char* name, std::size_t fallback) {
-  const char* v = std::getenv(name);
-  return v && *v ? std::strtoull(v, nullptr, 10) : fallback;
-}
 
 // A minimal IRC client for measuring: one socket, lines handed to a
 // callback with the time they were read. Answers PINGs. Registers, becomes
@@ -285,22 +303,18 @@ fs::path immp_binary() {
   return fs::path(IMMP_BINARY_DIR) / "immp";
 }
 
-std::string read_file(const fs::path& p) {
+std::string read_text(const fs::path& p) {
   std::ifstream in(p);
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-// "VmHWM:   12345 kB" -> MiB.
 double status_mb(pid_t pid, const std::string& key) {
-  std::string s = read_file("/proc/" + std::to_string(pid) + "/status");
-  auto at = s.find(key + ":");
-  if (at == std::string::npos) return -1;
-  return std::strtod(s.c_str() + at + key.size() + 1, nullptr) / 1024.0;
+  return proc_status_mb(std::to_string(pid), key);
 }
 
 struct CpuSample {
-  double cpu_ns = 0;       // time on a CPU, all threads
-  double wakeups = 0;      // context switches (each one a wake-up), all threads
+  double cpu_ns = 0;   // time on a CPU, all threads
+  double wakeups = 0;  // context switches (each one a wake-up), all threads
 };
 
 CpuSample cpu_sample(pid_t pid) {
@@ -309,7 +323,7 @@ CpuSample cpu_sample(pid_t pid) {
   std::error_code ec;
   for (const auto& t : fs::directory_iterator(tasks, ec)) {
     // schedstat: "<ns on cpu> <ns waiting> <timeslices>", nanosecond exact.
-    std::istringstream sched(read_file(t.path() / "schedstat"));
+    std::istringstream sched(read_text(t.path() / "schedstat"));
     double run = 0, wait = 0, slices = 0;
     sched >> run >> wait >> slices;
     s.cpu_ns += run;
@@ -320,30 +334,45 @@ CpuSample cpu_sample(pid_t pid) {
 
 std::string yaml_quote(const std::string& s) { return "\"" + s + "\""; }
 
+// The immp binary bridging #a on server 1 and #b on server 2.
 class ImmpProcess {
  public:
-  ImmpProcess(int port, const std::string& nick) : dir_("immp-irc-bench") {
-    std::string conf;
-    conf += "plugs:\n  irc:\n    path: immp.plug.irc.IRCPlug\n    config:\n";
-    conf += "      server: {host: 127.0.0.1, port: " + std::to_string(port) + "}\n";
-    conf += "      user: {nick: " + nick + "}\n";
-    conf += "      send-delay: 0\n";  // flood control off
-    conf += "      burst: 1\n";
-    conf += "      perform: [" + yaml_quote("OPER oper operpass") + ", " +
-            yaml_quote("MODE " + nick + " +F") + "]\n";
+  ImmpProcess(int port1, int port2, bool flood_control) : dir_("immp-irc-bench") {
+    std::string conf = "plugs:\n";
+    auto plug = [&](const char* name, int port) {
+      conf += std::string("  ") + name + ":\n    path: immp.plug.irc.IRCPlug\n    config:\n";
+      conf += "      server: {host: 127.0.0.1, port: " + std::to_string(port) + "}\n";
+      conf += "      user: {nick: bridge}\n";
+      if (!flood_control) {
+        conf += "      send-delay: 0\n";
+        conf += "      burst: 1\n";
+      }
+      conf += "      perform: [" + yaml_quote("OPER oper operpass") + ", " +
+              yaml_quote("MODE bridge +F") + "]\n";
+    };
+    plug("irc1", port1);
+    plug("irc2", port2);
     conf += "channels:\n";
-    conf += "  a: {plug: irc, source: \"#a\"}\n";
-    conf += "  b: {plug: irc, source: \"#b\"}\n";
+    conf += "  a: {plug: irc1, source: \"#a\"}\n";
+    conf += "  b: {plug: irc2, source: \"#b\"}\n";
     conf += "hooks:\n";
     conf += "  db:\n    path: immp.hook.database.DatabaseHook\n";
-    conf += "    config: {url: \"sqlite:///immp.db\"}\n";
+    conf += "    config: {url: \"sqlite:///" + (dir_ / "immp.db").string() + "\"}\n";
     conf += "  sync:\n    path: immp.hook.sync.SyncHook\n";
     conf += "    config:\n      channels: {bridge: [a, b]}\n";
     test::write_file(dir_ / "immp.yaml", conf);
     fs::path bin = immp_binary();
     if (!fs::exists(bin)) throw std::runtime_error("no immp binary at " + bin.string());
+    test::ProcessOptions options;
+    options.cwd = dir_.path();
+    alloc_file_ = dir_ / "allocs";
+    if (fs::path preload = IMMP_BENCH_ALLOC_PRELOAD; !preload.empty() && fs::exists(preload)) {
+      options.env["LD_PRELOAD"] = preload.string();
+      options.env["IMMP_BENCH_ALLOC_FILE"] = alloc_file_.string();
+      counting_ = true;
+    }
     process_ = std::make_unique<test::Process>(
-        std::vector<std::string>{bin.string(), (dir_ / "immp.yaml").string()});
+        std::vector<std::string>{bin.string(), (dir_ / "immp.yaml").string()}, options);
     if (!process_->wait_for(test::Stream::err, "Host ready", 15s)) {
       throw std::runtime_error("immp did not start:\n" + process_->err() + process_->out());
     }
@@ -351,7 +380,6 @@ class ImmpProcess {
   ~ImmpProcess() { stop(); }
 
   pid_t pid() const { return process_->pid(); }
-  bool running() { return process_ && process_->running(); }
   const std::string& err() const { return process_->err(); }
   // SIGTERM and a graceful close; the exit code.
   std::optional<int> stop() {
@@ -360,21 +388,92 @@ class ImmpProcess {
     return process_->wait(15s);
   }
 
+  // What the preloaded counting allocator counted so far (SIGUSR2 makes
+  // it write the figures); nullopt without it.
+  std::optional<AllocCounts> allocs() {
+    if (!counting_) return std::nullopt;
+    process_->signal(SIGUSR2);
+    auto deadline = Clock::now() + 2s;
+    while (Clock::now() < deadline) {
+      std::istringstream in(read_text(alloc_file_));
+      unsigned long dump = 0;
+      AllocCounts c;
+      if (in >> dump >> c.news >> c.mallocs >> c.bytes && dump > dumps_) {
+        dumps_ = dump;
+        return c;
+      }
+      std::this_thread::sleep_for(1ms);
+    }
+    return std::nullopt;
+  }
+
  private:
   test::TempDir dir_;
   std::unique_ptr<test::Process> process_;
+  fs::path alloc_file_;
+  bool counting_ = false;
+  unsigned long dumps_ = 0;
 };
 
-// ---- the runs ------------------------------------------------------------------
+std::optional<AllocCounts> difference(const std::optional<AllocCounts>& before,
+                                      const std::optional<AllocCounts>& after) {
+  if (!before || !after) return std::nullopt;
+  return AllocCounts{after->news - before->news, after->mallocs - before->mallocs,
+                     after->bytes - before->bytes};
+}
+
+void add_allocs(Json& line, const std::optional<AllocCounts>& c, std::size_t messages) {
+  if (c) {
+    line.allocs(*c, messages);
+  } else {
+    line.num("allocs_per_msg", -1, 0);  // the preload library was not found
+  }
+}
+
+// ---- the rig ---------------------------------------------------------------------
 
 struct Rig {
-  BenchClient* sender;
-  BenchClient* listener;  // in #a: the server's own delivery, no bridge
-  BenchClient* receiver;  // in #b: what immp relayed
+  BenchClient* sender = nullptr;    // in #a on server 1
+  BenchClient* listener = nullptr;  // in #a on server 1: the server's own delivery, and
+                                    // what immp relays from #b
+  BenchClient* receiver = nullptr;  // in #b on server 2: what immp relayed; talks back
+  BenchClient* listener_b = nullptr;  // in #b on server 2: the server's own delivery there
   std::vector<BenchClient*> all;
-  Arrivals direct;
-  Arrivals bridged;
+  // Who counts what: set per run.
+  Arrivals direct;     // at listener: sender's lines, no bridge
+  Arrivals bridged;    // at receiver: sender's lines, relayed
+  Arrivals back;       // at listener: receiver's lines, relayed to #a
+  Arrivals back_direct;  // at listener_b: receiver's lines, no bridge
+  bool joined_a = false, joined_b = false;
+
+  void wire() {
+    auto joins = [](std::string_view l) {
+      return l.rfind(":bridge!", 0) == 0 && l.find(" JOIN ") != std::string_view::npos;
+    };
+    sender->on_line = [this, joins](std::string_view l, Clock::time_point) { joined_a |= joins(l); };
+    listener->on_line = [this](std::string_view l, Clock::time_point t) {
+      direct.take(l, t);
+      back.take(l, t);
+    };
+    receiver->on_line = [this, joins](std::string_view l, Clock::time_point t) {
+      joined_b |= joins(l);
+      bridged.take(l, t);
+    };
+    listener_b->on_line = [this](std::string_view l, Clock::time_point t) { back_direct.take(l, t); };
+  }
+  // Waits until the bridge joined #a and #b (a new immp process).
+  void await_bridge() {
+    joined_a = joined_b = false;
+    pump(all, Clock::now() + 15s, [&] { return joined_a && joined_b; });
+    if (!joined_a || !joined_b) throw std::runtime_error("immp did not join #a and #b");
+  }
 };
+
+std::string numbered(const char* channel, char tag, std::size_t i) {
+  return std::string("PRIVMSG ") + channel + " :" + tag + " " + std::to_string(i) + "\r\n";
+}
+
+// ---- throughput and latency (flood control off) ---------------------------------
 
 struct RunResult {
   std::size_t n = 0;
@@ -382,24 +481,41 @@ struct RunResult {
   double seconds = 0, msg_per_s = 0, p50 = 0, p99 = 0, max = 0;
   double server_msg_per_s = 0, server_p50 = 0, server_p99 = 0;
   double cpu_us_per_msg = 0;  // immp's CPU time (all threads) per message
+  std::optional<AllocCounts> allocs;
 };
 
-// Sends n messages tagged `tag`, message i at start + i * interval (all at
-// once when interval is zero), then waits up to `grace` after the last one
-// for every copy.
-RunResult run(Rig& rig, pid_t immp, char tag, std::size_t n, std::chrono::nanoseconds interval,
-              std::chrono::milliseconds grace) {
-  auto cpu_before = cpu_sample(immp);
+void trace(char tag, Clock::time_point start, const Arrivals& direct, const Arrivals& bridged) {
+  if (!std::getenv("IMMP_BENCH_IRC_TRACE")) return;
+  // Arrivals per millisecond after the first send, for finding stalls.
+  std::map<long, std::pair<int, int>> bins;
+  auto ms = [&](Clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(t - start).count();
+  };
+  for (std::size_t i = 0; i < direct.at.size(); ++i) {
+    if (direct.at[i] != Clock::time_point{}) ++bins[ms(direct.at[i])].first;
+  }
+  for (std::size_t i = 0; i < bridged.at.size(); ++i) {
+    if (bridged.at[i] != Clock::time_point{}) ++bins[ms(bridged.at[i])].second;
+  }
+  for (auto& [t, c] : bins) {
+    std::fprintf(stderr, "%c %5ld ms: direct %4d bridged %4d\n", tag, t, c.first, c.second);
+  }
+}
+
+// Sends n messages tagged `tag` into #a, message i at start + i * interval
+// (all at once when interval is zero), then waits up to `grace` after the
+// last one for every copy in #b.
+RunResult run(Rig& rig, ImmpProcess& immp, char tag, std::size_t n,
+              std::chrono::nanoseconds interval, std::chrono::milliseconds grace) {
+  auto allocs_before = immp.allocs();
+  auto cpu_before = cpu_sample(immp.pid());
   rig.direct.reset(tag, n);
   rig.bridged.reset(tag, n);
   std::vector<Clock::time_point> sent(n);
-  auto line = [&](std::size_t i) {
-    return "PRIVMSG #a :" + std::string(1, tag) + " " + std::to_string(i) + "\r\n";
-  };
   auto start = Clock::now();
   if (interval.count() == 0) {
     std::string all;
-    for (std::size_t i = 0; i < n; ++i) all += line(i);
+    for (std::size_t i = 0; i < n; ++i) all += numbered("#a", tag, i);
     start = Clock::now();
     std::fill(sent.begin(), sent.end(), start);
     rig.sender->send(all);
@@ -407,7 +523,7 @@ RunResult run(Rig& rig, pid_t immp, char tag, std::size_t n, std::chrono::nanose
     for (std::size_t i = 0; i < n; ++i) {
       auto due = start + interval * static_cast<long>(i);
       pump(rig.all, due, nullptr);
-      std::string l = line(i);
+      std::string l = numbered("#a", tag, i);
       sent[i] = Clock::now();
       rig.sender->send(l);
     }
@@ -416,21 +532,12 @@ RunResult run(Rig& rig, pid_t immp, char tag, std::size_t n, std::chrono::nanose
   pump(rig.all, Clock::now() + grace, all_in);
   // A little longer, to see duplicates that would follow.
   pump(rig.all, Clock::now() + 100ms, nullptr);
-  if (std::getenv("IMMP_BENCH_IRC_TRACE")) {
-    // Arrivals per millisecond after the first send, for finding stalls.
-    std::map<long, std::pair<int, int>> bins;
-    for (std::size_t i = 0; i < n; ++i) {
-      auto ms = [&](Clock::time_point t) {
-        return std::chrono::duration_cast<std::chrono::milliseconds>(t - start).count();
-      };
-      if (rig.direct.at[i] != Clock::time_point{}) ++bins[ms(rig.direct.at[i])].first;
-      if (rig.bridged.at[i] != Clock::time_point{}) ++bins[ms(rig.bridged.at[i])].second;
-    }
-    for (auto& [ms, c] : bins) std::fprintf(stderr, "%c %4ld ms: direct %4d bridged %4d\n", tag, ms, c.first, c.second);
-  }
+  trace(tag, start, rig.direct, rig.bridged);
   RunResult r;
   r.n = n;
-  r.cpu_us_per_msg = (cpu_sample(immp).cpu_ns - cpu_before.cpu_ns) / 1e3 / static_cast<double>(n);
+  r.cpu_us_per_msg =
+      (cpu_sample(immp.pid()).cpu_ns - cpu_before.cpu_ns) / 1e3 / static_cast<double>(n);
+  r.allocs = difference(allocs_before, immp.allocs());
   r.lost = n - rig.bridged.distinct;
   r.reordered = rig.bridged.reordered;
   r.duplicates = rig.bridged.duplicates;
@@ -452,14 +559,113 @@ RunResult run(Rig& rig, pid_t immp, char tag, std::size_t n, std::chrono::nanose
 }
 
 void print(const char* name, const RunResult& r, double rss_mb) {
-  std::printf(
-      "{\"bench\":\"irc\",\"run\":\"%s\",\"messages\":%zu,\"lost\":%zu,\"reordered\":%zu,"
-      "\"duplicates\":%zu,\"seconds\":%.4f,\"msg_per_s\":%.0f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,"
-      "\"max_ms\":%.3f,\"server_msg_per_s\":%.0f,\"server_p50_ms\":%.3f,\"server_p99_ms\":%.3f,"
-      "\"immp_cpu_us_per_msg\":%.2f,\"peak_rss_mb\":%.1f,\"flood_control\":\"off\"}\n",
-      name, r.n, r.lost, r.reordered, r.duplicates, r.seconds, r.msg_per_s, r.p50, r.p99, r.max,
-      r.server_msg_per_s, r.server_p50, r.server_p99, r.cpu_us_per_msg, rss_mb);
-  std::fflush(stdout);
+  Json line("irc");
+  line.str("run", name)
+      .str("path", "ngircd 1 #a -> immp (irc1 -> sync + SQLite -> irc2) -> ngircd 2 #b")
+      .str("flood_control", "off (send-delay 0)")
+      .count("messages", r.n)
+      .count("lost", r.lost)
+      .count("reordered", r.reordered)
+      .count("duplicates", r.duplicates)
+      .num("seconds", r.seconds, 4)
+      .num("msg_per_s", r.msg_per_s, 0)
+      .num("p50_ms", r.p50)
+      .num("p99_ms", r.p99)
+      .num("max_ms", r.max)
+      .num("server_msg_per_s", r.server_msg_per_s, 0)
+      .num("server_p50_ms", r.server_p50)
+      .num("server_p99_ms", r.server_p99)
+      .num("immp_cpu_us_per_msg", r.cpu_us_per_msg, 2);
+  add_allocs(line, r.allocs, r.n);
+  line.num("peak_rss_mb", rss_mb, 1).print();
+}
+
+// ---- backlog (flood control on) ---------------------------------------------------
+
+struct Backlog {
+  std::size_t backlog = 100;
+  std::chrono::milliseconds interval{50};  // between the #b user's lines in a group
+  std::size_t group = 5;                   // lines per group: the plug's burst
+  std::chrono::milliseconds period{2600};  // group to group: the burst refilled
+};
+
+int run_backlog(Rig& rig, ImmpProcess& immp, const Backlog& b) {
+  // Warm the way back too (#b -> #a), then let the bridge's buckets fill
+  // before the flood.
+  rig.receiver->send("PRIVMSG #b :x 0\r\nPRIVMSG #b :x 1\r\n");
+  pump(rig.all, Clock::now() + 3s, nullptr);
+  const std::size_t max_back = 1000;
+  rig.direct.reset('f', b.backlog);
+  rig.bridged.reset('f', b.backlog);
+  rig.back.reset('r', max_back);
+  rig.back_direct.reset('r', max_back);
+  std::vector<Clock::time_point> sent_back(max_back);
+  auto allocs_before = immp.allocs();
+  auto cpu_before = cpu_sample(immp.pid());
+  std::string flood;
+  for (std::size_t i = 0; i < b.backlog; ++i) flood += numbered("#a", 'f', i);
+  auto start = Clock::now();
+  rig.sender->send(flood);
+  // The #b user talks while the backlog drains.
+  std::size_t said = 0, said_while_draining = 0;
+  auto drained = [&] { return rig.bridged.distinct == b.backlog; };
+  auto deadline = start + 300s;
+  for (std::size_t g = 0; !drained() && Clock::now() < deadline && said < max_back; ++g) {
+    auto group_start = start + 300ms + b.period * static_cast<long>(g);
+    for (std::size_t j = 0; j < b.group && said < max_back; ++j) {
+      pump(rig.all, group_start + b.interval * static_cast<long>(j), nullptr);
+      if (j == 0 && drained()) break;
+      std::string l = numbered("#b", 'r', said);
+      sent_back[said] = Clock::now();
+      rig.receiver->send(l);
+      if (!drained()) ++said_while_draining;
+      ++said;
+    }
+  }
+  // Whatever is still on its way.
+  pump(rig.all, Clock::now() + 10s, [&] {
+    return drained() && rig.back.distinct == said && rig.back_direct.distinct == said;
+  });
+  sent_back.resize(said);
+  trace('f', start, rig.direct, rig.bridged);
+  trace('r', start, rig.back_direct, rig.back);
+  double cpu_us = (cpu_sample(immp.pid()).cpu_ns - cpu_before.cpu_ns) / 1e3;
+  auto allocs = difference(allocs_before, immp.allocs());
+  auto lat = latencies_ms(sent_back, rig.back);
+  auto direct = latencies_ms(sent_back, rig.back_direct);
+  double drain_s = std::chrono::duration<double>(last_arrival(rig.bridged) - start).count();
+  double p99 = percentile_ms(lat, 0.99);
+  std::size_t lost = (b.backlog - rig.bridged.distinct) + (said - rig.back.distinct);
+  std::size_t relayed = rig.bridged.distinct + rig.back.distinct;
+  Json line("irc");
+  line.str("run", "backlog")
+      .str("path", "#b user -> ngircd 2 -> immp (irc2 -> sync + SQLite -> irc1) -> ngircd 1 #a, "
+                   "while irc2 paces a backlog out to #b")
+      .str("flood_control", "on (defaults: send-delay 500 ms, burst 5)")
+      .count("backlog", b.backlog)
+      .count("backlog_lost", b.backlog - rig.bridged.distinct)
+      .count("backlog_reordered", rig.bridged.reordered)
+      .num("backlog_drain_s", drain_s, 2)
+      .num("backlog_drain_expected_s", static_cast<double>(b.backlog - 5) * 0.5, 2)
+      .count("lines", said)
+      .count("lines_while_draining", said_while_draining)
+      .num("line_interval_ms", static_cast<double>(b.interval.count()), 0)
+      .count("line_group", b.group)
+      .num("line_group_period_ms", static_cast<double>(b.period.count()), 0)
+      .count("lost", said - rig.back.distinct)
+      .count("duplicates", rig.back.duplicates + rig.bridged.duplicates)
+      .num("p50_ms", percentile_ms(lat, 0.50))
+      .num("p99_ms", p99)
+      .num("max_ms", lat.empty() ? -1 : *std::max_element(lat.begin(), lat.end()))
+      .num("server_p50_ms", percentile_ms(direct, 0.50))
+      .num("server_p99_ms", percentile_ms(direct, 0.99))
+      .num("immp_cpu_us_per_msg", relayed ? cpu_us / static_cast<double>(relayed) : -1, 2);
+  add_allocs(line, allocs, relayed);
+  line.num("peak_rss_mb", status_mb(immp.pid(), "VmHWM"), 1)
+      .num("target_p99_ms", 100, 0)
+      .flag("target_met", lost == 0 && said_while_draining > 0 && p99 >= 0 && p99 < 100)
+      .print();
+  return lost ? 1 : 0;
 }
 
 int irc(int, char**) {
@@ -469,76 +675,95 @@ int irc(int, char**) {
   }
   const std::size_t n = env_size("IMMP_BENCH_IRC_N", 2'000);
   const std::size_t latency_n = env_size("IMMP_BENCH_IRC_LATENCY_N", 200);
+  Backlog backlog;
+  backlog.backlog = env_size("IMMP_BENCH_IRC_BACKLOG", 100);
   try {
-    test::NgircdOptions options;
-    options.no_penalty = true;
-    test::NgircdServer server(options);
-    BenchClient sender(server.port(), "sender");
-    BenchClient listener(server.port(), "listener");
-    BenchClient receiver(server.port(), "receiver");
+    test::NgircdOptions o1, o2;
+    o1.no_penalty = o2.no_penalty = true;
+    o1.name = "irc1.test";
+    o2.name = "irc2.test";
+    test::NgircdServer server1(o1);
+    test::NgircdServer server2(o2);
+    BenchClient sender(server1.port(), "sender");
+    BenchClient listener(server1.port(), "listener");
+    BenchClient receiver(server2.port(), "receiver");
+    BenchClient listener_b(server2.port(), "listenerb");
     sender.join("#a");
     listener.join("#a");
     receiver.join("#b");
-    Rig rig{&sender, &listener, &receiver, {&sender, &listener, &receiver}, {}, {}};
-    // The bridge is in both channels once the clients there saw it join.
-    bool joined_a = false, joined_b = false;
-    auto joins = [](std::string_view l) {
-      return l.rfind(":bridge!", 0) == 0 && l.find(" JOIN ") != std::string_view::npos;
-    };
-    sender.on_line = [&](std::string_view l, Clock::time_point) { joined_a |= joins(l); };
-    listener.on_line = [&](std::string_view l, Clock::time_point t) { rig.direct.take(l, t); };
-    receiver.on_line = [&](std::string_view l, Clock::time_point t) {
-      joined_b |= joins(l);
-      rig.bridged.take(l, t);
-    };
-    ImmpProcess immp(server.port(), "bridge");
-    pump(rig.all, Clock::now() + 10s, [&] { return joined_a && joined_b; });
-    if (!joined_a || !joined_b) throw std::runtime_error("immp did not join #a and #b");
+    listener_b.join("#b");
+    Rig rig;
+    rig.sender = &sender;
+    rig.listener = &listener;
+    rig.receiver = &receiver;
+    rig.listener_b = &listener_b;
+    rig.all = {&sender, &listener, &receiver, &listener_b};
+    rig.wire();
+    int status = 0;
+    {
+      ImmpProcess immp(server1.port(), server2.port(), false);
+      rig.await_bridge();
+      std::fprintf(stderr, "irc: immp runs as pid %d\n", static_cast<int>(immp.pid()));
+      // Connected and joined, before any message: the baseline.
+      double rss_ready = status_mb(immp.pid(), "VmRSS");
+      // Warm-up: the first messages open the database's tables and caches.
+      auto warm = run(rig, immp, 'w', 50, 1ms, 5s);
+      if (warm.lost) {
+        throw std::runtime_error("warm-up: " + std::to_string(warm.lost) +
+                                 " messages were not relayed\n" + immp.err());
+      }
+      // IMMP_BENCH_IRC_REPEAT: more throughput runs (several figures; a
+      // longer window for a profiler).
+      std::size_t throughput_lost = 0;
+      for (std::size_t i = 0, k = std::max<std::size_t>(1, env_size("IMMP_BENCH_IRC_REPEAT", 1));
+           i < k; ++i) {
+        RunResult throughput = run(rig, immp, 't', n, 0ns, 30s);
+        throughput_lost += throughput.lost;
+        print("throughput", throughput, status_mb(immp.pid(), "VmHWM"));
+      }
+      auto latency = run(rig, immp, 'l', latency_n, 50ms, 5s);
+      double rss = status_mb(immp.pid(), "VmHWM");
+      print("latency", latency, rss);
 
-    // Warm-up: the first messages open the database's tables and caches.
-    std::fprintf(stderr, "irc: immp runs as pid %d\n", static_cast<int>(immp.pid()));
-    // Connected and joined, before any message: the baseline.
-    double rss_ready = status_mb(immp.pid(), "VmRSS");
-    auto warm = run(rig, immp.pid(), 'w', 50, 1ms, 5s);
-    if (warm.lost) {
-      throw std::runtime_error("warm-up: " + std::to_string(warm.lost) +
-                               " messages were not relayed\n" + immp.err());
+      // Idle: let the database's batched writes settle, then sample.
+      pump(rig.all, Clock::now() + 500ms, nullptr);
+      auto allocs_before = immp.allocs();
+      auto before = cpu_sample(immp.pid());
+      auto t0 = Clock::now();
+      pump(rig.all, Clock::now() + 2s, nullptr);
+      auto after = cpu_sample(immp.pid());
+      auto idle_allocs = difference(allocs_before, immp.allocs());
+      double wall_ns = std::chrono::duration<double, std::nano>(Clock::now() - t0).count();
+      double idle_pct = 100.0 * (after.cpu_ns - before.cpu_ns) / wall_ns;
+      double wakeups = (after.wakeups - before.wakeups) / (wall_ns / 1e9);
+      // What the resident memory is: shared libraries' pages (file) or
+      // the process's own (anon).
+      double anon = status_mb(immp.pid(), "RssAnon");
+      double file = status_mb(immp.pid(), "RssFile");
+      auto code = immp.stop();
+      Json("irc")
+          .str("run", "idle")
+          .num("idle_cpu_pct", idle_pct, 4)
+          .num("idle_wakeups_per_s", wakeups, 1)
+          .num("idle_allocs_per_s", idle_allocs ? static_cast<double>(idle_allocs->total()) / 2 : -1, 1)
+          .raw("allocs_per_msg", "null")  // no messages: see idle_allocs_per_s
+          .num("peak_rss_mb", rss, 1)
+          .num("rss_ready_mb", rss_ready, 1)
+          .num("rss_anon_mb", anon, 1)
+          .num("rss_file_mb", file, 1)
+          .num("exit_code", code.value_or(-1), 0)
+          .print();
+      if (throughput_lost || latency.lost) status = 1;
     }
-    // IMMP_BENCH_IRC_REPEAT: more throughput runs (several figures; a
-    // longer window for a profiler).
-    RunResult throughput;
-    std::size_t throughput_lost = 0;
-    for (std::size_t i = 0, k = std::max<std::size_t>(1, env_size("IMMP_BENCH_IRC_REPEAT", 1));
-         i < k; ++i) {
-      throughput = run(rig, immp.pid(), 't', n, 0ns, 30s);
-      throughput_lost += throughput.lost;
-      print("throughput", throughput, status_mb(immp.pid(), "VmHWM"));
+    {
+      ImmpProcess immp(server1.port(), server2.port(), true);
+      rig.await_bridge();
+      // Warm-up both ways, within the plugs' bursts.
+      auto warm = run(rig, immp, 'v', 3, 50ms, 5s);
+      if (warm.lost) throw std::runtime_error("backlog warm-up: not relayed\n" + immp.err());
+      status |= run_backlog(rig, immp, backlog);
     }
-    auto latency = run(rig, immp.pid(), 'l', latency_n, 50ms, 5s);
-    double rss = status_mb(immp.pid(), "VmHWM");
-    print("latency", latency, rss);
-
-    // Idle: let the database's batched writes settle, then sample.
-    pump(rig.all, Clock::now() + 500ms, nullptr);
-    auto before = cpu_sample(immp.pid());
-    auto t0 = Clock::now();
-    pump(rig.all, Clock::now() + 2s, nullptr);
-    auto after = cpu_sample(immp.pid());
-    double wall_ns = std::chrono::duration<double, std::nano>(Clock::now() - t0).count();
-    double idle_pct = 100.0 * (after.cpu_ns - before.cpu_ns) / wall_ns;
-    double wakeups = (after.wakeups - before.wakeups) / (wall_ns / 1e9);
-    // What the resident memory is: shared libraries' pages (file) or
-    // the process's own (anon).
-    double anon = status_mb(immp.pid(), "RssAnon");
-    double file = status_mb(immp.pid(), "RssFile");
-    auto code = immp.stop();
-    std::printf(
-        "{\"bench\":\"irc\",\"run\":\"idle\",\"idle_cpu_pct\":%.4f,\"idle_wakeups_per_s\":%.1f,"
-        "\"peak_rss_mb\":%.1f,\"rss_ready_mb\":%.1f,\"rss_anon_mb\":%.1f,\"rss_file_mb\":%.1f,"
-        "\"exit_code\":%d}\n",
-        idle_pct, wakeups, rss, rss_ready, anon, file, code.value_or(-1));
-    std::fflush(stdout);
-    return throughput_lost || latency.lost ? 1 : 0;
+    return status;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "irc: %s\n", e.what());
     return 1;

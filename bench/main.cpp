@@ -1,4 +1,7 @@
-// immp_bench [NAME...]: runs the named benchmarks (all by default).
+// immp_bench [--list] [NAME...]: runs the named benchmarks (all by default),
+// each in a child process of its own. IMMP_BENCH_NO_FORK=1 runs them in this
+// process instead (for a profiler that does not follow forks: heaptrack,
+// valgrind).
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -30,6 +33,10 @@ int main(int argc, char** argv) {
     // Each in its own process: peak RSS is per process, and one benchmark's
     // memory must not count against the next.
     std::fflush(stdout);
+    if (std::getenv("IMMP_BENCH_NO_FORK")) {
+      status |= bench(argc, argv);
+      continue;
+    }
     pid_t child = fork();
     if (child == 0) {
       int rc = bench(argc, argv);

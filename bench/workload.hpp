@@ -1,0 +1,88 @@
+// The inbound traffic of the relay and sync benchmarks: what the users of
+// an in-memory network post, handed to the host as a plug does
+// (Plug::queue_paced, which waits while the plug's inbound queue is over
+// its high-water mark).
+//
+// Message i is "message i" by one user, with an id shaped like the memory
+// plug's own ("<microseconds>.<n>"). With `change_every` = k, every k-th
+// message changes an earlier one instead, alternately an edit (same id,
+// `edited`) and a reply (a new message whose reply_to is a bare receipt of
+// the parent, as most networks give it). Their targets lie 16k to 32k
+// messages back: far enough that the copy was delivered (the host's
+// queues are shorter), near enough to be in the sync hook's cache (50k),
+// spread so that no cache line stays warm. Until 32k plain messages exist,
+// there is nothing that far back and messages stay plain.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "alloc_count.hpp"
+#include "immp/host.hpp"
+#include "plugs/memory/memory_plug.hpp"
+
+namespace immp::bench {
+
+struct Feed {
+  std::size_t n = 0;
+  std::size_t change_every = 0;  // 0: every message is new
+  // Filled in as it runs.
+  std::size_t fed = 0, news = 0, edits = 0, replies = 0;
+  // Allocations made composing the inbound messages (the network's side).
+  AllocCounts inbound;
+  bool done = false;
+};
+
+inline Task<> feed(plugs::MemoryPlug& plug, std::string source, Feed& f) {
+  constexpr std::size_t kRing = 32768;
+  const std::string prefix =
+      std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(
+                         Clock::now().time_since_epoch())
+                         .count()) +
+      ".";
+  UserPtr author = plug.user("alice");
+  Channel channel = plug.channel(std::move(source));
+  std::vector<std::string> ring(f.change_every ? kRing : 0);  // ids of plain messages
+  for (std::size_t i = 0; i < f.n; ++i) {
+    AllocCounts before = alloc_count_now();
+    SentPtr sent;
+    const bool change =
+        f.change_every && i % f.change_every == f.change_every - 1 && f.news > kRing;
+    Message m;
+    m.user = author;
+    if (change) {
+      std::size_t back = kRing / 2 + (i * 2654435761u) % (kRing / 2);  // 16k..32k back
+      const std::string& target = ring[(f.news - back) % kRing];
+      if ((i / f.change_every) % 2 == 0) {
+        m.text = RichText("message " + std::to_string(i) + " (edited)");
+        m.edited = true;
+        sent = std::make_shared<const SentMessage>(Receipt{target, channel, Clock::now(), {}, false},
+                                                   std::move(m));
+        ++f.edits;
+      } else {
+        m.text = RichText("reply " + std::to_string(i));
+        m.reply_to = std::make_shared<const SentMessage>(
+            Receipt{target, channel, Clock::now(), {}, false}, Message{});
+        sent = std::make_shared<const SentMessage>(
+            Receipt{prefix + std::to_string(i), channel, Clock::now(), {}, false}, std::move(m));
+        ++f.replies;
+      }
+    } else {
+      m.text = RichText("message " + std::to_string(i));
+      sent = std::make_shared<const SentMessage>(
+          Receipt{prefix + std::to_string(i), channel, Clock::now(), {}, false}, std::move(m));
+      if (!ring.empty()) ring[f.news % kRing] = sent->id;
+      ++f.news;
+    }
+    AllocCounts after = alloc_count_now();
+    f.inbound.news += after.news - before.news;
+    f.inbound.mallocs += after.mallocs - before.mallocs;
+    f.inbound.bytes += after.bytes - before.bytes;
+    ++f.fed;
+    co_await plug.queue_paced(std::move(sent));
+  }
+  f.done = true;
+}
+
+}  // namespace immp::bench
