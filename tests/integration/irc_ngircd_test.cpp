@@ -499,6 +499,62 @@ TEST_F(IrcBridgeTest, AMultiLineMessageCutByADroppedLinkIsNotRepeated) {
   EXPECT_EQ(stats.delivered, 2u);
 }
 
+// The same cut in a long text that the plug wraps into lines near the
+// 512-byte limit, and the bridge comes back under another nick (two
+// squatters took "bridge" and "bridge_" meanwhile): the text alice reads,
+// put back together, is the text that was sent: no word twice, none lost.
+// Lines are wrapped to fit the bridge's prefix (nick!user@host), which is
+// two bytes longer now, so the unsent rest of the text is not "the lines
+// after the fourth" of a fresh wrap.
+TEST_F(IrcBridgeTest, ALongTextCutByADroppedLinkArrivesWholeUnderANewNick) {
+  server.reset();
+  test::NgircdOptions rules;
+  rules.no_penalty = true;
+  server = std::make_unique<NgircdServer>(rules);
+  build("send-delay: 500\nburst: 6\n");
+  auto op = client("op", "");
+  op->send("OPER oper operpass");
+  ASSERT_TRUE(op->wait_for([](const irc::Line& l) { return l.command == "381"; }, 5s));
+  auto alice = client("alice");
+  // One-letter words: every line holds one word less when the prefix grows
+  // by two bytes.
+  std::string words;
+  for (int i = 0; i < 1400; ++i) {
+    words += static_cast<char>('a' + i % 26);
+    words += ' ';
+  }
+  words.pop_back();
+  mem->inject("room", words, "carol");
+  auto lines = [&] { return alice->privmsgs("#a").size(); };
+  ASSERT_TRUE(until([&] { return lines() >= 4; }, 10s)) << lines() << " lines arrived";
+  ASSERT_LT(lines(), 6u) << "the link was not cut midway";
+  op->send("KILL bridge :cut midway");
+  ASSERT_TRUE(alice->wait_for([](const irc::Line& l) {
+    return l.command == "QUIT" && l.nick == "bridge";
+  }, 5s));
+  IrcClient squatter(server->port(), "bridge");
+  IrcClient squatter2(server->port(), "bridge_");
+  std::string rebuilt;
+  auto rebuild = [&] {
+    rebuilt.clear();
+    for (const auto& l : alice->privmsgs("#a")) {
+      auto text = l.param(1);
+      if (text.rfind("<carol> ", 0) != 0) continue;
+      if (!rebuilt.empty()) rebuilt += ' ';
+      rebuilt += text.substr(std::string("<carol> ").size());
+    }
+  };
+  ASSERT_TRUE(until([&] {
+    rebuild();
+    return irc->connections() == 2 && host->outbox_stats().pending == 0;
+  }, 15s)) << server->log();
+  EXPECT_EQ(irc->nick(), "bridge__");
+  EXPECT_GE(host->outbox_stats().partial, 1u);
+  rebuild();
+  EXPECT_EQ(rebuilt.size(), words.size());
+  EXPECT_EQ(rebuilt, words);
+}
+
 // Messages queued while the server is down go out as soon as the plug is
 // back online (reconnected and joined): within 100 ms of its state event,
 // not after an outbox backoff step (30 s here, so that one would show).
