@@ -90,6 +90,12 @@ void Connection::close(std::string reason) {
   written_.notify();
 }
 
+void Connection::write_failed(const boost::system::error_code& ec) {
+  if (closed_) return;
+  log_->warn("writing to {} failed: {}", endpoint(options_), ec.message());
+  close("write failed: " + ec.message());
+}
+
 Task<> Connection::stop() {
   close(close_reason_.empty() ? "stopped" : close_reason_);
   co_await tasks_.stop(1s);
@@ -110,7 +116,7 @@ Task<> Connection::connect() {
 Task<> Connection::write_now(std::string line) {
   auto [ec, n] = co_await transport_->write(asio::buffer(line));
   if (ec) {
-    close("write failed: " + ec.message());
+    write_failed(ec);
     throw ConnectionError("writing to " + endpoint(options_) + " failed: " + ec.message());
   }
 }
@@ -400,7 +406,7 @@ std::optional<std::size_t> Connection::try_write_now(std::vector<std::string>& l
   for (std::size_t i = 0; i < lines.size(); ++i) bucket_.take(now);
   auto [ec, n] = transport_->try_write(asio::buffer(batch));
   if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
-    close("write failed: " + ec.message());
+    write_failed(ec);
     n = 0;
   }
   std::size_t whole = 0;
@@ -464,7 +470,7 @@ Task<> Connection::write_loop() {
       writing_ = false;
       written_.notify();
       if (ec) {
-        close("write failed: " + ec.message());
+        write_failed(ec);
         co_return;
       }
       continue;
@@ -496,7 +502,7 @@ Task<> Connection::write_loop() {
       // ends in the batch's only LF characters.
       written_seq_ += static_cast<std::uint64_t>(
           std::count(batch.begin(), batch.begin() + static_cast<std::ptrdiff_t>(n), '\n'));
-      close("write failed: " + ec.message());
+      write_failed(ec);
       written_.notify();
       co_return;
     }

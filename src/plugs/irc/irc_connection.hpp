@@ -136,6 +136,8 @@ class Connection {
   std::optional<std::size_t> try_write_now(std::vector<std::string>& lines, std::string& rest);
   std::string wire(std::string_view command, const std::vector<std::string>& params);
   bool enqueue(std::string line, bool urgent);
+  // Logs and closes, unless closed already (then the error is its echo).
+  void write_failed(const boost::system::error_code& ec);
 
   Executor ex_;
   ConnectionOptions options_;
