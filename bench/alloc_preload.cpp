@@ -2,7 +2,7 @@
 // process the benchmarks start (the immp binary), loaded with LD_PRELOAD.
 // It counts from the start, and on SIGUSR2 writes what it counted so far to
 // the file named by IMMP_BENCH_ALLOC_FILE (at load time) as one line:
-//   "<dump number> <operator new calls> <SQLite mallocs> <bytes>\n"
+//   "<dump number> <operator new calls> <SQLite mallocs> <bytes> <aligned_allocs>\n"
 // The benchmark reads it before and after a run; the difference is the
 // run's. (Everything in the handler is async-signal-safe: open, write,
 // close, and formatting by hand.)
@@ -43,6 +43,8 @@ void dump(int) {
   at = put_number(at, c.mallocs);
   *at++ = ' ';
   at = put_number(at, c.bytes);
+  *at++ = ' ';
+  at = put_number(at, c.aligned);
   *at++ = '\n';
   int fd = ::open(g_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
   if (fd >= 0) {

@@ -108,6 +108,7 @@ class Json {
       num("allocs_relay_per_msg", static_cast<double>(c.total() - inbound->total()) / n, 2);
     }
     num("alloc_bytes_per_msg", static_cast<double>(c.bytes) / n, 0);
+    num("asio_allocs_per_msg", static_cast<double>(c.aligned) / n, 2);
     if (c.mallocs) num("sqlite_allocs_per_msg", static_cast<double>(c.mallocs) / n, 2);
     return *this;
   }
@@ -172,28 +173,6 @@ inline int in_child(const std::function<int()>& fn) {
   int status = 0;
   if (child < 0 || waitpid(child, &status, 0) != child) return 1;
   return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
-}
-
-// Runs `io` until done() says so, or until nothing was delivered for
-// `stall` (measured as progress(), a count that grows) once `fed()` says the
-// source is done. Returns when the last progress was made.
-template <typename Io, typename Done, typename Progress, typename Fed>
-std::chrono::steady_clock::time_point run_until_delivered(Io& io, Done done, Progress progress,
-                                                          Fed fed,
-                                                          std::chrono::milliseconds stall) {
-  auto last = std::chrono::steady_clock::now();
-  auto seen = progress();
-  while (!done()) {
-    io.run_one_for(std::chrono::milliseconds(50));
-    auto now = std::chrono::steady_clock::now();
-    if (auto p = progress(); p != seen) {
-      seen = p;
-      last = now;
-    } else if (fed() && now - last > stall) {
-      break;
-    }
-  }
-  return last;
 }
 
 // A benchmark: runs, prints its JSON lines, returns 0 on success.

@@ -398,7 +398,7 @@ class ImmpProcess {
       std::istringstream in(read_text(alloc_file_));
       unsigned long dump = 0;
       AllocCounts c;
-      if (in >> dump >> c.news >> c.mallocs >> c.bytes && dump > dumps_) {
+      if (in >> dump >> c.news >> c.mallocs >> c.bytes >> c.aligned && dump > dumps_) {
         dumps_ = dump;
         return c;
       }
@@ -419,7 +419,7 @@ std::optional<AllocCounts> difference(const std::optional<AllocCounts>& before,
                                       const std::optional<AllocCounts>& after) {
   if (!before || !after) return std::nullopt;
   return AllocCounts{after->news - before->news, after->mallocs - before->mallocs,
-                     after->bytes - before->bytes};
+                     after->bytes - before->bytes, after->aligned - before->aligned};
 }
 
 void add_allocs(Json& line, const std::optional<AllocCounts>& c, std::size_t messages) {

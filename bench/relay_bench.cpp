@@ -96,8 +96,9 @@ Run run_once(Mode mode, std::size_t n) {
         if (out.rss_half < 0 && b.posted_count() >= half) out.rss_half = rss_mb();
         return b.posted_count() >= n;
       },
-      [&] { return b.posted_count(); }, [&] { return f.done; }, std::chrono::seconds(2));
-  out.seconds = std::chrono::duration<double>(last - watch.start).count();
+      [&] { return b.posted_count(); }, f, std::chrono::seconds(2));
+  out.seconds = b.posted_count() >= n ? watch.seconds()
+                                      : std::chrono::duration<double>(last - watch.start).count();
   out.allocs = allocs.stop();
   out.cpu_seconds = cpu_seconds() - cpu0;
   out.rss_end = rss_mb();

@@ -118,7 +118,7 @@ Result run_sync(const std::string& url, std::size_t n, bool check) {
         if (out.rss_half < 0 && b.posted_count() >= half) out.rss_half = rss_mb();
         return b.posted_count() >= n;
       },
-      [&] { return b.posted_count(); }, [&] { return out.feed.done; }, std::chrono::seconds(2));
+      [&] { return b.posted_count(); }, out.feed, std::chrono::seconds(2));
   // Persistence counts: the id map is committed before the clock stops.
   if (!url.empty()) run_task(io, host.resource<store::DatabaseHook>(*host.hook("sync")).db().flush());
   out.seconds = b.posted_count() >= n ? watch.seconds()

@@ -14,7 +14,10 @@
 // there is nothing that far back and messages stay plain.
 #pragma once
 
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -45,7 +48,7 @@ inline Task<> feed(plugs::MemoryPlug& plug, std::string source, Feed& f) {
   Channel channel = plug.channel(std::move(source));
   std::vector<std::string> ring(f.change_every ? kRing : 0);  // ids of plain messages
   for (std::size_t i = 0; i < f.n; ++i) {
-    AllocCounts before = alloc_count_now();
+    AllocCounts before = alloc_count_this_thread();
     SentPtr sent;
     const bool change =
         f.change_every && i % f.change_every == f.change_every - 1 && f.news > kRing;
@@ -75,14 +78,56 @@ inline Task<> feed(plugs::MemoryPlug& plug, std::string source, Feed& f) {
       if (!ring.empty()) ring[f.news % kRing] = sent->id;
       ++f.news;
     }
-    AllocCounts after = alloc_count_now();
+    AllocCounts after = alloc_count_this_thread();
     f.inbound.news += after.news - before.news;
     f.inbound.mallocs += after.mallocs - before.mallocs;
     f.inbound.bytes += after.bytes - before.bytes;
+    f.inbound.aligned += after.aligned - before.aligned;
     ++f.fed;
     co_await plug.queue_paced(std::move(sent));
   }
   f.done = true;
+}
+
+// Runs `io` until done() says so, or until nothing arrived for `stall` once
+// the feed is done (progress() is a count that grows with arrivals; a
+// timer looks at it every 100 ms, so the loop itself reads no clock).
+// Returns the time of the last progress the timer saw, for a run that
+// stalled.
+inline std::chrono::steady_clock::time_point run_until_delivered(
+    asio::io_context& io, const std::function<bool()>& done,
+    const std::function<std::size_t()>& progress, const Feed& f, std::chrono::milliseconds stall) {
+  using SteadyClock = std::chrono::steady_clock;
+  auto last = SteadyClock::now();
+  std::size_t seen = progress();
+  bool stalled = false, ticking = true;
+  asio::steady_timer timer(io);
+  std::function<void(boost::system::error_code)> tick = [&](boost::system::error_code ec) {
+    if (ec) {
+      ticking = false;
+      return;
+    }
+    auto now = SteadyClock::now();
+    if (std::size_t p = progress(); p != seen) {
+      seen = p;
+      last = now;
+    } else if (f.done && now - last > stall) {
+      stalled = true;
+      ticking = false;
+      return;
+    }
+    timer.expires_after(std::chrono::milliseconds(100));
+    timer.async_wait(tick);
+  };
+  timer.expires_after(std::chrono::milliseconds(100));
+  timer.async_wait(tick);
+  while (!done() && !stalled && io.run_one() > 0) {
+  }
+  // Let the cancelled wait complete, so that no handler refers to this frame.
+  timer.cancel();
+  while (ticking && io.run_one() > 0) {
+  }
+  return last;
 }
 
 }  // namespace immp::bench
