@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -40,6 +41,43 @@ class ConfigError : public std::runtime_error {
   Mark mark_;
   std::string path_;
   std::string problem_;
+};
+
+// Something a config says that is not wrong enough to refuse it: an
+// unknown key (IMMP's validator passes those through, so IMMP configs have
+// them). `immp --check` prints warnings and still accepts the file,
+// `immp --strict` refuses it, and a normal start logs them.
+struct ConfigWarning {
+  Mark mark;
+  std::string path;     // the key path of the map the key is in
+  std::string problem;  // "unknown key 'intervall' (did you mean 'interval'?)"
+
+  // Laid out as ConfigError::what():
+  // "config.yaml:5:7: plugs.dummy.config: unknown key 'intervall' (did you mean 'interval'?)"
+  std::string str() const;
+};
+using ConfigWarnings = std::vector<ConfigWarning>;
+
+// Collects the warnings that config code reports on this thread while the
+// scope lives: validate()'s unknown keys and Node::warn(), in constructors
+// of plugs and hooks too. Scopes nest; the innermost one collects. Without
+// any scope, a warning is logged on `immp.config` at once.
+class ConfigWarningScope {
+ public:
+  ConfigWarningScope();
+  ~ConfigWarningScope();
+  ConfigWarningScope(const ConfigWarningScope&) = delete;
+  ConfigWarningScope& operator=(const ConfigWarningScope&) = delete;
+
+  const ConfigWarnings& warnings() const { return warnings_; }
+  ConfigWarnings take() { return std::move(warnings_); }
+
+  // Hands a warning to the innermost scope of this thread (or the log).
+  static void report(ConfigWarning warning);
+
+ private:
+  ConfigWarnings warnings_;
+  ConfigWarningScope* outer_;
 };
 
 class Node;
@@ -78,6 +116,8 @@ class Node {
 
   // Typed access; each throws ConfigError naming this node's mark and path
   // when the kind does not match (an integer is accepted as a real).
+  // as_bool() also takes a plain YAML scalar that YAML 1.1 reads as a
+  // boolean (see yaml11_bool()).
   bool as_bool() const;
   std::int64_t as_int() const;
   double as_double() const;
@@ -88,6 +128,17 @@ class Node {
   NodeMap& as_map();
   // A string, or a scalar rendered as one (IMMP accepts `source: 12345`).
   std::string as_text() const;
+
+  // Whether this string was written as a plain YAML scalar: no quotes, no
+  // tag. Only such a string can be a YAML 1.1 boolean.
+  bool plain() const { return plain_; }
+  void set_plain(bool plain) { plain_ = plain; }
+  // The boolean that YAML 1.1 readers (PyYAML, so IMMP) see in a plain
+  // string: yes/no/on/off/true/false, each in lower case, Capitalised or
+  // UPPER case. nullopt for anything else, quoted strings included. This
+  // YAML 1.2 reader leaves them strings; where a boolean is expected,
+  // validate() and as_bool() read them as IMMP does.
+  std::optional<bool> yaml11_bool() const;
 
   // Map lookup; null when absent or when this is not a map.
   const Node* find(std::string_view key) const;
@@ -109,6 +160,8 @@ class Node {
   void repath();
 
   [[noreturn]] void fail(std::string problem) const;
+  // Reports a warning at this node (see ConfigWarningScope).
+  void warn(std::string problem) const;
 
   // Structural equality; marks and paths are ignored.
   bool operator==(const Node& other) const;
@@ -117,6 +170,7 @@ class Node {
   std::variant<std::monostate, bool, std::int64_t, double, std::string, NodeList, NodeMap> value_;
   Mark mark_;
   std::string path_;
+  bool plain_ = false;
 };
 
 enum class ConfigFormat { yaml, json, toml };
@@ -157,13 +211,25 @@ struct Field {
 };
 inline constexpr Field::Required required{};
 
+class Hook;
+
+// A string that names another hook of the config. It can only be checked
+// once every plug and hook exists: the runner does that right after
+// building them (so `immp --check` finds a wrong name), through
+// for_each_hook_ref().
+struct HookRef {
+  std::string what;                         // "an identity provider hook"
+  std::function<bool(const Hook&)> accepts;  // null: any hook will do
+};
+
 struct Spec {
   enum class Type { any, boolean, integer, real, string, text, list, map, object, either };
   Type type = Type::any;
   SpecPtr item;               // list: each item; map: each value
   std::vector<Field> fields;  // object: known keys
-  bool open = false;          // object: unknown keys allowed
+  bool open = false;          // object: unknown keys taken without a warning
   std::vector<SpecPtr> alternatives;  // either
+  std::shared_ptr<const HookRef> hook_ref;  // string: names a hook
 };
 
 SpecPtr any();
@@ -177,11 +243,27 @@ SpecPtr list_of(SpecPtr item);
 SpecPtr map_of(SpecPtr value);
 SpecPtr object(std::vector<Field> fields, bool open = false);
 SpecPtr either(std::vector<SpecPtr> alternatives);
+// A string naming a hook of the config, that `accepts` it if given:
+//   {"identities", hook_ref<IdentityProvider>("an identity provider hook"), Node()}
+SpecPtr hook_ref(std::string what, std::function<bool(const Hook&)> accepts = {});
+template <typename T>
+SpecPtr hook_ref(std::string what) {
+  return hook_ref(std::move(what),
+                  [](const Hook& h) { return dynamic_cast<const T*>(&h) != nullptr; });
+}
 
 // Checks `node` against `spec` and fills in defaults, in place. Throws
-// ConfigError for the first problem: wrong type, missing required key, or
-// an unknown key (suggesting the nearest known one).
+// ConfigError for the first problem: wrong type, or missing required key.
+// An unknown key is not an error (IMMP's validator passes it through, and
+// so does this one): it is reported as a warning suggesting the nearest
+// known key (see ConfigWarningScope). Where a boolean is expected, a plain
+// YAML `yes`/`no`/`on`/`off` becomes one.
 void validate(Node& node, const Spec& spec);
+
+// Calls `visit` for every value under `node` (validated against `spec`)
+// that the spec declares a hook_ref, with its HookRef.
+void for_each_hook_ref(const Node& node, const Spec& spec,
+                       const std::function<void(const Node&, const HookRef&)>& visit);
 
 // The nearest of `candidates` to `word` by edit distance, if close enough
 // to be a plausible typo.

@@ -67,6 +67,11 @@ class LineIndex {
 // Strips a leading UTF-8 byte order mark.
 std::string_view strip_bom(std::string_view text);
 
+// A key written twice in one map: PyYAML and Python's json (so IMMP) keep
+// the last value, and so do the YAML and JSON readers, with this warning.
+void report_duplicate(const Mark& again, const std::string& path, const std::string& key,
+                      int first_line);
+
 // Throws the error "nesting too deep" when depth exceeds kMaxDepth.
 void check_depth(int depth, const Mark& mark);
 

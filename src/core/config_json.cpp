@@ -107,7 +107,8 @@ class JsonReader {
   Node object(const std::string& path, int depth) {
     ++pos_;  // '{'
     NodeMap map;
-    std::unordered_map<std::string, int> lines;  // key -> line it was first written on
+    // key -> line it was first written on, and its place in `map`
+    std::unordered_map<std::string, std::pair<int, std::size_t>> lines;
     skip_space();
     if (!at_end() && peek() == '}') {
       ++pos_;
@@ -122,13 +123,6 @@ class JsonReader {
       const std::size_t key_at = pos_;
       std::string key = string();
       const Mark key_mark = mark_at(key_at);
-      auto [seen, fresh] = lines.emplace(key, key_mark.line);
-      if (!fresh) {
-        throw ConfigError(key_mark, path,
-                          "duplicate key '" + key + "' (first written on line " +
-                              std::to_string(seen->second) + ", again on line " +
-                              std::to_string(key_mark.line) + ")");
-      }
       skip_space();
       if (at_end() || peek() != ':') {
         fail_here("expected ':' after the key '" + key + "', got " + describe_here());
@@ -136,7 +130,14 @@ class JsonReader {
       ++pos_;
       skip_space();
       Node item = value(key_mark, child_path(path, key), depth + 1);
-      map.emplace_back(std::move(key), std::move(item));
+      auto [seen, fresh] = lines.emplace(key, std::pair(key_mark.line, map.size()));
+      if (fresh) {
+        map.emplace_back(std::move(key), std::move(item));
+      } else {
+        // Python's json (so IMMP) takes the last one: a warning.
+        report_duplicate(key_mark, path, key, seen->second.first);
+        map[seen->second.second].second = std::move(item);
+      }
       skip_space();
       if (at_end()) fail_here("unexpected end of file inside an object: expected ',' or '}'");
       if (peek() == ',') {

@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "core/config_formats.hpp"
+#include "immp/log.hpp"
 
 namespace immp {
 
@@ -40,6 +41,24 @@ ConfigError::ConfigError(const Mark& mark, std::string path, std::string problem
       path_(std::move(path)),
       problem_(std::move(problem)) {}
 
+std::string ConfigWarning::str() const { return join_error(mark, path, problem); }
+
+namespace {
+thread_local ConfigWarningScope* innermost_scope = nullptr;
+}
+
+ConfigWarningScope::ConfigWarningScope() : outer_(innermost_scope) { innermost_scope = this; }
+
+ConfigWarningScope::~ConfigWarningScope() { innermost_scope = outer_; }
+
+void ConfigWarningScope::report(ConfigWarning warning) {
+  if (innermost_scope != nullptr) {
+    innermost_scope->warnings_.push_back(std::move(warning));
+  } else {
+    logger("immp.config")->warn("{}", warning.str());
+  }
+}
+
 std::string_view Node::kind_name(Kind kind) {
   switch (kind) {
     case Kind::null: return "null";
@@ -53,7 +72,25 @@ std::string_view Node::kind_name(Kind kind) {
   return "an unknown value";
 }
 
+std::optional<bool> Node::yaml11_bool() const {
+  if (!is_string() || !plain_) return std::nullopt;
+  // PyYAML's resolver, word for word: three spellings of each, no others
+  // ("yEs" is a string there too, and so are y and n).
+  static constexpr std::pair<std::string_view, bool> kWords[] = {
+      {"yes", true},   {"Yes", true},   {"YES", true},   {"no", false},  {"No", false},
+      {"NO", false},   {"true", true},  {"True", true},  {"TRUE", true}, {"false", false},
+      {"False", false}, {"FALSE", false}, {"on", true},   {"On", true},   {"ON", true},
+      {"off", false},  {"Off", false},  {"OFF", false},
+  };
+  const std::string& text = std::get<std::string>(value_);
+  for (const auto& [word, value] : kWords) {
+    if (text == word) return value;
+  }
+  return std::nullopt;
+}
+
 bool Node::as_bool() const {
+  if (auto yaml11 = yaml11_bool()) return *yaml11;
   if (!is_bool()) fail("expected a boolean, got " + std::string(kind_name(kind())));
   return std::get<bool>(value_);
 }
@@ -171,6 +208,10 @@ void Node::repath() {
 }
 
 void Node::fail(std::string problem) const { throw ConfigError(mark_, path_, std::move(problem)); }
+
+void Node::warn(std::string problem) const {
+  ConfigWarningScope::report(ConfigWarning{mark_, path_, std::move(problem)});
+}
 
 // Maps compare as sets of entries: the same keys with equal values, in any
 // order (a format may force its own order, as TOML does for sub-tables).
@@ -347,6 +388,14 @@ int LineIndex::column_for(int line0, int byte_column) const {
 std::string_view strip_bom(std::string_view text) {
   if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
   return text;
+}
+
+void report_duplicate(const Mark& again, const std::string& path, const std::string& key,
+                      int first_line) {
+  ConfigWarningScope::report(ConfigWarning{
+      again, path,
+      "duplicate key '" + key + "' (first written on line " + std::to_string(first_line) +
+          ", again on line " + std::to_string(again.line) + "): the last one is used"});
 }
 
 void check_depth(int depth, const Mark& mark) {

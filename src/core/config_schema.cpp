@@ -43,7 +43,7 @@ std::string describe(const Spec& spec) {
 bool shape_matches(const Spec& spec, const Node& node) {
   switch (spec.type) {
     case Spec::Type::any: return true;
-    case Spec::Type::boolean: return node.is_bool();
+    case Spec::Type::boolean: return node.is_bool() || node.yaml11_bool().has_value();
     case Spec::Type::integer: return node.is_int();
     case Spec::Type::real: return node.is_number();
     case Spec::Type::string: return node.is_string();
@@ -93,28 +93,40 @@ void validate_object(Node& node, const Spec& spec) {
   }
   if (!node.is_map()) type_error(node, spec);
 
-  // Unknown keys first: a misspelt key also shows up as a missing one, and
-  // the spelling is the problem worth reporting.
+  // Unknown keys are passed through, as IMMP does, with a warning that
+  // suggests the nearest known key. A misspelt required key shows up as a
+  // missing one too: that error points at the misspelling instead.
+  std::vector<std::pair<std::string, Mark>> unknown;  // copies: defaults grow the map
   if (!spec.open) {
+    std::vector<std::string> names;
+    for (const Field& f : spec.fields) names.push_back(f.key);
     for (const auto& [key, value] : node.as_map()) {
       const bool known = std::any_of(spec.fields.begin(), spec.fields.end(),
                                      [&](const Field& f) { return f.key == key; });
       if (known) continue;
-      std::vector<std::string> names;
-      for (const Field& f : spec.fields) names.push_back(f.key);
       std::string problem = "unknown key '" + key + "'";
       if (auto suggestion = nearest(key, names)) {
         problem += " (did you mean '" + *suggestion + "'?)";
       } else {
         problem += known_keys(spec.fields);
       }
-      throw ConfigError(value.mark(), node.path(), std::move(problem));
+      ConfigWarningScope::report(ConfigWarning{value.mark(), node.path(), std::move(problem)});
+      unknown.emplace_back(key, value.mark());
     }
   }
 
   for (const Field& field : spec.fields) {
     Node* value = node.find(field.key);
-    if (value == nullptr && field.required) node.fail("missing required key '" + field.key + "'");
+    if (value == nullptr && field.required) {
+      for (const auto& [key, mark] : unknown) {
+        if (nearest(key, {field.key})) {
+          throw ConfigError(mark, node.path(),
+                            "missing required key '" + field.key + "': is '" + key +
+                                "' a misspelling of it?");
+        }
+      }
+      node.fail("missing required key '" + field.key + "'");
+    }
     const bool use_default =
         field.fallback && (value == nullptr || (value->is_null() && !field.fallback->is_null()));
     if (use_default) {
@@ -141,9 +153,16 @@ void validate_either(Node& node, const Spec& spec) {
   for (const SpecPtr& alt : spec.alternatives) {
     if (!alt) continue;
     Node attempt = node;
+    // Only the alternative that fits has its warnings reported.
+    ConfigWarnings warnings;
     try {
-      validate(attempt, *alt);
+      {
+        ConfigWarningScope scope;
+        validate(attempt, *alt);
+        warnings = scope.take();
+      }
       node = std::move(attempt);
+      for (ConfigWarning& w : warnings) ConfigWarningScope::report(std::move(w));
       return;
     } catch (const ConfigError& e) {
       if (shape_matches(*alt, node)) near_misses.push_back(e);
@@ -186,6 +205,13 @@ SpecPtr object(std::vector<Field> fields, bool open) {
   return spec;
 }
 
+SpecPtr hook_ref(std::string what, std::function<bool(const Hook&)> accepts) {
+  auto spec = std::make_shared<Spec>();
+  spec->type = Spec::Type::string;
+  spec->hook_ref = std::make_shared<const HookRef>(HookRef{std::move(what), std::move(accepts)});
+  return spec;
+}
+
 SpecPtr either(std::vector<SpecPtr> alternatives) {
   auto spec = std::make_shared<Spec>();
   spec->type = Spec::Type::either;
@@ -200,6 +226,15 @@ void validate(Node& node, const Spec& spec) {
   switch (spec.type) {
     case Spec::Type::any: return;
     case Spec::Type::boolean:
+      if (auto yaml11 = node.yaml11_bool()) {
+        // `ssl: yes`, as PyYAML reads it.
+        Node converted(*yaml11);
+        converted.set_mark(node.mark());
+        converted.set_path(node.path());
+        node = std::move(converted);
+      }
+      if (!shape_matches(spec, node)) type_error(node, spec);
+      return;
     case Spec::Type::integer:
     case Spec::Type::real:
     case Spec::Type::string:
@@ -228,6 +263,44 @@ void validate(Node& node, const Spec& spec) {
       return;
     case Spec::Type::object: validate_object(node, spec); return;
     case Spec::Type::either: validate_either(node, spec); return;
+  }
+}
+
+void for_each_hook_ref(const Node& node, const Spec& spec,
+                       const std::function<void(const Node&, const HookRef&)>& visit) {
+  if (node.is_null()) return;  // an optional reference left out
+  if (spec.hook_ref) {
+    if (node.is_string()) visit(node, *spec.hook_ref);
+    return;
+  }
+  switch (spec.type) {
+    case Spec::Type::list:
+      if (spec.item && node.is_list()) {
+        for (const Node& item : node.as_list()) for_each_hook_ref(item, *spec.item, visit);
+      }
+      return;
+    case Spec::Type::map:
+      if (spec.item && node.is_map()) {
+        for (const auto& [key, value] : node.as_map()) for_each_hook_ref(value, *spec.item, visit);
+      }
+      return;
+    case Spec::Type::object:
+      for (const Field& field : spec.fields) {
+        const Node* value = node.find(field.key);
+        if (value && field.spec) for_each_hook_ref(*value, *field.spec, visit);
+      }
+      return;
+    case Spec::Type::either:
+      // The alternative the value was validated against: the first that
+      // has its shape.
+      for (const SpecPtr& alt : spec.alternatives) {
+        if (alt && shape_matches(*alt, node)) {
+          for_each_hook_ref(node, *alt, visit);
+          return;
+        }
+      }
+      return;
+    default: return;
   }
 }
 

@@ -20,6 +20,17 @@ std::string error_of(F&& f) {
 
 Node yaml(std::string_view text) { return parse_config(text, ConfigFormat::yaml, "config.yaml"); }
 
+// Validates, and returns the warnings as a user sees them.
+std::vector<std::string> warnings_of(Node& node, const Spec& spec) {
+  ConfigWarningScope scope;
+  validate(node, spec);
+  std::vector<std::string> out;
+  for (const ConfigWarning& w : scope.warnings()) out.push_back(w.str());
+  return out;
+}
+
+using Warnings = std::vector<std::string>;
+
 // The shape of the IRC plug's config, as a plug would declare it.
 SpecPtr irc_spec() {
   return object({
@@ -95,7 +106,9 @@ TEST(ConfigSchema, MissingRequiredKey) {
             "config.yaml:1:1: config: missing required key 'server'");
 }
 
-TEST(ConfigSchema, UnknownKeySuggestsTheNearest) {
+// IMMP's validator passes unknown keys through, so they are warnings here
+// (with the nearest known key), and the key stays in the tree.
+TEST(ConfigSchema, UnknownKeyIsAWarningThatSuggestsTheNearest) {
   Node config = yaml(R"(hooks:
   sync:
     config:
@@ -105,19 +118,117 @@ TEST(ConfigSchema, UnknownKeySuggestsTheNearest) {
 )");
   const SpecPtr sync = object({{"plug", str(), required}, {"channels", map_of(list_of(str())), Node::map()}});
   Node& section = *config.find("hooks")->find("sync")->find("config");
-  EXPECT_EQ(error_of([&] { validate(section, *sync); }),
-            "config.yaml:5:7: hooks.sync.config: unknown key 'chanels' (did you mean 'channels'?)");
+  EXPECT_EQ(warnings_of(section, *sync),
+            Warnings{"config.yaml:5:7: hooks.sync.config: unknown key 'chanels' (did you mean "
+                     "'channels'?)"});
+  EXPECT_EQ(section.at("chanels").at("foo"), Node(NodeList{Node("a")})) << "passed through";
+  EXPECT_EQ(section.at("channels"), Node::map()) << "the known key still takes its default";
 
   Node far = yaml("plug: irc\nzzz: 1\n");
-  EXPECT_EQ(error_of([&] { validate(far, *sync); }),
-            "config.yaml:2:1: unknown key 'zzz' (known keys: plug, channels)");
-  Node none = yaml("x: 1\n");
-  EXPECT_EQ(error_of([&] { validate(none, *object({})); }),
-            "config.yaml:1:1: unknown key 'x' (no keys are allowed here)");
-  // Open objects take any extra key.
+  EXPECT_EQ(warnings_of(far, *sync),
+            Warnings{"config.yaml:2:1: unknown key 'zzz' (known keys: plug, channels)"});
+  Node none = yaml("x: 1\ny: 2\n");
+  EXPECT_EQ(warnings_of(none, *object({})),
+            (Warnings{"config.yaml:1:1: unknown key 'x' (no keys are allowed here)",
+                      "config.yaml:2:1: unknown key 'y' (no keys are allowed here)"}));
+  // Open objects take any extra key without a word.
   Node open = yaml("plug: irc\nzzz: 1\n");
-  EXPECT_NO_THROW(validate(open, *object({{"plug", str(), required}}, true)));
+  EXPECT_EQ(warnings_of(open, *object({{"plug", str(), required}}, true)), Warnings{});
   EXPECT_EQ(open.at("zzz"), Node(1));
+  // Nested: every level reports its own, in file order.
+  Node nested = yaml("server: {host: h, prot: 1}\nnick: n\nextra: {flg: true}\n");
+  EXPECT_EQ(warnings_of(nested, *irc_spec()),
+            (Warnings{"config.yaml:1:19: server: unknown key 'prot' (did you mean 'port'?)",
+                      "config.yaml:3:9: extra: unknown key 'flg' (did you mean 'flag'?)"}));
+}
+
+// A misspelt required key is both unknown and missing: the error points at
+// the misspelling.
+TEST(ConfigSchema, MisspeltRequiredKeyIsAnErrorAtTheMisspelling) {
+  Node config = yaml("server: {host: h}\nnikc: bot\n");
+  EXPECT_EQ(error_of([&] { validate(config, *irc_spec()); }),
+            "config.yaml:2:1: missing required key 'nick': is 'nikc' a misspelling of it?");
+}
+
+// Without a scope, warnings go to the log; scopes nest, the innermost
+// collects.
+TEST(ConfigSchema, WarningScopesNest) {
+  ConfigWarningScope outer;
+  yaml("a: 1\n").at("a").warn("first");
+  {
+    ConfigWarningScope inner;
+    yaml("a: 1\n").at("a").warn("second");
+    EXPECT_EQ(inner.warnings().size(), 1u);
+    EXPECT_EQ(inner.warnings()[0].str(), "config.yaml:1:1: a: second");
+  }
+  yaml("a: 1\n").at("a").warn("third");
+  ASSERT_EQ(outer.warnings().size(), 2u);
+  EXPECT_EQ(outer.warnings()[1].problem, "third");
+}
+
+// A plain YAML `yes`/`off` is a string in YAML 1.2 but a boolean to
+// PyYAML, so to IMMP: where a boolean is expected it is one. Quoted, it
+// stays a string; y/n and odd cases are strings to PyYAML too.
+TEST(ConfigSchema, Yaml11BooleansWhereABooleanIsExpected) {
+  const SpecPtr flags = map_of(boolean());
+  Node n = yaml("a: yes\nb: No\nc: ON\nd: off\ne: Off\nf: YES\ng: true\nh: False\n");
+  validate(n, *flags);
+  EXPECT_EQ(n, Node(NodeMap{{"a", true}, {"b", false}, {"c", true}, {"d", false}, {"e", false},
+                            {"f", true}, {"g", true}, {"h", false}}));
+  EXPECT_EQ(n.at("a").mark().str(), "config.yaml:1:1");
+  EXPECT_EQ(n.at("a").path(), "a");
+  for (const char* body : {"a: 'yes'\n", "a: \"on\"\n", "a: y\n", "a: n\n", "a: yEs\n",
+                           "a: !!str yes\n"}) {
+    Node bad = yaml(body);
+    EXPECT_EQ(error_of([&] { validate(bad, *flags); }),
+              "config.yaml:1:1: a: expected a boolean, got a string")
+        << body;
+  }
+  // Elsewhere they stay the strings they are in YAML 1.2.
+  Node source = yaml("source: yes\n");
+  validate(source, *object({{"source", text(), required}}));
+  EXPECT_EQ(source.at("source"), Node("yes"));
+  // Code that reads a boolean without a schema (the logging section) reads
+  // them too.
+  EXPECT_TRUE(yaml("a: on\n").at("a").as_bool());
+  EXPECT_EQ(error_of([] { yaml("a: 'on'\n").at("a").as_bool(); }),
+            "config.yaml:1:1: a: expected a boolean, got a string");
+  // JSON and TOML strings are never YAML 1.1 booleans.
+  Node json = parse_config(R"({"a": "yes"})", ConfigFormat::json, "c.json");
+  EXPECT_FALSE(json.at("a").yaml11_bool());
+  // Under either(), the boolean alternative takes them.
+  Node mixed = yaml("a: off\n");
+  validate(*mixed.find("a"), *either({boolean(), str()}));
+  EXPECT_EQ(mixed.at("a"), Node(false));
+}
+
+// A hook reference is a string to validate(); for_each_hook_ref() finds
+// every one, wherever the schema nests it, for the runner to check once
+// all hooks exist.
+TEST(ConfigSchema, HookRefsAreFoundWhereverTheyAre) {
+  const SpecPtr spec = object({
+      {"identities", hook_ref("an identity provider hook"), Node()},
+      {"backups", list_of(hook_ref("a hook")), Node::list()},
+      {"per", map_of(object({{"db", hook_ref("a database"), required}})), Node::map()},
+      {"name", str(), "x"},
+  });
+  Node n = yaml("identities: ids\nbackups: [b1, b2]\nper: {p: {db: d}}\n");
+  validate(n, *spec);
+  std::vector<std::string> found;
+  for_each_hook_ref(n, *spec, [&](const Node& ref, const HookRef& want) {
+    found.push_back(ref.path() + "=" + ref.as_string() + " (" + want.what + ")");
+  });
+  EXPECT_EQ(found, (std::vector<std::string>{"identities=ids (an identity provider hook)",
+                                             "backups[0]=b1 (a hook)", "backups[1]=b2 (a hook)",
+                                             "per.p.db=d (a database)"}));
+  Node empty = yaml("{}\n");
+  validate(empty, *spec);
+  found.clear();
+  for_each_hook_ref(empty, *spec, [&](const Node& ref, const HookRef&) { found.push_back(ref.path()); });
+  EXPECT_TRUE(found.empty()) << "a left-out reference is not checked";
+  Node wrong = yaml("identities: 3\n");
+  EXPECT_EQ(error_of([&] { validate(wrong, *spec); }),
+            "config.yaml:1:1: identities: expected a string, got an integer");
 }
 
 TEST(ConfigSchema, TypeErrorsNameWhatWasExpected) {
@@ -181,7 +292,13 @@ TEST(ConfigSchema, EitherTakesTheFirstThatFits) {
   const SpecPtr server = either({str(), object({{"host", str(), required}})});
   Node partial = yaml("server:\n  port: 1\n");
   EXPECT_EQ(error_of([&] { validate(*partial.find("server"), *server); }),
-            "config.yaml:2:3: server: unknown key 'port' (known keys: host)");
+            "config.yaml:1:1: server: missing required key 'host'");
+  // Only the alternative taken reports its unknown keys.
+  const SpecPtr two =
+      either({object({{"host", str(), required}}), object({{"path", str(), required}})});
+  Node second = yaml("{path: p, zzz: 2}\n");
+  EXPECT_EQ(warnings_of(second, *two),
+            Warnings{"config.yaml:1:11: unknown key 'zzz' (known keys: path)"});
 
   // A failed alternative leaves no trace on the node.
   const SpecPtr fallback = either({object({{"a", integer(), 1}, {"b", integer(), required}}), any()});

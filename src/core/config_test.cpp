@@ -276,6 +276,107 @@ v: 1_000
   EXPECT_EQ(n.at("v"), Node("1_000"));
 }
 
+std::vector<std::string> keys_of(const Node& map) {
+  std::vector<std::string> out;
+  for (const auto& [key, value] : map.as_map()) out.push_back(key);
+  return out;
+}
+
+// Merge keys, as IMMP's users write them and as PyYAML reads them (each
+// expectation below is PyYAML 6's result): merged entries come first, the
+// map's own keys override them, in a list of maps the first map wins, and
+// of two merge keys the second wins.
+TEST(ConfigFormats, YamlMergeKeysAsPyYamlReadsThem) {
+  const Node n = parse(R"(base: &base
+  host: irc.example.org
+  port: 6667
+  ssl: false
+tls: &tls
+  port: 6697
+  ssl: true
+one:
+  <<: *base
+  nick: bot
+  port: 7000
+two:
+  nick: bot2
+  <<: [*tls, *base]
+three:
+  <<: *base
+  <<: *tls
+nested:
+  <<: {inner: &in {a: 1}, b: 2}
+  c: {<<: *in, d: 3}
+quoted:
+  "<<": *base
+)",
+                       ConfigFormat::yaml, "c.yaml");
+  const Node& one = n.at("one");
+  EXPECT_EQ(keys_of(one), (std::vector<std::string>{"host", "port", "ssl", "nick"}));
+  EXPECT_EQ(one.at("host"), Node("irc.example.org"));
+  EXPECT_EQ(one.at("port"), Node(7000)) << "the map's own key overrides";
+  EXPECT_EQ(one.at("ssl"), Node(false));
+  const Node& two = n.at("two");
+  EXPECT_EQ(keys_of(two), (std::vector<std::string>{"host", "port", "ssl", "nick"}));
+  EXPECT_EQ(two.at("port"), Node(6697)) << "the first map of the list wins";
+  EXPECT_EQ(two.at("ssl"), Node(true));
+  const Node& three = n.at("three");
+  EXPECT_EQ(keys_of(three), (std::vector<std::string>{"host", "port", "ssl"}));
+  EXPECT_EQ(three.at("port"), Node(6697)) << "the second merge key wins";
+  EXPECT_EQ(n.at("nested").at("inner"), Node(NodeMap{{"a", 1}}));
+  EXPECT_EQ(n.at("nested").at("b"), Node(2));
+  EXPECT_EQ(n.at("nested").at("c"), Node(NodeMap{{"a", 1}, {"d", 3}}));
+  // A quoted "<<" is an ordinary key.
+  EXPECT_EQ(keys_of(n.at("quoted")), std::vector<std::string>{"<<"});
+
+  // Positions: a merged value is where it is written (in the anchored
+  // map); its path is where it is used.
+  EXPECT_EQ(one.at("host").mark().str(), "c.yaml:2:3");
+  EXPECT_EQ(one.at("host").path(), "one.host");
+  EXPECT_EQ(one.at("port").mark().str(), "c.yaml:11:3");
+  EXPECT_EQ(two.at("port").mark().str(), "c.yaml:6:3");
+  EXPECT_EQ(two.at("host").path(), "two.host");
+  EXPECT_EQ(n.at("nested").at("c").at("a").path(), "nested.c.a");
+  EXPECT_EQ(n.at("nested").at("c").at("a").mark().str(), "c.yaml:19:20");
+}
+
+TEST(ConfigErrors, YamlMergeKeyProblems) {
+  EXPECT_EQ(error_of([] { parse("a:\n  <<: 1\n", ConfigFormat::yaml, "c.yaml"); }),
+            "c.yaml:2:3: a: a merge key ('<<') takes a map or a list of maps (`<<: *base`, "
+            "`<<: [*a, *b]`), got a scalar ('1')");
+  EXPECT_EQ(error_of([] { parse("x: &x {a: 1}\ny:\n  <<: [*x, 2]\n", ConfigFormat::yaml, "c.yaml"); }),
+            "c.yaml:3:12: y: a merge key ('<<') takes a map or a list of maps (`<<: *base`, "
+            "`<<: [*a, *b]`), got a list holding a scalar ('2')");
+  // The map's own keys are still checked for duplicates; merged ones are
+  // not duplicates of them.
+  ConfigWarningScope scope;
+  const Node dup = parse("x: &x {a: 1}\ny:\n  <<: *x\n  a: 2\n  a: 3\n", ConfigFormat::yaml, "c.yaml");
+  EXPECT_EQ(dup.at("y").at("a"), Node(3));
+  ASSERT_EQ(scope.warnings().size(), 1u);
+  EXPECT_EQ(scope.warnings()[0].str(),
+            "c.yaml:5:3: y: duplicate key 'a' (first written on line 4, again on line 5): the last "
+            "one is used");
+  // A map that merges itself must not recurse for ever.
+  EXPECT_THAT(error_of([] { parse("x: &a {<<: *a}\n", ConfigFormat::yaml, "c.yaml"); }),
+              HasSubstr("nesting too deep"));
+}
+
+// YAML 1.1 booleans stay strings in the tree (YAML 1.2), remember that they
+// were plain, and are written back plain, so `enabled: yes` keeps its
+// meaning through -w.
+TEST(ConfigWrite, PlainYaml11BooleansAreWrittenBackPlain) {
+  const Node n = parse("a: yes\nb: 'yes'\nc: Off\n", ConfigFormat::yaml, "c.yaml");
+  EXPECT_EQ(n.at("a"), Node("yes"));
+  EXPECT_TRUE(n.at("a").plain());
+  EXPECT_FALSE(n.at("b").plain());
+  const std::string text = dump_config(n, ConfigFormat::yaml);
+  EXPECT_EQ(text, "a: yes\nb: \"yes\"\nc: Off\n");
+  const Node back = parse(text, ConfigFormat::yaml, "c.yaml");
+  EXPECT_EQ(back.at("a").yaml11_bool(), true);
+  EXPECT_EQ(back.at("b").yaml11_bool(), std::nullopt);
+  EXPECT_EQ(back.at("c").yaml11_bool(), false);
+}
+
 TEST(ConfigFormats, TomlDatesBecomeText) {
   const Node n = parse("when = 1979-05-27T07:32:00Z\nday = 1979-05-27\n", ConfigFormat::toml);
   EXPECT_EQ(n.at("when"), Node("1979-05-27T07:32:00Z"));
@@ -342,12 +443,30 @@ TEST(ConfigErrors, SyntaxErrorsNamePosition) {
             "c.yaml:1:1: a: number '99999999999999999999' is out of range");
 }
 
-TEST(ConfigErrors, DuplicateKeysNameBothLines) {
-  EXPECT_EQ(error_of([] { parse("plugs:\n  irc: 1\n  tg: 2\n  irc: 3\n", ConfigFormat::yaml,
-                               "c.yaml"); }),
-            "c.yaml:4:3: plugs: duplicate key 'irc' (first written on line 2, again on line 4)");
-  EXPECT_EQ(error_of([] { parse("{\"a\": 1,\n\"a\": 2}", ConfigFormat::json, "c.json"); }),
-            "c.json:2:1: duplicate key 'a' (first written on line 1, again on line 2)");
+// PyYAML and Python's json keep the last of a key written twice, so IMMP
+// loads such a file: here it is a warning naming both lines, and the last
+// value counts (in the first one's place). TOML forbids it: an error.
+TEST(ConfigErrors, DuplicateKeysWarnNamingBothLines) {
+  {
+    ConfigWarningScope scope;
+    const Node n = parse("plugs:\n  irc: 1\n  tg: 2\n  irc: 3\n", ConfigFormat::yaml, "c.yaml");
+    EXPECT_EQ(n.at("plugs"), Node(NodeMap{{"irc", 3}, {"tg", 2}}));
+    EXPECT_EQ(keys_of(n.at("plugs")), (std::vector<std::string>{"irc", "tg"}));
+    EXPECT_EQ(n.at("plugs").at("irc").mark().line, 4);
+    ASSERT_EQ(scope.warnings().size(), 1u);
+    EXPECT_EQ(scope.warnings()[0].str(),
+              "c.yaml:4:3: plugs: duplicate key 'irc' (first written on line 2, again on line 4): "
+              "the last one is used");
+  }
+  {
+    ConfigWarningScope scope;
+    const Node n = parse("{\"a\": 1,\n\"a\": 2}", ConfigFormat::json, "c.json");
+    EXPECT_EQ(n, Node(NodeMap{{"a", 2}}));
+    ASSERT_EQ(scope.warnings().size(), 1u);
+    EXPECT_EQ(scope.warnings()[0].str(),
+              "c.json:2:1: duplicate key 'a' (first written on line 1, again on line 2): the last "
+              "one is used");
+  }
   EXPECT_THAT(error_of([] { parse("a = 1\na = 2\n", ConfigFormat::toml, "c.toml"); }),
               HasSubstr("c.toml:2:"));
 }

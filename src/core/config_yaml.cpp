@@ -151,32 +151,7 @@ class YamlReader {
       }
       case YAML::NodeType::Map: {
         check_collection_tag(tag, "map", where, path);
-        NodeMap map;
-        std::unordered_map<std::string, int> lines;  // key -> line it was first written on
-        for (auto it = in.begin(); it != in.end(); ++it) {
-          // Copies: yaml-cpp's iterator hands out a temporary pair.
-          const YAML::Node key = it->first;
-          const YAML::Node yaml_value = it->second;
-          const Mark key_mark = mark(key.Mark());
-          if (!key.IsScalar()) {
-            throw ConfigError(key_mark, path,
-                              key.IsNull() ? "a map key must not be empty or null"
-                                           : "a map key must be a plain string, not a " +
-                                                 std::string(key.IsMap() ? "map" : "list"));
-          }
-          const std::string& name = key.Scalar();
-          auto [seen, fresh] = lines.emplace(name, key_mark.line);
-          if (!fresh) {
-            throw ConfigError(key_mark, path,
-                              "duplicate key '" + name + "' (first written on line " +
-                                  std::to_string(seen->second) + ", again on line " +
-                                  std::to_string(key_mark.line) + ")");
-          }
-          std::string child = child_path(path, name);
-          Node value = convert(yaml_value, key_mark, child, depth + 1);
-          map.emplace_back(name, std::move(value));
-        }
-        out = Node(std::move(map));
+        out = Node(convert_map(in, path, depth));
         break;
       }
     }
@@ -186,6 +161,92 @@ class YamlReader {
   }
 
  private:
+  // A map's entries. Merge keys (`<<: *base`, `<<: [*a, *b]`) are YAML 1.1
+  // and PyYAML, not YAML 1.2, but IMMP's users write them, so they are read
+  // as PyYAML reads them: the merged entries come first, then the map's
+  // own; a key keeps the place it first had and takes the value it was
+  // given last, so the map's own keys override merged ones, and within a
+  // list of maps the first map wins. Merged values keep the marks of where
+  // they are written (inside the anchored map).
+  NodeMap convert_map(const YAML::Node& in, const std::string& path, int depth) {
+    NodeMap merged;
+    NodeMap own;
+    // key -> line it was first written on, and its place in `own`
+    std::unordered_map<std::string, std::pair<int, std::size_t>> lines;
+    for (auto it = in.begin(); it != in.end(); ++it) {
+      // Copies: yaml-cpp's iterator hands out a temporary pair.
+      const YAML::Node key = it->first;
+      const YAML::Node yaml_value = it->second;
+      const Mark key_mark = mark(key.Mark());
+      if (!key.IsScalar()) {
+        throw ConfigError(key_mark, path,
+                          key.IsNull() ? "a map key must not be empty or null"
+                                       : "a map key must be a plain string, not a " +
+                                             std::string(key.IsMap() ? "map" : "list"));
+      }
+      const std::string& name = key.Scalar();
+      if (name == "<<" && key.Tag() == "?") {
+        merge_into(merged, yaml_value, key_mark, path, depth);
+        continue;
+      }
+      std::string child = child_path(path, name);
+      Node value = convert(yaml_value, key_mark, child, depth + 1);
+      auto [seen, fresh] = lines.emplace(name, std::pair(key_mark.line, own.size()));
+      if (!fresh) {
+        // PyYAML (so IMMP) takes the last one: a warning, not an error.
+        report_duplicate(key_mark, path, name, seen->second.first);
+        own[seen->second.second].second = std::move(value);
+        continue;
+      }
+      own.emplace_back(name, std::move(value));
+    }
+    if (merged.empty()) return own;
+    NodeMap out;
+    std::unordered_map<std::string, std::size_t> index;
+    for (NodeMap* part : {&merged, &own}) {
+      for (auto& [name, value] : *part) {
+        auto [at, fresh] = index.emplace(name, out.size());
+        if (fresh) {
+          out.emplace_back(name, std::move(value));
+        } else {
+          out[at->second].second = std::move(value);
+        }
+      }
+    }
+    return out;
+  }
+
+  // Appends what one merge key brings, in PyYAML's order: a list of maps is
+  // taken last to first, so that the first map's values are assigned last.
+  void merge_into(NodeMap& merged, const YAML::Node& value, const Mark& key_mark,
+                  const std::string& path, int depth) {
+    check_depth(depth + 1, key_mark);
+    const std::string problem =
+        "a merge key ('<<') takes a map or a list of maps (`<<: *base`, `<<: [*a, *b]`)";
+    if (value.IsMap()) {
+      for (auto& entry : convert_map(value, path, depth + 1)) merged.push_back(std::move(entry));
+      return;
+    }
+    if (!value.IsSequence()) throw ConfigError(key_mark, path, problem + ", got " + describe(value));
+    std::vector<NodeMap> maps;
+    for (const YAML::Node& item : value) {
+      if (!item.IsMap()) {
+        throw ConfigError(mark(item.Mark()), path, problem + ", got a list holding " + describe(item));
+      }
+      maps.push_back(convert_map(item, path, depth + 2));
+    }
+    for (auto it = maps.rbegin(); it != maps.rend(); ++it) {
+      for (auto& entry : *it) merged.push_back(std::move(entry));
+    }
+  }
+
+  static std::string describe(const YAML::Node& n) {
+    if (n.IsSequence()) return "a list";
+    if (n.IsMap()) return "a map";
+    if (n.IsNull()) return "null";
+    return "a scalar ('" + n.Scalar() + "')";
+  }
+
   void check_collection_tag(const std::string& tag, std::string_view expected, const Mark& where,
                             const std::string& path) {
     if (tag.empty() || tag == "?" || tag == "!" || is_core_tag(tag, expected)) {
@@ -202,6 +263,9 @@ class YamlReader {
     std::optional<Node> resolved = resolve_plain(text);
     if (tag == "?" || tag.empty()) {
       if (!resolved) throw ConfigError(where, path, "number '" + text + "' is out of range");
+      // A plain `yes` is a string here (YAML 1.2) but a boolean to PyYAML:
+      // the schema decides (Node::yaml11_bool()).
+      if (resolved->is_string()) resolved->set_plain(true);
       return *resolved;
     }
     if (tag.rfind(kTagPrefix, 0) == 0) {
@@ -238,6 +302,8 @@ bool plain_ok(std::string_view s) {
     if (s.front() != '.' || s.substr(0, 3) == "...") return false;
   }
   if (s.back() == ' ' || s.back() == ':') return false;
+  // A plain "<<" key is a merge key (YAML 1.1, and this reader).
+  if (s == "<<") return false;
   // Readers of YAML 1.1 (PyYAML, so IMMP itself) take these for booleans,
   // and numbers in forms 1.2 does not know ("1_000", "0b1", "1:30"): quote
   // them all so the file means the same everywhere.
@@ -320,7 +386,10 @@ std::string inline_value(const Node& n) {
       if (std::isinf(v)) return v < 0 ? "-.inf" : ".inf";
       return format_real(v);
     }
-    case Node::Kind::string: return yaml_string(n.as_string());
+    case Node::Kind::string:
+      // Written as it was read, so that `enabled: yes` keeps meaning true.
+      if (n.yaml11_bool()) return n.as_string();
+      return yaml_string(n.as_string());
     case Node::Kind::list: return "[]";
     case Node::Kind::map: return "{}";
   }
