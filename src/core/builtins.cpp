@@ -6,6 +6,7 @@
 #include "plugs/dummy/dummy_plug.hpp"
 #include "plugs/irc/irc_plug.hpp"
 #include "plugs/memory/memory_plug.hpp"
+#include "runner/runner_hook.hpp"
 #include "store/database_hook.hpp"
 
 namespace immp {
@@ -21,6 +22,7 @@ const Module& builtin_module() {
                                  describe<store::AsyncDatabaseHook>(),
                                  describe<hooks::SyncHook>(),
                                  describe<hooks::ForwardHook>(),
+                                 describe<RunnerHook>(),
                              }};
   return module;
 }

@@ -1,4 +1,4 @@
-// immp [-w] CONFIG | --check CONFIG | --version | --help
+// immp [-w] [--strict] CONFIG | --check [--strict] CONFIG | --version | --help
 #include <iostream>
 
 #include <CLI/CLI.hpp>
@@ -11,10 +11,14 @@ int main(int argc, char** argv) {
   std::string config;
   bool write = false;
   bool check = false;
+  bool strict = false;
   bool version = false;
   app.add_option("config", config, "config file (.yaml, .yml, .json or .toml)");
   app.add_flag("-w,--write", write, "write the live config back to the file when it changes");
-  app.add_flag("--check", check, "validate the config and exit (0 valid, 2 invalid)");
+  app.add_flag("--check", check,
+               "validate the config and exit (0 valid, 2 invalid); warnings go to stderr");
+  app.add_flag("--strict", strict,
+               "treat warnings (unknown keys) as errors, at start, with --check and on reload");
   app.add_flag("--version", version, "print the version and exit");
   try {
     app.parse(argc, argv);
@@ -41,8 +45,24 @@ int main(int argc, char** argv) {
     std::cerr << "immp: config error: " << config << ": " << e.what() << "\n";
     return 2;
   }
+  // Unknown keys: IMMP takes them, so they are warnings unless --strict.
+  // A normal start logs them (run()), once logging is set up.
+  const auto& warnings = runner->warnings();
+  if (strict && !warnings.empty()) {
+    for (const auto& w : warnings) std::cerr << "immp: config error: " << w.str() << "\n";
+    std::cerr << "immp: refused by --strict (" << warnings.size()
+              << (warnings.size() == 1 ? " warning" : " warnings") << ")\n";
+    return 2;
+  }
+  runner->set_strict(strict);
   if (check) {
-    std::cout << config << ": OK\n";
+    for (const auto& w : warnings) std::cerr << "immp: warning: " << w.str() << "\n";
+    std::cout << config << ": OK";
+    if (!warnings.empty()) {
+      std::cout << " (" << warnings.size() << (warnings.size() == 1 ? " warning" : " warnings")
+                << ")";
+    }
+    std::cout << "\n";
     return 0;
   }
   try {

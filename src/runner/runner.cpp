@@ -12,6 +12,14 @@
 
 #include "core/logging.hpp"
 
+// GCC 12 at -O2 reports -Wmismatched-new-delete for the frame of the
+// reload() coroutine: the frame is allocated and freed by Asio's own
+// awaitable_frame_base operator new/delete pair, so the warning is false
+// (as in plugs/irc/irc_connection.cpp).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+
 namespace immp {
 
 namespace {
@@ -19,6 +27,37 @@ namespace {
 SpecPtr names() { return list_of(str()); }
 
 Node empty_map() { return Node::map(); }
+
+// Reads the file into `raw` (as written, for -w) and `root` (validated).
+// Top-level keys starting with "x-" are extension fields, as in
+// docker-compose: they hold anchors for the rest of the file
+// (`x-irc: &irc {...}`) and are skipped without a warning. IMMP itself
+// passes every unknown top-level key through (and writes it back with -w),
+// as -w does here for the whole file.
+void read_config(const std::filesystem::path& file, Node& raw, Node& root) {
+  raw = load_config_file(file);
+  if (!raw.is_map()) {
+    Mark mark = raw.mark();
+    if (!mark.file) mark.file = std::make_shared<const std::string>(file.string());
+    throw ConfigError(mark, "", "expected a map of sections at the top of the file");
+  }
+  root = raw;
+  std::vector<std::string> extensions;
+  for (const auto& [key, value] : root.as_map()) {
+    if (key.starts_with("x-")) extensions.push_back(key);
+  }
+  for (const auto& key : extensions) root.erase(key);
+  validate(root, *runner_schema());
+}
+
+// Warnings as the file has them, top to bottom (sections are checked one
+// after the other, each plug's and hook's config later still).
+ConfigWarnings in_file_order(ConfigWarnings warnings) {
+  std::stable_sort(warnings.begin(), warnings.end(), [](const auto& a, const auto& b) {
+    return std::pair(a.mark.line, a.mark.column) < std::pair(b.mark.line, b.mark.column);
+  });
+  return warnings;
+}
 
 }  // namespace
 
@@ -66,20 +105,15 @@ SpecPtr runner_schema() {
 Runner::Runner(std::filesystem::path config_file, asio::io_context& io, bool write_back,
                std::vector<const Module*> extra)
     : file_(std::move(config_file)), io_(io), write_back_(write_back) {
-  raw_ = load_config_file(file_);
-  if (!raw_.is_map()) {
-    Mark mark = raw_.mark();
-    if (!mark.file) mark.file = std::make_shared<const std::string>(file_.string());
-    throw ConfigError(mark, "", "expected a map of sections at the top of the file");
-  }
-  root_ = raw_;
-  validate(root_, *runner_schema());
+  ConfigWarningScope scope;
+  read_config(file_, raw_, root_);
   configure_logging(root_.find("logging") && !root_.find("logging")->is_null()
                         ? root_.find("logging")
                         : nullptr,
                     file_.parent_path().empty() ? std::filesystem::path(".") : file_.parent_path());
   log_ = logger("immp.runner");
   build(extra);
+  warnings_ = in_file_order(scope.take());
 }
 
 Runner::~Runner() {
@@ -241,6 +275,33 @@ void Runner::populate(Host& host, Node& root) {
     host.add_hook(make_hook(host, root, name, entry), priority_of(entry),
                   entry.at("enabled").as_bool());
   }
+  check_hook_refs(host, root);
+}
+
+// A hook's reference to another hook can only be checked once all exist;
+// doing it here rather than at start means `immp --check` finds it.
+void Runner::check_hook_refs(const Host& host, const Node& root) {
+  for (const char* section : {"plugs", "hooks"}) {
+    for (const auto& [name, entry] : root.at(section).as_map()) {
+      const ClassInfo* info = registry_.find(entry.at("path").as_string());
+      if (!info) continue;
+      for_each_hook_ref(entry.at("config"), *info->schema(), [&](const Node& ref,
+                                                                 const HookRef& want) {
+        const std::string& target = ref.as_string();
+        Hook* hook = host.hook(target);
+        if (!hook) {
+          std::vector<std::string> names;
+          for (Hook* h : host.hooks()) names.push_back(h->name());
+          std::string hint;
+          if (auto near = nearest(target, names)) hint = fmt::format(" (did you mean '{}'?)", *near);
+          ref.fail(fmt::format("unknown hook '{}'{}", target, hint));
+        }
+        if (want.accepts && !want.accepts(*hook)) {
+          ref.fail(fmt::format("'{}' is not {}", target, want.what));
+        }
+      });
+    }
+  }
 }
 
 // ---- reload ------------------------------------------------------------------
@@ -291,19 +352,20 @@ bool mentions(const Node& node, const std::set<std::string>& names) {
 
 Runner::ReloadResult Runner::prepare_reload() {
   ReloadResult result;
-  Node raw = load_config_file(file_);
-  if (!raw.is_map()) {
-    Mark mark = raw.mark();
-    if (!mark.file) mark.file = std::make_shared<const std::string>(file_.string());
-    throw ConfigError(mark, "", "expected a map of sections at the top of the file");
-  }
-  Node root = raw;
-  validate(root, *runner_schema());
+  ConfigWarningScope scope;
+  Node raw;
+  Node root;
+  read_config(file_, raw, root);
   // Everything is built once, unstarted, in a scratch host: whatever a
   // constructor would refuse is refused here, before anything changes.
   {
     Host scratch(io_.get_executor(), host_->options());
     populate(scratch, root);
+  }
+  result.warnings = in_file_order(scope.take());
+  if (strict_ && !result.warnings.empty()) {
+    const ConfigWarning& w = result.warnings.front();
+    throw ConfigError(w.mark, w.path, w.problem + " (--strict)");
   }
   result.raw = std::move(raw);
   result.root = std::move(root);
@@ -321,6 +383,7 @@ Task<bool> Runner::reload() {
     log_->error("Reload refused, the running config stays: {}: {}", file_.string(), e.what());
     co_return false;
   }
+  for (const ConfigWarning& w : next.warnings) log_->warn("{}", w.str());
   Node& root = next.root;
   Host& host = *host_;
   std::set<std::string> plugs = changed(root_, root, "plugs");
@@ -352,7 +415,12 @@ Task<bool> Runner::reload() {
     Node& entry = *root.find("plugs")->find(name);
     bool enabled = entry.at("enabled").as_bool();
     bool existed = host.plug(name) != nullptr;
-    co_await host.replace(make_plug(host, root, name, entry), enabled);
+    std::unique_ptr<Plug> plug;
+    {
+      ConfigWarningScope reported;  // by prepare_reload(), on the first build
+      plug = make_plug(host, root, name, entry);
+    }
+    co_await host.replace(std::move(plug), enabled);
     done.push_back((existed ? "restarted plug " : "added plug ") + name);
   }
   for (const auto& [name, entry] : entries(root_, "channels")) {
@@ -367,7 +435,12 @@ Task<bool> Runner::reload() {
     auto it = new_hooks.find(name);
     if (it == new_hooks.end()) continue;
     Node& entry = *root.find("hooks")->find(name);
-    co_await host.replace(make_hook(host, root, name, entry), priority_of(entry),
+    std::unique_ptr<Hook> hook;
+    {
+      ConfigWarningScope reported;  // by prepare_reload(), on the first build
+      hook = make_hook(host, root, name, entry);
+    }
+    co_await host.replace(std::move(hook), priority_of(entry),
                           entry.at("enabled").as_bool());
     done.push_back((old_hooks.count(name) ? "restarted hook " : "added hook ") + name);
   }
@@ -383,6 +456,7 @@ Task<bool> Runner::reload() {
   }
   raw_ = std::move(next.raw);
   root_ = std::move(root);
+  warnings_ = std::move(next.warnings);
   if (done.empty()) {
     log_->info("Reloaded {}: nothing changed", file_.string());
   } else {
@@ -415,6 +489,7 @@ void Runner::write_back() {
 }
 
 int Runner::run() {
+  for (const ConfigWarning& w : warnings_) log_->warn("{}", w.str());
   log_->info("Starting host ({} plugs, {} hooks)", host_->plugs().size(), host_->hooks().size());
   asio::signal_set signals(io_, SIGINT, SIGTERM);
   asio::signal_set hangups(io_, SIGHUP);

@@ -17,8 +17,10 @@ SpecPtr runner_schema();
 class Runner {
  public:
   // Reads and validates `config_file`, resolves every class and builds
-  // every plug, hook, channel and group, without starting anything.
-  // Throws ConfigError (exit code 2) for any problem.
+  // every plug, hook, channel and group, without starting anything, then
+  // checks the references between them that a schema declares (a hook
+  // naming another hook). Throws ConfigError (exit code 2) for any problem.
+  // Unknown keys are not problems: they are kept in warnings().
   // `extra` modules are registered next to the built-ins (tests use this).
   Runner(std::filesystem::path config_file, asio::io_context& io, bool write_back = false,
          std::vector<const Module*> extra = {});
@@ -26,6 +28,13 @@ class Runner {
 
   Host& host() { return *host_; }
   const Node& config() const { return root_; }
+
+  // What the config says that IMMP would take but immp does not know (an
+  // unknown key), in file order. The caller decides: `immp --check` prints
+  // them, `--strict` refuses the file; run() logs them.
+  const ConfigWarnings& warnings() const { return warnings_; }
+  // With strict, a reloaded file with warnings is refused like a bad one.
+  void set_strict(bool strict) { strict_ = strict; }
 
   // Opens the host, runs until SIGINT/SIGTERM (a second one exits at
   // once), closes it. Returns the process exit code.
@@ -48,11 +57,14 @@ class Runner {
   struct ReloadResult {
     Node raw;
     Node root;
+    ConfigWarnings warnings;
   };
   ReloadResult prepare_reload();
   void build(const std::vector<const Module*>& extra);
-  // Adds every plug, channel, group and hook of `root` to `host`.
+  // Adds every plug, channel, group and hook of `root` to `host`, then
+  // checks the hook references of their configs.
   void populate(Host& host, Node& root);
+  void check_hook_refs(const Host& host, const Node& root);
   std::vector<std::filesystem::path> search_path(const Node& root) const;
   const ClassInfo& resolve(const Node& root, const Node& entry, ClassInfo::Kind kind);
   std::unique_ptr<Plug> make_plug(Host& host, Node& root, const std::string& name, Node& entry);
@@ -64,6 +76,8 @@ class Runner {
   bool write_back_;
   Node raw_;   // as written in the file: what -w writes back
   Node root_;  // validated, defaults filled in
+  ConfigWarnings warnings_;
+  bool strict_ = false;
   Registry registry_;  // declared before host_: plugin code outlives instances
   std::unique_ptr<Host> host_;
   Subscription config_written_;

@@ -42,7 +42,7 @@ channels:
     source: console
   dummy:
     plug: dummy
-    source: immp
+    source: dummy
 )";
 
 TEST(Runner, VersionPrintsTheVersion) {
@@ -55,7 +55,7 @@ TEST(Runner, VersionPrintsTheVersion) {
 TEST(Runner, HelpDescribesTheOptions) {
   ProcessResult r = run_process({immp_binary(), "--help"}, 10s);
   EXPECT_EQ(r.exit_code, 0) << r.err;
-  for (const char* option : {"--check", "--version", "--write"}) {
+  for (const char* option : {"--check", "--strict", "--version", "--write"}) {
     EXPECT_NE(r.out.find(option), std::string::npos) << option << " missing from:\n" << r.out;
   }
 }
@@ -89,12 +89,15 @@ TEST(Runner, CheckNamesWhereABrokenConfigIsWrong) {
        R"(bad\.yaml:5:\d+: plugs\.dummy\.config\.interval: expected a number)"},
       // A YAML syntax error (found at the end of the file).
       {"plugs:\n  dummy: [unclosed\n", R"(bad\.yaml:[23]:\d+: .*YAML)"},
-      // An unknown section, with the nearest known one suggested.
-      {"plugz:\n  dummy:\n    path: immp.plug.dummy.DummyPlug\n",
-       R"(bad\.yaml:1:\d+: .*plugz.*'plugs')"},
+      // A sync naming an identity provider that is not there: found by
+      // --check, not only at start.
+      {"plugs:\n  dummy:\n    path: immp.plug.dummy.DummyPlug\nchannels:\n  c:\n"
+       "    plug: dummy\n    source: dummy\nhooks:\n  sync:\n    path: immp.hook.sync.SyncHook\n"
+       "    config:\n      channels: {room: [c]}\n      identities: people\n",
+       R"(bad\.yaml:13:\d+: hooks\.sync\.config\.identities: unknown hook 'people')"},
       // A channel that names a plug that does not exist.
       {"plugs:\n  dummy:\n    path: immp.plug.dummy.DummyPlug\nchannels:\n  c:\n"
-       "    plug: dumy\n    source: immp\n",
+       "    plug: dumy\n    source: dummy\n",
        R"(bad\.yaml:6:\d+: channels\.c\.plug: unknown plug 'dumy' \(did you mean 'dummy'\?\))"},
   };
   for (const auto& c : cases) {
@@ -105,6 +108,64 @@ TEST(Runner, CheckNamesWhereABrokenConfigIsWrong) {
         << c.body << "stderr should match " << c.pattern << ":\n" << r.err;
     EXPECT_EQ(r.out, "") << c.body;
   }
+}
+
+// Unknown keys (IMMP's validator passes them through): --check prints
+// each as a warning on stderr and accepts the file; --strict refuses it; a
+// normal start logs them and runs.
+constexpr std::string_view kUnknownKeys = R"(plugz:
+  dummy:
+    path: immp.plug.dummy.DummyPlug
+plugs:
+  dummy:
+    path: immp.plug.dummy.DummyPlug
+    priority: 1
+channels:
+  room:
+    plug: dummy
+    source: dummy
+    title: Room
+)";
+
+TEST(Runner, CheckWarnsAboutUnknownKeysAndStrictRefusesThem) {
+  TempDir dir("immp-runner-test");
+  const fs::path file = dir / "keys.yaml";
+  write_file(file, kUnknownKeys);
+  const std::vector<std::string> warnings = {
+      file.string() + ":1:1: unknown key 'plugz' (did you mean 'plugs'?)",
+      file.string() + ":7:5: plugs.dummy: unknown key 'priority' (known keys: path, config, "
+                      "enabled, outbox)",
+      file.string() + ":12:5: channels.room: unknown key 'title' (known keys: plug, source)",
+  };
+
+  ProcessResult check = run_process({immp_binary(), "--check", file.string()}, 10s);
+  EXPECT_EQ(check.exit_code, 0) << check.err;
+  EXPECT_EQ(check.out, file.string() + ": OK (3 warnings)\n");
+  std::vector<std::string> expected;
+  for (const auto& w : warnings) expected.push_back("immp: warning: " + w);
+  EXPECT_EQ(lines(check.err), expected);
+
+  ProcessResult strict = run_process({immp_binary(), "--check", "--strict", file.string()}, 10s);
+  EXPECT_EQ(strict.exit_code, 2) << strict.err;
+  EXPECT_EQ(strict.out, "");
+  expected.clear();
+  for (const auto& w : warnings) expected.push_back("immp: config error: " + w);
+  expected.push_back("immp: refused by --strict (3 warnings)");
+  EXPECT_EQ(lines(strict.err), expected);
+
+  // --strict without --check refuses to start.
+  ProcessResult start = run_process({immp_binary(), "--strict", file.string()}, 10s);
+  EXPECT_EQ(start.exit_code, 2) << start.err;
+
+  // A normal start logs them, then runs.
+  Process immp({immp_binary(), file.string()});
+  ASSERT_TRUE(immp.wait_for(Stream::err, "Host ready", 10s)) << immp.err();
+  for (const auto& w : warnings) {
+    EXPECT_NE(immp.err().find(w), std::string::npos) << w << "\nnot logged in:\n" << immp.err();
+  }
+  EXPECT_LT(immp.err().find(warnings[0]), immp.err().find("Starting host"));
+  immp.signal(SIGTERM);
+  EXPECT_EQ(immp.wait(5s), 0) << immp.err();
 }
 
 TEST(Runner, RunsUntilSignalledAndPrintsOnlyStartAndStop) {

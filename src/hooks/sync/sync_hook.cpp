@@ -155,7 +155,8 @@ SpecPtr SyncHook::schema() {
       {"edits", boolean(), true, "relay edits and deletes"},
       {"joins", boolean(), false, "relay joins and parts as text"},
       {"renames", boolean(), false, "relay title changes as text"},
-      {"identities", str(), Node(), "name of an identity provider hook"},
+      {"identities", hook_ref<IdentityProvider>("an identity provider hook"), Node(),
+       "name of an identity provider hook"},
       {"titles", map_of(str()), Node::map(), "label -> display title"},
       {"plugs", map_of(object(naming_fields())), Node::map(), "per-plug naming overrides"},
       {"cache", integer(), 50000, "bridged messages kept in memory (the rest in the database)"},
@@ -459,7 +460,8 @@ SpecPtr ForwardHook::schema() {
       {"users", list_of(text()), Node::list(), "only relay messages from these user ids"},
       {"joins", boolean(), false, "relay joins and parts as text"},
       {"renames", boolean(), false, "relay title changes as text"},
-      {"identities", str(), Node(), "name of an identity provider hook"},
+      {"identities", hook_ref<IdentityProvider>("an identity provider hook"), Node(),
+       "name of an identity provider hook"},
       {"plugs", map_of(object(naming_fields())), Node::map(), "per-plug naming overrides"},
   };
   for (auto& f : naming_fields()) fields.push_back(f);

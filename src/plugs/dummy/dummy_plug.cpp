@@ -7,11 +7,9 @@
 
 namespace immp::plugs {
 
-namespace {
-constexpr std::string_view kSource = "immp";
-}
-
 SpecPtr DummyPlug::schema() {
+  // IMMP's DummyPlug reads no key at all (and takes any); these two are
+  // immp's, with IMMP's fixed behaviour as their defaults.
   return object({
       {"interval", real(), 10.0, "seconds between the dummy's messages"},
       {"text", str(), "Test", "what the dummy says"},
@@ -26,15 +24,22 @@ DummyPlug::DummyPlug(const Init& init)
   features_.echo = true;
   features_.edit = true;
   auto user = std::make_shared<User>();
+  // As IMMP's: id "dummy", the plug's name as real name, no username.
   user->id = "dummy";
   user->handle = handle();
-  user->username = "dummy";
   user->real_name = name();
   user_ = std::move(user);
   if (interval_.count() <= 0) config().at("interval").fail("must be more than 0 seconds");
 }
 
 Task<> DummyPlug::start() {
+  // A config written for an earlier immp, whose dummy spoke in `immp`.
+  for (const auto& [name, channel] : host().channels()) {
+    if (channel.plug() == this && channel.source != kSource) {
+      log()->warn("channel '{}' has source '{}', but the dummy speaks only in '{}'", name,
+                  channel.source, kSource);
+    }
+  }
   tasks_.spawn("tick", tick());
   co_return;
 }

@@ -1,5 +1,5 @@
-// DummyPlug, as IMMP has it: one channel, a message every `interval`
-// seconds, and an echo of whatever it is sent.
+// DummyPlug, as IMMP has it: one channel (source `dummy`), a message every
+// `interval` seconds (10), and an echo of whatever it is sent.
 #pragma once
 
 #include "immp/plug.hpp"
@@ -14,6 +14,8 @@ class DummyPlug final : public Plug {
       "A plug with a fake channel and user: posts a message every 10 seconds and echoes "
       "what it is sent.";
   static SpecPtr schema();
+  // The channel the dummy speaks in, as in IMMP (immp/plug/dummy.py).
+  static constexpr std::string_view kSource = "dummy";
 
   explicit DummyPlug(const Init& init);
 
