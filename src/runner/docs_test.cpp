@@ -120,13 +120,15 @@ struct TempDir {
 };
 
 // Builds a Runner from `file` (nothing is started). Returns the error, or
-// an empty string when it loads.
+// an empty string when it loads. An example teaches what it shows, so one
+// that loads only with warnings (an unknown key) fails too.
 std::string load_error(const fs::path& file) {
   std::string error;
   {
     asio::io_context io;
     try {
       Runner runner(file, io);
+      for (const ConfigWarning& w : runner.warnings()) error += "warning: " + w.str() + "\n";
     } catch (const ConfigError& e) {
       error = e.what();
     } catch (const std::exception& e) {
