@@ -1,5 +1,6 @@
 #include "plugs/irc/irc_plug.hpp"
 
+#include <charconv>
 #include <cmath>
 #include <filesystem>
 
@@ -546,6 +547,12 @@ void IRCPlug::on_isupport(const irc::Line& line) {
       }
     } else if (key == "CHANTYPES" && !value.empty()) {
       chantypes_ = value;
+    } else if ((key == "NICKLEN" || key == "USERLEN" || key == "HOSTLEN") && !value.empty()) {
+      std::size_t n = 0;
+      auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+      if (ec == std::errc() && end == value.data() + value.size() && n > 0 && n < 400) {
+        (key == "NICKLEN" ? nicklen_ : key == "USERLEN" ? userlen_ : hostlen_) = n;
+      }
     } else if (key == "PREFIX") {
       // "(ov)@+": the symbols after ')'.
       auto close = value.find(')');
@@ -555,6 +562,16 @@ void IRCPlug::on_isupport(const irc::Line& line) {
 }
 
 // ---- outgoing --------------------------------------------------------------
+
+// Lines are wrapped for the longest prefix the server allows, not for the
+// nick we have now: a message cut by a dropped link resumes after the lines
+// that went out, and that is only right if a new nick (bridge_ after a
+// reconnect, a puppet) wraps the text the same way.
+std::size_t IRCPlug::budget(const std::string& target) const {
+  std::string longest = std::string(nicklen_, 'n') + "!~" + std::string(userlen_, 'u') + "@" +
+                        std::string(hostlen_, 'h');
+  return irc::privmsg_budget(longest, target);
+}
 
 Task<PutResult> IRCPlug::put(Posting& post) {
   const std::string& target = post.channel().source;
@@ -573,7 +590,7 @@ Task<PutResult> IRCPlug::put(Posting& post) {
     irc::RenderOptions o;
     o.with_name = false;
     o.quote_reply_to = quote_reply_to_;
-    o.budget = irc::privmsg_budget(puppets_->prefix_of(key), target);
+    o.budget = budget(target);
     std::vector<std::string> lines;
     for (auto& text : irc::render_message(*msg, o)) {
       if (auto line = irc::format_line("PRIVMSG", {target, text})) lines.push_back(std::move(*line));
@@ -593,7 +610,7 @@ Task<PutResult> IRCPlug::put(Posting& post) {
   o.with_name = !own;
   o.colour_nicks = colour_nicks_;
   o.quote_reply_to = quote_reply_to_;
-  o.budget = irc::privmsg_budget(conn->prefix(), target);
+  o.budget = budget(target);
   std::vector<std::string> lines;
   for (auto& text : irc::render_message(*msg, o)) {
     std::string error;

@@ -122,6 +122,11 @@ class IRCPlug final : public Plug {
   irc::CaseMapping casemap_ = irc::CaseMapping::rfc1459;
   std::string chantypes_ = "#&";
   std::string prefixes_ = "~&@%+";
+  // Longest nick, user and host names (ISUPPORT; common defaults until told).
+  std::size_t nicklen_ = 30;
+  std::size_t userlen_ = 10;
+  std::size_t hostlen_ = 63;
+  std::size_t budget(const std::string& target) const;
 
   std::shared_ptr<irc::Connection> conn_;  // shared: a put() in flight holds it
   bool stopping_ = false;
