@@ -227,7 +227,7 @@ class Hanging : public Hook {
  public:
   explicit Hanging(Host& host) : Hook(Init{"hanging", Node::map(), host}) {}
   Task<SentPtr> before_receive(const Received& r) override {
-    if (r.sent->plain() == "hang") co_await test::sleep_for(60s);
+    if (r.sent->plain() == "hang") co_await test::hang();
     co_return r.sent;
   }
 };

@@ -4,6 +4,7 @@
 
 #include <boost/asio/detached.hpp>
 
+#include "immp/tasks.hpp"
 #include "support/async.hpp"
 #include "support/memory.hpp"
 
@@ -13,7 +14,25 @@ namespace {
 using namespace std::chrono_literals;
 using test::add_memory_plug;
 
-// A hook that records what it sees, optionally slowly or by throwing.
+// Holds whoever passes it until released, then lets everyone through: a
+// hook busy with slow work, for exactly as long as a test wants.
+class Gate {
+ public:
+  explicit Gate(Executor ex) : opened_(std::move(ex)) {}
+  Task<> pass() {
+    while (!open_) co_await opened_.wait();
+  }
+  void release() {
+    open_ = true;
+    opened_.notify();
+  }
+
+ private:
+  Signal opened_;
+  bool open_ = false;
+};
+
+// A hook that records what it sees, optionally held at a gate or throwing.
 class Recorder : public Hook {
  public:
   Recorder(Host& host, std::string name, std::vector<std::string>* journal = nullptr)
@@ -22,7 +41,7 @@ class Recorder : public Hook {
   Task<> on_receive(const Received& r) override {
     const SentPtr& sent = r.sent;
     if (journal_) journal_->push_back(name() + ":start:" + sent->plain());
-    if (delay.count() > 0) co_await test::sleep_for(delay);
+    if (gate) co_await gate->pass();
     if (throws) throw std::runtime_error("boom in " + name());
     seen.push_back(sent);
     sources.push_back(r.source);
@@ -36,7 +55,7 @@ class Recorder : public Hook {
   std::vector<MessagePtr> sources;
   std::vector<bool> primaries;
   std::vector<OriginPtr> origins;
-  std::chrono::milliseconds delay{0};
+  Gate* gate = nullptr;
   bool throws = false;
   std::function<void(const SentPtr&)> on_seen;
 
@@ -126,10 +145,21 @@ TEST_F(HostTest, PrioritisedHooksRunOneAtATimeLowestFirstThenTheRestConcurrently
   auto& first = static_cast<Recorder&>(
       host.add_hook(std::make_unique<Recorder>(host, "first", &journal), 1));
   auto& free = static_cast<Recorder&>(host.add_hook(std::make_unique<Recorder>(host, "free", &journal)));
-  first.delay = 20ms;
-  second.delay = 20ms;
+  Gate first_busy(io.get_executor()), second_busy(io.get_executor());
+  first.gate = &first_busy;
+  second.gate = &second_busy;
   open();
   a.inject("room", "x");
+  // While a hook is busy, everything that could run has run (test::poll),
+  // and no later hook has started.
+  ASSERT_TRUE(test::run_until(io, [&] { return !journal.empty(); }));
+  test::poll(io);
+  EXPECT_EQ(journal, std::vector<std::string>{"first:start:x"});
+  first_busy.release();
+  ASSERT_TRUE(test::run_until(io, [&] { return journal.size() == 3; }));
+  test::poll(io);
+  EXPECT_EQ(journal, (std::vector<std::string>{"first:start:x", "first:end:x", "second:start:x"}));
+  second_busy.release();
   ASSERT_TRUE(test::run_until(io, [&] { return free.seen.size() == 1; }));
   std::vector<std::string> expected = {"first:start:x", "first:end:x", "second:start:x",
                                        "second:end:x", "free:start:x", "free:end:x"};
@@ -140,13 +170,15 @@ TEST_F(HostTest, ASlowHookDoesNotHoldBackTheOthers) {
   auto& a = add_memory_plug(host, "a");
   auto& slow = static_cast<Recorder&>(host.add_hook(std::make_unique<Recorder>(host, "slow")));
   auto& fast = static_cast<Recorder&>(host.add_hook(std::make_unique<Recorder>(host, "fast")));
-  slow.delay = 2s;
+  Gate slow_busy(io.get_executor());
+  slow.gate = &slow_busy;  // busy with the first message until released
   open();
   for (int i = 0; i < 5; ++i) a.inject("room", std::to_string(i));
-  auto start = std::chrono::steady_clock::now();
   ASSERT_TRUE(test::run_until(io, [&] { return fast.seen.size() == 5; }));
-  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
   EXPECT_TRUE(slow.seen.empty());
+  slow_busy.release();
+  ASSERT_TRUE(test::run_until(io, [&] { return slow.seen.size() == 5; }));
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(slow.seen[i]->plain(), std::to_string(i));
 }
 
 TEST_F(HostTest, AHookThatThrowsNeverStopsDeliveryToOthersOrToItself) {
@@ -191,10 +223,13 @@ TEST_F(HostTest, BeforeReceiveReplacesOrDropsMessages) {
   open();
   a.inject("room", "drop me");
   a.inject("room", "keep me");
-  ASSERT_TRUE(test::run_until(io, [&] { return rec.seen.size() == 1; }));
-  test::settle(io);
-  ASSERT_EQ(rec.seen.size(), 1u);
+  // Messages of one plug reach hooks in order: once the sentinel is seen,
+  // "drop me" had its chance.
+  a.inject("room", "sentinel");
+  ASSERT_TRUE(test::run_until(io, [&] { return rec.seen.size() == 2; }));
+  ASSERT_EQ(rec.seen.size(), 2u);
   EXPECT_EQ(rec.seen[0]->plain(), "keep me!");
+  EXPECT_EQ(rec.seen[1]->plain(), "sentinel!");
 }
 
 TEST_F(HostTest, BeforeSendChangesTheChannelOrDropsTheMessage) {
@@ -224,7 +259,7 @@ class FailingPlug : public Plug {
   std::string network_name() const override { return "Failing"; }
   std::string network_id() const override { return "failing"; }
   Task<> start() override {
-    if (hang_) co_await test::sleep_for(10s);
+    if (hang_) co_await test::hang();
     throw std::runtime_error("cannot connect");
   }
   Task<PutResult> put(Posting&) override { co_return PutResult::delivered(); }

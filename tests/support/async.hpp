@@ -23,6 +23,17 @@ inline void step(asio::io_context& io, std::chrono::milliseconds time) {
   if (io.run_one_for(time) == 0 && io.stopped()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
 }
 
+// Runs every handler that is ready, and every one those make ready, until
+// none is; never waits. Afterwards nothing more happens on `io` until a
+// timer expires or another thread posts: for single-threaded work, "it
+// did not happen" is then a fact, not a guess.
+inline void poll(asio::io_context& io) {
+  for (;;) {
+    if (io.stopped()) io.restart();  // ran out of work: later work still runs
+    if (io.poll() == 0) return;
+  }
+}
+
 // Runs `task` on `io` until it completes; rethrows its exception. Fails
 // (throws) if it takes longer than `limit`, so a hang is a failure.
 template <typename T>
@@ -54,12 +65,6 @@ inline void run(asio::io_context& io, Task<> task,
   run(io, with_value(std::move(task)), limit);
 }
 
-// Lets the io_context process whatever is ready for `time`.
-inline void settle(asio::io_context& io, std::chrono::milliseconds time = std::chrono::milliseconds(50)) {
-  auto deadline = std::chrono::steady_clock::now() + time;
-  while (std::chrono::steady_clock::now() < deadline) step(io, std::chrono::milliseconds(5));
-}
-
 // Runs until `done()` holds or `limit` passes; returns done().
 template <typename F>
 bool run_until(asio::io_context& io, F done, std::chrono::milliseconds limit = std::chrono::seconds(10)) {
@@ -70,9 +75,12 @@ bool run_until(asio::io_context& io, F done, std::chrono::milliseconds limit = s
   return done();
 }
 
-inline Task<> sleep_for(std::chrono::milliseconds time) {
-  asio::steady_timer t(co_await asio::this_coro::executor, time);
-  co_await t.async_wait(asio::use_awaitable);
+// Never completes: stands for work that hangs (a server that never
+// answers). Ends only when cancelled, with operation_aborted.
+inline Task<> hang() {
+  asio::steady_timer never(co_await asio::this_coro::executor,
+                           asio::steady_timer::time_point::max());
+  co_await never.async_wait(asio::use_awaitable);
 }
 
 }  // namespace immp::test

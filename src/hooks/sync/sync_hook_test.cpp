@@ -39,10 +39,18 @@ struct SyncTest : ::testing::Test {
   MemoryPlug* c = nullptr;
   SyncHook* sync = nullptr;
   std::string db_url;  // empty: no database resource
+  // The wall clock the host's outboxes read for expiry: a test moves it.
+  Clock::time_point now = Clock::now();
+  HostOptions options = [this] {
+    HostOptions o;
+    o.phase_timeout = 2s;
+    o.clock = [this] { return now; };
+    return o;
+  }();
 
   void build(const std::string& sync_config = "channels: {room: [a, b, c]}",
              NodeMap a_extra = {}, NodeMap b_extra = {}) {
-    host = std::make_unique<Host>(io.get_executor(), HostOptions{".", 2s, 4096});
+    host = std::make_unique<Host>(io.get_executor(), options);
     NodeMap a_cfg{{"edit", true}, {"delete", true}, {"reply", true}};
     for (auto& kv : a_extra) a_cfg.push_back(kv);
     NodeMap b_cfg{{"edit", true}};
@@ -75,18 +83,28 @@ TEST_F(SyncTest, AMessageInOneChannelAppearsInAllTheOthers) {
   ASSERT_TRUE(wait([&] { return b->posted_count() == 1 && c->posted_count() == 1; }));
   EXPECT_EQ(b->posted().back()->plain(), "hello from a");
   EXPECT_EQ(c->posted().back()->user->display_name(), "alice");
-  test::settle(io, 100ms);
-  EXPECT_EQ(a->posted_count(), 0u) << "never back to where it came from";
+  // The sync handles messages one at a time and a's outbox delivers in
+  // order: a copy sent back to a would arrive before this one.
+  b->inject("room", "sentinel", "bob");
+  ASSERT_TRUE(wait([&] { return a->posted_count() >= 1 && c->posted_count() >= 2; }));
+  EXPECT_EQ(a->posted_count(), 1u) << "never back to where it came from";
+  EXPECT_EQ(a->posted().back()->plain(), "sentinel");
 }
 
 TEST_F(SyncTest, EchoesOfOurCopiesNeverLoop) {
   build("channels: {room: [a, b, c]}", {{"echo", true}}, {{"echo", true}});
   a->inject("room", "once", "alice");
   ASSERT_TRUE(wait([&] { return b->posted_count() == 1 && c->posted_count() == 1; }));
-  test::settle(io, 300ms);
-  EXPECT_EQ(a->posted_count(), 0u);
+  // b's echo of its copy came in while b's put() ran, so it is queued on b
+  // ahead of this: once the sentinel is bridged, whatever the echo caused
+  // has been posted.
+  b->inject("room", "sentinel", "bob");
+  ASSERT_TRUE(wait([&] { return a->posted_count() >= 1 && c->posted_count() >= 2; }));
+  EXPECT_EQ(a->posted_count(), 1u) << "an echo went back to the origin";
+  EXPECT_EQ(a->posted().back()->plain(), "sentinel");
   EXPECT_EQ(b->posted_count(), 1u);
-  EXPECT_EQ(c->posted_count(), 1u);
+  EXPECT_EQ(c->posted_count(), 2u) << "an echo was bridged again";
+  EXPECT_EQ(c->posted().back()->plain(), "sentinel");
 }
 
 TEST_F(SyncTest, MessagesKeepTheirOrder) {
@@ -118,9 +136,12 @@ TEST_F(SyncTest, EditsAreIgnoredWhenTurnedOff) {
   Message edit = text_message("second");
   edit.edited = true;
   a->inject_as("room", original->id, edit);
-  test::settle(io, 200ms);
-  EXPECT_EQ(b->posted_count(), 1u);
-  EXPECT_EQ(c->posted_count(), 1u);
+  a->inject("room", "sentinel", "alice");  // bridged after the edit was handled
+  ASSERT_TRUE(wait([&] { return b->posted_count() >= 2 && c->posted_count() >= 2; }));
+  EXPECT_EQ(b->posted_count(), 2u);
+  EXPECT_EQ(c->posted_count(), 2u);
+  EXPECT_EQ(b->posted().back()->plain(), "sentinel") << "the edit was bridged";
+  EXPECT_EQ(c->posted().back()->plain(), "sentinel") << "the edit was bridged";
 }
 
 TEST_F(SyncTest, DeletesRemoveEveryCopyThatCanBeRemoved) {
@@ -133,8 +154,10 @@ TEST_F(SyncTest, DeletesRemoveEveryCopyThatCanBeRemoved) {
   b->inject_as("room", original->id, gone);
   ASSERT_TRUE(wait([&] { return a->deleted().size() == 1; }));
   EXPECT_EQ(a->deleted()[0].id, a_copy);
-  test::settle(io, 100ms);
-  EXPECT_EQ(c->posted_count(), 1u) << "c cannot delete, and gets nothing new";
+  b->inject("room", "sentinel", "bob");  // bridged after the delete was handled
+  ASSERT_TRUE(wait([&] { return c->posted_count() >= 2; }));
+  EXPECT_EQ(c->posted_count(), 2u) << "c cannot delete, and gets nothing new";
+  EXPECT_EQ(c->posted().back()->plain(), "sentinel");
 }
 
 TEST_F(SyncTest, RepliesBecomeNativeRepliesOrAQuote) {
@@ -171,8 +194,10 @@ TEST_F(SyncTest, JoinsAndPartsOnlyWhenAskedAndAsText) {
   Message join;
   join.joined.push_back(a->user("dave"));
   a->inject("room", join);
-  test::settle(io, 100ms);
-  EXPECT_EQ(b->posted_count(), 0u);
+  a->inject("room", "sentinel", "alice");  // bridged after the join was handled
+  ASSERT_TRUE(wait([&] { return b->posted_count() >= 1; }));
+  EXPECT_EQ(b->posted_count(), 1u);
+  EXPECT_EQ(b->posted().back()->plain(), "sentinel") << "a join was bridged with joins off";
   close();
   build("{channels: {room: [a, b, c]}, joins: true, renames: true}");
   a->inject("room", join);
@@ -244,11 +269,14 @@ TEST_F(SyncTest, ASlowDestinationDoesNotSlowTheOthers) {
 }
 
 TEST_F(SyncTest, APlugThatIsDownGetsEverythingInOrderWhenBack) {
+  options.retry_first = 10ms;  // the retry after it is back comes quickly
+  options.retry_max = 50ms;
   build();
   b->set_failing(true);
   for (int i = 0; i < 5; ++i) a->inject("room", "m" + std::to_string(i));
   ASSERT_TRUE(wait([&] { return c->posted_count() == 5; }));
-  test::settle(io, 200ms);
+  // b's outbox has tried and been told to retry: the state under test.
+  ASSERT_TRUE(wait([&] { return host->outbox_stats().retried >= 1; }));
   EXPECT_EQ(b->posted_count(), 0u);
   b->set_failing(false);
   ASSERT_TRUE(wait([&] { return b->posted_count() == 5; }, 5s));
@@ -258,15 +286,22 @@ TEST_F(SyncTest, APlugThatIsDownGetsEverythingInOrderWhenBack) {
 }
 
 TEST_F(SyncTest, OldUndeliveredMessagesExpireAndAreCounted) {
+  options.retry_first = 10ms;  // retries come quickly; the clock is ours
+  options.retry_max = 50ms;
   build();
   b->outbox_policy().expiry = std::chrono::seconds(1);
   b->set_failing(true);
   a->inject("room", "stale");
   ASSERT_TRUE(wait([&] { return c->posted_count() == 1; }));
-  ASSERT_TRUE(wait([&] { return host->outbox_stats().expired == 1; }, 6s));
+  ASSERT_TRUE(wait([&] { return host->outbox_stats().retried >= 1; }));
+  EXPECT_EQ(host->outbox_stats().expired, 0u) << "expired before its time";
+  now += 2s;  // the message is now older than the expiry
+  ASSERT_TRUE(wait([&] { return host->outbox_stats().expired == 1; }));
   b->set_failing(false);
-  test::settle(io, 200ms);
-  EXPECT_EQ(b->posted_count(), 0u);
+  a->inject("room", "fresh", "alice");  // queued behind anything left for b
+  ASSERT_TRUE(wait([&] { return b->posted_count() >= 1; }));
+  EXPECT_EQ(b->posted_count(), 1u);
+  EXPECT_EQ(b->posted().back()->plain(), "fresh") << "an expired message was delivered";
 }
 
 TEST_F(SyncTest, VirtualPlugSeesEachBridgedMessageOnceAndPostsToAll) {
@@ -362,8 +397,11 @@ TEST_F(Persistence, MessagesForADownPlugSurviveARestart) {
   restart();
   ASSERT_TRUE(wait([&] { return b->posted_count() == 3; }));
   for (int i = 0; i < 3; ++i) EXPECT_EQ(b->posted()[i]->plain(), "queued " + std::to_string(i));
-  test::settle(io, 200ms);
-  EXPECT_EQ(c->posted_count(), 0u) << "c already had them: nothing sent twice";
+  // Anything restored for c is queued ahead of this.
+  a->inject("room", "sentinel", "alice");
+  ASSERT_TRUE(wait([&] { return c->posted_count() >= 1 && b->posted_count() >= 4; }));
+  EXPECT_EQ(c->posted_count(), 1u) << "c already had them: nothing sent twice";
+  EXPECT_EQ(c->posted().back()->plain(), "sentinel");
   EXPECT_EQ(host->outbox_stats().restored, 3u);
   // And the restored copies were mapped: an edit reaches b's copy.
 }
@@ -403,7 +441,10 @@ TEST_F(Persistence, IdMapSurvivesKillDashNine) {
     build();
     SentPtr original = a->inject("room", "before the crash", "alice");
     if (!wait([&] { return b->posted_count() == 1 && c->posted_count() == 1; })) _exit(3);
-    test::settle(io, 300ms);  // batched writes commit within milliseconds
+    // Each delivery queues the write of its copy's id as it is counted;
+    // flush() returns once everything queued is committed.
+    if (!wait([&] { return host->outbox_stats().delivered == 2; })) _exit(5);
+    test::run(io, host->resource<store::DatabaseHook>(*sync).db().flush());
     std::string ids = original->id + " " + b->posted().back()->id + " " + c->posted().back()->id + "\n";
     if (write(ready[1], ids.data(), ids.size()) < 0) _exit(4);
     for (;;) pause();  // wait for SIGKILL
@@ -434,6 +475,17 @@ TEST_F(Persistence, IdMapSurvivesKillDashNine) {
   EXPECT_EQ(b->posted().back()->id, b_copy);
 }
 
+// Notes every message the host hands to hooks.
+class Seen final : public Hook {
+ public:
+  explicit Seen(Host& host) : Hook(Init{"seen", Node::map(), host}) {}
+  Task<> on_receive(const Received& r) override {
+    texts.push_back(r.sent->plain());
+    co_return;
+  }
+  std::vector<std::string> texts;
+};
+
 TEST(ForwardHook, RelaysOneWayOnlyAndOnlyFromAllowedUsers) {
   asio::io_context io;
   Host host(io.get_executor());
@@ -442,14 +494,22 @@ TEST(ForwardHook, RelaysOneWayOnlyAndOnlyFromAllowedUsers) {
   host.add_channel("news", a.channel("news"));
   host.add_channel("feed", b.channel("feed"));
   test::add_hook<ForwardHook>(host, "fwd", "{channels: {news: [feed]}, users: [editor]}");
+  auto& seen = host.add_hook(std::make_unique<Seen>(host));
   test::run(io, host.open());
   a.inject("news", "story", "editor");
   a.inject("news", "spam", "troll");
   b.inject("feed", "comment", "reader");
-  ASSERT_TRUE(test::run_until(io, [&] { return b.posted_count() == 1; }));
-  test::settle(io, 100ms);
-  EXPECT_EQ(b.posted_count(), 1u);
-  EXPECT_EQ(b.posted().back()->plain(), "story");
+  // The host queues a message for every hook in one step: once `seen` has
+  // all three, the forward hook has them too, and a later story from a
+  // queues behind them. When that story is out, whatever they caused has
+  // been posted.
+  ASSERT_TRUE(test::run_until(io, [&] { return seen.texts.size() == 3; }));
+  a.inject("news", "sentinel", "editor");
+  ASSERT_TRUE(test::run_until(io, [&] { return b.posted_count() >= 2; }));
+  EXPECT_EQ(host.outbox_stats().queued, 2u) << "something else was forwarded";
+  ASSERT_EQ(b.posted_count(), 2u);
+  EXPECT_EQ(b.posted()[0]->plain(), "story");
+  EXPECT_EQ(b.posted()[1]->plain(), "sentinel");
   EXPECT_EQ(a.posted_count(), 0u);
   test::run(io, host.close());
 }
