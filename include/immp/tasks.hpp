@@ -96,9 +96,13 @@ class TaskGroup {
     std::string name;
     asio::cancellation_signal cancel;
   };
+  // Shared with the task's completion handler: the signal its slot points
+  // into must live as long as the task, which can outlive the group (when
+  // abandoned by stop(), or running when the group is destroyed).
+  using EntryPtr = std::shared_ptr<Entry>;
   Executor ex_;
   LoggerPtr log_;
-  std::list<Entry> tasks_;
+  std::list<EntryPtr> tasks_;
   Signal ended_;
   std::shared_ptr<bool> alive_;
 };

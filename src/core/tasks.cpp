@@ -52,35 +52,50 @@ TaskGroup::TaskGroup(Executor ex, LoggerPtr log)
 
 TaskGroup::~TaskGroup() {
   // Tasks still running hold no reference to us: the completion handler
-  // checks `alive_` first. Cancelling lets them unwind on their own.
+  // checks `alive_` first, and each keeps its own entry. Cancelling lets
+  // them unwind on their own.
   *alive_ = false;
-  for (auto& e : tasks_) e.cancel.emit(asio::cancellation_type::all);
+  if (tasks_.empty()) return;
+  // Emitted from a handler on the executor, not from here: co_spawn passes
+  // a cancellation on with dispatch(), which outside the executor would be
+  // deferred into a handler pointing at the co_spawn state inside an entry
+  // that may be gone by the time it runs (a task that ends meanwhile).
+  // This handler keeps the entries until it has run.
+  std::vector<EntryPtr> running(tasks_.begin(), tasks_.end());
+  asio::post(ex_, [running = std::move(running)] {
+    for (const auto& e : running) e->cancel.emit(asio::cancellation_type::all);
+  });
 }
 
 asio::cancellation_signal& TaskGroup::spawn(std::string name, Task<> task) {
-  tasks_.emplace_back();
+  auto entry = std::make_shared<Entry>();
+  entry->name = std::move(name);
+  tasks_.push_back(entry);
   auto it = std::prev(tasks_.end());
-  it->name = std::move(name);
   auto alive = alive_;
   asio::co_spawn(ex_, std::move(task),
                  asio::bind_cancellation_slot(
-                     it->cancel.slot(), [this, it, alive](std::exception_ptr e) {
+                     entry->cancel.slot(), [this, it, entry, alive](std::exception_ptr e) {
                        if (!*alive) return;
                        if (e) {
                          try {
                            std::rethrow_exception(e);
                          } catch (const boost::system::system_error& err) {
                            if (err.code() != asio::error::operation_aborted) {
-                             log_->error("task {} failed: {}", it->name, err.what());
+                             log_->error("task {} failed: {}", entry->name, err.what());
                            }
                          } catch (const std::exception& err) {
-                           log_->error("task {} failed: {}", it->name, err.what());
+                           log_->error("task {} failed: {}", entry->name, err.what());
+                         } catch (...) {
+                           // Escaping here would leave the io_context's run()
+                           // and the task in the group forever.
+                           log_->error("task {} failed: an exception of unknown type", entry->name);
                          }
                        }
                        tasks_.erase(it);
                        ended_.notify();
                      }));
-  return it->cancel;
+  return entry->cancel;
 }
 
 Task<bool> TaskGroup::join(std::chrono::milliseconds timeout) {
@@ -97,9 +112,9 @@ Task<bool> TaskGroup::join(std::chrono::milliseconds timeout) {
 }
 
 Task<> TaskGroup::stop(std::chrono::milliseconds timeout) {
-  for (auto& e : tasks_) e.cancel.emit(asio::cancellation_type::all);
+  for (auto& e : tasks_) e->cancel.emit(asio::cancellation_type::all);
   if (co_await join(timeout)) co_return;
-  for (auto& e : tasks_) log_->warn("task {} did not stop in time; abandoned", e.name);
+  for (auto& e : tasks_) log_->warn("task {} did not stop in time; abandoned", e->name);
 }
 
 }  // namespace immp
