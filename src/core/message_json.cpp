@@ -131,8 +131,12 @@ json::object message_to_json(const Message& m) {
                                  {"name", l->name},
                                  {"address", l->address}});
       } else if (const auto* fwd = std::get_if<std::shared_ptr<const Message>>(&att); *fwd) {
-        json::object f = message_to_json(**fwd);
+        // A forwarded SentMessage keeps its receipt: where, when and as
+        // what it was first posted.
+        const auto* sent = dynamic_cast<const SentMessage*>(fwd->get());
+        json::object f = sent ? sent_to_json(*sent) : message_to_json(**fwd);
         f["type"] = "message";
+        if (sent) f["sent"] = true;
         a.push_back(std::move(f));
       }
     }
@@ -188,6 +192,8 @@ Message message_from_json(const json::value& v, const Host& host) {
                    json::value_to<double>(att.at("longitude")), text_of(att, "name"),
                    text_of(att, "address")};
         m.attachments.emplace_back(std::move(l));
+      } else if (type == "message" && flag(att, "sent")) {
+        m.attachments.emplace_back(std::make_shared<const SentMessage>(sent_from_json(item, host)));
       } else if (type == "message") {
         m.attachments.emplace_back(std::make_shared<const Message>(message_from_json(item, host)));
       }
