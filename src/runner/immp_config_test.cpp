@@ -180,6 +180,17 @@ TEST(ImmpConfigs, RunnerHookLoads) {
 
 // ---- immp.plug.dummy.DummyPlug ---------------------------------------------------
 
+// Keeps what the host receives.
+class Recorder final : public Hook {
+ public:
+  explicit Recorder(const Init& init) : Hook(init) {}
+  Task<> on_receive(const Received& received) override {
+    seen.push_back(received.sent);
+    co_return;
+  }
+  std::vector<SentPtr> seen;
+};
+
 // dummy.yaml: IMMP's dummy channel is `dummy`; what is sent there comes back
 // there, and the dummy says "Test" every 10 seconds (immp's `interval` and
 // `text` keep IMMP's behaviour as their defaults).
@@ -195,6 +206,23 @@ TEST(ImmpConfigs, DummyChannelIsDummy) {
   EXPECT_EQ(dummy->config().at("interval"), Node(10.0));
   EXPECT_EQ(dummy->config().at("text"), Node("Test"));
   EXPECT_EQ(plugs::DummyPlug::kSource, "dummy");
+}
+
+// dummy.yaml, run: what is sent to the IMMP dummy channel comes back in it.
+TEST(ImmpConfigs, DummyChannelHearsItsEcho) {
+  Loaded loaded("dummy.yaml");
+  Host& host = loaded.host();
+  auto& recorder = host.add_hook(std::make_unique<Recorder>(Init{"recorder", Node::map(), host}));
+  test::run(loaded.io, host.open());
+  const Channel channel = *host.channel("dummy");
+  auto msg = std::make_shared<Message>();
+  msg->text = RichText("hello");
+  test::run(loaded.io, host.plug("dummy")->send(channel, msg));
+  ASSERT_TRUE(test::run_until(loaded.io, [&] { return !recorder.seen.empty(); }));
+  EXPECT_EQ(recorder.seen[0]->channel, channel);
+  ASSERT_TRUE(recorder.seen[0]->text);
+  EXPECT_EQ(recorder.seen[0]->text->plain(), "hello");
+  test::run(loaded.io, host.close());
 }
 
 }  // namespace
