@@ -2,8 +2,9 @@
 //
 // Shape of the mapping:
 // - Each configured handler is one spdlog sink (with its own level and a
-//   formatter that renders Python %-style formats), shared by every logger
-//   that reaches it.
+//   formatter that renders Python formats, core/logging_format.hpp), shared
+//   by every logger that reaches it. Sinks spdlog has no equivalent for are
+//   in core/logging_sinks.hpp.
 // - Each logger handed out by logger() has exactly one sink of its own, a
 //   RouterSink, holding the handler sinks its name reaches (its own handlers,
 //   then its ancestors' while `propagate` holds). A reconfigure swaps that list
@@ -15,23 +16,21 @@
 //   and one sink-level check per handler when enabled.
 #include "core/logging.hpp"
 
-#include <fmt/format.h>
-#include <spdlog/details/file_helper.h>
 #include <spdlog/logger.h>
-#include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
-#include <ctime>
 #include <map>
 #include <mutex>
 #include <ostream>
 #include <string>
-#include <variant>
 #include <vector>
+
+#include "core/logging_format.hpp"
+#include "core/logging_sinks.hpp"
 
 namespace immp {
 
@@ -39,13 +38,23 @@ namespace {
 
 using spdlog::level::level_enum;
 using SinkPtr = std::shared_ptr<spdlog::sinks::sink>;
-using Clock = std::chrono::system_clock;
-
-// Python's relativeCreated counts from when logging was loaded.
-const Clock::time_point kStartTime = Clock::now();
 
 constexpr int kWarning = 30;  // Python's default level of the root logger.
-constexpr std::string_view kBasicFormat = "%(levelname)s:%(name)s:%(message)s";
+
+// Problems Python passes over silently (an unknown key in a logger, a
+// formatter or the section itself). Collected while the registry is locked
+// and reported once the new configuration is in force: reporting may log,
+// and logging takes the registry's lock.
+using Warnings = ConfigWarnings;
+
+void warn(Warnings& warnings, const Node& node, const std::string& problem) {
+  warnings.push_back(ConfigWarning{node.mark(), node.path(), problem});
+}
+
+std::string hint_for(std::string_view word, const std::vector<std::string>& names) {
+  if (auto near = nearest(word, names)) return " (did you mean '" + *near + "'?)";
+  return "";
+}
 
 // ---- levels --------------------------------------------------------------
 
@@ -59,44 +68,6 @@ constexpr LevelName kLevelNames[] = {
     {"NOTSET", 0}, {"TRACE", 5},  {"DEBUG", 10},    {"INFO", 20},  {"WARNING", 30},
     {"WARN", 30},  {"ERROR", 40}, {"CRITICAL", 50}, {"FATAL", 50},
 };
-
-int python_number(level_enum level) {
-  switch (level) {
-    case level_enum::trace:
-      return 5;
-    case level_enum::debug:
-      return 10;
-    case level_enum::info:
-      return 20;
-    case level_enum::warn:
-      return 30;
-    case level_enum::err:
-      return 40;
-    case level_enum::critical:
-      return 50;
-    default:
-      return 60;
-  }
-}
-
-std::string_view python_name(level_enum level) {
-  switch (level) {
-    case level_enum::trace:
-      return "TRACE";
-    case level_enum::debug:
-      return "DEBUG";
-    case level_enum::info:
-      return "INFO";
-    case level_enum::warn:
-      return "WARNING";
-    case level_enum::err:
-      return "ERROR";
-    case level_enum::critical:
-      return "CRITICAL";
-    default:
-      return "NOTSET";
-  }
-}
 
 // The spdlog threshold that passes exactly the records a Python threshold
 // `number` passes.
@@ -116,7 +87,8 @@ std::string upper(std::string_view text) {
   return out;
 }
 
-// A level as Python's dictConfig takes it: a name or a number.
+// A level as Python's dictConfig takes it: a name, a number, or
+// ext://logging.<NAME>.
 int parse_level(const Node& node) {
   if (node.is_int()) {
     if (node.as_int() < 0) node.fail("a level number can't be negative");
@@ -126,16 +98,16 @@ int parse_level(const Node& node) {
     node.fail("expected a level name (DEBUG, INFO, WARNING, ERROR, CRITICAL), got " +
               std::string(Node::kind_name(node.kind())));
   }
+  std::string_view text = node.as_string();
+  if (text.starts_with("ext://logging.")) text.remove_prefix(14);
   // Python only takes upper case; lower case is accepted here as a courtesy.
-  const std::string name = upper(node.as_string());
+  const std::string name = upper(text);
   for (const LevelName& level : kLevelNames) {
     if (level.name == name) return level.number;
   }
   std::vector<std::string> names;
   for (const LevelName& level : kLevelNames) names.emplace_back(level.name);
-  std::string hint;
-  if (auto near = nearest(name, names)) hint = " (did you mean '" + *near + "'?)";
-  node.fail("unknown level '" + node.as_string() + "'" + hint +
+  node.fail("unknown level '" + node.as_string() + "'" + hint_for(name, names) +
             "; levels are DEBUG, INFO, WARNING, ERROR, CRITICAL and NOTSET");
 }
 
@@ -162,446 +134,22 @@ bool all_pass(const std::vector<Filter>& filters, std::string_view logger) {
                      [&](const Filter& f) { return f.passes(logger); });
 }
 
-// ---- formatter -----------------------------------------------------------
-
-enum class Field {
-  name,
-  levelname,
-  levelno,
-  message,
-  asctime,
-  created,
-  msecs,
-  relative_created,
-  process,
-  process_name,
-  thread,
-  thread_name,
-  module,
-  filename,
-  pathname,
-  lineno,
-  func_name,
-};
-
-struct FieldInfo {
-  std::string_view key;
-  Field field;
-  bool numeric;
-};
-
-constexpr FieldInfo kFields[] = {
-    {"name", Field::name, false},
-    {"levelname", Field::levelname, false},
-    {"levelno", Field::levelno, true},
-    {"message", Field::message, false},
-    {"msg", Field::message, false},
-    {"asctime", Field::asctime, false},
-    {"created", Field::created, true},
-    {"msecs", Field::msecs, true},
-    {"relativeCreated", Field::relative_created, true},
-    {"process", Field::process, true},
-    {"processName", Field::process_name, false},
-    {"thread", Field::thread, true},
-    {"threadName", Field::thread_name, false},
-    {"module", Field::module, false},
-    {"filename", Field::filename, false},
-    {"pathname", Field::pathname, false},
-    {"lineno", Field::lineno, true},
-    {"funcName", Field::func_name, false},
-};
-
-// One piece of a compiled format: literal text, or a field with its
-// %-conversion (flags, width, precision, type).
-struct FormatPart {
-  std::string literal;
-  std::optional<Field> field;
-  bool numeric_value = false;    // the field holds a number
-  bool numeric_convert = false;  // d, i, f, x, ...: rendered with number_spec
-  bool integral = false;         // d, i, u, o, x, X: a float is truncated first
-  bool repr = false;             // %r / %a: quoted
-  bool left = false;
-  int width = 0;
-  int precision = -1;
-  std::string number_spec;  // fmt spec, "{:>05d}"
-};
-
-std::size_t utf8_length(std::string_view text) {
-  return static_cast<std::size_t>(std::count_if(text.begin(), text.end(), [](char c) {
-    return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
-  }));
-}
-
-// The prefix of `text` holding at most `chars` code points.
-std::string_view utf8_prefix(std::string_view text, std::size_t chars) {
-  std::size_t seen = 0;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) {
-      if (seen == chars) return text.substr(0, i);
-      ++seen;
-    }
-  }
-  return text;
-}
-
-// Compiles a Python %-style format; fails on `node` (the `format` value) for
-// anything Python would reject or immp can't render.
-std::vector<FormatPart> compile_format(std::string_view format, const Node* node) {
-  auto fail = [&](std::size_t at, const std::string& problem) {
-    const std::string where = " at character " + std::to_string(at + 1) + " of the format";
-    if (node) node->fail(problem + where);
-    throw ConfigError(Mark{}, "logging", problem + where);
-  };
-  std::vector<FormatPart> out;
-  std::string literal;
-  auto flush_literal = [&] {
-    if (literal.empty()) return;
-    out.emplace_back();
-    out.back().literal = std::move(literal);
-    literal.clear();
-  };
-  std::size_t i = 0;
-  while (i < format.size()) {
-    const char c = format[i];
-    if (c != '%') {
-      literal += c;
-      ++i;
-      continue;
-    }
-    const std::size_t start = i++;
-    if (i < format.size() && format[i] == '%') {
-      literal += '%';
-      ++i;
-      continue;
-    }
-    if (i >= format.size() || format[i] != '(') {
-      fail(start, "expected a field like %(message)s after '%' (write %% for a percent sign)");
-    }
-    const std::size_t close = format.find(')', i);
-    if (close == std::string_view::npos) fail(start, "unclosed '%(' ");
-    const std::string_view key = format.substr(i + 1, close - i - 1);
-    i = close + 1;
-    FormatPart seg;
-    const FieldInfo* info = nullptr;
-    for (const FieldInfo& f : kFields) {
-      if (f.key == key) info = &f;
-    }
-    if (!info) {
-      std::vector<std::string> keys;
-      for (const FieldInfo& f : kFields) keys.emplace_back(f.key);
-      std::string hint;
-      if (auto near = nearest(key, keys)) hint = " (did you mean '%(" + *near + ")s'?)";
-      fail(start, "unknown field '%(" + std::string(key) + ")'" + hint);
-    }
-    seg.field = info->field;
-    seg.numeric_value = info->numeric;
-    bool zero = false;
-    std::string sign;
-    bool alternate = false;
-    for (; i < format.size() && std::string_view("-+ #0").find(format[i]) != std::string_view::npos;
-         ++i) {
-      switch (format[i]) {
-        case '-':
-          seg.left = true;
-          break;
-        case '0':
-          zero = true;
-          break;
-        case '#':
-          alternate = true;
-          break;
-        default:
-          sign = std::string(1, format[i]);
-          break;
-      }
-    }
-    auto digits = [&]() {
-      int n = 0;
-      if (i < format.size() && format[i] == '*') fail(start, "'*' widths are not supported");
-      while (i < format.size() && std::isdigit(static_cast<unsigned char>(format[i]))) {
-        n = std::min(n * 10 + (format[i++] - '0'), 1000);
-      }
-      return n;
-    };
-    seg.width = digits();
-    if (i < format.size() && format[i] == '.') {
-      ++i;
-      seg.precision = digits();
-    }
-    while (i < format.size() && (format[i] == 'h' || format[i] == 'l' || format[i] == 'L')) ++i;
-    if (i >= format.size())
-      fail(start, "missing conversion type after '%(" + std::string(key) + ")'");
-    const char type = format[i++];
-    switch (type) {
-      case 's':
-        break;
-      case 'r':
-      case 'a':
-        seg.repr = true;
-        break;
-      case 'd':
-      case 'i':
-      case 'u':
-      case 'o':
-      case 'x':
-      case 'X':
-      case 'e':
-      case 'E':
-      case 'f':
-      case 'F':
-      case 'g':
-      case 'G': {
-        if (!info->numeric) {
-          fail(start, "'%(" + std::string(key) + ")" + type + "' needs a number, but " +
-                          std::string(key) + " is text: use %(" + std::string(key) + ")s");
-        }
-        const bool integral = std::string_view("diuoxX").find(type) != std::string_view::npos;
-        std::string spec = "{:";
-        if (seg.left) spec += '<';
-        spec += sign;
-        if (alternate) spec += '#';
-        if (zero && !seg.left) spec += '0';
-        if (seg.width > 0) spec += std::to_string(seg.width);
-        if (!integral && seg.precision >= 0) spec += "." + std::to_string(seg.precision);
-        spec += (type == 'i' || type == 'u') ? 'd' : type;
-        spec += '}';
-        seg.numeric_convert = true;
-        seg.integral = integral;
-        seg.number_spec = std::move(spec);
-        break;
-      }
-      default:
-        fail(start, std::string("unsupported conversion type '") + type + "'");
-    }
-    flush_literal();
-    out.push_back(std::move(seg));
-  }
-  flush_literal();
-  return out;
-}
-
-// Renders records the way Python's logging.Formatter does, plus the "\n"
-// StreamHandler and FileHandler add. Not thread-safe: each sink owns a clone
-// and calls it under its own mutex.
-class PyFormatter final : public spdlog::formatter {
- public:
-  PyFormatter(std::shared_ptr<const std::vector<FormatPart>> segments, std::string datefmt)
-      : segments_(std::move(segments)), datefmt_(std::move(datefmt)) {}
-
-  void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
-    for (const FormatPart& seg : *segments_) {
-      if (!seg.field) {
-        dest.append(seg.literal.data(), seg.literal.data() + seg.literal.size());
-      } else if (seg.numeric_convert) {
-        append_number(seg, number(*seg.field, msg), dest);
-      } else {
-        append_text(seg, msg, dest);
-      }
-    }
-    dest.push_back('\n');
-  }
-
-  std::unique_ptr<spdlog::formatter> clone() const override {
-    return std::make_unique<PyFormatter>(segments_, datefmt_);
-  }
-
- private:
-  using Number = std::variant<std::int64_t, double>;
-
-  static double seconds(Clock::time_point t) {
-    return std::chrono::duration<double>(t.time_since_epoch()).count();
-  }
-
-  static std::string_view source_path(const spdlog::details::log_msg& msg) {
-    return msg.source.filename ? std::string_view(msg.source.filename) : "(unknown file)";
-  }
-
-  static std::string_view basename(std::string_view path) {
-    const std::size_t slash = path.rfind('/');
-    return slash == std::string_view::npos ? path : path.substr(slash + 1);
-  }
-
-  Number number(Field field, const spdlog::details::log_msg& msg) {
-    switch (field) {
-      case Field::levelno:
-        return std::int64_t{python_number(msg.level)};
-      case Field::created:
-        return seconds(msg.time);
-      case Field::msecs: {
-        const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-            msg.time.time_since_epoch() % std::chrono::seconds(1));
-        return static_cast<double>(ms.count());
-      }
-      case Field::relative_created:
-        return std::chrono::duration<double, std::milli>(msg.time - kStartTime).count();
-      case Field::process:
-        return std::int64_t{::getpid()};
-      case Field::thread:
-        return static_cast<std::int64_t>(msg.thread_id);
-      case Field::lineno:
-        return std::int64_t{msg.source.line};
-      default:
-        return std::int64_t{0};
-    }
-  }
-
-  // A text field's value; `scratch` backs values that have to be built.
-  std::string_view text(Field field, const spdlog::details::log_msg& msg, std::string& scratch) {
-    switch (field) {
-      case Field::name:
-        return {msg.logger_name.data(), msg.logger_name.size()};
-      case Field::levelname:
-        return python_name(msg.level);
-      case Field::message:
-        return {msg.payload.data(), msg.payload.size()};
-      case Field::asctime:
-        return asctime(msg.time);
-      case Field::process_name:
-        return "MainProcess";
-      case Field::thread_name:
-        return scratch = std::to_string(msg.thread_id);
-      case Field::pathname:
-        return source_path(msg);
-      case Field::filename:
-        return basename(source_path(msg));
-      case Field::module: {
-        const std::string_view file = basename(source_path(msg));
-        if (!msg.source.filename) return file;
-        return file.substr(0, std::min(file.size(), file.rfind('.')));
-      }
-      case Field::func_name:
-        return msg.source.funcname ? std::string_view(msg.source.funcname) : "(unknown function)";
-      default: {
-        // A number shown with %s: Python's str().
-        std::visit([&](auto v) { scratch = fmt::format("{}", v); }, number(field, msg));
-        if (std::holds_alternative<double>(number(field, msg)) &&
-            scratch.find_first_of(".en") == std::string::npos) {
-          scratch += ".0";
-        }
-        return scratch;
-      }
-    }
-  }
-
-  // Python's %d truncates a float; %f takes an integer as a float.
-  static void append_number(const FormatPart& seg, Number value, spdlog::memory_buf_t& dest) {
-    auto out = std::back_inserter(dest);
-    if (seg.integral) {
-      const auto n = std::visit([](auto v) { return static_cast<std::int64_t>(v); }, value);
-      fmt::format_to(out, fmt::runtime(seg.number_spec), n);
-    } else {
-      const auto x = std::visit([](auto v) { return static_cast<double>(v); }, value);
-      fmt::format_to(out, fmt::runtime(seg.number_spec), x);
-    }
-  }
-
-  void append_text(const FormatPart& seg, const spdlog::details::log_msg& msg,
-                   spdlog::memory_buf_t& dest) {
-    std::string scratch;
-    std::string_view value = text(*seg.field, msg, scratch);
-    std::string quoted;
-    if (seg.repr) {
-      quoted = "'" + std::string(value) + "'";
-      value = quoted;
-    }
-    if (seg.precision >= 0) value = utf8_prefix(value, static_cast<std::size_t>(seg.precision));
-    const std::size_t length = seg.width > 0 ? utf8_length(value) : 0;
-    const std::size_t pad = length < static_cast<std::size_t>(seg.width) ? seg.width - length : 0;
-    if (!seg.left) dest.append(std::string(pad, ' '));
-    dest.append(value.data(), value.data() + value.size());
-    if (seg.left) dest.append(std::string(pad, ' '));
-  }
-
-  // Python's formatTime: strftime(datefmt) in local time, or without a
-  // datefmt "%Y-%m-%d %H:%M:%S,mmm". The strftime part is cached per second.
-  std::string_view asctime(Clock::time_point time) {
-    const auto second = std::chrono::floor<std::chrono::seconds>(time);
-    if (second != cached_second_ || cached_time_.empty()) {
-      const std::time_t t = Clock::to_time_t(second);
-      std::tm local{};
-      ::localtime_r(&t, &local);
-      const std::string& datefmt = datefmt_.empty() ? kDefaultDatefmt : datefmt_;
-      std::string buffer(64 + datefmt.size() * 4, '\0');
-      const std::size_t n = std::strftime(buffer.data(), buffer.size(), datefmt.c_str(), &local);
-      buffer.resize(n);
-      cached_time_ = std::move(buffer);
-      cached_second_ = second;
-    }
-    if (!datefmt_.empty()) return cached_time_;
-    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(time - second).count();
-    with_msecs_ = fmt::format("{},{:03d}", cached_time_, ms);
-    return with_msecs_;
-  }
-
-  static inline const std::string kDefaultDatefmt = "%Y-%m-%d %H:%M:%S";
-
-  std::shared_ptr<const std::vector<FormatPart>> segments_;
-  std::string datefmt_;
-  Clock::time_point cached_second_{};
-  std::string cached_time_;
-  std::string with_msecs_;
-};
-
-// ---- sinks ---------------------------------------------------------------
-
-// logging.FileHandler, and logging.handlers.RotatingFileHandler when
-// max_bytes and backup_count are both positive: Python's names (debug.log.1,
-// debug.log.2, ...) and Python's rule (rotate before a record that would
-// reach max_bytes). Flushes after every record, as Python does, so a crash
-// loses nothing already logged.
-class PyFileSink final : public spdlog::sinks::base_sink<std::mutex> {
- public:
-  PyFileSink(const std::filesystem::path& file, bool truncate, std::uint64_t max_bytes,
-             int backup_count)
-      : path_(file), max_bytes_(backup_count > 0 ? max_bytes : 0), backup_count_(backup_count) {
-    file_.open(path_.string(), truncate);
-    size_ = file_.size();
-  }
-
- protected:
-  void sink_it_(const spdlog::details::log_msg& msg) override {
-    spdlog::memory_buf_t formatted;
-    formatter_->format(msg, formatted);
-    if (max_bytes_ > 0 && size_ > 0 && size_ + formatted.size() >= max_bytes_) rotate();
-    file_.write(formatted);
-    file_.flush();
-    size_ += formatted.size();
-  }
-
-  void flush_() override { file_.flush(); }
-
- private:
-  std::filesystem::path numbered(int n) const {
-    std::filesystem::path p = path_;
-    p += "." + std::to_string(n);
-    return p;
-  }
-
-  // Python's doRollover. Rename failures are not fatal: logging carries on
-  // in the reopened file.
-  void rotate() {
-    file_.close();
-    std::error_code ec;
-    for (int i = backup_count_ - 1; i > 0; --i) {
-      if (std::filesystem::exists(numbered(i), ec)) {
-        std::filesystem::remove(numbered(i + 1), ec);
-        std::filesystem::rename(numbered(i), numbered(i + 1), ec);
-      }
-    }
-    std::filesystem::remove(numbered(1), ec);
-    std::filesystem::rename(path_, numbered(1), ec);
-    file_.open(path_.string(), false);
-    size_ = file_.size();
-  }
-
-  std::filesystem::path path_;
-  std::uint64_t max_bytes_;
-  int backup_count_;
-  spdlog::details::file_helper file_;
-  std::uint64_t size_ = 0;
-};
+// ---- routing -------------------------------------------------------------
 
 using Targets = std::vector<SinkPtr>;
+
+// A handler that fails (a full disk, a syslog daemon gone) must not keep
+// the record from the others, nor flood stderr: like Python's handleError,
+// say so on stderr, here at most once a second.
+void report_handler_error(const char* what) {
+  static std::atomic<std::int64_t> last{0};
+  const std::int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                               std::chrono::steady_clock::now().time_since_epoch())
+                               .count();
+  std::int64_t previous = last.load();
+  if (now - previous < 1 || !last.compare_exchange_strong(previous, now)) return;
+  std::fprintf(stderr, "immp: a log handler failed: %s\n", what);
+}
 
 // The one sink of each logger: forwards to the handler sinks the logger's
 // name reaches. The list is swapped whole on reconfigure, so logging from
@@ -612,7 +160,12 @@ class RouterSink final : public spdlog::sinks::sink {
   void log(const spdlog::details::log_msg& msg) override {
     const std::shared_ptr<const Targets> list = targets();
     for (const SinkPtr& target : *list) {
-      if (target->should_log(msg.level)) target->log(msg);
+      if (!target->should_log(msg.level)) continue;
+      try {
+        target->log(msg);
+      } catch (const std::exception& e) {
+        report_handler_error(e.what());
+      }
     }
   }
   void flush() override {
@@ -655,12 +208,13 @@ struct LoggerConfig {
   std::vector<Filter> filters;
 };
 
-// One applied configuration. Immutable once built.
+// One applied configuration. Immutable once published.
 struct State {
   std::vector<std::unique_ptr<Handler>> handlers;
+  std::map<std::string, Handler*, std::less<>> handler_names;
   std::map<std::string, LoggerConfig, std::less<>> loggers;  // "" is the root
-  // Python's logging.lastResort: WARNING and above to stderr for a logger
-  // that reaches no handler at all.
+  // Python's logging.lastResort: WARNING and above, the message alone, to
+  // stderr, for a logger that reaches no handler at all.
   SinkPtr last_resort;
 };
 
@@ -718,14 +272,20 @@ Resolved resolve(const State& state, std::string_view name) {
   return out;
 }
 
+// Keys a map may hold. Python refuses unknown keyword arguments of a handler
+// class (an error here too) but passes over unknown keys anywhere else (a
+// warning here).
+enum class Unknown { error, warning };
+
 void check_keys(const Node& map, std::initializer_list<std::string_view> known,
-                std::string_view what) {
+                std::string_view what, Unknown unknown, Warnings& warnings) {
   for (const auto& [key, value] : map.as_map()) {
     if (std::find(known.begin(), known.end(), key) != known.end()) continue;
-    std::vector<std::string> names(known.begin(), known.end());
-    std::string hint;
-    if (auto near = nearest(key, names)) hint = " (did you mean '" + *near + "'?)";
-    value.fail("unknown key '" + key + "' in " + std::string(what) + hint);
+    const std::string problem = "unknown key '" + key + "' in " + std::string(what) +
+                                hint_for(key, std::vector<std::string>(known.begin(), known.end()));
+    if (unknown == Unknown::error) value.fail(problem);
+    // As the config reader's warnings: the key's place, the map's path.
+    warnings.push_back(ConfigWarning{value.mark(), map.path(), problem});
   }
 }
 
@@ -739,97 +299,133 @@ const T& lookup(const std::map<std::string, T, std::less<>>& defined, const Node
   if (it != defined.end()) return it->second;
   std::vector<std::string> names;
   for (const auto& entry : defined) names.push_back(entry.first);
-  std::string hint;
-  if (auto near = nearest(name, names)) {
-    hint = " (did you mean '" + *near + "'?)";
-  } else if (names.empty()) {
+  std::string hint = hint_for(name, names);
+  if (hint.empty() && names.empty()) {
     hint = " (nothing is defined under logging." + std::string(section) + ")";
   }
   ref.fail("unknown " + std::string(what) + " '" + name + "'" + hint);
 }
 
 struct FormatterSpec {
-  std::shared_ptr<const std::vector<FormatPart>> segments;
+  std::shared_ptr<const CompiledFormat> format;
   std::string datefmt;
-  std::unique_ptr<spdlog::formatter> make() const {
-    return std::make_unique<PyFormatter>(segments, datefmt);
-  }
 };
 
-FormatterSpec parse_formatter(const Node& node) {
-  check_keys(node, {"format", "datefmt", "style", "validate", "class", "defaults"}, "a formatter");
-  if (const Node* cls = node.find("class")) {
+std::unique_ptr<spdlog::formatter> message_only(std::string terminator) {
+  static const auto format = compile_format("%(message)s", FormatStyle::percent, {}, true, nullptr);
+  return make_formatter(format, "", std::move(terminator));
+}
+
+FormatterSpec parse_formatter(const Node& node, Warnings& warnings) {
+  if (node.is_null()) return {compile_format("%(message)s", FormatStyle::percent, {}, true, nullptr), ""};
+  if (const Node* factory = node.find("()")) {
+    factory->fail("custom formatter factories ('()') name Python code, which immp cannot run; "
+                  "describe the formatter with format, datefmt and style");
+  }
+  check_keys(node, {"format", "datefmt", "style", "validate", "class", "defaults"}, "a formatter",
+             Unknown::warning, warnings);
+  if (const Node* cls = node.find("class"); cls && !cls->is_null()) {
     const std::string& name = cls->as_string();
     if (name != "logging.Formatter" && name != "Formatter") {
       cls->fail("unsupported formatter class '" + name + "': only logging.Formatter is available");
     }
   }
-  if (const Node* style = node.find("style"); style && style->as_string() != "%") {
-    style->fail("only %-style formats are supported (style: '%'), got style '" +
-                style->as_string() + "'");
+  FormatStyle style = FormatStyle::percent;
+  if (const Node* node_style = node.find("style"); node_style && !node_style->is_null()) {
+    const std::string& s = node_style->as_string();
+    if (s == "{") {
+      style = FormatStyle::brace;
+    } else if (s == "$") {
+      style = FormatStyle::dollar;
+    } else if (s != "%") {
+      node_style->fail("unknown style '" + s + "': use '%', '{' or '$'");
+    }
   }
-  if (const Node* validate = node.find("validate")) validate->as_bool();
-  if (const Node* defaults = node.find("defaults")) {
-    defaults->fail("formatter defaults are not supported");
+  bool validate = true;
+  if (const Node* v = node.find("validate"); v && !v->is_null()) validate = v->as_bool();
+  std::vector<std::pair<std::string, Node>> defaults;
+  if (const Node* d = node.find("defaults"); d && !d->is_null()) {
+    for (const auto& [key, value] : d->as_map()) {
+      if (value.is_list() || value.is_map()) value.fail("a default field value must be a scalar");
+      defaults.emplace_back(key, value);
+    }
   }
   FormatterSpec spec;
   const Node* format = node.find("format");
-  spec.segments = std::make_shared<const std::vector<FormatPart>>(
-      compile_format(format ? std::string_view(format->as_string()) : kBasicFormat, format));
+  if (format && format->is_null()) format = nullptr;
+  spec.format = compile_format(format ? std::string_view(format->as_string()) : default_format(style),
+                               style, defaults, validate, format);
   if (const Node* datefmt = node.find("datefmt"); datefmt && !datefmt->is_null()) {
     spec.datefmt = datefmt->as_string();
   }
   return spec;
 }
 
-Filter parse_filter(const Node& node) {
+Filter parse_filter(const Node& node, Warnings& warnings) {
   Filter filter;
+  if (node.is_null()) return filter;
   if (const Node* factory = node.find("()")) {
     const std::string& name = factory->as_string();
     if (name.ends_with("LocalFilter")) {
-      check_keys(node, {"()"}, "a LocalFilter");
+      check_keys(node, {"()"}, "a LocalFilter", Unknown::error, warnings);
       filter.kind = Filter::Kind::local;
       return filter;
     }
     if (name != "logging.Filter") {
       factory->fail("unknown filter factory '" + name +
-                    "': immp provides logging.Filter (`name: prefix`) and IMMP's runner "
-                    "LocalFilter (`(): __main__.LocalFilter`)");
+                    "': custom factories name Python code, which immp cannot run; immp provides "
+                    "logging.Filter (`name: prefix`) and IMMP's runner LocalFilter "
+                    "(`(): __main__.LocalFilter`)");
     }
+    check_keys(node, {"()", "name"}, "a filter", Unknown::error, warnings);
+  } else {
+    check_keys(node, {"name"}, "a filter", Unknown::warning, warnings);
   }
-  check_keys(node, {"()", "name"}, "a filter");
-  if (const Node* name = node.find("name")) filter.name = name->as_text();
+  if (const Node* name = node.find("name"); name && !name->is_null()) filter.name = name->as_text();
   return filter;
 }
 
 std::vector<Filter> filter_refs(const Node* list,
                                 const std::map<std::string, Filter, std::less<>>& filters) {
   std::vector<Filter> out;
-  if (!list) return out;
+  if (!list || list->is_null()) return out;
   for (const Node& ref : list->as_list()) out.push_back(lookup(filters, ref, "filter", "filters"));
   return out;
 }
 
-enum class HandlerClass { stream, file, rotating, null };
+// ---- handlers ------------------------------------------------------------
+
+enum class HandlerClass { stream, file, rotating, timed, syslog, null };
 
 struct HandlerSpec {
   const Node* node = nullptr;
   HandlerClass cls = HandlerClass::stream;
+  std::optional<int> level;
+  const FormatterSpec* formatter = nullptr;
+  std::vector<Filter> filters;
+  std::string terminator = "\n";
+  // StreamHandler
   bool to_stdout = false;
+  // file handlers
   std::filesystem::path file;
   const Node* file_node = nullptr;
   bool truncate = false;
   std::uint64_t max_bytes = 0;
   int backup_count = 0;
-  std::optional<int> level;
-  const FormatterSpec* formatter = nullptr;
-  std::vector<Filter> filters;
+  RotationSchedule schedule;
+  // SysLogHandler
+  SyslogAddress address;
+  const Node* address_node = nullptr;
+  int facility = 1;  // LOG_USER
+  std::string ident;
+  bool append_nul = true;
 };
 
 struct HandlerClassName {
   std::string_view name;
   HandlerClass cls;
 };
+// Python's names, and the bare class names as a courtesy.
 constexpr HandlerClassName kHandlerClasses[] = {
     {"logging.StreamHandler", HandlerClass::stream},
     {"StreamHandler", HandlerClass::stream},
@@ -838,21 +434,153 @@ constexpr HandlerClassName kHandlerClasses[] = {
     {"logging.handlers.RotatingFileHandler", HandlerClass::rotating},
     {"handlers.RotatingFileHandler", HandlerClass::rotating},
     {"RotatingFileHandler", HandlerClass::rotating},
+    {"logging.handlers.TimedRotatingFileHandler", HandlerClass::timed},
+    {"handlers.TimedRotatingFileHandler", HandlerClass::timed},
+    {"TimedRotatingFileHandler", HandlerClass::timed},
+    {"logging.handlers.SysLogHandler", HandlerClass::syslog},
+    {"handlers.SysLogHandler", HandlerClass::syslog},
+    {"SysLogHandler", HandlerClass::syslog},
     {"logging.NullHandler", HandlerClass::null},
     {"NullHandler", HandlerClass::null},
 };
+constexpr std::string_view kHandlerList =
+    "logging.StreamHandler, logging.FileHandler, logging.handlers.RotatingFileHandler, "
+    "logging.handlers.TimedRotatingFileHandler, logging.handlers.SysLogHandler and "
+    "logging.NullHandler";
+
+// Python's SysLogHandler.facility_names.
+struct FacilityName {
+  std::string_view name;
+  int number;
+};
+constexpr FacilityName kFacilities[] = {
+    {"kern", 0},     {"user", 1},         {"mail", 2},    {"daemon", 3},   {"auth", 4},
+    {"syslog", 5},   {"lpr", 6},          {"news", 7},    {"uucp", 8},     {"cron", 9},
+    {"authpriv", 10}, {"ftp", 11},        {"ntp", 12},    {"security", 13}, {"console", 14},
+    {"solaris-cron", 15}, {"local0", 16}, {"local1", 17}, {"local2", 18},  {"local3", 19},
+    {"local4", 20},  {"local5", 21},      {"local6", 22}, {"local7", 23},
+};
+
+// A facility as a number, a name ("local0") or Python's constant
+// (ext://logging.handlers.SysLogHandler.LOG_LOCAL0).
+int parse_facility(const Node& node) {
+  if (node.is_int()) {
+    if (node.as_int() < 0 || node.as_int() > 127) node.fail("a facility number is 0 to 127");
+    return static_cast<int>(node.as_int());
+  }
+  std::string name = node.as_string();
+  constexpr std::string_view kConstant = "ext://logging.handlers.SysLogHandler.LOG_";
+  if (name.starts_with(kConstant)) {
+    name = name.substr(kConstant.size());
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (name == "solcron") name = "solaris-cron";
+  }
+  std::vector<std::string> names;
+  for (const FacilityName& f : kFacilities) {
+    if (f.name == name) return f.number;
+    names.emplace_back(f.name);
+  }
+  node.fail("unknown syslog facility '" + node.as_string() + "'" + hint_for(name, names) +
+            "; facilities are user, daemon, local0 ... local7 and the others of syslog(3)");
+}
+
+// Python's `when` and `interval`, checked as Python checks them.
+RotationSchedule parse_schedule(const Node& handler) {
+  RotationSchedule schedule;
+  if (const Node* when = handler.find("when"); when && !when->is_null()) {
+    const std::string w = upper(when->as_string());
+    using Unit = RotationSchedule::Unit;
+    if (w == "S") {
+      schedule.unit = Unit::seconds;
+    } else if (w == "M") {
+      schedule.unit = Unit::minutes;
+    } else if (w == "H") {
+      schedule.unit = Unit::hours;
+    } else if (w == "D") {
+      schedule.unit = Unit::days;
+    } else if (w == "MIDNIGHT") {
+      schedule.unit = Unit::midnight;
+    } else if (w.size() == 2 && w[0] == 'W' && w[1] >= '0' && w[1] <= '6') {
+      schedule.unit = Unit::weekday;
+      schedule.weekday = w[1] - '0';
+    } else {
+      when->fail("unknown rotation '" + when->as_string() +
+                 "': use S, M, H, D (seconds, minutes, hours, days), midnight, or W0 to W6 "
+                 "(a weekday, W0 is Monday)");
+    }
+  }
+  if (const Node* interval = handler.find("interval"); interval && !interval->is_null()) {
+    if (!interval->is_int() || interval->as_int() < 1 || interval->as_int() > 1000000) {
+      interval->fail("interval must be a whole number of units, 1 or more");
+    }
+    schedule.interval = static_cast<int>(interval->as_int());
+  }
+  if (const Node* utc = handler.find("utc"); utc && !utc->is_null()) schedule.utc = utc->as_bool();
+  if (const Node* at = handler.find("atTime"); at && !at->is_null()) {
+    // Python wants a datetime.time, which a config file cannot hold; immp
+    // takes "HH:MM" or "HH:MM:SS".
+    const std::string text = at->is_string() ? at->as_string() : "";
+    int h = -1, m = -1, s = 0;
+    char extra = 0;
+    const int n = std::sscanf(text.c_str(), "%d:%d:%d%c", &h, &m, &s, &extra);
+    if ((n != 2 && n != 3) || h < 0 || h > 23 || m < 0 || m > 59 || s < 0 || s > 59) {
+      at->fail("atTime must be a time of day as \"HH:MM\" or \"HH:MM:SS\" (quoted), e.g. "
+               "atTime: \"04:30\"");
+    }
+    schedule.at_time = h * 3600 + m * 60 + s;
+  }
+  return schedule;
+}
+
+// Python's `address`: a Unix socket path, or [host, port].
+SyslogAddress parse_address(const Node& node, const std::filesystem::path& base_dir) {
+  SyslogAddress address;
+  if (node.is_string()) {
+    const std::filesystem::path path(node.as_string());
+    address.path = (path.is_absolute() ? path : base_dir / path).string();
+    return address;
+  }
+  if (!node.is_list() || node.as_list().size() != 2) {
+    node.fail("address is a socket path (/dev/log) or [host, port], e.g. [localhost, 514]");
+  }
+  address.host = node.as_list()[0].as_text();
+  const Node& port = node.as_list()[1];
+  address.port = port.as_text();
+  if (port.is_int() && (port.as_int() < 1 || port.as_int() > 65535)) {
+    port.fail("a port is 1 to 65535");
+  }
+  return address;
+}
+
+// The `.` key: attributes Python sets on the handler after making it.
+void parse_properties(const Node& props, HandlerSpec& spec, Warnings& warnings) {
+  for (const auto& [key, value] : props.as_map()) {
+    if (key == "terminator" && spec.cls != HandlerClass::syslog && spec.cls != HandlerClass::null) {
+      spec.terminator = value.as_string();
+    } else if (key == "ident" && spec.cls == HandlerClass::syslog) {
+      spec.ident = value.as_string();
+    } else if (key == "append_nul" && spec.cls == HandlerClass::syslog) {
+      spec.append_nul = value.as_bool();
+    } else {
+      warn(warnings, value,
+           "attribute '" + key + "' means nothing to immp's " +
+               (spec.cls == HandlerClass::syslog ? "SysLogHandler (it knows ident and append_nul)"
+                                                 : "handler (it knows terminator)") +
+               "; ignored");
+    }
+  }
+}
 
 HandlerSpec parse_handler(const Node& node, const std::filesystem::path& base_dir,
                           const std::map<std::string, FormatterSpec, std::less<>>& formatters,
-                          const std::map<std::string, Filter, std::less<>>& filters) {
+                          const std::map<std::string, Filter, std::less<>>& filters,
+                          Warnings& warnings) {
   HandlerSpec spec;
   spec.node = &node;
   node.as_map();
   if (const Node* factory = node.find("()")) {
-    factory->fail(
-        "custom handler factories are not supported; use class: with one of "
-        "logging.StreamHandler, logging.FileHandler, "
-        "logging.handlers.RotatingFileHandler, logging.NullHandler");
+    factory->fail("custom handler factories ('()') name Python code, which immp cannot run; use "
+                  "class: with one of " + std::string(kHandlerList));
   }
   const Node& cls = node.at("class");
   const std::string& cls_name = cls.as_string();
@@ -863,39 +591,56 @@ HandlerSpec parse_handler(const Node& node, const std::filesystem::path& base_di
   if (!known) {
     std::vector<std::string> names;
     for (const HandlerClassName& c : kHandlerClasses) names.emplace_back(c.name);
-    std::string hint;
-    if (auto near = nearest(cls_name, names)) hint = " (did you mean '" + *near + "'?)";
-    cls.fail("unsupported handler class '" + cls_name + "'" + hint +
-             "; immp provides logging.StreamHandler, logging.FileHandler, "
-             "logging.handlers.RotatingFileHandler and logging.NullHandler");
+    cls.fail("unsupported handler class '" + cls_name + "'" + hint_for(cls_name, names) +
+             "; immp provides " + std::string(kHandlerList));
   }
   spec.cls = known->cls;
   switch (spec.cls) {
     case HandlerClass::stream:
-      check_keys(node, {"class", "level", "formatter", "filters", "stream"}, "a StreamHandler");
+      check_keys(node, {"class", "level", "formatter", "filters", ".", "stream"},
+                 "a StreamHandler", Unknown::error, warnings);
       break;
     case HandlerClass::file:
       check_keys(node,
-                 {"class", "level", "formatter", "filters", "filename", "mode", "encoding",
+                 {"class", "level", "formatter", "filters", ".", "filename", "mode", "encoding",
                   "errors", "delay"},
-                 "a FileHandler");
+                 "a FileHandler", Unknown::error, warnings);
       break;
     case HandlerClass::rotating:
       check_keys(node,
-                 {"class", "level", "formatter", "filters", "filename", "mode", "encoding",
+                 {"class", "level", "formatter", "filters", ".", "filename", "mode", "encoding",
                   "errors", "delay", "maxBytes", "backupCount"},
-                 "a RotatingFileHandler");
+                 "a RotatingFileHandler", Unknown::error, warnings);
+      break;
+    case HandlerClass::timed:
+      check_keys(node,
+                 {"class", "level", "formatter", "filters", ".", "filename", "when", "interval",
+                  "backupCount", "encoding", "delay", "utc", "atTime", "errors"},
+                 "a TimedRotatingFileHandler", Unknown::error, warnings);
+      break;
+    case HandlerClass::syslog:
+      check_keys(node,
+                 {"class", "level", "formatter", "filters", ".", "address", "facility",
+                  "socktype"},
+                 "a SysLogHandler", Unknown::error, warnings);
+      spec.terminator = "";
       break;
     case HandlerClass::null:
-      check_keys(node, {"class", "level", "formatter", "filters"}, "a NullHandler");
+      check_keys(node, {"class", "level", "formatter", "filters", "."}, "a NullHandler",
+                 Unknown::error, warnings);
       break;
   }
-  if (const Node* level = node.find("level")) spec.level = parse_level(*level);
-  if (const Node* formatter = node.find("formatter")) {
+  if (const Node* level = node.find("level"); level && !level->is_null()) {
+    spec.level = parse_level(*level);
+  }
+  if (const Node* formatter = node.find("formatter"); formatter && !formatter->is_null()) {
     spec.formatter = &lookup(formatters, *formatter, "formatter", "formatters");
   }
   spec.filters = filter_refs(node.find("filters"), filters);
-  if (const Node* stream = node.find("stream")) {
+  if (const Node* props = node.find("."); props && !props->is_null()) {
+    parse_properties(*props, spec, warnings);
+  }
+  if (const Node* stream = node.find("stream"); stream && !stream->is_null()) {
     const std::string& name = stream->as_string();
     if (name == "ext://sys.stdout") {
       spec.to_stdout = true;
@@ -903,37 +648,64 @@ HandlerSpec parse_handler(const Node& node, const std::filesystem::path& base_di
       stream->fail("unsupported stream '" + name + "': use ext://sys.stdout or ext://sys.stderr");
     }
   }
-  if (spec.cls == HandlerClass::file || spec.cls == HandlerClass::rotating) {
+  const bool to_file = spec.cls == HandlerClass::file || spec.cls == HandlerClass::rotating ||
+                       spec.cls == HandlerClass::timed;
+  if (to_file) {
     spec.file_node = node.find("filename");
-    if (!spec.file_node) {
+    if (!spec.file_node || spec.file_node->is_null()) {
       node.fail(std::string(known->name) +
                 " needs a 'filename': the log file, relative to the config file's folder");
     }
     const std::filesystem::path file(spec.file_node->as_string());
     spec.file = file.is_absolute() ? file : base_dir / file;
-    if (const Node* mode = node.find("mode")) {
+    if (const Node* mode = node.find("mode"); mode && !mode->is_null()) {
       const std::string& m = mode->as_string();
       if (m != "a" && m != "w")
         mode->fail("unsupported mode '" + m + "': use 'a' (append) or 'w' (truncate)");
       spec.truncate = m == "w";
     }
     for (const char* ignored : {"encoding", "errors"}) {
-      if (const Node* n = node.find(ignored)) n->as_text();  // always UTF-8
+      if (const Node* n = node.find(ignored); n && !n->is_null()) n->as_text();  // always UTF-8
     }
-    if (const Node* delay = node.find("delay")) delay->as_bool();
-  }
-  if (spec.cls == HandlerClass::rotating) {
-    // Python forces append mode when rotating.
-    if (const Node* max_bytes = node.find("maxBytes")) {
-      if (max_bytes->as_int() < 0) max_bytes->fail("maxBytes can't be negative");
-      spec.max_bytes = static_cast<std::uint64_t>(max_bytes->as_int());
-      if (spec.max_bytes > 0) spec.truncate = false;
-    }
-    if (const Node* backups = node.find("backupCount")) {
+    if (const Node* delay = node.find("delay"); delay && !delay->is_null()) delay->as_bool();
+    if (const Node* backups = node.find("backupCount"); backups && !backups->is_null()) {
       if (backups->as_int() < 0 || backups->as_int() > 100000) {
         backups->fail("backupCount must be between 0 and 100000");
       }
       spec.backup_count = static_cast<int>(backups->as_int());
+    }
+  }
+  if (spec.cls == HandlerClass::rotating) {
+    if (const Node* max_bytes = node.find("maxBytes"); max_bytes && !max_bytes->is_null()) {
+      if (max_bytes->as_int() < 0) max_bytes->fail("maxBytes can't be negative");
+      spec.max_bytes = static_cast<std::uint64_t>(max_bytes->as_int());
+      // Python forces append mode when rotating.
+      if (spec.max_bytes > 0) spec.truncate = false;
+    }
+  }
+  if (spec.cls == HandlerClass::timed) spec.schedule = parse_schedule(node);
+  if (spec.cls == HandlerClass::syslog) {
+    spec.address.host = "localhost";  // Python's default: ('localhost', 514), UDP
+    spec.address.port = "514";
+    spec.address_node = &node;
+    if (const Node* address = node.find("address"); address && !address->is_null()) {
+      spec.address = parse_address(*address, base_dir);
+      spec.address_node = address;
+    }
+    if (const Node* facility = node.find("facility"); facility && !facility->is_null()) {
+      spec.facility = parse_facility(*facility);
+    }
+    if (const Node* socktype = node.find("socktype"); socktype && !socktype->is_null()) {
+      // Linux's numbers: SOCK_STREAM is 1, SOCK_DGRAM 2.
+      const std::string t = socktype->as_text();
+      if (t == "ext://socket.SOCK_STREAM" || t == "1") {
+        spec.address.stream = true;
+      } else if (t == "ext://socket.SOCK_DGRAM" || t == "2") {
+        spec.address.stream = false;
+      } else {
+        socktype->fail("unknown socktype '" + t +
+                       "': use ext://socket.SOCK_DGRAM or ext://socket.SOCK_STREAM");
+      }
     }
   }
   return spec;
@@ -953,62 +725,74 @@ SinkPtr console_sink(bool to_stdout, const Console& console) {
   return std::make_shared<spdlog::sinks::stderr_sink_mt>();
 }
 
-std::unique_ptr<spdlog::formatter> basic_formatter() {
-  static const auto segments =
-      std::make_shared<const std::vector<FormatPart>>(compile_format(kBasicFormat, nullptr));
-  return std::make_unique<PyFormatter>(segments, "");
+// Makes the sink of a parsed handler; fails on its node when the file or
+// socket cannot be opened.
+SinkPtr make_sink(const HandlerSpec& spec, const Console& console) {
+  switch (spec.cls) {
+    case HandlerClass::stream:
+      return console_sink(spec.to_stdout, console);
+    case HandlerClass::file:
+    case HandlerClass::rotating:
+      try {
+        return std::make_shared<FileSink>(spec.file, spec.truncate, spec.max_bytes,
+                                          spec.backup_count);
+      } catch (const spdlog::spdlog_ex& e) {
+        spec.file_node->fail("cannot open the log file: " + std::string(e.what()));
+      }
+    case HandlerClass::timed:
+      try {
+        return std::make_shared<TimedFileSink>(spec.file, spec.schedule, spec.backup_count);
+      } catch (const spdlog::spdlog_ex& e) {
+        spec.file_node->fail("cannot open the log file: " + std::string(e.what()));
+      }
+    case HandlerClass::syslog:
+      try {
+        return std::make_shared<SyslogSink>(spec.address, spec.facility, spec.ident,
+                                            spec.append_nul);
+      } catch (const std::runtime_error& e) {
+        spec.address_node->fail("syslog: " + std::string(e.what()));
+      }
+    case HandlerClass::null:
+      break;
+  }
+  return nullptr;
 }
 
-// Reads a whole section; opens files only once everything else is known to
-// be valid, so a bad config never truncates a log file.
-std::shared_ptr<const State> build_state(const Node& section, const std::filesystem::path& base_dir,
-                                         const Console& console) {
-  section.as_map();
-  check_keys(section,
-             {"version", "formatters", "filters", "handlers", "loggers", "root", "incremental",
-              "disable_existing_loggers"},
-             "the logging section");
-  const Node& version = section.at("version");
-  if (!version.is_int() || version.as_int() != 1) {
-    version.fail("unsupported logging config version " + version.as_text() +
-                 ": only version 1 exists");
-  }
-  if (const Node* incremental = section.find("incremental");
-      incremental && incremental->as_bool()) {
-    incremental->fail(
-        "incremental logging configuration is not supported: give the whole "
-        "configuration and remove 'incremental' (or set it to false)");
-  }
-  // Python disables loggers created before the configuration; immp's are made
-  // after it or updated in place, so there is nothing to disable.
-  if (const Node* disable = section.find("disable_existing_loggers")) disable->as_bool();
-
+// Reads a whole (not incremental) section; opens files only once everything
+// else is known to be valid, so a bad config never truncates a log file.
+std::shared_ptr<State> build_state(const Node& section, const std::filesystem::path& base_dir,
+                                   const Console& console, Warnings& warnings) {
   std::map<std::string, FormatterSpec, std::less<>> formatters;
   if (const Node* node = section.find("formatters"); node && !node->is_null()) {
-    for (const auto& [name, value] : node->as_map()) formatters[name] = parse_formatter(value);
+    for (const auto& [name, value] : node->as_map()) {
+      formatters[name] = parse_formatter(value, warnings);
+    }
   }
   std::map<std::string, Filter, std::less<>> filters;
   if (const Node* node = section.find("filters"); node && !node->is_null()) {
-    for (const auto& [name, value] : node->as_map()) filters[name] = parse_filter(value);
+    for (const auto& [name, value] : node->as_map()) filters[name] = parse_filter(value, warnings);
   }
   std::vector<std::pair<std::string, HandlerSpec>> handler_specs;
   std::map<std::string, std::size_t, std::less<>> handler_index;
   if (const Node* node = section.find("handlers"); node && !node->is_null()) {
     for (const auto& [name, value] : node->as_map()) {
       handler_index[name] = handler_specs.size();
-      handler_specs.emplace_back(name, parse_handler(value, base_dir, formatters, filters));
+      handler_specs.emplace_back(name, parse_handler(value, base_dir, formatters, filters, warnings));
     }
   }
 
   auto state = std::make_shared<State>();
   for (std::size_t i = 0; i < handler_specs.size(); ++i) {
     state->handlers.push_back(std::make_unique<Handler>());
+    state->handler_names[handler_specs[i].first] = state->handlers.back().get();
   }
   auto logger_config = [&](const Node& node, bool root) {
     if (root) {
-      check_keys(node, {"level", "handlers", "filters"}, "the root logger");
+      check_keys(node, {"level", "handlers", "filters"}, "the root logger", Unknown::warning,
+                 warnings);
     } else {
-      check_keys(node, {"level", "handlers", "propagate", "filters"}, "a logger");
+      check_keys(node, {"level", "handlers", "propagate", "filters"}, "a logger",
+                 Unknown::warning, warnings);
     }
     LoggerConfig config;
     if (const Node* level = node.find("level"); level && !level->is_null()) {
@@ -1020,7 +804,9 @@ std::shared_ptr<const State> build_state(const Node& section, const std::filesys
         config.handlers.push_back(state->handlers[index].get());
       }
     }
-    if (const Node* propagate = node.find("propagate")) config.propagate = propagate->as_bool();
+    if (const Node* propagate = node.find("propagate"); propagate && !propagate->is_null()) {
+      config.propagate = propagate->as_bool();
+    }
     config.filters = filter_refs(node.find("filters"), filters);
     return config;
   };
@@ -1028,7 +814,9 @@ std::shared_ptr<const State> build_state(const Node& section, const std::filesys
     for (const auto& [name, value] : node->as_map()) {
       if (name.empty())
         value.fail("a logger name can't be empty: configure the root logger under 'root'");
-      state->loggers[name] = value.is_null() ? LoggerConfig{} : logger_config(value, false);
+      // Python's getLogger("root") is the root logger; `root:` still wins.
+      state->loggers[name == "root" ? "" : name] =
+          value.is_null() ? LoggerConfig{} : logger_config(value, false);
     }
   }
   if (const Node* node = section.find("root"); node && !node->is_null()) {
@@ -1039,53 +827,139 @@ std::shared_ptr<const State> build_state(const Node& section, const std::filesys
     const HandlerSpec& spec = handler_specs[i].second;
     Handler& handler = *state->handlers[i];
     handler.filters = spec.filters;
-    switch (spec.cls) {
-      case HandlerClass::stream:
-        handler.sink = console_sink(spec.to_stdout, console);
-        break;
-      case HandlerClass::file:
-      case HandlerClass::rotating:
-        try {
-          handler.sink = std::make_shared<PyFileSink>(spec.file, spec.truncate, spec.max_bytes,
-                                                      spec.backup_count);
-        } catch (const spdlog::spdlog_ex& e) {
-          spec.file_node->fail("cannot open the log file: " + std::string(e.what()));
-        }
-        break;
-      case HandlerClass::null:
-        break;
-    }
+    handler.sink = make_sink(spec, console);
     if (!handler.sink) continue;
     handler.sink->set_level(spec.level ? threshold(*spec.level) : level_enum::trace);
-    handler.sink->set_formatter(spec.formatter ? spec.formatter->make() : basic_formatter());
+    // Without a formatter Python prints the message alone.
+    handler.sink->set_formatter(
+        spec.formatter ? make_formatter(spec.formatter->format, spec.formatter->datefmt,
+                                        spec.terminator)
+                       : message_only(spec.terminator));
   }
   state->last_resort = console_sink(false, console);
   state->last_resort->set_level(level_enum::warn);
-  state->last_resort->set_formatter(basic_formatter());
+  state->last_resort->set_formatter(message_only("\n"));
   return state;
 }
 
-// The configuration without a `logging` section: the runner's start-up and
-// shutdown lines (INFO on immp.runner) and every warning, to stderr.
+// Python's incremental configuration: only the levels of handlers that
+// exist, and the levels and propagation of loggers, change; handlers,
+// formatters and filters are not replaced. Applied to `state` in place,
+// before it is published.
+void apply_incremental(State& state, const Node& section, Warnings& warnings) {
+  for (const char* ignored : {"formatters", "filters"}) {
+    if (const Node* node = section.find(ignored); node && !node->is_null() && node->size() > 0) {
+      warn(warnings, *node,
+           std::string(ignored) + " are not read with incremental: true (Python does not "
+                                  "read them either); ignored");
+    }
+  }
+  if (const Node* node = section.find("handlers"); node && !node->is_null()) {
+    for (const auto& [name, value] : node->as_map()) {
+      auto it = state.handler_names.find(name);
+      if (it == state.handler_names.end()) {
+        std::vector<std::string> names;
+        for (const auto& entry : state.handler_names) names.push_back(entry.first);
+        std::string list;
+        for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+        value.fail("no handler '" + name + "' to change" + hint_for(name, names) +
+                   ": incremental: true only changes the levels of the handlers immp has "
+                   "without a logging section (" + list + ")");
+      }
+      value.as_map();
+      for (const auto& [key, setting] : value.as_map()) {
+        if (key != "level") {
+          warn(warnings, setting,
+               "only a handler's level changes with incremental: true; '" + key + "' is ignored");
+        }
+      }
+      const Node* level = value.find("level");
+      if (level && !level->is_null() && it->second->sink) {
+        it->second->sink->set_level(threshold(parse_level(*level)));
+      }
+    }
+  }
+  auto change = [&](LoggerConfig& config, const Node& node, bool root) {
+    if (node.is_null()) return;
+    for (const auto& [key, setting] : node.as_map()) {
+      if (key == "level" || (!root && key == "propagate")) continue;
+      warn(warnings, setting,
+           (root ? "only the root's level changes with incremental: true; '"
+                 : "only a logger's level and propagate change with incremental: true; '") +
+               key + "' is ignored");
+    }
+    if (const Node* level = node.find("level"); level && !level->is_null()) {
+      config.level = parse_level(*level);
+    }
+    if (const Node* propagate = node.find("propagate"); !root && propagate && !propagate->is_null()) {
+      config.propagate = propagate->as_bool();
+    }
+  };
+  if (const Node* node = section.find("loggers"); node && !node->is_null()) {
+    for (const auto& [name, value] : node->as_map()) {
+      change(state.loggers[name == "root" ? "" : name], value, false);
+    }
+  }
+  if (const Node* node = section.find("root"); node && !node->is_null()) {
+    change(state.loggers[""], *node, true);
+  }
+}
+
+// The configuration without a `logging` section, as IMMP's runner sets it
+// up (logging.basicConfig(level=INFO), then the root at WARNING and `immp`
+// at INFO): immp's own records at INFO and above, everything else at
+// WARNING and above, to stderr in Python's basic format.
 Node default_section() {
-  Node formatter = Node::map();
-  formatter.set("format", "[%(asctime)s] %(levelname)s %(name)s: %(message)s");
-  formatter.set("datefmt", "%Y-%m-%d %H:%M:%S");
+  Node basic = Node::map();
+  basic.set("format", "%(levelname)s:%(name)s:%(message)s");
   Node console = Node::map();
   console.set("class", "logging.StreamHandler");
-  console.set("formatter", "default");
-  Node runner = Node::map();
-  runner.set("level", "INFO");
+  console.set("formatter", "basic");
+  Node immp_logger = Node::map();
+  immp_logger.set("level", "INFO");
   Node root = Node::map();
   root.set("level", "WARNING");
   root.set("handlers", NodeList{Node("console")});
   Node section = Node::map();
   section.set("version", 1);
-  section.set("formatters", NodeMap{{"default", formatter}});
+  section.set("formatters", NodeMap{{"basic", basic}});
   section.set("handlers", NodeMap{{"console", console}});
-  section.set("loggers", NodeMap{{"immp.runner", runner}});
+  section.set("loggers", NodeMap{{"immp", immp_logger}});
   section.set("root", root);
   return section;
+}
+
+// Reads a `logging` section (null: the defaults) into a new configuration.
+std::shared_ptr<const State> read_section(const Node* section, const std::filesystem::path& base_dir,
+                                          const Console& console, Warnings& warnings) {
+  if (!section || section->is_null()) {
+    return build_state(default_section(), base_dir, console, warnings);
+  }
+  section->as_map();
+  check_keys(*section,
+             {"version", "formatters", "filters", "handlers", "loggers", "root", "incremental",
+              "disable_existing_loggers"},
+             "the logging section", Unknown::warning, warnings);
+  const Node& version = section->at("version");
+  if (!version.is_int() || version.as_int() != 1) {
+    version.fail("unsupported logging config version " + version.as_text() +
+                 ": only version 1 exists");
+  }
+  // Python disables loggers created before the configuration; immp's are made
+  // after it or updated in place, so there is nothing to disable.
+  if (const Node* disable = section->find("disable_existing_loggers"); disable && !disable->is_null()) {
+    disable->as_bool();
+  }
+  const Node* incremental = section->find("incremental");
+  if (incremental && !incremental->is_null() && incremental->as_bool()) {
+    // immp reads the whole file at start-up and on every reload, so what an
+    // incremental section changes is always the same thing: the defaults.
+    Warnings ignored;
+    auto state = build_state(default_section(), base_dir, console, ignored);
+    apply_incremental(*state, *section, warnings);
+    return state;
+  }
+  return build_state(*section, base_dir, console, warnings);
 }
 
 // Every logger ever handed out, and the configuration they follow. Leaked
@@ -1105,16 +979,12 @@ class Registry {
     return add(key);
   }
 
-  void configure(const Node* section, const std::filesystem::path& base_dir) {
+  Warnings configure(const Node* section, const std::filesystem::path& base_dir) {
     std::lock_guard lock(mutex_);
-    std::shared_ptr<const State> state;
-    if (section && !section->is_null()) {
-      state = build_state(*section, base_dir, console_);
-    } else {
-      state = build_state(default_section(), base_dir, console_);
-    }
-    state_ = std::move(state);
+    Warnings warnings;
+    state_ = read_section(section, base_dir, console_, warnings);
     for (auto& [name, entry] : entries_) apply(name, entry);
+    return warnings;
   }
 
   void flush() {
@@ -1137,7 +1007,8 @@ class Registry {
   };
 
   Registry() {
-    state_ = build_state(default_section(), {}, console_);
+    Warnings none;
+    state_ = read_section(nullptr, {}, console_, none);
     // Stray spdlog::info(...) calls go through the root logger too.
     spdlog::set_default_logger(add(""));
   }
@@ -1168,7 +1039,10 @@ class Registry {
 LoggerPtr logger(std::string_view name) { return Registry::instance().get(name); }
 
 void configure_logging(const Node* section, const std::filesystem::path& base_dir) {
-  Registry::instance().configure(section, base_dir);
+  Warnings warnings = Registry::instance().configure(section, base_dir);
+  // Once the registry is unlocked: to the caller's ConfigWarningScope, or
+  // logged through the new configuration.
+  for (ConfigWarning& warning : warnings) ConfigWarningScope::report(std::move(warning));
 }
 
 void shutdown_logging() { Registry::instance().flush(); }

@@ -14,13 +14,18 @@ namespace immp {
 // Applies a `logging` section to every logger, including those logger()
 // already handed out: they are updated in place, so cached LoggerPtrs follow
 // the new configuration. A null `section` (or a null node: `logging:` left
-// empty) applies the defaults: INFO and above from `immp.runner`, WARNING and
-// above from everything else, to stderr. Relative file names are resolved
-// against `base_dir` (the config file's folder).
+// empty) applies the defaults, IMMP's runner's: INFO and above from `immp`
+// and its children, WARNING and above from everything else, to stderr as
+// "LEVEL:name:message". A section with `incremental: true` changes levels of
+// those defaults. Relative file and socket names are resolved against
+// `base_dir` (the config file's folder).
 //
 // Throws ConfigError naming file:line:col and the key path for a bad section;
 // nothing is changed then (no file is opened or truncated) and the previous
-// configuration stays in force. Thread-safe; loggers may be used from other
+// configuration stays in force. What Python would pass over silently (an
+// unknown key in a logger or formatter) is a ConfigWarning, reported once
+// the new configuration is in force (see ConfigWarningScope: without one it
+// is logged on `immp.config`). Thread-safe; loggers may be used from other
 // threads while it runs.
 void configure_logging(const Node* section, const std::filesystem::path& base_dir);
 
