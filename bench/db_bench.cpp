@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "bench.hpp"
+#include "immp/log.hpp"
 #include "store/database.hpp"
 #include "support/async.hpp"
 
@@ -19,7 +20,12 @@ int db(int, char**) {
   std::string t = (fs::temp_directory_path() / "immp-bench-XXXXXX").string();
   fs::path dir = mkdtemp(t.data());
   asio::io_context io(1);
-  auto database = test::run(io, store::Database::open("sqlite:///" + (dir / "db.db").string()));
+  // stdout carries only JSON lines: the store logs through immp's loggers
+  // (warnings to stderr), not spdlog's default one.
+  store::Options options;
+  options.log = logger("immp.bench.db");
+  auto database =
+      test::run(io, store::Database::open("sqlite:///" + (dir / "db.db").string(), options));
   std::vector<std::string> steps{
       "CREATE TABLE sync_refs (key TEXT NOT NULL, network TEXT NOT NULL, channel TEXT NOT NULL,"
       " message TEXT NOT NULL, UNIQUE (network, channel, message));"
