@@ -562,11 +562,12 @@ void parse_properties(const Node& props, HandlerSpec& spec, Warnings& warnings) 
     } else if (key == "append_nul" && spec.cls == HandlerClass::syslog) {
       spec.append_nul = value.as_bool();
     } else {
-      warn(warnings, value,
-           "attribute '" + key + "' means nothing to immp's " +
-               (spec.cls == HandlerClass::syslog ? "SysLogHandler (it knows ident and append_nul)"
-                                                 : "handler (it knows terminator)") +
-               "; ignored");
+      warnings.push_back(ConfigWarning{
+          value.mark(), spec.node->path(),
+          "attribute '" + key + "' under '.' means nothing to immp's " +
+              (spec.cls == HandlerClass::syslog ? "SysLogHandler (it knows ident and append_nul)"
+                                                : "handler (it knows terminator)") +
+              "; ignored"});
     }
   }
 }

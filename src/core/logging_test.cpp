@@ -74,6 +74,37 @@ logging:
     handlers: [console]
 )";
 
+// docs/logging.md's own example.
+constexpr std::string_view kDailyAndSyslog = R"(
+logging:
+  version: 1
+  formatters:
+    file:
+      style: "{"
+      format: "{asctime} {levelname:<8} {name}: {message}"
+    syslog:
+      format: "immp[%(process)d]: %(name)s: %(message)s"
+  handlers:
+    daily:
+      class: logging.handlers.TimedRotatingFileHandler
+      filename: immp.log
+      when: midnight
+      backupCount: 14
+      formatter: file
+    syslog:
+      class: logging.handlers.SysLogHandler
+      address: /dev/log
+      facility: daemon
+      level: WARNING
+      formatter: syslog
+  loggers:
+    immp:
+      level: INFO
+  root:
+    level: WARNING
+    handlers: [daily, syslog]
+)";
+
 // Whether `text` has the shape `shape`: '#' stands for one digit, '*' for
 // any run of characters, everything else for itself. (std::regex trips
 // GCC 12's -Wmaybe-uninitialized under the sanitizers.)
@@ -625,7 +656,7 @@ TEST_F(LoggingTest, BraceStyleFloatsShowAsPython) {
 logging:
   version: 1
   formatters:
-    brace: {style: "{", format: "{msecs}|{msecs:>8}|{message}"}
+    brace: {style: "{", format: "{msecs}|{msecs:>8}|{msecs:03d}|{message}"}
   handlers:
     console: {class: logging.StreamHandler, formatter: brace}
   root: {level: DEBUG, handlers: [console]}
@@ -633,7 +664,9 @@ logging:
   const auto time = std::chrono::system_clock::time_point(std::chrono::milliseconds(1'700'000'000'239));
   logger("immp")->log(time, spdlog::source_loc{}, spdlog::level::info, "x");
   // Python's msecs is a float: str() keeps ".0".
-  EXPECT_EQ(err_.str(), "239.0|   239.0|x\n");
+  // Python's msecs is a float: str() keeps ".0"; 'd' truncates it (where
+  // Python would fail on every record).
+  EXPECT_EQ(err_.str(), "239.0|   239.0|239|x\n");
 }
 
 TEST_F(LoggingTest, DollarStyleFormats) {
@@ -697,19 +730,38 @@ TEST_F(LoggingTest, FormatErrorsNameTheFieldAndPlace) {
   EXPECT_EQ(error("{", "%(message)s {message}"), "");
 }
 
-TEST_F(LoggingTest, HandlerTerminatorProperty) {
-  configure_yaml(R"(
+TEST_F(LoggingTest, HandlerAttributes) {
+  std::vector<std::string> warnings;
+  {
+    ConfigWarningScope scope;
+    configure_yaml(R"(
 logging:
   version: 1
   handlers:
     console:
       class: logging.StreamHandler
-      .: {terminator: " | "}
+      .: {terminator: " | ", colour: red}
   root: {level: DEBUG, handlers: [console]}
 )");
+    for (const ConfigWarning& w : scope.warnings()) warnings.push_back(w.str());
+  }
   logger("immp")->info("a");
   logger("immp")->info("b");
   EXPECT_EQ(err_.str(), "a | b | ");
+  EXPECT_EQ(warnings, (std::vector<std::string>{
+                          "test.yaml:7:30: logging.handlers.console: attribute 'colour' under "
+                          "'.' means nothing to immp's handler (it knows terminator); ignored"}));
+}
+
+TEST_F(LoggingTest, DocsDailyExampleWritesTheDocumentedLine) {
+  configure_yaml(kDailyAndSyslog);
+  logger("immp.runner")->info("Starting host (3 plugs, 5 hooks)");
+  logger("immp.host")->debug("not at INFO");
+  shutdown_logging();
+  const std::string line = read_file(dir_ / "immp.log");
+  EXPECT_TRUE(has_shape(
+      line, "####-##-## ##:##:##,### INFO     immp.runner: Starting host (3 plugs, 5 hooks)\n"))
+      << line;
 }
 
 // ---- incremental and warnings ----------------------------------------------
