@@ -11,7 +11,14 @@ pkg_check_modules(SQLITE3 REQUIRED IMPORTED_TARGET sqlite3)
 pkg_check_modules(PQXX REQUIRED IMPORTED_TARGET libpqxx)
 find_package(CLI11 CONFIG QUIET)
 
-# Private dependencies of libimmp, not part of the SDK.
+# Private dependencies of each layer, not part of the SDK.
+add_library(immp_core_deps INTERFACE)
+target_link_libraries(immp_core_deps INTERFACE
+  Boost::json Boost::url yaml-cpp PkgConfig::TOMLPP ${CMAKE_DL_LIBS})
+add_library(immp_store_deps INTERFACE)
+target_link_libraries(immp_store_deps INTERFACE Boost::json PkgConfig::SQLITE3 PkgConfig::PQXX)
+# Everything: every layer (added with the runner in CMakeLists.txt) and
+# their private dependencies, for tests and benchmarks, which may reach into
+# any layer's internals.
 add_library(immp_deps INTERFACE)
-target_link_libraries(immp_deps INTERFACE
-  Boost::json Boost::url yaml-cpp PkgConfig::TOMLPP PkgConfig::SQLITE3 PkgConfig::PQXX ${CMAKE_DL_LIBS})
+target_link_libraries(immp_deps INTERFACE immp_core_deps immp_store_deps)

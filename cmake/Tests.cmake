@@ -8,6 +8,9 @@ target_link_libraries(immp_test_pch PUBLIC immp GTest::gtest GTest::gmock)
 target_include_directories(immp_test_pch PUBLIC ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/tests)
 target_precompile_headers(immp_test_pch PUBLIC src/pch.hpp <gtest/gtest.h> <gmock/gmock.h>)
 
+# Tests are not a layer: they may use every layer's internals (and the
+# test support uses the memory and IRC plugs), so they link everything
+# (immp_deps).
 file(GLOB IMMP_TEST_SUPPORT CONFIGURE_DEPENDS tests/support/*.cpp)
 add_library(immp_test_support STATIC ${IMMP_TEST_SUPPORT} cmake/empty.cpp)
 target_link_libraries(immp_test_support PUBLIC immp immp_deps GTest::gtest GTest::gmock)

@@ -1,6 +1,7 @@
 // Registry: every plug and hook class the runner can instantiate, by dotted
-// path. Built-ins are added as one module; external plugins are found on
-// the config's `path` directories and loaded on demand.
+// path. The runner adds the built-ins as one module (runner/builtins.hpp);
+// external plugins are found on the config's `path` directories and loaded
+// on demand.
 #pragma once
 
 #include <filesystem>
@@ -37,7 +38,10 @@ class Registry {
   std::map<std::string, void*> handles_;  // dlopen handles by file
 };
 
-// The module of every built-in plug and hook.
+// The module of every built-in plug and hook. Defined by the runner
+// (runner/builtins.cpp), the one layer that sees them all; the core neither
+// defines nor calls it. Declared here only until runner.cpp includes
+// runner/builtins.hpp, its home.
 const Module& builtin_module();
 
 }  // namespace immp

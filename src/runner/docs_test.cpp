@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/logging.hpp"
+#include "runner/builtins.hpp"
 
 namespace immp {
 namespace {

@@ -1,6 +1,5 @@
-// Every built-in plug and hook, registered the same way as an external
-// plugin's module. Add a line here for each new class.
-#include "core/registry.hpp"
+#include "runner/builtins.hpp"
+
 #include "hooks/sync/sync_hook.hpp"
 #include "plugs/console/console_plug.hpp"
 #include "plugs/dummy/dummy_plug.hpp"
