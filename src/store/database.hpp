@@ -1,5 +1,7 @@
 // Database: the storage that hooks (sync's id map, outboxes, notes, ...)
-// keep their data in. SQLite (default) or PostgreSQL, chosen by URL.
+// keep their data in. SQLite (default) or PostgreSQL, chosen by URL. Plugs
+// and hooks reach it through the SDK's immp::Database, which DatabaseHook
+// implements on top of this class.
 //
 // Every backend call blocks, so each Database runs its connection on its
 // own worker thread. The coroutine API never blocks the caller: a request is
@@ -21,23 +23,20 @@
 #include <vector>
 
 #include "immp/asio.hpp"
+#include "immp/database.hpp"
 #include "immp/log.hpp"
 
 namespace immp::store {
 
-// One SQL value: null, integer, real or text (a BLOB reads as text).
-using Value = std::variant<std::monostate, std::int64_t, double, std::string>;
-using Row = std::vector<Value>;
-using Rows = std::vector<Row>;
-
-bool is_null(const Value& value);
-// Typed reads; each throws std::runtime_error naming the kind it found.
-// as_int accepts a real with an integral value; as_text renders numbers.
-std::int64_t as_int(const Value& value);
-double as_real(const Value& value);
-std::string as_text(const Value& value);
-
-enum class Dialect { sqlite, postgresql };
+// The SDK's values and dialects (immp/database.hpp), under their store names.
+using sql::Dialect;
+using sql::Row;
+using sql::Rows;
+using sql::Value;
+using sql::as_int;
+using sql::as_real;
+using sql::as_text;
+using sql::is_null;
 
 // How `sqlite:///x` reads. In both styles `sqlite://x` is relative to the
 // base directory and `sqlite:////x` is absolute.

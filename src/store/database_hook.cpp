@@ -52,7 +52,7 @@ Task<> DatabaseHook::start() {
   options.base_dir = host().options().base_dir;
   options.style = style_;
   options.log = log();
-  auto opening = Database::open(url(), options);
+  auto opening = store::Database::open(url(), options);
   db_ = co_await std::move(opening);
   log()->info("database: {}", db_->describe());
   // Outboxes keep undelivered messages here while their plug is down.
@@ -72,9 +72,33 @@ Task<> DatabaseHook::stop() {
   db_.reset();
 }
 
-Database& DatabaseHook::db() const {
+store::Database& DatabaseHook::db() const {
   if (!db_) throw std::logic_error("the " + name() + " database is not open");
   return *db_;
 }
+
+sql::Dialect DatabaseHook::dialect() const { return db().dialect(); }
+
+// The forwarders return the store's task itself: no coroutine frame of
+// their own per call.
+Task<> DatabaseHook::migrate(std::string owner, std::vector<std::string> steps) {
+  return db().migrate(std::move(owner), std::move(steps));
+}
+
+Task<Rows> DatabaseHook::query(std::string statement, std::vector<Value> params) {
+  return db().query(std::move(statement), std::move(params));
+}
+
+Task<std::int64_t> DatabaseHook::execute(std::string statement, std::vector<Value> params) {
+  return db().execute(std::move(statement), std::move(params));
+}
+
+void DatabaseHook::write(std::string statement, std::vector<Value> params) {
+  db().write(std::move(statement), std::move(params));
+}
+
+Task<> DatabaseHook::flush() { return db().flush(); }
+
+Task<> DatabaseHook::throttle(std::size_t limit) { return db().throttle(limit); }
 
 }  // namespace immp::store

@@ -1,23 +1,31 @@
-// DatabaseHook: the database resource. Other hooks find it by type and keep
-// their tables in it:
+// DatabaseHook: the database resource. Plugs and hooks find it by type and
+// keep their tables in it, through the SDK's interface (immp/database.hpp):
 //
-//   auto& db = host().resource<store::DatabaseHook>(*this).db();
+//   immp::Database& db = host().resource<immp::Database>(*this);
 //   co_await db.migrate("notes", {"CREATE TABLE notes (...)"});
+//
+// Code inside immp may also take the store's own class, db(), for what the
+// SDK leaves out (in_memory(), describe()).
 //
 // It opens the database before plugs and hooks start and closes it (after
 // applying every queued write) once they have stopped.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <memory>
+#include <string>
 #include <string_view>
+#include <vector>
 
+#include "immp/database.hpp"
 #include "immp/hook.hpp"
 #include "store/database.hpp"
 #include "store/outbox_store.hpp"
 
 namespace immp::store {
 
-class DatabaseHook : public ResourceHook {
+class DatabaseHook : public ResourceHook, public immp::Database {
  public:
   static constexpr std::string_view kPath = "immp.hook.database.DatabaseHook";
   static constexpr std::string_view kKind = "database";
@@ -38,7 +46,17 @@ class DatabaseHook : public ResourceHook {
   Task<> stop() override;
 
   // The open database. Throws std::logic_error outside start()..stop().
-  Database& db() const;
+  // (`store::` because the injected name `Database` here is the SDK's.)
+  store::Database& db() const;
+
+  // immp::Database, forwarded to db().
+  sql::Dialect dialect() const override;
+  Task<> migrate(std::string owner, std::vector<std::string> steps) override;
+  Task<Rows> query(std::string statement, std::vector<Value> params) override;
+  Task<std::int64_t> execute(std::string statement, std::vector<Value> params) override;
+  void write(std::string statement, std::vector<Value> params) override;
+  Task<> flush() override;
+  Task<> throttle(std::size_t limit) override;
 
  protected:
   DatabaseHook(const Init& init, UrlStyle style);
@@ -47,13 +65,13 @@ class DatabaseHook : public ResourceHook {
   std::string url() const;
 
   UrlStyle style_;
-  std::unique_ptr<Database> db_;
+  std::unique_ptr<store::Database> db_;
   std::unique_ptr<DatabaseOutboxStore> outbox_store_;
 };
 
 // IMMP's AsyncDatabaseHook, which read URLs like Tortoise ORM:
 // sqlite:///abs/path.db is absolute, sqlite://relative.db relative. Found
-// by resource<DatabaseHook>() like the other.
+// by resource<immp::Database>() and resource<DatabaseHook>() like the other.
 class AsyncDatabaseHook final : public DatabaseHook {
  public:
   static constexpr std::string_view kPath = "immp.hook.database.AsyncDatabaseHook";

@@ -102,6 +102,36 @@ TEST_F(DatabaseHookTest, ADatabaseThatCannotOpenFailsStartWithTheReason) {
 TEST_F(DatabaseHookTest, BothNamesAreFoundAsTheDatabaseResource) {
   auto& hook = host_->add_hook(make<AsyncDatabaseHook>(url("sqlite://:memory:")));
   EXPECT_EQ(&host_->resource<DatabaseHook>(hook), &hook);
+  EXPECT_EQ(dynamic_cast<Hook*>(&host_->resource<immp::Database>(hook)), &hook);
+}
+
+// What an out-of-tree hook sees: the SDK's interface, found by type, backed
+// by the same database that the store's own class writes to.
+TEST_F(DatabaseHookTest, TheSdkInterfaceReachesTheSameDatabase) {
+  auto& hook = static_cast<DatabaseHook&>(host_->add_hook(make<DatabaseHook>()));
+  immp::Database& db = host_->resource<immp::Database>(hook);
+  EXPECT_THROW(db.dialect(), std::logic_error);  // not started
+  run(io_, hook.start());
+  EXPECT_EQ(db.dialect(), sql::Dialect::sqlite);
+  run(io_, db.migrate("sdk", {"CREATE TABLE seen (who TEXT PRIMARY KEY, n BIGINT NOT NULL)"}));
+  db.write("INSERT INTO seen VALUES (?, ?)", {"alice", std::int64_t{1}});
+  // Requests run in order: the query sees the write queued before it.
+  const std::string bump =
+      "INSERT INTO seen VALUES (?, 1) ON CONFLICT (who) DO UPDATE SET n = seen.n + 1 RETURNING n";
+  sql::Rows rows = run(io_, db.query(bump, {"alice"}));
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(sql::as_int(rows[0][0]), 2);
+  EXPECT_EQ(run(io_, db.execute("UPDATE seen SET n = 0 WHERE who = ?", {"bob"})), 0);
+  run(io_, db.flush());
+  EXPECT_EQ(run(io_, hook.db().query("SELECT who, n FROM seen")),
+            (Rows{{"alice", std::int64_t{2}}}));
+  try {
+    run(io_, db.query("SELECT nope FROM seen"));
+    FAIL() << "expected an error";
+  } catch (const std::runtime_error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("SELECT nope FROM seen"));
+  }
+  run(io_, hook.stop());
 }
 
 }  // namespace
