@@ -9,15 +9,18 @@ namespace immp::store {
 namespace json = boost::json;
 
 Task<> DatabaseOutboxStore::migrate() {
+  // (No temporaries in this coroutine: GCC 12 miscompiles them, and warns
+  // about a push_back of one with -Warray-bounds.)
   std::vector<std::string> steps = {
       "CREATE TABLE immp_outbox (id TEXT PRIMARY KEY, seq BIGINT NOT NULL, plug TEXT NOT NULL,"
       " source TEXT NOT NULL, owner TEXT NOT NULL, tag TEXT NOT NULL,"
       " queued_at BIGINT NOT NULL, message TEXT NOT NULL)",
+      // The origin (owner and tag) is the host's record of who posted it;
+      // the parts are the ids of what already went out, never sent again.
+      "ALTER TABLE immp_outbox ADD COLUMN parts TEXT NOT NULL DEFAULT '[]'",
   };
-  // The origin (owner and tag) is the host's record of who posted it; the
-  // parts are the ids of what already went out, never sent again.
-  steps.push_back("ALTER TABLE immp_outbox ADD COLUMN parts TEXT NOT NULL DEFAULT '[]'");
-  co_await db_.migrate("outbox", std::move(steps));
+  std::string owner = "outbox";
+  co_await db_.migrate(std::move(owner), std::move(steps));
 }
 
 void DatabaseOutboxStore::save(const immp::detail::OutboxEntry& e) {
