@@ -1,6 +1,7 @@
 // External plugins, end to end: install this build of immp into a
 // temporary prefix, build examples/plugin against it with
-// find_package(immp), and load the result into the real `immp` binary.
+// find_package(immp), and load the result into the real `immp` binary
+// (the greeter also uses the SDK's database interface).
 // Also builds two test plugins the same way: one that reports a different
 // ABI (refused) and one whose stop() is slow (for the second-signal exit).
 #include <gtest/gtest.h>
@@ -220,6 +221,90 @@ hooks:
   immp.signal(SIGTERM);
   EXPECT_EQ(immp.wait(5s), 0) << immp.err();
   EXPECT_NE(immp.err().find("Stopped"), std::string::npos) << immp.err();
+}
+
+// The SDK's database interface from a plugin built out of tree: the greeter
+// counts greetings in the database resource, and the count survives a
+// restart of immp.
+TEST_F(PluginTest, ExamplePluginRemembersGreetingsAcrossRestarts) {
+  const Built& greeter = plugins("greeter");
+  ASSERT_EQ(greeter.error, "");
+  fs::path file = config("remember", "path:\n  - " + greeter.dir.string() + R"(
+plugs:
+  console:
+    path: immp.plug.console.ConsolePlug
+    config:
+      user: alice
+hooks:
+  db:
+    path: immp.hook.database.DatabaseHook
+    config:
+      url: sqlite:///greeter.db
+  greeter:
+    path: greeter.hooks.GreeterHook
+    config:
+      remember: true
+  howdy:
+    path: greeter.hooks.GreeterHook
+    config:
+      greeting: Howdy
+      command: "!howdy"
+      remember: true
+)");
+  auto says = [](Process& immp, const std::string& line, std::size_t mark) {
+    return immp.wait_for(Stream::out, line + "\n", 5s, mark);
+  };
+  {
+    Process immp({immp_binary(), file.string()});
+    ASSERT_TRUE(immp.wait_for(Stream::err, "Host ready", 10s)) << immp.err();
+    immp.write("!hello\n");
+    EXPECT_TRUE(says(immp, "<greeter> Hello, alice!", 0)) << immp.out() << immp.err();
+    std::size_t mark = immp.out().size();
+    immp.write("!hello\n");
+    EXPECT_TRUE(says(immp, "<greeter> Hello again, alice! (2 times now)", mark))
+        << immp.out() << immp.err();
+    // Each greeter keeps its own count.
+    mark = immp.out().size();
+    immp.write("!howdy\n");
+    EXPECT_TRUE(says(immp, "<howdy> Howdy, alice!", mark)) << immp.out() << immp.err();
+    immp.signal(SIGTERM);
+    EXPECT_EQ(immp.wait(5s), 0) << immp.err();
+  }
+  EXPECT_TRUE(fs::exists(file.parent_path() / "greeter.db"));
+  {
+    Process immp({immp_binary(), file.string()});
+    ASSERT_TRUE(immp.wait_for(Stream::err, "Host ready", 10s)) << immp.err();
+    immp.write("!hello\n");
+    EXPECT_TRUE(says(immp, "<greeter> Hello again, alice! (3 times now)", 0))
+        << immp.out() << immp.err();
+    immp.signal(SIGTERM);
+    EXPECT_EQ(immp.wait(5s), 0) << immp.err();
+  }
+}
+
+// Without a database resource, a greeter that should remember fails to
+// start and says what to add; the host runs on without it.
+TEST_F(PluginTest, ExamplePluginNamesTheMissingDatabase) {
+  const Built& greeter = plugins("greeter");
+  ASSERT_EQ(greeter.error, "");
+  fs::path file = config("nodb", "path:\n  - " + greeter.dir.string() + R"(
+plugs:
+  console:
+    path: immp.plug.console.ConsolePlug
+hooks:
+  greeter:
+    path: greeter.hooks.GreeterHook
+    config:
+      remember: true
+)");
+  Process immp({immp_binary(), file.string()});
+  ASSERT_TRUE(immp.wait_for(Stream::err, "Host ready", 10s)) << immp.err();
+  EXPECT_NE(immp.err().find("the greeter hook needs a database resource: add "
+                            "immp.hook.database.DatabaseHook under hooks"),
+            std::string::npos)
+      << immp.err();
+  immp.signal(SIGTERM);
+  EXPECT_EQ(immp.wait(5s), 0) << immp.err();
 }
 
 TEST_F(PluginTest, ConfigIsCheckedAgainstThePlugin) {
