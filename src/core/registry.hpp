@@ -38,10 +38,4 @@ class Registry {
   std::map<std::string, void*> handles_;  // dlopen handles by file
 };
 
-// The module of every built-in plug and hook. Defined by the runner
-// (runner/builtins.cpp), the one layer that sees them all; the core neither
-// defines nor calls it. Declared here only until runner.cpp includes
-// runner/builtins.hpp, its home.
-const Module& builtin_module();
-
 }  // namespace immp

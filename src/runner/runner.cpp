@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "core/logging.hpp"
+#include "runner/builtins.hpp"
 
 // GCC 12 at -O2 reports -Wmismatched-new-delete for the frame of the
 // reload() coroutine: the frame is allocated and freed by Asio's own
