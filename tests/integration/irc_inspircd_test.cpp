@@ -274,6 +274,76 @@ TEST_F(InspircdTest, EchoesOfCopiesQueuedAcrossAHostRestartAreNotRelayedAgain) {
   clients.clear();
 }
 
+// Issue 7, the send lock's replacement on a network that echoes: alice
+// floods #l on ngircd, and the bridge paces the lines out to #r on InspIRCd
+// (default flood control), whose echo of each comes back while the backlog
+// drains. bob's reply in #r still reaches #l within a second, and every echo
+// is known as the bridge's own: none comes back to #l, none twice to #r.
+TEST_F(InspircdTest, EchoesOfAPacedBacklogAreAllOursAndAReplyIsNotHeldBack) {
+  if (!NgircdServer::available()) GTEST_SKIP() << "ngircd is not installed";
+  test::NgircdOptions quick;
+  quick.no_penalty = true;  // alice's flood reaches the bridge at once
+  NgircdServer ngircd(quick);
+  server.reset();
+  test::InspircdOptions rules;  // fakelag, but faster than the bridge's 2 lines a second
+  rules.threshold = 20;
+  rules.commandrate = 4000;
+  server = std::make_unique<InspircdServer>(rules);
+  auto& left = test::add_plug<IRCPlug>(*host, "left",
+                                       "server: {host: 127.0.0.1, port: " +
+                                           std::to_string(ngircd.port()) + "}\nuser: {nick: bridge}\n");
+  auto& right = test::add_plug<IRCPlug>(*host, "right",
+                                        "server: {host: 127.0.0.1, port: " +
+                                            std::to_string(server->port()) + "}\nuser: {nick: bridge}\n");
+  host->add_channel("left", left.channel("#l"));
+  host->add_channel("right", right.channel("#r"));
+  test::add_hook<SyncHook>(*host, "sync", "channels: {bridge: [left, right]}");
+  test::run(io, host->open());
+  ASSERT_TRUE(until([&] { return left.joined("#l") && right.joined("#r"); }));
+  ASSERT_TRUE(right.features().echo) << "echo-message negotiated";
+  auto alice = std::make_unique<IrcClient>(ngircd.port(), "alice");
+  alice->join("#l");
+  auto bob = std::make_unique<IrcClient>(server->port(), "bob");
+  bob->join("#r");
+  clients = {alice.get(), bob.get()};
+  auto texts = [](const IrcClient& c, const std::string& target) {
+    std::vector<std::string> out;
+    for (const auto& l : c.privmsgs(target)) out.push_back(l.param(1));
+    return out;
+  };
+
+  constexpr std::size_t kLines = 20;
+  for (std::size_t i = 0; i < kLines; ++i) alice->say("#l", "flood " + std::to_string(i));
+  auto relayed = [&] { return bob->privmsgs("#r").size(); };
+  ASSERT_TRUE(until([&] { return relayed() >= 8; }, 20s)) << relayed() << " lines relayed";
+  bob->say("#r", "reply");
+  auto said = std::chrono::steady_clock::now();
+  auto replied = [&] {
+    auto t = texts(*alice, "#l");
+    return std::count(t.begin(), t.end(), "<bob> reply") > 0;
+  };
+  ASSERT_TRUE(until(replied, 15s));
+  auto latency = std::chrono::steady_clock::now() - said;
+  EXPECT_LT(latency, 1s) << "the reply took "
+                         << std::chrono::duration_cast<std::chrono::milliseconds>(latency).count()
+                         << " ms";
+  EXPECT_LT(relayed(), kLines) << "the backlog had drained before the reply arrived";
+
+  ASSERT_TRUE(until([&] { return relayed() >= kLines; }, 30s)) << relayed() << " lines relayed";
+  // bob speaks after the last line reached him, so the server echoed all of
+  // them to the bridge before it relays his: once his line is in #l, every
+  // echo that was going to be bridged has been.
+  bob->say("#r", "sentinel");
+  ASSERT_TRUE(until([&] { return alice->privmsgs("#l").size() >= 2; }));
+  EXPECT_EQ(texts(*alice, "#l"), (std::vector<std::string>{"<bob> reply", "<bob> sentinel"}));
+  std::vector<std::string> expected;
+  for (std::size_t i = 0; i < kLines; ++i) expected.push_back("<alice> flood " + std::to_string(i));
+  EXPECT_EQ(texts(*bob, "#r"), expected);
+  EXPECT_EQ(right.connections(), 1u);
+  test::run(io, host->close());  // before ngircd goes
+  clients.clear();
+}
+
 // What a logger writes while this lives (the plug's own warnings).
 struct CapturedLog {
   explicit CapturedLog(LoggerPtr log)
