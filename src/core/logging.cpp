@@ -759,10 +759,14 @@ SinkPtr make_sink(const HandlerSpec& spec, const Console& console) {
   return nullptr;
 }
 
+// What reading a section does with its handlers' files and sockets.
+enum class Sinks { open, skip };
+
 // Reads a whole (not incremental) section; opens files only once everything
 // else is known to be valid, so a bad config never truncates a log file.
+// With Sinks::skip nothing is opened and the state is only good for checking.
 std::shared_ptr<State> build_state(const Node& section, const std::filesystem::path& base_dir,
-                                   const Console& console, Warnings& warnings) {
+                                   const Console& console, Warnings& warnings, Sinks sinks) {
   std::map<std::string, FormatterSpec, std::less<>> formatters;
   if (const Node* node = section.find("formatters"); node && !node->is_null()) {
     for (const auto& [name, value] : node->as_map()) {
@@ -824,6 +828,7 @@ std::shared_ptr<State> build_state(const Node& section, const std::filesystem::p
     state->loggers[""] = logger_config(*node, true);
   }
 
+  if (sinks == Sinks::skip) return state;
   for (std::size_t i = 0; i < handler_specs.size(); ++i) {
     const HandlerSpec& spec = handler_specs[i].second;
     Handler& handler = *state->handlers[i];
@@ -932,9 +937,10 @@ Node default_section() {
 
 // Reads a `logging` section (null: the defaults) into a new configuration.
 std::shared_ptr<const State> read_section(const Node* section, const std::filesystem::path& base_dir,
-                                          const Console& console, Warnings& warnings) {
+                                          const Console& console, Warnings& warnings,
+                                          Sinks sinks) {
   if (!section || section->is_null()) {
-    return build_state(default_section(), base_dir, console, warnings);
+    return build_state(default_section(), base_dir, console, warnings, sinks);
   }
   section->as_map();
   check_keys(*section,
@@ -956,11 +962,11 @@ std::shared_ptr<const State> read_section(const Node* section, const std::filesy
     // immp reads the whole file at start-up and on every reload, so what an
     // incremental section changes is always the same thing: the defaults.
     Warnings ignored;
-    auto state = build_state(default_section(), base_dir, console, ignored);
+    auto state = build_state(default_section(), base_dir, console, ignored, sinks);
     apply_incremental(*state, *section, warnings);
     return state;
   }
-  return build_state(*section, base_dir, console, warnings);
+  return build_state(*section, base_dir, console, warnings, sinks);
 }
 
 // Every logger ever handed out, and the configuration they follow. Leaked
@@ -983,7 +989,7 @@ class Registry {
   Warnings configure(const Node* section, const std::filesystem::path& base_dir) {
     std::lock_guard lock(mutex_);
     Warnings warnings;
-    state_ = read_section(section, base_dir, console_, warnings);
+    state_ = read_section(section, base_dir, console_, warnings, Sinks::open);
     for (auto& [name, entry] : entries_) apply(name, entry);
     return warnings;
   }
@@ -1009,7 +1015,7 @@ class Registry {
 
   Registry() {
     Warnings none;
-    state_ = read_section(nullptr, {}, console_, none);
+    state_ = read_section(nullptr, {}, console_, none, Sinks::open);
     // Stray spdlog::info(...) calls go through the root logger too.
     spdlog::set_default_logger(add(""));
   }
@@ -1043,6 +1049,12 @@ void configure_logging(const Node* section, const std::filesystem::path& base_di
   Warnings warnings = Registry::instance().configure(section, base_dir);
   // Once the registry is unlocked: to the caller's ConfigWarningScope, or
   // logged through the new configuration.
+  for (ConfigWarning& warning : warnings) ConfigWarningScope::report(std::move(warning));
+}
+
+void check_logging(const Node* section, const std::filesystem::path& base_dir) {
+  Warnings warnings;
+  read_section(section, base_dir, Console{}, warnings, Sinks::skip);
   for (ConfigWarning& warning : warnings) ConfigWarningScope::report(std::move(warning));
 }
 

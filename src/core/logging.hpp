@@ -29,6 +29,13 @@ namespace immp {
 // threads while it runs.
 void configure_logging(const Node* section, const std::filesystem::path& base_dir);
 
+// Checks a `logging` section as configure_logging would, without applying it
+// and without opening any file or socket: throws the same ConfigError for a
+// bad section and reports the same warnings. For a reload, to refuse a bad
+// file before anything changes. (A file or socket that cannot be opened is
+// only found by configure_logging.)
+void check_logging(const Node* section, const std::filesystem::path& base_dir);
+
 // Flushes every handler of the current configuration. Loggers stay usable.
 void shutdown_logging();
 

@@ -601,6 +601,42 @@ logging:
   EXPECT_EQ(read_file(dir_ / "keep.log"), "before\nafter\n");
 }
 
+TEST_F(LoggingTest, CheckFindsErrorsWithoutTouchingAnything) {
+  configure_yaml(R"(
+logging:
+  version: 1
+  handlers:
+    file: {class: logging.FileHandler, filename: keep.log}
+  root: {level: INFO, handlers: [file]}
+)");
+  logger("immp")->info("before");
+  auto check = [&](std::string_view yaml) -> std::string {
+    config_ = parse_config(yaml, ConfigFormat::yaml, "test.yaml");
+    try {
+      check_logging(config_.find("logging"), dir_);
+    } catch (const ConfigError& e) {
+      return e.what();
+    }
+    return "";
+  };
+  EXPECT_THAT(check("logging:\n  version: 1\n  root: {handlers: [nothing]}\n"),
+              HasSubstr("test.yaml:3:"));
+  // A good section that would truncate keep.log: checked, not applied.
+  EXPECT_EQ(check(R"(
+logging:
+  version: 1
+  handlers:
+    file: {class: logging.FileHandler, filename: keep.log, mode: w}
+    other: {class: logging.FileHandler, filename: other.log}
+  root: {level: DEBUG, handlers: [file, other]}
+)"),
+            "");
+  logger("immp")->debug("not shown: the running configuration is at INFO");
+  logger("immp")->info("after");
+  EXPECT_EQ(read_file(dir_ / "keep.log"), "before\nafter\n");
+  EXPECT_FALSE(fs::exists(dir_ / "other.log"));
+}
+
 TEST_F(LoggingTest, UnopenableFileIsAConfigError) {
   std::ofstream(dir_ / "plain") << "a file, not a folder";
   const std::string error = config_error(R"(
