@@ -90,9 +90,10 @@ struct HostCore {
   Executor ex;
   HostOptions options;
   LoggerPtr log;
-  std::vector<std::unique_ptr<Plug>> plugs;
   // One per plug name ever used; never freed before the host (see PlugHandle).
+  // Declared before `plugs`, so destroyed after them: ~Plug clears its handle.
   std::map<std::string, std::unique_ptr<PlugHandle>, std::less<>> handles;
+  std::vector<std::unique_ptr<Plug>> plugs;
   PlugHandle& handle(std::string_view name);
   std::list<HookSlotPtr> hooks;  // in config order
   std::shared_ptr<const Plan> plan_;
