@@ -237,7 +237,10 @@ TEST_F(IrcBridgeTest, LineBreaksInTextCannotInjectCommands) {
   for (const auto& l : alice->privmsgs("#a")) texts.push_back(l.param(1));
   EXPECT_EQ(texts, (std::vector<std::string>{"<eve> hi", "<eve> QUIT :bye",
                                              "<eve> PRIVMSG #a :forged", "<eve> JOIN #evil"}));
-  until([] { return false; }, 500ms);
+  // A sentinel behind them: a forged command would have reached the server
+  // before it.
+  mem->inject("room", "sentinel", "eve");
+  ASSERT_TRUE(until([&] { return count(*alice, "#a", "<eve> sentinel") == 1; }));
   for (const auto& l : alice->lines()) {
     EXPECT_FALSE(l.nick == "bridge" && (l.command == "QUIT" || l.command == "PART"));
   }
@@ -320,8 +323,11 @@ TEST_F(IrcBridgeTest, PuppetsSpeakForEachUserAndTheLeastRecentlyUsedQuits) {
   // Nothing came from the bridge's own nick, and the puppets' lines were
   // not relayed back.
   for (const auto& l : alice->privmsgs("#a")) EXPECT_NE(l.nick, "bridge") << l.str();
-  until([] { return false; }, 300ms);
-  EXPECT_EQ(mem->posted_count(), 0u);
+  // alice speaks after the puppets did, so the bridge read their lines
+  // before hers: once hers is bridged, theirs would have been too.
+  alice->say("#a", "sentinel");
+  ASSERT_TRUE(until([&] { return mem->posted_count() >= 1; }));
+  EXPECT_EQ(posted_texts(), std::vector<std::string>{"sentinel"});
 
   // A third user: carol's puppet spoke least recently, so it quits.
   mem->inject("room", "hello from erin", "erin");
@@ -364,8 +370,7 @@ TEST_F(IrcBridgeTest, ServerRestartLosesNothingMeantForIrc) {
   ASSERT_TRUE(until([&] { return !irc->connected(); }, 5s));
   EXPECT_EQ(irc->state(), State::active);
   for (int i = 0; i < 3; ++i) mem->inject("room", "during " + std::to_string(i), "carol");
-  until([] { return false; }, 500ms);
-  EXPECT_GT(host->outbox_stats().pending, 0u);
+  ASSERT_TRUE(until([&] { return host->outbox_stats().pending == 3; }, 5s));
   server->start();
   auto bob = std::make_unique<IrcClient>(server->port(), "bob");
   bob->join("#a");
