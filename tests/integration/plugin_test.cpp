@@ -315,7 +315,9 @@ TEST_F(PluginTest, ConfigIsCheckedAgainstThePlugin) {
   ProcessResult r = run_process({immp_binary(), "--check", file.string()}, 10s);
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
 
-  // The plugin's own schema applies: a typo in its config is refused.
+  // The plugin's own schema applies: a typo in its config is named, where
+  // it is and with the key meant; a warning as IMMP has it, refused with
+  // --strict.
   write_file(file, "path: " + greeter.dir.string() + R"(
 hooks:
   greeter:
@@ -323,11 +325,29 @@ hooks:
     config:
       greting: Hi
 )");
+  for (bool strict : {false, true}) {
+    std::vector<std::string> argv = {immp_binary(), "--check", file.string()};
+    if (strict) argv.insert(argv.begin() + 1, "--strict");
+    r = run_process(argv, 10s);
+    EXPECT_EQ(r.exit_code, strict ? 2 : 0) << r.out << r.err;
+    EXPECT_TRUE(
+        std::regex_search(r.err, std::regex(R"(config\.yaml:6:\d+: hooks\.greeter\.config)")))
+        << r.err;
+    EXPECT_NE(r.err.find("'greeting'"), std::string::npos) << "suggests the right key: " << r.err;
+  }
+  // A value of the wrong type is refused outright.
+  write_file(file, "path: " + greeter.dir.string() + R"(
+hooks:
+  greeter:
+    path: greeter.hooks.GreeterHook
+    config:
+      remember: [yes]
+)");
   r = run_process({immp_binary(), "--check", file.string()}, 10s);
   EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
-  EXPECT_TRUE(std::regex_search(r.err, std::regex(R"(config\.yaml:6:\d+: hooks\.greeter\.config)")))
+  EXPECT_TRUE(std::regex_search(
+      r.err, std::regex(R"(config\.yaml:6:\d+: hooks\.greeter\.config\.remember)")))
       << r.err;
-  EXPECT_NE(r.err.find("'greeting'"), std::string::npos) << "suggests the right key: " << r.err;
 
   // The module is there, the class is not.
   write_file(file, "path: [" + greeter.dir.string() +
