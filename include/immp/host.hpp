@@ -82,7 +82,7 @@ struct HostOptions {
   std::chrono::milliseconds restart_max{std::chrono::minutes(5)};
   // The wall clock that outbox expiry reads (Clock::now when empty); tests
   // inject their own to age messages without waiting.
-  std::function<Clock::time_point()> clock;
+  std::function<Clock::time_point()> clock{};
 };
 
 // A change of state of a plug or hook: started, failed, went offline, ...

@@ -100,6 +100,7 @@ Task<PutResult> HostCore::attempt(PostingState& state) {
   state.core = &c;
   state.plug = &plug;
   state.announced.clear();
+  state.next = 0;
   Posting post(state.channel, state.message, state);
   ++c.putting;
   PutResult result = PutResult::retry({});
@@ -270,7 +271,7 @@ Task<> HostCore::dispatch(Received r, Reader* reader) {
   }
   for (const HookSlotPtr& s : plan->unordered) {
     if (s->removed) continue;
-    if (s->inbox.size() < s->inbox.capacity() || s->lagging) {
+    if (s->lagging || (s->tickets.empty() && s->inbox.size() < s->inbox.capacity())) {
       s->inbox.push(r);
     } else {
       co_await feed(*s, r);
@@ -278,27 +279,49 @@ Task<> HostCore::dispatch(Received r, Reader* reader) {
   }
 }
 
+// Waits for room in a full hook queue, in turn with the other readers.
 Task<> HostCore::feed(HookSlot& s, const Received& r) {
-  asio::steady_timer deadline(ex, options.hook_timeout);
-  bool expired = false;
-  deadline.async_wait([&s, &expired](boost::system::error_code ec) {
-    if (ec) return;
-    expired = true;
-    s.drained.notify();
-  });
-  while (s.inbox.size() >= s.inbox.capacity() && !expired && !s.removed) {
+  std::uint64_t ticket = ++s.next_ticket;
+  s.tickets.push_back(ticket);
+  if (!s.stall) {
+    s.stall = std::make_unique<asio::steady_timer>(ex);
+    s.stalled = false;
+    watch_stall(s, s.taken);
+  }
+  while (!s.stalled && !s.removed && !s.lagging &&
+         !(s.tickets.front() == ticket && s.inbox.size() < s.inbox.capacity())) {
     s.feeder_waiting = true;
     co_await s.drained.wait();
   }
-  deadline.cancel();
-  if (expired && s.inbox.size() >= s.inbox.capacity()) {
+  s.tickets.erase(std::find(s.tickets.begin(), s.tickets.end(), ticket));
+  if (s.stalled && !s.lagging) {
     s.lagging = true;
     s.hook->log()->warn(
-        "not keeping up: its queue of {} stayed full for {} ms; dropping its oldest messages "
-        "until it catches up",
+        "not keeping up: took nothing off its queue of {} for {} ms; dropping its oldest "
+        "messages until it catches up",
         s.inbox.capacity(), options.hook_timeout.count());
   }
   s.inbox.push(r);
+  if (s.tickets.empty()) {
+    s.stall.reset();  // cancels the watch: the episode is over
+  } else if (s.lagging || s.inbox.size() < s.inbox.capacity()) {
+    s.drained.notify();  // the next reader in line
+  }
+}
+
+// While readers wait for a hook's queue: every hook timeout, has the hook
+// taken anything since the last look? If not, it has stalled.
+void HostCore::watch_stall(HookSlot& s, std::uint64_t taken) {
+  s.stall->expires_after(options.hook_timeout);
+  s.stall->async_wait([this, &s, taken](boost::system::error_code ec) {
+    if (ec || !s.stall) return;
+    if (s.taken == taken) {
+      s.stalled = true;
+      s.drained.notify();
+      return;
+    }
+    watch_stall(s, s.taken);
+  });
 }
 
 void HostCore::start_worker(const HookSlotPtr& slot) {
@@ -320,7 +343,8 @@ Task<> HostCore::work(HookSlotPtr s) {
                            s->inbox.capacity());
     }
     auto next = s->inbox.try_pop();
-    if (s->feeder_waiting && s->inbox.size() <= s->inbox.capacity() / 2) {
+    if (next) ++s->taken;
+    if (s->feeder_waiting && s->inbox.size() < s->inbox.capacity()) {
       s->feeder_waiting = false;
       s->drained.notify();
     }
@@ -579,16 +603,16 @@ std::size_t Posting::done() const { return state_.parts.size(); }
 
 void Posting::announce(std::string id) {
   if (state_.plug->features().echo) {
-    bool primary = state_.parts.empty() && state_.announced.empty();
+    bool primary = state_.parts.empty() && state_.next == state_.announced.size();
     state_.core->ours.add(channel_.source, id, message_, state_.origin, primary);
   }
   state_.announced.push_back(std::move(id));
 }
 
 void Posting::sent(std::string id) {
-  if (!state_.announced.empty() && (id.empty() || id == state_.announced.front())) {
-    state_.parts.push_back(std::move(state_.announced.front()));
-    state_.announced.pop_front();
+  if (state_.next < state_.announced.size() &&
+      (id.empty() || id == state_.announced[state_.next])) {
+    state_.parts.push_back(std::move(state_.announced[state_.next++]));
     return;
   }
   if (id.empty()) return;  // nothing announced and no id: nothing to record

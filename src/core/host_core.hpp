@@ -10,6 +10,7 @@
 
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/container/small_vector.hpp>
 
 #include "core/outbox.hpp"
 #include "core/plug_core.hpp"
@@ -31,12 +32,19 @@ struct HookSlot {
   // so a slow hook never delays the others nor the networks.
   ConsumerQueue<Received> inbox;
   bool worker = false;
-  // A full queue first holds the readers back for up to the hook timeout,
-  // as a burst can fill any queue; a hook that does not catch up in that
-  // time is `lagging`, and loses its oldest messages until it does.
+  // A full queue holds the readers back (a burst fills any queue) while the
+  // hook makes progress; readers wait in turn (tickets, first come first
+  // served), so no plug's reader starves another's. A hook that takes no
+  // message off its queue for the hook timeout is `lagging`: it loses its
+  // oldest messages, without holding anyone back, until it has caught up.
   Signal drained;
   bool feeder_waiting = false;
   bool lagging = false;
+  std::deque<std::uint64_t> tickets;  // readers waiting for room, in order
+  std::uint64_t next_ticket = 0;
+  std::uint64_t taken = 0;  // messages the worker took: its progress
+  std::unique_ptr<asio::steady_timer> stall;  // armed while readers wait
+  bool stalled = false;
 };
 using HookSlotPtr = std::shared_ptr<HookSlot>;
 
@@ -71,9 +79,11 @@ struct PostingState {
   Channel channel;
   MessagePtr message;
   OriginPtr origin;
-  std::vector<std::string> parts;     // delivered, over every attempt
-  std::size_t resume = 0;             // parts delivered before this attempt
-  std::deque<std::string> announced;  // announced, not yet sent
+  std::vector<std::string> parts;  // delivered, over every attempt
+  std::size_t resume = 0;          // parts delivered before this attempt
+  // Announced, not yet sent: from `next` on. Inline for the usual one part.
+  boost::container::small_vector<std::string, 1> announced;
+  std::size_t next = 0;
 };
 
 struct HostCore {
@@ -124,6 +134,7 @@ struct HostCore {
   Task<> dispatch(Received received, Reader* reader);
   Task<> work(HookSlotPtr slot);
   Task<> feed(HookSlot& slot, const Received& received);
+  void watch_stall(HookSlot& slot, std::uint64_t taken);
   void tick_watchdog();
   void arm_watchdog();
   bool watchdog_armed = false;

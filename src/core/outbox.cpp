@@ -103,6 +103,7 @@ void Outboxes::persist(OutboxEntry& e) {
 
 std::uint64_t Outboxes::listen(std::string owner, Host::DeliveryListener listener) {
   std::uint64_t id = ++next_listener_;
+  known_owners_.insert(owner);
   auto waiting = unclaimed_.find(owner);
   std::deque<Report> reports;
   if (waiting != unclaimed_.end()) {
@@ -147,19 +148,27 @@ Task<> Outboxes::restore(OutboxStore& store) {
   if (!entries.empty()) log_->info("outbox: restored {} undelivered messages", stats_.restored);
 }
 
-void Outboxes::report(const Channel& channel, const OutboxEntry& e) {
+// Hands the delivered parts' ids to the origin's owner; the entry is done
+// with them, so they are moved, not copied.
+void Outboxes::report(const Channel& channel, OutboxEntry& e) {
   if (!e.origin || e.parts.empty()) return;
+  auto it = listeners_.find(e.origin->owner);
+  // Owners that never listened (a forward hook) have nothing to be told.
+  if (it == listeners_.end() && !known_owners_.count(e.origin->owner)) return;
   std::vector<Receipt> receipts;
   receipts.reserve(e.parts.size());
   auto at = Clock::now();
-  for (const auto& id : e.parts) receipts.push_back(Receipt{id, channel, at, {}, false});
-  auto it = listeners_.find(e.origin->owner);
+  for (auto& id : e.parts) receipts.push_back(Receipt{std::move(id), channel, at, {}, false});
   if (it == listeners_.end()) {
+    // Its owner is restarting: kept for it.
     auto& waiting = unclaimed_[e.origin->owner];
     waiting.push_back(Report{*e.origin, channel, std::move(receipts)});
     if (waiting.size() > kUnclaimed) {
       waiting.pop_front();
-      log_->warn("outbox: nobody listens for deliveries of {}; forgot the oldest", e.origin->owner);
+      if (waiting.size() == kUnclaimed) {
+        log_->warn("outbox: {} has not listened again for {} deliveries; forgetting the oldest",
+                   e.origin->owner, kUnclaimed);
+      }
     }
     return;
   }

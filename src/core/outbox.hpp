@@ -4,6 +4,7 @@
 
 #include <deque>
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -82,7 +83,7 @@ class Outboxes {
   void save_all(Box& box);
   void persist(OutboxEntry& entry);
   void finish(Box& box, OutboxEntry& entry);
-  void report(const Channel& channel, const OutboxEntry& entry);
+  void report(const Channel& channel, OutboxEntry& entry);
   Task<> run(Box& box);
   Task<PutResult> deliver(Box& box, OutboxEntry& entry);
   Task<> pause(Box& box, std::chrono::milliseconds delay);
@@ -105,6 +106,7 @@ class Outboxes {
     std::vector<Receipt> receipts;
   };
   std::map<std::string, std::deque<Report>, std::less<>> unclaimed_;
+  std::set<std::string, std::less<>> known_owners_;  // have listened at least once
   static constexpr std::size_t kUnclaimed = 10000;
   TaskGroup workers_;
   Signal settled_;  // some box emptied or failed (for close)

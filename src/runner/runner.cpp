@@ -357,6 +357,11 @@ Runner::ReloadResult Runner::prepare_reload() {
   Node raw;
   Node root;
   read_config(file_, raw, root);
+  // The logging section too is checked (not applied) before anything
+  // changes, so that a bad one cannot leave a reload half done.
+  if (const Node* logging = root.find("logging"); logging && !logging->is_null()) {
+    check_logging(logging, std::filesystem::absolute(file_).parent_path());
+  }
   // Everything is built once, unstarted, in a scratch host: whatever a
   // constructor would refuse is refused here, before anything changes.
   {

@@ -92,11 +92,10 @@ SyncRefs::Ref* SyncRefs::find_ref(std::uint64_t n) {
 }
 
 SyncRefs::Ref* SyncRefs::find_key(std::string_view key) {
-  // Rare (restored deliveries, edits after eviction): a scan is fine.
-  for (auto& r : ring_) {
-    if (r.n && r.key == key) return &r;
-  }
-  return nullptr;
+  auto it = by_key_.find(std::hash<std::string_view>()(key));
+  if (it == by_key_.end()) return nullptr;
+  Ref* r = find_ref(it->second);
+  return r && r->key == key ? r : nullptr;
 }
 
 SyncRefs::Ref& SyncRefs::claim(std::string key) {
@@ -111,9 +110,16 @@ SyncRefs::Ref& SyncRefs::claim(std::string key) {
     }
   }
   Ref& r = ring_[slot];
+  if (r.n != 0) {
+    // The oldest ref leaves the ring: forget its key unless a newer ref of
+    // the same key (or hash) took the entry since.
+    auto it = by_key_.find(std::hash<std::string_view>()(r.key));
+    if (it != by_key_.end() && it->second == r.n) by_key_.erase(it);
+  }
   r.n = n;
   r.key = std::move(key);
   r.copies.clear();
+  by_key_.insert_or_assign(std::hash<std::string_view>()(r.key), n);
   return r;
 }
 

@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include <boost/unordered/unordered_flat_map.hpp>
+
 #include "immp/host.hpp"
 #include "store/database.hpp"
 
@@ -82,6 +84,9 @@ class SyncRefs {
   std::size_t capacity_;
   std::vector<Ref> ring_;          // grows to capacity_, then wraps
   std::vector<IndexEntry> index_;  // a power of two, about 4x the ring
+  // Key -> ref number, by a hash of the key: edits, deletes and replies find
+  // a bridged message's copies without scanning the ring.
+  boost::unordered_flat_map<std::uint64_t, std::uint64_t> by_key_;
   std::uint64_t next_n_ = 1;
   std::deque<std::pair<const Plug*, std::string>> networks_;  // stable references
 };

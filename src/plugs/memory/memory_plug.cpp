@@ -95,8 +95,11 @@ Task<PutResult> MemoryPlug::put(Posting& post) {
       edit_id = sent->id;
     }
   }
-  auto parts = parts_of(*msg);
-  for (std::size_t i = post.resume(); i < parts.size(); ++i) {
+  // One part unless split-lines: then no copy of the text is made here.
+  std::vector<std::optional<RichText>> lines;
+  if (split_lines_ && msg->text) lines = parts_of(*msg);
+  std::size_t count = lines.empty() ? 1 : lines.size();
+  for (std::size_t i = post.resume(); i < count; ++i) {
     if (drop_after_ == 0) {
       drop_after_ = -1;
       co_return PutResult::partial("link dropped after " + std::to_string(post.done()) + " parts");
@@ -107,33 +110,35 @@ Task<PutResult> MemoryPlug::put(Posting& post) {
     // ids only in its answer (late-ids): then the host must hold our echoes.
     if (!late_ids_) post.announce(id);
     ++posted_count_;
-    if (keep_ > 0 || features_.echo) {
-      // Kept only when tests look at it (keep > 0) or it comes back (echo).
+    auto part = [&](UserPtr author) {
       Message copy = *msg;
-      if (parts.size() > 1) copy.text = parts[i];
-      auto sent = std::make_shared<SentMessage>(
-          Receipt{id, post.channel(), Clock::now(), {}, false}, std::move(copy));
-      if (keep_ > 0) {
-        posted_.push_back(sent);
-        by_id_[id] = sent;
-        if (posted_.size() > keep_) {
-          by_id_.erase(posted_.front()->id);
-          posted_.pop_front();
-        }
-      }
-      if (features_.echo) {
-        // Like real networks, the echo arrives while put() is still running.
-        auto echo = std::make_shared<SentMessage>(*sent);
-        echo->user = self_;
-        queue(std::move(echo));
+      if (!lines.empty()) copy.text = lines[i];
+      if (author) copy.user = std::move(author);
+      return std::make_shared<SentMessage>(Receipt{id, post.channel(), Clock::now(), {}, false},
+                                           std::move(copy));
+    };
+    if (keep_ > 0) {
+      // Kept as posted, for tests to inspect and replies to look up.
+      auto sent = part(nullptr);
+      posted_.push_back(sent);
+      by_id_[id] = sent;
+      if (posted_.size() > keep_) {
+        by_id_.erase(posted_.front()->id);
+        posted_.pop_front();
       }
     }
+    // Like real networks, the echo arrives while put() is still running.
+    if (features_.echo) queue(part(self_));
     // The network's answer comes after its echo, as on many real networks.
     if (delay_.count() > 0) {
       asio::steady_timer t(host().executor(), delay_);
       co_await t.async_wait(asio::use_awaitable);
     }
-    post.sent(id);
+    if (late_ids_) {
+      post.sent(std::move(id));
+    } else {
+      post.sent();
+    }
   }
   co_return PutResult::delivered();
 }
