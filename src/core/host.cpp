@@ -344,7 +344,9 @@ Task<> HostCore::work(HookSlotPtr s) {
     }
     auto next = s->inbox.try_pop();
     if (next) ++s->taken;
-    if (s->feeder_waiting && s->inbox.size() < s->inbox.capacity()) {
+    // Readers waiting for room are woken when half of it is free, not at
+    // every message: they then fill it in one go (in turn).
+    if (s->feeder_waiting && s->inbox.size() <= s->inbox.capacity() / 2) {
       s->feeder_waiting = false;
       s->drained.notify();
     }
