@@ -65,7 +65,7 @@ class Recorder : public Hook {
 
 struct HostTest : ::testing::Test {
   asio::io_context io;
-  Host host{io.get_executor(), HostOptions{".", 300ms, 4096}};
+  Host host{io.get_executor(), HostOptions{.phase_timeout = 300ms}};
 
   void open() { test::run(io, host.open()); }
   ~HostTest() override {

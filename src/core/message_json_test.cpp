@@ -133,7 +133,9 @@ Message round_trip(const Message& msg, const Host& into) {
 }
 
 // A time the JSON can hold exactly (milliseconds).
-Clock::time_point at_ms(std::int64_t ms) { return Clock::time_point(std::chrono::milliseconds(ms)); }
+Clock::time_point at_ms(std::int64_t ms) {
+  return Clock::time_point(std::chrono::milliseconds(ms));
+}
 
 struct MessageJson : ::testing::Test {
   asio::io_context io;
@@ -170,8 +172,10 @@ struct MessageJson : ::testing::Test {
 
     Message m;
     RichText text;
-    text.segments().push_back(Segment{"plain ", false, false, false, false, false, false, "", nullptr});
-    text.segments().push_back(Segment{"all", true, true, true, true, true, true, "https://example.org", nullptr});
+    text.segments().push_back(
+        Segment{"plain ", false, false, false, false, false, false, "", nullptr});
+    text.segments().push_back(
+        Segment{"all", true, true, true, true, true, true, "https://example.org", nullptr});
     Segment mention;
     mention.text = "@bob";
     mention.italic = true;
@@ -185,8 +189,10 @@ struct MessageJson : ::testing::Test {
     m.joined = {user(a.handle(), "carol"), user(&gone, "dave")};
     m.left = {user(b.handle(), "erin")};
     m.title = "New topic";
-    m.attachments.emplace_back(File{"cat.png", File::Type::image, "https://example.org/cat.png", "/tmp/cat.png"});
-    m.attachments.emplace_back(File{"notes.txt", File::Type::unknown, "https://example.org/n.txt", ""});
+    m.attachments.emplace_back(
+        File{"cat.png", File::Type::image, "https://example.org/cat.png", "/tmp/cat.png"});
+    m.attachments.emplace_back(
+        File{"notes.txt", File::Type::unknown, "https://example.org/n.txt", ""});
     m.attachments.emplace_back(Location{51.5072178, -0.1275862, "London", "Westminster, SW1A"});
     Message forwarded;
     forwarded.text = RichText("forwarded plain");
@@ -214,7 +220,8 @@ TEST_F(MessageJson, EveryFieldOfASentMessageSurvives) {
   EXPECT_EQ(got.user->plug(), &a);
   EXPECT_EQ(got.text->segments()[2].mention->handle, b.handle());
   // And a second trip changes nothing more.
-  EXPECT_EQ(json::serialize(sent_to_json(round_trip(got, host))), json::serialize(sent_to_json(want)));
+  EXPECT_EQ(json::serialize(sent_to_json(round_trip(got, host))),
+            json::serialize(sent_to_json(want)));
 }
 
 TEST_F(MessageJson, EveryFieldOfAMessageSurvives) {

@@ -7,6 +7,7 @@
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
 
+#include <numeric>
 #include <vector>
 
 #include "support/async.hpp"
@@ -53,8 +54,8 @@ TEST_F(QueueTest, ItemsComeOutInTheOrderTheyWentIn) {
   q.close();
   test::poll(io);
   ASSERT_TRUE(ended);
-  std::vector<int> want;
-  for (int i = 0; i < 50; ++i) want.push_back(i);
+  std::vector<int> want(50);
+  std::iota(want.begin(), want.end(), 0);
   EXPECT_EQ(got, want);
 }
 
@@ -134,9 +135,9 @@ TEST_F(QueueTest, ACancelledConsumerLeavesTheQueueUsableForTheNext) {
   Queue q(io.get_executor(), 4, Overflow::drop_oldest);
   asio::cancellation_signal cancel;
   bool aborted = false;
-  asio::co_spawn(io, q.wait(), asio::bind_cancellation_slot(cancel.slot(), [&](std::exception_ptr e) {
-                   aborted = e != nullptr;
-                 }));
+  asio::co_spawn(io, q.wait(),
+                 asio::bind_cancellation_slot(
+                     cancel.slot(), [&](std::exception_ptr e) { aborted = e != nullptr; }));
   test::poll(io);
   cancel.emit(asio::cancellation_type::all);
   test::poll(io);

@@ -61,8 +61,7 @@ TaskGroup::~TaskGroup() {
   // deferred into a handler pointing at the co_spawn state inside an entry
   // that may be gone by the time it runs (a task that ends meanwhile).
   // This handler keeps the entries until it has run.
-  std::vector<EntryPtr> running(tasks_.begin(), tasks_.end());
-  asio::post(ex_, [running = std::move(running)] {
+  asio::post(ex_, [running = std::move(tasks_)] {
     for (const auto& e : running) e->cancel.emit(asio::cancellation_type::all);
   });
 }

@@ -40,12 +40,10 @@ void record(Ending& ending, std::exception_ptr e) {
 
 // Starts `task` on `io`, recording how it ends; `slot` (if connected)
 // cancels it.
-void spawn(asio::io_context& io, Task<> task, Ending& ending,
-           asio::cancellation_slot slot = {}) {
-  asio::co_spawn(io, std::move(task),
-                 asio::bind_cancellation_slot(slot, [&ending](std::exception_ptr e) {
-                   record(ending, e);
-                 }));
+void spawn(asio::io_context& io, Task<> task, Ending& ending, asio::cancellation_slot slot = {}) {
+  asio::co_spawn(
+      io, std::move(task),
+      asio::bind_cancellation_slot(slot, [&ending](std::exception_ptr e) { record(ending, e); }));
 }
 
 Task<> wait_then_count(Signal& signal, int& count, int times = 1) {

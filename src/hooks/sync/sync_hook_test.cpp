@@ -243,7 +243,7 @@ class Directory final : public Hook, public IdentityProvider {
 };
 
 TEST_F(SyncTest, IdentitiesNameLinkedUsers) {
-  host = std::make_unique<Host>(io.get_executor(), HostOptions{".", 2s, 4096});
+  host = std::make_unique<Host>(io.get_executor(), HostOptions{.phase_timeout = 2s});
   a = &test::add_memory_plug(*host, "a");
   b = &test::add_memory_plug(*host, "b");
   c = &test::add_memory_plug(*host, "c");
