@@ -551,7 +551,10 @@ TEST_F(IrcBridgeTest, ALongTextCutByADroppedLinkArrivesWholeUnderANewNick) {
   };
   ASSERT_TRUE(until([&] {
     rebuild();
-    return irc->connections() == 2 && host->outbox_stats().pending == 0;
+    // An empty outbox means written, not yet read by alice: wait for the
+    // text itself (a lost word fails below, once this times out).
+    return irc->connections() == 2 && host->outbox_stats().pending == 0 &&
+           rebuilt.size() >= words.size();
   }, 15s)) << server->log();
   EXPECT_EQ(irc->nick(), "bridge__");
   EXPECT_GE(host->outbox_stats().partial, 1u);
