@@ -199,9 +199,10 @@ class Host {
   // outbox entry (across restarts too) and with the ids the post produced:
   // the echo of the post arrives with it (Received::origin), and once
   // delivered the listener registered for `origin->owner` gets it with the
-  // receipts. Deliveries while no listener is registered for their owner
-  // (before it is made, while it restarts) are kept for it, up to 10000 per
-  // owner, and handed over when it registers.
+  // receipts. Deliveries while an owner that has listened (or whose saved
+  // entries were restored) is not listening — before it starts, while it
+  // restarts — are kept for it, up to 10000, and handed over when it
+  // registers; owners may register in start().
   void post(const Channel& channel, MessagePtr msg, OriginPtr origin = nullptr);
   using DeliveryListener = std::function<void(const Origin& origin, const Channel& channel,
                                               const std::vector<Receipt>& receipts)>;

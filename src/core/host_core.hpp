@@ -150,7 +150,6 @@ struct HostCore {
 // The host's internals, for the rest of src/core and the store layer.
 struct HostAccess {
   static HostCore& core(Host& host) { return *host.core_; }
-  static const HostCore& core(const Host& host) { return *host.core_; }
 };
 
 }  // namespace immp::detail

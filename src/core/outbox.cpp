@@ -142,6 +142,9 @@ Task<> Outboxes::restore(OutboxStore& store) {
     }
     e.persisted = true;
     ++stats_.restored;
+    // Its poster asked to hear of it, in an earlier run: kept for it until
+    // it listens again.
+    if (e.origin) known_owners_.insert(e.origin->owner);
     Box& b = box(e.channel);
     enqueue(b, std::move(e));
   }

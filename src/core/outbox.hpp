@@ -106,7 +106,8 @@ class Outboxes {
     std::vector<Receipt> receipts;
   };
   std::map<std::string, std::deque<Report>, std::less<>> unclaimed_;
-  std::set<std::string, std::less<>> known_owners_;  // have listened at least once
+  // Owners that listened at least once, or whose restored entries expect them.
+  std::set<std::string, std::less<>> known_owners_;
   static constexpr std::size_t kUnclaimed = 10000;
   TaskGroup workers_;
   Signal settled_;  // some box emptied or failed (for close)

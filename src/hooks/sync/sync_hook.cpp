@@ -196,12 +196,7 @@ SyncHook::SyncHook(const Init& init) : Relay(init) {
     }
     plug_->bind(this);
   }
-  // Registered now: outboxes restored at start deliver before we start.
   owner_ = "sync:" + name();
-  delivered_ = init.host.on_delivered(owner_, [this](const Origin& origin, const Channel& ch,
-                                        const std::vector<Receipt>& receipts) {
-    on_delivered(origin, ch, receipts);
-  });
 }
 
 SyncHook::~SyncHook() {
@@ -238,8 +233,13 @@ Task<> SyncHook::start() {
     refs_ = std::make_unique<SyncRefs>(host(), db,
                                        static_cast<std::size_t>(config().at("cache").as_int()));
   }
-  for (auto& e : early_) on_delivered(e.origin, e.channel, e.receipts);
-  early_.clear();
+  // Deliveries made before now (restored outboxes deliver before hooks
+  // start; a restarted sync's predecessor stopped listening) were kept for
+  // us by the host and arrive here first.
+  delivered_ = host().on_delivered(owner_, [this](const Origin& origin, const Channel& ch,
+                                                  const std::vector<Receipt>& receipts) {
+    on_delivered(origin, ch, receipts);
+  });
 }
 
 void SyncHook::on_delivered(const Origin& origin, const Channel& channel,
@@ -248,11 +248,6 @@ void SyncHook::on_delivered(const Origin& origin, const Channel& channel,
   const std::string& tag = origin.tag;
   auto sep = tag.find(kSep);
   if (sep == std::string::npos) return;
-  if (!refs_) {
-    // Restored outboxes can deliver before start(): record them then.
-    early_.push_back({origin, channel, receipts});
-    return;
-  }
   SyncRefs::Handle handle{tag.substr(sep + 1), std::strtoull(tag.c_str(), nullptr, 10)};
   for (const auto& r : receipts) refs_->add_copy(handle, Copy{channel, r.id});
 }

@@ -86,12 +86,6 @@ class SyncHook final : public Relay {
   SyncPlug* plug_ = nullptr;
   std::uint64_t posted_ = 0;  // messages posted to the virtual plug
   Subscription delivered_;
-  struct Early {
-    Origin origin;
-    Channel channel;
-    std::vector<Receipt> receipts;
-  };
-  std::vector<Early> early_;
 };
 
 class ForwardHook final : public Relay {

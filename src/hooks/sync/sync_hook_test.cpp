@@ -392,7 +392,8 @@ TEST_F(Persistence, PostgresKeepsTheIdMapAcrossARestart) {
 TEST_F(Persistence, MessagesForADownPlugSurviveARestart) {
   build();
   b->set_failing(true);
-  for (int i = 0; i < 3; ++i) a->inject("room", "queued " + std::to_string(i));
+  SentPtr first = a->inject("room", "queued 0", "alice");
+  for (int i = 1; i < 3; ++i) a->inject("room", "queued " + std::to_string(i));
   ASSERT_TRUE(wait([&] { return c->posted_count() == 3; }));
   restart();
   ASSERT_TRUE(wait([&] { return b->posted_count() == 3; }));
@@ -403,7 +404,14 @@ TEST_F(Persistence, MessagesForADownPlugSurviveARestart) {
   EXPECT_EQ(c->posted_count(), 1u) << "c already had them: nothing sent twice";
   EXPECT_EQ(c->posted().back()->plain(), "sentinel");
   EXPECT_EQ(host->outbox_stats().restored, 3u);
-  // And the restored copies were mapped: an edit reaches b's copy.
+  // And the restored copies were mapped, although they were delivered
+  // before the sync started: an edit reaches b's copy in place.
+  Message edit = text_message("queued 0, edited", a->user("alice"));
+  edit.edited = true;
+  a->inject_as("room", first->id, edit);
+  ASSERT_TRUE(wait([&] { return b->posted_count() == 5; }));
+  EXPECT_EQ(b->posted().back()->plain(), "queued 0, edited");
+  EXPECT_EQ(b->posted().back()->id, b->posted()[0]->id) << "not the copy: posted anew";
 }
 
 // An echoing network was down; its copies waited in the database over a
