@@ -9,6 +9,7 @@ find_package(PkgConfig REQUIRED)
 pkg_check_modules(TOMLPP REQUIRED IMPORTED_TARGET tomlplusplus)
 pkg_check_modules(SQLITE3 REQUIRED IMPORTED_TARGET sqlite3)
 pkg_check_modules(PQXX REQUIRED IMPORTED_TARGET libpqxx)
+pkg_check_modules(ICU REQUIRED IMPORTED_TARGET icu-uc)
 find_package(CLI11 CONFIG QUIET)
 
 # Private dependencies of each layer, not part of the SDK.
@@ -17,8 +18,11 @@ target_link_libraries(immp_core_deps INTERFACE
   Boost::json Boost::url yaml-cpp PkgConfig::TOMLPP ${CMAKE_DL_LIBS})
 add_library(immp_store_deps INTERFACE)
 target_link_libraries(immp_store_deps INTERFACE Boost::json PkgConfig::SQLITE3 PkgConfig::PQXX)
+# Unicode case mapping for the template filters (upper, lower, title).
+add_library(immp_text_deps INTERFACE)
+target_link_libraries(immp_text_deps INTERFACE PkgConfig::ICU)
 # Everything: every layer (added with the runner in CMakeLists.txt) and
 # their private dependencies, for tests and benchmarks, which may reach into
 # any layer's internals.
 add_library(immp_deps INTERFACE)
-target_link_libraries(immp_deps INTERFACE immp_core_deps immp_store_deps)
+target_link_libraries(immp_deps INTERFACE immp_core_deps immp_store_deps immp_text_deps)
