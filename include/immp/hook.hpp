@@ -100,4 +100,14 @@ class ResourceHook : public Hook {
   using Hook::Hook;
 };
 
+// A mark on a resource class (as a second base) that wins the lookup when
+// several configured hooks provide the type asked for; otherwise the first
+// in config order does. IMMP's AsyncDatabaseHook carries it, because all of
+// IMMP's own hooks used it over the older DatabaseHook.
+class PreferredResource {
+ protected:
+  PreferredResource() = default;
+  ~PreferredResource() = default;
+};
+
 }  // namespace immp

@@ -164,12 +164,19 @@ class Host {
   std::optional<int> priority(const Hook& hook) const;
 
   // The resource hook of type T, for `who`; throws MissingResource with a
-  // sentence naming T::kPath when there is none. T needs `kPath`.
+  // sentence naming T::kPath when there is none. T needs `kPath`. Of
+  // several hooks of type T, the first marked PreferredResource, else the
+  // first in config order.
   template <typename T>
   T& resource(const Openable& who) const {  // T::kKind: "database"
+    T* found = nullptr;
     for (Hook* h : hooks()) {
-      if (auto* r = dynamic_cast<T*>(h)) return *r;
+      auto* r = dynamic_cast<T*>(h);
+      if (!r) continue;
+      if (dynamic_cast<const PreferredResource*>(h)) return *r;
+      if (!found) found = r;
     }
+    if (found) return *found;
     throw MissingResource("the " + who.name() + " hook needs a " + std::string(T::kKind) +
                           " resource: add " + std::string(T::kPath) + " under hooks");
   }

@@ -29,81 +29,11 @@ namespace immp::store {
 
 // ---- URLs ------------------------------------------------------------------
 
-namespace {
+using Target = DatabaseTarget;
 
-struct Target {
-  Dialect dialect;
-  std::string where;     // sqlite: the file path or ":memory:"; postgres: conninfo
-  std::string describe;  // for messages: no password
-};
-
-// postgresql://user:secret@host/db?password=x -> postgresql://user:***@host/db?password=***
-std::string redact(const std::string& url) {
-  std::string out = url;
-  auto scheme_end = out.find("://");
-  if (scheme_end != std::string::npos) {
-    auto start = scheme_end + 3;
-    auto at = out.find('@', start);
-    auto slash = out.find_first_of("/?", start);
-    if (at != std::string::npos && (slash == std::string::npos || at < slash)) {
-      auto colon = out.find(':', start);
-      if (colon != std::string::npos && colon < at) out.replace(colon + 1, at - colon - 1, "***");
-    }
-  }
-  for (std::size_t pos = 0; (pos = out.find("password=", pos)) != std::string::npos;) {
-    pos += 9;
-    auto end = out.find('&', pos);
-    out.replace(pos, (end == std::string::npos ? out.size() : end) - pos, "***");
-  }
-  return out;
+std::vector<std::string> check_url(const std::string& url, UrlStyle style) {
+  return parse_database_url(url, style).warnings;
 }
-
-Target parse_url(const std::string& url, const Options& options) {
-  auto fail = [&](const std::string& why) -> std::runtime_error {
-    return std::runtime_error("database URL '" + redact(url) + "': " + why);
-  };
-  auto sep = url.find("://");
-  if (sep == std::string::npos || sep == 0) {
-    throw fail("expected sqlite://... or postgresql://...");
-  }
-  std::string scheme = url.substr(0, sep);
-  std::transform(scheme.begin(), scheme.end(), scheme.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  std::string rest = url.substr(sep + 3);
-
-  if (scheme == "sqlite" || scheme == "sqlite3") {
-    if (rest.find('?') != std::string::npos) throw fail("SQLite URLs take no parameters");
-    if (rest == ":memory:" || rest == "/:memory:") {
-      return {Dialect::sqlite, ":memory:", "sqlite://:memory:"};
-    }
-    std::string path = rest;
-    if (options.style == UrlStyle::sqlalchemy && !path.empty() && path[0] == '/') {
-      path.erase(0, 1);  // sqlite:///rel.db is relative, sqlite:////abs.db absolute
-    }
-    if (path.empty()) throw fail("no file name (e.g. sqlite:///immp.db)");
-    std::filesystem::path file(path);
-    if (file.is_relative()) file = options.base_dir / file;
-    file = std::filesystem::absolute(file).lexically_normal();
-    return {Dialect::sqlite, file.string(), "sqlite file " + file.string()};
-  }
-
-  if (scheme == "postgresql" || scheme == "postgres") {
-    std::string conninfo = url;
-    // libpq waits for the OS to give up on an unreachable host (minutes);
-    // a start-up phase should hear about it sooner.
-    if (conninfo.find("connect_timeout=") == std::string::npos) {
-      conninfo += conninfo.find('?') == std::string::npos ? "?" : "&";
-      conninfo += "connect_timeout=10";
-    }
-    return {Dialect::postgresql, conninfo, redact(url)};
-  }
-
-  throw fail("unsupported scheme '" + scheme + "' (expected sqlite or postgresql)");
-}
-
-}  // namespace
-
-void check_url(const std::string& url) { parse_url(url, Options{}); }
 
 namespace {
 
@@ -344,7 +274,7 @@ Database::Database(std::unique_ptr<detail::Worker> worker) : worker_(std::move(w
 Database::~Database() { close(); }
 
 Task<std::unique_ptr<Database>> Database::open(std::string url, Options options) {
-  Target target = parse_url(url, options);
+  Target target = parse_database_url(url, options.style, options.base_dir).target;
   auto worker = std::make_unique<detail::Worker>(std::move(target), std::move(options));
   worker->start();
   std::unique_ptr<Database> db(new Database(std::move(worker)));
@@ -352,7 +282,7 @@ Task<std::unique_ptr<Database>> Database::open(std::string url, Options options)
   try {
     auto connect = db->call<bool>([](detail::Worker& w) {
       if (w.target.dialect == Dialect::sqlite) {
-        w.backend = detail::open_sqlite(w.target.where);
+        w.backend = detail::open_sqlite(w.target.where, w.target.sqlite);
       } else {
         w.backend = detail::open_postgres(w.target.where);
       }

@@ -25,6 +25,7 @@
 #include "immp/asio.hpp"
 #include "immp/database.hpp"
 #include "immp/log.hpp"
+#include "store/database_url.hpp"
 
 namespace immp::store {
 
@@ -38,26 +39,21 @@ using sql::as_real;
 using sql::as_text;
 using sql::is_null;
 
-// How `sqlite:///x` reads. In both styles `sqlite://x` is relative to the
-// base directory and `sqlite:////x` is absolute.
-enum class UrlStyle {
-  sqlalchemy,  // IMMP's DatabaseHook (Peewee): `sqlite:///x.db` is relative
-  tortoise,    // IMMP's AsyncDatabaseHook (Tortoise): `sqlite:///x.db` is /x.db
-};
-
 struct Options {
-  // Where relative SQLite paths resolve.
+  // Where relative SQLite paths resolve: the working directory, as in IMMP.
   std::filesystem::path base_dir = ".";
-  UrlStyle style = UrlStyle::sqlalchemy;
+  UrlStyle style = UrlStyle::peewee;
   // Receives failed writes and warnings, from the worker thread. Null: the
   // spdlog default logger.
   LoggerPtr log;
 };
 
-// Throws std::runtime_error ("database URL '...': why") for a URL that
-// open() would reject without trying to connect: malformed, unsupported
-// scheme, no file name. For checking config early.
-void check_url(const std::string& url);
+// Checks a URL as open() reads it, without connecting: returns the
+// warnings about parameters that mean nothing here (see database_url.hpp);
+// throws std::runtime_error ("database URL '...': why") for a URL that
+// open() would reject: malformed, unsupported engine, no file name, unknown
+// PostgreSQL parameter. For checking config early.
+std::vector<std::string> check_url(const std::string& url, UrlStyle style = UrlStyle::peewee);
 
 namespace detail {
 struct Worker;
@@ -68,9 +64,9 @@ class Database {
   // Connects (on the new worker thread) and returns the open database.
   // Throws std::runtime_error naming the URL (password hidden) and the reason
   // for an unsupported or malformed URL or a database that cannot be opened.
-  // URLs: sqlite:///relative.db, sqlite:////abs/path.db, sqlite://:memory:,
-  // postgresql://user:pass@host:port/db (or postgres://; a socket directory
-  // as ?host=/path; any libpq URI parameter).
+  // URLs: as IMMP's hooks read them (database_url.hpp): sqlite:///relative.db,
+  // sqlite:////abs/path.db, sqlite://:memory:, postgresql://user:pass@host:port/db
+  // (a socket directory as ?host=/path; any libpq URI parameter).
   static Task<std::unique_ptr<Database>> open(std::string url, Options options = {});
 
   ~Database();  // close()

@@ -1,6 +1,7 @@
 #include "store/database_hook.hpp"
 
 
+#include <filesystem>
 #include <stdexcept>
 
 #include "immp/host.hpp"
@@ -12,8 +13,9 @@ namespace {
 SpecPtr schema_with_default(std::string_view url) {
   return object({
       {"url", str(), Node(std::string(url)),
-       "sqlite:///immp.db (relative to the config file), sqlite:////abs/path.db, "
-       "sqlite://:memory:, or postgresql://user:password@host:port/database"},
+       "sqlite:///immp.db (relative to the working directory, as in IMMP), "
+       "sqlite:////abs/path.db, sqlite://:memory:, or "
+       "postgresql://user:password@host:port/database"},
   });
 }
 
@@ -22,24 +24,35 @@ SpecPtr schema_with_default(std::string_view url) {
 SpecPtr DatabaseHook::schema() { return schema_with_default(kDefaultUrl); }
 SpecPtr AsyncDatabaseHook::schema() { return schema_with_default(kDefaultUrl); }
 
-DatabaseHook::DatabaseHook(const Init& init) : DatabaseHook(init, UrlStyle::sqlalchemy) {}
+DatabaseHook::DatabaseHook(const Init& init) : DatabaseHook(init, UrlStyle::peewee) {}
 
 AsyncDatabaseHook::AsyncDatabaseHook(const Init& init) : DatabaseHook(init, UrlStyle::tortoise) {}
 
 DatabaseHook::DatabaseHook(const Init& init, UrlStyle style) : ResourceHook(init), style_(style) {
-  // A URL that can never work is a config error, found by `immp --check`.
+  // A URL that can never work is a config error, found by `immp --check`;
+  // parts of it that mean nothing here are warnings.
   if (const Node* node = config().find("url")) {
+    std::vector<std::string> warnings;
     try {
-      check_url(node->as_string());
+      warnings = check_url(node->as_string(), style_);
     } catch (const ConfigError&) {
       throw;
     } catch (const std::runtime_error& e) {
       node->fail(e.what());
     }
+    for (std::string& warning : warnings) node->warn(std::move(warning));
   }
 }
 
 DatabaseHook::~DatabaseHook() = default;
+
+bool DatabaseHook::is_the_resource() const {
+  try {
+    return &host().resource<DatabaseHook>(*this) == this;
+  } catch (const MissingResource&) {
+    return true;  // not (yet) among the host's hooks: a test's own
+  }
+}
 
 std::string DatabaseHook::url() const {
   const Node* node = config().find("url");
@@ -49,16 +62,22 @@ std::string DatabaseHook::url() const {
 
 Task<> DatabaseHook::start() {
   Options options;
-  options.base_dir = host().options().base_dir;
+  // IMMP opened a relative SQLite path from the working directory (not
+  // the config file's folder), so an IMMP config finds its old file.
+  options.base_dir = std::filesystem::current_path();
   options.style = style_;
   options.log = log();
   auto opening = store::Database::open(url(), options);
   db_ = co_await std::move(opening);
   log()->info("database: {}", db_->describe());
-  // Outboxes keep undelivered messages here while their plug is down.
-  outbox_store_ = std::make_unique<DatabaseOutboxStore>(*db_);
-  co_await outbox_store_->migrate();
-  immp::detail::set_outbox_store(host(), outbox_store_.get());
+  // Outboxes keep undelivered messages here while their plug is down, in
+  // the database the other hooks find (the AsyncDatabaseHook's, when both
+  // are configured).
+  if (is_the_resource()) {
+    outbox_store_ = std::make_unique<DatabaseOutboxStore>(*db_);
+    co_await outbox_store_->migrate();
+    immp::detail::set_outbox_store(host(), outbox_store_.get());
+  }
 }
 
 Task<> DatabaseHook::stop() {

@@ -30,12 +30,13 @@ class DatabaseHook : public ResourceHook, public immp::Database {
   static constexpr std::string_view kPath = "immp.hook.database.DatabaseHook";
   static constexpr std::string_view kKind = "database";
   static constexpr std::string_view kDescription =
-      "Storage for other hooks: SQLite (default, next to the config) or PostgreSQL";
+      "Storage for other hooks: SQLite (default) or PostgreSQL";
   // IMMP's DatabaseHook read URLs like Peewee: sqlite:///relative.db.
   static constexpr std::string_view kDefaultUrl = "sqlite:///immp.db";
   static SpecPtr schema();
 
-  // Throws ConfigError (at the `url` key) for a URL that cannot work.
+  // Throws ConfigError (at the `url` key) for a URL that cannot work;
+  // warns there about URL parameters that mean nothing here.
   explicit DatabaseHook(const Init& init);
   ~DatabaseHook() override;
 
@@ -63,6 +64,9 @@ class DatabaseHook : public ResourceHook, public immp::Database {
 
  private:
   std::string url() const;
+  // Whether the host's lookup finds this hook (and not another database
+  // hook) for resource<DatabaseHook>().
+  bool is_the_resource() const;
 
   UrlStyle style_;
   std::unique_ptr<store::Database> db_;
@@ -71,8 +75,10 @@ class DatabaseHook : public ResourceHook, public immp::Database {
 
 // IMMP's AsyncDatabaseHook, which read URLs like Tortoise ORM:
 // sqlite:///abs/path.db is absolute, sqlite://relative.db relative. Found
-// by resource<immp::Database>() and resource<DatabaseHook>() like the other.
-class AsyncDatabaseHook final : public DatabaseHook {
+// by resource<immp::Database>() and resource<DatabaseHook>() like the
+// other, and preferred to it when both are configured: every first-party
+// IMMP hook (sync's id map included) used the AsyncDatabaseHook.
+class AsyncDatabaseHook final : public DatabaseHook, public PreferredResource {
  public:
   static constexpr std::string_view kPath = "immp.hook.database.AsyncDatabaseHook";
   static constexpr std::string_view kDescription =

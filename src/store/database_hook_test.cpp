@@ -55,7 +55,19 @@ class DatabaseHookTest : public ::testing::Test {
   std::unique_ptr<Host> host_;
 };
 
-TEST_F(DatabaseHookTest, DefaultIsImmpDbNextToTheConfigAndStopKeepsQueuedWrites) {
+// The working directory for one test: IMMP opened relative SQLite paths
+// from there.
+class InDirectory {
+ public:
+  explicit InDirectory(const fs::path& dir) : old_(fs::current_path()) { fs::current_path(dir); }
+  ~InDirectory() { fs::current_path(old_); }
+
+ private:
+  fs::path old_;
+};
+
+TEST_F(DatabaseHookTest, DefaultIsImmpDbInTheWorkingDirectoryAndStopKeepsQueuedWrites) {
+  InDirectory cwd(dir_);
   auto hook = make<DatabaseHook>();
   EXPECT_THROW(hook->db(), std::logic_error);  // not started
   run(io_, hook->start());
@@ -79,14 +91,53 @@ TEST_F(DatabaseHookTest, AsyncDatabaseHookReadsThreeSlashesAsAnAbsolutePath) {
   run(io_, hook->stop());
 }
 
+TEST_F(DatabaseHookTest, RelativePathsAreFromTheWorkingDirectoryNotTheConfigFolder) {
+  // dir_ is the config file's folder (the host's base_dir).
+  fs::create_directory(dir_ / "cwd");
+  InDirectory cwd(dir_ / "cwd");
+  auto peewee = make<DatabaseHook>(url("sqlite:///data.db"));
+  auto tortoise = make<AsyncDatabaseHook>(url("sqlite://async.db"));
+  run(io_, peewee->start());
+  run(io_, tortoise->start());
+  EXPECT_TRUE(fs::exists(dir_ / "cwd" / "data.db"));
+  EXPECT_TRUE(fs::exists(dir_ / "cwd" / "async.db"));
+  EXPECT_FALSE(fs::exists(dir_ / "data.db"));
+  run(io_, peewee->stop());
+  run(io_, tortoise->stop());
+}
+
+TEST_F(DatabaseHookTest, UrlParametersApply) {
+  auto hook = make<AsyncDatabaseHook>(
+      url("sqlite://" + (dir_ / "p.db").string() + "?journal_mode=delete&busy_timeout=1234"));
+  run(io_, hook->start());
+  EXPECT_EQ(run(io_, hook->db().query("PRAGMA journal_mode")), (Rows{{"delete"}}));
+  EXPECT_EQ(run(io_, hook->db().query("PRAGMA busy_timeout")), (Rows{{std::int64_t{1234}}}));
+  run(io_, hook->stop());
+}
+
 TEST_F(DatabaseHookTest, AnUnusableUrlIsAConfigErrorAtItsKey) {
+  Node config = parse_config("url: mysql://u@h/immp\n", ConfigFormat::yaml, "config.yaml");
+  config.set_path("hooks.db.config");
+  config.repath();
   try {
-    make<DatabaseHook>(url("mysql://u@h/immp"));
+    make<DatabaseHook>(config);
     FAIL() << "expected a ConfigError";
   } catch (const ConfigError& e) {
-    EXPECT_THAT(e.what(), HasSubstr("url"));
-    EXPECT_THAT(e.what(), HasSubstr("unsupported scheme 'mysql'"));
+    EXPECT_THAT(e.what(), HasSubstr("config.yaml:1:1: hooks.db.config.url: database URL"));
+    EXPECT_THAT(e.what(), HasSubstr("MySQL is not supported by immp"));
   }
+}
+
+TEST_F(DatabaseHookTest, UrlPartsThatMeanNothingHereAreWarningsAtTheKey) {
+  Node config = parse_config("url: asyncpg://bot@db/immp?max_size=10&sslmode=require\n",
+                             ConfigFormat::yaml, "config.yaml");
+  config.set_path("hooks.db.config");
+  config.repath();
+  ConfigWarningScope scope;
+  make<AsyncDatabaseHook>(config);
+  ASSERT_EQ(scope.warnings().size(), 1u);
+  EXPECT_THAT(scope.warnings()[0].str(),
+              HasSubstr("config.yaml:1:1: hooks.db.config.url: parameter 'max_size'"));
 }
 
 TEST_F(DatabaseHookTest, ADatabaseThatCannotOpenFailsStartWithTheReason) {
@@ -103,6 +154,26 @@ TEST_F(DatabaseHookTest, BothNamesAreFoundAsTheDatabaseResource) {
   auto& hook = host_->add_hook(make<AsyncDatabaseHook>(url("sqlite://:memory:")));
   EXPECT_EQ(&host_->resource<DatabaseHook>(hook), &hook);
   EXPECT_EQ(dynamic_cast<Hook*>(&host_->resource<immp::Database>(hook)), &hook);
+}
+
+// IMMP's own hooks (sync among them) used the AsyncDatabaseHook, whatever
+// the order of the two in the config.
+TEST_F(DatabaseHookTest, WithBothHooksTheAsyncOneIsTheResource) {
+  auto peewee = make<DatabaseHook>(url("sqlite:///" + (dir_ / "peewee.db").string()));
+  auto& first = host_->add_hook(std::move(peewee));
+  auto tortoise_hook = std::make_unique<AsyncDatabaseHook>(
+      Init{"adb", url("sqlite://" + (dir_ / "tortoise.db").string()), *host_});
+  auto& second = host_->add_hook(std::move(tortoise_hook));
+  EXPECT_EQ(&host_->resource<DatabaseHook>(first), &second);
+  EXPECT_EQ(dynamic_cast<Hook*>(&host_->resource<immp::Database>(first)), &second);
+  // The host's outboxes keep their messages there too, not in the other.
+  run(io_, host_->open());
+  auto& adb = static_cast<DatabaseHook&>(second).db();
+  auto& pdb = static_cast<DatabaseHook&>(first).db();
+  const std::string outbox = "SELECT name FROM sqlite_master WHERE name = 'immp_outbox'";
+  EXPECT_EQ(run(io_, adb.query(outbox)).size(), 1u);
+  EXPECT_EQ(run(io_, pdb.query(outbox)).size(), 0u);
+  run(io_, host_->close());
 }
 
 // What an out-of-tree hook sees: the SDK's interface, found by type, backed

@@ -17,7 +17,7 @@ constexpr std::size_t kMaxCachedStatements = 512;
 
 class SqliteBackend final : public Backend {
  public:
-  explicit SqliteBackend(const std::string& path) {
+  SqliteBackend(const std::string& path, const SqliteSettings& settings) {
     // Memory statistics take a global mutex on every allocation: about a
     // tenth of the time of a batched upsert. Only possible before SQLite
     // initialises; harmless (SQLITE_MISUSE) if something else did first.
@@ -35,12 +35,18 @@ class SqliteBackend final : public Backend {
     }
     try {
       sqlite3_extended_result_codes(db_, 1);
-      sqlite3_busy_timeout(db_, 5000);
+      sqlite3_busy_timeout(db_, static_cast<int>(settings.busy_timeout.count()));
       // journal_mode reads the file, so this is also where "file is not a
       // database" shows up. An in-memory database answers "memory".
       Rows mode;
       run("PRAGMA journal_mode=WAL", {}, &mode);
       script("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
+      // The URL's (?journal_mode=delete, ...): names and values were checked
+      // against a list when the URL was read, so they are safe to splice.
+      for (const auto& [name, value] : settings.pragmas) {
+        Rows ignored;
+        run("PRAGMA " + name + "=" + value, {}, &ignored);
+      }
     } catch (...) {
       close();
       throw;
@@ -184,8 +190,8 @@ class SqliteBackend final : public Backend {
 
 }  // namespace
 
-std::unique_ptr<Backend> open_sqlite(const std::string& path) {
-  return std::make_unique<SqliteBackend>(path);
+std::unique_ptr<Backend> open_sqlite(const std::string& path, const SqliteSettings& settings) {
+  return std::make_unique<SqliteBackend>(path, settings);
 }
 
 }  // namespace immp::store::detail
