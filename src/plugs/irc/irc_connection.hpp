@@ -37,6 +37,7 @@ struct ConnectionOptions {
   bool tls = false;
   bool verify = true;       // check the server's certificate and name
   std::string ca;           // PEM file of trusted CAs; empty: the system's
+  std::string fingerprint;  // SHA-256 pin of the server's certificate (net/tls.hpp)
   std::string client_cert;  // PEM file with our certificate (and key, unless client_key)
   std::string client_key;
   std::string password;  // PASS

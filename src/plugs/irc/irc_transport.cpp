@@ -4,16 +4,15 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
-#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <openssl/ssl.h>
 #include <sys/socket.h>
 
+#include "net/tls.hpp"
 #include "plugs/irc/irc_connection.hpp"
 
 namespace immp::irc {
@@ -22,34 +21,25 @@ namespace {
 
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
-asio::ssl::context make_tls(const ConnectionOptions& o) {
-  asio::ssl::context ctx(asio::ssl::context::tls_client);
-  if (!o.tls) return ctx;
-  ctx.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                  asio::ssl::context::no_sslv3);
-  boost::system::error_code ec;
-  if (o.verify) {
-    ctx.set_verify_mode(asio::ssl::verify_peer);
-    if (!o.ca.empty()) {
-      ctx.load_verify_file(o.ca, ec);
-      if (ec) throw ConnectionError("cannot read the CA file " + o.ca + ": " + ec.message());
-    } else {
-      ctx.set_default_verify_paths(ec);
-    }
-    ctx.set_verify_callback(asio::ssl::host_name_verification(o.host));
-  } else {
-    ctx.set_verify_mode(asio::ssl::verify_none);
+net::TlsOptions tls_options(const ConnectionOptions& o) {
+  net::TlsOptions t;
+  t.verify = o.verify;
+  t.ca_file = o.ca;
+  t.fingerprint = o.fingerprint;
+  t.client_cert = o.client_cert;
+  t.client_key = o.client_key;
+  return t;
+}
+
+// The context for `o`: verification, pinning and the client certificate
+// are the network layer's (net/tls.hpp).
+std::shared_ptr<asio::ssl::context> make_tls(const ConnectionOptions& o) {
+  if (!o.tls) return std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+  try {
+    return net::make_tls_context(tls_options(o));
+  } catch (const net::TlsError& e) {
+    throw ConnectionError(e.what());
   }
-  if (!o.client_cert.empty()) {
-    ctx.use_certificate_chain_file(o.client_cert, ec);
-    if (ec)
-      throw ConnectionError("cannot read the client certificate " + o.client_cert + ": " +
-                            ec.message());
-    const std::string& key = o.client_key.empty() ? o.client_cert : o.client_key;
-    ctx.use_private_key_file(key, asio::ssl::context::pem, ec);
-    if (ec) throw ConnectionError("cannot read the client key " + key + ": " + ec.message());
-  }
-  return ctx;
 }
 
 class SocketTransport final : public Transport {
@@ -60,7 +50,8 @@ class SocketTransport final : public Transport {
         port_(o.port),
         tls_(o.tls),
         context_(make_tls(o)),
-        stream_(ex, context_) {}
+        verifier_(o.host, tls_options(o)),
+        stream_(ex, *context_) {}
 
   ~SocketTransport() override {
     boost::system::error_code ec;
@@ -85,10 +76,9 @@ class SocketTransport final : public Transport {
     boost::system::error_code ignore;
     socket().set_option(asio::ip::tcp::no_delay(true), ignore);
     if (tls_) {
-      // SNI, so that a server with several names presents the right one.
-      SSL_set_tlsext_host_name(stream_.native_handle(), host_.c_str());
+      net::prepare_tls(stream_, verifier_);
       auto [hec] = co_await stream_.async_handshake(asio::ssl::stream_base::client, kTuple);
-      if (hec) throw ConnectionError("TLS handshake with " + where + " failed: " + hec.message());
+      if (hec) throw ConnectionError(net::tls_failure(hec, verifier_, where));
     }
   }
 
@@ -150,7 +140,8 @@ class SocketTransport final : public Transport {
   std::string host_;
   int port_;
   bool tls_;
-  asio::ssl::context context_;
+  std::shared_ptr<asio::ssl::context> context_;
+  net::TlsVerifier verifier_;
   asio::ssl::stream<asio::ip::tcp::socket> stream_;
   bool closed_ = false;
 };

@@ -61,10 +61,12 @@ class Transport {
 using TransportFactory =
     std::function<std::unique_ptr<Transport>(Executor, const ConnectionOptions&)>;
 
-// TCP, or TLS when options.tls: certificate and host name verification
-// against options.ca (or the system's CAs) unless !options.verify, SNI, an
-// optional client certificate; TCP_NODELAY, and TCP_QUICKACK after each read.
-// Throws ConnectionError when a certificate or key file cannot be read.
+// TCP, or TLS when options.tls (net/tls.hpp): certificate and host name
+// verification against options.ca (or the system's CAs) unless
+// !options.verify, or the pinned options.fingerprint; SNI, an optional
+// client certificate; TCP_NODELAY, and TCP_QUICKACK after each read.
+// Throws ConnectionError when a certificate or key file cannot be read or
+// the fingerprint is malformed.
 std::unique_ptr<Transport> make_socket_transport(Executor ex, const ConnectionOptions& options);
 
 // Time as a connection keeps it: flood control, keepalive and the
