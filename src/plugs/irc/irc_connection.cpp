@@ -43,12 +43,13 @@ std::string last_param(const Line& line) {
 
 }  // namespace
 
-// A registration line; flood control counts it too.
+// A registration line. Flood control does not count it, as IMMP paces
+// none of them: the first line after the welcome goes at once, and the
+// bucket's burst is left for what comes after.
 std::string Connection::wire(std::string_view command, const std::vector<std::string>& params) {
   std::string error;
   auto line = format_line(command, params, &error);
   if (!line) throw ConnectionError("cannot send " + std::string(command) + ": " + error);
-  bucket_.take(clock_->now());
   return std::move(*line);
 }
 

@@ -45,8 +45,11 @@ struct ConnectionOptions {
   std::string user;
   std::string real_name;
   SaslOptions sasl;
+  // Flood control for every line after registration: `burst` lines may go
+  // at once, then one per send_delay. The defaults are IMMP's: each line
+  // 500 ms after the one before.
   std::chrono::milliseconds send_delay{500};
-  std::size_t burst = 5;
+  std::size_t burst = 1;
   // PING the server after this much silence; drop the link if nothing comes
   // back within ping_timeout.
   std::chrono::milliseconds ping_interval{std::chrono::seconds(60)};

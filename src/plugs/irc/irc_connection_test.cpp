@@ -156,7 +156,8 @@ struct IrcConnection : ::testing::Test {
     new_lines();
   }
 
-  // Fills the flood-control bucket that registration drained.
+  // Fills the flood-control bucket (a line sent less than send_delay ago
+  // holds the next one back).
   void refill() { advance(10s); }
 };
 
@@ -488,6 +489,7 @@ TEST_F(IrcConnection, AnAnswerToOurPingKeepsTheLink) {
 // ---- sending ---------------------------------------------------------------
 
 TEST_F(IrcConnection, LinesTheBucketAllowsAreWrittenAtOnce) {
+  options.burst = 5;  // the `burst` key: 5 lines may go at once
   ASSERT_NO_FATAL_FAILURE(open_plain());
   refill();
   auto tries = server->try_writes();
@@ -498,8 +500,47 @@ TEST_F(IrcConnection, LinesTheBucketAllowsAreWrittenAtOnce) {
   EXPECT_EQ(server->try_writes(), tries + 1) << "one non-blocking write for all three";
 }
 
+// IMMP's pacing, the default: right after the welcome (registration is not
+// paced and spends nothing) the first line goes at once, and every later
+// one 500 ms after the one before.
+TEST_F(IrcConnection, ByDefaultEveryLineWaitsHalfASecondAfterTheOneBefore) {
+  ASSERT_NO_FATAL_FAILURE(open_plain());
+  auto sending = start(conn->send(privmsgs(1, 4)));
+  settle();
+  EXPECT_EQ(new_lines(), sents(1, 1)) << "the first line waits for nothing";
+  std::vector<std::chrono::milliseconds> at;
+  for (auto elapsed = 10ms; elapsed <= 3s; elapsed += 10ms) {
+    advance(10ms);
+    for (const auto& line : new_lines()) {
+      (void)line;
+      at.push_back(elapsed);
+    }
+  }
+  ASSERT_EQ(at.size(), 3u);
+  for (std::size_t i = 0; i < at.size(); ++i) {
+    SCOPED_TRACE(i);
+    auto due = 500ms * static_cast<int>(i + 1);
+    EXPECT_GE(at[i], due) << "a line went out early";
+    EXPECT_LE(at[i], due + 10ms) << "a line went out late";
+  }
+  ASSERT_TRUE(sending->done);
+  EXPECT_EQ(sending->value, 4u);
+  // A line after a pause longer than the delay goes at once again, and
+  // holds the next one back.
+  advance(2s);
+  auto later = start(conn->send(privmsgs(5, 6)));
+  settle();
+  EXPECT_EQ(new_lines(), sents(5, 5));
+  advance(490ms);
+  EXPECT_TRUE(new_lines().empty());
+  advance(20ms);
+  EXPECT_EQ(new_lines(), sents(6, 6));
+  ASSERT_TRUE(later->done);
+}
+
 TEST_F(IrcConnection, FloodControlPacesABurstOneLinePerInterval) {
-  // Defaults: a burst of 5, then one line per 500 ms.
+  // A burst of 5 (the `burst` key), then one line per 500 ms.
+  options.burst = 5;
   ASSERT_NO_FATAL_FAILURE(open_plain());
   refill();
   auto sending = start(conn->send(privmsgs(1, 8)));
@@ -526,6 +567,7 @@ TEST_F(IrcConnection, FloodControlPacesABurstOneLinePerInterval) {
 }
 
 TEST_F(IrcConnection, APongIsNotHeldBehindThePacedBacklog) {
+  options.burst = 5;  // the `burst` key: 5 lines may go at once
   ASSERT_NO_FATAL_FAILURE(open_plain());
   refill();
   auto sending = start(conn->send(privmsgs(1, 8)));
@@ -577,6 +619,7 @@ TEST_F(IrcConnection, ALineCutByTheDropDoesNotCount) {
 }
 
 TEST_F(IrcConnection, APacedSendCountsWhatWentOutBeforeTheServerHungUp) {
+  options.burst = 5;  // the `burst` key: 5 lines may go at once
   ASSERT_NO_FATAL_FAILURE(open_plain());
   refill();
   auto sending = start(conn->send(privmsgs(1, 8)));
@@ -593,6 +636,7 @@ TEST_F(IrcConnection, APacedSendCountsWhatWentOutBeforeTheServerHungUp) {
 }
 
 TEST_F(IrcConnection, ClosingWakesAWaitingSendWithItsCount) {
+  options.burst = 5;  // the `burst` key: 5 lines may go at once
   ASSERT_NO_FATAL_FAILURE(open_plain());
   refill();
   auto sending = start(conn->send(privmsgs(1, 7)));
@@ -657,6 +701,7 @@ TEST_F(IrcConnection, LinesWithCrOrLfInsideAreNeverWritten) {
 // ---- leaving ---------------------------------------------------------------
 
 TEST_F(IrcConnection, QuitSendsQuitBeforeQueuedLinesAndCloses) {
+  options.burst = 5;  // the `burst` key: 5 lines may go at once
   ASSERT_NO_FATAL_FAILURE(open_plain());
   refill();
   auto sending = start(conn->send(privmsgs(1, 7)));

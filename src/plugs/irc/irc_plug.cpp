@@ -43,7 +43,7 @@ SpecPtr IRCPlug::schema() {
   auto user = object({
       {"nick", str(), required, "our nick"},
       {"real-name", str(), Node(), "our real name (default: the nick)"},
-      {"username", str(), Node(), "our user name (default: the nick)"},
+      {"username", str(), "immp", "our user name (ident), as IMMP's"},
   });
   auto sasl = object({
       {"mechanism", str(), "PLAIN", "PLAIN or EXTERNAL (the TLS client certificate)"},
@@ -57,12 +57,12 @@ SpecPtr IRCPlug::schema() {
       {"quit", str(), "Disconnecting", "quit message"},
       {"accept-invites", boolean(), false, "join channels we are invited to"},
       {"colour-nicks", boolean(), false, "colour the names of bridged users"},
-      {"quote-reply-to", boolean(), false, "quote the message a reply answers"},
+      {"quote-reply-to", boolean(), true, "quote the message a reply answers"},
       {"puppet", boolean(), false, "a connection per bridged user"},
       {"puppet-prefix", str(), "", "prefix of puppet nicks"},
-      {"max-puppets", integer(), 10, "most puppet connections at once"},
-      {"send-delay", integer(), 500, "flood control: ms between lines once the burst is spent"},
-      {"burst", integer(), 5, "flood control: lines sent at once before send-delay applies"},
+      {"max-puppets", integer(), Node(), "most puppet connections at once (default: no limit)"},
+      {"send-delay", real(), 0.5, "flood control: seconds between lines (a float, as IMMP's)"},
+      {"burst", integer(), 1, "flood control: lines sent at once before send-delay applies"},
       {"sasl", sasl, Node(), "SASL authentication"},
       {"ping-interval", real(), 60.0, "seconds of silence before we PING the server"},
       {"ping-timeout", real(), 30.0, "seconds to wait for an answer before reconnecting"},
@@ -96,12 +96,15 @@ IRCPlug::IRCPlug(const Init& init)
   run_ = std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(
                             Clock::now().time_since_epoch())
                             .count());
+  // No limit unless one is set, as IMMP (which has no such key).
+  if (const Node& max = c.at("max-puppets"); !max.is_null()) {
+    if (max.as_int() < 1) max.fail("must be at least 1 (leave it out for no limit)");
+    max_puppets_ = static_cast<std::size_t>(max.as_int());
+  }
   if (c.at("puppet").as_bool()) {
-    auto max = c.at("max-puppets").as_int();
-    if (max < 1) c.at("max-puppets").fail("must be at least 1");
     puppets_ = std::make_unique<IrcPuppets>(init.host.executor(), options_,
-                                            c.at("puppet-prefix").as_string(),
-                                            static_cast<std::size_t>(max), quit_message_, log());
+                                            c.at("puppet-prefix").as_string(), max_puppets_,
+                                            quit_message_, log());
   }
 }
 
@@ -151,17 +154,30 @@ irc::ConnectionOptions IRCPlug::connection_options() const {
       s->fail("SASL EXTERNAL needs server.client-cert");
     }
   }
-  auto delay = c.at("send-delay").as_int();
+  // Seconds as a float, as IMMP's schema has it. IMMP refuses an integer,
+  // and so do we: `500` was milliseconds in earlier versions of immp, and
+  // would otherwise mean eight minutes between lines.
+  const Node& delay = c.at("send-delay");
+  if (delay.is_int()) {
+    delay.fail("is in seconds and must be written as a float, as IMMP requires (e.g. 0.5, " +
+               std::to_string(delay.as_int()) + ".0); earlier versions of immp took milliseconds");
+  }
+  if (!(delay.as_double() >= 0.0) || delay.as_double() > 3600.0) {
+    delay.fail("must be between 0.0 and 3600.0 seconds");
+  }
   auto burst = c.at("burst").as_int();
-  if (delay < 0) c.at("send-delay").fail("must not be negative");
   if (burst < 1) c.at("burst").fail("must be at least 1");
-  o.send_delay = std::chrono::milliseconds(delay);
+  o.send_delay = std::chrono::milliseconds(std::lround(delay.as_double() * 1000));
   o.burst = static_cast<std::size_t>(burst);
   o.ping_interval = seconds_of(c.at("ping-interval"));
   o.ping_timeout = seconds_of(c.at("ping-timeout"));
   if (o.ping_interval.count() <= 0) c.at("ping-interval").fail("must be more than 0 seconds");
   if (o.ping_timeout.count() <= 0) c.at("ping-timeout").fail("must be more than 0 seconds");
   return o;
+}
+
+std::string IRCPlug::network_name() const {
+  return (network_.empty() ? options_.host : network_) + " IRC";
 }
 
 std::string IRCPlug::network_id() const {
@@ -545,6 +561,8 @@ void IRCPlug::on_isupport(const irc::Line& line) {
         for (auto& [f, source] : wanted_) refolded[fold(source)] = source;
         wanted_ = std::move(refolded);
       }
+    } else if (key == "NETWORK" && !value.empty()) {
+      network_ = value;
     } else if (key == "CHANTYPES" && !value.empty()) {
       chantypes_ = value;
     } else if ((key == "NICKLEN" || key == "USERLEN" || key == "HOSTLEN") && !value.empty()) {
@@ -598,7 +616,14 @@ Task<PutResult> IRCPlug::put(Posting& post) {
     if (post.resume() >= lines.size()) co_return PutResult::delivered();
     lines.erase(lines.begin(), lines.begin() + static_cast<std::ptrdiff_t>(post.resume()));
     std::size_t count = lines.size();
-    auto written = co_await puppets_->send(key, author.display_name(), target, std::move(lines));
+    // Named as IMMP names puppets: username first for the nick; the real
+    // name says who it is and where from.
+    std::string real_name = author.real_name.empty() ? author.username : author.real_name;
+    if (const Plug* from = author.plug()) {
+      real_name += " (" + from->network_name() + (author.id.empty() ? "" : ": " + author.id) + ")";
+    }
+    auto written = co_await puppets_->send(key, irc::author_name(author), irc::clean_name(real_name),
+                                           target, std::move(lines));
     if (written) {
       // The puppet's lines reach us as another nick's: no echo to announce.
       for (std::size_t i = 0; i < *written; ++i) post.sent(next_id());

@@ -39,7 +39,9 @@ class IRCPlug final : public Plug {
   explicit IRCPlug(const Init& init);
   ~IRCPlug() override;
 
-  std::string network_name() const override { return "IRC"; }
+  // As IMMP's: "<network> IRC", the network as the server names it
+  // (ISUPPORT NETWORK) once connected, else the server's host name.
+  std::string network_name() const override;
   std::string network_id() const override;
 
   // Connects (waiting for the first attempt, bounded by the registration
@@ -76,6 +78,11 @@ class IRCPlug final : public Plug {
   bool joined(const std::string& source) const;
   // True for a nick that is one of our puppets.
   bool is_puppet(const std::string& nick) const;
+  // The link settings the config gave (send-delay in ms, burst, ident...).
+  const irc::ConnectionOptions& settings() const { return options_; }
+  // Most puppets at once; 0: no limit (the default, as IMMP).
+  std::size_t max_puppets() const { return max_puppets_; }
+  bool quote_reply_to() const { return quote_reply_to_; }
 
  private:
   struct ChannelState {
@@ -113,6 +120,7 @@ class IRCPlug final : public Plug {
   bool accept_invites_;
   bool colour_nicks_;
   bool quote_reply_to_;
+  std::size_t max_puppets_ = 0;
   std::map<std::string, std::string> keys_;  // folded channel -> key
   std::chrono::milliseconds reconnect_min_;
   std::chrono::milliseconds reconnect_max_;
@@ -121,6 +129,7 @@ class IRCPlug final : public Plug {
   std::uint64_t counter_ = 0;
   irc::CaseMapping casemap_ = irc::CaseMapping::rfc1459;
   std::string chantypes_ = "#&";
+  std::string network_;  // ISUPPORT NETWORK
   std::string prefixes_ = "~&@%+";
   // Longest nick, user and host names (ISUPPORT; common defaults until told).
   std::size_t nicklen_ = 30;

@@ -1,5 +1,7 @@
 #include "plugs/irc/irc_puppets.hpp"
 
+#include <cctype>
+
 #include "plugs/irc/irc_casemap.hpp"
 #include "plugs/irc/irc_line.hpp"
 
@@ -25,16 +27,28 @@ IrcPuppets::~IrcPuppets() = default;
 std::string IrcPuppets::nick_for(const std::string& prefix, const std::string& name,
                                  std::size_t max_len) {
   auto allowed = [](unsigned char c) {
-    return std::isalnum(c) || std::string_view("-_[]\\`^{}|").find(static_cast<char>(c)) !=
-                                  std::string_view::npos;
+    return c < 0x80 && (std::isalnum(c) || std::string_view("^_-[]{}|").find(static_cast<char>(
+                                               c)) != std::string_view::npos);
   };
-  std::string out;
-  for (unsigned char c : prefix + name) {
-    if (out.size() >= max_len) break;
-    if (c >= 0x80) continue;  // nicks are ASCII
-    out += allowed(c) ? static_cast<char>(c) : '_';
+  auto space = [](unsigned char c) { return c == ' ' || (c >= '\t' && c <= '\r'); };
+  // IMMP: prefix + "-".join(name.split()), then its nick filter.
+  std::string joined = prefix;
+  bool gap = false;
+  for (unsigned char c : name) {
+    if (space(c)) {
+      gap = true;
+      continue;
+    }
+    if (gap && joined.size() > prefix.size()) joined += '-';
+    gap = false;
+    joined += static_cast<char>(c);
   }
-  // A nick cannot start with a digit or '-'.
+  std::string out;
+  for (unsigned char c : joined) {
+    if (out.size() >= max_len) break;
+    if (allowed(c)) out += static_cast<char>(c);
+  }
+  // A nick cannot start with a digit or '-', nor be empty.
   if (out.empty() || std::isdigit(static_cast<unsigned char>(out[0])) || out[0] == '-') {
     out.insert(out.begin(), '_');
     if (out.size() > max_len) out.pop_back();
@@ -82,8 +96,11 @@ Task<> IrcPuppets::evict_one() {
   co_await conn->stop();
 }
 
-Task<std::optional<std::size_t>> IrcPuppets::send(const std::string& user_key, const std::string& name,
-                            const std::string& channel, std::vector<std::string> lines) {
+Task<std::optional<std::size_t>> IrcPuppets::send(const std::string& user_key,
+                                                  const std::string& name,
+                                                  const std::string& real_name,
+                                                  const std::string& channel,
+                                                  std::vector<std::string> lines) {
   auto it = puppets_.find(user_key);
   if (it != puppets_.end() && !it->second->conn->is_open()) {
     auto dead = it->second->conn;
@@ -92,11 +109,11 @@ Task<std::optional<std::size_t>> IrcPuppets::send(const std::string& user_key, c
     it = puppets_.end();
   }
   if (it == puppets_.end()) {
-    if (puppets_.size() >= max_) co_await evict_one();
+    if (max_ > 0 && puppets_.size() >= max_) co_await evict_one();
     auto options = base_;
     options.nick = nick_for(prefix_, name);
     options.user = "immp";
-    options.real_name = name;
+    options.real_name = real_name.empty() ? options.nick : real_name;
     auto conn = std::make_shared<irc::Connection>(ex_, options, log_);
     bool opened = false;
     try {

@@ -45,7 +45,7 @@ std::string attachment_text(const Attachment& a) {
   }
   const auto& fwd = std::get<std::shared_ptr<const Message>>(a);
   if (!fwd) return {};
-  std::string who = fwd->user ? clean_name(fwd->user->display_name()) : "someone";
+  std::string who = fwd->user ? clean_name(author_name(*fwd->user)) : "someone";
   std::string text = fwd->text ? to_irc(*fwd->text) : std::string();
   return "[forwarded] <" + who + "> " + one_line(text);
 }
@@ -69,16 +69,21 @@ std::string clean_name(std::string_view name) {
   return out.empty() ? "someone" : out;
 }
 
+const std::string& author_name(const User& user) {
+  // With neither name, display_name() falls back to the id.
+  return user.username.empty() ? user.display_name() : user.username;
+}
+
 std::vector<std::string> render_message(const Message& msg, const RenderOptions& options) {
   std::vector<std::string> out;
-  std::string name = msg.user ? clean_name(msg.user->display_name()) : std::string();
+  std::string name = msg.user ? clean_name(author_name(*msg.user)) : std::string();
   bool named = options.with_name && msg.user;
   std::string shown = named && options.colour_nicks ? colour_nick(name) : name;
 
   if (options.quote_reply_to && msg.reply_to &&
       (msg.reply_to->text || msg.reply_to->user)) {
     const auto& r = *msg.reply_to;
-    std::string who = r.user ? clean_name(r.user->display_name()) : "someone";
+    std::string who = r.user ? clean_name(author_name(*r.user)) : "someone";
     std::string quoted = r.text ? strip_formatting(to_irc(*r.text)) : std::string();
     std::string quote = (named ? "<" + shown + "> " : std::string()) + "> " + who + ": " +
                         utf8_cut(one_line(quoted), kQuoteChars);

@@ -18,7 +18,7 @@ struct RenderOptions {
   // else (another network) and we post it under our own nick.
   bool with_name = true;
   bool colour_nicks = false;
-  bool quote_reply_to = false;
+  bool quote_reply_to = true;
   // The budget of one PRIVMSG text (privmsg_budget() of our prefix and the
   // target).
   std::size_t budget = 400;
@@ -35,5 +35,10 @@ std::vector<std::string> render_message(const Message& msg, const RenderOptions&
 // The name as shown on IRC: control bytes and line breaks removed, spaces
 // kept; "someone" when empty.
 std::string clean_name(std::string_view name);
+
+// The name IMMP's IRC plug gives an author: the username, or the real name
+// when there is none (User::display_name() prefers the real name), else the
+// id.
+const std::string& author_name(const User& user);
 
 }  // namespace immp::irc

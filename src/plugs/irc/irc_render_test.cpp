@@ -116,16 +116,51 @@ TEST(IrcRender, AttachmentsAreTheirUrls) {
   EXPECT_EQ(render_message(m, {}), Lines{"<alice> cat.png: https://example.org/cat.png"});
 }
 
-TEST(IrcRender, RepliesAreQuotedWhenAsked) {
+// quote-reply-to is on by default, as IMMP's.
+TEST(IrcRender, RepliesAreQuotedUnlessTurnedOff) {
   auto m = text_from("alice", "me too");
   auto original = std::make_shared<SentMessage>();
   original->user = user("bob");
   original->text = RichText("I like tea");
   m.reply_to = original;
-  EXPECT_EQ(render_message(m, {}), Lines{"<alice> me too"});
+  EXPECT_EQ(render_message(m, {}), (Lines{"<alice> > bob: I like tea", "<alice> me too"}));
   RenderOptions o;
-  o.quote_reply_to = true;
-  EXPECT_EQ(render_message(m, o), (Lines{"<alice> > bob: I like tea", "<alice> me too"}));
+  o.quote_reply_to = false;
+  EXPECT_EQ(render_message(m, o), Lines{"<alice> me too"});
+}
+
+// IMMP names an author by username first; the real name only when there is
+// no username (and the id when there is neither).
+TEST(IrcRender, AuthorsAreNamedByUsernameFirst) {
+  auto jane = std::make_shared<User>();
+  jane->id = "U42";
+  jane->username = "jdoe";
+  jane->real_name = "Jane Doe";
+  Message m;
+  m.user = jane;
+  m.text = RichText("hi");
+  EXPECT_EQ(render_message(m, {}), Lines{"<jdoe> hi"});
+  m.action = true;
+  EXPECT_EQ(render_message(m, {}), Lines{"* jdoe hi"});
+
+  auto no_username = std::make_shared<User>(*jane);
+  no_username->username.clear();
+  m.user = no_username;
+  m.action = false;
+  EXPECT_EQ(render_message(m, {}), Lines{"<Jane Doe> hi"});
+
+  auto only_id = std::make_shared<User>();
+  only_id->id = "U42";
+  m.user = only_id;
+  EXPECT_EQ(render_message(m, {}), Lines{"<U42> hi"});
+
+  // The quoted author too.
+  auto reply = text_from("alice", "me too");
+  auto original = std::make_shared<SentMessage>();
+  original->user = jane;
+  original->text = RichText("I like tea");
+  reply.reply_to = original;
+  EXPECT_EQ(render_message(reply, {}).front(), "<alice> > jdoe: I like tea");
 }
 
 TEST(IrcRender, NothingToSay) {
