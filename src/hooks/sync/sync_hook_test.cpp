@@ -259,6 +259,52 @@ TEST_F(SyncTest, IdentitiesNameLinkedUsers) {
   EXPECT_EQ(b->posted()[1]->user->real_name, "mallory");
 }
 
+TEST_F(SyncTest, ImmpNameFormatNamesTheAuthorAndTheirNetwork) {
+  build(R"y({channels: {room: [a, b]},
+            name-format: "{{ user.real_name or user.username }} ({{ user.plug.network_name }})"})y");
+  auto nameless = std::make_shared<User>();
+  nameless->id = "u1";
+  nameless->handle = a->handle();
+  nameless->username = "ally";
+  auto named = std::make_shared<User>(*nameless);
+  named->real_name = "Alice Smith";
+  a->inject("room", text_message("hi", nameless));
+  a->inject("room", text_message("hello", named));
+  ASSERT_TRUE(wait([&] { return b->posted_count() == 2; }));
+  const User& first = *b->posted()[0]->user;
+  EXPECT_EQ(first.real_name, "ally (Memory)");
+  EXPECT_EQ(first.display_name(), "ally (Memory)");
+  EXPECT_TRUE(first.username.empty())
+      << "IMMP drops the username, so networks that show usernames first show the name too";
+  EXPECT_EQ(first.id, "u1") << "still a copy of the author";
+  EXPECT_EQ(b->posted()[1]->user->real_name, "Alice Smith (Memory)");
+}
+
+TEST_F(SyncTest, NameFormatSeesIdentityAndChannelAndBranches) {
+  host = std::make_unique<Host>(io.get_executor(), HostOptions{.phase_timeout = 2s});
+  a = &test::add_memory_plug(*host, "a");
+  b = &test::add_memory_plug(*host, "b");
+  host->add_channel("a", a->channel("room"));
+  host->add_channel("b", b->channel("room"));
+  test::add_hook<Directory>(*host, "people", "");
+  test::add_hook<SyncHook>(*host, "sync", R"y({channels: {room: [a, b]}, identities: people,
+      titles: {room: Lobby},
+      name-format: "{% if identity %}{{ identity.name }}{% else %}{{ user.username | title }}{% endif %} @ {{ channel }}"})y");
+  test::run(io, host->open());
+  a->inject("room", "hi", "alice");
+  a->inject("room", "hello", "mallory");
+  ASSERT_TRUE(wait([&] { return b->posted_count() == 2; }));
+  EXPECT_EQ(b->posted()[0]->user->real_name, "Alice @ Lobby");
+  EXPECT_EQ(b->posted()[1]->user->real_name, "Mallory @ Lobby");
+}
+
+TEST_F(SyncTest, ANameFormatThatRendersNothingLeavesTheAuthorAlone) {
+  build(R"y({channels: {room: [a, b]}, name-format: "{{ identity.name }}", reset-author: true})y");
+  a->inject("room", "hi", "alice");
+  ASSERT_TRUE(wait([&] { return b->posted_count() == 1; }));
+  EXPECT_EQ(b->posted()[0]->user, a->user("alice")) << "as IMMP: no name, the same user";
+}
+
 TEST_F(SyncTest, ASlowDestinationDoesNotSlowTheOthers) {
   build("channels: {room: [a, b, c]}", {}, {{"delay-ms", 5000}});
   auto start = std::chrono::steady_clock::now();
@@ -535,6 +581,46 @@ TEST(SyncConfig, UnknownChannelIsAConfigErrorAtTheName) {
                  "test.yaml:1:22: hooks.sync.config.channels.x[1]: unknown channel 'rooom' (did "
                  "you mean 'room'?)");
   }
+}
+
+TEST(SyncConfig, NameFormatBeyondTheSubsetIsAConfigErrorWithTheColumn) {
+  asio::io_context io;
+  Host host(io.get_executor());
+  auto& a = test::add_memory_plug(host, "a");
+  host.add_channel("room", a.channel("room"));
+  try {
+    test::add_hook<SyncHook>(
+        host, "sync", R"y({channels: {x: [room]}, name-format: "{{ user.real_name | capitalize }}"})y");
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_STREQ(e.what(),
+                 "test.yaml:1:25: hooks.sync.config.name-format: name-format template, column 21: "
+                 "unknown filter 'capitalize' (supported: default, d, upper, lower, title, trim, "
+                 "truncate, replace)");
+  }
+  try {
+    test::add_hook<SyncHook>(host, "sync", R"y({channels: {x: [room]},
+        plugs: {a: {name-format: "{% for u in users %}{{ u }}{% endfor %}"}}})y");
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.path(), "hooks.sync.config.plugs.a.name-format");
+    EXPECT_EQ(e.problem(),
+              "name-format template, column 4: '{% for %}' is not supported: only if, elif, else "
+              "and endif are supported");
+  }
+}
+
+TEST(SyncConfig, AnUnknownNameFormatVariableIsAWarning) {
+  asio::io_context io;
+  Host host(io.get_executor());
+  auto& a = test::add_memory_plug(host, "a");
+  host.add_channel("room", a.channel("room"));
+  ConfigWarningScope scope;
+  test::add_hook<SyncHook>(host, "sync", R"y({channels: {x: [room]}, name-format: "{{ usr.name }}"})y");
+  ASSERT_EQ(scope.warnings().size(), 1u);
+  EXPECT_EQ(scope.warnings()[0].problem,
+            "name-format, column 4: 'usr' is not a variable here and renders empty (did you mean "
+            "'user'?); a name-format has user, identity and channel");
 }
 
 }  // namespace
