@@ -1,7 +1,7 @@
 #include "text/template.hpp"
 
-#include <unicode/uchar.h>
 #include <unicode/ucasemap.h>
+#include <unicode/uchar.h>
 #include <unicode/utf8.h>
 
 #include <algorithm>
@@ -398,9 +398,7 @@ struct Token {
   bool strip = false;  // end: written with '-' (strip the whitespace after)
 };
 
-bool is_name_start(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
-}
+bool is_name_start(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
 bool is_name_char(char c) { return is_name_start(c) || (c >= '0' && c <= '9'); }
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
@@ -796,12 +794,13 @@ class Parser {
   }
 
   void refuse_arithmetic() {
-    static constexpr std::array<std::string_view, 7> kArithmetic = {"+", "-", "*", "/",
+    static constexpr std::array<std::string_view, 7> kArithmetic = {"+",  "-", "*", "/",
                                                                     "//", "%", "**"};
     Token t = peek();
     if (t.kind == Tok::op &&
         std::find(kArithmetic.begin(), kArithmetic.end(), t.text) != kArithmetic.end()) {
-      fail(t.pos, "arithmetic ('" + std::string(t.text) + "') is not supported: join text with '~'");
+      fail(t.pos,
+           "arithmetic ('" + std::string(t.text) + "') is not supported: join text with '~'");
     }
   }
 
@@ -861,7 +860,7 @@ class Parser {
           return e;
         }
         if (t.text == "none" || t.text == "None") return make(Expr::Op::none);
-        static constexpr std::array<std::string_view, 7> kReserved = {"and", "or",   "not", "if",
+        static constexpr std::array<std::string_view, 7> kReserved = {"and",  "or", "not", "if",
                                                                       "else", "in", "is"};
         if (std::find(kReserved.begin(), kReserved.end(), t.text) != kReserved.end()) {
           fail(t.pos, "expected a value, found '" + std::string(t.text) + "'");
@@ -1060,8 +1059,8 @@ class Parser {
   std::string_view src_;
   std::size_t pos_ = 0;
   std::size_t tag_open_ = 0;
-  char close_ = '}';          // the tag being read: '}' for {{ }}, '%' for {% %}
-  bool strip_next_ = false;   // the previous tag ended with '-'
+  char close_ = '}';         // the tag being read: '}' for {{ }}, '%' for {% %}
+  bool strip_next_ = false;  // the previous tag ended with '-'
   std::vector<Template::Variable> variables_;
 };
 
@@ -1142,7 +1141,8 @@ Value apply_filter(const Expr& e, const Object& context) {
         out = s;
         break;
       }
-      std::int64_t keep = std::max<std::int64_t>(length - static_cast<std::int64_t>(code_points(end)), 0);
+      std::int64_t keep =
+          std::max<std::int64_t>(length - static_cast<std::int64_t>(code_points(end)), 0);
       std::string_view prefix = s.substr(0, prefix_bytes(s, static_cast<std::size_t>(keep)));
       if (!killwords) {
         if (std::size_t space = prefix.rfind(' '); space != std::string_view::npos) {
@@ -1255,8 +1255,6 @@ std::string Template::render(const Object& context) const {
   return out;
 }
 
-const std::vector<Template::Variable>& Template::variables() const {
-  return compiled_->variables;
-}
+const std::vector<Template::Variable>& Template::variables() const { return compiled_->variables; }
 
 }  // namespace immp::jinja

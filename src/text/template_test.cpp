@@ -36,9 +36,7 @@ class TemplateTest : public ::testing::Test {
         .set("channel", Value::of("Lobby"));
   }
 
-  std::string render(std::string_view source) {
-    return Template::compile(source).render(context);
-  }
+  std::string render(std::string_view source) { return Template::compile(source).render(context); }
 
   // The error compile() gives, as "line:column: problem".
   std::string error(std::string_view source) {
@@ -88,8 +86,7 @@ TEST_F(TemplateTest, LogicKeepsOperandsAsJinjaDoes) {
   EXPECT_EQ(render("{{ 'a' and 'b' }}|{{ '' and 'b' }}|{{ 0 and 'b' }}"), "b||0");
   EXPECT_EQ(render("{{ not '' }}|{{ not user }}|{{ not not 'x' }}"), "True|False|True");
   EXPECT_EQ(render("{{ not identity and 'anon' or 'known' }}"), "anon");
-  EXPECT_EQ(render("{{ 'x' if user else 'y' }}|{{ 'x' if none }}|{{ 'x' if 0 else 'z' }}"),
-            "x||z");
+  EXPECT_EQ(render("{{ 'x' if user else 'y' }}|{{ 'x' if none }}|{{ 'x' if 0 else 'z' }}"), "x||z");
 }
 
 TEST_F(TemplateTest, Comparisons) {
@@ -150,8 +147,9 @@ TEST_F(TemplateTest, IfElifElse) {
   identity.set("name", Value::of("Alice A."));
   context.set("identity", Value::of(identity));
   EXPECT_EQ(render(source), "Alice A.");
-  EXPECT_EQ(render("{% if 0 %}a{% endif %}b{% if 1 %}{% if '' %}c{% else %}d{% endif %}{% endif %}"),
-            "bd");
+  EXPECT_EQ(
+      render("{% if 0 %}a{% endif %}b{% if 1 %}{% if '' %}c{% else %}d{% endif %}{% endif %}"),
+      "bd");
 }
 
 TEST_F(TemplateTest, WhitespaceControlCommentsAndNewlines) {
@@ -184,9 +182,10 @@ TEST_F(TemplateTest, ErrorsSayWhere) {
   EXPECT_EQ(error("{{ a b }}"), "1:6: expected '}}', found 'b'");
   EXPECT_EQ(error("{{ a }}\n  {% set x = 1 %}"),
             "2:6: '{% set %}' is not supported: only if, elif, else and endif are supported");
-  EXPECT_EQ(error("{{ '\u00e9\u00e9' ~ a | nope }}"), "1:15: unknown filter 'nope' (supported: "
-                                                      "default, d, upper, lower, title, trim, "
-                                                      "truncate, replace)")
+  EXPECT_EQ(error("{{ '\u00e9\u00e9' ~ a | nope }}"),
+            "1:15: unknown filter 'nope' (supported: "
+            "default, d, upper, lower, title, trim, "
+            "truncate, replace)")
       << "columns count characters";
 }
 
@@ -209,8 +208,9 @@ TEST_F(TemplateTest, ErrorMessageCarriesThePosition) {
     Template::compile("{{ a }}\n{{ a | x }}");
     FAIL() << "compiled";
   } catch (const TemplateError& e) {
-    EXPECT_STREQ(e.what(), "line 2, column 8: unknown filter 'x' (supported: default, d, upper, "
-                           "lower, title, trim, truncate, replace)");
+    EXPECT_STREQ(e.what(),
+                 "line 2, column 8: unknown filter 'x' (supported: default, d, upper, "
+                 "lower, title, trim, truncate, replace)");
   }
 }
 

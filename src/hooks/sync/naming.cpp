@@ -74,7 +74,8 @@ std::size_t decode(std::string_view s, std::size_t i, char32_t& cp) {
     return 1;
   }
   cp = b & (0x7F >> len);
-  for (std::size_t k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+  for (std::size_t k = 1; k < len; ++k)
+    cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
   return len;
 }
 
@@ -178,7 +179,8 @@ class LinksView final : public jinja::Object {
 
 class IdentityView final : public jinja::Object {
  public:
-  explicit IdentityView(const IdentityGroup& identity) : identity_(identity), links_(identity.links) {}
+  explicit IdentityView(const IdentityGroup& identity)
+      : identity_(identity), links_(identity.links) {}
   Value attr(std::string_view name) const override {
     if (name == "name") return Value::of(identity_.name);
     if (name == "links") return Value::of(links_);

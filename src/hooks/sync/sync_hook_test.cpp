@@ -590,7 +590,8 @@ TEST(SyncConfig, NameFormatBeyondTheSubsetIsAConfigErrorWithTheColumn) {
   host.add_channel("room", a.channel("room"));
   try {
     test::add_hook<SyncHook>(
-        host, "sync", R"y({channels: {x: [room]}, name-format: "{{ user.real_name | capitalize }}"})y");
+        host, "sync",
+        R"y({channels: {x: [room]}, name-format: "{{ user.real_name | capitalize }}"})y");
     FAIL();
   } catch (const ConfigError& e) {
     EXPECT_STREQ(e.what(),
@@ -616,7 +617,8 @@ TEST(SyncConfig, AnUnknownNameFormatVariableIsAWarning) {
   auto& a = test::add_memory_plug(host, "a");
   host.add_channel("room", a.channel("room"));
   ConfigWarningScope scope;
-  test::add_hook<SyncHook>(host, "sync", R"y({channels: {x: [room]}, name-format: "{{ usr.name }}"})y");
+  test::add_hook<SyncHook>(host, "sync",
+                           R"y({channels: {x: [room]}, name-format: "{{ usr.name }}"})y");
   ASSERT_EQ(scope.warnings().size(), 1u);
   EXPECT_EQ(scope.warnings()[0].problem,
             "name-format, column 4: 'usr' is not a variable here and renders empty (did you mean "
