@@ -179,6 +179,7 @@ TEST_F(DatabaseHookTest, WithBothHooksTheAsyncOneIsTheResource) {
 // What an out-of-tree hook sees: the SDK's interface, found by type, backed
 // by the same database that the store's own class writes to.
 TEST_F(DatabaseHookTest, TheSdkInterfaceReachesTheSameDatabase) {
+  InDirectory cwd(dir_);
   auto& hook = static_cast<DatabaseHook&>(host_->add_hook(make<DatabaseHook>()));
   immp::Database& db = host_->resource<immp::Database>(hook);
   EXPECT_THROW(db.dialect(), std::logic_error);  // not started
