@@ -159,8 +159,10 @@ irc::ConnectionOptions IRCPlug::connection_options() const {
   // would otherwise mean eight minutes between lines.
   const Node& delay = c.at("send-delay");
   if (delay.is_int()) {
-    delay.fail("is in seconds and must be written as a float, as IMMP requires (e.g. 0.5, " +
-               std::to_string(delay.as_int()) + ".0); earlier versions of immp took milliseconds");
+    auto n = std::to_string(delay.as_int());
+    delay.fail("is in seconds and must be a float, as IMMP requires: write " + n + ".0 for " + n +
+               " seconds (earlier versions of immp took milliseconds: " + n + " ms is " +
+               std::to_string(static_cast<double>(delay.as_int()) / 1000).substr(0, 5) + ")");
   }
   if (!(delay.as_double() >= 0.0) || delay.as_double() > 3600.0) {
     delay.fail("must be between 0.0 and 3600.0 seconds");
