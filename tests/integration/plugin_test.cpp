@@ -239,7 +239,7 @@ hooks:
   db:
     path: immp.hook.database.DatabaseHook
     config:
-      url: sqlite:///greeter.db
+      url: sqlite:///greeter.db  # from the working directory: the config's (below)
   greeter:
     path: greeter.hooks.GreeterHook
     config:
@@ -255,7 +255,7 @@ hooks:
     return immp.wait_for(Stream::out, line + "\n", 5s, mark);
   };
   {
-    Process immp({immp_binary(), file.string()});
+    Process immp({immp_binary(), file.string()}, {.cwd = file.parent_path()});
     ASSERT_TRUE(immp.wait_for(Stream::err, "Host ready", 10s)) << immp.err();
     immp.write("!hello\n");
     EXPECT_TRUE(says(immp, "<greeter> Hello, alice!", 0)) << immp.out() << immp.err();
@@ -272,7 +272,7 @@ hooks:
   }
   EXPECT_TRUE(fs::exists(file.parent_path() / "greeter.db"));
   {
-    Process immp({immp_binary(), file.string()});
+    Process immp({immp_binary(), file.string()}, {.cwd = file.parent_path()});
     ASSERT_TRUE(immp.wait_for(Stream::err, "Host ready", 10s)) << immp.err();
     immp.write("!hello\n");
     EXPECT_TRUE(says(immp, "<greeter> Hello again, alice! (3 times now)", 0))
