@@ -57,6 +57,16 @@ TEST_F(HttpTest, KeepAliveSendsManyRequestsOverOneConnection) {
   EXPECT_EQ(http.idle_connections(), 1u);
 }
 
+TEST_F(HttpTest, AKeptConnectionTheServerClosedIsReplacedUnnoticed) {
+  HttpClient http(io.get_executor(), options());
+  auto first = test::run(io, http.get(server.url("/close-quietly")));
+  EXPECT_EQ(first.body, "hello");
+  EXPECT_EQ(http.idle_connections(), 1u) << "kept: the server did not say it would close";
+  auto second = test::run(io, http.get(server.url("/text")));
+  EXPECT_EQ(second.body, "hello") << "the request was sent again on a new connection";
+  EXPECT_EQ(http.connections_opened(), 2u);
+}
+
 TEST_F(HttpTest, JsonGoesOutAndComesBack) {
   HttpClient http(io.get_executor(), options());
   auto sent = boost::json::parse(R"({"text": "héllo\n", "n": [1, 2.5, null], "ok": true})");

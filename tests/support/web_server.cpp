@@ -170,7 +170,8 @@ struct WebServer::Impl {
       if (chunked) res.chunked(true);
       ++server.requests_;
       auto [wec, wn] = co_await http::async_write(stream, res, kTuple);
-      if (wec || !res.keep_alive()) co_return;
+      // /close-quietly: as a server whose keep-alive timeout just ran out.
+      if (wec || !res.keep_alive() || req.target() == "/close-quietly") co_return;
     }
   }
 
@@ -182,7 +183,7 @@ struct WebServer::Impl {
     auto number_after = [&](std::string_view prefix) {
       return std::stoull(target.substr(prefix.size()));
     };
-    if (target == "/text") {
+    if (target == "/text" || target == "/close-quietly") {
       res.body() = "hello";
     } else if (target == "/echo") {
       boost::json::object o;

@@ -9,6 +9,7 @@
 //
 // Routes (any method unless said):
 //   /text               200 "hello"
+//   /close-quietly      200 "hello", then closes the connection without saying so
 //   /echo               JSON {method, target, content_type, body, authorization}
 //   /json (POST)        JSON {"got": <the request body parsed as JSON>}
 //   /upload (POST)      parses multipart/form-data, keeps the parts (last_upload()),

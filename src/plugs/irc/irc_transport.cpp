@@ -5,7 +5,6 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/stream.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <netinet/in.h>
@@ -146,23 +145,12 @@ class SocketTransport final : public Transport {
   bool closed_ = false;
 };
 
-class SteadyClock final : public ConnectionClock {
- public:
-  TimePoint now() override { return std::chrono::steady_clock::now(); }
-  Task<> sleep(Duration d) override {
-    asio::steady_timer timer(co_await asio::this_coro::executor, d);
-    co_await timer.async_wait(asio::use_awaitable);
-  }
-};
-
 }  // namespace
 
 std::unique_ptr<Transport> make_socket_transport(Executor ex, const ConnectionOptions& options) {
   return std::make_unique<SocketTransport>(std::move(ex), options);
 }
 
-std::shared_ptr<ConnectionClock> steady_connection_clock() {
-  return std::make_shared<SteadyClock>();
-}
+std::shared_ptr<ConnectionClock> steady_connection_clock() { return net::steady_clock(); }
 
 }  // namespace immp::irc

@@ -14,6 +14,7 @@
 #include <boost/system/error_code.hpp>
 
 #include "immp/asio.hpp"
+#include "net/clock.hpp"
 
 namespace immp::irc {
 
@@ -70,19 +71,9 @@ using TransportFactory =
 std::unique_ptr<Transport> make_socket_transport(Executor ex, const ConnectionOptions& options);
 
 // Time as a connection keeps it: flood control, keepalive and the
-// registration deadline. Shared by the connections given it; used from their
-// executor only.
-class ConnectionClock {
- public:
-  using TimePoint = std::chrono::steady_clock::time_point;
-  using Duration = std::chrono::steady_clock::duration;
-
-  virtual ~ConnectionClock() = default;
-  virtual TimePoint now() = 0;
-  // Completes once `d` has passed on this clock; throws operation_aborted
-  // when the waiting task is cancelled.
-  virtual Task<> sleep(Duration d) = 0;
-};
+// registration deadline. The network layer's clock (net/clock.hpp); shared
+// by the connections given it, used from their executor only.
+using ConnectionClock = net::Clock;
 
 // The steady clock with real timers.
 std::shared_ptr<ConnectionClock> steady_connection_clock();

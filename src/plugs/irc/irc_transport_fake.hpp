@@ -21,6 +21,7 @@
 #include <boost/asio/error.hpp>
 
 #include "immp/tasks.hpp"
+#include "net/manual_clock.hpp"
 #include "plugs/irc/irc_transport.hpp"
 
 namespace immp::irc::fake {
@@ -251,24 +252,6 @@ inline TransportFactory fake_transport(std::shared_ptr<FakeServer> server) {
 
 // A clock that moves only by advance(); sleepers wake when it passes their
 // deadline.
-class ManualClock final : public ConnectionClock {
- public:
-  explicit ManualClock(Executor ex) : advanced_(ex) {}
-
-  TimePoint now() override { return now_; }
-  Task<> sleep(Duration d) override {
-    const TimePoint until = now_ + d;
-    while (now_ < until) co_await advanced_.wait();
-  }
-  void advance(Duration d) {
-    now_ += d;
-    advanced_.notify();
-  }
-
- private:
-  // Far from zero, so that "a minute ago" is a valid time point.
-  TimePoint now_ = TimePoint{} + std::chrono::hours(24);
-  Signal advanced_;
-};
+using ManualClock = net::ManualClock;
 
 }  // namespace immp::irc::fake
