@@ -171,7 +171,7 @@ TEST_F(InspircdTest, FloodControlKeepsUsConnectedWhereFloodersAreKilled) {
   auto& mem = test::add_memory_plug(*host, "mem");
   auto& irc = test::add_plug<IRCPlug>(*host, "irc",
                       "server: {host: 127.0.0.1, port: " + std::to_string(server->port()) +
-                          "}\nuser: {nick: bridge}\nsend-delay: 25\nburst: 10\n");
+                          "}\nuser: {nick: bridge}\nsend-delay: 0.025\nburst: 10\n");
   host->add_channel("irc", irc.channel("#a"));
   host->add_channel("mem", mem.channel("room"));
   test::add_hook<SyncHook>(*host, "sync", "channels: {bridge: [irc, mem]}");

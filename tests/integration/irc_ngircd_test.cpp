@@ -203,7 +203,7 @@ TEST_F(IrcBridgeTest, FormattingTravelsBothWays) {
 }
 
 TEST_F(IrcBridgeTest, LongMessagesAreSplitUnderTheLineLimitWithNothingLost) {
-  build("send-delay: 100\nburst: 10\n");
+  build("send-delay: 0.1\nburst: 10\n");
   auto alice = client("alice");
   std::string words;
   for (int i = 0; i < 300; ++i) words += "wörd" + std::to_string(i) + " ";
@@ -288,7 +288,7 @@ TEST_F(IrcBridgeTest, FloodControlKeepsUsConnected) {
   options.ping_timeout = 2;
   options.pong_timeout = 2;
   server = std::make_unique<NgircdServer>(options);
-  build("send-delay: 350\nburst: 8\n");
+  build("send-delay: 0.35\nburst: 8\n");
   auto started = std::chrono::steady_clock::now();
   auto alice = client("alice");
   constexpr int kLines = 40;
@@ -299,7 +299,8 @@ TEST_F(IrcBridgeTest, FloodControlKeepsUsConnected) {
   for (int i = 0; i < kLines; ++i) EXPECT_EQ(lines[i].param(1), "<carol> line " + std::to_string(i));
   EXPECT_EQ(irc->connections(), 1u);
   EXPECT_TRUE(irc->connected());
-  // The bucket paced us: 8 at once, then one per 350 ms.
+  // The bucket paced us: 8 at once (the JOIN spent one of them), then one
+  // per 350 ms.
   EXPECT_GE(std::chrono::steady_clock::now() - started, (kLines - 8) * 350ms * 9 / 10);
 }
 
@@ -390,9 +391,9 @@ TEST_F(IrcBridgeTest, ServerRestartLosesNothingMeantForIrc) {
 
 // ---- delivery faults (issue 7) -----------------------------------------------
 
-// Two ngircd servers bridged with the IRC plug's default flood control (a
-// burst of 5, then a line every 500 ms). alice floods #a with 30 lines: the
-// bridge paces them out to #b over about 13 s. Meanwhile bob says one line
+// Two ngircd servers bridged with the IRC plug's default flood control
+// (IMMP's: each line 500 ms after the one before). alice floods #a with 30
+// lines: the bridge paces them out to #b over about 15 s. Meanwhile bob says one line
 // in #b: it is read by the very plug that is draining the backlog, and must
 // reach #a at once, not once the backlog has drained.
 //
@@ -425,7 +426,7 @@ TEST_F(IrcBridgeTest, ARepliesWhileABacklogDrainsToItsNetworkArrivesWithinASecon
   constexpr std::size_t kLines = 30;
   for (std::size_t i = 0; i < kLines; ++i) alice->say("#a", "flood " + std::to_string(i));
   auto relayed = [&] { return bob->privmsgs("#b").size(); };
-  // Past the bridge's burst: from here on it paces, and most lines wait.
+  // The bridge paces every line: most of them wait.
   ASSERT_TRUE(until([&] { return relayed() >= 8; }, 20s)) << relayed() << " lines relayed";
 
   bob->say("#b", "reply");
@@ -458,14 +459,14 @@ TEST_F(IrcBridgeTest, ARepliesWhileABacklogDrainsToItsNetworkArrivesWithinASecon
 //
 // The cut falls between two lines, never on one in flight: the server
 // relays at once (no penalty of its own), and the host does not run while
-// this thread sends the KILL and waits for the server to carry it out. The
-// burst of 6 covers registration and JOIN, so every line is paced.
+// this thread sends the KILL and waits for the server to carry it out.
+// Registration is not paced, and with the default burst (1) every line is.
 TEST_F(IrcBridgeTest, AMultiLineMessageCutByADroppedLinkIsNotRepeated) {
   server.reset();
   test::NgircdOptions rules;
   rules.no_penalty = true;
   server = std::make_unique<NgircdServer>(rules);
-  build("send-delay: 500\nburst: 6\n");
+  build("send-delay: 0.5\n");
   auto op = client("op", "");
   op->send("OPER oper operpass");
   ASSERT_TRUE(op->wait_for([](const irc::Line& l) { return l.command == "381"; }, 5s))
@@ -516,7 +517,7 @@ TEST_F(IrcBridgeTest, ALongTextCutByADroppedLinkArrivesWholeUnderANewNick) {
   test::NgircdOptions rules;
   rules.no_penalty = true;
   server = std::make_unique<NgircdServer>(rules);
-  build("send-delay: 500\nburst: 6\n");
+  build("send-delay: 0.5\n");
   auto op = client("op", "");
   op->send("OPER oper operpass");
   ASSERT_TRUE(op->wait_for([](const irc::Line& l) { return l.command == "381"; }, 5s));
@@ -570,8 +571,8 @@ TEST_F(IrcBridgeTest, ALongTextCutByADroppedLinkArrivesWholeUnderANewNick) {
 // What is measured is the host, so nothing else may pace the lines: the
 // server has no penalty of its own (ngircd's default holds a new client's
 // commands for a second after registration), and the plug's burst covers
-// registration, JOIN and the queued lines (with the default burst of 5,
-// registration and JOIN spend it, and the first line waits a second).
+// the JOIN and the queued lines (by default, IMMP's pacing, each line waits
+// 500 ms after the one before).
 TEST_F(IrcBridgeTest, QueuedMessagesGoOutWithin100MsOfThePlugBeingOnlineAgain) {
   server.reset();
   test::NgircdOptions rules;
