@@ -11,21 +11,21 @@
 //
 // One JSON line per run:
 //   throughput: N (IMMP_BENCH_IRC_N, default 2,000) messages back to back,
-//               #a -> #b, flood control off (send-delay 0);
+//               #a -> #b, flood control off (send-delay 0.0);
 //   latency:    IMMP_BENCH_IRC_LATENCY_N (default 200) at 20 messages/s;
 //   idle:       immp's CPU use over 2 s of idle, RSS (peak, anon, file);
 //   backlog:    a second immp with the IRC plug's flood control on (its
-//               defaults: send-delay 500 ms, burst 5). The sender floods #a
-//               with IMMP_BENCH_IRC_BACKLOG (default 100) lines at once, so
-//               the bridge has that backlog to pace out to #b (about
-//               (100 - 5) x 0.5 s). Meanwhile the receiver in #b says lines
-//               50 ms apart; we measure how long they take to reach #a while
+//               defaults, IMMP's: send-delay 0.5 s, each line 0.5 s after
+//               the one before). The sender floods #a with
+//               IMMP_BENCH_IRC_BACKLOG (default 100) lines at once, so the
+//               bridge has that backlog to pace out to #b (about
+//               (100 - 1) x 0.5 s). Meanwhile the receiver in #b says a line
+//               every 600 ms; we measure how long they take to reach #a while
 //               the backlog drains: what is queued for a network must never
 //               hold back what comes in from it. The #b lines go out to #a
-//               through the other plug, which paces too (5 at once, then one
-//               per 500 ms): so they come in groups of 5 lines 50 ms apart,
-//               one group every 2.6 s, which that plug sends at once. Target:
-//               p99 under 100 ms.
+//               through the other plug, which paces too (a line 500 ms after
+//               the one before): 600 ms apart, each finds that plug ready
+//               and goes at once. Target: p99 under 100 ms.
 //
 // allocs_per_msg: operator new calls (and SQLite mallocs) in the immp
 // process per relayed message, all threads, counted by the bench's counting
@@ -344,7 +344,7 @@ class ImmpProcess {
       conf += "      server: {host: 127.0.0.1, port: " + std::to_string(port) + "}\n";
       conf += "      user: {nick: bridge}\n";
       if (!flood_control) {
-        conf += "      send-delay: 0\n";
+        conf += "      send-delay: 0.0\n";
         conf += "      burst: 1\n";
       }
       conf += "      perform: [" + yaml_quote("OPER oper operpass") + ", " +
@@ -562,7 +562,7 @@ void print(const char* name, const RunResult& r, double rss_mb) {
   Json line("irc");
   line.str("run", name)
       .str("path", "ngircd 1 #a -> immp (irc1 -> sync + SQLite -> irc2) -> ngircd 2 #b")
-      .str("flood_control", "off (send-delay 0)")
+      .str("flood_control", "off (send-delay 0.0)")
       .count("messages", r.n)
       .count("lost", r.lost)
       .count("reordered", r.reordered)
@@ -585,8 +585,8 @@ void print(const char* name, const RunResult& r, double rss_mb) {
 struct Backlog {
   std::size_t backlog = 100;
   std::chrono::milliseconds interval{50};  // between the #b user's lines in a group
-  std::size_t group = 5;                   // lines per group: the plug's burst
-  std::chrono::milliseconds period{2600};  // group to group: the burst refilled
+  std::size_t group = 1;                   // lines per group: the plug's burst
+  std::chrono::milliseconds period{600};   // group to group: past the plug's send-delay
 };
 
 int run_backlog(Rig& rig, ImmpProcess& immp, const Backlog& b) {
@@ -641,12 +641,12 @@ int run_backlog(Rig& rig, ImmpProcess& immp, const Backlog& b) {
   line.str("run", "backlog")
       .str("path", "#b user -> ngircd 2 -> immp (irc2 -> sync + SQLite -> irc1) -> ngircd 1 #a, "
                    "while irc2 paces a backlog out to #b")
-      .str("flood_control", "on (defaults: send-delay 500 ms, burst 5)")
+      .str("flood_control", "on (defaults: send-delay 0.5 s, burst 1)")
       .count("backlog", b.backlog)
       .count("backlog_lost", b.backlog - rig.bridged.distinct)
       .count("backlog_reordered", rig.bridged.reordered)
       .num("backlog_drain_s", drain_s, 2)
-      .num("backlog_drain_expected_s", static_cast<double>(b.backlog - 5) * 0.5, 2)
+      .num("backlog_drain_expected_s", static_cast<double>(b.backlog - 1) * 0.5, 2)
       .count("lines", said)
       .count("lines_while_draining", said_while_draining)
       .num("line_interval_ms", static_cast<double>(b.interval.count()), 0)
@@ -758,7 +758,7 @@ int irc(int, char**) {
     {
       ImmpProcess immp(server1.port(), server2.port(), true);
       rig.await_bridge();
-      // Warm-up both ways, within the plugs' bursts.
+      // Warm-up both ways (paced by the plugs).
       auto warm = run(rig, immp, 'v', 3, 50ms, 5s);
       if (warm.lost) throw std::runtime_error("backlog warm-up: not relayed\n" + immp.err());
       status |= run_backlog(rig, immp, backlog);
