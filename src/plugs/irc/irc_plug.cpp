@@ -8,6 +8,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "immp/host.hpp"
+#include "net/tls.hpp"
 #include "plugs/irc/irc_format.hpp"
 #include "plugs/irc/irc_puppets.hpp"
 #include "plugs/irc/irc_split.hpp"
@@ -37,6 +38,8 @@ SpecPtr IRCPlug::schema() {
       {"password", str(), Node(), "server password (PASS)"},
       {"verify", boolean(), true, "check the server's TLS certificate and name"},
       {"ca", str(), Node(), "PEM file of trusted certificate authorities (default: the system's)"},
+      {"fingerprint", str(), Node(),
+       "SHA-256 fingerprint of the server's certificate: trust exactly that one (self-signed)"},
       {"client-cert", str(), Node(), "PEM file with our TLS client certificate (and key)"},
       {"client-key", str(), Node(), "PEM file with the client certificate's key, if separate"},
   });
@@ -126,6 +129,14 @@ irc::ConnectionOptions IRCPlug::connection_options() const {
   o.password = opt(server, "password");
   o.verify = server.at("verify").as_bool();
   o.ca = opt(server, "ca");
+  o.fingerprint = opt(server, "fingerprint");
+  if (!o.fingerprint.empty()) {
+    try {
+      net::normalize_fingerprint(o.fingerprint);
+    } catch (const net::TlsError& e) {
+      server.at("fingerprint").fail(e.what());
+    }
+  }
   o.client_cert = opt(server, "client-cert");
   o.client_key = opt(server, "client-key");
   auto base = host().options().base_dir;
