@@ -42,6 +42,12 @@ bool iequals(std::string_view a, std::string_view b) {
   return true;
 }
 
+// Cancellation of the calling task is not a failure of the request: it
+// leaves as operation_aborted, as from any other Asio operation.
+void throw_if_aborted(const error_code& ec) {
+  if (ec == asio::error::operation_aborted) throw boost::system::system_error(ec);
+}
+
 std::string seconds_text(std::chrono::milliseconds d) {
   auto ms = d.count();
   if (ms % 1000 == 0) return std::to_string(ms / 1000) + " s";
@@ -230,6 +236,7 @@ Task<std::unique_ptr<Connection>> HttpClient::Pool::open(const Url& u, const std
   auto ex = co_await asio::this_coro::executor;
   tcp::resolver resolver(ex);
   auto [rec, endpoints] = co_await resolver.async_resolve(u.host, u.port, kTuple);
+  throw_if_aborted(rec);
   if (rec)
     throw HttpError(HttpErrorKind::connect, url, 0,
                     what + ": cannot resolve " + u.host + ": " + rec.message());
@@ -242,6 +249,7 @@ Task<std::unique_ptr<Connection>> HttpClient::Pool::open(const Url& u, const std
   }
   c->tcp().expires_after(timeout);
   auto [cec, ep] = co_await c->tcp().async_connect(endpoints, kTuple);
+  throw_if_aborted(cec);
   if (cec == beast::error::timeout)
     throw HttpError(HttpErrorKind::timeout, url, 0,
                     what + ": no connection to " + u.authority + " within " + seconds_text(timeout));
@@ -254,6 +262,7 @@ Task<std::unique_ptr<Connection>> HttpClient::Pool::open(const Url& u, const std
     TlsVerifier verifier(u.host, pool.options.tls);
     prepare_tls(stream, verifier);
     auto [hec] = co_await stream.async_handshake(asio::ssl::stream_base::client, kTuple);
+    throw_if_aborted(hec);
     if (hec == beast::error::timeout)
       throw HttpError(HttpErrorKind::timeout, url, 0,
                       what + ": no TLS handshake with " + u.authority + " within " +
@@ -397,6 +406,7 @@ Task<HttpResponse> HttpClient::perform(HttpRequest request, DownloadSink* sink,
         c->tcp().expires_after(o.timeout);
         ec = co_await c->read_header(parser);
       }
+      throw_if_aborted(ec);
       if (ec && reused && attempt == 0 && stale(ec)) continue;
       if (ec == beast::error::timeout)
         throw HttpError(HttpErrorKind::timeout, url, 0,
@@ -427,6 +437,7 @@ Task<HttpResponse> HttpClient::perform(HttpRequest request, DownloadSink* sink,
         c->tcp().expires_after(o.timeout);
         ec = co_await c->read_some(parser);
         if (ec == http::error::need_buffer) ec = {};
+        throw_if_aborted(ec);
         const std::size_t got = sizeof chunk - res.body().size;
         if (ec == beast::error::timeout)
           throw HttpError(HttpErrorKind::timeout, url, out.status,

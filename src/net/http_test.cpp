@@ -5,6 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/json/parse.hpp>
 
 #include "net/rate_limit.hpp"
@@ -201,6 +204,35 @@ TEST_F(HttpTest, AServerThatNeverAnswersTimesOut) {
   HttpError e = error_of(http.get(server.url("/hang")));
   EXPECT_EQ(e.kind(), HttpErrorKind::timeout);
   EXPECT_TRUE(contains(e.what(), "no answer within 300 ms")) << e.what();
+}
+
+TEST_F(HttpTest, ACancelledRequestEndsAsCancelledNotAsAFailure) {
+  HttpClient http(io.get_executor(), options());
+  asio::cancellation_signal cancel;
+  std::exception_ptr ended;
+  bool done = false;
+  asio::co_spawn(io, http.get(server.url("/hang")),
+                 asio::bind_cancellation_slot(cancel.slot(), [&](std::exception_ptr e, HttpResponse) {
+                   ended = e;
+                   done = true;
+                 }));
+  // Waiting for the server to have the request in hand: then the client
+  // is reading the answer.
+  const auto answered = server.requests();
+  const auto before = server.connections();
+  ASSERT_TRUE(test::run_until(io, [&] { return server.connections() > before; }));
+  test::poll(io);
+  cancel.emit(asio::cancellation_type::terminal);
+  ASSERT_TRUE(test::run_until(io, [&] { return done; }));
+  EXPECT_EQ(server.requests(), answered);
+  ASSERT_TRUE(ended) << "a hanging request succeeded";
+  try {
+    std::rethrow_exception(ended);
+  } catch (const boost::system::system_error& e) {
+    EXPECT_EQ(e.code(), asio::error::operation_aborted) << e.what();
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "ended with " << e.what();
+  }
 }
 
 TEST_F(HttpTest, RetryAfterFromTheServerPausesTheRateLimiter) {
