@@ -85,7 +85,7 @@ TEST(ImmpIrcConfig, EveryImmpKeyParses) {
   plugs::IRCPlug& libera = loaded.irc("libera");
   const Node& c = libera.config();
   EXPECT_EQ(c.at("perform"), Node(NodeList{Node("PRIVMSG NickServ :IDENTIFY bridge hunter2"),
-                                            Node("MODE bridge +B")}));
+                                           Node("MODE bridge +B")}));
   EXPECT_EQ(c.at("quit"), Node("Bridge going down"));
   EXPECT_EQ(c.at("accept-invites"), Node(true));
   EXPECT_EQ(c.at("colour-nicks"), Node(true));

@@ -635,8 +635,8 @@ Task<PutResult> IRCPlug::put(Posting& post) {
     if (const Plug* from = author.plug()) {
       real_name += " (" + from->network_name() + (author.id.empty() ? "" : ": " + author.id) + ")";
     }
-    auto written = co_await puppets_->send(key, irc::author_name(author), irc::clean_name(real_name),
-                                           target, std::move(lines));
+    auto written = co_await puppets_->send(key, irc::author_name(author),
+                                           irc::clean_name(real_name), target, std::move(lines));
     if (written) {
       // The puppet's lines reach us as another nick's: no echo to announce.
       for (std::size_t i = 0; i < *written; ++i) post.sent(next_id());

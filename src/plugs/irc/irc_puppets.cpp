@@ -27,8 +27,9 @@ IrcPuppets::~IrcPuppets() = default;
 std::string IrcPuppets::nick_for(const std::string& prefix, const std::string& name,
                                  std::size_t max_len) {
   auto allowed = [](unsigned char c) {
-    return c < 0x80 && (std::isalnum(c) || std::string_view("^_-[]{}|").find(static_cast<char>(
-                                               c)) != std::string_view::npos);
+    return c < 0x80 &&
+           (std::isalnum(c) ||
+            std::string_view("^_-[]{}|").find(static_cast<char>(c)) != std::string_view::npos);
   };
   auto space = [](unsigned char c) { return c == ' ' || (c >= '\t' && c <= '\r'); };
   // IMMP: prefix + "-".join(name.split()), then its nick filter.

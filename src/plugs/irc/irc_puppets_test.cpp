@@ -76,8 +76,7 @@ struct IrcPuppetsTest : ::testing::Test {
     std::size_t before = servers->size();
     // send() keeps references to its strings: they outlive it here.
     const std::string channel = "#room";
-    asio::co_spawn(io,
-                   puppets.send(key, name, real_name, channel, {"PRIVMSG #room :hello\r\n"}),
+    asio::co_spawn(io, puppets.send(key, name, real_name, channel, {"PRIVMSG #room :hello\r\n"}),
                    [&](std::exception_ptr e, std::optional<std::size_t> written) {
                      if (e) std::rethrow_exception(e);
                      result = written;
