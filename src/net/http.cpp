@@ -4,8 +4,8 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -115,10 +115,14 @@ namespace {
 std::string quoted(const std::string& s) {
   std::string out = "\"";
   for (char c : s) {
-    if (c == '"') out += "%22";
-    else if (c == '\r') out += "%0D";
-    else if (c == '\n') out += "%0A";
-    else out += c;
+    if (c == '"')
+      out += "%22";
+    else if (c == '\r')
+      out += "%0D";
+    else if (c == '\n')
+      out += "%0A";
+    else
+      out += c;
   }
   return out + "\"";
 }
@@ -251,8 +255,9 @@ Task<std::unique_ptr<Connection>> HttpClient::Pool::open(const Url& u, const std
   auto [cec, ep] = co_await c->tcp().async_connect(endpoints, kTuple);
   throw_if_aborted(cec);
   if (cec == beast::error::timeout)
-    throw HttpError(HttpErrorKind::timeout, url, 0,
-                    what + ": no connection to " + u.authority + " within " + seconds_text(timeout));
+    throw HttpError(
+        HttpErrorKind::timeout, url, 0,
+        what + ": no connection to " + u.authority + " within " + seconds_text(timeout));
   if (cec)
     throw HttpError(HttpErrorKind::connect, url, 0,
                     what + ": cannot connect to " + u.authority + ": " + cec.message());
@@ -264,9 +269,9 @@ Task<std::unique_ptr<Connection>> HttpClient::Pool::open(const Url& u, const std
     auto [hec] = co_await stream.async_handshake(asio::ssl::stream_base::client, kTuple);
     throw_if_aborted(hec);
     if (hec == beast::error::timeout)
-      throw HttpError(HttpErrorKind::timeout, url, 0,
-                      what + ": no TLS handshake with " + u.authority + " within " +
-                          seconds_text(timeout));
+      throw HttpError(
+          HttpErrorKind::timeout, url, 0,
+          what + ": no TLS handshake with " + u.authority + " within " + seconds_text(timeout));
     if (hec)
       throw HttpError(HttpErrorKind::tls, url, 0,
                       what + ": " + tls_failure(hec, verifier, u.authority));
@@ -412,11 +417,13 @@ Task<HttpResponse> HttpClient::perform(HttpRequest request, DownloadSink* sink,
         throw HttpError(HttpErrorKind::timeout, url, 0,
                         what + ": no answer within " + seconds_text(o.timeout));
       if (ec)
-        throw HttpError(HttpErrorKind::protocol, url, 0,
-                        what + ": " + (ec.category() == http::make_error_code(http::error::bad_version).category()
-                                           ? "malformed answer: "
-                                           : "connection failed: ") +
-                            ec.message());
+        throw HttpError(
+            HttpErrorKind::protocol, url, 0,
+            what + ": " +
+                (ec.category() == http::make_error_code(http::error::bad_version).category()
+                     ? "malformed answer: "
+                     : "connection failed: ") +
+                ec.message());
 
       auto& res = parser.get();
       out.status = res.result_int();
@@ -425,9 +432,9 @@ Task<HttpResponse> HttpClient::perform(HttpRequest request, DownloadSink* sink,
       const bool to_sink = sink != nullptr && out.ok();
       const std::uint64_t max = to_sink ? limit : o.max_body;
       auto too_large = [&] {
-        return HttpError(HttpErrorKind::too_large, url, out.status,
-                         what + ": the body is larger than the limit of " + std::to_string(max) +
-                             " bytes");
+        return HttpError(
+            HttpErrorKind::too_large, url, out.status,
+            what + ": the body is larger than the limit of " + std::to_string(max) + " bytes");
       };
       if (auto len = parser.content_length(); len && *len > max) throw too_large();
       char chunk[16384];

@@ -93,8 +93,7 @@ struct HttpResponse {
 class Multipart {
  public:
   void add_field(std::string name, std::string value);
-  void add_file(std::string name, std::string filename, std::string content_type,
-                std::string data);
+  void add_file(std::string name, std::string filename, std::string content_type, std::string data);
   // The body and its Content-Type (with a boundary that occurs in no part).
   std::pair<std::string, std::string> encode() const;
 

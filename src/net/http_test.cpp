@@ -117,10 +117,13 @@ TEST_F(HttpTest, ADownloadStreamsItsBodyToTheSink) {
   int chunks = 0;
   HttpRequest req;
   req.url = server.url("/chunked/200000");
-  auto r = test::run(io, http.download(req, [&](std::string_view c) {
-    got += c;
-    ++chunks;
-  }, 1 << 20));
+  auto r = test::run(io, http.download(
+                             req,
+                             [&](std::string_view c) {
+                               got += c;
+                               ++chunks;
+                             },
+                             1 << 20));
   EXPECT_EQ(r.status, 200u);
   EXPECT_TRUE(r.body.empty()) << "the body went to the sink, not to memory";
   EXPECT_EQ(r.body_size, 200000u);
@@ -187,7 +190,8 @@ TEST_F(HttpTest, ErrorsNameTheUrlAndTheStatus) {
               auto text = co_await http.get(text_url);
               text.json();
               co_return text;
-            }()).kind(),
+            }())
+                .kind(),
             HttpErrorKind::protocol)
       << "a body that is not JSON";
   const std::string closed = "http://127.0.0.1:" + std::to_string(test::free_port()) + "/x";
@@ -211,11 +215,12 @@ TEST_F(HttpTest, ACancelledRequestEndsAsCancelledNotAsAFailure) {
   asio::cancellation_signal cancel;
   std::exception_ptr ended;
   bool done = false;
-  asio::co_spawn(io, http.get(server.url("/hang")),
-                 asio::bind_cancellation_slot(cancel.slot(), [&](std::exception_ptr e, HttpResponse) {
-                   ended = e;
-                   done = true;
-                 }));
+  asio::co_spawn(
+      io, http.get(server.url("/hang")),
+      asio::bind_cancellation_slot(cancel.slot(), [&](std::exception_ptr e, HttpResponse) {
+        ended = e;
+        done = true;
+      }));
   // Waiting for the server to have the request in hand: then the client
   // is reading the answer.
   const auto answered = server.requests();

@@ -1,11 +1,11 @@
 #include "net/tls.hpp"
 
-#include <boost/asio/ip/address.hpp>
-#include <boost/asio/ssl/host_name_verification.hpp>
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
 
 #include <cctype>
 
@@ -102,8 +102,8 @@ bool TlsVerifier::operator()(bool preverified, asio::ssl::verify_context& ctx) c
   if (!state_->verify) return true;
   if (!preverified) {
     int err = X509_STORE_CTX_get_error(store);
-    state_->refusal = "the certificate of " + state_->host + " cannot be verified: " +
-                      X509_verify_cert_error_string(err) +
+    state_->refusal = "the certificate of " + state_->host +
+                      " cannot be verified: " + X509_verify_cert_error_string(err) +
                       (err == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT ||
                                err == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN ||
                                err == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY

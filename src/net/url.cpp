@@ -14,7 +14,8 @@ Url parse_url(std::string_view text) {
                                 parsed.error().message() + ")");
   boost::urls::url_view u = *parsed;
   Url out;
-  for (char c : u.scheme()) out.scheme += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (char c : u.scheme())
+    out.scheme += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (out.scheme != "http" && out.scheme != "https" && out.scheme != "ws" && out.scheme != "wss")
     throw std::invalid_argument("\"" + std::string(text) +
                                 "\" is not an http, https, ws or wss URL");

@@ -8,10 +8,10 @@
 namespace immp::net {
 
 struct Url {
-  std::string scheme;  // http, https, ws or wss (lowercase)
-  std::string host;    // for the resolver: no brackets around IPv6
-  std::string port;    // always set: the scheme's default when absent
-  std::string target;  // path and query, at least "/"
+  std::string scheme;     // http, https, ws or wss (lowercase)
+  std::string host;       // for the resolver: no brackets around IPv6
+  std::string port;       // always set: the scheme's default when absent
+  std::string target;     // path and query, at least "/"
   std::string authority;  // for the Host header: host[:port] as written
 
   bool tls() const { return scheme == "https" || scheme == "wss"; }

@@ -82,7 +82,8 @@ class ImplOf final : public WebSocket::Impl {
     if constexpr (!std::is_same_v<Next, beast::tcp_stream>) {
       TlsVerifier verifier(u.host, o.tls);
       prepare_tls(ws_.next_layer(), verifier);
-      auto [hec] = co_await ws_.next_layer().async_handshake(asio::ssl::stream_base::client, kTuple);
+      auto [hec] =
+          co_await ws_.next_layer().async_handshake(asio::ssl::stream_base::client, kTuple);
       throw_if_aborted(hec);
       if (hec) throw WebSocketError(url + ": " + tls_failure(hec, verifier, u.authority));
     }
@@ -93,8 +94,8 @@ class ImplOf final : public WebSocket::Impl {
     ws_.set_option(timeouts);
     Headers headers = o.headers;
     std::string agent = o.user_agent;
-    ws_.set_option(websocket::stream_base::decorator(
-        [headers, agent](websocket::request_type& req) {
+    ws_.set_option(
+        websocket::stream_base::decorator([headers, agent](websocket::request_type& req) {
           req.set(beast::http::field::user_agent, agent);
           for (const auto& [k, v] : headers) req.set(k, v);
         }));
@@ -231,9 +232,8 @@ void WebSocket::abort() {
 Task<> WebSocketHandler::on_open(WebSocket&) { co_return; }
 void WebSocketHandler::on_close(const std::string&) {}
 
-ReconnectingWebSocket::ReconnectingWebSocket(Executor ex, std::string url,
-                                             WebSocketOptions options, WebSocketHandler& handler,
-                                             LoggerPtr log)
+ReconnectingWebSocket::ReconnectingWebSocket(Executor ex, std::string url, WebSocketOptions options,
+                                             WebSocketHandler& handler, LoggerPtr log)
     : ex_(std::move(ex)),
       url_(std::move(url)),
       options_(std::move(options)),

@@ -86,7 +86,8 @@ TEST_F(WebSocketTest, KeepalivePingsAreAnsweredAndTheLinkStaysUp) {
   auto reader = [&]() -> Task<> { got = (co_await ws.read()).data; };  // outlives its task
   asio::co_spawn(io, reader(), asio::detached);
   const auto pings_before = server.pings();
-  ASSERT_TRUE(test::run_until(io, [&] { return ws.pongs() >= 3; }, 10s))
+  ASSERT_TRUE(test::run_until(
+      io, [&] { return ws.pongs() >= 3; }, 10s))
       << "pongs: " << ws.pongs();
   EXPECT_GE(server.pings() - pings_before, 3u);
   EXPECT_TRUE(ws.is_open()) << "several idle periods passed, each rescued by a pong";
@@ -139,8 +140,9 @@ TEST_F(WebSocketTest, ReconnectsAfterTheServerDropsTheConnection) {
                             immp::logger("test.websocket"));
   asio::cancellation_signal stop;
   bool ended = false;
-  asio::co_spawn(io, rws.run(),
-                 asio::bind_cancellation_slot(stop.slot(), [&](std::exception_ptr) { ended = true; }));
+  asio::co_spawn(io, rws.run(), asio::bind_cancellation_slot(stop.slot(), [&](std::exception_ptr) {
+                   ended = true;
+                 }));
   auto has = [&](const std::string& m) {
     return std::find(recorder.messages.begin(), recorder.messages.end(), m) !=
            recorder.messages.end();
@@ -177,10 +179,12 @@ TEST_F(WebSocketTest, FailedConnectsBackOff) {
                             recorder, immp::logger("test.websocket"));
   asio::cancellation_signal stop;
   bool ended = false;
-  asio::co_spawn(io, rws.run(),
-                 asio::bind_cancellation_slot(stop.slot(), [&](std::exception_ptr) { ended = true; }));
+  asio::co_spawn(io, rws.run(), asio::bind_cancellation_slot(stop.slot(), [&](std::exception_ptr) {
+                   ended = true;
+                 }));
   for (std::size_t i = 1; i <= 4; ++i) {
-    ASSERT_TRUE(test::run_until(io, [&] { return recorder.closes.size() == i && clock->sleepers() == 1; }));
+    ASSERT_TRUE(
+        test::run_until(io, [&] { return recorder.closes.size() == i && clock->sleepers() == 1; }));
     EXPECT_TRUE(contains(recorder.closes.back(), "cannot connect")) << recorder.closes.back();
     clock->advance(4s);
   }

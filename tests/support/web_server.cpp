@@ -1,5 +1,9 @@
 #include "support/web_server.hpp"
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -19,10 +23,6 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
-#include <openssl/x509v3.h>
 
 #include <future>
 #include <set>
@@ -90,8 +90,8 @@ SelfSigned make_self_signed(const std::string& name) {
   check(PEM_write_bio_X509(cert_bio.get(), x.get()) == 1, "PEM_write_bio_X509");
   out.cert_pem = bio_string(cert_bio.get());
   std::unique_ptr<BIO, decltype(&BIO_free)> key_bio(BIO_new(BIO_s_mem()), BIO_free);
-  check(PEM_write_bio_PrivateKey(key_bio.get(), key.get(), nullptr, nullptr, 0, nullptr,
-                                 nullptr) == 1,
+  check(PEM_write_bio_PrivateKey(key_bio.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr) ==
+            1,
         "PEM_write_bio_PrivateKey");
   out.key_pem = bio_string(key_bio.get());
   out.fingerprint = net::certificate_fingerprint(x.get());
