@@ -359,7 +359,7 @@ class ImmpProcess {
     conf += "  db:\n    path: immp.hook.database.DatabaseHook\n";
     conf += "    config: {url: \"sqlite:///" + (dir_ / "immp.db").string() + "\"}\n";
     conf += "  sync:\n    path: immp.hook.sync.SyncHook\n";
-    conf += "    config:\n      channels: {bridge: [a, b]}\n";
+    conf += "    config:\n      channels: {bridge: [a, b]}\n      joins: false\n";
     test::write_file(dir_ / "immp.yaml", conf);
     fs::path bin = immp_binary();
     if (!fs::exists(bin)) throw std::runtime_error("no immp binary at " + bin.string());

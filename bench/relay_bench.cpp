@@ -37,7 +37,7 @@ class RelayHook final : public Hook {
       : Hook(init), mode_(mode), from_(std::move(from)), to_(std::move(to)) {
     // A bridge learns the ids its copies got (sync records them).
     delivered_ = init.host.on_delivered(
-        owner_, [this](const Origin&, const Channel&, const std::vector<Receipt>& receipts) {
+        owner_, [this](const Origin&, const Channel&, std::span<const Receipt> receipts) {
           receipts_ += receipts.size();
         });
   }

@@ -63,6 +63,12 @@ class Hook : public Openable {
   // Prioritised hooks one at a time, lowest first; the others each from
   // their own queue, concurrently.
   virtual Task<> on_receive(const Received& received);
+  // Whether before_receive and on_receive want `received` at all. Asked by
+  // the plug's reader before the message is queued for this hook, so that
+  // a hook's queue holds only what it acts on (a bridge skips the echoes of
+  // its own copies and the channels it does not bridge). Must be quick,
+  // must not block and must not change state. The default wants everything.
+  virtual bool wants(const Received& received) const;
   // Another plug or hook (`source`) changed its config.
   virtual Task<> on_config_change(Openable& source);
   // A room moved (e.g. upgraded group). Returns whether this hook changed

@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <stdexcept>
+#include <span>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -212,7 +213,7 @@ class Host {
   // registers; owners may register in start().
   void post(const Channel& channel, MessagePtr msg, OriginPtr origin = nullptr);
   using DeliveryListener = std::function<void(const Origin& origin, const Channel& channel,
-                                              const std::vector<Receipt>& receipts)>;
+                                              std::span<const Receipt> receipts)>;
   // Registers the listener for `owner` (replacing any other) until the
   // returned Subscription goes.
   [[nodiscard]] Subscription on_delivered(std::string owner, DeliveryListener listener);

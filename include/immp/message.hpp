@@ -9,10 +9,13 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <variant>
 #include <vector>
+
+#include <boost/container/small_vector.hpp>
 
 #include "immp/channel.hpp"
 
@@ -31,8 +34,8 @@ struct User {
   const PlugHandle* handle = nullptr;
   std::string username;
   std::string real_name;
-  std::string avatar;  // URL of a picture, empty if none
-  std::string link;    // URL of a profile, empty if none
+  std::string avatar;      // URL of a picture, empty if none
+  std::string link;        // URL of a profile, empty if none
   bool suggested = false;  // the plug guessed this user; not authoritative
   std::any raw;            // network-specific data
 
@@ -61,18 +64,20 @@ struct Segment {
 };
 
 // Text as a sequence of formatted segments.
+// Copies share their segments until one of them changes (copy on write):
+// a bridge hands the same text to every copy it makes without copying it.
 class RichText {
  public:
   RichText() = default;
-  explicit RichText(std::string plain) {
-    Segment s;
-    s.text = std::move(plain);
-    segments_.push_back(std::move(s));
-  }
-  explicit RichText(std::vector<Segment> segments) : segments_(std::move(segments)) {}
+  explicit RichText(std::string plain);
+  explicit RichText(std::vector<Segment> segments);
 
-  const std::vector<Segment>& segments() const { return segments_; }
-  std::vector<Segment>& segments() { return segments_; }
+  std::span<const Segment> segments() const {
+    return segments_ ? std::span<const Segment>(segments_->data(), segments_->size())
+                     : std::span<const Segment>();
+  }
+  // Adds `segment` as it is (no merging; see append).
+  RichText& push(Segment segment);
   bool empty() const;
 
   // The text without any formatting.
@@ -83,10 +88,13 @@ class RichText {
   // Adjacent segments of identical format merged, empty segments removed.
   RichText normalised() const;
 
-  bool operator==(const RichText&) const = default;
+  bool operator==(const RichText& other) const;
 
  private:
-  std::vector<Segment> segments_;
+  // Inline room for one segment: one allocation for a plain text.
+  using Segments = boost::container::small_vector<Segment, 1>;
+  Segments& mutate();                   // our own copy of the segments, to change
+  std::shared_ptr<Segments> segments_;  // null: no segments
 };
 
 struct File {

@@ -107,7 +107,7 @@ TEST_F(Delivery, PartsThatWentOutAreNeverSentAgain) {
   auto& b = test::add_memory_plug(*host, "b", {{"split-lines", true}});
   std::vector<std::string> receipts;
   auto listening = host->on_delivered("test", [&](const Origin& origin, const Channel&,
-                                 const std::vector<Receipt>& rs) {
+                                 std::span<const Receipt> rs) {
     EXPECT_EQ(origin.tag, "t1");
     for (const auto& r : rs) receipts.push_back(r.id);
   });

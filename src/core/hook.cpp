@@ -9,6 +9,7 @@ Task<> Hook::on_ready() { co_return; }
 Task<std::optional<Outgoing>> Hook::before_send(Outgoing out) { co_return out; }
 Task<SentPtr> Hook::before_receive(const Received& received) { co_return received.sent; }
 Task<> Hook::on_receive(const Received&) { co_return; }
+bool Hook::wants(const Received&) const { return true; }
 Task<> Hook::on_config_change(Openable&) { co_return; }
 Task<bool> Hook::channel_migrate(Channel, Channel) { co_return false; }
 

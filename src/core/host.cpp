@@ -234,7 +234,7 @@ bool stage_end(Reader* reader) {
 Task<> HostCore::dispatch(Received r, Reader* reader) {
   std::shared_ptr<const Plan> plan = plan_;
   for (const HookSlotPtr& s : plan->before_receivers) {
-    if (s->removed) continue;
+    if (s->removed || !s->hook->wants(r)) continue;
     SentPtr replaced = r.sent;
     stage_begin(reader, *s, "before_receive");
     try {
@@ -257,7 +257,7 @@ Task<> HostCore::dispatch(Received r, Reader* reader) {
     r.sent = std::move(replaced);
   }
   for (const HookSlotPtr& s : plan->ordered) {
-    if (s->removed) continue;
+    if (s->removed || !s->hook->wants(r)) continue;
     stage_begin(reader, *s, "on_receive");
     try {
       co_await s->hook->on_receive(r);
@@ -270,7 +270,7 @@ Task<> HostCore::dispatch(Received r, Reader* reader) {
     if (stage_end(reader)) co_await asio::this_coro::reset_cancellation_state();
   }
   for (const HookSlotPtr& s : plan->unordered) {
-    if (s->removed) continue;
+    if (s->removed || !s->hook->wants(r)) continue;
     if (s->lagging || (s->tickets.empty() && s->inbox.size() < s->inbox.capacity())) {
       s->inbox.push(r);
     } else {
@@ -426,27 +426,27 @@ Task<> HostCore::run_phase(std::string_view phase, std::vector<Openable*> items,
     State now = starting ? State::starting : State::stopping;
     if (item->state() != now) set_state(*item, now);
     auto task = starting ? item->start() : item->stop();
-    asio::co_spawn(ex, std::move(task),
-                   asio::bind_cancellation_slot(
-                       p.cancel.slot(), [this, &p, pending, left, finished, phase,
-                                         starting](std::exception_ptr e) {
-                         if (p.done) return;
-                         p.done = true;
-                         --*left;
-                         if (e) {
-                           std::string reason;
-                           try {
-                             std::rethrow_exception(e);
-                           } catch (const std::exception& err) {
-                             reason = err.what();
-                           }
-                           log->error("{} {} failed: {}", phase, p.item->name(), reason);
-                           set_state(*p.item, State::failed, reason);
-                         } else {
-                           set_state(*p.item, starting ? State::active : State::inactive);
-                         }
-                         if (*left == 0) finished->notify();
-                       }));
+    asio::co_spawn(
+        ex, std::move(task),
+        asio::bind_cancellation_slot(p.cancel.slot(), [this, &p, pending, left, finished, phase,
+                                                       starting](std::exception_ptr e) {
+          if (p.done) return;
+          p.done = true;
+          --*left;
+          if (e) {
+            std::string reason;
+            try {
+              std::rethrow_exception(e);
+            } catch (const std::exception& err) {
+              reason = err.what();
+            }
+            log->error("{} {} failed: {}", phase, p.item->name(), reason);
+            set_state(*p.item, State::failed, reason);
+          } else {
+            set_state(*p.item, starting ? State::active : State::inactive);
+          }
+          if (*left == 0) finished->notify();
+        }));
   }
   asio::steady_timer deadline(ex);
   deadline.expires_after(options.phase_timeout);
@@ -566,8 +566,8 @@ Plug& Host::add_plug(std::unique_ptr<Plug> plug, bool enabled) {
 Hook& Host::add_hook(std::unique_ptr<Hook> hook, std::optional<int> priority, bool enabled) {
   if (this->hook(hook->name())) throw std::invalid_argument("duplicate hook " + hook->name());
   if (!enabled) hook->state_ = State::disabled;
-  auto slot =
-      std::make_shared<detail::HookSlot>(core_->ex, std::move(hook), priority, core_->options.hook_inbox);
+  auto slot = std::make_shared<detail::HookSlot>(core_->ex, std::move(hook), priority,
+                                                 core_->options.hook_inbox);
   slot->resource = dynamic_cast<ResourceHook*>(slot->hook.get()) != nullptr;
   core_->hooks.push_back(slot);
   if (core_->open) core_->plan();
@@ -739,7 +739,8 @@ Task<std::vector<Receipt>> Host::send(const Channel& target, MessagePtr msg) {
   std::vector<Receipt> receipts;
   receipts.reserve(state.parts.size());
   auto at = Clock::now();
-  for (auto& id : state.parts) receipts.push_back(Receipt{std::move(id), state.channel, at, {}, false});
+  for (auto& id : state.parts)
+    receipts.push_back(Receipt{std::move(id), state.channel, at, {}, false});
   co_return receipts;
 }
 

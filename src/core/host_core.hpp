@@ -79,7 +79,7 @@ struct PostingState {
   Channel channel;
   MessagePtr message;
   OriginPtr origin;
-  std::vector<std::string> parts;  // delivered, over every attempt
+  PartIds parts;          // delivered, over every attempt
   std::size_t resume = 0;          // parts delivered before this attempt
   // Announced, not yet sent: from `next` on. Inline for the usual one part.
   boost::container::small_vector<std::string, 1> announced;

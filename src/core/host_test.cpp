@@ -58,6 +58,14 @@ class Recorder : public Hook {
   Gate* gate = nullptr;
   bool throws = false;
   std::function<void(const SentPtr&)> on_seen;
+  // What wants() lets through; null: everything.
+  std::function<bool(const Received&)> filter;
+  bool wants(const Received& r) const override { return !filter || filter(r); }
+  Task<SentPtr> before_receive(const Received& r) override {
+    ++before_receive_calls;
+    co_return r.sent;
+  }
+  int before_receive_calls = 0;
 
  private:
   std::vector<std::string>* journal_;
@@ -84,6 +92,22 @@ TEST_F(HostTest, DeliversIncomingMessagesToHooksInOrder) {
     EXPECT_EQ(rec.sources[i], rec.seen[i]) << "an incoming message is its own source";
     EXPECT_TRUE(rec.primaries[i]);
   }
+}
+
+TEST_F(HostTest, AHookSeesOnlyWhatItWants) {
+  auto& a = add_memory_plug(host, "a");
+  auto& picky = host.add_hook(std::make_unique<Recorder>(host, "picky"));
+  picky.filter = [](const Received& r) { return r.sent->channel.source == "wanted"; };
+  auto& all = host.add_hook(std::make_unique<Recorder>(host, "all"));
+  open();
+  a.inject("other", "skipped");
+  a.inject("wanted", "taken");
+  a.inject("other", "sentinel");
+  ASSERT_TRUE(test::run_until(io, [&] { return all.seen.size() == 3 && picky.seen.size() >= 1; }));
+  ASSERT_EQ(picky.seen.size(), 1u);
+  EXPECT_EQ(picky.seen[0]->plain(), "taken");
+  EXPECT_EQ(picky.before_receive_calls, 1) << "before_receive is skipped too";
+  EXPECT_EQ(all.before_receive_calls, 3);
 }
 
 TEST_F(HostTest, EchoDuringPutIsPassedOnAtOnceAndKnownAsOurs) {
@@ -122,11 +146,14 @@ TEST_F(HostTest, EchoWithALateIdIsHeldBackButOthersMessagesAreNot) {
   auto original = std::make_shared<Message>();
   original->text = RichText("ours");
   bool done = false;
-  asio::co_spawn(io, [&]() -> Task<> {
-    co_await a.send(a.channel("room"), original);
-    put_returned = true;
-    done = true;
-  }, asio::detached);
+  asio::co_spawn(
+      io,
+      [&]() -> Task<> {
+        co_await a.send(a.channel("room"), original);
+        put_returned = true;
+        done = true;
+      },
+      asio::detached);
   ASSERT_TRUE(test::run_until(io, [&] { return a.posted_count() == 1; }));
   a.inject("room", "theirs");
   ASSERT_TRUE(test::run_until(io, [&] { return done && seen.size() == 2; }));
@@ -142,9 +169,10 @@ TEST_F(HostTest, PrioritisedHooksRunOneAtATimeLowestFirstThenTheRestConcurrently
   auto& a = add_memory_plug(host, "a");
   auto& second = static_cast<Recorder&>(
       host.add_hook(std::make_unique<Recorder>(host, "second", &journal), 2));
-  auto& first = static_cast<Recorder&>(
-      host.add_hook(std::make_unique<Recorder>(host, "first", &journal), 1));
-  auto& free = static_cast<Recorder&>(host.add_hook(std::make_unique<Recorder>(host, "free", &journal)));
+  auto& first =
+      static_cast<Recorder&>(host.add_hook(std::make_unique<Recorder>(host, "first", &journal), 1));
+  auto& free =
+      static_cast<Recorder&>(host.add_hook(std::make_unique<Recorder>(host, "free", &journal)));
   Gate first_busy(io.get_executor()), second_busy(io.get_executor());
   first.gate = &first_busy;
   second.gate = &second_busy;
@@ -161,8 +189,8 @@ TEST_F(HostTest, PrioritisedHooksRunOneAtATimeLowestFirstThenTheRestConcurrently
   EXPECT_EQ(journal, (std::vector<std::string>{"first:start:x", "first:end:x", "second:start:x"}));
   second_busy.release();
   ASSERT_TRUE(test::run_until(io, [&] { return free.seen.size() == 1; }));
-  std::vector<std::string> expected = {"first:start:x", "first:end:x", "second:start:x",
-                                       "second:end:x", "free:start:x", "free:end:x"};
+  std::vector<std::string> expected = {"first:start:x", "first:end:x",  "second:start:x",
+                                       "second:end:x",  "free:start:x", "free:end:x"};
   EXPECT_EQ(journal, expected);
 }
 
@@ -285,13 +313,13 @@ TEST_F(HostTest, APlugThatFailsOrHangsOnStartIsMarkedFailedAndTheRestRun) {
 }
 
 TEST_F(HostTest, DisabledPlugsAndHooksNeverStart) {
-  auto plug = std::make_unique<plugs::MemoryPlug>(
-      Init{"off", [] {
-             Node c = Node::map();
-             validate(c, *plugs::MemoryPlug::schema());
-             return c;
-           }(),
-           host});
+  auto plug = std::make_unique<plugs::MemoryPlug>(Init{"off",
+                                                       [] {
+                                                         Node c = Node::map();
+                                                         validate(c, *plugs::MemoryPlug::schema());
+                                                         return c;
+                                                       }(),
+                                                       host});
   auto& off = host.add_plug(std::move(plug), false);
   auto& rec = host.add_hook(std::make_unique<Recorder>(host, "rec"), std::nullopt, false);
   open();

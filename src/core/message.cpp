@@ -1,5 +1,7 @@
 #include "immp/message.hpp"
 
+#include <algorithm>
+
 #include "immp/plug.hpp"
 
 namespace immp {
@@ -15,38 +17,77 @@ bool Segment::same_format(const Segment& o) const {
          code == o.code && pre == o.pre && link == o.link && mention == o.mention;
 }
 
+RichText::RichText(std::string plain) {
+  Segment s;
+  s.text = std::move(plain);
+  push(std::move(s));
+}
+
+RichText::RichText(std::vector<Segment> segments) {
+  if (segments.empty()) return;
+  Segments& mine = mutate();
+  mine.reserve(segments.size());
+  for (auto& s : segments) mine.push_back(std::move(s));
+}
+
+RichText::Segments& RichText::mutate() {
+  if (!segments_) {
+    segments_ = std::make_shared<Segments>();
+  } else if (segments_.use_count() > 1) {
+    segments_ = std::make_shared<Segments>(*segments_);
+  }
+  return *segments_;
+}
+
+RichText& RichText::push(Segment segment) {
+  mutate().push_back(std::move(segment));
+  return *this;
+}
+
+bool RichText::operator==(const RichText& other) const {
+  auto a = segments();
+  auto b = other.segments();
+  return std::equal(a.begin(), a.end(), b.begin(), b.end());
+}
+
 bool RichText::empty() const {
-  for (const auto& s : segments_) {
+  for (const auto& s : segments()) {
     if (!s.text.empty()) return false;
   }
   return true;
 }
 
 std::string RichText::plain() const {
-  if (segments_.size() == 1) return segments_.front().text;
+  auto all = segments();
+  if (all.size() == 1) return all.front().text;
   std::string out;
-  for (const auto& s : segments_) out += s.text;
+  for (const auto& s : all) out += s.text;
   return out;
 }
 
 RichText& RichText::append(Segment segment) {
   if (segment.text.empty()) return *this;
-  if (!segments_.empty() && segments_.back().same_format(segment)) {
-    segments_.back().text += segment.text;
+  auto all = segments();
+  if (!all.empty() && all.back().same_format(segment)) {
+    mutate().back().text += segment.text;
   } else {
-    segments_.push_back(std::move(segment));
+    mutate().push_back(std::move(segment));
   }
   return *this;
 }
 
 RichText& RichText::append(const RichText& other) {
-  for (const auto& s : other.segments_) append(s);
+  if (&other == this) {
+    RichText again = other;  // shares the segments we are about to change
+    return append(again);
+  }
+  for (const auto& s : other.segments()) append(s);
   return *this;
 }
 
 RichText RichText::normalised() const {
   RichText out;
-  for (const auto& s : segments_) out.append(s);
+  for (const auto& s : segments()) out.append(s);
   return out;
 }
 

@@ -59,7 +59,7 @@ RichText rich_from_json(const json::value& v, const Host& host) {
     s.pre = flag(o, "pre");
     s.link = text_of(o, "link");
     if (const auto* m = o.if_contains("mention")) s.mention = user_from_json(*m, host);
-    text.segments().push_back(std::move(s));
+    text.push(std::move(s));
   }
   return text;
 }

@@ -172,15 +172,15 @@ struct MessageJson : ::testing::Test {
 
     Message m;
     RichText text;
-    text.segments().push_back(
+    text.push(
         Segment{"plain ", false, false, false, false, false, false, "", nullptr});
-    text.segments().push_back(
+    text.push(
         Segment{"all", true, true, true, true, true, true, "https://example.org", nullptr});
     Segment mention;
     mention.text = "@bob";
     mention.italic = true;
     mention.mention = user(b.handle(), "bob");
-    text.segments().push_back(mention);
+    text.push(mention);
     m.text = std::move(text);
     m.user = user(a.handle(), "alice");
     m.action = true;

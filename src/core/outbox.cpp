@@ -1,8 +1,8 @@
 #include "core/outbox.hpp"
 
-#include <boost/asio/steady_timer.hpp>
 #include <fmt/chrono.h>
 #include <fmt/format.h>
+#include <boost/asio/steady_timer.hpp>
 
 #include "core/host_core.hpp"
 
@@ -31,8 +31,7 @@ Outboxes::Outboxes(HostCore& core, LoggerPtr log)
       settled_(core.ex),
       // Sequence numbers start at the current time in microseconds so that
       // entries of this run sort after those saved by earlier runs.
-      seq_(std::chrono::duration_cast<std::chrono::microseconds>(
-               Clock::now().time_since_epoch())
+      seq_(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch())
                .count()),
       run_id_(fmt::format("{:x}", seq_)) {}
 
@@ -158,12 +157,11 @@ void Outboxes::report(const Channel& channel, OutboxEntry& e) {
   auto it = listeners_.find(e.origin->owner);
   // Owners that never listened (a forward hook) have nothing to be told.
   if (it == listeners_.end() && !known_owners_.count(e.origin->owner)) return;
-  std::vector<Receipt> receipts;
-  receipts.reserve(e.parts.size());
   auto at = Clock::now();
-  for (auto& id : e.parts) receipts.push_back(Receipt{std::move(id), channel, at, {}, false});
   if (it == listeners_.end()) {
     // Its owner is restarting: kept for it.
+    std::vector<Receipt> receipts;
+    for (auto& id : e.parts) receipts.push_back(Receipt{std::move(id), channel, at, {}, false});
     auto& waiting = unclaimed_[e.origin->owner];
     waiting.push_back(Report{*e.origin, channel, std::move(receipts)});
     if (waiting.size() > kUnclaimed) {
@@ -175,7 +173,12 @@ void Outboxes::report(const Channel& channel, OutboxEntry& e) {
     }
     return;
   }
+  // The common case allocates nothing: one list reused for every report.
+  std::vector<Receipt> receipts = std::move(report_scratch_);
+  receipts.clear();
+  for (auto& id : e.parts) receipts.push_back(Receipt{std::move(id), channel, at, {}, false});
   it->second.call(*e.origin, channel, receipts);
+  report_scratch_ = std::move(receipts);
 }
 
 // The entry left the box for good (delivered or dropped).
@@ -278,8 +281,7 @@ Task<> Outboxes::run(Box& b) {
         finish(b, entry);
         continue;
       case PutResult::Kind::retry:
-      case PutResult::Kind::partial:
-        break;
+      case PutResult::Kind::partial: break;
     }
     if (!entry.parts.empty()) ++stats_.partial;
     ++stats_.retried;

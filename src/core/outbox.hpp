@@ -9,6 +9,8 @@
 #include <string>
 #include <unordered_map>
 
+#include <boost/container/small_vector.hpp>
+
 #include "immp/backoff.hpp"
 #include "immp/host.hpp"
 #include "immp/tasks.hpp"
@@ -17,13 +19,16 @@ namespace immp::detail {
 
 struct HostCore;
 
+// Ids of the parts of one message that went out: inline for the usual one.
+using PartIds = boost::container::small_vector<std::string, 1>;
+
 struct OutboxEntry {
   std::string id;  // unique across restarts; made when first saved
   std::int64_t seq = 0;
   Channel channel;
   MessagePtr message;
   OriginPtr origin;                // who posted it; null if nobody said
-  std::vector<std::string> parts;  // ids of the parts already delivered
+  PartIds parts;  // ids of the parts already delivered
   Clock::time_point queued_at;
   bool persisted = false;
 };
@@ -106,6 +111,7 @@ class Outboxes {
     std::vector<Receipt> receipts;
   };
   std::map<std::string, std::deque<Report>, std::less<>> unclaimed_;
+  std::vector<Receipt> report_scratch_;  // reused by report()
   // Owners that listened at least once, or whose restored entries expect them.
   std::set<std::string, std::less<>> known_owners_;
   static constexpr std::size_t kUnclaimed = 10000;

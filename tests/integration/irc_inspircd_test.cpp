@@ -80,8 +80,8 @@ struct InspircdTest : ::testing::Test {
   }
   std::unique_ptr<AthemeServices> services;  // destroyed before the server
   std::string tls_yaml(const std::string& server_extra) const {
-    return "server: {host: localhost, port: " + std::to_string(server->tls_port()) +
-           ", ssl: true" + server_extra + "}\nuser: {nick: bridge}\nreconnect-min: 5\n";
+    return "server: {host: localhost, port: " + std::to_string(server->tls_port()) + ", ssl: true" +
+           server_extra + "}\nuser: {nick: bridge}\nreconnect-min: 5\n";
   }
 };
 
@@ -91,7 +91,7 @@ TEST_F(InspircdTest, TlsWithTheServersCaConnectsAndEchoesAreOurs) {
       test::add_plug<IRCPlug>(*host, "irc", tls_yaml(", ca: " + server->ca_file().string()));
   host->add_channel("irc", irc.channel("#a"));
   host->add_channel("mem", mem.channel("room"));
-  test::add_hook<SyncHook>(*host, "sync", "channels: {bridge: [irc, mem]}");
+  test::add_hook<SyncHook>(*host, "sync", "{channels: {bridge: [irc, mem]}, joins: false}");
   test::run(io, host->open());
   ASSERT_TRUE(irc.connected()) << server->log();
   ASSERT_TRUE(until([&] { return irc.joined("#a"); }));
@@ -125,9 +125,8 @@ TEST_F(InspircdTest, TlsRefusesACertificateItCannotVerify) {
 TEST_F(InspircdTest, TlsNameMustMatchTheCertificate) {
   // The certificate names localhost; 127.0.0.1 is the same server under a
   // name the certificate does not carry.
-  std::string yaml = "server: {host: 127.0.0.1, port: " +
-                     std::to_string(server->tls_port()) + ", ssl: true, ca: " +
-                     server->ca_file().string() + "}\nuser: {nick: bridge}\n";
+  std::string yaml = "server: {host: 127.0.0.1, port: " + std::to_string(server->tls_port()) +
+                     ", ssl: true, ca: " + server->ca_file().string() + "}\nuser: {nick: bridge}\n";
   auto& irc = test::add_plug<IRCPlug>(*host, "irc", yaml);
   test::run(io, host->open());
   EXPECT_FALSE(irc.connected());
@@ -169,12 +168,13 @@ TEST_F(InspircdTest, FloodControlKeepsUsConnectedWhereFloodersAreKilled) {
   }
 
   auto& mem = test::add_memory_plug(*host, "mem");
-  auto& irc = test::add_plug<IRCPlug>(*host, "irc",
-                      "server: {host: 127.0.0.1, port: " + std::to_string(server->port()) +
-                          "}\nuser: {nick: bridge}\nsend-delay: 0.025\nburst: 10\n");
+  auto& irc =
+      test::add_plug<IRCPlug>(*host, "irc",
+                              "server: {host: 127.0.0.1, port: " + std::to_string(server->port()) +
+                                  "}\nuser: {nick: bridge}\nsend-delay: 0.025\nburst: 10\n");
   host->add_channel("irc", irc.channel("#a"));
   host->add_channel("mem", mem.channel("room"));
-  test::add_hook<SyncHook>(*host, "sync", "channels: {bridge: [irc, mem]}");
+  test::add_hook<SyncHook>(*host, "sync", "{channels: {bridge: [irc, mem]}, joins: false}");
   test::run(io, host->open());
   ASSERT_TRUE(until([&] { return irc.joined("#a"); })) << server->log();
   auto alice = std::make_unique<IrcClient>(server->port(), "alice");
@@ -182,8 +182,8 @@ TEST_F(InspircdTest, FloodControlKeepsUsConnectedWhereFloodersAreKilled) {
   clients.push_back(alice.get());
   auto started = std::chrono::steady_clock::now();
   for (int i = 0; i < kLines; ++i) mem.inject("room", "line " + std::to_string(i), "carol");
-  ASSERT_TRUE(until([&] { return alice->privmsgs("#a").size() >= kLines || !irc.connected(); },
-                    25s))
+  ASSERT_TRUE(
+      until([&] { return alice->privmsgs("#a").size() >= kLines || !irc.connected(); }, 25s))
       << alice->privmsgs("#a").size() << " lines arrived";
   auto lines = alice->privmsgs("#a");
   ASSERT_EQ(lines.size(), static_cast<std::size_t>(kLines));
@@ -209,15 +209,16 @@ TEST_F(InspircdTest, EchoesOfCopiesQueuedAcrossAHostRestartAreNotRelayedAgain) {
     host = std::make_unique<Host>(io.get_executor(), test_options());
     test::add_hook<store::DatabaseHook>(*host, "db", db);
     mem = &test::add_memory_plug(*host, "mem");
-    irc = &test::add_plug<IRCPlug>(*host, "irc",
-                                   "server: {host: 127.0.0.1, port: " +
-                                       std::to_string(server->port()) +
-                                       "}\nuser: {nick: bridge}\nreconnect-min: 0.2\n"
-                                       "reconnect-max: 1\n");
+    irc = &test::add_plug<IRCPlug>(
+        *host, "irc",
+        "server: {host: 127.0.0.1, port: " + std::to_string(server->port()) +
+            "}\nuser: {nick: bridge}\nreconnect-min: 0.2\n"
+            "reconnect-max: 1\n");
     host->add_channel("irc", irc->channel("#a"));
     host->add_channel("room", mem->channel("room"));
     host->add_channel("other", mem->channel("other"));
-    test::add_hook<SyncHook>(*host, "sync", "channels: {bridge: [irc, room, other]}");
+    test::add_hook<SyncHook>(*host, "sync",
+                             "{channels: {bridge: [irc, room, other]}, joins: false}");
     test::run(io, host->open());
   };
   auto texts = [](const IrcClient& c) {
@@ -234,9 +235,9 @@ TEST_F(InspircdTest, EchoesOfCopiesQueuedAcrossAHostRestartAreNotRelayedAgain) {
   constexpr int kQueued = 3;
   for (int i = 0; i < kQueued; ++i) mem->inject("room", "queued " + std::to_string(i), "carol");
   // Bridged to `other` at once; waiting for IRC.
-  ASSERT_TRUE(until([&] {
-    return mem->posted_count() == kQueued && host->outbox_stats().pending == kQueued;
-  }, 5s));
+  ASSERT_TRUE(until(
+      [&] { return mem->posted_count() == kQueued && host->outbox_stats().pending == kQueued; },
+      5s));
   test::run(io, host->close());
 
   // A new host on the same database: the copies come back from it.
@@ -250,7 +251,8 @@ TEST_F(InspircdTest, EchoesOfCopiesQueuedAcrossAHostRestartAreNotRelayedAgain) {
   alice->join("#a");
   clients = {alice.get()};
   ASSERT_TRUE(until([&] { return alice->privmsgs("#a").size() >= kQueued; }))
-      << alice->privmsgs("#a").size() << " lines arrived\n" << server->log();
+      << alice->privmsgs("#a").size() << " lines arrived\n"
+      << server->log();
   EXPECT_TRUE(irc->features().echo);
   // alice speaks after she saw the copies, so the server echoed them to
   // the bridge before it relays her line: once her line is in both rooms,
@@ -289,15 +291,17 @@ TEST_F(InspircdTest, EchoesOfAPacedBacklogAreAllOursAndAReplyIsNotHeldBack) {
   rules.threshold = 20;
   rules.commandrate = 4000;
   server = std::make_unique<InspircdServer>(rules);
-  auto& left = test::add_plug<IRCPlug>(*host, "left",
-                                       "server: {host: 127.0.0.1, port: " +
-                                           std::to_string(ngircd.port()) + "}\nuser: {nick: bridge}\n");
-  auto& right = test::add_plug<IRCPlug>(*host, "right",
-                                        "server: {host: 127.0.0.1, port: " +
-                                            std::to_string(server->port()) + "}\nuser: {nick: bridge}\n");
+  auto& left =
+      test::add_plug<IRCPlug>(*host, "left",
+                              "server: {host: 127.0.0.1, port: " + std::to_string(ngircd.port()) +
+                                  "}\nuser: {nick: bridge}\n");
+  auto& right =
+      test::add_plug<IRCPlug>(*host, "right",
+                              "server: {host: 127.0.0.1, port: " + std::to_string(server->port()) +
+                                  "}\nuser: {nick: bridge}\n");
   host->add_channel("left", left.channel("#l"));
   host->add_channel("right", right.channel("#r"));
-  test::add_hook<SyncHook>(*host, "sync", "channels: {bridge: [left, right]}");
+  test::add_hook<SyncHook>(*host, "sync", "{channels: {bridge: [left, right]}, joins: false}");
   test::run(io, host->open());
   ASSERT_TRUE(until([&] { return left.joined("#l") && right.joined("#r"); }));
   ASSERT_TRUE(right.features().echo) << "echo-message negotiated";
@@ -388,9 +392,10 @@ TEST_F(InspircdTest, SaslPlainWithAWrongPasswordFailsClearly) {
   EXPECT_FALSE(irc.connected());
   EXPECT_EQ(irc.connections(), 0u);
   EXPECT_EQ(irc.state(), State::active) << "keeps retrying in the background";
-  EXPECT_TRUE(until([&] {
-    return captured.text().find("SASL PLAIN authentication failed") != std::string::npos;
-  }, 5s)) << captured.text();
+  EXPECT_TRUE(until(
+      [&] { return captured.text().find("SASL PLAIN authentication failed") != std::string::npos; },
+      5s))
+      << captured.text();
   IrcClient alice(server->port(), "alice");
   alice.send("WHOIS bridge");
   auto reply = alice.wait_for([](const irc::Line& l) {
@@ -403,15 +408,17 @@ TEST_F(InspircdTest, SaslPlainWithAWrongPasswordFailsClearly) {
 TEST_F(InspircdTest, BridgesAChannelOnNgircdWithOneOnInspircd) {
   if (!NgircdServer::available()) GTEST_SKIP() << "ngircd is not installed";
   NgircdServer ngircd;
-  auto& left = test::add_plug<IRCPlug>(*host, "left",
-                       "server: {host: 127.0.0.1, port: " + std::to_string(ngircd.port()) +
-                           "}\nuser: {nick: bridge}\n");
-  auto& right = test::add_plug<IRCPlug>(*host, "right",
-                        "server: {host: 127.0.0.1, port: " + std::to_string(server->port()) +
-                            "}\nuser: {nick: bridge}\n");
+  auto& left =
+      test::add_plug<IRCPlug>(*host, "left",
+                              "server: {host: 127.0.0.1, port: " + std::to_string(ngircd.port()) +
+                                  "}\nuser: {nick: bridge}\n");
+  auto& right =
+      test::add_plug<IRCPlug>(*host, "right",
+                              "server: {host: 127.0.0.1, port: " + std::to_string(server->port()) +
+                                  "}\nuser: {nick: bridge}\n");
   host->add_channel("left", left.channel("#l"));
   host->add_channel("right", right.channel("#r"));
-  test::add_hook<SyncHook>(*host, "sync", "channels: {bridge: [left, right]}");
+  test::add_hook<SyncHook>(*host, "sync", "{channels: {bridge: [left, right]}, joins: false}");
   test::run(io, host->open());
   ASSERT_TRUE(until([&] { return left.joined("#l") && right.joined("#r"); }));
   auto alice = std::make_unique<IrcClient>(ngircd.port(), "alice");

@@ -35,7 +35,7 @@ struct ProcessOptions {
   std::filesystem::path cwd;
   // Variables set (or replaced) in the child's environment, on top of the
   // test's own environment.
-  std::map<std::string, std::string> env;
+  std::map<std::string, std::string> env = {};
 };
 
 class Process {

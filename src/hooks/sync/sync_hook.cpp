@@ -11,8 +11,6 @@ namespace immp::hooks {
 
 namespace {
 
-constexpr char kSep = '\x1f';
-
 std::string utf8_prefix(std::string_view text, std::size_t max_chars) {
   std::size_t chars = 0;
   for (std::size_t i = 0; i < text.size(); ++i) {
@@ -35,30 +33,29 @@ Channel resolve_channel(const Host& host, const Node& name) {
   return *c;
 }
 
-// A delivery tag: what on_delivered needs to record a copy, even after a
-// restart (the outbox keeps it): the cache slot, then the key.
-std::string make_tag(const SyncRefs::Handle& h) {
-  std::string tag = std::to_string(h.slot);
-  tag.push_back(kSep);
-  tag += h.key;
-  return tag;
-}
-
 }  // namespace
 
 // ---- Relay ----------------------------------------------------------------
 
 Relay::Relay(const Init& init) : Hook(init), owner_("relay:" + init.name) {
   const Node& c = config();
-  joins_ = c.at("joins").as_bool();
-  renames_ = c.at("renames").as_bool();
-  naming_ = naming_from(c);
+  rules_.joins = c.at("joins").as_bool();
+  rules_.renames = c.at("renames").as_bool();
+  rules_.naming = naming_from(c);
+  any_joins_ = rules_.joins;
+  any_renames_ = rules_.renames;
   if (const Node* plugs = c.find("plugs"); plugs && plugs->is_map()) {
-    for (const auto& [plug_name, rules] : plugs->as_map()) {
+    for (const auto& [plug_name, over] : plugs->as_map()) {
       if (!init.host.plug(plug_name)) {
-        rules.fail("unknown plug '" + plug_name + "'");
+        over.fail("unknown plug '" + plug_name + "'");
       }
-      plug_naming_.emplace(plug_name, naming_from(rules, &naming_));
+      TargetRules rules = rules_;
+      rules.naming = naming_from(over, &rules_.naming);
+      if (const Node* j = over.find("joins"); j && !j->is_null()) rules.joins = j->as_bool();
+      if (const Node* r = over.find("renames"); r && !r->is_null()) rules.renames = r->as_bool();
+      any_joins_ = any_joins_ || rules.joins;
+      any_renames_ = any_renames_ || rules.renames;
+      plug_rules_.emplace(plug_name, std::move(rules));
     }
   }
   if (const Node* id = c.find("identities"); id && !id->is_null()) {
@@ -71,19 +68,34 @@ Task<> Relay::on_load() {
     Hook* h = host().hook(*identities_name_);
     identities_ = dynamic_cast<IdentityProvider*>(h);
     if (!identities_) {
-      config().at("identities").fail("'" + *identities_name_ +
-                                     "' is not an identity provider hook");
+      config()
+          .at("identities")
+          .fail("'" + *identities_name_ + "' is not an identity provider hook");
     }
   }
   co_return;
 }
 
-const NamingRules& Relay::rules_for(const Plug* plug) const {
-  if (plug) {
-    auto it = plug_naming_.find(plug->name());
-    if (it != plug_naming_.end()) return it->second;
+const TargetRules& Relay::rules_for(const Plug* plug) const {
+  if (plug && !plug_rules_.empty()) {
+    auto it = plug_rules_.find(plug->name());
+    if (it != plug_rules_.end()) return it->second;
   }
-  return naming_;
+  return rules_;
+}
+
+Field Relay::plugs_field() {
+  std::vector<Field> fields;
+  for (Field f : naming_fields()) {
+    f.fallback = Node();  // inherits
+    fields.push_back(std::move(f));
+  }
+  fields.push_back(
+      {"joins", boolean(), Node(), "relay joins and parts to this plug (default: joins)"});
+  fields.push_back(
+      {"renames", boolean(), Node(), "relay title changes to this plug (default: renames)"});
+  return {"plugs", map_of(object(std::move(fields))), Node::map(),
+          "per-plug overrides of the naming keys, joins and renames"};
 }
 
 bool Relay::skip(const Received& r) const {
@@ -91,7 +103,7 @@ bool Relay::skip(const Received& r) const {
   const SentPtr& sent = r.sent;
   bool membership = !sent->joined.empty() || !sent->left.empty();
   bool rename = sent->title.has_value();
-  if ((membership && !joins_) || (rename && !renames_)) {
+  if ((membership && !any_joins_) || (rename && !any_renames_)) {
     // A join or rename that also carries text still relays its text.
     return !sent->text;
   }
@@ -104,15 +116,16 @@ Task<std::shared_ptr<Message>> Relay::copy_for(const SentPtr& sent, const Channe
   copy->reply_to = nullptr;
   std::optional<IdentityGroup> identity;
   if (identities_ && sent->user) identity = co_await identities_->identity_from_user(*sent->user);
-  copy->user = rename_author(sent->user, rules_for(target.plug()), identity, title);
+  const TargetRules& rules = rules_for(target.plug());
+  copy->user = rename_author(sent->user, rules.naming, identity, title);
   std::string who = copy->user ? copy->user->display_name() : std::string("someone");
   bool membership = !sent->joined.empty() || !sent->left.empty();
   if (membership || sent->title) {
-    if (membership && !joins_) {
+    if (membership && !rules.joins) {
       copy->joined.clear();
       copy->left.clear();
     }
-    if (sent->title && !renames_) copy->title.reset();
+    if (sent->title && !rules.renames) copy->title.reset();
     // Joins, parts and renames travel as text: the other side cannot make
     // our users join its room.
     std::string note;
@@ -123,7 +136,8 @@ Task<std::shared_ptr<Message>> Relay::copy_for(const SentPtr& sent, const Channe
     };
     if (!copy->joined.empty()) note += names(copy->joined) + " joined";
     if (!copy->left.empty()) note += (note.empty() ? "" : "; ") + names(copy->left) + " left";
-    if (copy->title) note += (note.empty() ? "" : "; ") + who + " changed the title to " + *copy->title;
+    if (copy->title)
+      note += (note.empty() ? "" : "; ") + who + " changed the title to " + *copy->title;
     copy->joined.clear();
     copy->left.clear();
     copy->title.reset();
@@ -146,6 +160,50 @@ Task<std::shared_ptr<Message>> Relay::copy_for(const SentPtr& sent, const Channe
   co_return copy;
 }
 
+Task<> Relay::relay_change(const SentPtr& sent, const std::string& key) {
+  std::vector<Copy> copies = co_await refs_->copies(key);
+  OriginPtr origin = refs_->origin_for(key);
+  // Deletes and in-place edits add no copy: the host still knows them as
+  // ours (their echoes are not relayed), but no delivery is recorded.
+  auto unrecorded = std::make_shared<const Origin>(Origin{owner_, {}});
+  for (const Copy& c : copies) {
+    if (c.channel == sent->channel || !c.channel.plug()) continue;
+    if (sent->deleted) {
+      if (!c.channel.plug()->features().remove) continue;
+      Message gone;
+      gone.deleted = true;
+      auto msg = std::make_shared<const SentMessage>(
+          Receipt{c.id, c.channel, Clock::now(), {}, true}, std::move(gone));
+      host().post(c.channel, std::move(msg), unrecorded);
+      continue;
+    }
+    std::string title = co_await title_for(sent, c.channel);
+    auto copy = co_await copy_for(sent, c.channel, title);
+    if (!copy) continue;
+    copy->edited = true;
+    if (c.channel.plug()->features().edit) {
+      // Edited in place: the copy's own id says which message to change.
+      auto edit = std::make_shared<const SentMessage>(
+          Receipt{c.id, c.channel, Clock::now(), {}, false}, std::move(*copy));
+      host().post(c.channel, std::move(edit), unrecorded);
+    } else {
+      host().post(c.channel, std::move(copy), origin);
+    }
+  }
+}
+
+void Relay::listen_for_copies() {
+  // Deliveries made before now (restored outboxes deliver before hooks
+  // start; a restarted relay's predecessor stopped listening) were kept for
+  // us by the host and arrive here first.
+  delivered_ = host().on_delivered(owner_, [this](const Origin& origin, const Channel& channel,
+                                                  std::span<const Receipt> receipts) {
+    // Deletes and in-place edits are posted without a tag: no new copy.
+    if (origin.tag.empty() || !refs_) return;
+    for (const auto& r : receipts) refs_->add_copy(origin, channel, r.id);
+  });
+}
+
 // ---- SyncHook -------------------------------------------------------------
 
 SpecPtr SyncHook::schema() {
@@ -153,12 +211,12 @@ SpecPtr SyncHook::schema() {
       {"channels", map_of(list_of(str())), required, "label -> channels bridged together"},
       {"plug", str(), Node(), "name of a virtual plug whose channels are the labels"},
       {"edits", boolean(), true, "relay edits and deletes"},
-      {"joins", boolean(), false, "relay joins and parts as text"},
-      {"renames", boolean(), false, "relay title changes as text"},
+      {"joins", boolean(), true, "relay joins and parts as text"},
+      {"renames", boolean(), true, "relay title changes as text"},
       {"identities", hook_ref<IdentityProvider>("an identity provider hook"), Node(),
        "name of an identity provider hook"},
       {"titles", map_of(str()), Node::map(), "label -> display title"},
-      {"plugs", map_of(object(naming_fields())), Node::map(), "per-plug naming overrides"},
+      plugs_field(),
       {"cache", integer(), 50000, "bridged messages kept in memory (the rest in the database)"},
   };
   for (auto& f : naming_fields()) fields.push_back(f);
@@ -177,7 +235,8 @@ SyncHook::SyncHook(const Init& init) : Relay(init) {
   }
   edits_ = c.at("edits").as_bool();
   for (const auto& [label, title] : c.at("titles").as_map()) {
-    if (!labels_.count(label)) title.fail("unknown label '" + label + "'");
+    // A title for a label not (yet) in `channels` is kept, as IMMP keeps
+    // it: it takes effect when the label is added.
     titles_[label] = title.as_string();
   }
   if (const Node& p = c.at("plug"); !p.is_null()) {
@@ -227,29 +286,24 @@ Task<> SyncHook::start() {
                 config().at("cache").as_int());
     db = nullptr;
   }
-  if (db) co_await db->migrate("sync", SyncRefs::migrations(db->dialect()));
+  std::optional<store::ImmpSyncRefs> legacy;
+  if (db) {
+    co_await db->migrate("sync", SyncRefs::migrations(db->dialect()));
+    legacy = co_await store::ImmpSyncRefs::open(*db);
+    if (legacy) log()->info("IMMP's sync references found: messages bridged by IMMP stay linked");
+  }
   db_ = db;
   if (!refs_) {
-    refs_ = std::make_unique<SyncRefs>(host(), db,
-                                       static_cast<std::size_t>(config().at("cache").as_int()));
+    refs_ = std::make_unique<SyncRefs>(
+        host(), db, static_cast<std::size_t>(config().at("cache").as_int()), owner_);
   }
-  // Deliveries made before now (restored outboxes deliver before hooks
-  // start; a restarted sync's predecessor stopped listening) were kept for
-  // us by the host and arrive here first.
-  delivered_ = host().on_delivered(owner_, [this](const Origin& origin, const Channel& ch,
-                                                  const std::vector<Receipt>& receipts) {
-    on_delivered(origin, ch, receipts);
-  });
+  refs_->set_legacy(std::move(legacy));
+  listen_for_copies();
 }
 
-void SyncHook::on_delivered(const Origin& origin, const Channel& channel,
-                            const std::vector<Receipt>& receipts) {
-  if (receipts.empty()) return;
-  const std::string& tag = origin.tag;
-  auto sep = tag.find(kSep);
-  if (sep == std::string::npos) return;
-  SyncRefs::Handle handle{tag.substr(sep + 1), std::strtoull(tag.c_str(), nullptr, 10)};
-  for (const auto& r : receipts) refs_->add_copy(handle, Copy{channel, r.id});
+Task<std::string> SyncHook::title_for(const SentPtr&, const Channel& target) {
+  auto it = label_of_.find(target);
+  co_return it == label_of_.end() ? std::string() : title_of(it->second.front());
 }
 
 const std::vector<Channel>& SyncHook::members(const std::string& label) const {
@@ -268,6 +322,10 @@ std::optional<std::string> SyncHook::title(const std::string& label) const {
   auto it = titles_.find(label);
   if (it == titles_.end()) return std::nullopt;
   return it->second;
+}
+
+bool SyncHook::wants(const Received& r) const {
+  return label_of_.find(r.sent->channel) != label_of_.end() && !skip(r);
 }
 
 Task<> SyncHook::on_receive(const Received& r) {
@@ -291,18 +349,18 @@ Task<> SyncHook::on_receive(const Received& r) {
 }
 
 Task<> SyncHook::relay_new(const SentPtr& sent, const std::string& label) {
-  SyncRefs::Handle handle = refs_->add_origin(sent->channel, sent->id);
   // One record for every copy of this message: the host keeps it with each
-  // outbox entry and each id the copies get.
-  auto origin = std::make_shared<const Origin>(Origin{owner_, make_tag(handle)});
+  // outbox entry and each id the copies get, and its tag is the message's
+  // key in the id map.
+  OriginPtr origin = refs_->add_origin(sent->channel, sent->id);
   const std::string& title = title_of(label);
   // Targets whose plugs share naming rules share one copy, unless a reply
   // makes each copy point at that target's own parent.
-  const NamingRules* shared_rules = nullptr;
+  const TargetRules* shared_rules = nullptr;
   MessagePtr shared;
   for (const Channel& target : labels_[label]) {
     if (target == sent->channel) continue;
-    const NamingRules* rules = &rules_for(target.plug());
+    const TargetRules* rules = &rules_for(target.plug());
     if (shared && rules == shared_rules && !sent->reply_to) {
       host().post(target, shared, origin);
       continue;
@@ -360,50 +418,15 @@ Task<std::shared_ptr<Message>> SyncHook::with_reply(std::shared_ptr<Message> cop
   co_return copy;
 }
 
-Task<> SyncHook::relay_change(const SentPtr& sent, const std::string& key) {
-  std::vector<Copy> copies = co_await refs_->copies(key);
-  auto origin = std::make_shared<const Origin>(Origin{owner_, make_tag(SyncRefs::Handle{key, 0})});
-  // Deletes and in-place edits add no copy: the host still knows them as
-  // ours (their echoes are not relayed), but no delivery is recorded.
-  auto unrecorded = std::make_shared<const Origin>(Origin{owner_, {}});
-  for (const Copy& c : copies) {
-    if (c.channel == sent->channel || !c.channel.plug()) continue;
-    if (sent->deleted) {
-      if (!c.channel.plug()->features().remove) continue;
-      Message gone;
-      gone.deleted = true;
-      auto msg = std::make_shared<const SentMessage>(Receipt{c.id, c.channel, Clock::now(), {}, true},
-                                                     std::move(gone));
-      host().post(c.channel, std::move(msg), unrecorded);
-      continue;
-    }
-    std::string label;
-    if (auto it = label_of_.find(c.channel); it != label_of_.end()) label = it->second.front();
-    const std::string& title = title_of(label);
-    auto copy = co_await copy_for(sent, c.channel, title);
-    if (!copy) continue;
-    copy->edited = true;
-    if (c.channel.plug()->features().edit) {
-      // Edited in place: the copy's own id says which message to change.
-      auto edit = std::make_shared<const SentMessage>(
-          Receipt{c.id, c.channel, Clock::now(), {}, false}, std::move(*copy));
-      host().post(c.channel, std::move(edit), unrecorded);
-    } else {
-      host().post(c.channel, std::move(copy), origin);
-    }
-  }
-}
-
 // ---- SyncPlug -------------------------------------------------------------
 
 SyncPlug::SyncPlug(const Init& init) : Plug(init) {}
 
 std::string SyncHook::distribute(const std::string& label, MessagePtr msg) {
   if (!refs_) throw std::runtime_error("sync " + name() + " is not started");
-  std::string id = std::to_string(Clock::now().time_since_epoch().count()) + "." +
-                   std::to_string(++posted_);
-  SyncRefs::Handle handle = refs_->add_origin(plug_->channel(label), id);
-  auto origin = std::make_shared<const Origin>(Origin{owner_, make_tag(handle)});
+  std::string id =
+      std::to_string(Clock::now().time_since_epoch().count()) + "." + std::to_string(++posted_);
+  OriginPtr origin = refs_->add_origin(plug_->channel(label), id);
   for (const Channel& target : members(label)) host().post(target, msg, origin);
   return id;
 }
@@ -452,12 +475,13 @@ SpecPtr ForwardHook::schema() {
   std::vector<Field> fields = {
       {"channels", map_of(list_of(str())), Node::map(), "source channel -> target channels"},
       {"groups", map_of(list_of(str())), Node::map(), "source group -> target channels"},
-      {"users", list_of(text()), Node::list(), "only relay messages from these user ids"},
+      {"users", list_of(text()), Node(),
+       "only relay messages from these user ids (absent: everyone; empty: no one)"},
       {"joins", boolean(), false, "relay joins and parts as text"},
       {"renames", boolean(), false, "relay title changes as text"},
       {"identities", hook_ref<IdentityProvider>("an identity provider hook"), Node(),
        "name of an identity provider hook"},
-      {"plugs", map_of(object(naming_fields())), Node::map(), "per-plug naming overrides"},
+      plugs_field(),
   };
   for (auto& f : naming_fields()) fields.push_back(f);
   return object(std::move(fields));
@@ -471,7 +495,8 @@ ForwardHook::ForwardHook(const Init& init) : Relay(init) {
     source_name.set_mark(targets.mark());
     source_name.set_path(targets.path());
     Channel from = resolve_channel(init.host, source_name);
-    for (const auto& t : targets.as_list()) channels_[from].push_back(resolve_channel(init.host, t));
+    for (const auto& t : targets.as_list())
+      channels_[from].push_back(resolve_channel(init.host, t));
   }
   for (const auto& [group, targets] : c.at("groups").as_map()) {
     if (!init.host.group(group)) targets.fail("unknown group '" + group + "'");
@@ -479,15 +504,46 @@ ForwardHook::ForwardHook(const Init& init) : Relay(init) {
     for (const auto& t : targets.as_list()) to.push_back(resolve_channel(init.host, t));
     groups_.emplace_back(group, std::move(to));
   }
-  for (const auto& u : c.at("users").as_list()) users_.push_back(u.as_text());
+  if (const Node& u = c.at("users"); !u.is_null()) {
+    // As in IMMP: a list, even an empty one, is the only users relayed.
+    users_.emplace();
+    for (const auto& id : u.as_list()) users_->push_back(id.as_text());
+  }
+}
+
+Task<> ForwardHook::start() {
+  // Memory only: what was forwarded before a restart gets its edits as new
+  // messages marked edited (as IMMP sends every edit) and its deletes not.
+  if (!refs_) refs_ = std::make_unique<SyncRefs>(host(), nullptr, kRemembered, owner_);
+  listen_for_copies();
+  co_return;
+}
+
+Task<std::string> ForwardHook::title_for(const SentPtr& sent, const Channel&) {
+  // As IMMP's forward: the source channel's title, asked only when a
+  // name-format could show it.
+  bool templated = rules_.naming.name_format.has_value();
+  for (const auto& [plug, rules] : plug_rules_) templated = templated || rules.naming.name_format;
+  Plug* plug = sent->channel.plug();
+  if (!templated || !plug) co_return std::string();
+  std::optional<std::string> title = co_await plug->channel_title(sent->channel);
+  co_return title.value_or(std::string());
 }
 
 Task<> ForwardHook::on_receive(const Received& r) {
   const SentPtr& sent = r.sent;
-  if (skip(r) || sent->edited || sent->deleted) co_return;
-  if (!users_.empty() &&
-      (!sent->user || std::find(users_.begin(), users_.end(), sent->user->id) == users_.end())) {
+  if (skip(r) || !refs_) co_return;
+  if (users_ &&
+      (!sent->user || std::find(users_->begin(), users_->end(), sent->user->id) == users_->end())) {
     co_return;
+  }
+  if (sent->edited || sent->deleted) {
+    auto key = co_await refs_->key_for(sent->channel, sent->id);
+    if (key) {
+      co_await relay_change(sent, *key);
+      co_return;
+    }
+    if (sent->deleted) co_return;  // not forwarded, or forgotten: nothing to delete
   }
   std::vector<Channel> targets;
   if (auto it = channels_.find(sent->channel); it != channels_.end()) targets = it->second;
@@ -500,13 +556,13 @@ Task<> ForwardHook::on_receive(const Received& r) {
   std::vector<Channel> done;
   OriginPtr origin;
   for (const Channel& target : targets) {
-    if (!origin) origin = std::make_shared<const Origin>(Origin{owner_, {}});
     if (target == sent->channel || std::find(done.begin(), done.end(), target) != done.end()) {
       continue;
     }
     done.push_back(target);
-    const std::string no_title;
-    auto copy = co_await copy_for(sent, target, no_title);
+    if (!origin) origin = refs_->add_origin(sent->channel, sent->id);
+    std::string title = co_await title_for(sent, target);
+    auto copy = co_await copy_for(sent, target, title);
     if (copy) host().post(target, std::move(copy), origin);
   }
 }

@@ -20,6 +20,14 @@ namespace immp::hooks {
 
 class SyncPlug;
 
+// How copies for one target plug are made: the top-level keys, or a
+// `plugs.<plug>` override (each key it leaves out keeps the top level's).
+struct TargetRules {
+  NamingRules naming;
+  bool joins = false;
+  bool renames = false;
+};
+
 // What relaying one message needs, shared by sync and forward.
 class Relay : public Hook {
  public:
@@ -35,12 +43,24 @@ class Relay : public Hook {
   // Null when there is nothing to relay.
   Task<std::shared_ptr<Message>> copy_for(const SentPtr& sent, const Channel& target,
                                           const std::string& title);
-  const NamingRules& rules_for(const Plug* plug) const;
+  const TargetRules& rules_for(const Plug* plug) const;
+  // The `channel` (title) a name-format sees for a copy to `target`.
+  virtual Task<std::string> title_for(const SentPtr& sent, const Channel& target) = 0;
+  // Sends an edit or delete of the message `key` names to its copies: in
+  // place where the target network can, else (edits) as a new copy.
+  Task<> relay_change(const SentPtr& sent, const std::string& key);
+  // Records the delivered copies of a post: the id map learns their ids.
+  void listen_for_copies();
+  // The schema of `plugs`: the naming keys, joins and renames, none with a
+  // default of its own (a key left out keeps the top-level value).
+  static Field plugs_field();
 
-  bool joins_ = false;
-  bool renames_ = false;
-  NamingRules naming_;
-  std::map<std::string, NamingRules, std::less<>> plug_naming_;
+  TargetRules rules_;
+  std::map<std::string, TargetRules, std::less<>> plug_rules_;
+  bool any_joins_ = false;          // some target takes joins and parts
+  bool any_renames_ = false;        // some target takes title changes
+  std::unique_ptr<SyncRefs> refs_;  // made in start()
+  Subscription delivered_;
   std::optional<std::string> identities_name_;
   IdentityProvider* identities_ = nullptr;
   std::string owner_;  // our name in the host's record of posts
@@ -59,6 +79,8 @@ class SyncHook final : public Relay {
   Task<> start() override;
   Task<> stop() override;
   Task<> on_receive(const Received& r) override;
+  // Only messages of bridged channels that are not our own copies.
+  bool wants(const Received& r) const override;
 
   // For the virtual plug: posts `msg` to every channel of `label`; returns
   // the key of the new bridged message.
@@ -69,23 +91,19 @@ class SyncHook final : public Relay {
 
  private:
   Task<> relay_new(const SentPtr& sent, const std::string& label);
-  Task<> relay_change(const SentPtr& sent, const std::string& key);
+  Task<std::string> title_for(const SentPtr& sent, const Channel& target) override;
   Task<std::shared_ptr<Message>> with_reply(std::shared_ptr<Message> copy, const SentPtr& sent,
                                             const Channel& target);
-  void on_delivered(const Origin& origin, const Channel& channel,
-                    const std::vector<Receipt>& receipts);
   const std::string& title_of(const std::string& label) const;
 
   std::map<std::string, std::vector<Channel>, std::less<>> labels_;
   std::unordered_map<Channel, std::vector<std::string>> label_of_;
   std::map<std::string, std::string, std::less<>> titles_;
   bool edits_ = true;
-  std::unique_ptr<SyncRefs> refs_;
   store::Database* db_ = nullptr;
   static constexpr std::size_t kMaxQueuedWrites = 20000;
   SyncPlug* plug_ = nullptr;
   std::uint64_t posted_ = 0;  // messages posted to the virtual plug
-  Subscription delivered_;
 };
 
 class ForwardHook final : public Relay {
@@ -96,12 +114,18 @@ class ForwardHook final : public Relay {
   static SpecPtr schema();
 
   explicit ForwardHook(const Init& init);
+  Task<> start() override;
   Task<> on_receive(const Received& r) override;
+  bool wants(const Received& r) const override { return !skip(r); }
+
+  // Forwarded messages remembered for their edits and deletes.
+  static constexpr std::size_t kRemembered = 10000;
 
  private:
+  Task<std::string> title_for(const SentPtr& sent, const Channel& target) override;
   std::unordered_map<Channel, std::vector<Channel>> channels_;
   std::vector<std::pair<std::string, std::vector<Channel>>> groups_;
-  std::vector<std::string> users_;
+  std::optional<std::vector<std::string>> users_;  // nullopt: everyone
 };
 
 // The virtual plug a sync registers with `plug:`: one channel per label.

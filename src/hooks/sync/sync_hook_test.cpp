@@ -48,8 +48,8 @@ struct SyncTest : ::testing::Test {
     return o;
   }();
 
-  void build(const std::string& sync_config = "channels: {room: [a, b, c]}",
-             NodeMap a_extra = {}, NodeMap b_extra = {}) {
+  void build(const std::string& sync_config = "channels: {room: [a, b, c]}", NodeMap a_extra = {},
+             NodeMap b_extra = {}) {
     host = std::make_unique<Host>(io.get_executor(), options);
     NodeMap a_cfg{{"edit", true}, {"delete", true}, {"reply", true}};
     for (auto& kv : a_extra) a_cfg.push_back(kv);
@@ -178,28 +178,22 @@ TEST_F(SyncTest, RepliesBecomeNativeRepliesOrAQuote) {
 
 TEST_F(SyncTest, ReplyToABareReceiptIsResolvedForTheQuote) {
   build();
-  SentPtr parent = b->inject("room", "a long question that keeps going on and on and on and on forever",
-                             "bob");
+  SentPtr parent =
+      b->inject("room", "a long question that keeps going on and on and on and on forever", "bob");
   ASSERT_TRUE(wait([&] { return c->posted_count() == 1; }));
   Message reply = text_message("yes");
-  reply.reply_to = std::make_shared<SentMessage>(Receipt{parent->id, parent->channel, Clock::now(), {}, false}, Message{});
+  reply.reply_to = std::make_shared<SentMessage>(
+      Receipt{parent->id, parent->channel, Clock::now(), {}, false}, Message{});
   // Only an id: the quote needs the parent's text from b's history.
   b->inject("room", reply);
   ASSERT_TRUE(wait([&] { return c->posted_count() == 2; }));
   EXPECT_EQ(c->posted().back()->plain().substr(0, 8), "> bob: a") << c->posted().back()->plain();
 }
 
-TEST_F(SyncTest, JoinsAndPartsOnlyWhenAskedAndAsText) {
+TEST_F(SyncTest, JoinsAndRenamesCrossAsTextByDefaultAsInImmp) {
   build();
   Message join;
   join.joined.push_back(a->user("dave"));
-  a->inject("room", join);
-  a->inject("room", "sentinel", "alice");  // bridged after the join was handled
-  ASSERT_TRUE(wait([&] { return b->posted_count() >= 1; }));
-  EXPECT_EQ(b->posted_count(), 1u);
-  EXPECT_EQ(b->posted().back()->plain(), "sentinel") << "a join was bridged with joins off";
-  close();
-  build("{channels: {room: [a, b, c]}, joins: true, renames: true}");
   a->inject("room", join);
   Message rename;
   rename.user = a->user("dave");
@@ -208,6 +202,45 @@ TEST_F(SyncTest, JoinsAndPartsOnlyWhenAskedAndAsText) {
   ASSERT_TRUE(wait([&] { return b->posted_count() == 2; }));
   EXPECT_EQ(b->posted()[0]->plain(), "dave joined");
   EXPECT_EQ(b->posted()[1]->plain(), "dave changed the title to New topic");
+}
+
+TEST_F(SyncTest, JoinsAndRenamesTurnedOffAreNotBridged) {
+  build("{channels: {room: [a, b, c]}, joins: false, renames: false}");
+  Message join;
+  join.joined.push_back(a->user("dave"));
+  a->inject("room", join);
+  Message rename;
+  rename.user = a->user("dave");
+  rename.title = "New topic";
+  a->inject("room", rename);
+  a->inject("room", "sentinel", "alice");  // bridged after both were handled
+  ASSERT_TRUE(wait([&] { return b->posted_count() >= 1; }));
+  EXPECT_EQ(b->posted_count(), 1u);
+  EXPECT_EQ(b->posted().back()->plain(), "sentinel") << "a join or rename was bridged";
+}
+
+// IMMP's per-plug overrides: a key the override leaves out keeps the
+// top-level value; joins and renames can be overridden per target plug.
+TEST_F(SyncTest, PerPlugOverridesKeepWhatTheyLeaveOut) {
+  build(R"({channels: {room: [a, b, c]}, joins: false, name-format: "{{ user.username }}!",
+            plugs: {c: {joins: true}, b: {reset-author: true}}})");
+  Message join;
+  join.joined.push_back(a->user("dave"));
+  a->inject("room", join);
+  a->inject("room", "hi", "alice");
+  ASSERT_TRUE(wait([&] { return b->posted_count() >= 1 && c->posted_count() >= 2; }));
+  ASSERT_EQ(c->posted_count(), 2u);
+  EXPECT_EQ(c->posted()[0]->plain(), "dave joined") << "c's override turns joins on";
+  EXPECT_EQ(c->posted()[1]->user->real_name, "alice!") << "c keeps the top-level name-format";
+  ASSERT_EQ(b->posted_count(), 1u) << "joins stay off for b";
+  EXPECT_EQ(b->posted()[0]->plain(), "hi");
+  EXPECT_EQ(b->posted()[0]->user->real_name, "alice!") << "b keeps the top-level name-format";
+  EXPECT_TRUE(b->posted()[0]->user->id.empty()) << "b's own reset-author applies";
+}
+
+TEST_F(SyncTest, ATitleForALabelNotInChannelsLoads) {
+  build("{channels: {room: [a, b, c]}, titles: {room: Lobby, later: Later}}");
+  EXPECT_EQ(sync->title("later"), "Later");
 }
 
 TEST_F(SyncTest, NameFormatResetAuthorAndEmojiAndPerPlugOverrides) {
@@ -388,7 +421,8 @@ struct Persistence : SyncTest {
     restart();
     // A reply on c to c's copy, and an edit on a of the original.
     Message reply = text_message("after restart", c->user("carol"));
-    reply.reply_to = std::make_shared<SentMessage>(Receipt{c_copy, c->channel("room"), Clock::now(), {}, false}, Message{});
+    reply.reply_to = std::make_shared<SentMessage>(
+        Receipt{c_copy, c->channel("room"), Clock::now(), {}, false}, Message{});
     c->inject("room", reply);
     ASSERT_TRUE(wait([&] { return a->posted_count() == 1; }));
     ASSERT_TRUE(a->posted().back()->reply_to);
@@ -407,7 +441,8 @@ TEST_F(Persistence, SqliteKeepsTheIdMapAcrossARestart) { edits_and_replies_survi
 TEST_F(Persistence, MessagesEvictedFromTheCacheAreFoundInTheDatabase) {
   build("{channels: {room: [a, b, c]}, cache: 16}");
   std::vector<SentPtr> originals;
-  for (int i = 0; i < 100; ++i) originals.push_back(a->inject("room", "m" + std::to_string(i), "alice"));
+  for (int i = 0; i < 100; ++i)
+    originals.push_back(a->inject("room", "m" + std::to_string(i), "alice"));
   ASSERT_TRUE(wait([&] { return b->posted_count() == 100 && c->posted_count() == 100; }));
   std::string b_first = b->posted()[0]->id;
   Message edit = text_message("m0, edited long after", a->user("alice"));
@@ -485,6 +520,42 @@ TEST_F(Persistence, EchoesOfCopiesDeliveredAfterARestartAreNotBridgedAgain) {
 
 // The process dies with kill -9 right after bridging: no graceful close, no
 // final flush. A new process on the same database still maps the copies.
+// An IMMP user's database: IMMP's sync bridged a's "m1" to b as "m2"
+// (IMMP's table, as Tortoise made it). Replies and edits to them still
+// reach the other side's copy.
+TEST_F(Persistence, MessagesBridgedByImmpStayLinked) {
+  {
+    auto db = test::run(io, store::Database::open(db_url));
+    test::run(io, db->execute(
+                      "CREATE TABLE \"syncbackref\" (\"id\" INTEGER PRIMARY KEY AUTOINCREMENT NOT "
+                      "NULL, \"key\" TEXT NOT NULL, \"network\" TEXT NOT NULL, \"channel\" TEXT "
+                      "NOT NULL, \"message\" TEXT NOT NULL, UNIQUE (\"network\", \"channel\", "
+                      "\"message\"))"));
+    for (auto [network, id] : {std::pair{"memory:a", "m1"}, std::pair{"memory:b", "m2"}}) {
+      std::vector<store::Value> row{std::string("k1"), std::string(network), std::string("room"),
+                                    std::string(id)};
+      test::run(io, db->execute("INSERT INTO \"syncbackref\" (\"key\", \"network\", "
+                                "\"channel\", \"message\") VALUES (?, ?, ?, ?)",
+                                std::move(row)));
+    }
+    db->close();
+  }
+  build("channels: {room: [a, b, c]}", {}, {{"reply", true}});
+  Message reply = text_message("answer", b->user("bob"));
+  reply.reply_to = std::make_shared<const SentMessage>(
+      Receipt{"m2", b->channel("room"), Clock::now(), {}, false}, Message{});
+  b->inject("room", reply);
+  ASSERT_TRUE(wait([&] { return a->posted_count() == 1; }));
+  ASSERT_TRUE(a->posted()[0]->reply_to);
+  EXPECT_EQ(a->posted()[0]->reply_to->id, "m1") << "a native reply to IMMP's copy";
+  Message edit = text_message("edited on a", a->user("alice"));
+  edit.edited = true;
+  a->inject_as("room", "m1", edit);
+  ASSERT_TRUE(wait([&] { return b->posted_count() == 1; }));
+  EXPECT_EQ(b->posted()[0]->id, "m2") << "edited in place on b";
+  EXPECT_EQ(b->posted()[0]->plain(), "edited on a");
+}
+
 TEST_F(Persistence, IdMapSurvivesKillDashNine) {
   int ready[2];
   ASSERT_EQ(pipe(ready), 0);
@@ -499,7 +570,8 @@ TEST_F(Persistence, IdMapSurvivesKillDashNine) {
     // flush() returns once everything queued is committed.
     if (!wait([&] { return host->outbox_stats().delivered == 2; })) _exit(5);
     test::run(io, host->resource<store::DatabaseHook>(*sync).db().flush());
-    std::string ids = original->id + " " + b->posted().back()->id + " " + c->posted().back()->id + "\n";
+    std::string ids =
+        original->id + " " + b->posted().back()->id + " " + c->posted().back()->id + "\n";
     if (write(ready[1], ids.data(), ids.size()) < 0) _exit(4);
     for (;;) pause();  // wait for SIGKILL
   }
@@ -516,7 +588,8 @@ TEST_F(Persistence, IdMapSurvivesKillDashNine) {
   in >> original_id >> b_copy >> c_copy;
   build();
   Message reply = text_message("after the crash", c->user("carol"));
-  reply.reply_to = std::make_shared<SentMessage>(Receipt{c_copy, c->channel("room"), Clock::now(), {}, false}, Message{});
+  reply.reply_to = std::make_shared<SentMessage>(
+      Receipt{c_copy, c->channel("room"), Clock::now(), {}, false}, Message{});
   c->inject("room", reply);
   ASSERT_TRUE(wait([&] { return a->posted_count() == 1 && b->posted_count() == 1; }));
   ASSERT_TRUE(a->posted().back()->reply_to);
@@ -566,6 +639,74 @@ TEST(ForwardHook, RelaysOneWayOnlyAndOnlyFromAllowedUsers) {
   EXPECT_EQ(b.posted()[1]->plain(), "sentinel");
   EXPECT_EQ(a.posted_count(), 0u);
   test::run(io, host.close());
+}
+
+// A forward from a's "news" to b's "feed" (b edits and deletes), with
+// `config` for the hook.
+struct ForwardTest : ::testing::Test {
+  asio::io_context io;
+  Host host{io.get_executor()};
+  MemoryPlug& a = test::add_memory_plug(host, "a");
+  MemoryPlug& b = test::add_memory_plug(host, "b", NodeMap{{"edit", true}, {"delete", true}});
+  MemoryPlug& c = test::add_memory_plug(host, "c");
+  // Prioritised hooks see each message in turn, in order: once a
+  // sentinel forwarded by `probe` is out, `fwd` has handled what came
+  // before it.
+  void open(const std::string& config, bool probe = false) {
+    host.add_channel("news", a.channel("news"));
+    host.add_channel("feed", b.channel("feed"));
+    host.add_channel("plain", c.channel("plain"));
+    test::add_hook<ForwardHook>(host, "fwd", config, 1);
+    if (probe) test::add_hook<ForwardHook>(host, "probe", "{channels: {news: [plain]}}", 2);
+    test::run(io, host.open());
+  }
+  ~ForwardTest() override {
+    if (host.is_open()) test::run(io, host.close());
+  }
+};
+
+TEST_F(ForwardTest, AnEmptyUserListForwardsNothingAsInImmp) {
+  open("{channels: {news: [feed]}, users: []}", true);
+  a.inject("news", "story", "editor");
+  a.inject("news", "sentinel", "editor");
+  ASSERT_TRUE(test::run_until(io, [&] { return c.posted_count() == 2; }));
+  EXPECT_EQ(b.posted_count(), 0u);
+  EXPECT_EQ(host.outbox_stats().queued, 2u) << "only the probe's copies";
+}
+
+TEST_F(ForwardTest, WithoutAUserListEveryoneIsForwarded) {
+  open("{channels: {news: [feed]}}");
+  a.inject("news", "one", "editor");
+  a.inject("news", "two", "reader");
+  ASSERT_TRUE(test::run_until(io, [&] { return b.posted_count() == 2; }));
+  EXPECT_EQ(b.posted()[1]->plain(), "two");
+}
+
+TEST_F(ForwardTest, EditsAndDeletesReachTheForwardedCopy) {
+  open("{channels: {news: [feed, plain]}}");
+  SentPtr story = a.inject("news", "tpyo", "editor");
+  ASSERT_TRUE(test::run_until(io, [&] { return b.posted_count() == 1 && c.posted_count() == 1; }));
+  std::string copy = b.posted().back()->id;
+  Message edit = text_message("typo", a.user("editor"));
+  edit.edited = true;
+  a.inject_as("news", story->id, edit);
+  ASSERT_TRUE(test::run_until(io, [&] { return b.posted_count() == 2 && c.posted_count() == 2; }));
+  EXPECT_EQ(b.posted().back()->id, copy) << "b edits its copy in place";
+  EXPECT_EQ(b.posted().back()->plain(), "typo");
+  EXPECT_TRUE(c.posted().back()->edited) << "c cannot edit: sent again, marked edited";
+  Message gone;
+  gone.deleted = true;
+  a.inject_as("news", story->id, gone);
+  ASSERT_TRUE(test::run_until(io, [&] { return b.deleted().size() == 1; }));
+  EXPECT_EQ(b.deleted()[0].id, copy);
+}
+
+TEST_F(ForwardTest, NameFormatSeesTheSourceChannelsTitle) {
+  a.set_title("news", "Newsroom");
+  open(R"({channels: {news: [feed]}, name-format: "{{ user.username }} in {{ channel }}"})");
+  a.inject("news", "story", "editor");
+  ASSERT_TRUE(test::run_until(io, [&] { return b.posted_count() == 1; }));
+  EXPECT_EQ(b.posted()[0]->user->real_name, "editor in Newsroom");
 }
 
 TEST(SyncConfig, UnknownChannelIsAConfigErrorAtTheName) {

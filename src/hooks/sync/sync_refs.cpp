@@ -17,11 +17,19 @@ std::uint64_t mix(std::uint64_t h) {
 }
 }  // namespace
 
-SyncRefs::SyncRefs(const Host& host, store::Database* db, std::size_t capacity)
+SyncRefs::SyncRefs(const Host& host, store::Database* db, std::size_t capacity, std::string owner)
     : host_(host),
       db_(db),
       capacity_(std::max<std::size_t>(capacity, 16)),
+      owner_(std::move(owner)),
       index_(kFirstIndex) {}
+
+void SyncRefs::Ref::add(const Channel& channel, std::string_view id) {
+  if (count == copies.size()) copies.emplace_back();
+  Copy& c = copies[count++];
+  c.channel = channel;
+  c.id.assign(id);
+}
 
 std::vector<std::string> SyncRefs::migrations(store::Dialect dialect) {
   // Why WITHOUT ROWID: two B-trees per copy instead of three, on the
@@ -95,10 +103,10 @@ SyncRefs::Ref* SyncRefs::find_key(std::string_view key) {
   auto it = by_key_.find(std::hash<std::string_view>()(key));
   if (it == by_key_.end()) return nullptr;
   Ref* r = find_ref(it->second);
-  return r && r->key == key ? r : nullptr;
+  return r && r->key() == key ? r : nullptr;
 }
 
-SyncRefs::Ref& SyncRefs::claim(std::string key) {
+SyncRefs::Ref& SyncRefs::claim(OriginPtr origin) {
   std::uint64_t n = next_n_++;
   std::size_t slot = slot_of(n);
   // The ring and its index grow with use up to the capacity, so a quiet
@@ -113,13 +121,13 @@ SyncRefs::Ref& SyncRefs::claim(std::string key) {
   if (r.n != 0) {
     // The oldest ref leaves the ring: forget its key unless a newer ref of
     // the same key (or hash) took the entry since.
-    auto it = by_key_.find(std::hash<std::string_view>()(r.key));
+    auto it = by_key_.find(std::hash<std::string_view>()(r.key()));
     if (it != by_key_.end() && it->second == r.n) by_key_.erase(it);
   }
   r.n = n;
-  r.key = std::move(key);
-  r.copies.clear();
-  by_key_.insert_or_assign(std::hash<std::string_view>()(r.key), n);
+  r.origin = std::move(origin);
+  r.count = 0;
+  by_key_.insert_or_assign(std::hash<std::string_view>()(r.key()), n);
   return r;
 }
 
@@ -128,7 +136,7 @@ void SyncRefs::grow_index() {
   index_.swap(bigger);
   for (const Ref& r : ring_) {
     if (r.n == 0 || stale(r.n)) continue;
-    for (const Copy& c : r.copies) index(r, c);
+    for (std::size_t i = 0; i < r.count; ++i) index(r, r.copies[i]);
   }
 }
 
@@ -157,45 +165,50 @@ SyncRefs::Ref* SyncRefs::lookup(const Channel& channel, std::string_view id) {
     if (e.hash == 0) return nullptr;
     if (e.hash != h) continue;
     if (Ref* r = find_ref(e.n)) {
-      for (const Copy& c : r->copies) {
-        if (c.id == id && c.channel == channel) return r;
+      for (std::size_t c = 0; c < r->count; ++c) {
+        if (r->copies[c].id == id && r->copies[c].channel == channel) return r;
       }
     }
   }
   return nullptr;
 }
 
-SyncRefs::Handle SyncRefs::add_origin(const Channel& channel, const std::string& id) {
-  Ref& r = claim(make_key(channel, id));
-  r.copies.push_back(Copy{channel, id});
-  index(r, r.copies.back());
-  return Handle{r.key, r.n};
+OriginPtr SyncRefs::add_origin(const Channel& channel, const std::string& id) {
+  Ref& r = claim(std::make_shared<const Origin>(Origin{owner_, make_key(channel, id)}));
+  r.add(channel, id);
+  index(r, r.copies[0]);
+  return r.origin;
 }
 
-void SyncRefs::add_copy(const Handle& handle, const Copy& copy) {
-  Ref* r = find_ref(handle.slot);
-  if (!r || r->key != handle.key) r = find_key(handle.key);
+OriginPtr SyncRefs::origin_for(const std::string& key) {
+  if (Ref* r = find_key(key)) return r->origin;
+  return std::make_shared<const Origin>(Origin{owner_, key});
+}
+
+void SyncRefs::add_copy(const Origin& origin, const Channel& channel, const std::string& id) {
+  const std::string& key = origin.tag;
+  Ref* r = find_key(key);
   if (!r) {
     // Evicted, or delivered after a restart: start the ref again.
-    r = &claim(handle.key);
-    Copy origin = origin_of(handle.key);
-    if (origin.channel.plug()) {
-      r->copies.push_back(origin);
-      index(*r, r->copies.back());
+    r = &claim(std::make_shared<const Origin>(origin));
+    Copy first = origin_of(key);
+    if (first.channel.plug()) {
+      r->add(first.channel, first.id);
+      index(*r, r->copies[0]);
     }
   }
-  r->copies.push_back(copy);
-  index(*r, copy);
+  r->add(channel, id);
+  index(*r, r->copies[r->count - 1]);
   if (db_) {
     db_->write(
         "INSERT INTO sync_refs (network, channel, message, key) VALUES (?, ?, ?, ?) "
         "ON CONFLICT DO NOTHING",
-        {network_of(copy.channel.plug()), copy.channel.source, copy.id, r->key});
+        {network_of(channel.plug()), channel.source, id, key});
   }
 }
 
 Task<std::optional<std::string>> SyncRefs::key_for(const Channel& channel, const std::string& id) {
-  if (Ref* r = lookup(channel, id)) co_return r->key;
+  if (Ref* r = lookup(channel, id)) co_return r->key();
   if (!db_ || !channel.plug()) co_return std::nullopt;
   // Named first: GCC 12 mishandles braced temporaries inside co_await.
   std::vector<store::Value> params{network_of(channel.plug()), channel.source, id};
@@ -207,12 +220,39 @@ Task<std::optional<std::string>> SyncRefs::key_for(const Channel& channel, const
   std::string key = make_key(channel, id);
   std::vector<store::Value> by_key{key};
   rows = co_await db_->query("SELECT 1 FROM sync_refs WHERE key = ? LIMIT 1", std::move(by_key));
-  if (rows.empty()) co_return std::nullopt;
-  co_return key;
+  if (!rows.empty()) co_return key;
+  if (!legacy_) co_return std::nullopt;
+  // Bridged by IMMP before the switch?
+  std::vector<store::ImmpSyncCopy> found = co_await legacy_->copies(host_, channel, id);
+  if (found.size() < 2) co_return std::nullopt;  // alone: nothing to reach
+  co_return adopt(found);
+}
+
+std::string SyncRefs::adopt(const std::vector<store::ImmpSyncCopy>& found) {
+  // IMMP's rows do not say which was the original: the first written
+  // stands for the message, and the others are recorded as its copies, in
+  // our table too, so the next lookup needs IMMP's no more.
+  std::string key = make_key(found.front().channel, found.front().id);
+  Ref& r = claim(std::make_shared<const Origin>(Origin{owner_, key}));
+  for (std::size_t i = 0; i < found.size(); ++i) {
+    const auto& c = found[i];
+    r.add(c.channel, c.id);
+    index(r, r.copies[r.count - 1]);
+    if (i > 0 && db_ && c.channel.plug()) {
+      db_->write(
+          "INSERT INTO sync_refs (network, channel, message, key) VALUES (?, ?, ?, ?) "
+          "ON CONFLICT DO NOTHING",
+          {network_of(c.channel.plug()), c.channel.source, c.id, key});
+    }
+  }
+  return key;
 }
 
 Task<std::vector<Copy>> SyncRefs::copies(const std::string& key) {
-  if (Ref* r = find_key(key)) co_return r->copies;
+  if (Ref* r = find_key(key)) {
+    co_return std::vector<Copy>(r->copies.begin(),
+                                r->copies.begin() + static_cast<std::ptrdiff_t>(r->count));
+  }
   if (!db_) co_return std::vector<Copy>{};
   std::vector<store::Value> params{key};
   store::Rows rows = co_await db_->query(
@@ -231,9 +271,11 @@ Task<std::vector<Copy>> SyncRefs::copies(const std::string& key) {
     }
   }
   // Cached again: more edits or replies to the same message are likely.
-  Ref& r = claim(key);
-  r.copies = out;
-  for (const auto& c : out) index(r, c);
+  Ref& r = claim(std::make_shared<const Origin>(Origin{owner_, key}));
+  for (const auto& c : out) {
+    r.add(c.channel, c.id);
+    index(r, r.copies[r.count - 1]);
+  }
   co_return out;
 }
 

@@ -25,9 +25,9 @@ SpecPtr MemoryPlug::schema() {
 
 MemoryPlug::MemoryPlug(const Init& init)
     : Plug(init),
-      run_(std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(
-                              Clock::now().time_since_epoch())
-                              .count()) +
+      run_(base36(static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                                 Clock::now().time_since_epoch())
+                                                 .count())) +
            "."),
       keep_(static_cast<std::size_t>(config().at("keep").as_int())),
       delay_(config().at("delay-ms").as_int()) {
@@ -151,6 +151,12 @@ Task<std::optional<bool>> MemoryPlug::channel_is_private(const Channel& channel)
   co_return private_sources_.count(channel.source) > 0;
 }
 
+Task<std::optional<std::string>> MemoryPlug::channel_title(const Channel& channel) {
+  auto it = titles_.find(channel.source);
+  if (it == titles_.end()) co_return std::nullopt;
+  co_return it->second;
+}
+
 Task<std::vector<Channel>> MemoryPlug::public_channels() {
   std::vector<Channel> out;
   for (const auto& s : public_sources_) out.push_back(Plug::channel(s));
@@ -187,8 +193,7 @@ SentPtr MemoryPlug::inject(std::string source, Message msg) {
 
 SentPtr MemoryPlug::inject_as(std::string source, std::string id, Message msg) {
   auto sent = std::make_shared<const SentMessage>(
-      Receipt{id, Plug::channel(std::move(source)), Clock::now(), {}, msg.deleted},
-      std::move(msg));
+      Receipt{id, Plug::channel(std::move(source)), Clock::now(), {}, msg.deleted}, std::move(msg));
   // The network remembers what its users post, for get_message().
   if (keep_ > 0) by_id_[sent->id] = sent;
   queue(sent);

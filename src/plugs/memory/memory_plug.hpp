@@ -16,8 +16,7 @@ namespace immp::plugs {
 class MemoryPlug final : public Plug {
  public:
   static constexpr std::string_view kPath = "immp.plug.memory.MemoryPlug";
-  static constexpr std::string_view kDescription =
-      "An in-memory network for tests and benchmarks.";
+  static constexpr std::string_view kDescription = "An in-memory network for tests and benchmarks.";
   static SpecPtr schema();
 
   explicit MemoryPlug(const Init& init);
@@ -30,6 +29,7 @@ class MemoryPlug final : public Plug {
   Task<PutResult> put(Posting& post) override;
   bool may_be_echo(const SentMessage& sent) const override;
   Task<std::optional<bool>> channel_is_private(const Channel& channel) override;
+  Task<std::optional<std::string>> channel_title(const Channel& channel) override;
   Task<std::vector<Channel>> public_channels() override;
   Task<std::vector<Channel>> private_channels() override;
   Task<SentPtr> get_message(const Receipt& receipt) override;
@@ -48,6 +48,10 @@ class MemoryPlug final : public Plug {
   std::size_t posted_count() const { return posted_count_; }
   // Deletions seen through delete_message().
   const std::vector<Receipt>& deleted() const { return deleted_; }
+  // The room's title, as its users set it.
+  void set_title(const std::string& source, std::string title) {
+    titles_[source] = std::move(title);
+  }
   // Makes put() answer "retry" (as a network that is down) until set back.
   void set_failing(bool failing) { failing_ = failing; }
   // Makes put() answer "retry after `after`" (a rate limit); zero ends it.
@@ -62,18 +66,26 @@ class MemoryPlug final : public Plug {
   const UserPtr& user(const std::string& id);
 
  private:
-  // Unique across restarts, as a real network's ids are.
+  // Unique across restarts, as a real network's ids are; short (base 36),
+  // as most networks' are, so that they fit in a string without the heap.
+  static std::string base36(std::uint64_t n) {
+    std::string out;
+    do {
+      out.insert(out.begin(), "0123456789abcdefghijklmnopqrstuvwxyz"[n % 36]);
+      n /= 36;
+    } while (n > 0);
+    return out;
+  }
   std::string next_id() {
-    std::string id;
-    id.reserve(run_.size() + 20);
-    id += run_;
-    id += std::to_string(++counter_);
+    std::string id = run_;
+    id += base36(++counter_);
     return id;
   }
 
   std::vector<std::optional<RichText>> parts_of(const Message& msg) const;
 
   std::string run_;
+  std::map<std::string, std::string> titles_;
   bool split_lines_ = false;
   bool late_ids_ = false;
   bool rejecting_ = false;
