@@ -485,9 +485,14 @@ Task<HttpResponse> HttpClient::perform(HttpRequest request, DownloadSink* sink,
       body.clear();
       request.content_type.clear();
     }
-    // Credentials are for the origin they were given for.
-    Url to = parse_url(next);
-    if (to.origin() != origin) {
+    // Credentials are for the origin they were given for. (A Location that
+    // is not http(s) fails at the top of the next hop, as a bad URL.)
+    std::string next_origin;
+    try {
+      next_origin = parse_url(next).origin();
+    } catch (const std::invalid_argument&) {
+    }
+    if (next_origin != origin) {
       std::erase_if(headers, [](const auto& h) {
         return iequals(h.first, "Authorization") || iequals(h.first, "Cookie");
       });

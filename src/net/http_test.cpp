@@ -172,6 +172,19 @@ TEST_F(HttpTest, RedirectsAreFollowedUpToTheLimit) {
   EXPECT_TRUE(contains(e.what(), "more than 5 redirects")) << e.what();
 }
 
+TEST_F(HttpTest, CredentialsFollowARedirectOnlyWithinTheirOrigin) {
+  HttpOptions o = options();
+  o.tls.fingerprint = server.certificate().fingerprint;
+  HttpClient http(io.get_executor(), o);
+  const Headers auth = {{"Authorization", "Bearer secret"}};
+  auto same = test::run(io, http.get(server.url("/to-echo"), auth));
+  EXPECT_EQ(same.url, server.url("/echo"));
+  EXPECT_EQ(same.json().at("authorization"), "Bearer secret");
+  auto other = test::run(io, http.get(server.url("/to-tls-echo"), auth));
+  EXPECT_EQ(other.url, server.tls_url("/echo"));
+  EXPECT_EQ(other.json().at("authorization"), "") << "the token went to another origin";
+}
+
 TEST_F(HttpTest, ErrorsNameTheUrlAndTheStatus) {
   HttpClient http(io.get_executor(), options());
   const std::string url = server.url("/status/404");

@@ -214,6 +214,10 @@ struct WebServer::Impl {
       res.body().resize(n);
       for (std::size_t i = 0; i < n; ++i) res.body()[i] = static_cast<char>(i % 251);
       res.chunked(chunked);
+    } else if (target == "/to-echo" || target == "/to-tls-echo") {
+      res.result(http::status::found);
+      res.set(http::field::location,
+              target == "/to-echo" ? std::string("/echo") : server.tls_url("/echo"));
     } else if (target.starts_with("/redirect/")) {
       auto n = number_after("/redirect/");
       if (n == 0) {

@@ -17,6 +17,7 @@
 //   /bytes/N            N bytes with Content-Length
 //   /chunked/N          N bytes, chunked, no Content-Length
 //   /redirect/N         302 to /redirect/N-1; /redirect/0 is 200 "arrived"
+//   /to-echo            302 to /echo; /to-tls-echo: 302 to the TLS server's /echo
 //   /status/N           status N, body "status N"
 //   /retry-after        429 with Retry-After: 7
 //   /hang               never answers (until the server stops)
