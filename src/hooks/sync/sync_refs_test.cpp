@@ -1,0 +1,115 @@
+#include "hooks/sync/sync_refs.hpp"
+
+#include <gtest/gtest.h>
+
+#include <stdlib.h>
+
+#include <filesystem>
+
+#include "support/async.hpp"
+#include "support/memory.hpp"
+
+namespace immp::hooks {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Two networks with a room each; the map under test, memory only unless a
+// test opens a database.
+struct SyncRefsTest : ::testing::Test {
+  asio::io_context io;
+  Host host{io.get_executor()};
+  plugs::MemoryPlug& a = test::add_memory_plug(host, "a");
+  plugs::MemoryPlug& b = test::add_memory_plug(host, "b");
+  Channel ra = a.channel("room");
+  Channel rb = b.channel("room");
+
+  std::optional<std::string> key_for(SyncRefs& refs, const Channel& c, const std::string& id) {
+    return test::run(io, refs.key_for(c, id));
+  }
+  std::vector<Copy> copies(SyncRefs& refs, const std::string& key) {
+    return test::run(io, refs.copies(key));
+  }
+};
+
+TEST_F(SyncRefsTest, AnOriginAndItsCopiesFindOneAnother) {
+  SyncRefs refs(host, nullptr, 100, "sync:test");
+  OriginPtr origin = refs.add_origin(ra, "m1");
+  EXPECT_EQ(origin->owner, "sync:test");
+  refs.add_copy(*origin, rb, "c1");
+  EXPECT_EQ(key_for(refs, ra, "m1"), origin->tag);
+  EXPECT_EQ(key_for(refs, rb, "c1"), origin->tag);
+  EXPECT_EQ(key_for(refs, rb, "m1"), std::nullopt) << "an id is only known on its own channel";
+  auto all = copies(refs, origin->tag);
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].channel, ra) << "origin first";
+  EXPECT_EQ(all[0].id, "m1");
+  EXPECT_EQ(all[1].channel, rb);
+  EXPECT_EQ(all[1].id, "c1");
+  EXPECT_EQ(refs.origin_for(origin->tag), origin) << "further copies share the record";
+}
+
+TEST_F(SyncRefsTest, MemoryOnlyForgetsTheOldestBeyondItsCapacity) {
+  SyncRefs refs(host, nullptr, 16, "sync:test");
+  std::vector<OriginPtr> origins;
+  for (int i = 0; i < 40; ++i) {
+    origins.push_back(refs.add_origin(ra, "m" + std::to_string(i)));
+    refs.add_copy(*origins.back(), rb, "c" + std::to_string(i));
+  }
+  EXPECT_EQ(key_for(refs, rb, "c0"), std::nullopt) << "evicted";
+  for (int i = 24; i < 40; ++i) {
+    EXPECT_EQ(key_for(refs, rb, "c" + std::to_string(i)), origins[i]->tag) << i;
+    EXPECT_EQ(copies(refs, origins[i]->tag).size(), 2u) << i;
+  }
+}
+
+TEST_F(SyncRefsTest, ADeliveryAfterARestartRebuildsItsMessageFromTheKey) {
+  std::string tag;
+  {
+    SyncRefs before(host, nullptr, 16, "sync:test");
+    tag = before.add_origin(ra, "m1")->tag;
+  }
+  // A restored outbox delivers a copy to a map that never saw the origin.
+  SyncRefs after(host, nullptr, 16, "sync:test");
+  Origin restored{"sync:test", tag};
+  after.add_copy(restored, rb, "c1");
+  auto all = copies(after, tag);
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].channel, ra);
+  EXPECT_EQ(all[0].id, "m1");
+  EXPECT_EQ(key_for(after, ra, "m1"), tag);
+}
+
+TEST_F(SyncRefsTest, TheDatabaseKeepsWhatTheCacheForgets) {
+  std::string t = (fs::temp_directory_path() / "immp-refs-XXXXXX").string();
+  fs::path dir = mkdtemp(t.data());
+  {
+    auto db = test::run(io, store::Database::open("sqlite:///" + (dir / "refs.db").string()));
+    test::run(io, db->migrate("sync", SyncRefs::migrations(db->dialect())));
+    std::string first;
+    {
+      SyncRefs refs(host, db.get(), 16, "sync:test");
+      for (int i = 0; i < 40; ++i) {
+        OriginPtr o = refs.add_origin(ra, "m" + std::to_string(i));
+        refs.add_copy(*o, rb, "c" + std::to_string(i));
+        if (i == 0) first = o->tag;
+      }
+      test::run(io, db->flush());
+      // Evicted from memory, found in the database, by copy and by origin.
+      EXPECT_EQ(key_for(refs, rb, "c0"), first);
+      EXPECT_EQ(key_for(refs, ra, "m0"), first);
+      auto all = copies(refs, first);
+      ASSERT_EQ(all.size(), 2u);
+      EXPECT_EQ(all[0].id, "m0");
+      EXPECT_EQ(all[1].id, "c0");
+    }
+    SyncRefs fresh(host, db.get(), 16, "sync:test");
+    EXPECT_TRUE(key_for(fresh, rb, "c39").has_value()) << "a new map finds it in the database";
+    EXPECT_EQ(key_for(fresh, rb, "never"), std::nullopt);
+    db->close();
+  }
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace immp::hooks
