@@ -26,7 +26,8 @@ if(IMMP_FUZZ)
     src/plugs/irc/irc_line_fuzz.cpp
     src/plugs/irc/irc_line.cpp
     src/plugs/irc/irc_format.cpp
-    src/plugs/irc/irc_split.cpp)
+    src/plugs/irc/irc_split.cpp
+    src/text/utf8.cpp)
   target_include_directories(fuzz_irc_line PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/include)
   target_compile_options(fuzz_irc_line PRIVATE ${IMMP_FUZZ_FLAGS})
   target_link_options(fuzz_irc_line PRIVATE ${IMMP_FUZZ_FLAGS})

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "immp/plug.hpp"
+#include "text/utf8.hpp"
 
 namespace immp::hooks {
 
@@ -64,21 +65,6 @@ NamingRules naming_from(const Node& config, const NamingRules* fallback) {
 
 namespace {
 
-// Decodes one UTF-8 code point at `i`; returns its length (1 for bad bytes).
-std::size_t decode(std::string_view s, std::size_t i, char32_t& cp) {
-  auto b = static_cast<unsigned char>(s[i]);
-  std::size_t len = b < 0x80 ? 1 : (b >> 5) == 6 ? 2 : (b >> 4) == 14 ? 3 : (b >> 3) == 30 ? 4 : 1;
-  if (i + len > s.size()) len = 1;
-  if (len == 1) {
-    cp = b;
-    return 1;
-  }
-  cp = b & (0x7F >> len);
-  for (std::size_t k = 1; k < len; ++k)
-    cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
-  return len;
-}
-
 bool is_emoji(char32_t cp) {
   return (cp >= 0x1F000 && cp <= 0x1FAFF) ||  // pictographs, emoticons, flags, symbols
          (cp >= 0x2600 && cp <= 0x27BF) ||    // misc symbols, dingbats
@@ -92,11 +78,9 @@ bool is_emoji(char32_t cp) {
 std::string strip_emoji(std::string_view text) {
   std::string out;
   out.reserve(text.size());
-  for (std::size_t i = 0; i < text.size();) {
-    char32_t cp;
-    std::size_t len = decode(text, i, cp);
-    if (!is_emoji(cp)) out.append(text.substr(i, len));
-    i += len;
+  const unicode::CodePoints points(text);
+  for (auto it = points.begin(); it != points.end(); ++it) {
+    if (!is_emoji((*it).value)) out.append(text.substr(it.offset(), (*it).size));
   }
   // Collapse the spaces that surrounded removed emoji.
   std::string tidy;

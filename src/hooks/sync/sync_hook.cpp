@@ -6,19 +6,16 @@
 
 #include "immp/host.hpp"
 #include "store/database_hook.hpp"
+#include "text/graphemes.hpp"
 
 namespace immp::hooks {
 
 namespace {
 
+// At most `max_chars` characters of `text`, then "…" if there was more. Cut
+// between grapheme clusters, so a quote never ends in half an emoji.
 std::string utf8_prefix(std::string_view text, std::size_t max_chars) {
-  std::size_t chars = 0;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80 && chars++ == max_chars) {
-      return std::string(text.substr(0, i)) + "…";
-    }
-  }
-  return std::string(text);
+  return immp::unicode::truncate_graphemes(text, max_chars + 1);
 }
 
 Channel resolve_channel(const Host& host, const Node& name) {

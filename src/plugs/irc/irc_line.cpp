@@ -3,6 +3,8 @@
 #include <cstdint>
 #include <cstdio>
 
+#include "text/utf8.hpp"
+
 namespace immp::irc {
 
 namespace {
@@ -15,7 +17,6 @@ void set_error(std::string* error, std::string text) {
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-bool is_continuation(char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; }
 
 // Letters only, or exactly three digits.
 bool valid_command(std::string_view command) {
@@ -45,19 +46,6 @@ std::string without(std::string_view text, std::string_view drop) {
     if (drop.find(c) == std::string_view::npos) out.push_back(c);
   }
   return out;
-}
-
-// Cuts `text` to at most `limit` bytes; if the cut falls inside a UTF-8
-// sequence, cuts before that sequence instead so a valid text stays valid.
-std::string_view cut_utf8(std::string_view text, std::size_t limit) {
-  if (text.size() <= limit) return text;
-  std::size_t end = limit;
-  if (is_continuation(text[end])) {
-    std::size_t lead = end;
-    while (lead > 0 && end - lead < 3 && is_continuation(text[lead])) --lead;
-    if ((static_cast<unsigned char>(text[lead]) & 0xC0) == 0xC0) end = lead;
-  }
-  return text.substr(0, end);
 }
 
 // Splits the prefix (without ':') as nick!user@host; see Line.
@@ -167,7 +155,8 @@ std::optional<Line> parse_line(std::string_view raw, std::string* error) {
 
   std::string_view rest = s.substr(i);
   if (rest.size() > kMaxBodyBytes) {
-    rest = cut_utf8(rest, kMaxBodyBytes);
+    // Never inside a code point: a valid text stays valid.
+    rest = unicode::prefix_bytes(rest, kMaxBodyBytes);
     line.truncated = true;
   }
 

@@ -16,6 +16,7 @@
 
 #include "plugs/irc/irc_format.hpp"
 #include "plugs/irc/irc_split.hpp"
+#include "text/utf8.hpp"
 
 namespace {
 
@@ -50,13 +51,13 @@ void fuzz_line(std::string_view raw) {
 
 void fuzz_text(std::string_view text, std::size_t budget) {
   using namespace immp::irc;
-  bool was_valid = valid_utf8(text);
+  bool was_valid = immp::unicode::valid_utf8(text);
   for (const std::string& part : split_text(text, budget)) {
     check(part.size() <= budget, "split_text exceeded the budget");
     check(!part.empty(), "split_text emitted an empty line");
     check(part.find_first_of(std::string_view("\r\n\0\x01", 4)) == std::string::npos,
           "split_text emitted CR, LF, NUL or \\x01");
-    check(!was_valid || valid_utf8(part), "split_text broke valid UTF-8");
+    check(!was_valid || immp::unicode::valid_utf8(part), "split_text broke valid UTF-8");
   }
   immp::RichText rich = from_irc(text);
   for (const immp::Segment& segment : rich.segments()) {
@@ -68,7 +69,7 @@ void fuzz_text(std::string_view text, std::size_t budget) {
   check(strip_formatting(out).size() <= out.size(), "strip_formatting grew the text");
   (void)parse_action(text);
   (void)parse_server_time(text);
-  check(valid_utf8(repair_utf8(text)), "repair_utf8 left invalid UTF-8");
+  check(immp::unicode::valid_utf8(immp::unicode::repair_utf8(text)), "repair_utf8 left invalid UTF-8");
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "plugs/irc/irc_plug.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <filesystem>
@@ -12,6 +13,7 @@
 #include "plugs/irc/irc_format.hpp"
 #include "plugs/irc/irc_puppets.hpp"
 #include "plugs/irc/irc_split.hpp"
+#include "text/utf8.hpp"
 
 namespace immp::plugs {
 
@@ -411,9 +413,9 @@ void IRCPlug::on_privmsg(const irc::Line& line) {
       return;
     }
     msg.action = true;
-    msg.text = irc::from_irc(irc::repair_utf8(*action));
+    msg.text = irc::from_irc(unicode::repair_utf8(*action));
   } else {
-    msg.text = irc::from_irc(irc::repair_utf8(raw_text));
+    msg.text = irc::from_irc(unicode::repair_utf8(raw_text));
   }
   std::string source;
   if (is_channel(target)) {
@@ -424,12 +426,14 @@ void IRCPlug::on_privmsg(const irc::Line& line) {
     private_.insert(source);
   }
   std::string id;
+  bool echoed = false;  // one of our posted lines, come back (echo-message)
   if (from_us) {
     // echo-message: the server returns our lines in the order we sent them.
     auto it = pending_echo_.find(fold(target));
     if (it != pending_echo_.end() && !it->second.empty()) {
       id = std::move(it->second.front());
       it->second.pop_front();
+      echoed = true;
     }
     if (conn_) conn_->learn_prefix(line.user, line.host);
     msg.user = self();
@@ -437,6 +441,8 @@ void IRCPlug::on_privmsg(const irc::Line& line) {
     msg.user = make_user(line.nick, line.user, line.host);
   }
   if (id.empty()) id = next_id();
+  // Our own echoed lines are already the last message (put() noted them all).
+  if (!echoed) last_ids_[fold(source)] = {id};
   auto at = line.time().value_or(Clock::now());
   queue(std::make_shared<const SentMessage>(Receipt{id, Plug::channel(source), at, {}, false},
                                             std::move(msg)));
@@ -529,7 +535,7 @@ void IRCPlug::on_topic(const irc::Line& line) {
   const std::string& topic = numeric ? line.param(2) : line.param(1);
   auto& state = channels_[fold(chan)];
   if (state.name.empty()) state.name = chan;
-  state.topic = irc::strip_formatting(irc::repair_utf8(topic));
+  state.topic = irc::strip_formatting(unicode::repair_utf8(topic));
   if (numeric || is_us(line.nick) || is_puppet(line.nick)) return;
   Message msg;
   msg.title = state.topic;
@@ -598,6 +604,13 @@ void IRCPlug::on_isupport(const irc::Line& line) {
 // nick we have now: a message cut by a dropped link resumes after the lines
 // that went out, and that is only right if a new nick (bridge_ after a
 // reconnect, a puppet) wraps the text the same way.
+bool IRCPlug::reply_is_last(const std::string& target, const Message& msg) const {
+  if (!msg.reply_to) return false;
+  auto it = last_ids_.find(fold(target));
+  if (it == last_ids_.end()) return false;
+  return std::find(it->second.begin(), it->second.end(), msg.reply_to->id) != it->second.end();
+}
+
 std::size_t IRCPlug::budget(const std::string& target) const {
   std::string longest = std::string(nicklen_, 'n') + "!~" + std::string(userlen_, 'u') + "@" +
                         std::string(hostlen_, 'h');
@@ -621,6 +634,7 @@ Task<PutResult> IRCPlug::put(Posting& post) {
     irc::RenderOptions o;
     o.with_name = false;
     o.quote_reply_to = quote_reply_to_;
+    o.reply_is_last = reply_is_last(target, *msg);
     o.budget = budget(target);
     std::vector<std::string> lines;
     for (auto& text : irc::render_message(*msg, o)) {
@@ -639,7 +653,12 @@ Task<PutResult> IRCPlug::put(Posting& post) {
                                            irc::clean_name(real_name), target, std::move(lines));
     if (written) {
       // The puppet's lines reach us as another nick's: no echo to announce.
-      for (std::size_t i = 0; i < *written; ++i) post.sent(next_id());
+      auto& last = last_ids_[fold(target)];
+      last.clear();
+      for (std::size_t i = 0; i < *written; ++i) {
+        last.push_back(next_id());
+        post.sent(last.back());
+      }
       if (*written == count) co_return PutResult::delivered();
       co_return PutResult::partial("the puppet's link dropped");
     }
@@ -648,6 +667,7 @@ Task<PutResult> IRCPlug::put(Posting& post) {
   o.with_name = !own;
   o.colour_nicks = colour_nicks_;
   o.quote_reply_to = quote_reply_to_;
+  o.reply_is_last = reply_is_last(target, *msg);
   o.budget = budget(target);
   std::vector<std::string> lines;
   for (auto& text : irc::render_message(*msg, o)) {
@@ -664,9 +684,12 @@ Task<PutResult> IRCPlug::put(Posting& post) {
   bool echo = conn->has_cap("echo-message");
   features_.echo = echo;
   std::deque<std::string>* pending = echo ? &pending_echo_[fold(target)] : nullptr;
+  auto& last = last_ids_[fold(target)];
+  last.clear();
   for (std::size_t i = 0; i < lines.size(); ++i) {
     std::string id = next_id();
     if (pending) pending->push_back(id);
+    last.push_back(id);
     post.announce(std::move(id));
   }
   std::size_t count = lines.size();

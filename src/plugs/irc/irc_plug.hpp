@@ -136,6 +136,8 @@ class IRCPlug final : public Plug {
   std::size_t userlen_ = 10;
   std::size_t hostlen_ = 63;
   std::size_t budget(const std::string& target) const;
+  // Whether `msg` answers the last message in `target` (no quote needed).
+  bool reply_is_last(const std::string& target, const Message& msg) const;
 
   std::shared_ptr<irc::Connection> conn_;  // shared: a put() in flight holds it
   bool stopping_ = false;
@@ -148,6 +150,9 @@ class IRCPlug final : public Plug {
   // With echo-message: ids of our lines in flight, per folded target, in
   // the order sent; the server echoes them in that order.
   std::map<std::string, std::deque<std::string>> pending_echo_;
+  // Per folded channel, the ids of its last message (all the lines of our
+  // last post, or one received line): a reply to it needs no quote.
+  std::map<std::string, std::vector<std::string>> last_ids_;
   UserPtr self_;
   std::unique_ptr<IrcPuppets> puppets_;
   TaskGroup tasks_;

@@ -4,26 +4,47 @@
 
 #include "plugs/irc/irc_format.hpp"
 #include "plugs/irc/irc_split.hpp"
+#include "text/graphemes.hpp"
 
 namespace immp::irc {
 
 namespace {
 
-constexpr std::size_t kQuoteChars = 80;
-
-std::string utf8_cut(std::string_view text, std::size_t max_chars) {
-  std::size_t chars = 0;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80 && chars++ == max_chars) {
-      return std::string(text.substr(0, i)) + "...";
-    }
-  }
-  return std::string(text);
-}
-
+// Line breaks as IMMP inlines a quote: each one two spaces.
 std::string one_line(std::string_view text) {
   std::string out;
-  for (char c : text) out += (c == '\n' || c == '\r') ? ' ' : c;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\r' && i + 1 < text.size() && text[i + 1] == '\n') continue;
+    if (text[i] == '\n' || text[i] == '\r') {
+      out += "  ";
+    } else {
+      out += text[i];
+    }
+  }
+  return out;
+}
+
+// `text` with its line breaks made spaces and cut to kQuoteChars
+// characters, formatting kept; cut in the plain text, between clusters.
+RichText inline_quote(const RichText& text) {
+  RichText out;
+  std::size_t left = kQuoteChars;
+  std::size_t total = unicode::count_graphemes(text.plain());
+  // IMMP's trim: a longer text keeps length - 2 characters and gains "...".
+  if (total > kQuoteChars) left = kQuoteChars - 2;
+  for (const Segment& s : text.segments()) {
+    if (left == 0) break;
+    Segment piece = s;
+    std::string_view kept = unicode::prefix_graphemes(s.text, left);
+    left -= unicode::count_graphemes(kept);
+    piece.text = one_line(kept);
+    out.append(std::move(piece));
+  }
+  if (total > kQuoteChars) {
+    Segment ellipsis;
+    ellipsis.text = "...";
+    out.append(std::move(ellipsis));
+  }
   return out;
 }
 
@@ -50,12 +71,63 @@ std::string attachment_text(const Attachment& a) {
   return "[forwarded] <" + who + "> " + one_line(text);
 }
 
-// Splits `body` into PRIVMSG texts that each start with `lead`.
-void add_lines(std::vector<std::string>& out, const std::string& lead, std::string_view body,
-               std::size_t budget) {
-  std::size_t room = budget > lead.size() + 16 ? budget - lead.size() : 16;
-  for (auto& part : split_text(body, room)) out.push_back(lead + part);
-}
+// Builds the lines of one message: every line gets the edit marker and the
+// author; a reply's arrow goes on its first line only, later ones indented.
+class LineWriter {
+ public:
+  LineWriter(const RenderOptions& options, bool edited, bool reply)
+      : options_(options), edited_(edited), reply_(reply) {}
+
+  // Splits `body` into PRIVMSG texts, each starting with the reply arrow
+  // (or indent), the edit marker and then `author`. `as_ctcp_action`: our own
+  // action, each text wrapped in "\x01ACTION ...\x01" around all of that.
+  void add(std::string_view author, std::string_view body, bool as_ctcp_action = false) {
+    std::size_t budget = as_ctcp_action && options_.budget > kActionOverhead
+                             ? options_.budget - kActionOverhead
+                             : options_.budget;
+    // Room for the longest lead (the arrow); later lines use less of it.
+    std::string longest = lead(false) + std::string(author);
+    std::size_t room = budget > longest.size() + 16 ? budget - longest.size() : 16;
+    for (auto& part : split_text(body, room)) {
+      std::string line = lead(true) + std::string(author) + part;
+      out_.push_back(as_ctcp_action ? ctcp_action(line) : std::move(line));
+    }
+  }
+
+  // A line as it is (the quote), marked as an edit when the message is one.
+  void add_quote(std::string_view text) {
+    std::string marker = edited_ ? std::string(kEditMarker) : std::string();
+    auto parts = split_text(text, options_.budget > marker.size() + 16
+                                      ? options_.budget - marker.size()
+                                      : 16);
+    // One line at most, as IMMP: a quote is a reminder, not a copy.
+    if (!parts.empty()) out_.push_back(marker + parts.front());
+  }
+
+  std::vector<std::string> take() { return std::move(out_); }
+
+ private:
+  // The lead of the next line; `advance` when it is really used.
+  std::string lead(bool advance) {
+    std::string out;
+    if (reply_) {
+      if (!options_.quote_reply_to) {
+        out += kReplyArrowShort;
+      } else {
+        out += arrowed_ ? kReplyIndent : kReplyArrow;
+        if (advance) arrowed_ = true;
+      }
+    }
+    if (edited_) out += kEditMarker;
+    return out;
+  }
+
+  const RenderOptions& options_;
+  bool edited_;
+  bool reply_;
+  bool arrowed_ = false;
+  std::vector<std::string> out_;
+};
 
 }  // namespace
 
@@ -75,38 +147,39 @@ const std::string& author_name(const User& user) {
 }
 
 std::vector<std::string> render_message(const Message& msg, const RenderOptions& options) {
-  std::vector<std::string> out;
-  std::string name = msg.user ? clean_name(author_name(*msg.user)) : std::string();
+  auto shown_name = [&](const User& user) {
+    std::string name = clean_name(author_name(user));
+    return options.colour_nicks ? colour_nick(name) : name;
+  };
   bool named = options.with_name && msg.user;
-  std::string shown = named && options.colour_nicks ? colour_nick(name) : name;
+  std::string shown = named ? shown_name(*msg.user) : std::string();
+  LineWriter lines(options, msg.edited, msg.reply_to != nullptr);
 
-  if (options.quote_reply_to && msg.reply_to &&
-      (msg.reply_to->text || msg.reply_to->user)) {
+  // The parent, quoted, unless it is right above: "[<bob> text]".
+  if (options.quote_reply_to && !options.reply_is_last && msg.reply_to &&
+      msg.reply_to->text && !msg.reply_to->text->empty()) {
     const auto& r = *msg.reply_to;
-    std::string who = r.user ? clean_name(author_name(*r.user)) : "someone";
-    std::string quoted = r.text ? strip_formatting(to_irc(*r.text)) : std::string();
-    std::string quote = (named ? "<" + shown + "> " : std::string()) + "> " + who + ": " +
-                        utf8_cut(one_line(quoted), kQuoteChars);
-    add_lines(out, "", quote, options.budget);
+    std::string who;
+    if (r.user) who = (r.action ? "* " : "<") + shown_name(*r.user) + (r.action ? " " : "> ");
+    lines.add_quote("[" + who + to_irc(inline_quote(*r.text)) + "]");
   }
 
   std::string body = msg.text ? to_irc(*msg.text) : std::string();
-  if (msg.edited && !body.empty()) body += kEditedMarker;
   if (!body.empty()) {
     if (msg.action && !named) {
-      for (auto& part : split_action(body, options.budget)) out.push_back(std::move(part));
+      lines.add("", body, true);
     } else if (msg.action) {
-      add_lines(out, "* " + shown + " ", body, options.budget);
+      lines.add("* " + shown + " ", body);
     } else {
-      add_lines(out, named ? "<" + shown + "> " : std::string(), body, options.budget);
+      lines.add(named ? "<" + shown + "> " : std::string(), body);
     }
   }
   for (const auto& a : msg.attachments) {
     std::string text = attachment_text(a);
     if (text.empty()) continue;
-    add_lines(out, named ? "<" + shown + "> " : std::string(), text, options.budget);
+    lines.add(named ? "<" + shown + "> " : std::string(), text);
   }
-  return out;
+  return lines.take();
 }
 
 }  // namespace immp::irc

@@ -52,10 +52,16 @@ TEST(IrcRender, ActionsFromElsewhereAreStarLines) {
   EXPECT_EQ(render_message(m, own), Lines{"\x01" "ACTION waves\x01"});
 }
 
-TEST(IrcRender, EditsAreMarked) {
-  auto m = text_from("alice", "fixed");
+// IMMP's marker: "[edit]" before the author, on every line of the edit.
+TEST(IrcRender, EditsAreMarkedBeforeTheText) {
+  auto m = text_from("alice", "fixed\nand more");
   m.edited = true;
-  EXPECT_EQ(render_message(m, {}), Lines{"<alice> fixed (edited)"});
+  EXPECT_EQ(render_message(m, {}), (Lines{"[edit] <alice> fixed", "[edit] <alice> and more"}));
+  RenderOptions own;
+  own.with_name = false;
+  m.text = RichText("waves");
+  m.action = true;
+  EXPECT_EQ(render_message(m, own), Lines{"\x01" "ACTION [edit] waves\x01"});
 }
 
 TEST(IrcRender, FormattingBecomesMircCodes) {
@@ -116,17 +122,71 @@ TEST(IrcRender, AttachmentsAreTheirUrls) {
   EXPECT_EQ(render_message(m, {}), Lines{"<alice> cat.png: https://example.org/cat.png"});
 }
 
-// quote-reply-to is on by default, as IMMP's.
-TEST(IrcRender, RepliesAreQuotedUnlessTurnedOff) {
-  auto m = text_from("alice", "me too");
+std::shared_ptr<SentMessage> parent(const char* nick, const char* text) {
   auto original = std::make_shared<SentMessage>();
-  original->user = user("bob");
-  original->text = RichText("I like tea");
-  m.reply_to = original;
-  EXPECT_EQ(render_message(m, {}), (Lines{"<alice> > bob: I like tea", "<alice> me too"}));
+  original->id = "p1";
+  original->user = user(nick);
+  original->text = RichText(text);
+  return original;
+}
+
+// quote-reply-to is on by default, as IMMP's: the parent in brackets, then
+// the reply under an arrow.
+TEST(IrcRender, RepliesQuoteTheirParentAsIMMPDoes) {
+  auto m = text_from("alice", "me too");
+  m.reply_to = parent("bob", "I like tea");
+  EXPECT_EQ(render_message(m, {}), (Lines{"[<bob> I like tea]", "└─> <alice> me too"}));
+}
+
+TEST(IrcRender, NoQuoteWhenTheParentIsRightAbove) {
+  auto m = text_from("alice", "me too");
+  m.reply_to = parent("bob", "I like tea");
+  RenderOptions o;
+  o.reply_is_last = true;
+  EXPECT_EQ(render_message(m, o), Lines{"└─> <alice> me too"});
+}
+
+TEST(IrcRender, WithoutQuoteReplyToOnlyTheShortArrow) {
+  auto m = text_from("alice", "me too\nand coffee");
+  m.reply_to = parent("bob", "I like tea");
   RenderOptions o;
   o.quote_reply_to = false;
-  EXPECT_EQ(render_message(m, o), Lines{"<alice> me too"});
+  EXPECT_EQ(render_message(m, o), (Lines{"─> <alice> me too", "─> <alice> and coffee"}));
+}
+
+TEST(IrcRender, LaterLinesOfAReplyAreIndented) {
+  auto m = text_from("alice", "one\ntwo");
+  m.reply_to = parent("bob", "line 1\nline 2");
+  m.edited = true;
+  EXPECT_EQ(render_message(m, {}), (Lines{"[edit] [<bob> line 1  line 2]",
+                                          "└─> [edit] <alice> one",
+                                          "    [edit] <alice> two"}));
+}
+
+TEST(IrcRender, QuotesAreCutToOneLineOf160Characters) {
+  std::string longer;
+  for (int i = 0; i < 41; ++i) longer += "😀 ab";  // 4 characters each
+  auto m = text_from("alice", "ok");
+  m.reply_to = parent("bob", longer.c_str());
+  auto lines = render_message(m, {});
+  ASSERT_EQ(lines.size(), 2u);
+  // IMMP's trim: 158 characters, then "...".
+  std::string expected = "[<bob> ";
+  for (int i = 0; i < 39; ++i) expected += "😀 ab";
+  expected += "😀 ...]";
+  EXPECT_EQ(lines[0], expected);
+}
+
+TEST(IrcRender, QuotedActionsAndFormattingKeepTheirLook) {
+  auto m = text_from("alice", "ha");
+  auto p = parent("bob", "");
+  p->action = true;
+  Segment bold;
+  bold.text = "dances";
+  bold.bold = true;
+  p->text = RichText(std::vector<Segment>{bold});
+  m.reply_to = p;
+  EXPECT_EQ(render_message(m, {}).front(), "[* bob \x02" "dances\x0F]");
 }
 
 // IMMP names an author by username first; the real name only when there is
@@ -160,7 +220,7 @@ TEST(IrcRender, AuthorsAreNamedByUsernameFirst) {
   original->user = jane;
   original->text = RichText("I like tea");
   reply.reply_to = original;
-  EXPECT_EQ(render_message(reply, {}).front(), "<alice> > jdoe: I like tea");
+  EXPECT_EQ(render_message(reply, {}).front(), "[<jdoe> I like tea]");
 }
 
 TEST(IrcRender, NothingToSay) {

@@ -4,36 +4,11 @@
 
 #include "plugs/irc/irc_format.hpp"
 #include "plugs/irc/irc_line.hpp"
+#include "text/utf8.hpp"
 
 namespace immp::irc {
 
 namespace {
-
-// Length of the valid UTF-8 sequence at text[i], or 0 if there is none.
-std::size_t utf8_sequence(std::string_view text, std::size_t i) {
-  auto c = static_cast<unsigned char>(text[i]);
-  if (c < 0x80) return 1;
-  std::size_t n;
-  std::uint32_t cp;
-  std::uint32_t min;
-  if ((c & 0xE0) == 0xC0) {
-    n = 2, cp = c & 0x1F, min = 0x80;
-  } else if ((c & 0xF0) == 0xE0) {
-    n = 3, cp = c & 0x0F, min = 0x800;
-  } else if ((c & 0xF8) == 0xF0) {
-    n = 4, cp = c & 0x07, min = 0x10000;
-  } else {
-    return 0;
-  }
-  if (i + n > text.size()) return 0;
-  for (std::size_t k = 1; k < n; ++k) {
-    auto b = static_cast<unsigned char>(text[i + k]);
-    if ((b & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (b & 0x3F);
-  }
-  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-  return n;
-}
 
 // The smallest unit the splitter moves: a formatting code with its digits,
 // a space, or one character (an invalid byte counts as one).
@@ -55,8 +30,8 @@ std::vector<Atom> atoms_of(std::string_view line) {
       atoms.push_back({i, 1, Atom::Kind::space});
       ++i;
     } else {
-      std::size_t n = utf8_sequence(line, i);
-      if (n == 0) n = 1;
+      // An invalid sequence moves as one unit, as repair_utf8 would replace it.
+      std::size_t n = unicode::decode_at(line, i).size;
       atoms.push_back({i, n, Atom::Kind::text});
       i += n;
     }
@@ -209,29 +184,5 @@ std::optional<std::string_view> parse_action(std::string_view text) {
 }
 
 bool is_ctcp(std::string_view text) { return parse_ctcp(text).has_value(); }
-
-std::string repair_utf8(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (std::size_t i = 0; i < text.size();) {
-    if (std::size_t n = utf8_sequence(text, i)) {
-      out.append(text.substr(i, n));
-      i += n;
-    } else {
-      out += "\xEF\xBF\xBD";
-      ++i;
-    }
-  }
-  return out;
-}
-
-bool valid_utf8(std::string_view text) {
-  for (std::size_t i = 0; i < text.size();) {
-    std::size_t n = utf8_sequence(text, i);
-    if (n == 0) return false;
-    i += n;
-  }
-  return true;
-}
 
 }  // namespace immp::irc

@@ -64,11 +64,4 @@ std::optional<std::string_view> parse_action(std::string_view text);
 // True if `text` is a CTCP message (starts with \x01 and names a command).
 bool is_ctcp(std::string_view text);
 
-// `text` with every byte sequence that is not valid UTF-8 replaced by U+FFFD,
-// for text from servers or users that send Latin-1 or broken bytes.
-std::string repair_utf8(std::string_view text);
-
-// True if `text` is valid UTF-8 (no overlongs, surrogates or > U+10FFFF).
-bool valid_utf8(std::string_view text);
-
 }  // namespace immp::irc

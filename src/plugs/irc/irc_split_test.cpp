@@ -10,6 +10,7 @@
 
 #include "plugs/irc/irc_format.hpp"
 #include "plugs/irc/irc_line.hpp"
+#include "text/utf8.hpp"
 
 namespace immp::irc {
 namespace {
@@ -46,7 +47,7 @@ void expect_well_formed(const Lines& lines, std::size_t budget) {
     EXPECT_LE(line.size(), budget) << line;
     EXPECT_FALSE(line.empty());
     EXPECT_EQ(line.find_first_of(std::string_view("\r\n\0\x01", 4)), std::string::npos) << line;
-    EXPECT_TRUE(valid_utf8(line)) << line;
+    EXPECT_TRUE(unicode::valid_utf8(line)) << line;
   }
 }
 
@@ -141,16 +142,6 @@ TEST(IrcSplitUtf8, InvalidBytesPassThroughOneByOne) {
   Lines lines = split_text(text, 3);
   EXPECT_EQ(join(lines, ""), text);
   for (const auto& l : lines) EXPECT_LE(l.size(), 3u);
-}
-
-TEST(IrcSplitUtf8, RepairAndValidate) {
-  EXPECT_TRUE(valid_utf8("plain \xC3\xA9 \xF0\x9F\x98\x80"));
-  EXPECT_FALSE(valid_utf8("\xC3"));
-  EXPECT_FALSE(valid_utf8("\xC0\xAF"));          // overlong
-  EXPECT_FALSE(valid_utf8("\xED\xA0\x80"));      // surrogate
-  EXPECT_FALSE(valid_utf8("\xF4\x90\x80\x80"));  // above U+10FFFF
-  EXPECT_EQ(repair_utf8("caf\xe9!"), "caf\xEF\xBF\xBD!");
-  EXPECT_EQ(repair_utf8("ok"), "ok");
 }
 
 // ---- formatting across breaks ----
