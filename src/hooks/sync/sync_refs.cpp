@@ -121,13 +121,17 @@ SyncRefs::Ref& SyncRefs::claim(OriginPtr origin) {
   if (r.n != 0) {
     // The oldest ref leaves the ring: forget its key unless a newer ref of
     // the same key (or hash) took the entry since.
-    auto it = by_key_.find(std::hash<std::string_view>()(r.key()));
+    auto it = by_key_.find(r.key_hash);
     if (it != by_key_.end() && it->second == r.n) by_key_.erase(it);
+    auto ot = by_origin_.find(r.origin.get());
+    if (ot != by_origin_.end() && ot->second == r.n) by_origin_.erase(ot);
   }
   r.n = n;
   r.origin = std::move(origin);
   r.count = 0;
-  by_key_.insert_or_assign(std::hash<std::string_view>()(r.key()), n);
+  r.key_hash = std::hash<std::string_view>()(r.key());
+  by_key_.insert_or_assign(r.key_hash, n);
+  by_origin_.insert_or_assign(r.origin.get(), n);
   return r;
 }
 
@@ -187,7 +191,9 @@ OriginPtr SyncRefs::origin_for(const std::string& key) {
 
 void SyncRefs::add_copy(const Origin& origin, const Channel& channel, const std::string& id) {
   const std::string& key = origin.tag;
-  Ref* r = find_key(key);
+  Ref* r = nullptr;
+  if (auto it = by_origin_.find(&origin); it != by_origin_.end()) r = find_ref(it->second);
+  if (!r || &*r->origin != &origin) r = find_key(key);
   if (!r) {
     // Evicted, or delivered after a restart: start the ref again.
     r = &claim(std::make_shared<const Origin>(origin));

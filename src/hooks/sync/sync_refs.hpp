@@ -65,6 +65,7 @@ class SyncRefs {
   struct Ref {
     std::uint64_t n = 0;  // 0: empty
     OriginPtr origin;     // its tag is the key
+    std::uint64_t key_hash = 0;
     // Live copies are the first `count`, origin first. Slots beyond are
     // kept when the ring wraps, so their strings' memory is reused.
     std::vector<Copy> copies;
@@ -100,6 +101,10 @@ class SyncRefs {
   // Key -> ref number, by a hash of the key: edits, deletes and replies find
   // a bridged message's copies without scanning the ring.
   boost::unordered_flat_map<std::uint64_t, std::uint64_t> by_key_;
+  // The record a live ref was posted with -> ref number: a delivery finds
+  // its message without hashing the key (the ref keeps the record alive,
+  // so its address is not reused meanwhile).
+  boost::unordered_flat_map<const Origin*, std::uint64_t> by_origin_;
   std::uint64_t next_n_ = 1;
   std::deque<std::pair<const Plug*, std::string>> networks_;  // stable references
   std::optional<store::ImmpSyncRefs> legacy_;
