@@ -18,9 +18,14 @@ target_link_libraries(immp_core_deps INTERFACE
   Boost::json Boost::url yaml-cpp PkgConfig::TOMLPP ${CMAKE_DL_LIBS})
 add_library(immp_store_deps INTERFACE)
 target_link_libraries(immp_store_deps INTERFACE Boost::json PkgConfig::SQLITE3 PkgConfig::PQXX)
-# Unicode case mapping for the template filters (upper, lower, title).
+# ICU: Unicode case mapping for the template filters (upper, lower, title)
+# and grapheme clusters. cmark-gfm: Markdown (its GFM extensions for
+# strikethrough); Debian ships no pkg-config file for the extensions.
+pkg_check_modules(CMARK_GFM REQUIRED IMPORTED_TARGET libcmark-gfm)
+find_library(CMARK_GFM_EXTENSIONS_LIBRARY cmark-gfm-extensions REQUIRED)
 add_library(immp_text_deps INTERFACE)
-target_link_libraries(immp_text_deps INTERFACE PkgConfig::ICU)
+target_link_libraries(immp_text_deps INTERFACE
+  PkgConfig::ICU PkgConfig::CMARK_GFM ${CMARK_GFM_EXTENSIONS_LIBRARY})
 # Everything: every layer (added with the runner in CMakeLists.txt) and
 # their private dependencies, for tests and benchmarks, which may reach into
 # any layer's internals.
