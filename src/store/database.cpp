@@ -2,6 +2,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 
+#include "immp/backoff.hpp"
 #include "immp/tasks.hpp"
 
 #include <spdlog/spdlog.h>
@@ -160,7 +161,9 @@ struct Worker {
   // database refused them.
   bool try_writes(Job* first, Job* last, std::string& error) {
     using namespace std::chrono_literals;
-    auto delay = 200ms;
+    // The shared backoff: jittered, so that several hosts of one shared
+    // database do not retry in lockstep when it comes back.
+    Backoff backoff(200ms, 3200ms);
     for (int attempt = 0;; ++attempt) {
       try {
         Backend& b = connection();
@@ -186,13 +189,12 @@ struct Worker {
         }
         log->warn("database {} unavailable, retrying {} writes: {}", target.describe, last - first,
                   e.what());
-        std::this_thread::sleep_for(delay);
-        delay *= 2;
+        std::this_thread::sleep_for(backoff.next());
       }
     }
   }
 
-  static constexpr int kWriteRetries = 5;  // 0.2 s doubling: about 6 s in all
+  static constexpr int kWriteRetries = 5;  // 0.2 s doubling: at most about 6 s in all
 
   const Target target;
   const Options options;
