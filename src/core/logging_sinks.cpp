@@ -90,29 +90,20 @@ bool calendar(RotationSchedule::Unit unit) {
 
 const char* RotationSchedule::suffix() const {
   switch (unit) {
-    case Unit::seconds:
-      return "%Y-%m-%d_%H-%M-%S";
-    case Unit::minutes:
-      return "%Y-%m-%d_%H-%M";
-    case Unit::hours:
-      return "%Y-%m-%d_%H";
-    default:
-      return "%Y-%m-%d";
+    case Unit::seconds: return "%Y-%m-%d_%H-%M-%S";
+    case Unit::minutes: return "%Y-%m-%d_%H-%M";
+    case Unit::hours: return "%Y-%m-%d_%H";
+    default: return "%Y-%m-%d";
   }
 }
 
 std::time_t RotationSchedule::seconds() const {
   switch (unit) {
-    case Unit::seconds:
-      return interval;
-    case Unit::minutes:
-      return 60 * static_cast<std::time_t>(interval);
-    case Unit::hours:
-      return 3600 * static_cast<std::time_t>(interval);
-    case Unit::weekday:
-      return 7 * kDay * interval;
-    default:
-      return kDay * interval;
+    case Unit::seconds: return interval;
+    case Unit::minutes: return 60 * static_cast<std::time_t>(interval);
+    case Unit::hours: return 3600 * static_cast<std::time_t>(interval);
+    case Unit::weekday: return 7 * kDay * interval;
+    default: return kDay * interval;
   }
 }
 
@@ -263,16 +254,11 @@ namespace {
 int severity(spdlog::level::level_enum level) {
   switch (level) {
     case spdlog::level::trace:
-    case spdlog::level::debug:
-      return 7;
-    case spdlog::level::info:
-      return 6;
-    case spdlog::level::warn:
-      return 4;
-    case spdlog::level::err:
-      return 3;
-    default:
-      return 2;
+    case spdlog::level::debug: return 7;
+    case spdlog::level::info: return 6;
+    case spdlog::level::warn: return 4;
+    case spdlog::level::err: return 3;
+    default: return 2;
   }
 }
 
@@ -283,7 +269,9 @@ std::string where(const SyslogAddress& address) {
 }  // namespace
 
 SyslogSink::SyslogSink(SyslogAddress address, int facility, std::string ident, bool append_nul)
-    : address_(std::move(address)), facility_(facility), ident_(std::move(ident)),
+    : address_(std::move(address)),
+      facility_(facility),
+      ident_(std::move(ident)),
       append_nul_(append_nul) {
   if (!address_.path.empty()) {
     if (address_.path.size() >= sizeof(sockaddr_un::sun_path)) {
@@ -304,12 +292,14 @@ SyslogSink::SyslogSink(SyslogAddress address, int facility, std::string ident, b
       rc != 0) {
     throw std::runtime_error("cannot resolve " + where(address_) + ": " + ::gai_strerror(rc));
   }
-  const auto* first = reinterpret_cast<const unsigned char*>(found->ai_addr);
-  peer_.assign(first, first + found->ai_addrlen);
+  for (const addrinfo* a = found; a; a = a->ai_next) {
+    const auto* bytes = reinterpret_cast<const unsigned char*>(a->ai_addr);
+    peers_.emplace_back(bytes, bytes + a->ai_addrlen);
+  }
   ::freeaddrinfo(found);
+  peer_ = peers_.front();
   if (!connect()) {
-    throw std::runtime_error("cannot connect to " + where(address_) + ": " +
-                             std::strerror(errno));
+    throw std::runtime_error("cannot connect to " + where(address_) + ": " + std::strerror(errno));
   }
 }
 
@@ -345,18 +335,27 @@ bool SyslogSink::connect() {
     }
     return false;
   }
-  const auto* peer = reinterpret_cast<const sockaddr*>(peer_.data());
-  fd_ = ::socket(peer->sa_family, (stream_ ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
-  if (fd_ < 0) return false;
-  // UDP stays unconnected, as Python's: an ICMP "port unreachable" from an
-  // absent collector must not turn later sends into errors.
-  if (stream_ && ::connect(fd_, peer, static_cast<socklen_t>(peer_.size())) != 0) {
-    const int error = errno;
-    close();
-    errno = error;
-    return false;
+  if (!stream_) {
+    // UDP stays unconnected, as Python's: an ICMP "port unreachable" from
+    // an absent collector must not turn later sends into errors.
+    const auto* peer = reinterpret_cast<const sockaddr*>(peer_.data());
+    fd_ = ::socket(peer->sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    return fd_ >= 0;
   }
-  return true;
+  int error = ECONNREFUSED;
+  for (const auto& candidate : peers_) {
+    const auto* peer = reinterpret_cast<const sockaddr*>(candidate.data());
+    fd_ = ::socket(peer->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd_ < 0) return false;
+    if (::connect(fd_, peer, static_cast<socklen_t>(candidate.size())) == 0) {
+      peer_ = candidate;
+      return true;
+    }
+    error = errno;
+    close();
+  }
+  errno = error;
+  return false;
 }
 
 bool SyslogSink::send_once(const std::string& payload) {

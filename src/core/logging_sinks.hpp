@@ -136,6 +136,10 @@ class SyslogSink final : public spdlog::sinks::base_sink<std::mutex> {
   int fd_ = -1;
   bool stream_ = false;
   std::vector<unsigned char> peer_;  // network datagrams: the resolved address
+  // Every address the host name resolved to: a stream connection tries
+  // each in turn, as Python's does ("localhost" may be ::1 first, and the
+  // collector listen on 127.0.0.1 only).
+  std::vector<std::vector<unsigned char>> peers_;
 };
 
 }  // namespace immp
