@@ -40,13 +40,14 @@ test-asan: setup $(ASAN_BUILD)/build.ninja
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 		ctest --output-on-failure -j $(JOBS) -L unit
 
-# The IRC line parser under libFuzzer (clang), for a bounded time.
+# The IRC line parser and the markup readers under libFuzzer (clang), for
+# FUZZ_SECONDS in all.
 $(FUZZ_BUILD)/build.ninja:
 	@cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DIMMP_FUZZ=ON \
 		-DIMMP_TESTS=OFF -DIMMP_BENCH=OFF -DIMMP_FUZZ_SECONDS=$(FUZZ_SECONDS) $(CMAKE_FLAGS) >/dev/null
 
 test-fuzz: setup $(FUZZ_BUILD)/build.ninja
-	@cmake --build $(FUZZ_BUILD) --target fuzz_irc_line_run
+	@cmake --build $(FUZZ_BUILD) --target fuzz_run
 
 bench: build
 	@$(BUILD)/bench/immp_bench

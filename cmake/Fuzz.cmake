@@ -1,14 +1,15 @@
 # libFuzzer targets. Needs clang: configure a separate build directory with
 #   cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DIMMP_FUZZ=ON \
 #         -DIMMP_TESTS=OFF -DIMMP_BENCH=OFF
-#   cmake --build build-fuzz --target fuzz_irc_line_run     # 30 s by default
+#   cmake --build build-fuzz --target fuzz_run   # every target, 30 s in all by default
+#   cmake --build build-fuzz --target fuzz_irc_line_run     # one target
 # or run the binary yourself:
 #   build-fuzz/fuzz_irc_line -max_total_time=30 -dict=build-fuzz/fuzz/irc_line.dict \
 #     build-fuzz/fuzz/irc_line_corpus
 # A crash leaves crash-<hash> in the working directory; rerun it with
 #   build-fuzz/fuzz_irc_line crash-<hash>
 option(IMMP_FUZZ "Build the libFuzzer targets (clang only)" OFF)
-set(IMMP_FUZZ_SECONDS 30 CACHE STRING "How long the fuzz_*_run targets fuzz, in seconds")
+set(IMMP_FUZZ_SECONDS 30 CACHE STRING "How long fuzz_run fuzzes, in seconds, split across the targets")
 
 if(IMMP_FUZZ)
   if(NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
@@ -21,14 +22,16 @@ if(IMMP_FUZZ)
       -fno-omit-frame-pointer)
 
   # The IRC protocol helpers are pure: the fuzz target compiles their sources
-  # itself, fully instrumented, without libimmp.
+  # itself, fully instrumented, without libimmp (RichText from its source).
   add_executable(fuzz_irc_line
     src/plugs/irc/irc_line_fuzz.cpp
     src/plugs/irc/irc_line.cpp
     src/plugs/irc/irc_format.cpp
     src/plugs/irc/irc_split.cpp
-    src/text/utf8.cpp)
+    src/text/utf8.cpp
+    src/core/message.cpp)
   target_include_directories(fuzz_irc_line PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/include)
+  target_link_libraries(fuzz_irc_line PRIVATE Boost::headers fmt::fmt)
   target_compile_options(fuzz_irc_line PRIVATE ${IMMP_FUZZ_FLAGS})
   target_link_options(fuzz_irc_line PRIVATE ${IMMP_FUZZ_FLAGS})
 
@@ -55,11 +58,60 @@ if(IMMP_FUZZ)
     "\"PRIVMSG\"\n\"NOTICE\"\n\"@\"\n\";\"\n\"=\"\n\" :\"\n\":\"\n\"!\"\n\"\\\\:\"\n\"\\\\s\"\n"
     "\"\\\\\\\\\"\n\"\\x0d\\x0a\"\n\"\\x01ACTION \"\n\"\\x03\"\n\"\\x04\"\n\"\\x02\"\n\"time=\"\n")
 
+  # fuzz_run runs every target in turn; the time is split between them (at
+  # least 2 s each), so `make test-fuzz` takes IMMP_FUZZ_SECONDS in all.
+  set(fuzz_targets 5)
+  math(EXPR fuzz_each "${IMMP_FUZZ_SECONDS} / ${fuzz_targets}")
+  if(fuzz_each LESS 2)
+    set(fuzz_each 2)
+  endif()
+
   add_custom_target(fuzz_irc_line_run
-    COMMAND fuzz_irc_line -max_total_time=${IMMP_FUZZ_SECONDS}
+    COMMAND fuzz_irc_line -max_total_time=${fuzz_each}
             -dict=${CMAKE_BINARY_DIR}/fuzz/irc_line.dict ${corpus}
     WORKING_DIRECTORY ${CMAKE_BINARY_DIR}/fuzz
     DEPENDS fuzz_irc_line
     USES_TERMINAL
-    COMMENT "Fuzzing the IRC line parser for ${IMMP_FUZZ_SECONDS} s")
+    COMMENT "Fuzzing the IRC line parser for ${fuzz_each} s")
+  add_custom_target(fuzz_run DEPENDS fuzz_irc_line_run)
+
+  # The markup readers and writers of src/text, one binary per dialect.
+  # RichText comes from its source (src/core/message.cpp), compiled in.
+  set(markup_dialects html markdown slack discord)
+  set(dialect_number 0)
+  foreach(dialect ${markup_dialects})
+    set(target fuzz_markup_${dialect})
+    add_executable(${target}
+      src/text/markup_fuzz.cpp src/text/markup_html.cpp src/text/markup_markdown.cpp
+      src/text/markup_chat.cpp src/text/markup_inline.cpp src/text/utf8.cpp
+      src/core/message.cpp)
+    target_include_directories(${target} PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/include)
+    target_compile_definitions(${target} PRIVATE IMMP_FUZZ_DIALECT=${dialect_number})
+    target_compile_options(${target} PRIVATE ${IMMP_FUZZ_FLAGS})
+    target_link_options(${target} PRIVATE ${IMMP_FUZZ_FLAGS})
+    target_link_libraries(${target} PRIVATE immp_text_deps Boost::headers fmt::fmt)
+    math(EXPR dialect_number "${dialect_number} + 1")
+
+    set(corpus ${CMAKE_BINARY_DIR}/fuzz/markup_${dialect}_corpus)
+    file(MAKE_DIRECTORY ${corpus})
+    add_custom_target(${target}_run
+      COMMAND ${target} -max_total_time=${fuzz_each} -dict=${CMAKE_BINARY_DIR}/fuzz/markup.dict
+              ${corpus}
+      WORKING_DIRECTORY ${CMAKE_BINARY_DIR}/fuzz
+      DEPENDS ${target}
+      USES_TERMINAL
+      COMMENT "Fuzzing the ${dialect} reader and writer for ${fuzz_each} s")
+    add_dependencies(fuzz_run ${target}_run)
+  endforeach()
+  file(WRITE ${CMAKE_BINARY_DIR}/fuzz/markup_html_corpus/tags
+    "<b>bold</b> <i>it</i> <a href=\"https://e.org/?a&amp;b\">link</a><pre>x</pre>&#128512;")
+  file(WRITE ${CMAKE_BINARY_DIR}/fuzz/markup_markdown_corpus/all
+    "**bold** *it* ~~s~~ `code` [l](<https://e.org>)\n\n```\npre\n```\n- item\n> quote")
+  file(WRITE ${CMAKE_BINARY_DIR}/fuzz/markup_slack_corpus/all
+    "*bold* _it_ ~s~ `code` ```pre``` <https://e.org|link> <@U1> &amp;&lt;")
+  file(WRITE ${CMAKE_BINARY_DIR}/fuzz/markup_discord_corpus/all
+    "**bold** *it* __u__ ~~s~~ `code` ```py\nx\n``` [l](<https://e.org>) \\*")
+  file(WRITE ${CMAKE_BINARY_DIR}/fuzz/markup.dict
+    "\"**\"\n\"__\"\n\"~~\"\n\"```\"\n\"`\"\n\"<b>\"\n\"</b>\"\n\"<a href=\"\n\"</a>\"\n"
+    "\"<pre>\"\n\"&amp;\"\n\"&#x\"\n\"](\"\n\"<u>\"\n\"<http\"\n\"|\"\n")
 endif()

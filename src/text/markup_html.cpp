@@ -211,6 +211,12 @@ RichText from_html(std::string_view html) {
     s.strike = strike > 0;
     s.pre = pre > 0;
     s.code = code > 0 && !s.pre;
+    if (s.pre) {
+      // A block holds text only (Telegram refuses entities inside <pre>).
+      s.bold = s.italic = s.underline = s.strike = false;
+      out.append(std::move(s));
+      return;
+    }
     for (auto it = links.rbegin(); it != links.rend(); ++it) {
       if (!it->empty()) {
         s.link = *it;
