@@ -7,6 +7,7 @@
 
 #include <any>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <span>
@@ -97,12 +98,34 @@ class RichText {
   std::shared_ptr<Segments> segments_;  // null: no segments
 };
 
+// A file attached to a message. IMMP's File (title, type, and its `source`
+// as `url`), extended with what networks other than IRC carry.
+//
+// The bytes are reachable in one of two ways, or neither:
+// - `url`: a public address anyone can fetch;
+// - `origin` + `ref`: only through the plug the file came from (downloads
+//   that need its credentials): Plug::fetch_file on `plug()`.
+// A hook that relays a file to a network that cannot upload sends `url` as
+// a link (see Features::upload).
 struct File {
-  enum class Type { unknown, image };
-  std::string title;
+  // IMMP's kinds are `unknown` and `image`; `unknown` is a plain file (a
+  // document). The rest say how a client shows it.
+  enum class Type { unknown, image, video, audio, voice, sticker };
+  std::string title;  // the file's name as its sender gave it ("cat.png"); may be empty
   Type type = Type::unknown;
-  std::string url;   // where the file can be fetched, if known
+  std::string url;   // where anyone can fetch the file; empty if nowhere
   std::string path;  // a local copy, if any
+  std::string mime;  // "image/png"; empty if unknown
+  std::optional<std::uint64_t> size;  // in bytes; nullopt if unknown
+  // The plug that can fetch the bytes, and its own name for them (a file
+  // id, an attachment URL that needs a token). Null/empty: not fetchable.
+  const PlugHandle* origin = nullptr;
+  std::string ref;
+
+  // The plug to fetch from now; null when none (or it was removed).
+  Plug* plug() const { return origin ? origin->get() : nullptr; }
+  // Whether Plug::fetch_file may give the bytes (the plug may still refuse).
+  bool fetchable() const { return origin && !ref.empty(); }
 };
 
 struct Location {
@@ -115,6 +138,18 @@ struct Location {
 // A file, a location, or a forwarded message.
 using Attachment = std::variant<File, Location, std::shared_ptr<const Message>>;
 
+// A reaction added to (or taken from) a message. It travels as a Message
+// whose `reaction` is set: the Message's `user` is who reacted, and its
+// `text` is empty. A plug puts it only where Features::reaction is set.
+struct Reaction {
+  // The emoji as Unicode ("👍"), or the network's name for a custom one
+  // (":party_parrot:").
+  std::string emoji;
+  bool removed = false;  // taken back rather than added
+  // The message reacted to; may be a bare receipt (id and channel only).
+  std::shared_ptr<const SentMessage> on;
+};
+
 // A message as a hook composes it, before any network has seen it.
 struct Message {
   std::optional<RichText> text;
@@ -124,6 +159,12 @@ struct Message {
   bool deleted = false;  // the message with this id was removed
   // The message this one answers. May be a bare receipt (id and channel only).
   std::shared_ptr<const SentMessage> reply_to;
+  // The thread this message belongs to, as the network names it (most name
+  // a thread by the id of its first message, in the same channel); empty
+  // for the channel's main timeline. Put only where Features::thread is set.
+  std::string thread;
+  // Set: this message is a reaction, not a post (see Reaction).
+  std::optional<Reaction> reaction;
   std::vector<UserPtr> joined;
   std::vector<UserPtr> left;
   std::optional<std::string> title;  // the channel's new title
@@ -139,14 +180,21 @@ struct Message {
 
   // Plain text, prefixed as "* name does" for actions; empty if no text.
   std::string plain() const;
+  // The users the text mentions (Segment::mention), each once, in order.
+  std::vector<UserPtr> mentions() const;
 };
 
 // Proof that a message exists on a network.
 struct Receipt {
   std::string id;
   Channel channel;
+  // When the network says the message was posted (or, for an edit, changed):
+  // a plug sets the network's own time where it gives one (IRC's
+  // server-time, a JSON timestamp), else leaves the time of arrival.
   Clock::time_point at = Clock::now();
-  std::string revision;  // changes on each edit; empty if the network has none
+  // The revision this receipt shows: an edit arrives with the message's
+  // `id` and its new `revision`. Empty if the network has none.
+  std::string revision;
   bool deleted = false;
 };
 

@@ -4,9 +4,12 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "immp/asio.hpp"
@@ -21,8 +24,27 @@ struct PlugCore;
 struct PostingState;
 }
 
+// The markup a network's messages are written in, for renderers and for
+// hooks that judge what formatting will survive.
+enum class Markup {
+  plain,     // no formatting at all
+  irc,       // mIRC control codes
+  markdown,  // CommonMark (Matrix's body, Telegram's MarkdownV2 is close)
+  html,      // the HTML subset of Matrix and Telegram
+  mrkdwn,    // Slack's
+  discord,   // Discord's Markdown
+};
+
+// The network's own limit on how fast we may post. Zero: none known.
+struct RateLimit {
+  double per_second = 0;  // messages (IRC: lines) per second, sustained
+  std::size_t burst = 0;  // sent at once before the rate applies
+};
+
 // What the network can do, so hooks (sync) can pick a native form or a
-// fallback. A plug sets these in its constructor.
+// fallback, and what a user will get there. A plug sets these in its
+// constructor (or, for what it learns from the server, before it reports
+// itself online).
 struct Features {
   bool edit = false;     // put() of an `edited` message with an id changes it in place
   bool remove = false;   // delete_message() works
@@ -32,7 +54,39 @@ struct Features {
   // host when put() announces a part (Posting), so a plug whose echo
   // support depends on the connection (IRC's echo-message) sets it first.
   bool echo = false;
+  bool reaction = false;  // put() of a message with `reaction` adds or removes it
+  bool thread = false;    // put() posts a message with `thread` into that thread
+  // put() uploads File attachments itself (from `url`, or fetched through
+  // the file's plug). Without it a hook sends a file as a link.
+  bool upload = false;
+  // The longest text one message carries, in characters (code points), or
+  // in bytes of UTF-8 where `max_length_bytes` (IRC counts bytes); longer
+  // ones the plug splits or the network refuses. 0: no limit known.
+  std::size_t max_length = 0;
+  bool max_length_bytes = false;
+  Markup markup = Markup::plain;  // how put() writes formatting (see `rich`)
+  RateLimit rate;
 };
+
+// Why Plug::fetch_file stopped. [[nodiscard]]: a caller that ignores it
+// relays a file that is cut short.
+struct [[nodiscard]] FetchResult {
+  enum class Kind {
+    done,             // every byte went to the sink
+    not_fetchable,    // this plug cannot fetch this file (the default)
+    too_large,        // the file is over the size limit; the sink got none or part of it
+    failed,           // the network refused or the link broke; `reason` says
+  };
+  Kind kind = Kind::not_fetchable;
+  std::uint64_t bytes = 0;  // bytes given to the sink
+  std::string reason;
+  explicit operator bool() const { return kind == Kind::done; }
+};
+
+// Receives a fetched file in order, one chunk at a time; the chunk is valid
+// only during the call. A sink that throws stops the fetch (the plug lets
+// the exception through).
+using FileSink = std::function<Task<>(std::string_view chunk)>;
 
 // How one put() ended. A plug returns one of the four; throwing is taken as
 // retry() with the exception's text as the reason.
@@ -185,6 +239,12 @@ class Plug : public Openable {
   virtual Task<SentPtr> resolve_message(SentPtr receipt);
   // IMMP's `delete`.
   virtual Task<> delete_message(const Receipt& receipt);
+  // Streams the bytes of `file`, which this plug made (file.origin is ours),
+  // to `sink`, stopping with too_large before more than `size_limit` bytes
+  // would reach it (a plug that knows the size up front sends none). For
+  // downloads that need the network's credentials; a public `url` is for
+  // anyone to fetch. Default: not_fetchable.
+  virtual Task<FetchResult> fetch_file(const File& file, FileSink sink, std::uint64_t size_limit);
 
 
  protected:

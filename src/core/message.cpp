@@ -97,6 +97,21 @@ std::string Message::plain() const {
   return text->plain();
 }
 
+std::vector<UserPtr> Message::mentions() const {
+  std::vector<UserPtr> out;
+  if (!text) return out;
+  for (const auto& s : text->segments()) {
+    if (!s.mention) continue;
+    // One user may be mentioned through several User objects.
+    auto same = [&](const UserPtr& u) {
+      return u == s.mention || (!u->id.empty() && u->id == s.mention->id &&
+                                u->handle == s.mention->handle);
+    };
+    if (std::find_if(out.begin(), out.end(), same) == out.end()) out.push_back(s.mention);
+  }
+  return out;
+}
+
 std::string Channel::repr() const {
   return (handle ? handle->name() : std::string("?")) + ":" + source;
 }

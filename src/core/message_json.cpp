@@ -64,6 +64,42 @@ RichText rich_from_json(const json::value& v, const Host& host) {
   return text;
 }
 
+constexpr std::string_view kFileTypes[] = {"file", "image", "video", "audio", "voice", "sticker"};
+
+json::object file_to_json(const File& f) {
+  json::object o{{"type", "file"},
+                 {"kind", kFileTypes[static_cast<std::size_t>(f.type)]},
+                 {"title", f.title},
+                 {"url", f.url},
+                 {"path", f.path}};
+  if (!f.mime.empty()) o["mime"] = f.mime;
+  if (f.size) o["size"] = *f.size;
+  if (f.origin) o["origin"] = plug_name(f.origin);
+  if (!f.ref.empty()) o["ref"] = f.ref;
+  return o;
+}
+
+File file_from_json(const json::object& o, const Host& host) {
+  File f;
+  f.title = text_of(o, "title");
+  // Before `kind`, an outbox wrote only whether the file was an image.
+  f.type = flag(o, "image") ? File::Type::image : File::Type::unknown;
+  std::string kind = text_of(o, "kind");
+  for (std::size_t i = 0; i < std::size(kFileTypes); ++i) {
+    if (kind == kFileTypes[i]) f.type = static_cast<File::Type>(i);
+  }
+  f.url = text_of(o, "url");
+  f.path = text_of(o, "path");
+  f.mime = text_of(o, "mime");
+  if (const auto* size = o.if_contains("size")) {
+    if (size->is_uint64()) f.size = size->as_uint64();
+    if (size->is_int64() && size->as_int64() >= 0) f.size = static_cast<std::uint64_t>(size->as_int64());
+  }
+  f.origin = plug_named(o, "origin", host);
+  f.ref = text_of(o, "ref");
+  return f;
+}
+
 json::object channel_to_json(const Channel& c) {
   return {{"plug", plug_name(c.handle)}, {"source", c.source}};
 }
@@ -107,6 +143,13 @@ json::object message_to_json(const Message& m) {
   if (m.edited) o["edited"] = true;
   if (m.deleted) o["deleted"] = true;
   if (m.reply_to) o["reply_to"] = sent_to_json(*m.reply_to);
+  if (!m.thread.empty()) o["thread"] = m.thread;
+  if (m.reaction) {
+    json::object r{{"emoji", m.reaction->emoji}};
+    if (m.reaction->removed) r["removed"] = true;
+    if (m.reaction->on) r["on"] = sent_to_json(*m.reaction->on);
+    o["reaction"] = std::move(r);
+  }
   auto users = [](const std::vector<UserPtr>& list) {
     json::array a;
     for (const auto& u : list) a.push_back(user_to_json(*u));
@@ -119,11 +162,7 @@ json::object message_to_json(const Message& m) {
     json::array a;
     for (const auto& att : m.attachments) {
       if (const auto* f = std::get_if<File>(&att)) {
-        a.push_back(json::object{{"type", "file"},
-                                 {"title", f->title},
-                                 {"image", f->type == File::Type::image},
-                                 {"url", f->url},
-                                 {"path", f->path}});
+        a.push_back(file_to_json(*f));
       } else if (const auto* l = std::get_if<Location>(&att)) {
         a.push_back(json::object{{"type", "location"},
                                  {"latitude", l->latitude},
@@ -167,6 +206,17 @@ Message message_from_json(const json::value& v, const Host& host) {
   if (const auto* r = o.if_contains("reply_to"); r && r->is_object()) {
     m.reply_to = std::make_shared<const SentMessage>(sent_from_json(*r, host));
   }
+  m.thread = text_of(o, "thread");
+  if (const auto* r = o.if_contains("reaction"); r && r->is_object()) {
+    const auto& ro = r->as_object();
+    Reaction reaction;
+    reaction.emoji = text_of(ro, "emoji");
+    reaction.removed = flag(ro, "removed");
+    if (const auto* on = ro.if_contains("on"); on && on->is_object()) {
+      reaction.on = std::make_shared<const SentMessage>(sent_from_json(*on, host));
+    }
+    m.reaction = std::move(reaction);
+  }
   auto users = [&](std::string_view key, std::vector<UserPtr>& out) {
     if (const auto* a = o.if_contains(key); a && a->is_array()) {
       for (const auto& u : a->as_array()) {
@@ -184,9 +234,7 @@ Message message_from_json(const json::value& v, const Host& host) {
       const auto& att = item.as_object();
       std::string type = text_of(att, "type");
       if (type == "file") {
-        File f{text_of(att, "title"), flag(att, "image") ? File::Type::image : File::Type::unknown,
-               text_of(att, "url"), text_of(att, "path")};
-        m.attachments.emplace_back(std::move(f));
+        m.attachments.emplace_back(file_from_json(att, host));
       } else if (type == "location") {
         Location l{json::value_to<double>(att.at("latitude")),
                    json::value_to<double>(att.at("longitude")), text_of(att, "name"),

@@ -84,6 +84,10 @@ void expect_same_attachment(const Attachment& want, const Attachment& got,
     EXPECT_EQ(g.type, w->type) << where << ".type";
     EXPECT_EQ(g.url, w->url) << where << ".url";
     EXPECT_EQ(g.path, w->path) << where << ".path";
+    EXPECT_EQ(g.mime, w->mime) << where << ".mime";
+    EXPECT_EQ(g.size, w->size) << where << ".size";
+    EXPECT_EQ(plug_of(g.origin), plug_of(w->origin)) << where << ".origin";
+    EXPECT_EQ(g.ref, w->ref) << where << ".ref";
   } else if (const auto* w = std::get_if<Location>(&want)) {
     const auto& g = std::get<Location>(got);
     EXPECT_EQ(g.latitude, w->latitude) << where << ".latitude";
@@ -112,6 +116,17 @@ void expect_same(const Message& want, const Message& got, const std::string& whe
   if (want.reply_to) {
     expect_same_receipt(*want.reply_to, *got.reply_to, where + ".reply_to");
     expect_same(*want.reply_to, *got.reply_to, where + ".reply_to");
+  }
+  EXPECT_EQ(got.thread, want.thread) << where << ".thread";
+  ASSERT_EQ(got.reaction.has_value(), want.reaction.has_value()) << where << ".reaction";
+  if (want.reaction) {
+    EXPECT_EQ(got.reaction->emoji, want.reaction->emoji) << where << ".reaction.emoji";
+    EXPECT_EQ(got.reaction->removed, want.reaction->removed) << where << ".reaction.removed";
+    ASSERT_EQ(got.reaction->on != nullptr, want.reaction->on != nullptr) << where << ".reaction.on";
+    if (want.reaction->on) {
+      expect_same_receipt(*want.reaction->on, *got.reaction->on, where + ".reaction.on");
+      expect_same(*want.reaction->on, *got.reaction->on, where + ".reaction.on");
+    }
   }
   expect_same_users(want.joined, got.joined, where + ".joined");
   expect_same_users(want.left, got.left, where + ".left");
@@ -189,10 +204,13 @@ struct MessageJson : ::testing::Test {
     m.joined = {user(a.handle(), "carol"), user(&gone, "dave")};
     m.left = {user(b.handle(), "erin")};
     m.title = "New topic";
+    m.thread = "thread-root-7";
+    m.attachments.emplace_back(File{"cat.png", File::Type::image, "https://example.org/cat.png",
+                                    "/tmp/cat.png", "image/png", 31337, a.handle(), "file-id-1"});
     m.attachments.emplace_back(
-        File{"cat.png", File::Type::image, "https://example.org/cat.png", "/tmp/cat.png"});
-    m.attachments.emplace_back(
-        File{"notes.txt", File::Type::unknown, "https://example.org/n.txt", ""});
+        File{"notes.txt", File::Type::unknown, "https://example.org/n.txt", "", "", {}, {}, ""});
+    // Only the plug it came from can fetch it, and that plug is gone.
+    m.attachments.emplace_back(File{"", File::Type::voice, "", "", "audio/ogg", 0, &gone, "v-1"});
     m.attachments.emplace_back(Location{51.5072178, -0.1275862, "London", "Westminster, SW1A"});
     Message forwarded;
     forwarded.text = RichText("forwarded plain");
@@ -310,6 +328,75 @@ TEST_F(MessageJson, TimesKeepMillisecondsOnly) {
   EXPECT_EQ(round_trip(sent, host).at, at_ms(1'700'000'000'123));
   SentMessage before_1970(Receipt{"t-2", a.channel("room"), at_ms(-5'000), {}, false}, Message{});
   EXPECT_EQ(round_trip(before_1970, host).at, at_ms(-5'000));
+}
+
+TEST_F(MessageJson, EveryKindOfFileSurvives) {
+  for (File::Type kind : {File::Type::unknown, File::Type::image, File::Type::video,
+                          File::Type::audio, File::Type::voice, File::Type::sticker}) {
+    Message msg;
+    File f;
+    f.title = "thing";
+    f.type = kind;
+    f.origin = b.handle();
+    f.ref = "attachment/42";
+    f.size = std::uint64_t{5} << 40;  // past 32 bits
+    msg.attachments.emplace_back(f);
+    Message got = round_trip(msg, host);
+    expect_same(msg, got, "kind " + std::to_string(static_cast<int>(kind)));
+    const auto& g = std::get<File>(got.attachments.at(0));
+    EXPECT_EQ(g.plug(), &b) << "fetched through the plug it came from";
+    EXPECT_TRUE(g.fetchable());
+  }
+}
+
+TEST_F(MessageJson, AFileAnOlderOutboxStoredIsRead) {
+  // As outboxes wrote files before kinds, MIME types and origins.
+  Message got = message_from_json(json::parse(R"({"attachments": [
+      {"type": "file", "title": "cat.png", "image": true, "url": "https://e.org/c", "path": ""},
+      {"type": "file", "title": "a.txt", "image": false, "url": "", "path": "/tmp/a"}]})"),
+                                  host);
+  ASSERT_EQ(got.attachments.size(), 2u);
+  const auto& cat = std::get<File>(got.attachments[0]);
+  EXPECT_EQ(cat.type, File::Type::image);
+  EXPECT_EQ(cat.url, "https://e.org/c");
+  EXPECT_FALSE(cat.size.has_value()) << "an unknown size is not zero";
+  EXPECT_FALSE(cat.fetchable());
+  EXPECT_EQ(std::get<File>(got.attachments[1]).type, File::Type::unknown);
+}
+
+TEST_F(MessageJson, AReactionKeepsWhatItIsOnAndWhoReacted) {
+  for (bool removed : {false, true}) {
+    auto on = std::make_shared<const SentMessage>(
+        Receipt{"target-1", b.channel("room"), at_ms(1'700'000'000'000), "rev-2", false},
+        Message{});
+    Message msg;
+    msg.user = user(a.handle(), "alice");
+    msg.reaction = Reaction{"👍", removed, on};
+    SentMessage sent(Receipt{"r-1", a.channel("room"), at_ms(1'700'000'000'500), {}, false}, msg);
+    SentMessage got = round_trip(sent, host);
+    expect_same(sent, got, removed ? "removed" : "added");
+    ASSERT_TRUE(got.reaction && got.reaction->on);
+    EXPECT_EQ(got.reaction->on->channel.plug(), &b);
+    EXPECT_FALSE(got.text.has_value()) << "a reaction is no post";
+  }
+  // A custom emoji by name, on nothing known (a network that says only
+  // which message by id elsewhere): still a reaction.
+  Message bare;
+  bare.reaction = Reaction{":party_parrot:", false, nullptr};
+  expect_same(bare, round_trip(bare, host), "bare");
+}
+
+TEST_F(MessageJson, AnEditKeepsItsNewRevisionAndTheNetworksTime) {
+  Message body;
+  body.text = RichText("fixed");
+  body.edited = true;
+  SentMessage edit(Receipt{"m-1", a.channel("room"), at_ms(1'700'000'999'001), "rev-9", false},
+                   std::move(body));
+  SentMessage got = round_trip(edit, host);
+  EXPECT_TRUE(got.edited);
+  EXPECT_EQ(got.id, "m-1");
+  EXPECT_EQ(got.revision, "rev-9");
+  EXPECT_EQ(got.at, at_ms(1'700'000'999'001));
 }
 
 TEST_F(MessageJson, WhatIsNotAMessageIsRefused) {

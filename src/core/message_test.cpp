@@ -51,5 +51,51 @@ TEST(RichText, EqualityComparesSegmentsNotSharing) {
   EXPECT_EQ(RichText(), RichText(std::vector<Segment>{}));
 }
 
+TEST(Message, MentionsAreTheUsersTheTextNamesEachOnce) {
+  PlugHandle net("net");
+  auto bob = std::make_shared<User>();
+  bob->id = "bob";
+  bob->handle = &net;
+  auto bob_again = std::make_shared<User>(*bob);  // another object, the same user
+  auto carol = std::make_shared<User>();
+  carol->id = "carol";
+  carol->handle = &net;
+  Message msg;
+  EXPECT_TRUE(msg.mentions().empty());
+  RichText text;
+  Segment s;
+  s.text = "@bob";
+  s.mention = bob;
+  text.push(s);
+  Segment between;
+  between.text = " and ";
+  text.push(between);
+  s.text = "@carol";
+  s.mention = carol;
+  text.push(s);
+  s.text = " @bob again";
+  s.mention = bob_again;
+  text.push(s);
+  msg.text = text;
+  auto users = msg.mentions();
+  ASSERT_EQ(users.size(), 2u);
+  EXPECT_EQ(users[0], bob);
+  EXPECT_EQ(users[1], carol);
+}
+
+TEST(Message, ACopyKeepsThreadAndReactionAndSharesItsText) {
+  Message msg;
+  msg.text = RichText("hello");
+  File f;
+  f.title = "cat.png";
+  msg.attachments.emplace_back(f);
+  msg.thread = "t-1";
+  msg.reaction = Reaction{"👍", false, nullptr};
+  Message copy = msg;
+  EXPECT_EQ(copy.text->segments().data(), msg.text->segments().data());
+  EXPECT_EQ(copy.thread, "t-1");
+  EXPECT_EQ(copy.reaction->emoji, "👍");
+}
+
 }  // namespace
 }  // namespace immp

@@ -72,5 +72,8 @@ Task<SentPtr> Plug::resolve_message(SentPtr receipt) {
   co_return co_await get_message(r);
 }
 Task<> Plug::delete_message(const Receipt&) { co_return; }
+Task<FetchResult> Plug::fetch_file(const File&, FileSink, std::uint64_t) {
+  co_return FetchResult{FetchResult::Kind::not_fetchable, 0, "network " + name() + " cannot fetch files"};
+}
 
 }  // namespace immp

@@ -29,6 +29,10 @@ ConsolePlug::ConsolePlug(const Init& init)
       tasks_(init.host.executor(), log()),
       input_fd_(STDIN_FILENO),
       output_(stdout) {
+  // A terminal shows plain lines and nothing more: no formatting, edits,
+  // deletes, replies, reactions, threads or uploads (files arrive as links).
+  features_ = Features{};
+  features_.markup = Markup::plain;
   auto user = std::make_shared<User>();
   std::string name = config().at("user").as_string();
   if (name.empty()) {

@@ -21,8 +21,14 @@ DummyPlug::DummyPlug(const Init& init)
       interval_(static_cast<long>(config().at("interval").as_double() * 1000)),
       text_(config().at("text").as_string()),
       tasks_(init.host.executor(), log()) {
+  // A loopback: what is put comes back as it was given, so replies,
+  // reactions, threads and files all survive (nothing is rendered).
   features_.echo = true;
   features_.edit = true;
+  features_.reply = true;
+  features_.reaction = true;
+  features_.thread = true;
+  features_.upload = true;
   auto user = std::make_shared<User>();
   // As IMMP's: id "dummy", the plug's name as real name, no username.
   user->id = "dummy";

@@ -83,6 +83,17 @@ IRCPlug::IRCPlug(const Init& init)
       tasks_(init.host.executor(), log()) {
   const Node& c = config();
   options_ = connection_options();
+  // What a user gets on IRC: mIRC formatting, a line of about 400 bytes (a
+  // longer text goes out as several lines), no edits, deletes, replies,
+  // reactions, threads or uploads (files go as links); our pace is
+  // send-delay's. `echo` follows the connection's echo-message.
+  features_.rich = true;
+  features_.markup = Markup::irc;
+  features_.max_length = 400;
+  features_.max_length_bytes = true;
+  if (options_.send_delay.count() > 0) {
+    features_.rate = {1000.0 / static_cast<double>(options_.send_delay.count()), options_.burst};
+  }
   set_online(false, "not connected yet");
   for (const auto& p : c.at("perform").as_list()) perform_.push_back(p.as_string());
   quit_message_ = c.at("quit").as_string();

@@ -20,8 +20,36 @@ SpecPtr MemoryPlug::schema() {
       {"keep", integer(), 10000, "how many posted messages tests can inspect"},
       {"split-lines", boolean(), false, "each line of a text is a part of its own, as on IRC"},
       {"late-ids", boolean(), false, "ids are known only once put() returns, after the echo"},
+      {"reaction", boolean(), false, "the network has native reactions"},
+      {"thread", boolean(), false, "the network has native threads"},
+      {"upload", boolean(), false, "the network takes file uploads"},
+      {"max-length", integer(), 0, "longest text of a message in characters (0: no limit)"},
+      {"markup", str(), "plain", "plain, irc, markdown, html, mrkdwn or discord"},
+      {"rate-limit", real(), 0.0, "messages per second the network allows (0: no limit)"},
+      {"rate-burst", integer(), 0, "messages the network takes at once before rate-limit applies"},
+      {"chunk", integer(), 4096, "bytes per chunk when a file is fetched from it"},
   });
 }
+
+namespace {
+
+Markup markup_of(const Node& node) {
+  static constexpr std::pair<std::string_view, Markup> kNames[] = {
+      {"plain", Markup::plain},   {"irc", Markup::irc},       {"markdown", Markup::markdown},
+      {"html", Markup::html},     {"mrkdwn", Markup::mrkdwn}, {"discord", Markup::discord}};
+  for (const auto& [name, markup] : kNames) {
+    if (node.as_string() == name) return markup;
+  }
+  node.fail("must be one of plain, irc, markdown, html, mrkdwn, discord");
+}
+
+std::size_t code_points(std::string_view text) {
+  std::size_t n = 0;
+  for (char c : text) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  return n;
+}
+
+}  // namespace
 
 MemoryPlug::MemoryPlug(const Init& init)
     : Plug(init),
@@ -36,6 +64,22 @@ MemoryPlug::MemoryPlug(const Init& init)
   features_.reply = config().at("reply").as_bool();
   features_.rich = config().at("rich").as_bool();
   features_.echo = config().at("echo").as_bool();
+  features_.reaction = config().at("reaction").as_bool();
+  features_.thread = config().at("thread").as_bool();
+  features_.upload = config().at("upload").as_bool();
+  const Node& max = config().at("max-length");
+  if (max.as_int() < 0) max.fail("must be 0 (no limit) or more");
+  features_.max_length = static_cast<std::size_t>(max.as_int());
+  features_.markup = markup_of(config().at("markup"));
+  const Node& rate = config().at("rate-limit");
+  if (!(rate.as_double() >= 0.0)) rate.fail("must be 0.0 (no limit) or more");
+  features_.rate.per_second = rate.as_double();
+  const Node& burst = config().at("rate-burst");
+  if (burst.as_int() < 0) burst.fail("must be 0 or more");
+  features_.rate.burst = static_cast<std::size_t>(burst.as_int());
+  const Node& chunk = config().at("chunk");
+  if (chunk.as_int() < 1) chunk.fail("must be at least 1 byte");
+  chunk_ = static_cast<std::size_t>(chunk.as_int());
   split_lines_ = config().at("split-lines").as_bool();
   late_ids_ = config().at("late-ids").as_bool();
   for (const auto& s : config().at("private").as_list()) private_sources_.insert(s.as_text());
@@ -87,6 +131,26 @@ Task<PutResult> MemoryPlug::put(Posting& post) {
   if (failing_) co_return PutResult::retry("network " + name() + " is down");
   if (rate_limit_.count() > 0) co_return PutResult::retry("rate limited", rate_limit_);
   if (rejecting_) co_return PutResult::failed("network " + name() + " refuses the message");
+  // What this network cannot take, it refuses as a real one would: a test
+  // that sees "failed" knows a hook sent what the Features ruled out.
+  if (msg->reaction && !features_.reaction) {
+    co_return PutResult::failed("network " + name() + " has no reactions");
+  }
+  if (!msg->thread.empty() && !features_.thread) {
+    co_return PutResult::failed("network " + name() + " has no threads");
+  }
+  if (!features_.upload) {
+    for (const auto& att : msg->attachments) {
+      if (std::holds_alternative<File>(att)) {
+        co_return PutResult::failed("network " + name() + " takes no uploads");
+      }
+    }
+  }
+  if (features_.max_length > 0 && msg->text &&
+      code_points(msg->text->plain()) > features_.max_length) {
+    co_return PutResult::failed("text over " + std::to_string(features_.max_length) +
+                                " characters");
+  }
   std::string edit_id;
   if (msg->edited) {
     // An edit of one of our posts keeps its id where supported.
@@ -180,6 +244,46 @@ Task<> MemoryPlug::delete_message(const Receipt& receipt) {
   co_return;
 }
 
+Task<FetchResult> MemoryPlug::fetch_file(const File& file, FileSink sink,
+                                          std::uint64_t size_limit) {
+  auto it = file.origin == handle() ? files_.find(file.ref) : files_.end();
+  if (it == files_.end()) co_return co_await Plug::fetch_file(file, std::move(sink), size_limit);
+  // Shared: the bytes outlive a remove_file() while we stream them.
+  std::shared_ptr<const std::string> bytes = it->second;
+  // A size the network told up front refuses at once; without one (a
+  // download without a Content-Length) the limit is found part way.
+  if (file.size && bytes->size() > size_limit) {
+    co_return FetchResult{FetchResult::Kind::too_large, 0,
+                          std::to_string(bytes->size()) + " bytes, over the limit of " +
+                              std::to_string(size_limit)};
+  }
+  FetchResult result{FetchResult::Kind::done, 0, {}};
+  std::string_view rest(*bytes);
+  while (!rest.empty()) {
+    std::string_view chunk = rest.substr(0, chunk_);
+    if (result.bytes + chunk.size() > size_limit) {
+      result.kind = FetchResult::Kind::too_large;
+      result.reason = "over the limit of " + std::to_string(size_limit) + " bytes";
+      co_return result;
+    }
+    co_await sink(chunk);
+    result.bytes += chunk.size();
+    rest.remove_prefix(chunk.size());
+  }
+  co_return result;
+}
+
+File MemoryPlug::add_file(std::string ref, std::string bytes, File::Type type, bool tell_size) {
+  File f;
+  f.title = ref;
+  f.type = type;
+  f.origin = handle();
+  f.ref = ref;
+  if (tell_size) f.size = bytes.size();
+  files_[std::move(ref)] = std::make_shared<const std::string>(std::move(bytes));
+  return f;
+}
+
 SentPtr MemoryPlug::inject(std::string source, std::string text, std::string user_id) {
   Message msg;
   msg.text = RichText(std::move(text));
@@ -192,8 +296,14 @@ SentPtr MemoryPlug::inject(std::string source, Message msg) {
 }
 
 SentPtr MemoryPlug::inject_as(std::string source, std::string id, Message msg) {
+  return inject_at(std::move(source), std::move(id), Clock::now(), std::move(msg));
+}
+
+SentPtr MemoryPlug::inject_at(std::string source, std::string id, Clock::time_point at,
+                              Message msg) {
   auto sent = std::make_shared<const SentMessage>(
-      Receipt{id, Plug::channel(std::move(source)), Clock::now(), {}, msg.deleted}, std::move(msg));
+      Receipt{std::move(id), Plug::channel(std::move(source)), at, {}, msg.deleted},
+      std::move(msg));
   // The network remembers what its users post, for get_message().
   if (keep_ > 0) by_id_[sent->id] = sent;
   queue(sent);

@@ -34,6 +34,8 @@ class MemoryPlug final : public Plug {
   Task<std::vector<Channel>> private_channels() override;
   Task<SentPtr> get_message(const Receipt& receipt) override;
   Task<> delete_message(const Receipt& receipt) override;
+  // Files given by add_file(), streamed in chunks of `chunk` bytes.
+  Task<FetchResult> fetch_file(const File& file, FileSink sink, std::uint64_t size_limit) override;
 
   // ---- for tests: what a user of this "network" would do or see ----
   // A network user posts `text` in `source`; returns what was queued.
@@ -41,6 +43,13 @@ class MemoryPlug final : public Plug {
   SentPtr inject(std::string source, Message msg);
   // The same with a given id: an edit or delete of an earlier message.
   SentPtr inject_as(std::string source, std::string id, Message msg);
+  // The same at the network's own time `at` (a server timestamp).
+  SentPtr inject_at(std::string source, std::string id, Clock::time_point at, Message msg);
+  // The network holds a file only it can serve (a download that needs its
+  // credentials): the File to attach, fetchable through fetch_file().
+  // Without `tell_size`, the network does not say how large it is.
+  File add_file(std::string ref, std::string bytes, File::Type type = File::Type::unknown,
+                bool tell_size = true);
   // Queues `count` numbered messages in `source`, pacing on the host.
   Task<> flood(std::string source, std::size_t count);
   // Messages posted through put(), most recent last (bounded by `keep`).
@@ -102,6 +111,8 @@ class MemoryPlug final : public Plug {
   std::map<std::string, SentPtr> by_id_;  // bounded like posted_
   std::vector<Receipt> deleted_;
   std::map<std::string, UserPtr> users_;
+  std::map<std::string, std::shared_ptr<const std::string>> files_;  // ref -> bytes
+  std::size_t chunk_ = 4096;
   UserPtr self_;
 };
 
