@@ -30,6 +30,51 @@ Channel resolve_channel(const Host& host, const Node& name) {
   return *c;
 }
 
+bool has_files(const Message& msg) {
+  return std::any_of(msg.attachments.begin(), msg.attachments.end(),
+                     [](const Attachment& a) { return std::holds_alternative<File>(a); });
+}
+
+std::string_view kind_name(File::Type type) {
+  switch (type) {
+    case File::Type::image: return "image";
+    case File::Type::video: return "video";
+    case File::Type::audio: return "audio";
+    case File::Type::voice: return "voice message";
+    case File::Type::sticker: return "sticker";
+    case File::Type::unknown: break;
+  }
+  return "file";
+}
+
+// Files become lines of text after the message's own: the name linked to
+// the file's URL, or, for a file only its network can serve, its kind and
+// name (nobody elsewhere could open a link to it).
+void files_as_links(Message& copy) {
+  RichText text = copy.text.value_or(RichText());
+  std::erase_if(copy.attachments, [&](const Attachment& a) {
+    const File* f = std::get_if<File>(&a);
+    if (!f) return false;
+    if (!text.empty()) {
+      Segment line_break;
+      line_break.text = "\n";
+      text.append(std::move(line_break));
+    }
+    Segment line;
+    if (!f->url.empty()) {
+      line.text = f->title.empty() ? f->url : f->title;
+      line.link = f->url;
+    } else {
+      line.text = "[" + std::string(kind_name(f->type)) + (f->title.empty() ? "" : ": ") +
+                  f->title + "]";
+      line.italic = true;
+    }
+    text.append(std::move(line));
+    return true;
+  });
+  copy.text = std::move(text);
+}
+
 }  // namespace
 
 // ---- Relay ----------------------------------------------------------------
@@ -110,7 +155,12 @@ bool Relay::skip(const Received& r) const {
 Task<std::shared_ptr<Message>> Relay::copy_for(const SentPtr& sent, const Channel& target,
                                                const std::string& title) {
   auto copy = std::make_shared<Message>(static_cast<const Message&>(*sent));
+  // Replies, threads and reactions name messages by the source network's
+  // ids: the caller maps them to the target's (with_reply, with_thread,
+  // relay_reaction) or leaves them out.
   copy->reply_to = nullptr;
+  copy->thread.clear();
+  copy->reaction.reset();
   std::optional<IdentityGroup> identity;
   if (identities_ && sent->user) identity = co_await identities_->identity_from_user(*sent->user);
   const TargetRules& rules = rules_for(target.plug());
@@ -154,7 +204,52 @@ Task<std::shared_ptr<Message>> Relay::copy_for(const SentPtr& sent, const Channe
       copy->text = std::move(text);
     }
   }
+  // A network that cannot upload gets each file as a link.
+  if (target.plug() && !target.plug()->features().upload && has_files(*copy)) {
+    files_as_links(*copy);
+  }
   co_return copy;
+}
+
+Task<> Relay::with_thread(Message& copy, const SentPtr& sent, const Channel& target) {
+  if (sent->thread.empty() || !target.plug() || !target.plug()->features().thread) co_return;
+  // Threads are named by their first message: the target's copy of it
+  // names the thread there. A thread whose first message was never
+  // bridged has no copy: the message goes to the main timeline.
+  auto key = co_await refs_->key_for(sent->channel, sent->thread);
+  if (!key) co_return;
+  std::vector<Copy> copies = co_await refs_->copies(*key);
+  for (const Copy& c : copies) {
+    if (c.channel == target) {
+      copy.thread = c.id;
+      co_return;
+    }
+  }
+}
+
+Task<> Relay::relay_reaction(const SentPtr& sent) {
+  const Reaction& reaction = *sent->reaction;
+  if (!reaction.on) co_return;
+  Channel where = reaction.on->channel.valid() ? reaction.on->channel : sent->channel;
+  auto key = co_await refs_->key_for(where, reaction.on->id);
+  if (!key) co_return;  // on a message never bridged: nothing to react to elsewhere
+  std::vector<Copy> copies = co_await refs_->copies(*key);
+  // A reaction adds no copy (see relay_change).
+  auto unrecorded = std::make_shared<const Origin>(Origin{owner_, {}});
+  for (const Copy& c : copies) {
+    if (c.channel == sent->channel || !c.channel.plug()) continue;
+    // Where reactions are not native they are dropped, not sent as text: a
+    // line "alice reacted 👍" for every reaction buries the conversation.
+    if (!c.channel.plug()->features().reaction) continue;
+    std::string title = co_await title_for(sent, c.channel);
+    auto copy = co_await copy_for(sent, c.channel, title);
+    if (!copy) continue;
+    copy->text.reset();
+    auto on = std::make_shared<const SentMessage>(Receipt{c.id, c.channel, Clock::now(), {}, false},
+                                                  Message{});
+    copy->reaction = Reaction{reaction.emoji, reaction.removed, std::move(on)};
+    host().post(c.channel, std::move(copy), unrecorded);
+  }
 }
 
 Task<> Relay::relay_change(const SentPtr& sent, const std::string& key) {
@@ -184,6 +279,7 @@ Task<> Relay::relay_change(const SentPtr& sent, const std::string& key) {
           Receipt{c.id, c.channel, Clock::now(), {}, false}, std::move(*copy));
       host().post(c.channel, std::move(edit), unrecorded);
     } else {
+      if (!sent->thread.empty()) co_await with_thread(*copy, sent, c.channel);
       host().post(c.channel, std::move(copy), origin);
     }
   }
@@ -330,6 +426,10 @@ Task<> SyncHook::on_receive(const Received& r) {
   auto it = label_of_.find(sent->channel);
   if (it == label_of_.end() || !refs_) co_return;
   if (skip(r)) co_return;
+  if (sent->reaction) {
+    co_await relay_reaction(sent);
+    co_return;
+  }
   if (sent->edited || sent->deleted) {
     if (!edits_) co_return;
     auto key = co_await refs_->key_for(sent->channel, sent->id);
@@ -352,20 +452,27 @@ Task<> SyncHook::relay_new(const SentPtr& sent, const std::string& label) {
   OriginPtr origin = refs_->add_origin(sent->channel, sent->id);
   const std::string& title = title_of(label);
   // Targets whose plugs share naming rules share one copy, unless a reply
-  // makes each copy point at that target's own parent.
+  // or thread makes each copy point at that target's own message, or files
+  // go as uploads to one and as links to the other.
   const TargetRules* shared_rules = nullptr;
+  bool shared_upload = false;
   MessagePtr shared;
+  bool per_target = sent->reply_to || !sent->thread.empty();
+  bool files = has_files(*sent);
   for (const Channel& target : labels_[label]) {
     if (target == sent->channel) continue;
     const TargetRules* rules = &rules_for(target.plug());
-    if (shared && rules == shared_rules && !sent->reply_to) {
+    bool upload = files && target.plug() && target.plug()->features().upload;
+    if (shared && rules == shared_rules && !per_target && upload == shared_upload) {
       host().post(target, shared, origin);
       continue;
     }
     auto copy = co_await copy_for(sent, target, title);
     if (!copy) continue;
     if (sent->reply_to) copy = co_await with_reply(std::move(copy), sent, target);
+    if (!sent->thread.empty()) co_await with_thread(*copy, sent, target);
     shared_rules = rules;
+    shared_upload = upload;
     shared = copy;
     host().post(target, std::move(copy), origin);
   }
@@ -534,6 +641,10 @@ Task<> ForwardHook::on_receive(const Received& r) {
       (!sent->user || std::find(users_->begin(), users_->end(), sent->user->id) == users_->end())) {
     co_return;
   }
+  if (sent->reaction) {
+    co_await relay_reaction(sent);
+    co_return;
+  }
   if (sent->edited || sent->deleted) {
     auto key = co_await refs_->key_for(sent->channel, sent->id);
     if (key) {
@@ -560,7 +671,10 @@ Task<> ForwardHook::on_receive(const Received& r) {
     if (!origin) origin = refs_->add_origin(sent->channel, sent->id);
     std::string title = co_await title_for(sent, target);
     auto copy = co_await copy_for(sent, target, title);
-    if (copy) host().post(target, std::move(copy), origin);
+    if (!copy) continue;
+    // Guarded: a coroutine frame per message is an allocation per message.
+    if (!sent->thread.empty()) co_await with_thread(*copy, sent, target);
+    host().post(target, std::move(copy), origin);
   }
 }
 

@@ -49,6 +49,12 @@ class Relay : public Hook {
   // Sends an edit or delete of the message `key` names to its copies: in
   // place where the target network can, else (edits) as a new copy.
   Task<> relay_change(const SentPtr& sent, const std::string& key);
+  // Sends a reaction to the copies of the message it is on, where the
+  // target network has reactions; elsewhere it is dropped.
+  Task<> relay_reaction(const SentPtr& sent);
+  // Puts `copy` in the target's copy of `sent`'s thread, where the target
+  // network has threads and the thread's first message was bridged.
+  Task<> with_thread(Message& copy, const SentPtr& sent, const Channel& target);
   // Records the delivered copies of a post: the id map learns their ids.
   void listen_for_copies();
   // The schema of `plugs`: the naming keys, joins and renames, none with a

@@ -190,6 +190,127 @@ TEST_F(SyncTest, ReplyToABareReceiptIsResolvedForTheQuote) {
   EXPECT_EQ(c->posted().back()->plain().substr(0, 8), "> bob: a") << c->posted().back()->plain();
 }
 
+// Collects what fetch_file streams.
+Task<FetchResult> fetch_all(const File& file, std::string& into, std::uint64_t limit) {
+  FileSink sink = [&into](std::string_view chunk) -> Task<> {
+    into.append(chunk);
+    co_return;
+  };
+  co_return co_await file.plug()->fetch_file(file, std::move(sink), limit);
+}
+
+TEST_F(SyncTest, FilesAreUploadedWhereTheNetworkCanAndSentAsLinksElsewhere) {
+  build("channels: {room: [a, b, c]}", {}, {{"upload", true}});
+  Message msg = text_message("look", a->user("alice"));
+  File cat;
+  cat.title = "cat.png";
+  cat.type = File::Type::image;
+  cat.url = "https://example.org/cat.png";
+  cat.mime = "image/png";
+  msg.attachments.emplace_back(cat);
+  // Only a can serve this one (its download needs a's credentials).
+  msg.attachments.emplace_back(a->add_file("report.pdf", "%PDF-1.7 ...", File::Type::unknown));
+  a->inject("room", msg);
+  ASSERT_TRUE(wait([&] { return b->posted_count() == 1 && c->posted_count() == 1; }));
+
+  const SentPtr& uploaded = b->posted().back();
+  EXPECT_EQ(uploaded->plain(), "look") << "b uploads: the text is the message's own";
+  ASSERT_EQ(uploaded->attachments.size(), 2u);
+  EXPECT_EQ(std::get<File>(uploaded->attachments[0]).url, cat.url);
+  const File& report = std::get<File>(uploaded->attachments[1]);
+  ASSERT_EQ(report.plug(), a) << "b fetches the file through the plug it came from";
+  std::string bytes;
+  FetchResult fetched = test::run(io, fetch_all(report, bytes, 1024));
+  EXPECT_EQ(fetched.kind, FetchResult::Kind::done) << fetched.reason;
+  EXPECT_EQ(bytes, "%PDF-1.7 ...");
+
+  // c cannot upload (its put() would refuse a file): links instead.
+  const SentPtr& linked = c->posted().back();
+  EXPECT_TRUE(linked->attachments.empty());
+  EXPECT_EQ(linked->plain(), "look\ncat.png\n[file: report.pdf]");
+  auto segments = linked->text->segments();
+  auto link = std::find_if(segments.begin(), segments.end(),
+                           [](const Segment& s) { return s.text == "cat.png"; });
+  ASSERT_NE(link, segments.end());
+  EXPECT_EQ(link->link, cat.url);
+}
+
+TEST_F(SyncTest, AFileWithoutTextIsALinkOfItsOwn) {
+  build();
+  Message msg;
+  msg.user = b->user("bob");
+  File voice;
+  voice.type = File::Type::voice;
+  voice.url = "https://example.org/v.ogg";
+  msg.attachments.emplace_back(voice);
+  b->inject("room", msg);
+  ASSERT_TRUE(wait([&] { return a->posted_count() == 1 && c->posted_count() == 1; }));
+  EXPECT_EQ(c->posted().back()->plain(), "https://example.org/v.ogg");
+  EXPECT_EQ(c->posted().back()->text->segments()[0].link, "https://example.org/v.ogg");
+}
+
+TEST_F(SyncTest, AReactionReachesTheRightCopyWhereReactionsAreNativeAndNowhereElse) {
+  build("channels: {room: [a, b, c]}", {}, {{"reaction", true}});
+  SentPtr hello = a->inject("room", "hello", "alice");
+  a->inject("room", "another", "alice");
+  ASSERT_TRUE(wait([&] { return b->posted_count() == 2 && c->posted_count() == 2; }));
+  std::string b_copy = b->posted()[0]->id;
+  std::string c_copy = c->posted()[0]->id;
+  ASSERT_NE(b_copy, b->posted()[1]->id);
+
+  // carol, on c, reacts to c's copy of "hello" (c itself has no reactions
+  // to send, but its users' reactions arrive as events all the same).
+  for (bool removed : {false, true}) {
+    Message react;
+    react.user = c->user("carol");
+    react.reaction = Reaction{
+        "👍", removed,
+        std::make_shared<const SentMessage>(Receipt{c_copy, c->channel("room"), Clock::now(), {}, false},
+                                            Message{})};
+    c->inject("room", react);
+  }
+  ASSERT_TRUE(wait([&] { return b->posted_count() == 4; }));
+  for (int i : {2, 3}) {
+    const SentPtr& got = b->posted()[i];
+    ASSERT_TRUE(got->reaction);
+    EXPECT_EQ(got->reaction->emoji, "👍");
+    EXPECT_EQ(got->reaction->removed, i == 3);
+    ASSERT_TRUE(got->reaction->on);
+    EXPECT_EQ(got->reaction->on->id, b_copy) << "on b's copy of the message reacted to";
+    EXPECT_EQ(got->user->display_name(), "carol");
+    EXPECT_FALSE(got->text) << "a reaction, not a post";
+  }
+  // a has no reactions: nothing (its put() would refuse one). Once c's
+  // sentinel is out on a, the reactions before it were handled.
+  c->inject("room", "sentinel", "carol");
+  ASSERT_TRUE(wait([&] { return a->posted_count() == 1 && b->posted_count() == 5; }));
+  EXPECT_EQ(a->posted().back()->plain(), "sentinel") << "a reaction reached a";
+  EXPECT_EQ(c->posted_count(), 2u) << "never back where it came from";
+  EXPECT_EQ(hello->channel, a->channel("room"));
+}
+
+TEST_F(SyncTest, ThreadsMapToTheTargetsCopyOfTheirFirstMessage) {
+  build("channels: {room: [a, b, c]}", {{"thread", true}});
+  SentPtr root = b->inject("room", "shall we?", "bob");
+  ASSERT_TRUE(wait([&] { return a->posted_count() == 1 && c->posted_count() == 1; }));
+  std::string a_root = a->posted().back()->id;
+  Message answer = text_message("yes", b->user("carol"));
+  answer.thread = root->id;
+  b->inject("room", answer);
+  ASSERT_TRUE(wait([&] { return a->posted_count() == 2 && c->posted_count() == 2; }));
+  EXPECT_EQ(a->posted().back()->thread, a_root) << "in a's copy of the thread";
+  EXPECT_EQ(a->posted().back()->plain(), "yes");
+  EXPECT_TRUE(c->posted().back()->thread.empty()) << "c has no threads: the main timeline";
+  EXPECT_EQ(c->posted().back()->plain(), "yes");
+
+  // A thread whose first message was never bridged: the main timeline.
+  Message lost = text_message("in an old thread", b->user("carol"));
+  lost.thread = "before-the-bridge";
+  b->inject("room", lost);
+  ASSERT_TRUE(wait([&] { return a->posted_count() == 3; }));
+  EXPECT_TRUE(a->posted().back()->thread.empty());
+}
+
 TEST_F(SyncTest, JoinsAndRenamesCrossAsTextByDefaultAsInImmp) {
   build();
   Message join;
