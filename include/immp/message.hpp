@@ -113,9 +113,9 @@ struct File {
   enum class Type { unknown, image, video, audio, voice, sticker };
   std::string title;  // the file's name as its sender gave it ("cat.png"); may be empty
   Type type = Type::unknown;
-  std::string url;   // where anyone can fetch the file; empty if nowhere
-  std::string path;  // a local copy, if any
-  std::string mime;  // "image/png"; empty if unknown
+  std::string url;                    // where anyone can fetch the file; empty if nowhere
+  std::string path;                   // a local copy, if any
+  std::string mime;                   // "image/png"; empty if unknown
   std::optional<std::uint64_t> size;  // in bytes; nullopt if unknown
   // The plug that can fetch the bytes, and its own name for them (a file
   // id, an attachment URL that needs a token). Null/empty: not fetchable.

@@ -22,7 +22,7 @@ namespace immp {
 namespace detail {
 struct PlugCore;
 struct PostingState;
-}
+}  // namespace detail
 
 // The markup a network's messages are written in, for renderers and for
 // hooks that judge what formatting will survive.
@@ -46,10 +46,10 @@ struct RateLimit {
 // constructor (or, for what it learns from the server, before it reports
 // itself online).
 struct Features {
-  bool edit = false;     // put() of an `edited` message with an id changes it in place
-  bool remove = false;   // delete_message() works
-  bool reply = false;    // put() renders `reply_to` natively
-  bool rich = false;     // formatting survives put()
+  bool edit = false;    // put() of an `edited` message with an id changes it in place
+  bool remove = false;  // delete_message() works
+  bool reply = false;   // put() renders `reply_to` natively
+  bool rich = false;    // formatting survives put()
   // The network echoes our own messages back through queue(). Read by the
   // host when put() announces a part (Posting), so a plug whose echo
   // support depends on the connection (IRC's echo-message) sets it first.
@@ -72,10 +72,10 @@ struct Features {
 // relays a file that is cut short.
 struct [[nodiscard]] FetchResult {
   enum class Kind {
-    done,             // every byte went to the sink
-    not_fetchable,    // this plug cannot fetch this file (the default)
-    too_large,        // the file is over the size limit; the sink got none or part of it
-    failed,           // the network refused or the link broke; `reason` says
+    done,           // every byte went to the sink
+    not_fetchable,  // this plug cannot fetch this file (the default)
+    too_large,      // the file is over the size limit; the sink got none or part of it
+    failed,         // the network refused or the link broke; `reason` says
   };
   Kind kind = Kind::not_fetchable;
   std::uint64_t bytes = 0;  // bytes given to the sink
@@ -99,7 +99,9 @@ class [[nodiscard]] PutResult {
     partial,    // some parts went out (Posting::sent), the rest are retried; never sent twice
   };
   static PutResult delivered() { return PutResult(Kind::delivered, {}, {}); }
-  static PutResult failed(std::string reason) { return PutResult(Kind::failed, std::move(reason), {}); }
+  static PutResult failed(std::string reason) {
+    return PutResult(Kind::failed, std::move(reason), {});
+  }
   // `after`: the network's own "retry after" (a rate limit); zero lets the
   // outbox back off on its own schedule.
   static PutResult retry(std::string reason, std::chrono::milliseconds after = {}) {
@@ -229,8 +231,7 @@ class Plug : public Openable {
   virtual Task<std::optional<std::vector<UserPtr>>> channel_admins(const Channel& channel);
   virtual Task<> channel_invite(const Channel& channel, const User& user);
   virtual Task<> channel_remove(const Channel& channel, const User& user);
-  virtual Task<std::optional<std::string>> channel_link_create(const Channel& channel,
-                                                               bool shared);
+  virtual Task<std::optional<std::string>> channel_link_create(const Channel& channel, bool shared);
   virtual Task<> channel_link_revoke(const Channel& channel, std::optional<std::string> link);
   virtual Task<std::vector<SentPtr>> channel_history(const Channel& channel, SentPtr before);
   virtual Task<SentPtr> get_message(const Receipt& receipt);
@@ -245,7 +246,6 @@ class Plug : public Openable {
   // downloads that need the network's credentials; a public `url` is for
   // anyone to fetch. Default: not_fetchable.
   virtual Task<FetchResult> fetch_file(const File& file, FileSink sink, std::uint64_t size_limit);
-
 
  protected:
   Features features_;

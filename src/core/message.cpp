@@ -104,8 +104,8 @@ std::vector<UserPtr> Message::mentions() const {
     if (!s.mention) continue;
     // One user may be mentioned through several User objects.
     auto same = [&](const UserPtr& u) {
-      return u == s.mention || (!u->id.empty() && u->id == s.mention->id &&
-                                u->handle == s.mention->handle);
+      return u == s.mention ||
+             (!u->id.empty() && u->id == s.mention->id && u->handle == s.mention->handle);
     };
     if (std::find_if(out.begin(), out.end(), same) == out.end()) out.push_back(s.mention);
   }

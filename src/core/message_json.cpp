@@ -93,7 +93,8 @@ File file_from_json(const json::object& o, const Host& host) {
   f.mime = text_of(o, "mime");
   if (const auto* size = o.if_contains("size")) {
     if (size->is_uint64()) f.size = size->as_uint64();
-    if (size->is_int64() && size->as_int64() >= 0) f.size = static_cast<std::uint64_t>(size->as_int64());
+    if (size->is_int64() && size->as_int64() >= 0)
+      f.size = static_cast<std::uint64_t>(size->as_int64());
   }
   f.origin = plug_named(o, "origin", host);
   f.ref = text_of(o, "ref");

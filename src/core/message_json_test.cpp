@@ -187,10 +187,8 @@ struct MessageJson : ::testing::Test {
 
     Message m;
     RichText text;
-    text.push(
-        Segment{"plain ", false, false, false, false, false, false, "", nullptr});
-    text.push(
-        Segment{"all", true, true, true, true, true, true, "https://example.org", nullptr});
+    text.push(Segment{"plain ", false, false, false, false, false, false, "", nullptr});
+    text.push(Segment{"all", true, true, true, true, true, true, "https://example.org", nullptr});
     Segment mention;
     mention.text = "@bob";
     mention.italic = true;

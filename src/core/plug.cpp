@@ -73,7 +73,8 @@ Task<SentPtr> Plug::resolve_message(SentPtr receipt) {
 }
 Task<> Plug::delete_message(const Receipt&) { co_return; }
 Task<FetchResult> Plug::fetch_file(const File&, FileSink, std::uint64_t) {
-  co_return FetchResult{FetchResult::Kind::not_fetchable, 0, "network " + name() + " cannot fetch files"};
+  co_return FetchResult{FetchResult::Kind::not_fetchable, 0,
+                        "network " + name() + " cannot fetch files"};
 }
 
 }  // namespace immp

@@ -65,8 +65,8 @@ void files_as_links(Message& copy) {
       line.text = f->title.empty() ? f->url : f->title;
       line.link = f->url;
     } else {
-      line.text = "[" + std::string(kind_name(f->type)) + (f->title.empty() ? "" : ": ") +
-                  f->title + "]";
+      line.text =
+          "[" + std::string(kind_name(f->type)) + (f->title.empty() ? "" : ": ") + f->title + "]";
       line.italic = true;
     }
     text.append(std::move(line));

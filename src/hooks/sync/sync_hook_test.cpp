@@ -263,10 +263,10 @@ TEST_F(SyncTest, AReactionReachesTheRightCopyWhereReactionsAreNativeAndNowhereEl
   for (bool removed : {false, true}) {
     Message react;
     react.user = c->user("carol");
-    react.reaction = Reaction{
-        "👍", removed,
-        std::make_shared<const SentMessage>(Receipt{c_copy, c->channel("room"), Clock::now(), {}, false},
-                                            Message{})};
+    react.reaction =
+        Reaction{"👍", removed,
+                 std::make_shared<const SentMessage>(
+                     Receipt{c_copy, c->channel("room"), Clock::now(), {}, false}, Message{})};
     c->inject("room", react);
   }
   ASSERT_TRUE(wait([&] { return b->posted_count() == 4; }));

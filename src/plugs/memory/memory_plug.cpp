@@ -35,8 +35,8 @@ namespace {
 
 Markup markup_of(const Node& node) {
   static constexpr std::pair<std::string_view, Markup> kNames[] = {
-      {"plain", Markup::plain},   {"irc", Markup::irc},       {"markdown", Markup::markdown},
-      {"html", Markup::html},     {"mrkdwn", Markup::mrkdwn}, {"discord", Markup::discord}};
+      {"plain", Markup::plain}, {"irc", Markup::irc},       {"markdown", Markup::markdown},
+      {"html", Markup::html},   {"mrkdwn", Markup::mrkdwn}, {"discord", Markup::discord}};
   for (const auto& [name, markup] : kNames) {
     if (node.as_string() == name) return markup;
   }
@@ -245,7 +245,7 @@ Task<> MemoryPlug::delete_message(const Receipt& receipt) {
 }
 
 Task<FetchResult> MemoryPlug::fetch_file(const File& file, FileSink sink,
-                                          std::uint64_t size_limit) {
+                                         std::uint64_t size_limit) {
   auto it = file.origin == handle() ? files_.find(file.ref) : files_.end();
   if (it == files_.end()) co_return co_await Plug::fetch_file(file, std::move(sink), size_limit);
   // Shared: the bytes outlive a remove_file() while we stream them.
@@ -253,9 +253,9 @@ Task<FetchResult> MemoryPlug::fetch_file(const File& file, FileSink sink,
   // A size the network told up front refuses at once; without one (a
   // download without a Content-Length) the limit is found part way.
   if (file.size && bytes->size() > size_limit) {
-    co_return FetchResult{FetchResult::Kind::too_large, 0,
-                          std::to_string(bytes->size()) + " bytes, over the limit of " +
-                              std::to_string(size_limit)};
+    co_return FetchResult{
+        FetchResult::Kind::too_large, 0,
+        std::to_string(bytes->size()) + " bytes, over the limit of " + std::to_string(size_limit)};
   }
   FetchResult result{FetchResult::Kind::done, 0, {}};
   std::string_view rest(*bytes);

@@ -108,7 +108,8 @@ TEST_F(MemoryPlugTest, AFileItDoesNotHoldIsNotFetchable) {
 
 TEST_F(MemoryPlugTest, WhatTheFeaturesRuleOutIsRefused) {
   auto& net = test::add_memory_plug(host, "net", {{"max-length", 5}});
-  auto& can = test::add_memory_plug(host, "can", {{"reaction", true}, {"thread", true}, {"upload", true}});
+  auto& can =
+      test::add_memory_plug(host, "can", {{"reaction", true}, {"thread", true}, {"upload", true}});
   host.add_channel("net", net.channel("room"));
   test::run(io, host.open());
   auto send = [&](Plug& plug, Message msg) -> bool {
