@@ -146,6 +146,11 @@ const std::string& author_name(const User& user) {
   return user.username.empty() ? user.display_name() : user.username;
 }
 
+bool quotes_parent(const Message& msg, const RenderOptions& options) {
+  return options.quote_reply_to && !options.reply_is_last && msg.reply_to &&
+         msg.reply_to->text && !msg.reply_to->text->empty();
+}
+
 std::vector<std::string> render_message(const Message& msg, const RenderOptions& options) {
   auto shown_name = [&](const User& user) {
     std::string name = clean_name(author_name(user));
@@ -156,8 +161,7 @@ std::vector<std::string> render_message(const Message& msg, const RenderOptions&
   LineWriter lines(options, msg.edited, msg.reply_to != nullptr);
 
   // The parent, quoted, unless it is right above: "[<bob> text]".
-  if (options.quote_reply_to && !options.reply_is_last && msg.reply_to &&
-      msg.reply_to->text && !msg.reply_to->text->empty()) {
+  if (quotes_parent(msg, options)) {
     const auto& r = *msg.reply_to;
     std::string who;
     if (r.user) who = (r.action ? "* " : "<") + shown_name(*r.user) + (r.action ? " " : "> ");

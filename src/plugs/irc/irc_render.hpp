@@ -52,6 +52,10 @@ inline constexpr std::size_t kQuoteChars = 160;
 // under our own name (with_name false). Empty when there is nothing to say.
 std::vector<std::string> render_message(const Message& msg, const RenderOptions& options);
 
+// Whether render_message(msg, options) starts with a quote of the parent:
+// then the reply itself starts at its second text.
+bool quotes_parent(const Message& msg, const RenderOptions& options);
+
 // The name as shown on IRC: control bytes and line breaks removed, spaces
 // kept; "someone" when empty.
 std::string clean_name(std::string_view name);

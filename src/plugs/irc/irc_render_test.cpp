@@ -136,6 +136,7 @@ TEST(IrcRender, RepliesQuoteTheirParentAsIMMPDoes) {
   auto m = text_from("alice", "me too");
   m.reply_to = parent("bob", "I like tea");
   EXPECT_EQ(render_message(m, {}), (Lines{"[<bob> I like tea]", "└─> <alice> me too"}));
+  EXPECT_TRUE(quotes_parent(m, {}));
 }
 
 TEST(IrcRender, NoQuoteWhenTheParentIsRightAbove) {
@@ -144,6 +145,7 @@ TEST(IrcRender, NoQuoteWhenTheParentIsRightAbove) {
   RenderOptions o;
   o.reply_is_last = true;
   EXPECT_EQ(render_message(m, o), Lines{"└─> <alice> me too"});
+  EXPECT_FALSE(quotes_parent(m, o));
 }
 
 TEST(IrcRender, WithoutQuoteReplyToOnlyTheShortArrow) {
