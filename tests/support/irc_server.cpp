@@ -104,6 +104,14 @@ void NgircdServer::stop() {
   process_.reset();
 }
 
+void NgircdServer::freeze() {
+  if (process_) process_->signal(SIGSTOP);
+}
+
+void NgircdServer::thaw() {
+  if (process_) process_->signal(SIGCONT);
+}
+
 std::string NgircdServer::log() const {
   if (!process_) return "(not running)";
   return process_->out() + process_->err();
@@ -133,13 +141,26 @@ InspircdServer::InspircdServer(InspircdOptions options)
   conf += "<admin name=\"immp\" nick=\"immp\" email=\"root@localhost\">\n";
   conf += "<bind address=\"127.0.0.1\" port=\"" + std::to_string(port_) + "\" type=\"clients\">\n";
   conf += "<bind address=\"127.0.0.1\" port=\"" + std::to_string(tls_port_) +
-          "\" type=\"clients\" sslprofile=\"main\">\n";
+          "\" type=\"clients\" sslprofile=\"main\"" +
+          // m_ircv3_sts looks for TLS listeners by the older `ssl` key.
+          (options.sts ? " ssl=\"main\"" : "") + ">\n";
   conf += "<module name=\"ssl_gnutls\">\n";
   conf += "<sslprofile name=\"main\" provider=\"gnutls\" certfile=\"" + d + "/cert.pem\" keyfile=\"" +
-          d + "/key.pem\" requestclientcert=\"no\">\n";
+          d + "/key.pem\" hash=\"sha256\" requestclientcert=\"" +
+          (options.client_certs ? "yes" : "no") + "\">\n";
   for (const char* m : {"cap", "ircv3", "ircv3_echomessage", "ircv3_servertime", "ircv3_capnotify"}) {
     conf += std::string("<module name=\"") + m + "\">\n";
   }
+  if (options.message_tags) {
+    for (const char* m : {"ircv3_ctctags", "ircv3_msgid"}) {
+      conf += std::string("<module name=\"") + m + "\">\n";
+    }
+  }
+  if (options.sts) {
+    conf += "<module name=\"ircv3_sts\">\n<sts host=\"*\" port=\"" + std::to_string(tls_port_) +
+            "\" duration=\"60\" preload=\"no\">\n";
+  }
+  if (options.client_certs) conf += "<module name=\"sslinfo\">\n";
   conf += "<connect allow=\"*\" timeout=\"60\" pingfreq=\"120\" recvq=\"" +
           std::to_string(options.recvq) + "\" sendq=\"262144\" threshold=\"" +
           std::to_string(options.threshold) + "\" commandrate=\"" +
@@ -202,7 +223,8 @@ AthemeServices::AthemeServices(const InspircdServer& ircd) : ircd_(ircd), dir_("
   const std::string services = InspircdServer::kServicesName;
   std::ostringstream conf;
   for (const char* m : {"protocol/inspircd", "backend/opensex", "crypto/pbkdf2v2", "nickserv/main",
-                        "nickserv/register", "saslserv/main", "saslserv/plain"}) {
+                        "nickserv/register", "nickserv/identify", "nickserv/cert",
+                        "saslserv/main", "saslserv/plain", "saslserv/external"}) {
     conf << "loadmodule \"modules/" << m << "\";\n";
   }
   // auth = none: REGISTER needs no e-mail verification; mta /bin/true sends
@@ -262,6 +284,35 @@ void AthemeServices::register_account(const std::string& name, const std::string
                              (done ? done->params[1] : "no answer") + "\n" + log());
   }
   client.send("QUIT");
+}
+
+void AthemeServices::add_certificate(const std::string& name, const std::string& password,
+                                     const std::string& fingerprint) {
+  IrcClient client(ircd_.port(), name + "-cert");
+  client.send("PRIVMSG NickServ :IDENTIFY " + name + " " + password);
+  auto identified = client.wait_for(
+      [](const irc::Line& l) {
+        return l.command == "NOTICE" && l.params.size() > 1 &&
+               (l.params[1].find("identified for") != std::string::npos ||
+                l.params[1].find("now logged in") != std::string::npos ||
+                l.params[1].find("nvalid") != std::string::npos);
+      },
+      10s);
+  if (!identified || identified->params[1].find("nvalid") != std::string::npos) {
+    throw std::runtime_error("NickServ did not identify " + name + ": " +
+                             (identified ? identified->params[1] : "no answer") + "\n" + log());
+  }
+  client.send("PRIVMSG NickServ :CERT ADD " + fingerprint);
+  auto added = client.wait_for(
+      [](const irc::Line& l) {
+        return l.command == "NOTICE" && l.params.size() > 1 && l.nick == "NickServ" &&
+               l.params[1].find("ingerprint") != std::string::npos;
+      },
+      10s);
+  if (!added || added->params[1].find("Added") == std::string::npos) {
+    throw std::runtime_error("NickServ did not add the fingerprint for " + name + ": " +
+                             (added ? added->params[1] : "no answer") + "\n" + log());
+  }
 }
 
 std::string AthemeServices::log() const {

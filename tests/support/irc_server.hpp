@@ -50,6 +50,10 @@ class NgircdServer {
   void stop();
   // Starts it again on the same port.
   void start();
+  // Suspends the server (SIGSTOP): the kernel still takes what clients
+  // write, but nothing is read or answered until stop() or thaw().
+  void freeze();
+  void thaw();
   bool running() const { return process_ != nullptr; }
   // What the server printed so far, for failure messages.
   std::string log() const;
@@ -75,6 +79,15 @@ struct InspircdOptions {
   // m_sasl with target InspircdServer::kServicesName, <uline>) on
   // services_port(): AthemeServices links there and answers SASL.
   bool services = false;
+  // IRCv3 client tags and message ids (m_ircv3_ctctags, m_ircv3_msgid):
+  // +draft/reply and +draft/react travel, every message carries a msgid.
+  bool message_tags = false;
+  // IRCv3 STS (m_ircv3_sts): the plaintext port advertises the TLS port,
+  // the TLS port a policy of 60 s, for any host name.
+  bool sts = false;
+  // The TLS port asks for client certificates (m_sslinfo, SHA-256
+  // fingerprints), which m_sasl passes to services for SASL EXTERNAL.
+  bool client_certs = false;
 };
 
 // InspIRCd 3 with IRCv3 (cap, echo-message, server-time) on a plain port and
@@ -141,6 +154,10 @@ class AthemeServices {
   // REGISTER; no e-mail verification). Throws std::runtime_error when
   // NickServ does not confirm within 10 s.
   void register_account(const std::string& name, const std::string& password);
+  // Lets `name` log in with the certificate whose SHA-256 fingerprint is
+  // `fingerprint` (lower-case hex, no colons): NickServ CERT ADD.
+  void add_certificate(const std::string& name, const std::string& password,
+                       const std::string& fingerprint);
   std::string log() const;
 
  private:

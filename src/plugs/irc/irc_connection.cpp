@@ -1,12 +1,16 @@
 #include "plugs/irc/irc_connection.hpp"
 
 #include <algorithm>
+#include <cctype>
+#include <charconv>
 #include <map>
 #include <stdexcept>
 
 #include <boost/asio/error.hpp>
 
 #include "plugs/irc/irc_cap.hpp"
+#include "plugs/irc/irc_sasl.hpp"
+#include "plugs/irc/irc_sts.hpp"
 
 // GCC 12 at -O2 reports -Wmismatched-new-delete for the frame of the large
 // negotiate() coroutine: the frame is allocated and freed by Asio's own
@@ -20,6 +24,10 @@ namespace immp::irc {
 namespace {
 
 using namespace std::chrono_literals;
+// The token of the PINGs that confirm delivery: "PING :immp-c<lines>".
+constexpr std::string_view kConfirmToken = "immp-c";
+// How long a message's echo may be late before a PING confirms it.
+constexpr std::chrono::seconds kConfirmFallback{2};
 // A server line longer than this without a line break is not IRC.
 constexpr std::size_t kMaxRead = kMaxTagsBytes + kMaxLineBytes + 1024;
 // Bytes asked of the socket per read: many lines at once under load.
@@ -175,7 +183,9 @@ Task<> Connection::open() {
     throw;
   }
   open_ = true;
+  echo_confirms_ = options_.confirm && caps_.count("echo-message");
   last_rx_ = clock_->now();
+  last_write_ = last_rx_;
   tasks_.spawn("irc writer", write_loop());
   tasks_.spawn("irc keepalive", keepalive());
 }
@@ -185,11 +195,35 @@ Task<> Connection::registration_deadline() {
   if (!open_) close("timed out connecting and registering");
 }
 
+Task<> Connection::give_up(std::string why) {
+  // Best effort: the server learns we are leaving, and why, instead of
+  // seeing a dropped socket mid-registration.
+  try {
+    std::string end = wire("CAP", {"END"});
+    co_await write_now(std::move(end));
+    std::string quit = wire("QUIT", {why});
+    co_await write_now(std::move(quit));
+  } catch (const std::exception&) {
+  }
+  throw ConnectionError(why);
+}
+
 Task<> Connection::negotiate() {
-  const bool want_sasl = !options_.sasl.mechanism.empty();
+  const SaslOptions& sasl = options_.sasl;
+  const bool want_sasl = !sasl.mechanisms.empty();
   std::map<std::string, std::string> offered;
   bool cap_done = false;
   bool sasl_done = !want_sasl;
+  // The mechanism being tried (an index into sasl.mechanisms), its client,
+  // and the server's challenge as far as it came (chunks of 400).
+  std::size_t mech = 0;
+  std::unique_ptr<SaslClient> client;
+  std::string challenge;
+  std::vector<std::string> failures;  // "<mechanism>: <why>", for the error
+  // Why SASL cannot log us in; empty while it still may. Then, by config,
+  // registration stops or carries on without an account.
+  std::string sasl_failed;
+  auto mech_name = [&] { return std::string(sasl_name(sasl.mechanisms[mech])); };
   {
     std::string out = wire("CAP", {"LS", "302"});
     co_await write_now(std::move(out));
@@ -208,6 +242,21 @@ Task<> Connection::negotiate() {
     co_await write_now(std::move(out));
   }
   for (;;) {
+    if (!sasl_failed.empty()) {
+      // No mechanism can log us in: stop, or go on without an account.
+      if (sasl.required) {
+        std::string why = std::move(sasl_failed);
+        co_await give_up(std::move(why));
+      }
+      log_->warn("{}; registering without an account (sasl.required is off)", sasl_failed);
+      sasl_failed.clear();
+      sasl_done = true;
+      if (!cap_done) {
+        cap_done = true;
+        std::string out = wire("CAP", {"END"});
+        co_await write_now(std::move(out));
+      }
+    }
     auto line = co_await read_raw();
     if (!line) {
       throw ConnectionError("registration with " + endpoint(options_) +
@@ -225,19 +274,44 @@ Task<> Connection::negotiate() {
       if (reply->sub == "LS") {
         offered.insert(reply->caps.begin(), reply->caps.end());
         if (reply->more) continue;
+        if (auto sts = offered.find("sts"); options_.sts && sts != offered.end()) {
+          auto value = parse_sts(sts->second);
+          if (transport_->is_tls()) {
+            sts_duration_ = value.duration;
+          } else if (value.port) {
+            // The spec: leave the plaintext link at once, come back with TLS.
+            int port = *value.port;
+            std::string why = endpoint(options_) + " requires TLS (STS): reconnecting to port " +
+                              std::to_string(port);
+            try {
+              std::string quit = wire("QUIT", {"upgrading to TLS (STS)"});
+              co_await write_now(std::move(quit));
+            } catch (const std::exception&) {
+            }
+            throw StsUpgrade(port, why);
+          }
+        }
+        bool ask_sasl = want_sasl;
         if (want_sasl) {
           auto it = offered.find("sasl");
           if (it == offered.end()) {
-            throw ConnectionError("SASL is configured but " + endpoint(options_) +
-                                  " does not offer it");
-          }
-          auto mechs = sasl_mechanisms(it->second);
-          if (!mechs.empty() && !mechs.count(options_.sasl.mechanism)) {
-            throw ConnectionError("the server offers SASL " + it->second + ", not " +
-                                  options_.sasl.mechanism);
+            std::string why = "SASL is configured but " + endpoint(options_) + " does not offer it";
+            if (sasl.required) co_await give_up(std::move(why));
+            log_->warn("{}; registering without an account (sasl.required is off)", why);
+            ask_sasl = false;
+            sasl_done = true;
+          } else if (auto mechs = sasl_mechanisms(it->second); !mechs.empty()) {
+            // The list may be stale (services not linked yet): we still try
+            // ours, and the server's 904 decides.
+            bool any = false;
+            for (auto m : sasl.mechanisms) any = any || mechs.count(std::string(sasl_name(m)));
+            if (!any) {
+              log_->warn("{} offers SASL {}, none of ours; trying anyway", endpoint(options_),
+                         it->second);
+            }
           }
         }
-        auto chosen = choose_caps(offered, want_sasl);
+        auto chosen = choose_caps(offered, ask_sasl);
         if (chosen.empty()) {
           cap_done = true;
           {
@@ -261,12 +335,16 @@ Task<> Connection::negotiate() {
           }
         }
         log_->debug("capabilities on {}: {}", endpoint(options_), cap_names(reply->caps));
-        if (want_sasl && caps_.count("sasl") && !sasl_done) {
-          {
-            std::string out = wire("AUTHENTICATE", {options_.sasl.mechanism});
-            co_await write_now(std::move(out));
+        if (want_sasl && caps_.count("sasl") && !sasl_done && !client) {
+          client = make_sasl_client(sasl.mechanisms[mech], sasl.username, sasl.password,
+                                    sasl.nonce ? sasl.nonce : NonceSource(random_nonce));
+          std::string out = wire("AUTHENTICATE", {mech_name()});
+          co_await write_now(std::move(out));
+        } else if (!cap_done && (sasl_done || !caps_.count("sasl"))) {
+          if (want_sasl && !sasl_done && sasl_failed.empty()) {
+            sasl_failed = "SASL is configured but " + endpoint(options_) + " did not grant it";
+            continue;
           }
-        } else if (!cap_done) {
           cap_done = true;
           {
             std::string out = wire("CAP", {"END"});
@@ -274,7 +352,10 @@ Task<> Connection::negotiate() {
           }
         }
       } else if (reply->sub == "NAK") {
-        if (want_sasl) throw ConnectionError("the server refused the sasl capability");
+        if (want_sasl && !sasl_done && reply->caps.count("sasl")) {
+          sasl_failed = "the server refused the sasl capability";
+          continue;
+        }
         if (!cap_done) {
           cap_done = true;
           {
@@ -284,20 +365,44 @@ Task<> Connection::negotiate() {
         }
       }
     } else if (cmd == "AUTHENTICATE") {
-      if (line->param(0) != "+") continue;
-      if (options_.sasl.mechanism == "EXTERNAL") {
-        {
-          std::string out = wire("AUTHENTICATE", {"+"});
-          co_await write_now(std::move(out));
-        }
+      if (!client) continue;
+      // The challenge comes in chunks of 400; a shorter one (or "+") ends it.
+      const std::string& chunk = line->param(0);
+      if (chunk != "+") challenge += chunk;
+      if (chunk.size() == 400) continue;
+      auto decoded = base64_decode(challenge);
+      challenge.clear();
+      SaslStep step;
+      if (!decoded) {
+        step.error = "the server's SASL challenge is not base64";
       } else {
-        auto payload = sasl_plain_payload(options_.sasl.username, options_.sasl.password);
-        for (auto& chunk : sasl_chunks(payload)) {
-          std::string out = wire("AUTHENTICATE", {chunk});
+        step = client->respond(*decoded);
+      }
+      if (!step.response) {
+        // Abort the exchange; a server we cannot trust ends the connection
+        // whatever sasl.required says.
+        {
+          std::string out = wire("AUTHENTICATE", {"*"});
           co_await write_now(std::move(out));
         }
+        std::string why =
+            "SASL " + mech_name() + " with " + endpoint(options_) + " aborted: " + step.error;
+        co_await give_up(std::move(why));
       }
-    } else if (cmd == "903") {
+      for (auto& part : sasl_chunks(*step.response)) {
+        std::string out = wire("AUTHENTICATE", {part});
+        co_await write_now(std::move(out));
+      }
+    } else if (cmd == "900") {
+      account_ = line->param(2);
+      log_->info("logged in to {} as {}", endpoint(options_), account_);
+    } else if (cmd == "903" || cmd == "907") {
+      if (!client || (cmd == "903" && !client->server_verified())) {
+        std::string why = "SASL " + (client ? mech_name() : std::string()) + " with " +
+                          endpoint(options_) +
+                          " claimed success without proving it knows our password";
+        co_await give_up(std::move(why));
+      }
       sasl_done = true;
       if (!cap_done) {
         cap_done = true;
@@ -306,10 +411,24 @@ Task<> Connection::negotiate() {
           co_await write_now(std::move(out));
         }
       }
-    } else if (cmd == "902" || cmd == "904" || cmd == "905" || cmd == "906" || cmd == "908") {
-      std::string why = last_param(*line);
-      throw ConnectionError("SASL " + options_.sasl.mechanism + " authentication failed on " +
-                            endpoint(options_) + ": " + why);
+    } else if (cmd == "908") {
+      log_->info("{} supports SASL {}", endpoint(options_), line->param(1));
+    } else if (cmd == "902" || cmd == "904" || cmd == "905" || cmd == "906") {
+      if (sasl_done || !client) continue;
+      failures.push_back(mech_name() + ": " + last_param(*line));
+      log_->warn("SASL {} failed on {}: {}", mech_name(), endpoint(options_), last_param(*line));
+      client.reset();
+      challenge.clear();
+      if (cmd != "902" && ++mech < sasl.mechanisms.size()) {
+        client = make_sasl_client(sasl.mechanisms[mech], sasl.username, sasl.password,
+                                  sasl.nonce ? sasl.nonce : NonceSource(random_nonce));
+        std::string out = wire("AUTHENTICATE", {mech_name()});
+        co_await write_now(std::move(out));
+        continue;
+      }
+      std::string why;
+      for (const auto& f : failures) why += (why.empty() ? "" : "; ") + f;
+      sasl_failed = "SASL authentication failed on " + endpoint(options_) + ": " + why;
     } else if (cmd == "433" || cmd == "436" || cmd == "437") {
       // Nick in use: append '_' and try again, as IRC clients do.
       nick_ += "_";
@@ -325,8 +444,9 @@ Task<> Connection::negotiate() {
     } else if (cmd == "ERROR") {
       throw ConnectionError("the server ended the connection: " + line->param(0));
     } else if (cmd == "001") {
-      if (want_sasl && !sasl_done) {
-        throw ConnectionError("registered on " + endpoint(options_) + " without SASL");
+      if (want_sasl && !sasl_done && sasl.required) {
+        std::string why = "registered on " + endpoint(options_) + " without SASL";
+        co_await give_up(std::move(why));
       }
       nick_ = line->param(0);
       // "Welcome to the ... Network nick!user@host" gives our prefix.
@@ -354,10 +474,27 @@ Task<Line> Connection::read() {
       if (auto pong = format_line("PONG", {line->param(0)}, &error)) post_urgent(std::move(*pong));
       continue;
     }
-    if (line->command == "PONG") continue;
+    if (line->command == "PONG") {
+      note_pong(*line);
+      continue;
+    }
     if (line->command == "ERROR") {
       close("the server ended the connection: " + line->param(0));
       throw ConnectionError(close_reason_);
+    }
+    if (!echoes_.empty()) {
+      const std::string& cmd = line->command;
+      // Our message's echo, or the error that refused it (it was handled
+      // all the same: sending it again would meet the same error).
+      bool ours = (cmd == "PRIVMSG" || cmd == "NOTICE" || cmd == "TAGMSG") &&
+                  line->nick.size() == nick_.size() &&
+                  std::equal(line->nick.begin(), line->nick.end(), nick_.begin(),
+                             [](unsigned char a, unsigned char b) {
+                               return std::tolower(a) == std::tolower(b);
+                             });
+      if (ours || cmd == "404" || cmd == "412" || cmd == "531") {
+        confirm_through(echoes_.front());
+      }
     }
     co_return std::move(*line);
   }
@@ -373,51 +510,123 @@ bool Connection::enqueue(std::string line, bool urgent) {
   if (urgent) {
     urgent_.push_back(std::move(line));
   } else {
-    queue_.push_back(Pending{std::move(line), 1});
+    bool echoes = echoes_back(line);
+    queue_.push_back(Pending{std::move(line), 1, echoes});
     ++queued_seq_;
   }
   wake_writer_.notify();
   return true;
 }
 
+void Connection::append_confirmation(std::string& batch, std::uint64_t seq) {
+  if (!options_.confirm || seq <= pinged_seq_) return;
+  pinged_seq_ = seq;
+  batch += "PING :";
+  batch += kConfirmToken;
+  batch += std::to_string(seq);
+  batch += "\r\n";
+}
+
+void Connection::note_pong(const Line& line) {
+  // "PONG <server> :<token>"; some servers put the token first.
+  for (const auto& p : line.params) {
+    std::string_view token = p;
+    if (!token.starts_with(kConfirmToken)) continue;
+    token.remove_prefix(kConfirmToken.size());
+    std::uint64_t seq = 0;
+    auto [end, ec] = std::from_chars(token.data(), token.data() + token.size(), seq);
+    if (ec != std::errc() || end != token.data() + token.size()) continue;
+    // Never more than went out: a confused server cannot confirm lines
+    // that were not written.
+    confirm_through(std::min(seq, written_seq_));
+  }
+}
+
+void Connection::confirm_through(std::uint64_t seq) {
+  while (!echoes_.empty() && echoes_.front() <= seq) echoes_.pop_front();
+  if (seq > confirmed_seq_) {
+    confirmed_seq_ = seq;
+    written_.notify();
+  }
+}
+
+bool Connection::echoes_back(std::string_view wire) const {
+  if (!echo_confirms_) return false;
+  if (wire.starts_with('@')) {
+    auto space = wire.find(' ');
+    if (space == std::string_view::npos) return false;
+    wire.remove_prefix(space + 1);
+  }
+  auto command = wire.substr(0, wire.find(' '));
+  return command == "PRIVMSG" || command == "NOTICE" ||
+         (command == "TAGMSG" && caps_.count("message-tags"));
+}
+
+void Connection::expect_echo(std::uint64_t seq, bool echoes) {
+  if (echoes) echoes_.push_back(seq);
+}
+
 bool Connection::post(std::string line) { return enqueue(std::move(line), false); }
 bool Connection::post_urgent(std::string line) { return enqueue(std::move(line), true); }
 
-std::optional<std::size_t> Connection::try_write_now(std::vector<std::string>& lines,
-                                                     std::string& rest) {
+bool Connection::try_write_now(std::vector<std::string>& lines) {
   // Only when nothing is queued or being written (order), when the
   // transport can write without suspending (not TLS), and when the bucket
   // lets every line go now.
   if (!transport_->can_try_write() || writing_ || !urgent_.empty() || !queue_.empty()) {
-    return std::nullopt;
+    return false;
   }
   auto now = clock_->now();
   if (bucket_.tokens(now) < static_cast<double>(lines.size()) && options_.send_delay.count() > 0) {
-    return std::nullopt;
+    return false;
   }
+  const std::size_t total = lines.size();
+  bool echoes = echo_confirms_;
+  for (const auto& l : lines) echoes = echoes && echoes_back(l);
   std::string batch;
-  if (lines.size() == 1) {
+  if (total == 1) {
     batch = std::move(lines.front());
   } else {
     std::size_t size = 0;
     for (const auto& l : lines) size += l.size();
-    batch.reserve(size);
+    batch.reserve(size + 32);
     for (const auto& l : lines) batch += l;
   }
-  for (std::size_t i = 0; i < lines.size(); ++i) bucket_.take(now);
+  // One line's size, when it was moved into the batch.
+  const std::size_t single = total == 1 ? batch.size() : 0;
+  const std::uint64_t first = queued_seq_ + 1;
+  queued_seq_ += total;
+  // The confirming PING, where no echo will do, rides in the same write:
+  // one system call.
+  if (!echoes) append_confirmation(batch, queued_seq_);
+  for (std::size_t i = 0; i < total; ++i) bucket_.take(now);
   auto [ec, n] = transport_->try_write(asio::buffer(batch));
   if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
     write_failed(ec);
     n = 0;
   }
   std::size_t whole = 0;
-  for (std::size_t taken = 0; whole < lines.size() && taken + lines[whole].size() <= n; ++whole) {
-    taken += lines[whole].size();
+  if (total == 1) {
+    whole = n >= single ? 1 : 0;
+  } else {
+    for (std::size_t taken = 0; whole < total && taken + lines[whole].size() <= n; ++whole) {
+      taken += lines[whole].size();
+    }
   }
-  // The stream took part of it: the writer sends the rest before anything
-  // queued later.
-  if (!closed_ && n < batch.size()) rest = batch.substr(n);
-  return whole;
+  if (echo_confirms_) {
+    for (std::size_t i = 0; i < whole; ++i) {
+      expect_echo(first + i, total == 1 ? echoes : echoes_back(lines[i]));
+    }
+  }
+  written_seq_ += whole;
+  if (whole > 0) last_write_ = now;
+  // The stream took part of it: the writer sends the rest (maybe only the
+  // PING's) before anything queued later.
+  if (!closed_ && n < batch.size()) {
+    queue_.push_back(Pending{batch.substr(n), total - whole, echoes});
+    wake_writer_.notify();
+  }
+  return true;
 }
 
 Task<std::size_t> Connection::send(std::vector<std::string> lines) {
@@ -431,30 +640,21 @@ Task<std::size_t> Connection::send(std::vector<std::string> lines) {
     }
   }
   if (closed_ || !open_ || lines.empty()) co_return 0;
-  const std::size_t total = lines.size();
-  std::uint64_t base = queued_seq_;
+  const std::uint64_t base = queued_seq_;
+  const std::uint64_t target = base + lines.size();
   // Fast path: written at once without waking the writer, so a put() costs
   // one system call and no task switch.
-  std::string rest;
-  std::size_t whole = 0;
-  if (auto done = try_write_now(lines, rest)) {
-    whole = *done;
-    if (rest.empty()) co_return whole;
-    // One entry carries every line the fast path did not finish.
-    queue_.push_back(Pending{std::move(rest), total - whole});
-    queued_seq_ += total - whole;
-    wake_writer_.notify();
-  } else {
+  if (!try_write_now(lines)) {
     for (auto& l : lines) {
-      queue_.push_back(Pending{std::move(l), 1});
-      ++queued_seq_;
+      bool echoes = echoes_back(l);
+      queue_.push_back(Pending{std::move(l), 1, echoes});
     }
+    queued_seq_ = target;
     wake_writer_.notify();
   }
-  std::uint64_t target = queued_seq_;
-  while (written_seq_ < target && !closed_) co_await written_.wait();
-  std::uint64_t done = written_seq_ > base ? std::min(written_seq_, target) - base : 0;
-  co_return whole + static_cast<std::size_t>(done);
+  auto done = [this] { return options_.confirm ? confirmed_seq_ : written_seq_; };
+  while (done() < target && !closed_) co_await written_.wait();
+  co_return done() > base ? static_cast<std::size_t>(std::min(done(), target) - base) : 0;
 }
 
 Task<> Connection::write_loop() {
@@ -486,15 +686,26 @@ Task<> Connection::write_loop() {
     // control that is the whole queue (up to kMaxBatch bytes).
     std::string batch = std::move(queue_.front().bytes);
     std::uint64_t count = queue_.front().lines;
+    bool echoes = queue_.front().echoes;
+    batch_parts_.clear();
+    batch_parts_.emplace_back(queue_.front().lines, queue_.front().echoes);
     queue_.pop_front();
     bucket_.take(now);
     while (!queue_.empty() && batch.size() + queue_.front().bytes.size() <= kMaxBatch &&
            bucket_.wait(now) == ConnectionClock::Duration::zero()) {
       batch += queue_.front().bytes;
       count += queue_.front().lines;
+      echoes = echoes && queue_.front().echoes;
+      batch_parts_.emplace_back(queue_.front().lines, queue_.front().echoes);
       queue_.pop_front();
       bucket_.take(now);
     }
+    // Where echoes will not confirm it all, a PING after every batch does,
+    // so that a link cut in the middle of a paced backlog repeats nothing
+    // confirmed before the cut. Not paced itself: it must not hold the
+    // next line back by a whole send_delay (servers count it, so it costs
+    // a little of their flood allowance: one short line per write).
+    if (!echoes) append_confirmation(batch, written_seq_ + count);
     writing_ = true;
     auto [ec, n] = co_await transport_->write(asio::buffer(batch));
     writing_ = false;
@@ -507,7 +718,14 @@ Task<> Connection::write_loop() {
       written_.notify();
       co_return;
     }
+    if (echo_confirms_) {
+      std::uint64_t seq = written_seq_;
+      for (auto [lines, part_echoes] : batch_parts_) {
+        for (std::size_t i = 0; i < lines; ++i) expect_echo(++seq, part_echoes);
+      }
+    }
     written_seq_ += count;
+    last_write_ = clock_->now();
     written_.notify();
   }
 }
@@ -522,6 +740,14 @@ Task<> Connection::keepalive() {
                  std::chrono::duration_cast<std::chrono::seconds>(idle).count());
       close("ping timeout");
       co_return;
+    }
+    // A message whose echo is late (a refusal we did not recognise): a
+    // PING confirms it all the same.
+    if (options_.confirm && written_seq_ > confirmed_seq_ && pinged_seq_ < written_seq_ &&
+        clock_->now() - last_write_ >= kConfirmFallback) {
+      std::string ping;
+      append_confirmation(ping, written_seq_);
+      post_urgent(std::move(ping));
     }
     if (idle > options_.ping_interval && !ping_sent_) {
       ping_sent_ = true;

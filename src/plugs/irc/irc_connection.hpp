@@ -21,14 +21,30 @@
 #include "immp/tasks.hpp"
 #include "plugs/irc/irc_bucket.hpp"
 #include "plugs/irc/irc_line.hpp"
+#include "plugs/irc/irc_sasl.hpp"
 #include "plugs/irc/irc_transport.hpp"
 
 namespace immp::irc {
 
 struct SaslOptions {
-  std::string mechanism;  // "PLAIN" or "EXTERNAL"; empty: no SASL
-  std::string username;
+  // Tried in this order, each after the one before failed; empty: no SASL.
+  std::vector<SaslMechanism> mechanisms;
+  std::string username;  // the account (PLAIN, SCRAM-SHA-256)
   std::string password;
+  // When the server has no SASL, or every mechanism failed: true, end
+  // registration with CAP END and QUIT and fail (the plug retries with
+  // backoff); false, log it and carry on without an account. A server that
+  // fails SCRAM's proof of the password ends it either way.
+  bool required = true;
+  NonceSource nonce = random_nonce;  // SCRAM's client nonce; tests fix it
+};
+
+// Thrown by open() when a plaintext link's server advertised STS: connect
+// again with TLS on `port`. The connection has sent QUIT.
+class StsUpgrade : public ConnectionError {
+ public:
+  StsUpgrade(int port, const std::string& what) : ConnectionError(what), port(port) {}
+  int port;
 };
 
 struct ConnectionOptions {
@@ -54,6 +70,16 @@ struct ConnectionOptions {
   // back within ping_timeout.
   std::chrono::milliseconds ping_interval{std::chrono::seconds(60)};
   std::chrono::milliseconds ping_timeout{std::chrono::seconds(30)};
+  // Obey IRCv3 STS: a plaintext link whose server advertises `sts` with a
+  // port is left for TLS (StsUpgrade).
+  bool sts = true;
+  // Whether send() counts a line only once the server confirmed it: with
+  // echo-message, a message by its echo (or the error that refused it);
+  // any other line by a PING written after it and answered (a server
+  // handles a client's lines in order); a message whose echo is 2 s late
+  // gets such a PING too. Off, a line counts once the socket took it: what
+  // a link that then died may have lost.
+  bool confirm = true;
   // Connecting and registering must finish within this.
   std::chrono::milliseconds register_timeout{std::chrono::seconds(20)};
   // The seams tests replace (irc_transport_fake.hpp). The stream, made once
@@ -83,9 +109,12 @@ class Connection {
   Task<Line> read();
 
   // Queues lines (full wire lines from format_line()) behind the flood
-  // control and returns how many of them were written, in order: all of
+  // control and returns how many of them were delivered, in order: all of
   // them, or fewer when the link closed first (0 when it was not open).
-  // A line counts as written once the socket took all of it. Throws
+  // With options.confirm, a line is delivered once the server confirmed it
+  // (its echo, or the answer to a "PING :immp-c<n>" written after it in
+  // the same write, outside the flood control); read() must be running to
+  // see the answer. Without, once the socket took all of it. Throws
   // std::invalid_argument, and writes none of them, if a line is not one
   // wire line (CR LF at its end and nowhere else, no NUL).
   Task<std::size_t> send(std::vector<std::string> lines);
@@ -114,6 +143,12 @@ class Connection {
   bool has_cap(const std::string& cap) const { return caps_.count(cap) > 0; }
   const std::set<std::string>& caps() const { return caps_; }
   const std::string& close_reason() const { return close_reason_; }
+  // The STS duration a TLS link's server advertised (its policy lasts that
+  // long from now; 0 removes it); nullopt when none. Set during open(),
+  // also when open() then fails.
+  std::optional<std::chrono::seconds> sts_duration() const { return sts_duration_; }
+  // The account SASL logged us in as (900); empty when none.
+  const std::string& account() const { return account_; }
 
  private:
   // Queued bytes for the writer: `lines` whole lines, or the rest of a
@@ -121,10 +156,14 @@ class Connection {
   struct Pending {
     std::string bytes;
     std::size_t lines = 1;
+    bool echoes = false;  // every line is one the server echoes (echo_confirms_)
   };
 
   Task<> connect();
   Task<> negotiate();
+  // Ends registration politely, CAP END then QUIT, rather than dropping
+  // the socket; then throws ConnectionError(why).
+  Task<> give_up(std::string why);
   // Close the link if registration (or a QUIT) takes too long; on clock_.
   Task<> registration_deadline();
   Task<> quit_deadline(std::chrono::milliseconds grace);
@@ -133,13 +172,22 @@ class Connection {
   Task<> keepalive();
   Task<> write_now(std::string line);
   // Writes `lines` at once without suspending when that is allowed (the
-  // transport can, nothing queued, the bucket has tokens for all). Returns
-  // nullopt if not allowed; else how many lines the stream took entirely,
-  // leaving in `rest` the bytes it did not take, for the writer (empty when
-  // all went, or when the write failed and closed the connection).
-  std::optional<std::size_t> try_write_now(std::vector<std::string>& lines, std::string& rest);
+  // transport can, nothing queued, the bucket has tokens for all), and
+  // counts them; what the stream did not take is queued for the writer.
+  // False, having done nothing, when not allowed.
+  bool try_write_now(std::vector<std::string>& lines);
   std::string wire(std::string_view command, const std::vector<std::string>& params);
   bool enqueue(std::string line, bool urgent);
+  // Appends to `batch` the PING that confirms the first `seq` lines, when
+  // confirming and no PING covers them yet.
+  void append_confirmation(std::string& batch, std::uint64_t seq);
+  void note_pong(const Line& line);
+  // The lines numbered up to `seq` reached the server.
+  void confirm_through(std::uint64_t seq);
+  // Whether the server echoes `wire` back when echo-message is on.
+  bool echoes_back(std::string_view wire) const;
+  // Notes the written lines after written_seq_ that wait for an echo.
+  void expect_echo(std::uint64_t seq, bool echoes);
   // Logs and closes, unless closed already (then the error is its echo).
   void write_failed(const boost::system::error_code& ec);
 
@@ -161,11 +209,21 @@ class Connection {
   std::string user_;
   std::string host_;
   std::set<std::string> caps_;
+  std::string account_;
+  std::optional<std::chrono::seconds> sts_duration_;
 
   std::deque<std::string> urgent_;
   std::deque<Pending> queue_;
   std::uint64_t queued_seq_ = 0;   // lines ever queued (normal queue)
   std::uint64_t written_seq_ = 0;  // of those, written whole
+  std::uint64_t pinged_seq_ = 0;   // a confirmation PING went out after this many
+  std::uint64_t confirmed_seq_ = 0;  // the server answered a PING after this many
+  // With echo-message, the server's echo of a message confirms it: no PING.
+  bool echo_confirms_ = false;
+  std::deque<std::uint64_t> echoes_;  // numbers of written lines awaiting their echo
+  ConnectionClock::TimePoint last_write_;
+  // Per entry of the batch being written: its lines, and whether they echo.
+  std::vector<std::pair<std::size_t, bool>> batch_parts_;
   Signal wake_writer_;
   Signal written_;
   ConnectionClock::TimePoint last_rx_;

@@ -8,6 +8,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <spdlog/sinks/ostream_sink.h>
 
+#include "plugs/irc/irc_cap.hpp"
 #include "plugs/irc/irc_transport_fake.hpp"
 #include "support/async.hpp"
 
@@ -82,6 +83,8 @@ struct IrcConnection : ::testing::Test {
     options.real_name = "IMMP bridge";
     options.transport = fake::fake_transport(server);
     options.clock = clock;
+    // Most tests look at what is written; delivery confirmation has its own.
+    options.confirm = false;
   }
 
   ~IrcConnection() override {
@@ -224,7 +227,7 @@ TEST_F(IrcConnection, ARefusedCapRequestStillEndsNegotiation) {
 }
 
 TEST_F(IrcConnection, SaslPlainAuthenticatesBeforeCapEnd) {
-  options.sasl = {"PLAIN", "acct", "s3cret"};
+  options.sasl = {{SaslMechanism::plain}, "acct", "s3cret"};
   make();
   auto opened = start(conn->open());
   ASSERT_TRUE(until([&] { return server->saw("USER immp 0 * :IMMP bridge"); }));
@@ -237,8 +240,8 @@ TEST_F(IrcConnection, SaslPlainAuthenticatesBeforeCapEnd) {
   EXPECT_EQ(new_lines(), std::vector<std::string>{"AUTHENTICATE PLAIN"});
   server->line("AUTHENTICATE +");
   settle();
-  // base64("\0acct\0s3cret")
-  EXPECT_EQ(new_lines(), std::vector<std::string>{"AUTHENTICATE AGFjY3QAczNjcmV0"});
+  // base64("acct\0acct\0s3cret"): the account is the authorisation identity too.
+  EXPECT_EQ(new_lines(), std::vector<std::string>{"AUTHENTICATE YWNjdABhY2N0AHMzY3JldA=="});
   server->line(":irc.test 900 bridge bridge!immp@host acct :You are now logged in as acct");
   settle();
   EXPECT_TRUE(new_lines().empty()) << "CAP END must wait for 903";
@@ -253,7 +256,7 @@ TEST_F(IrcConnection, SaslPlainAuthenticatesBeforeCapEnd) {
 }
 
 TEST_F(IrcConnection, SaslFailureIsAClearErrorAndNothingRegisters) {
-  options.sasl = {"PLAIN", "acct", "wrong"};
+  options.sasl = {{SaslMechanism::plain}, "acct", "wrong"};
   make();
   auto opened = start(conn->open());
   ASSERT_TRUE(until([&] { return server->saw("USER immp 0 * :IMMP bridge"); }));
@@ -266,14 +269,19 @@ TEST_F(IrcConnection, SaslFailureIsAClearErrorAndNothingRegisters) {
   server->line(":irc.test 904 bridge :SASL authentication failed");
   ASSERT_TRUE(until([&] { return opened->done; }));
   EXPECT_EQ(opened->error_text(),
-            "SASL PLAIN authentication failed on irc.test:6667: SASL authentication failed");
+            "SASL authentication failed on irc.test:6667: PLAIN: SASL authentication failed");
   EXPECT_FALSE(conn->is_open());
   EXPECT_TRUE(server->client_closed());
-  EXPECT_FALSE(server->saw("CAP END"));
+  // Told, not dropped: registration ends and we leave.
+  auto last = server->lines();
+  ASSERT_GE(last.size(), 2u);
+  EXPECT_EQ(last[last.size() - 2], "CAP END");
+  EXPECT_EQ(last.back(),
+            "QUIT :SASL authentication failed on irc.test:6667: PLAIN: SASL authentication failed");
 }
 
 TEST_F(IrcConnection, SaslThatTheServerDoesNotOfferFailsRegistration) {
-  options.sasl = {"PLAIN", "acct", "s3cret"};
+  options.sasl = {{SaslMechanism::plain}, "acct", "s3cret"};
   make();
   auto opened = start(conn->open());
   ASSERT_TRUE(until([&] { return server->saw("USER immp 0 * :IMMP bridge"); }));
@@ -281,6 +289,236 @@ TEST_F(IrcConnection, SaslThatTheServerDoesNotOfferFailsRegistration) {
   ASSERT_TRUE(until([&] { return opened->done; }));
   EXPECT_EQ(opened->error_text(), "SASL is configured but irc.test:6667 does not offer it");
   EXPECT_TRUE(server->client_closed());
+  EXPECT_TRUE(server->saw("CAP END"));
+  EXPECT_TRUE(server->saw("QUIT :SASL is configured but irc.test:6667 does not offer it"));
+}
+
+// Opens `conn` with SASL up to the first AUTHENTICATE; new_lines() is empty.
+#define IRC_START_SASL(ls)                                                       \
+  make();                                                                        \
+  auto opened = start(conn->open());                                             \
+  ASSERT_TRUE(until([&] { return server->saw("USER immp 0 * :IMMP bridge"); })); \
+  server->line(":irc.test CAP * LS :" ls);                                       \
+  ASSERT_TRUE(until([&] { return server->saw("CAP REQ sasl"); }));               \
+  server->line(":irc.test CAP * ACK :sasl");                                     \
+  settle();                                                                      \
+  new_lines()
+
+TEST_F(IrcConnection, ScramSha256LogsInAndChecksTheServersSignature) {
+  // RFC 7677's exchange, with its nonce.
+  options.sasl = {{SaslMechanism::scram_sha_256}, "user", "pencil"};
+  options.sasl.nonce = [] { return std::string("rOprNGfwEbeRWgbNEkqO"); };
+  make();
+  auto opened = start(conn->open());
+  ASSERT_TRUE(until([&] { return server->saw("USER immp 0 * :IMMP bridge"); }));
+  server->line(":irc.test CAP * LS :sasl=SCRAM-SHA-256");
+  ASSERT_TRUE(until([&] { return server->saw("CAP REQ sasl"); }));
+  new_lines();
+  server->line(":irc.test CAP * ACK :sasl");
+  settle();
+  EXPECT_EQ(new_lines(), std::vector<std::string>{"AUTHENTICATE SCRAM-SHA-256"});
+  server->line("AUTHENTICATE +");
+  settle();
+  EXPECT_EQ(new_lines(), std::vector<std::string>{"AUTHENTICATE " +
+                                                  base64("n,,n=user,r=rOprNGfwEbeRWgbNEkqO")});
+  server->line("AUTHENTICATE " +
+               base64("r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,"
+                      "s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096"));
+  settle();
+  EXPECT_EQ(new_lines(),
+            std::vector<std::string>{
+                "AUTHENTICATE " +
+                base64("c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,"
+                       "p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=")});
+  server->line("AUTHENTICATE " + base64("v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4="));
+  settle();
+  EXPECT_EQ(new_lines(), std::vector<std::string>{"AUTHENTICATE +"});
+  server->line(":irc.test 900 bridge bridge!immp@host user :You are now logged in as user");
+  server->line(":irc.test 903 bridge :SASL authentication successful");
+  settle();
+  EXPECT_EQ(new_lines(), std::vector<std::string>{"CAP END"});
+  server->line(":irc.test 001 bridge :Welcome");
+  ASSERT_TRUE(until([&] { return opened->done; }));
+  EXPECT_EQ(opened->error_text(), "");
+  EXPECT_EQ(conn->account(), "user");
+}
+
+TEST_F(IrcConnection, AServerThatCannotProveOurScramPasswordIsLeft) {
+  options.sasl = {{SaslMechanism::scram_sha_256}, "user", "pencil"};
+  options.sasl.nonce = [] { return std::string("rOprNGfwEbeRWgbNEkqO"); };
+  options.sasl.required = false;  // even so: an impostor is never talked to further
+  IRC_START_SASL("sasl");
+  server->line("AUTHENTICATE +");
+  settle();
+  server->line("AUTHENTICATE " +
+               base64("r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,"
+                      "s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096"));
+  settle();
+  new_lines();
+  // A server that accepted any proof, with a signature it made up.
+  server->line("AUTHENTICATE " + base64("v=" + base64(std::string(32, 'x'))));
+  ASSERT_TRUE(until([&] { return opened->done; }));
+  EXPECT_EQ(opened->error_text(),
+            "SASL SCRAM-SHA-256 with irc.test:6667 aborted: the server's SCRAM signature is "
+            "wrong: it does not know our password (an impostor?)");
+  auto lines = new_lines();
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[0], "AUTHENTICATE *");
+  EXPECT_EQ(lines[1], "CAP END");
+  EXPECT_TRUE(lines[2].starts_with("QUIT :SASL SCRAM-SHA-256 with irc.test:6667 aborted"));
+  EXPECT_TRUE(server->client_closed());
+}
+
+TEST_F(IrcConnection, ASuccessBeforeTheScramSignatureIsRefused) {
+  options.sasl = {{SaslMechanism::scram_sha_256}, "user", "pencil"};
+  options.sasl.nonce = [] { return std::string("rOprNGfwEbeRWgbNEkqO"); };
+  IRC_START_SASL("sasl");
+  server->line("AUTHENTICATE +");
+  settle();
+  server->line("AUTHENTICATE " +
+               base64("r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,"
+                      "s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096"));
+  settle();
+  server->line(":irc.test 903 bridge :SASL authentication successful");
+  ASSERT_TRUE(until([&] { return opened->done; }));
+  EXPECT_EQ(opened->error_text(),
+            "SASL SCRAM-SHA-256 with irc.test:6667 claimed success without proving it knows our "
+            "password");
+}
+
+TEST_F(IrcConnection, AMechanismTheServerLacksFallsBackToTheNextConfigured) {
+  options.sasl = {{SaslMechanism::scram_sha_256, SaslMechanism::plain}, "acct", "s3cret"};
+  // Offered without SCRAM: we still ask, as the list may be stale.
+  IRC_START_SASL("sasl=PLAIN,EXTERNAL");
+  server->line(":irc.test 908 bridge PLAIN,EXTERNAL :are available SASL mechanisms");
+  server->line(":irc.test 904 bridge :SASL authentication failed");
+  settle();
+  EXPECT_EQ(new_lines(), std::vector<std::string>{"AUTHENTICATE PLAIN"});
+  server->line("AUTHENTICATE +");
+  settle();
+  EXPECT_EQ(new_lines(), std::vector<std::string>{"AUTHENTICATE YWNjdABhY2N0AHMzY3JldA=="});
+  server->line(":irc.test 903 bridge :SASL authentication successful");
+  settle();
+  EXPECT_EQ(new_lines(), std::vector<std::string>{"CAP END"});
+  server->line(":irc.test 001 bridge :Welcome");
+  ASSERT_TRUE(until([&] { return opened->done; }));
+  EXPECT_EQ(opened->error_text(), "");
+}
+
+TEST_F(IrcConnection, WithoutRequiredSaslAFailedLoginRegistersWithoutAnAccount) {
+  options.sasl = {{SaslMechanism::scram_sha_256}, "acct", "s3cret"};
+  options.sasl.required = false;
+  IRC_START_SASL("sasl=PLAIN");
+  EXPECT_FALSE(opened->done);
+  server->line(":irc.test 904 bridge :SASL authentication failed");
+  settle();
+  EXPECT_EQ(new_lines(), std::vector<std::string>{"CAP END"});
+  server->line(":irc.test 001 bridge :Welcome");
+  ASSERT_TRUE(until([&] { return opened->done; }));
+  EXPECT_EQ(opened->error_text(), "");
+  EXPECT_EQ(conn->account(), "");
+  EXPECT_NE(log_text.str().find("registering without an account"), std::string::npos);
+}
+
+TEST_F(IrcConnection, WithRequiredSaslEveryMechanismFailingEndsWithCapEndAndQuit) {
+  options.sasl = {{SaslMechanism::scram_sha_256, SaslMechanism::plain}, "acct", "s3cret"};
+  IRC_START_SASL("sasl=EXTERNAL");
+  server->line(":irc.test 904 bridge :SASL authentication failed");
+  settle();
+  EXPECT_EQ(new_lines(), std::vector<std::string>{"AUTHENTICATE PLAIN"});
+  server->line(":irc.test 904 bridge :SASL authentication failed");
+  ASSERT_TRUE(until([&] { return opened->done; }));
+  EXPECT_EQ(opened->error_text(),
+            "SASL authentication failed on irc.test:6667: SCRAM-SHA-256: SASL authentication "
+            "failed; PLAIN: SASL authentication failed");
+  auto lines = new_lines();
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0], "CAP END");
+  EXPECT_TRUE(lines[1].starts_with("QUIT :SASL authentication failed"));
+}
+
+TEST_F(IrcConnection, WithoutRequiredSaslAServerWithoutSaslIsUsedWithoutAnAccount) {
+  options.sasl = {{SaslMechanism::plain}, "acct", "s3cret"};
+  options.sasl.required = false;
+  make();
+  auto opened = start(conn->open());
+  ASSERT_TRUE(until([&] { return server->saw("USER immp 0 * :IMMP bridge"); }));
+  server->line(":irc.test CAP * LS :multi-prefix");
+  ASSERT_TRUE(until([&] { return server->saw("CAP REQ multi-prefix"); }));
+  server->line(":irc.test CAP * ACK :multi-prefix");
+  ASSERT_TRUE(until([&] { return server->saw("CAP END"); }));
+  server->line(":irc.test 001 bridge :Welcome");
+  ASSERT_TRUE(until([&] { return opened->done; }));
+  EXPECT_EQ(opened->error_text(), "");
+}
+
+TEST_F(IrcConnection, APlaintextLinkToldToUseTlsQuitsAndSaysWhere) {
+  make();
+  auto opened = start(conn->open());
+  ASSERT_TRUE(until([&] { return server->saw("USER immp 0 * :IMMP bridge"); }));
+  new_lines();
+  server->line(":irc.test CAP * LS :multi-prefix sts=port=6697,duration=300");
+  ASSERT_TRUE(until([&] { return opened->done; }));
+  EXPECT_EQ(opened->error_text(), "irc.test:6667 requires TLS (STS): reconnecting to port 6697");
+  try {
+    std::rethrow_exception(opened->error);
+  } catch (const StsUpgrade& e) {
+    EXPECT_EQ(e.port, 6697);
+  } catch (...) {
+    ADD_FAILURE() << "not an StsUpgrade";
+  }
+  EXPECT_EQ(new_lines(), std::vector<std::string>{"QUIT :upgrading to TLS (STS)"})
+      << "no CAP REQ: nothing more is said in plaintext";
+  EXPECT_FALSE(conn->sts_duration()) << "a plaintext link's duration is not a policy";
+}
+
+TEST_F(IrcConnection, ATlsLinkReportsTheStsDurationAndCarriesOn) {
+  server->set_tls(true);
+  make();
+  auto opened = start(conn->open());
+  ASSERT_TRUE(until([&] { return server->saw("USER immp 0 * :IMMP bridge"); }));
+  server->line(":irc.test CAP * LS :sts=port=6697,duration=300");
+  ASSERT_TRUE(until([&] { return server->saw("CAP END"); }));
+  server->line(":irc.test 001 bridge :Welcome");
+  ASSERT_TRUE(until([&] { return opened->done; }));
+  EXPECT_EQ(opened->error_text(), "");
+  EXPECT_EQ(conn->sts_duration(), std::chrono::seconds(300));
+}
+
+TEST_F(IrcConnection, StsIsIgnoredWhenTurnedOff) {
+  options.sts = false;
+  make();
+  auto opened = start(conn->open());
+  ASSERT_TRUE(until([&] { return server->saw("USER immp 0 * :IMMP bridge"); }));
+  server->line(":irc.test CAP * LS :sts=port=6697");
+  ASSERT_TRUE(until([&] { return server->saw("CAP END"); }));
+  server->line(":irc.test 001 bridge :Welcome");
+  ASSERT_TRUE(until([&] { return opened->done; }));
+  EXPECT_EQ(opened->error_text(), "");
+}
+
+TEST_F(IrcConnection, AChallengeLongerThan400BytesIsJoinedFromItsChunks) {
+  options.sasl = {{SaslMechanism::scram_sha_256}, "user", "pencil"};
+  options.sasl.nonce = [] { return std::string("rOprNGfwEbeRWgbNEkqO"); };
+  IRC_START_SASL("sasl");
+  server->line("AUTHENTICATE +");
+  settle();
+  new_lines();
+  // A server-first message padded with an extension attribute to 600 bytes
+  // of base64: one chunk of 400, then the rest.
+  std::string first = "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,"
+                      "s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096,x=" +
+                      std::string(450 - 91, 'y');
+  std::string encoded = base64(first);
+  ASSERT_GT(encoded.size(), 400u);
+  server->line("AUTHENTICATE " + encoded.substr(0, 400));
+  settle();
+  EXPECT_TRUE(new_lines().empty()) << "more of the challenge is coming";
+  server->line("AUTHENTICATE " + encoded.substr(400));
+  settle();
+  auto lines = new_lines();
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_TRUE(lines[0].starts_with("AUTHENTICATE Yz1iaXdz")) << lines[0];  // "c=biws"
 }
 
 TEST_F(IrcConnection, ANickInUseIsRetriedWithUnderscores) {
@@ -484,6 +722,90 @@ TEST_F(IrcConnection, AnAnswerToOurPingKeepsTheLink) {
   EXPECT_TRUE(new_lines().empty());
   advance(21s);  // silent again: another PING
   EXPECT_EQ(new_lines(), std::vector<std::string>{"PING :immp"});
+}
+
+// ---- delivery confirmation ------------------------------------------------
+
+// Reads (and drops) every line until the link closes, as the plug's loop
+// does: PONGs are seen only by a reader.
+Task<> read_forever(Connection& conn) {
+  for (;;) (void)co_await conn.read();
+}
+
+TEST_F(IrcConnection, ALineCountsAsSentOnlyOnceThePingAfterItIsAnswered) {
+  options.confirm = true;
+  options.burst = 5;
+  ASSERT_NO_FATAL_FAILURE(open_plain());
+  refill();
+  auto reader = start(read_forever(*conn));
+  auto tries = server->try_writes();
+  auto sending = start(conn->send(privmsgs(1, 3)));
+  settle();
+  auto lines = sents(1, 3);
+  lines.push_back("PING :immp-c3");
+  EXPECT_EQ(new_lines(), lines);
+  EXPECT_EQ(server->try_writes(), tries + 1) << "the PING rides in the same write";
+  EXPECT_FALSE(sending->done) << "written is not delivered";
+  server->line(":irc.test PONG irc.test :immp-c3");
+  ASSERT_TRUE(until([&] { return sending->done; }));
+  EXPECT_EQ(sending->value, 3u);
+}
+
+TEST_F(IrcConnection, LinesWrittenButNotConfirmedWhenTheLinkDiesDoNotCount) {
+  options.confirm = true;
+  options.burst = 5;
+  ASSERT_NO_FATAL_FAILURE(open_plain());
+  refill();
+  server->answer_pings(true);
+  auto reader = start(read_forever(*conn));
+  auto first = start(conn->send(privmsgs(1, 2)));
+  ASSERT_TRUE(until([&] { return first->done; }));
+  EXPECT_EQ(first->value, 2u) << "answered: delivered";
+  server->answer_pings(false);
+  refill();
+  auto second = start(conn->send(privmsgs(3, 4)));
+  settle();
+  EXPECT_EQ(new_lines(), (std::vector<std::string>{sent(1), sent(2), "PING :immp-c2", sent(3),
+                                                   sent(4), "PING :immp-c4"}));
+  // The socket took both lines, then the server died before answering.
+  server->hang_up();
+  ASSERT_TRUE(until([&] { return second->done; }));
+  EXPECT_EQ(second->value, 0u) << "nothing of it is known to have arrived";
+  ASSERT_TRUE(until([&] { return reader->done; }));
+}
+
+TEST_F(IrcConnection, EachPacedLineIsConfirmedByThePingAfterIt) {
+  options.confirm = true;  // defaults otherwise: a line per 500 ms
+  ASSERT_NO_FATAL_FAILURE(open_plain());
+  server->answer_pings(true);
+  auto reader = start(read_forever(*conn));
+  auto sending = start(conn->send(privmsgs(1, 3)));
+  settle();
+  advance(500ms);
+  advance(500ms);
+  ASSERT_TRUE(until([&] { return sending->done; }));
+  EXPECT_EQ(sending->value, 3u);
+  EXPECT_EQ(new_lines(), (std::vector<std::string>{sent(1), "PING :immp-c1", sent(2),
+                                                   "PING :immp-c2", sent(3), "PING :immp-c3"}));
+}
+
+TEST_F(IrcConnection, AnAnswerCannotConfirmMoreThanWasWritten) {
+  options.confirm = true;
+  options.burst = 5;
+  options.send_delay = 0ms;
+  ASSERT_NO_FATAL_FAILURE(open_plain());
+  auto reader = start(read_forever(*conn));
+  server->stall_writes_after(0);
+  auto sending = start(conn->send(privmsgs(1, 2)));
+  settle();
+  server->line(":irc.test PONG irc.test :immp-c2");  // a server making things up
+  settle();
+  EXPECT_FALSE(sending->done);
+  server->release_writes();
+  settle();
+  server->line(":irc.test PONG irc.test :immp-c2");
+  ASSERT_TRUE(until([&] { return sending->done; }));
+  EXPECT_EQ(sending->value, 2u);
 }
 
 // ---- sending ---------------------------------------------------------------

@@ -13,6 +13,7 @@
 #include "plugs/irc/irc_format.hpp"
 #include "plugs/irc/irc_puppets.hpp"
 #include "plugs/irc/irc_split.hpp"
+#include "plugs/irc/irc_sts.hpp"
 #include "text/utf8.hpp"
 
 namespace immp::plugs {
@@ -51,9 +52,13 @@ SpecPtr IRCPlug::schema() {
       {"username", str(), "immp", "our user name (ident), as IMMP's"},
   });
   auto sasl = object({
-      {"mechanism", str(), "PLAIN", "PLAIN or EXTERNAL (the TLS client certificate)"},
-      {"username", str(), Node(), "account name (PLAIN)"},
-      {"password", str(), Node(), "account password (PLAIN)"},
+      {"mechanism", either({str(), list_of(str())}), "PLAIN",
+       "SCRAM-SHA-256, PLAIN or EXTERNAL (the TLS client certificate), or a list of them tried "
+       "in order"},
+      {"username", str(), Node(), "account name (PLAIN, SCRAM-SHA-256)"},
+      {"password", str(), Node(), "account password (PLAIN, SCRAM-SHA-256)"},
+      {"required", boolean(), true,
+       "without a successful login, quit (true) or carry on without an account (false)"},
   });
   return object({
       {"server", server, required, "the IRC server"},
@@ -74,6 +79,10 @@ SpecPtr IRCPlug::schema() {
       {"reconnect-min", real(), 1.0, "first reconnect delay in seconds (doubles each time)"},
       {"reconnect-max", real(), 300.0, "longest reconnect delay in seconds"},
       {"keys", map_of(str()), Node::map(), "channel -> key, for channels with a key"},
+      {"sts", boolean(), true,
+       "obey IRCv3 strict transport security: upgrade to TLS when the server asks, and remember"},
+      {"sts-file", str(), "irc-sts.txt",
+       "where STS policies are remembered across restarts (relative to the config's folder)"},
   });
 }
 
@@ -117,8 +126,14 @@ IRCPlug::IRCPlug(const Init& init)
     if (max.as_int() < 1) max.fail("must be at least 1 (leave it out for no limit)");
     max_puppets_ = static_cast<std::size_t>(max.as_int());
   }
+  if (options_.sts) {
+    std::filesystem::path file = c.at("sts-file").as_string();
+    if (file.empty()) c.at("sts-file").fail("must name a file");
+    if (file.is_relative()) file = host().options().base_dir / file;
+    sts_ = std::make_unique<irc::StsStore>(file);
+  }
   if (c.at("puppet").as_bool()) {
-    puppets_ = std::make_unique<IrcPuppets>(init.host.executor(), options_,
+    puppets_ = std::make_unique<IrcPuppets>(init.host.executor(), attempt_options(),
                                             c.at("puppet-prefix").as_string(), max_puppets_,
                                             quit_message_, log());
   }
@@ -165,17 +180,30 @@ irc::ConnectionOptions IRCPlug::connection_options() const {
   o.real_name = opt(user, "real-name");
   o.user = opt(user, "username");
   if (const Node* s = c.find("sasl"); s && !s->is_null() && s->is_map()) {
-    o.sasl.mechanism = upper(s->at("mechanism").as_string());
+    const Node& mech = s->at("mechanism");
+    std::vector<const Node*> names;
+    if (mech.is_list()) {
+      for (const auto& m : mech.as_list()) names.push_back(&m);
+      if (names.empty()) mech.fail("lists no mechanism");
+    } else {
+      names.push_back(&mech);
+    }
+    for (const Node* n : names) {
+      auto m = irc::parse_sasl_mechanism(upper(n->as_string()));
+      if (!m) n->fail("must be SCRAM-SHA-256, PLAIN or EXTERNAL");
+      o.sasl.mechanisms.push_back(*m);
+    }
     o.sasl.username = opt(*s, "username");
     o.sasl.password = opt(*s, "password");
-    if (o.sasl.mechanism != "PLAIN" && o.sasl.mechanism != "EXTERNAL") {
-      s->at("mechanism").fail("must be PLAIN or EXTERNAL");
-    }
-    if (o.sasl.mechanism == "PLAIN" && (o.sasl.username.empty() || o.sasl.password.empty())) {
-      s->fail("SASL PLAIN needs a username and a password");
-    }
-    if (o.sasl.mechanism == "EXTERNAL" && o.client_cert.empty()) {
-      s->fail("SASL EXTERNAL needs server.client-cert");
+    o.sasl.required = s->at("required").as_bool();
+    for (auto m : o.sasl.mechanisms) {
+      if (m != irc::SaslMechanism::external &&
+          (o.sasl.username.empty() || o.sasl.password.empty())) {
+        s->fail("SASL " + std::string(irc::sasl_name(m)) + " needs a username and a password");
+      }
+      if (m == irc::SaslMechanism::external && o.client_cert.empty()) {
+        s->fail("SASL EXTERNAL needs server.client-cert");
+      }
     }
   }
   // Seconds as a float, as IMMP's schema has it. IMMP refuses an integer,
@@ -195,6 +223,7 @@ irc::ConnectionOptions IRCPlug::connection_options() const {
   if (burst < 1) c.at("burst").fail("must be at least 1");
   o.send_delay = std::chrono::milliseconds(std::lround(delay.as_double() * 1000));
   o.burst = static_cast<std::size_t>(burst);
+  o.sts = c.at("sts").as_bool();
   o.ping_interval = seconds_of(c.at("ping-interval"));
   o.ping_timeout = seconds_of(c.at("ping-timeout"));
   if (o.ping_interval.count() <= 0) c.at("ping-interval").fail("must be more than 0 seconds");
@@ -260,16 +289,59 @@ Task<> IRCPlug::stop() {
   }
 }
 
+irc::ConnectionOptions IRCPlug::attempt_options() const {
+  irc::ConnectionOptions o = options_;
+  if (o.tls || !o.sts) return o;
+  // A server that asked for TLS (this run) or whose policy we remember is
+  // never spoken to in plaintext again; a failing TLS link is retried as
+  // TLS, as the spec requires.
+  std::optional<int> port = sts_upgrade_;
+  if (!port && sts_) {
+    if (auto policy = sts_->find(o.host, std::chrono::system_clock::now())) port = policy->port;
+  }
+  if (port) {
+    o.tls = true;
+    o.port = *port;
+  }
+  return o;
+}
+
+void IRCPlug::learn_sts(const irc::Connection& conn, const irc::ConnectionOptions& o) {
+  auto duration = conn.sts_duration();
+  if (!duration || !sts_) return;
+  auto error = sts_->learn(o.host, o.port, *duration, std::chrono::system_clock::now());
+  if (error) log()->warn("cannot remember the STS policy of {}: {}", o.host, *error);
+  if (duration->count() == 0) {
+    log()->info("{} withdrew its STS policy", o.host);
+  } else {
+    log()->info("{} requires TLS on port {} for {} s (STS, remembered in {})", o.host, o.port,
+                duration->count(), sts_->file().string());
+  }
+}
+
 Task<> IRCPlug::run() {
   Backoff backoff(reconnect_min_, reconnect_max_);
   while (!stopping_) {
-    auto conn = std::make_shared<irc::Connection>(host().executor(), options_, log());
+    auto o = attempt_options();
+    auto conn = std::make_shared<irc::Connection>(host().executor(), o, log());
     conn_ = conn;
     std::string failure;
+    bool upgrade = false;
     try {
-      co_await conn->open();
+      try {
+        co_await conn->open();
+      } catch (...) {
+        learn_sts(*conn, o);
+        throw;
+      }
+      learn_sts(*conn, o);
       backoff.reset();
       co_await serve(*conn);
+    } catch (const irc::StsUpgrade& e) {
+      log()->info("{}", e.what());
+      sts_upgrade_ = e.port;
+      upgrade = true;
+      failure = e.what();
     } catch (const boost::system::system_error& e) {
       if (e.code() == asio::error::operation_aborted && stopping_) throw;
       failure = e.what();
@@ -286,6 +358,7 @@ Task<> IRCPlug::run() {
     pending_echo_.clear();
     for (auto& [f, ch] : channels_) ch.joined = false;
     set_online(false, failure);
+    if (upgrade) continue;  // at once: nothing failed
     auto delay = backoff.next();
     log()->warn("IRC link to {}:{} lost ({}); reconnecting in {} ms", options_.host,
                 options_.port, failure, delay.count());
@@ -297,6 +370,10 @@ Task<> IRCPlug::run() {
 Task<> IRCPlug::serve(irc::Connection& conn) {
   ++connections_;
   features_.echo = conn.has_cap("echo-message");
+  // Replies and reactions are native where client tags travel
+  // (+draft/reply, +draft/react).
+  features_.reply = conn.has_cap("message-tags");
+  features_.reaction = conn.has_cap("message-tags");
   log()->info("connected to {}:{} as {}{}", options_.host, options_.port, conn.nick(),
               conn.caps().empty() ? "" : " with " + [&] {
                 std::string s;
@@ -372,6 +449,8 @@ void IRCPlug::handle(const irc::Line& line) {
   const std::string& cmd = line.command;
   if (cmd == "PRIVMSG" || cmd == "NOTICE") {
     on_privmsg(line);
+  } else if (cmd == "TAGMSG") {
+    on_tagmsg(line);
   } else if (cmd == "JOIN") {
     on_join(line);
   } else if (cmd == "PART") {
@@ -438,6 +517,10 @@ void IRCPlug::on_privmsg(const irc::Line& line) {
   }
   std::string id;
   bool echoed = false;  // one of our posted lines, come back (echo-message)
+  // IRCv3 message-ids (msgid): the server's name for the line, which
+  // others' replies (+draft/reply) refer to.
+  const std::string* msgid = line.tag("msgid");
+  if (msgid && msgid->empty()) msgid = nullptr;
   if (from_us) {
     // echo-message: the server returns our lines in the order we sent them.
     auto it = pending_echo_.find(fold(target));
@@ -448,12 +531,46 @@ void IRCPlug::on_privmsg(const irc::Line& line) {
     }
     if (conn_) conn_->learn_prefix(line.user, line.host);
     msg.user = self();
+    if (!id.empty() && msgid) remember_msgid(id, *msgid);
   } else {
     msg.user = make_user(line.nick, line.user, line.host);
   }
-  if (id.empty()) id = next_id();
+  if (id.empty()) id = msgid ? *msgid : next_id();
+  if (const std::string* reply = line.tag("+draft/reply"); reply && !reply->empty()) {
+    // A bare receipt: the id as the host knows it (ours, for our own lines).
+    auto ours = msgid_ids_.find(*reply);
+    Receipt to{ours != msgid_ids_.end() ? ours->second : *reply, Plug::channel(source),
+               Clock::now(), {}, false};
+    msg.reply_to = std::make_shared<const SentMessage>(std::move(to), Message{});
+  }
   // Our own echoed lines are already the last message (put() noted them all).
   if (!echoed) last_ids_[fold(source)] = {id};
+  auto at = line.time().value_or(Clock::now());
+  queue(std::make_shared<const SentMessage>(Receipt{id, Plug::channel(source), at, {}, false},
+                                            std::move(msg)));
+}
+
+void IRCPlug::on_tagmsg(const irc::Line& line) {
+  // +draft/react: an emoji on the message +draft/reply names. Our own
+  // reactions come back (echo-message) and are not news.
+  const std::string* emoji = line.tag("+draft/react");
+  const std::string* on = line.tag("+draft/reply");
+  if (!emoji || emoji->empty() || !on || on->empty() || line.nick.empty()) return;
+  if (is_us(line.nick) || is_puppet(line.nick)) return;
+  std::string target = line.param(0);
+  std::string source = is_channel(target) ? target : line.nick;
+  if (is_channel(target)) {
+    auto it = channels_.find(fold(target));
+    if (it != channels_.end() && !it->second.name.empty()) source = it->second.name;
+  }
+  auto ours = msgid_ids_.find(*on);
+  Receipt to{ours != msgid_ids_.end() ? ours->second : *on, Plug::channel(source), Clock::now(),
+             {}, false};
+  Message msg;
+  msg.user = make_user(line.nick, line.user, line.host);
+  msg.reaction = Reaction{*emoji, false, std::make_shared<const SentMessage>(std::move(to), Message{})};
+  const std::string* msgid = line.tag("msgid");
+  std::string id = msgid && !msgid->empty() ? *msgid : next_id();
   auto at = line.time().value_or(Clock::now());
   queue(std::make_shared<const SentMessage>(Receipt{id, Plug::channel(source), at, {}, false},
                                             std::move(msg)));
@@ -637,6 +754,7 @@ Task<PutResult> IRCPlug::put(Posting& post) {
                                std::to_string(options_.port));
   }
   if (msg->deleted) co_return PutResult::delivered();  // IRC cannot delete
+  if (msg->reaction) co_return co_await put_reaction(post, *conn);
   bool own = !msg->user || (msg->user->plug() == this && is_us(msg->user->username));
   // A puppet speaks for the author under its own nick; without a name.
   if (puppets_ && !own && msg->user) {
@@ -680,10 +798,19 @@ Task<PutResult> IRCPlug::put(Posting& post) {
   o.quote_reply_to = quote_reply_to_;
   o.reply_is_last = reply_is_last(target, *msg);
   o.budget = budget(target);
+  // A native reply where the server carries client tags: the first line
+  // names the message it answers (+draft/reply), as modern clients show it.
+  std::vector<irc::Tag> reply_tag;
+  if (msg->reply_to && conn->has_cap("message-tags")) {
+    if (auto msgid = msgid_of(*msg->reply_to)) reply_tag.push_back({"+draft/reply", *msgid});
+  }
   std::vector<std::string> lines;
+  const std::size_t reply_line = irc::quotes_parent(*msg, o) ? 1 : 0;
   for (auto& text : irc::render_message(*msg, o)) {
     std::string error;
-    auto line = irc::format_line("PRIVMSG", {target, text}, &error);
+    // The tag goes on the reply's own first line, not on the quote above it.
+    auto line = irc::format_line("PRIVMSG", {target, text}, &error,
+                                 lines.size() == reply_line ? reply_tag : std::vector<irc::Tag>{});
     if (!line) co_return PutResult::failed("cannot send to '" + target + "': " + error);
     lines.push_back(std::move(*line));
   }
@@ -712,6 +839,63 @@ Task<PutResult> IRCPlug::put(Posting& post) {
     co_return written > 0 ? PutResult::partial(why) : PutResult::retry(why);
   }
   co_return PutResult::delivered();
+}
+
+// A reaction as IRCv3 client tags on a TAGMSG: +draft/react with the emoji,
+// +draft/reply with the msgid of the message reacted to. There is no way to
+// take one back, nor to react where client tags do not travel: those are
+// dropped (Features::reaction says so beforehand).
+Task<PutResult> IRCPlug::put_reaction(Posting& post, irc::Connection& conn) {
+  const Reaction& r = *post.message()->reaction;
+  if (r.removed || !r.on || !conn.has_cap("message-tags")) co_return PutResult::delivered();
+  auto msgid = msgid_of(*r.on);
+  if (!msgid) co_return PutResult::delivered();
+  if (post.resume() > 0) co_return PutResult::delivered();
+  std::string error;
+  auto line = irc::format_line("TAGMSG", {post.channel().source}, &error,
+                               {{"+draft/react", r.emoji}, {"+draft/reply", *msgid}});
+  if (!line) co_return PutResult::failed("cannot react in '" + post.channel().source + "': " + error);
+  post.announce(next_id());
+  std::vector<std::string> lines{std::move(*line)};
+  if (co_await conn.send(std::move(lines)) == 0) {
+    co_return PutResult::retry("IRC link lost: " + conn.close_reason());
+  }
+  post.sent();
+  co_return PutResult::delivered();
+}
+
+// ---- message ids -----------------------------------------------------------
+
+void IRCPlug::remember_msgid(const std::string& id, const std::string& msgid) {
+  // Bounded: the oldest pairs go first. Replies to older lines of ours
+  // still reach us, under the server's msgid.
+  constexpr std::size_t kRemembered = 4096;
+  if (msgid_ids_.emplace(msgid, id).second) {
+    id_msgids_[id] = msgid;
+    msgid_order_.push_back(msgid);
+  }
+  while (msgid_order_.size() > kRemembered) {
+    auto it = msgid_ids_.find(msgid_order_.front());
+    if (it != msgid_ids_.end()) {
+      id_msgids_.erase(it->second);
+      msgid_ids_.erase(it);
+    }
+    msgid_order_.pop_front();
+  }
+}
+
+std::optional<std::string> IRCPlug::msgid_of(const SentMessage& sent) const {
+  if (sent.channel.plug() != this || sent.id.empty()) return std::nullopt;
+  if (auto it = id_msgids_.find(sent.id); it != id_msgids_.end()) return it->second;
+  // Our own ids ("<run>-<n>") are no msgids: without the echo's msgid,
+  // there is nothing the server would know.
+  auto dash = sent.id.find('-');
+  if (dash != std::string::npos && dash > 0 &&
+      sent.id.find_first_not_of("0123456789") == dash &&
+      sent.id.find_first_not_of("0123456789", dash + 1) == std::string::npos) {
+    return std::nullopt;
+  }
+  return sent.id;
 }
 
 // ---- queries ---------------------------------------------------------------

@@ -24,6 +24,7 @@
 #include "plugs/irc/irc_casemap.hpp"
 #include "plugs/irc/irc_connection.hpp"
 #include "plugs/irc/irc_render.hpp"
+#include "plugs/irc/irc_sts.hpp"
 
 namespace immp::plugs {
 
@@ -96,6 +97,8 @@ class IRCPlug final : public Plug {
   Task<> serve(irc::Connection& conn);
   void handle(const irc::Line& line);
   void on_privmsg(const irc::Line& line);
+  void on_tagmsg(const irc::Line& line);
+  Task<PutResult> put_reaction(Posting& post, irc::Connection& conn);
   void on_join(const irc::Line& line);
   void on_part(const irc::Line& line, bool kicked);
   void on_quit(const irc::Line& line);
@@ -113,6 +116,14 @@ class IRCPlug final : public Plug {
   bool is_us(std::string_view nick) const;
   std::string next_id();
   irc::ConnectionOptions connection_options() const;
+  // Pairs our id for a line with the msgid the server gave its echo.
+  void remember_msgid(const std::string& id, const std::string& msgid);
+  // The server's msgid of a message of ours (this plug), if known.
+  std::optional<std::string> msgid_of(const SentMessage& sent) const;
+  // options_ with STS applied: TLS on the policy's port when one holds.
+  irc::ConnectionOptions attempt_options() const;
+  // Remembers the STS policy a TLS link advertised.
+  void learn_sts(const irc::Connection& conn, const irc::ConnectionOptions& o);
 
   irc::ConnectionOptions options_;
   std::vector<std::string> perform_;
@@ -139,6 +150,8 @@ class IRCPlug final : public Plug {
   // Whether `msg` answers the last message in `target` (no quote needed).
   bool reply_is_last(const std::string& target, const Message& msg) const;
 
+  std::unique_ptr<irc::StsStore> sts_;  // null when `sts` is off
+  std::optional<int> sts_upgrade_;      // the TLS port a plaintext link was told to use
   std::shared_ptr<irc::Connection> conn_;  // shared: a put() in flight holds it
   bool stopping_ = false;
   std::uint64_t connections_ = 0;
@@ -150,6 +163,11 @@ class IRCPlug final : public Plug {
   // With echo-message: ids of our lines in flight, per folded target, in
   // the order sent; the server echoes them in that order.
   std::map<std::string, std::deque<std::string>> pending_echo_;
+  // Our ids and the msgids the server gave their echoes, both ways, the
+  // most recent 4096 (msgid_order_: oldest first).
+  std::map<std::string, std::string> msgid_ids_;
+  std::map<std::string, std::string> id_msgids_;
+  std::deque<std::string> msgid_order_;
   // Per folded channel, the ids of its last message (all the lines of our
   // last post, or one received line): a reply to it needs no quote.
   std::map<std::string, std::vector<std::string>> last_ids_;

@@ -54,6 +54,7 @@ struct IrcPuppetsTest : ::testing::Test {
     o.clock = clock;
     o.transport = [servers = servers](Executor ex, const irc::ConnectionOptions&) {
       auto server = std::make_shared<FakeServer>(ex);
+      server->answer_pings(true);  // confirms what the puppet sends
       servers->push_back(server);
       return std::unique_ptr<irc::Transport>(std::make_unique<FakeTransport>(server));
     };

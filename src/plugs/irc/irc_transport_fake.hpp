@@ -54,6 +54,9 @@ class FakeServer {
     readable_.notify();
     writable_.notify();
   }
+  // Answers every PING the client writes at once, as a server does:
+  // ":irc.test PONG irc.test :<token>".
+  void answer_pings(bool on) { answer_pings_ = on; }
   // connect() fails with `why`.
   void refuse(std::string why) { refused_ = std::move(why); }
 
@@ -100,6 +103,8 @@ class FakeServer {
   // Whether the transport offers the non-blocking write; off, it behaves as
   // TLS does and every line goes through the connection's writer.
   void set_try_write(bool on) { try_write_ = on; }
+  // Whether the transport says it is TLS (STS looks at it).
+  void set_tls(bool on) { tls_ = on; }
 
  private:
   friend class FakeTransport;
@@ -133,6 +138,17 @@ class FakeServer {
   }
   void take(std::string_view data) {
     received_.append(data);
+    for (std::size_t nl; (nl = received_.find("\r\n", scanned_)) != std::string::npos;
+         scanned_ = nl + 2) {
+      std::string_view l(received_.data() + scanned_, nl - scanned_);
+      if (!answer_pings_ || !l.starts_with("PING ")) continue;
+      l.remove_prefix(5);
+      if (l.starts_with(':')) l.remove_prefix(1);
+      inbound_.append(":irc.test PONG irc.test :");
+      inbound_.append(l);
+      inbound_.append("\r\n");
+      readable_.notify();
+    }
     if (bytes_left_) *bytes_left_ -= data.size();
     if (lines_left_) {
       *lines_left_ -= static_cast<std::size_t>(std::count(data.begin(), data.end(), '\n'));
@@ -152,6 +168,9 @@ class FakeServer {
   std::string inbound_;
   std::size_t read_pos_ = 0;
   std::string received_;
+  std::size_t scanned_ = 0;  // received_ before this was looked at for PINGs
+  bool answer_pings_ = false;
+  bool tls_ = false;
   std::optional<std::string> refused_;
   bool connected_ = false;
   bool hung_up_ = false;
@@ -236,7 +255,7 @@ class FakeTransport final : public Transport {
     s_->writable_.notify();
   }
 
-  bool is_tls() const override { return false; }
+  bool is_tls() const override { return s_->tls_; }
 
  private:
   std::shared_ptr<FakeServer> s_;
