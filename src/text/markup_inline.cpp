@@ -34,11 +34,12 @@ class StyleWriter {
       return;
     }
     std::string_view text = s.text;
-    // Inline code holds its own whitespace; the markers go around its fence.
+    // Whitespace at the edges (of inline code too) goes outside the markers:
+    // a marker next to whitespace would not count.
     std::size_t a = 0;
-    while (!s.code && a < text.size() && is_space(text[a])) ++a;
+    while (a < text.size() && is_space(text[a])) ++a;
     std::size_t b = text.size();
-    while (!s.code && b > a && is_space(text[b - 1])) --b;
+    while (b > a && is_space(text[b - 1])) --b;
     bool wanted[kStyles];
     for (int st = 0; st < kStyles; ++st) {
       wanted[st] = a < b && has(s, static_cast<Style>(st)) && !open_marker(static_cast<Style>(st)).empty();
@@ -203,9 +204,9 @@ RichText settle(const RichText& text, const Writer& writer) {
       continue;
     }
     std::size_t a = 0;
-    while (!s.code && a < s.text.size() && is_space(s.text[a])) ++a;
+    while (a < s.text.size() && is_space(s.text[a])) ++a;
     std::size_t b = s.text.size();
-    while (!s.code && b > a && is_space(s.text[b - 1])) --b;
+    while (b > a && is_space(s.text[b - 1])) --b;
     std::size_t keep = 0;
     while (keep < stack.size() && a < b && has(s, stack[keep])) ++keep;
     stack.resize(keep);

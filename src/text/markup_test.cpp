@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <iterator>
+#include <random>
+
 namespace immp::markup {
 namespace {
 
@@ -148,6 +151,37 @@ TEST(MarkupDiscord, ReadsDiscordMarkdown) {
   EXPECT_EQ(from_discord("```py\nprint(1)\n```"), rich({seg("print(1)", "p")}));
   EXPECT_EQ(from_discord("[t](https://e.org) 2*3"),
             rich({seg("t", "", "https://e.org"), seg(" 2*3")}));
+}
+
+// Random texts of words (no punctuation: see docs/text.md for what the
+// delimiter dialects cannot hold) in random styles and links.
+TEST(Markup, RandomTextsRoundTripInEveryDialect) {
+  std::mt19937 rng(20261201);
+  const char* words[] = {"alpha", "beta", "x1", "café", "😀", "中文", "e\xCC\x81"};
+  for (int round = 0; round < 500; ++round) {
+    std::vector<Segment> segments;
+    int n = 1 + static_cast<int>(rng() % 6);
+    for (int k = 0; k < n; ++k) {
+      std::string text;
+      int w = 1 + static_cast<int>(rng() % 3);
+      for (int j = 0; j < w; ++j) {
+        if (j > 0 || k > 0) text += ' ';  // styles start and end at word edges
+        text += words[rng() % std::size(words)];
+      }
+      std::string style;
+      for (char c : std::string_view("biusc")) {
+        if (rng() % 3 == 0) style += c;
+      }
+      std::string link = rng() % 5 == 0 ? "https://example.org/" + std::to_string(rng() % 3) : "";
+      segments.push_back(seg(text, style, link));
+    }
+    RichText t = rich(segments);
+    EXPECT_EQ(from_html(to_html(t)), normalise_for(Dialect::html, t)) << to_html(t);
+    EXPECT_EQ(from_markdown(to_markdown(t)), normalise_for(Dialect::markdown, t)) << to_markdown(t);
+    EXPECT_EQ(from_slack(to_slack(t)), normalise_for(Dialect::slack, t)) << to_slack(t);
+    EXPECT_EQ(from_discord(to_discord(t)), normalise_for(Dialect::discord, t)) << to_discord(t);
+    if (HasFailure()) break;
+  }
 }
 
 TEST(Markup, MentionsBecomeTheirText) {
