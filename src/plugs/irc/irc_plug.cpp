@@ -93,9 +93,9 @@ IRCPlug::IRCPlug(const Init& init)
   const Node& c = config();
   options_ = connection_options();
   // What a user gets on IRC: mIRC formatting, a line of about 400 bytes (a
-  // longer text goes out as several lines), no edits, deletes, replies,
-  // reactions, threads or uploads (files go as links); our pace is
-  // send-delay's. `echo` follows the connection's echo-message.
+  // longer text goes out as several lines), no edits, deletes, threads or
+  // uploads (files go as links); our pace is send-delay's. `echo`, replies
+  // and reactions follow the connection's capabilities (serve()).
   features_.rich = true;
   features_.markup = Markup::irc;
   features_.max_length = 400;
