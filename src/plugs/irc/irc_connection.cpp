@@ -482,7 +482,7 @@ Task<Line> Connection::read() {
       close("the server ended the connection: " + line->param(0));
       throw ConnectionError(close_reason_);
     }
-    if (!echoes_.empty()) {
+    if (!echoes_.empty() || writing_) {
       const std::string& cmd = line->command;
       // Our message's echo, or the error that refused it (it was handled
       // all the same: sending it again would meet the same error).
@@ -493,7 +493,11 @@ Task<Line> Connection::read() {
                                return std::tolower(a) == std::tolower(b);
                              });
       if (ours || cmd == "404" || cmd == "412" || cmd == "531") {
-        confirm_through(echoes_.front());
+        if (!echoes_.empty()) {
+          confirm_through(echoes_.front());
+        } else if (echo_confirms_) {
+          ++early_echoes_;  // the write it answers has not completed yet
+        }
       }
     }
     co_return std::move(*line);
@@ -536,9 +540,11 @@ void Connection::note_pong(const Line& line) {
     std::uint64_t seq = 0;
     auto [end, ec] = std::from_chars(token.data(), token.data() + token.size(), seq);
     if (ec != std::errc() || end != token.data() + token.size()) continue;
-    // Never more than went out: a confused server cannot confirm lines
-    // that were not written.
-    confirm_through(std::min(seq, written_seq_));
+    // Never more than a PING of ours covered. The answer can overtake the
+    // completion of our own write (both are ready at once): it then counts
+    // once the writer has noted the lines as written.
+    answered_seq_ = std::max(answered_seq_, std::min(seq, pinged_seq_));
+    confirm_through(std::min(answered_seq_, written_seq_));
   }
 }
 
@@ -563,7 +569,14 @@ bool Connection::echoes_back(std::string_view wire) const {
 }
 
 void Connection::expect_echo(std::uint64_t seq, bool echoes) {
-  if (echoes) echoes_.push_back(seq);
+  if (!echoes) return;
+  if (early_echoes_ > 0) {
+    // Its echo overtook the completion of the write.
+    --early_echoes_;
+    confirm_through(seq);
+    return;
+  }
+  echoes_.push_back(seq);
 }
 
 bool Connection::post(std::string line) { return enqueue(std::move(line), false); }
@@ -726,6 +739,7 @@ Task<> Connection::write_loop() {
     }
     written_seq_ += count;
     last_write_ = clock_->now();
+    if (answered_seq_ > confirmed_seq_) confirm_through(std::min(answered_seq_, written_seq_));
     written_.notify();
   }
 }

@@ -218,6 +218,8 @@ class Connection {
   std::uint64_t written_seq_ = 0;  // of those, written whole
   std::uint64_t pinged_seq_ = 0;   // a confirmation PING went out after this many
   std::uint64_t confirmed_seq_ = 0;  // the server answered a PING after this many
+  std::uint64_t answered_seq_ = 0;   // a PONG covered this many (maybe not yet noted written)
+  std::size_t early_echoes_ = 0;     // echoes read before their write completed
   // With echo-message, the server's echo of a message confirms it: no PING.
   bool echo_confirms_ = false;
   std::deque<std::uint64_t> echoes_;  // numbers of written lines awaiting their echo

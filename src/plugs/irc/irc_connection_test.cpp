@@ -789,7 +789,10 @@ TEST_F(IrcConnection, EachPacedLineIsConfirmedByThePingAfterIt) {
                                                    "PING :immp-c2", sent(3), "PING :immp-c3"}));
 }
 
-TEST_F(IrcConnection, AnAnswerCannotConfirmMoreThanWasWritten) {
+// The server's answer can be read before the completion of the write that
+// carried the PING has run: it counts once the write is noted, without
+// another PING. And no answer confirms more than a PING of ours covered.
+TEST_F(IrcConnection, AnAnswerThatOvertakesItsWriteCountsOnceTheWriteIsNoted) {
   options.confirm = true;
   options.burst = 5;
   options.send_delay = 0ms;
@@ -798,14 +801,16 @@ TEST_F(IrcConnection, AnAnswerCannotConfirmMoreThanWasWritten) {
   server->stall_writes_after(0);
   auto sending = start(conn->send(privmsgs(1, 2)));
   settle();
-  server->line(":irc.test PONG irc.test :immp-c2");  // a server making things up
+  server->line(":irc.test PONG irc.test :immp-c99");  // more than was ever pinged
   settle();
-  EXPECT_FALSE(sending->done);
+  EXPECT_FALSE(sending->done) << "confirmed before the write was done";
   server->release_writes();
-  settle();
-  server->line(":irc.test PONG irc.test :immp-c2");
   ASSERT_TRUE(until([&] { return sending->done; }));
   EXPECT_EQ(sending->value, 2u);
+  EXPECT_EQ(new_lines(), (std::vector<std::string>{sent(1), sent(2), "PING :immp-c2"}));
+  auto more = start(conn->send(privmsgs(3, 3)));
+  settle();
+  EXPECT_FALSE(more->done) << "the forged answer covered only the PING that was sent";
 }
 
 // ---- sending ---------------------------------------------------------------
