@@ -152,6 +152,49 @@ TEST_F(IrcBridgeTest, MessagesTravelBothWays) {
   EXPECT_EQ(line.nick, "bridge");
 }
 
+// Replies and edits look as IMMP's IRC plug draws them: the parent quoted
+// in brackets unless it is the line right above, the reply under an arrow,
+// "[edit]" before an edit.
+TEST_F(IrcBridgeTest, RepliesAndEditsLookAsInIMMP) {
+  build();
+  auto alice = client("alice");
+  auto all = [&] {
+    std::string out;
+    for (const auto& t : texts(*alice, "#a")) out += t + "\n";
+    return out;
+  };
+  alice->say("#a", "tea?");
+  ASSERT_TRUE(until([&] { return mem->posted_count() == 1; })) << server->log();
+  SentPtr tea = mem->posted().back();
+
+  Message yes;
+  yes.text = RichText("yes");
+  yes.user = mem->user("carol");
+  yes.reply_to = tea;
+  mem->inject("room", yes);
+  // "tea?" is right above: no quote.
+  ASSERT_TRUE(until([&] { return count(*alice, "#a", "└─> <carol> yes") == 1; })) << all();
+
+  alice->say("#a", "and coffee?");
+  ASSERT_TRUE(until([&] { return mem->posted_count() == 2; }));
+  Message no = yes;
+  no.text = RichText("no, tea");
+  SentPtr sent_no = mem->inject("room", no);
+  ASSERT_TRUE(until([&] { return count(*alice, "#a", "└─> <carol> no, tea") == 1; })) << all();
+  auto seen = texts(*alice, "#a");
+  ASSERT_GE(seen.size(), 2u);
+  EXPECT_EQ(seen[seen.size() - 2], "[<alice> tea?]") << all();
+
+  // carol edits her answer; IRC cannot edit, so the new text goes out
+  // marked. (Sync passes an edit on without its reply_to: no arrow.)
+  Message fixed = no;
+  fixed.text = RichText("no thanks");
+  fixed.edited = true;
+  mem->inject_as("room", sent_no->id, fixed);
+  ASSERT_TRUE(until([&] { return count(*alice, "#a", "[edit] <carol> no thanks") >= 1; }))
+      << all();
+}
+
 TEST_F(IrcBridgeTest, PrivateMessagesArePrivateChannels) {
   build();
   auto alice = client("alice", "");

@@ -372,7 +372,9 @@ Task<> IRCPlug::serve(irc::Connection& conn) {
   features_.echo = conn.has_cap("echo-message");
   // Replies and reactions are native where client tags travel
   // (+draft/reply, +draft/react).
-  features_.reply = conn.has_cap("message-tags");
+  // With quote-reply-to we draw replies ourselves, as IMMP (the parent quoted
+  // from recent_, the reply under an arrow): sync passes them on.
+  features_.reply = conn.has_cap("message-tags") || quote_reply_to_;
   features_.reaction = conn.has_cap("message-tags");
   log()->info("connected to {}:{} as {}{}", options_.host, options_.port, conn.nick(),
               conn.caps().empty() ? "" : " with " + [&] {
@@ -546,8 +548,10 @@ void IRCPlug::on_privmsg(const irc::Line& line) {
   // Our own echoed lines are already the last message (put() noted them all).
   if (!echoed) last_ids_[fold(source)] = {id};
   auto at = line.time().value_or(Clock::now());
-  queue(std::make_shared<const SentMessage>(Receipt{id, Plug::channel(source), at, {}, false},
-                                            std::move(msg)));
+  auto sent = std::make_shared<const SentMessage>(
+      Receipt{id, Plug::channel(source), at, {}, false}, std::move(msg));
+  if (!echoed) remember(source, sent);
+  queue(std::move(sent));
 }
 
 void IRCPlug::on_tagmsg(const irc::Line& line) {
@@ -732,6 +736,49 @@ void IRCPlug::on_isupport(const irc::Line& line) {
 // nick we have now: a message cut by a dropped link resumes after the lines
 // that went out, and that is only right if a new nick (bridge_ after a
 // reconnect, a puppet) wraps the text the same way.
+// Not a coroutine on purpose: with the options in put()'s frame, GCC 12
+// warns (falsely, -Wmismatched-new-delete) about the frame's deallocation.
+IRCPlug::Rendered IRCPlug::render(const std::string& target, const Message& msg,
+                                  bool with_name) const {
+  irc::RenderOptions o;
+  o.with_name = with_name;
+  o.colour_nicks = colour_nicks_;
+  o.quote_reply_to = quote_reply_to_;
+  o.reply_is_last = reply_is_last(target, msg);
+  o.budget = budget(target);
+  if (msg.reply_to && !msg.reply_to->text) {
+    auto it = recent_.find(fold(target));
+    if (it != recent_.end()) {
+      for (auto m = it->second.rbegin(); m != it->second.rend(); ++m) {
+        if ((*m)->id == msg.reply_to->id) {
+          o.parent = m->get();
+          break;
+        }
+      }
+    }
+  }
+  // The reply itself starts after the quote of its parent.
+  return {irc::render_message(msg, o), irc::quotes_parent(msg, o) ? std::size_t{1} : 0};
+}
+
+void IRCPlug::remember(const std::string& source, SentPtr sent) {
+  // Enough to quote what people answer; older parents lose their quote.
+  constexpr std::size_t kRecent = 256;
+  auto& recent = recent_[fold(source)];
+  recent.push_back(std::move(sent));
+  if (recent.size() > kRecent) recent.pop_front();
+}
+
+void IRCPlug::remember_ours(const std::string& target, const std::vector<std::string>& ids,
+                            const Message& msg) {
+  if (ids.empty()) return;
+  Message copy = msg;
+  copy.reply_to = nullptr;  // a quote shows the parent alone: keep no chain
+  remember(target, std::make_shared<const SentMessage>(
+                       Receipt{ids.front(), Plug::channel(target), Clock::now(), {}, false},
+                       std::move(copy)));
+}
+
 bool IRCPlug::reply_is_last(const std::string& target, const Message& msg) const {
   if (!msg.reply_to) return false;
   auto it = last_ids_.find(fold(target));
@@ -760,13 +807,8 @@ Task<PutResult> IRCPlug::put(Posting& post) {
   if (puppets_ && !own && msg->user) {
     const User& author = *msg->user;
     std::string key = (author.handle ? author.handle->name() : std::string()) + "/" + author.id;
-    irc::RenderOptions o;
-    o.with_name = false;
-    o.quote_reply_to = quote_reply_to_;
-    o.reply_is_last = reply_is_last(target, *msg);
-    o.budget = budget(target);
     std::vector<std::string> lines;
-    for (auto& text : irc::render_message(*msg, o)) {
+    for (auto& text : render(target, *msg, false).texts) {
       if (auto line = irc::format_line("PRIVMSG", {target, text})) lines.push_back(std::move(*line));
     }
     if (post.resume() >= lines.size()) co_return PutResult::delivered();
@@ -788,16 +830,11 @@ Task<PutResult> IRCPlug::put(Posting& post) {
         last.push_back(next_id());
         post.sent(last.back());
       }
+      remember_ours(target, last, *msg);
       if (*written == count) co_return PutResult::delivered();
       co_return PutResult::partial("the puppet's link dropped");
     }
   }
-  irc::RenderOptions o;
-  o.with_name = !own;
-  o.colour_nicks = colour_nicks_;
-  o.quote_reply_to = quote_reply_to_;
-  o.reply_is_last = reply_is_last(target, *msg);
-  o.budget = budget(target);
   // A native reply where the server carries client tags: the first line
   // names the message it answers (+draft/reply), as modern clients show it.
   std::vector<irc::Tag> reply_tag;
@@ -805,12 +842,13 @@ Task<PutResult> IRCPlug::put(Posting& post) {
     if (auto msgid = msgid_of(*msg->reply_to)) reply_tag.push_back({"+draft/reply", *msgid});
   }
   std::vector<std::string> lines;
-  const std::size_t reply_line = irc::quotes_parent(*msg, o) ? 1 : 0;
-  for (auto& text : irc::render_message(*msg, o)) {
+  Rendered rendered = render(target, *msg, !own);
+  for (auto& text : rendered.texts) {
     std::string error;
     // The tag goes on the reply's own first line, not on the quote above it.
     auto line = irc::format_line("PRIVMSG", {target, text}, &error,
-                                 lines.size() == reply_line ? reply_tag : std::vector<irc::Tag>{});
+                                 lines.size() == rendered.reply_line ? reply_tag
+                                                                     : std::vector<irc::Tag>{});
     if (!line) co_return PutResult::failed("cannot send to '" + target + "': " + error);
     lines.push_back(std::move(*line));
   }
@@ -830,6 +868,7 @@ Task<PutResult> IRCPlug::put(Posting& post) {
     last.push_back(id);
     post.announce(std::move(id));
   }
+  remember_ours(target, last, *msg);
   std::size_t count = lines.size();
   std::size_t written = co_await conn->send(std::move(lines));
   for (std::size_t i = 0; i < written; ++i) post.sent();

@@ -149,6 +149,16 @@ class IRCPlug final : public Plug {
   std::size_t budget(const std::string& target) const;
   // Whether `msg` answers the last message in `target` (no quote needed).
   bool reply_is_last(const std::string& target, const Message& msg) const;
+  // How `msg` is drawn in `target`: its PRIVMSG texts, and which of them
+  // starts the reply itself (after a quote of the parent, from recent_).
+  struct Rendered {
+    std::vector<std::string> texts;
+    std::size_t reply_line = 0;
+  };
+  Rendered render(const std::string& target, const Message& msg, bool with_name) const;
+  void remember(const std::string& source, SentPtr sent);
+  void remember_ours(const std::string& target, const std::vector<std::string>& ids,
+                     const Message& msg);
 
   std::unique_ptr<irc::StsStore> sts_;  // null when `sts` is off
   std::optional<int> sts_upgrade_;      // the TLS port a plaintext link was told to use
@@ -171,6 +181,10 @@ class IRCPlug final : public Plug {
   // Per folded channel, the ids of its last message (all the lines of our
   // last post, or one received line): a reply to it needs no quote.
   std::map<std::string, std::vector<std::string>> last_ids_;
+  // Per folded channel, its recent messages (received ones, and ours under
+  // the id of their first line), newest last: a reply that names its parent
+  // by id only (sync's bare receipt) is quoted from here.
+  std::map<std::string, std::deque<SentPtr>> recent_;
   UserPtr self_;
   std::unique_ptr<IrcPuppets> puppets_;
   TaskGroup tasks_;

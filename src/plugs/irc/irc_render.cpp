@@ -146,9 +146,19 @@ const std::string& author_name(const User& user) {
   return user.username.empty() ? user.display_name() : user.username;
 }
 
+namespace {
+// The parent as far as it is known: the message's own, or the plug's copy.
+const SentMessage* parent_of(const Message& msg, const RenderOptions& options) {
+  if (!msg.reply_to) return nullptr;
+  if (!msg.reply_to->text && options.parent) return options.parent;
+  return msg.reply_to.get();
+}
+}  // namespace
+
 bool quotes_parent(const Message& msg, const RenderOptions& options) {
-  return options.quote_reply_to && !options.reply_is_last && msg.reply_to &&
-         msg.reply_to->text && !msg.reply_to->text->empty();
+  const SentMessage* parent = parent_of(msg, options);
+  return options.quote_reply_to && !options.reply_is_last && parent && parent->text &&
+         !parent->text->empty();
 }
 
 std::vector<std::string> render_message(const Message& msg, const RenderOptions& options) {
@@ -162,7 +172,7 @@ std::vector<std::string> render_message(const Message& msg, const RenderOptions&
 
   // The parent, quoted, unless it is right above: "[<bob> text]".
   if (quotes_parent(msg, options)) {
-    const auto& r = *msg.reply_to;
+    const SentMessage& r = *parent_of(msg, options);
     std::string who;
     if (r.user) who = (r.action ? "* " : "<") + shown_name(*r.user) + (r.action ? " " : "> ");
     lines.add_quote("[" + who + to_irc(inline_quote(*r.text)) + "]");

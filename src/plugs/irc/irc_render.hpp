@@ -31,6 +31,10 @@ struct RenderOptions {
   // The message replied to is the channel's last one, right above the reply:
   // no quote line (the arrow stays).
   bool reply_is_last = false;
+  // The message replied to, when msg.reply_to names it by id only (sync's
+  // bare receipt) and the plug still knows it: what the quote shows. Not
+  // owned; must outlive the call.
+  const SentMessage* parent = nullptr;
   // The budget of one PRIVMSG text (privmsg_budget() of our prefix and the
   // target).
   std::size_t budget = 400;
