@@ -95,7 +95,8 @@ IRCPlug::IRCPlug(const Init& init)
   // What a user gets on IRC: mIRC formatting, a line of about 400 bytes (a
   // longer text goes out as several lines), no edits, deletes, threads or
   // uploads (files go as links); our pace is send-delay's. `echo`, replies
-  // and reactions follow the connection's capabilities (serve()).
+  // and reactions follow the connection's capabilities and quote-reply-to
+  // (serve()).
   features_.rich = true;
   features_.markup = Markup::irc;
   features_.max_length = 400;
@@ -371,9 +372,9 @@ Task<> IRCPlug::serve(irc::Connection& conn) {
   ++connections_;
   features_.echo = conn.has_cap("echo-message");
   // Replies and reactions are native where client tags travel
-  // (+draft/reply, +draft/react).
-  // With quote-reply-to we draw replies ourselves, as IMMP (the parent quoted
-  // from recent_, the reply under an arrow): sync passes them on.
+  // (+draft/reply, +draft/react). Replies are ours to draw with
+  // quote-reply-to too, as IMMP draws them (the parent quoted from recent_,
+  // the reply under an arrow): sync passes them on instead of quoting.
   features_.reply = conn.has_cap("message-tags") || quote_reply_to_;
   features_.reaction = conn.has_cap("message-tags");
   log()->info("connected to {}:{} as {}{}", options_.host, options_.port, conn.nick(),
