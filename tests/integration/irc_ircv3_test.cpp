@@ -273,5 +273,63 @@ TEST_F(InspircdIrcv3Test, RepliesTravelAsDraftReplyTagsBothWays) {
   EXPECT_EQ(thanks->reply_to->id, carols->id) << "not a reply to carol's answer";
 }
 
+// +draft/react on a TAGMSG, naming the message by +draft/reply, both ways.
+TEST_F(InspircdIrcv3Test, ReactionsTravelAsDraftReactTagsBothWays) {
+  test::InspircdOptions options;
+  options.message_tags = true;
+  start(options);
+  auto& mem = test::add_memory_plug(*host, "mem", {{"reaction", true}});
+  auto& irc = test::add_plug<IRCPlug>(
+      *host, "irc",
+      "server: {host: 127.0.0.1, port: " + std::to_string(server->port()) +
+          "}\nuser: {nick: bridge}\n");
+  host->add_channel("irc", irc.channel("#a"));
+  host->add_channel("mem", mem.channel("room"));
+  test::add_hook<SyncHook>(*host, "sync", "{channels: {bridge: [irc, mem]}, joins: false}");
+  test::run(io, host->open());
+  ASSERT_TRUE(until([&] { return irc.joined("#a"); })) << server->log();
+  Tagged alice(server->port(), "alice");
+  clients.push_back(alice.client.get());
+  ASSERT_TRUE(irc.features().reaction);
+
+  // memory -> IRC: carol reacts to alice's line.
+  alice.client->say("#a", "lunch?");
+  auto said = alice.client->wait_for(
+      [](const irc::Line& l) { return l.command == "PRIVMSG" && l.nick == "alice"; });
+  ASSERT_TRUE(said && said->tag("msgid"));
+  ASSERT_TRUE(until([&] { return mem.posted_count() == 1; }));
+  Message like;
+  like.user = mem.user("carol");
+  like.reaction = Reaction{"\xF0\x9F\x91\x8D", false, mem.posted().back()};
+  mem.inject("room", like);
+  std::optional<irc::Line> tagmsg;
+  ASSERT_TRUE(until([&] {
+    // find() moves past what it found: ask once.
+    if (!tagmsg) {
+      tagmsg = alice.client->find([](const irc::Line& l) { return l.command == "TAGMSG"; });
+    }
+    return tagmsg.has_value();
+  }));
+  ASSERT_TRUE(tagmsg->tag("+draft/react") && tagmsg->tag("+draft/reply"));
+  EXPECT_EQ(*tagmsg->tag("+draft/react"), "\xF0\x9F\x91\x8D");
+  EXPECT_EQ(*tagmsg->tag("+draft/reply"), *said->tag("msgid"));
+
+  // IRC -> memory: alice reacts to carol's message as bridged.
+  SentPtr carols = mem.inject("room", "soup", "carol");
+  ASSERT_TRUE(until([&] {
+    auto m = alice.client->privmsgs("#a");
+    return !m.empty() && m.back().param(1) == "<carol> soup";
+  }));
+  const std::string soup_msgid = *alice.client->privmsgs("#a").back().tag("msgid");
+  alice.client->send("@+draft/react=\xF0\x9F\x8D\xB2;+draft/reply=" + soup_msgid + " TAGMSG #a");
+  ASSERT_TRUE(until([&] {
+    return !mem.posted().empty() && mem.posted().back()->reaction.has_value();
+  }));
+  const Reaction& r = *mem.posted().back()->reaction;
+  EXPECT_EQ(r.emoji, "\xF0\x9F\x8D\xB2");
+  ASSERT_TRUE(r.on);
+  EXPECT_EQ(r.on->id, carols->id);
+}
+
 }  // namespace
 }  // namespace immp
