@@ -258,8 +258,17 @@ Task<> Relay::relay_change(const SentPtr& sent, const std::string& key) {
   // Deletes and in-place edits add no copy: the host still knows them as
   // ours (their echoes are not relayed), but no delivery is recorded.
   auto unrecorded = std::make_shared<const Origin>(Origin{owner_, {}});
+  // A channel may hold several copies of one message: the parts of a long
+  // or quoted one (IRC lines), or edits re-sent where edits are not native.
+  // A delete removes them all; an edit goes to each channel once, in place
+  // of its first copy.
+  std::vector<Channel> edited;
   for (const Copy& c : copies) {
     if (c.channel == sent->channel || !c.channel.plug()) continue;
+    if (!sent->deleted) {
+      if (std::find(edited.begin(), edited.end(), c.channel) != edited.end()) continue;
+      edited.push_back(c.channel);
+    }
     if (sent->deleted) {
       if (!c.channel.plug()->features().remove) continue;
       Message gone;

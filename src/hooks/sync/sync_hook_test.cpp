@@ -129,6 +129,37 @@ TEST_F(SyncTest, EditsApplyInPlaceWhereSupportedAndAreResentMarkedElsewhere) {
   EXPECT_EQ(c->posted().back()->plain(), "typo");
 }
 
+// c splits lines into parts and cannot edit: a copy of two lines is two
+// messages there, and each edit must still arrive once, not once per part
+// nor once per earlier re-sent edit.
+TEST_F(SyncTest, EachEditReachesANetworkOnceWhateverItsCopiesAre) {
+  build("channels: {room: [a, b, c]}", {}, {});
+  test::run(io, host->close());
+  host.reset();
+  host = std::make_unique<Host>(io.get_executor(), options);
+  a = &test::add_memory_plug(*host, "a", NodeMap{{"edit", true}});
+  b = &test::add_memory_plug(*host, "b", NodeMap{{"edit", true}});
+  c = &test::add_memory_plug(*host, "c", NodeMap{{"split-lines", true}});
+  host->add_channel("a", a->channel("room"));
+  host->add_channel("b", b->channel("room"));
+  host->add_channel("c", c->channel("room"));
+  sync = &test::add_hook<SyncHook>(*host, "sync", "channels: {room: [a, b, c]}");
+  test::run(io, host->open());
+  SentPtr original = a->inject("room", "line one\nline two", "alice");
+  ASSERT_TRUE(wait([&] { return c->posted_count() == 2 && b->posted_count() == 1; }));
+  for (const std::string text : {"first fix", "second fix"}) {
+    Message edit = text_message(text, a->user("alice"));
+    edit.edited = true;
+    a->inject_as("room", original->id, edit);
+  }
+  a->inject("room", "sentinel", "alice");  // bridged after both edits
+  ASSERT_TRUE(wait([&] { return c->posted_count() >= 5; }));
+  ASSERT_EQ(c->posted_count(), 5u) << "two parts, one per edit, the sentinel";
+  EXPECT_EQ(c->posted()[2]->plain(), "first fix");
+  EXPECT_EQ(c->posted()[3]->plain(), "second fix");
+  EXPECT_EQ(c->posted()[4]->plain(), "sentinel");
+}
+
 TEST_F(SyncTest, EditsAreIgnoredWhenTurnedOff) {
   build("{channels: {room: [a, b, c]}, edits: false}");
   SentPtr original = a->inject("room", "first", "alice");
