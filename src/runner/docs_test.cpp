@@ -45,9 +45,7 @@ std::string read_file(const fs::path& file) {
 }
 
 // "docs/config.md", for messages.
-std::string repo_path(const fs::path& file) {
-  return fs::relative(file, kSource).generic_string();
-}
+std::string repo_path(const fs::path& file) { return fs::relative(file, kSource).generic_string(); }
 
 std::vector<fs::path> doc_pages() {
   std::vector<fs::path> pages;
@@ -90,7 +88,8 @@ std::vector<Block> code_blocks(const fs::path& page) {
       std::string info = line.substr(start + 3);
       info.erase(0, info.find_first_not_of(' '));
       current.lang = info.substr(0, info.find_first_of(" {"));
-      for (char& c : current.lang) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      for (char& c : current.lang)
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
       continue;
     }
     if (fence && line.find_first_not_of('`', start) == std::string::npos) {
@@ -150,7 +149,8 @@ std::string on_page(const std::string& error, const fs::path& file, const Block&
   std::size_t pos = prefix.size();
   std::size_t end = pos;
   while (end < error.size() && std::isdigit(static_cast<unsigned char>(error[end]))) ++end;
-  if (end == pos) return repo_path(block.page) + ":" + std::to_string(block.line) + error.substr(pos - 1);
+  if (end == pos)
+    return repo_path(block.page) + ":" + std::to_string(block.line) + error.substr(pos - 1);
   int line = std::stoi(error.substr(pos, end - pos));
   return repo_path(block.page) + ":" + std::to_string(block.line + line) + error.substr(end);
 }
@@ -198,8 +198,7 @@ TEST(Docs, EveryExampleConfigFileLoads) {
   int checked = 0;
   for (const auto& entry : fs::directory_iterator(kSource / "examples")) {
     const fs::path& file = entry.path();
-    if (!entry.is_regular_file() ||
-        (file.extension() != ".yaml" && file.extension() != ".yml")) {
+    if (!entry.is_regular_file() || (file.extension() != ".yaml" && file.extension() != ".yml")) {
       continue;
     }
     // Loaded where it is: its relative paths start at its own folder.
@@ -235,6 +234,26 @@ std::vector<std::pair<int, std::string>> relative_links(const fs::path& page) {
       continue;
     }
     if (in_code) continue;
+    // Inline code spans show markup, not links: blanked before looking. A
+    // span opens with a run of backticks and closes at a run as long.
+    for (std::size_t i = 0; i < line.size();) {
+      if (line[i] != '`') {
+        ++i;
+        continue;
+      }
+      std::size_t run = line.find_first_not_of('`', i);
+      if (run == std::string::npos) break;
+      const std::string fence = line.substr(i, run - i);
+      std::size_t close = run;
+      while ((close = line.find(fence, close)) != std::string::npos &&
+             close + fence.size() < line.size() && line[close + fence.size()] == '`') {
+        close = line.find_first_not_of('`', close);
+      }
+      if (close == std::string::npos) break;
+      std::fill(line.begin() + static_cast<std::ptrdiff_t>(run),
+                line.begin() + static_cast<std::ptrdiff_t>(close), ' ');
+      i = close + fence.size();
+    }
     for (std::size_t at = line.find("]("); at != std::string::npos; at = line.find("](", at + 2)) {
       std::size_t end = line.find(')', at + 2);
       if (end == std::string::npos) break;
