@@ -49,7 +49,7 @@ struct SyncTest : ::testing::Test {
   }();
 
   void build(const std::string& sync_config = "channels: {room: [a, b, c]}", NodeMap a_extra = {},
-             NodeMap b_extra = {}) {
+             NodeMap b_extra = {}, NodeMap c_extra = {}) {
     host = std::make_unique<Host>(io.get_executor(), options);
     NodeMap a_cfg{{"edit", true}, {"delete", true}, {"reply", true}};
     for (auto& kv : a_extra) a_cfg.push_back(kv);
@@ -57,7 +57,7 @@ struct SyncTest : ::testing::Test {
     for (auto& kv : b_extra) b_cfg.push_back(kv);
     a = &test::add_memory_plug(*host, "a", a_cfg);
     b = &test::add_memory_plug(*host, "b", b_cfg);
-    c = &test::add_memory_plug(*host, "c");
+    c = &test::add_memory_plug(*host, "c", std::move(c_extra));
     host->add_channel("a", a->channel("room"));
     host->add_channel("b", b->channel("room"));
     host->add_channel("c", c->channel("room"));
@@ -133,18 +133,7 @@ TEST_F(SyncTest, EditsApplyInPlaceWhereSupportedAndAreResentMarkedElsewhere) {
 // messages there, and each edit must still arrive once, not once per part
 // nor once per earlier re-sent edit.
 TEST_F(SyncTest, EachEditReachesANetworkOnceWhateverItsCopiesAre) {
-  build("channels: {room: [a, b, c]}", {}, {});
-  test::run(io, host->close());
-  host.reset();
-  host = std::make_unique<Host>(io.get_executor(), options);
-  a = &test::add_memory_plug(*host, "a", NodeMap{{"edit", true}});
-  b = &test::add_memory_plug(*host, "b", NodeMap{{"edit", true}});
-  c = &test::add_memory_plug(*host, "c", NodeMap{{"split-lines", true}});
-  host->add_channel("a", a->channel("room"));
-  host->add_channel("b", b->channel("room"));
-  host->add_channel("c", c->channel("room"));
-  sync = &test::add_hook<SyncHook>(*host, "sync", "channels: {room: [a, b, c]}");
-  test::run(io, host->open());
+  build("channels: {room: [a, b, c]}", {}, {}, {{"split-lines", true}});
   SentPtr original = a->inject("room", "line one\nline two", "alice");
   ASSERT_TRUE(wait([&] { return c->posted_count() == 2 && b->posted_count() == 1; }));
   for (const std::string text : {"first fix", "second fix"}) {
