@@ -86,6 +86,7 @@ Relay::Relay(const Init& init) : Hook(init), owner_("relay:" + init.name) {
   rules_.naming = naming_from(c);
   any_joins_ = rules_.joins;
   any_renames_ = rules_.renames;
+  any_name_format_ = rules_.naming.name_format.has_value();
   if (const Node* plugs = c.find("plugs"); plugs && plugs->is_map()) {
     for (const auto& [plug_name, over] : plugs->as_map()) {
       if (!init.host.plug(plug_name)) {
@@ -96,6 +97,7 @@ Relay::Relay(const Init& init) : Hook(init), owner_("relay:" + init.name) {
       if (const Node* j = over.find("joins"); j && !j->is_null()) rules.joins = j->as_bool();
       if (const Node* r = over.find("renames"); r && !r->is_null()) rules.renames = r->as_bool();
       any_joins_ = any_joins_ || rules.joins;
+      any_name_format_ = any_name_format_ || rules.naming.name_format.has_value();
       any_renames_ = any_renames_ || rules.renames;
       plug_rules_.emplace(plug_name, std::move(rules));
     }
@@ -433,8 +435,8 @@ bool SyncHook::wants(const Received& r) const {
 Task<> SyncHook::on_receive(const Received& r) {
   const SentPtr& sent = r.sent;
   auto it = label_of_.find(sent->channel);
+  // wants() has already turned away what skip() refuses.
   if (it == label_of_.end() || !refs_) co_return;
-  if (skip(r)) co_return;
   if (sent->reaction) {
     co_await relay_reaction(sent);
     co_return;
@@ -635,21 +637,23 @@ Task<> ForwardHook::start() {
 Task<std::string> ForwardHook::title_for(const SentPtr& sent, const Channel&) {
   // As IMMP's forward: the source channel's title, asked only when a
   // name-format could show it.
-  bool templated = rules_.naming.name_format.has_value();
-  for (const auto& [plug, rules] : plug_rules_) templated = templated || rules.naming.name_format;
   Plug* plug = sent->channel.plug();
-  if (!templated || !plug) co_return std::string();
+  if (!any_name_format_ || !plug) co_return std::string();
   std::optional<std::string> title = co_await plug->channel_title(sent->channel);
   co_return title.value_or(std::string());
 }
 
+bool ForwardHook::wants(const Received& r) const {
+  if (skip(r)) return false;
+  if (!users_) return true;
+  const UserPtr& user = r.sent->user;
+  return user && std::find(users_->begin(), users_->end(), user->id) != users_->end();
+}
+
 Task<> ForwardHook::on_receive(const Received& r) {
   const SentPtr& sent = r.sent;
-  if (skip(r) || !refs_) co_return;
-  if (users_ &&
-      (!sent->user || std::find(users_->begin(), users_->end(), sent->user->id) == users_->end())) {
-    co_return;
-  }
+  // wants() has already turned away what skip() and `users` refuse.
+  if (!refs_) co_return;
   if (sent->reaction) {
     co_await relay_reaction(sent);
     co_return;

@@ -65,6 +65,7 @@ class Relay : public Hook {
   std::map<std::string, TargetRules, std::less<>> plug_rules_;
   bool any_joins_ = false;          // some target takes joins and parts
   bool any_renames_ = false;        // some target takes title changes
+  bool any_name_format_ = false;    // some target's names come from a template
   std::unique_ptr<SyncRefs> refs_;  // made in start()
   Subscription delivered_;
   std::optional<std::string> identities_name_;
@@ -122,7 +123,8 @@ class ForwardHook final : public Relay {
   explicit ForwardHook(const Init& init);
   Task<> start() override;
   Task<> on_receive(const Received& r) override;
-  bool wants(const Received& r) const override { return !skip(r); }
+  // Not our own copies, and only from `users` when that is set.
+  bool wants(const Received& r) const override;
 
   // Forwarded messages remembered for their edits and deletes.
   static constexpr std::size_t kRemembered = 10000;
