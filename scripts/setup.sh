@@ -5,15 +5,17 @@ set -euo pipefail
 
 packages=(
   # toolchain
-  build-essential cmake ninja-build pkg-config git clang libclang-rt-14-dev
+  build-essential cmake ninja-build pkg-config git clang libclang-rt-14-dev ccache
   # libraries
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libssl-dev
   libyaml-cpp-dev libtomlplusplus-dev libspdlog-dev libfmt-dev libcli11-dev
   libsqlite3-dev libpqxx-dev libicu-dev libcmark-gfm-dev libcmark-gfm-extensions-dev
+  libre2-dev libsodium-dev libexpat1-dev libnats-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev procps
   # real servers started by the integration tests
   postgresql ngircd inspircd atheme-services
+  prosody ejabberd nats-server python3-slixmpp nodejs
 )
 
 missing=()
