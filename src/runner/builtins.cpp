@@ -1,5 +1,11 @@
 #include "runner/builtins.hpp"
 
+#include "hooks/access/access_hook.hpp"
+#include "hooks/alerts/mentions_hook.hpp"
+#include "hooks/alerts/subscriptions_hook.hpp"
+#include "hooks/identity/local_identity_hook.hpp"
+#include "hooks/identity/whois_hook.hpp"
+#include "hooks/notes/notes_hook.hpp"
 #include "hooks/sync/sync_hook.hpp"
 #include "plugs/console/console_plug.hpp"
 #include "plugs/dummy/dummy_plug.hpp"
@@ -22,6 +28,12 @@ const Module& builtin_module() {
                                  describe<hooks::SyncHook>(),
                                  describe<hooks::ForwardHook>(),
                                  describe<RunnerHook>(),
+                                 describe<hooks::MentionsHook>(),
+                                 describe<hooks::ChannelAccessHook>(),
+                                 describe<hooks::SubscriptionsHook>(),
+                                 describe<hooks::NotesHook>(),
+                                 describe<hooks::LocalIdentityHook>(),
+                                 describe<hooks::WhoIsHook>(),
                              }};
   return module;
 }
