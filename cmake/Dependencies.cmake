@@ -31,3 +31,12 @@ target_link_libraries(immp_text_deps INTERFACE
 # any layer's internals.
 add_library(immp_deps INTERFACE)
 target_link_libraries(immp_deps INTERFACE immp_core_deps immp_store_deps immp_text_deps)
+
+# RE2: the auto-respond and filter hooks match all their patterns in one
+# pass (RE2::Set). The library only: re2.pc's -pthread compile flag would
+# define _REENTRANT and make the shared precompiled header unusable.
+find_path(RE2_INCLUDE_DIR re2/set.h REQUIRED)
+find_library(RE2_LIBRARY re2 REQUIRED)
+add_library(immp_re2 INTERFACE)
+target_include_directories(immp_re2 INTERFACE ${RE2_INCLUDE_DIR})
+target_link_libraries(immp_re2 INTERFACE ${RE2_LIBRARY} Threads::Threads)

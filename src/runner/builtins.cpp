@@ -3,10 +3,14 @@
 #include "hooks/access/access_hook.hpp"
 #include "hooks/alerts/mentions_hook.hpp"
 #include "hooks/alerts/subscriptions_hook.hpp"
+#include "hooks/autorespond/autorespond_hook.hpp"
+#include "hooks/command/command_hook.hpp"
+#include "hooks/filter/filter_hook.hpp"
 #include "hooks/identity/local_identity_hook.hpp"
 #include "hooks/identity/whois_hook.hpp"
 #include "hooks/notes/notes_hook.hpp"
 #include "hooks/sync/sync_hook.hpp"
+#include "hooks/textcommand/textcommand_hook.hpp"
 #include "plugs/console/console_plug.hpp"
 #include "plugs/dummy/dummy_plug.hpp"
 #include "plugs/irc/irc_plug.hpp"
@@ -34,6 +38,11 @@ const Module& builtin_module() {
                                  describe<hooks::NotesHook>(),
                                  describe<hooks::LocalIdentityHook>(),
                                  describe<hooks::WhoIsHook>(),
+                                 // Bots (issue 10).
+                                 describe<hooks::CommandHook>(),
+                                 describe<hooks::TextCommandHook>(),
+                                 describe<hooks::AutoRespondHook>(),
+                                 describe<hooks::FilterHook>(),
                              }};
   return module;
 }

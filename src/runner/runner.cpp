@@ -130,6 +130,48 @@ void Runner::build(const std::vector<const Module*>& extra) {
   for (const Module* m : extra) registry_.add(*m, std::string(m->name));
   populate(*host_, root_);
   config_written_ = host_->on_config_changed([this](Openable& source) { apply_config(source); });
+  bind_runner_hooks();
+}
+
+// ---- RunnerHook's commands --------------------------------------------------
+
+void Runner::bind_runner_hooks() {
+  for (Hook* h : host_->hooks()) {
+    if (auto* r = dynamic_cast<RunnerHook*>(h)) r->bind(this);
+  }
+}
+
+bool Runner::write_now() {
+  try {
+    write_config_file(file_, raw_);
+    log_->info("Wrote the config to {} (run-write)", file_.string());
+    return true;
+  } catch (const std::exception& e) {
+    log_->error("could not write the config to {}: {}", file_.string(), e.what());
+    return false;
+  }
+}
+
+void Runner::reload_later(std::function<void(bool applied)> done) {
+  if (reloading_) {
+    log_->warn("reload asked while a reload is running: ignored");
+    done(false);
+    return;
+  }
+  reloading_ = true;
+  log_->info("Reloading {} (reload command)", file_.string());
+  asio::co_spawn(io_, reload(), [this, done = std::move(done)](std::exception_ptr e, bool applied) {
+    reloading_ = false;
+    if (e) {
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& err) {
+        log_->error("Reload failed part-way: {}", err.what());
+      }
+      applied = false;
+    }
+    done(applied);
+  });
 }
 
 std::vector<std::filesystem::path> Runner::search_path(const Node& root) const {
@@ -275,6 +317,14 @@ void Runner::populate(Host& host, Node& root) {
     }
     host.add_hook(make_hook(host, root, name, entry), priority_of(entry),
                   entry.at("enabled").as_bool());
+  }
+  // As IMMP's runner: a RunnerHook named `runner` unless the config has
+  // one, so that a command mapping can offer its commands.
+  bool has_runner = false;
+  for (Hook* h : host.hooks()) has_runner = has_runner || dynamic_cast<RunnerHook*>(h);
+  if (!has_runner && !host.hook("runner")) {
+    host.add_hook(std::make_unique<RunnerHook>(Init{"runner", Node::map(), host}));
+    if (&host == host_.get()) implicit_hooks_ = 1;
   }
   check_hook_refs(host, root);
 }
@@ -460,6 +510,7 @@ Task<bool> Runner::reload() {
                       std::filesystem::absolute(file_).parent_path());
     done.push_back("reconfigured logging");
   }
+  bind_runner_hooks();
   raw_ = std::move(next.raw);
   root_ = std::move(root);
   warnings_ = std::move(next.warnings);
@@ -496,23 +547,23 @@ void Runner::write_back() {
 
 int Runner::run() {
   for (const ConfigWarning& w : warnings_) log_->warn("{}", w.str());
-  log_->info("Starting host ({} plugs, {} hooks)", host_->plugs().size(), host_->hooks().size());
+  log_->info("Starting host ({} plugs, {} hooks)", host_->plugs().size(),
+             host_->hooks().size() - implicit_hooks_);
   asio::signal_set signals(io_, SIGINT, SIGTERM);
   asio::signal_set hangups(io_, SIGHUP);
   bool stopping = false;
-  bool reloading = false;
   std::function<void(boost::system::error_code, int)> on_hangup = [&](boost::system::error_code ec,
                                                                        int) {
     if (ec || stopping) return;
     hangups.async_wait(on_hangup);
-    if (reloading) {
+    if (reloading_) {
       log_->warn("SIGHUP while a reload is running: ignored");
       return;
     }
-    reloading = true;
+    reloading_ = true;
     log_->info("Reloading {} (SIGHUP)", file_.string());
     asio::co_spawn(io_, reload(), [&](std::exception_ptr e, bool) {
-      reloading = false;
+      reloading_ = false;
       if (!e) return;
       try {
         std::rethrow_exception(e);

@@ -8,13 +8,14 @@
 #include "core/registry.hpp"
 #include "immp/config.hpp"
 #include "immp/host.hpp"
+#include "runner/runner_hook.hpp"
 
 namespace immp {
 
 // The whole top-level schema (IMMP's runner sections plus the bus).
 SpecPtr runner_schema();
 
-class Runner {
+class Runner final : private RunnerControl {
  public:
   // Reads and validates `config_file`, resolves every class and builds
   // every plug, hook, channel and group, without starting anything, then
@@ -54,6 +55,13 @@ class Runner {
   Task<bool> reload();
 
  private:
+  // RunnerControl, for RunnerHook's run-write and reload commands.
+  bool writeable() const override { return write_back_; }
+  bool write_now() override;
+  void reload_later(std::function<void(bool applied)> done) override;
+  // Binds every RunnerHook of the host to this runner.
+  void bind_runner_hooks();
+
   struct ReloadResult {
     Node raw;
     Node root;
@@ -81,6 +89,8 @@ class Runner {
   Registry registry_;  // declared before host_: plugin code outlives instances
   std::unique_ptr<Host> host_;
   Subscription config_written_;
+  bool reloading_ = false;      // a reload (SIGHUP or the reload command) is running
+  std::size_t implicit_hooks_ = 0;  // hooks the runner added itself (IMMP's `runner`)
   LoggerPtr log_;
 };
 

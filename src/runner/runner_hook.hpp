@@ -1,27 +1,57 @@
-// IMMP's RunnerHook, so that a config listing it under `hooks` loads.
+// IMMP's RunnerHook (immp.hook.runner.RunnerHook): the runner's own hook.
 //
-// In IMMP (immp/hook/runner.py) the runner adds this hook itself unless the
-// config lists one: it remembers the config file and, with `immp -w`,
-// writes the live config back each time a plug or hook changes its settings
-// (on_config_change). It takes no config (IMMP refuses any). Here the runner
-// does all of that itself (docs/config.md, "Writing back: -w"), so this hook
-// has nothing left to do: it has no config keys and takes part in no stage.
+// As in IMMP (immp/hook/runner.py), the runner adds one named `runner`
+// unless the config lists one, so that a command mapping can name it. It
+// takes no config. It offers two commands, both private and for the
+// mapping's admins only:
+//   run-write  writes the live config to the file now (only with -w, as
+//              IMMP: the command is not offered otherwise);
+//   reload     rereads the config file and applies the difference, as
+//              SIGHUP does (new here).
+// The runner writes the config back itself on changes (docs/config.md,
+// "Writing back: -w").
 #pragma once
 
+#include <functional>
+#include <memory>
+
+#include "immp/command.hpp"
 #include "immp/config.hpp"
 #include "immp/hook.hpp"
 
 namespace immp {
 
-class RunnerHook final : public Hook {
+// What the runner lets its hook do; implemented by Runner.
+class RunnerControl {
+ public:
+  virtual ~RunnerControl() = default;
+  // Whether the config may be written back (immp -w).
+  virtual bool writeable() const = 0;
+  // Writes the live config to the file; false (logged) when it could not.
+  virtual bool write_now() = 0;
+  // Starts a reload of the config file and returns at once; `done` gets
+  // whether the new file was applied (false: refused or already
+  // reloading, with the reason logged). A reload may replace any hook,
+  // the one that asked included, so nothing waits for it.
+  virtual void reload_later(std::function<void(bool applied)> done) = 0;
+};
+
+class RunnerHook final : public Hook, public CommandProvider {
  public:
   static constexpr std::string_view kPath = "immp.hook.runner.RunnerHook";
   static constexpr std::string_view kDescription =
-      "IMMP's config writer; here the runner writes the config back itself (-w), so this hook "
-      "does nothing.";
+      "The runner's hook: run-write and reload commands for admins (the runner writes the "
+      "config back itself with -w)";
   static SpecPtr schema() { return object({}); }
 
-  explicit RunnerHook(const Init& init) : Hook(init) {}
+  explicit RunnerHook(const Init& init);
+
+  // The runner binds itself once the host is built; until then (and in
+  // hosts built without a runner) the commands are not offered.
+  void bind(RunnerControl* control) { control_ = control; }
+
+ private:
+  RunnerControl* control_ = nullptr;
 };
 
 }  // namespace immp
