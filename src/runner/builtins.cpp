@@ -15,6 +15,7 @@
 #include "plugs/dummy/dummy_plug.hpp"
 #include "plugs/irc/irc_plug.hpp"
 #include "plugs/memory/memory_plug.hpp"
+#include "plugs/xmpp/xmpp_plug.hpp"
 #include "runner/runner_hook.hpp"
 #include "store/database_hook.hpp"
 
@@ -27,6 +28,7 @@ const Module& builtin_module() {
                                  describe<plugs::ConsolePlug>(),
                                  describe<plugs::MemoryPlug>(),
                                  describe<plugs::IRCPlug>(),
+                                 describe<plugs::XMPPPlug>(),
                                  describe<store::DatabaseHook>(),
                                  describe<store::AsyncDatabaseHook>(),
                                  describe<hooks::SyncHook>(),

@@ -1,0 +1,164 @@
+// XMPPPlug (immp.plug.xmpp.XMPPPlug): one XMPP account. Channels are
+// multi-user chat rooms (XEP-0045, source "room@conference.example") and
+// one-to-one chats (source: the other person's bare JID, or the full
+// "room@conference.example/nick" for a private message inside a room).
+//
+// Its link is an xmpp::Stream that the plug re-opens with backoff whenever
+// it fails; the plug stays active meanwhile, reports itself offline, and
+// the host's outboxes keep what is sent to it. After every (re)connect the
+// rooms are joined again; XEP-0410 self-pings notice a silent removal.
+//
+// Ids are XEP-0359's: a room message is known by the stanza-id the room
+// gave it, never by the id its sender chose; corrections, retractions,
+// replies and reactions that name a sender's own id are resolved per
+// sender, so one client's repeated ids cannot touch another's messages.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "immp/plug.hpp"
+#include "immp/tasks.hpp"
+#include "plugs/xmpp/xmpp_stream.hpp"
+
+namespace immp::plugs {
+
+class XMPPPlug final : public Plug {
+ public:
+  static constexpr std::string_view kPath = "immp.plug.xmpp.XMPPPlug";
+  static constexpr std::string_view kDescription =
+      "XMPP: multi-user chat rooms and one-to-one chats of one account, with TLS, SCRAM, "
+      "corrections, retractions, replies and reactions";
+  static SpecPtr schema();
+
+  explicit XMPPPlug(const Init& init);
+  ~XMPPPlug() override;
+
+  std::string network_name() const override;
+  std::string network_id() const override;
+
+  // Connects (waiting for the first attempt, bounded) and keeps
+  // reconnecting in the background.
+  Task<> start() override;
+  Task<> stop() override;
+  Task<PutResult> put(Posting& post) override;
+  Task<> delete_message(const Receipt& receipt) override;
+
+  Task<std::vector<Channel>> public_channels() override;
+  Task<std::vector<Channel>> private_channels() override;
+  Task<std::optional<bool>> channel_is_private(const Channel& channel) override;
+  Task<std::optional<std::string>> channel_title(const Channel& channel) override;
+  Task<std::optional<std::vector<UserPtr>>> channel_members(const Channel& channel) override;
+  Task<std::optional<Channel>> channel_for_user(const User& user) override;
+
+  // Joins room `jid` now (if connected) and after every reconnect.
+  void join(const std::string& jid, std::string password = {});
+
+  // ---- state, for tests ----
+  bool connected() const { return stream_ && stream_->is_open(); }
+  bool joined(const std::string& room) const;
+  // Our nick in `room` (after collisions), or empty.
+  std::string nick_in(const std::string& room) const;
+  std::uint64_t connections() const { return connections_; }
+  const std::string& bound_jid() const { return bound_jid_; }
+  // Drops the link as a failure would (tests of reconnection).
+  void drop_link(const std::string& why);
+
+ private:
+  struct Occupant {
+    std::string nick;
+    std::string real_jid;     // where the room shows it
+    std::string occupant_id;  // XEP-0421, where offered
+  };
+  struct Room {
+    std::string jid;
+    std::string password;
+    std::string nick;  // the nick we asked for or got
+    int nick_tries = 0;
+    bool joined = false;
+    bool joining = false;
+    bool subject_seen = false;  // the subject that completes a join is not a change
+    std::string subject;
+    std::map<std::string, Occupant> occupants;  // by nick
+  };
+  // What we know of one message: who sent it (a stable key), the id its
+  // sender chose, and its nick, so corrections and replies can be written.
+  struct Known {
+    std::string sender;
+    std::string client_id;
+    std::string nick;
+  };
+  struct IdMap {
+    std::map<std::string, Known> by_receipt;           // receipt id -> what we know
+    std::map<std::string, std::string> by_client;      // sender '\n' client id -> receipt id
+    std::deque<std::string> order;                     // receipt ids, oldest first
+    std::map<std::string, std::set<std::string>> reactions;  // sender '\n' receipt -> emoji
+  };
+  struct Pending {  // one of our messages, waiting for the room to reflect it
+    std::optional<std::string> receipt_id;
+    std::string error;
+    bool done = false;
+  };
+
+  Task<> run();
+  Task<> serve(xmpp::Stream& stream);
+  xmpp::StreamOptions stream_options() const;
+  void handle(const xmpp::Element& stanza);
+  void on_message(const xmpp::Element& m);
+  void on_presence(const xmpp::Element& p);
+  void on_iq(const xmpp::Element& iq);
+  void send_join(Room& room);
+  Task<> self_ping();
+  Task<std::optional<xmpp::Element>> iq(xmpp::Element request, std::chrono::milliseconds timeout);
+  Task<> discover(std::vector<std::string> sources);
+
+  bool is_room(const std::string& source) const;
+  std::string source_of(const xmpp::Element& m, bool groupchat) const;
+  std::string sender_key(const std::string& source, const xmpp::Element& m) const;
+  UserPtr make_user(const std::string& source, const std::string& from) const;
+  UserPtr self_user() const;
+  void remember(const std::string& source, const std::string& receipt, Known known);
+  std::optional<std::string> resolve(const std::string& source, const std::string& sender,
+                                     const std::string& id) const;
+  const Known* known(const std::string& source, const std::string& receipt) const;
+  std::string next_id();
+  Task<PutResult> send_and_confirm(Posting& post, xmpp::Element stanza, bool groupchat,
+                                   std::string id, bool announce_edit);
+  Task<PutResult> put_reaction(Posting& post, const std::string& source, bool groupchat);
+
+  xmpp::StreamOptions options_;
+  std::string account_;  // bare JID
+  std::string nick_;     // the nick we ask for in rooms
+  std::chrono::milliseconds reconnect_min_, reconnect_max_, self_ping_interval_;
+  std::chrono::milliseconds confirm_timeout_;
+  std::map<std::string, std::string> passwords_;  // room -> password
+
+  std::shared_ptr<xmpp::Stream> stream_;
+  std::string bound_jid_;
+  bool stopping_ = false;
+  bool first_attempt_done_ = false;
+  std::uint64_t connections_ = 0;
+  Signal attempted_;
+  std::string run_;
+  std::uint64_t counter_ = 0;
+
+  std::map<std::string, Room> rooms_;           // by bare room JID
+  std::set<std::string> not_rooms_;             // declared sources that disco says are not rooms
+  std::set<std::string> private_;               // chats we saw
+  std::map<std::string, IdMap> ids_;            // by source
+  std::map<std::string, std::shared_ptr<Pending>> pending_;  // our origin-id -> reflection
+  std::map<std::string, std::shared_ptr<std::optional<xmpp::Element>>> iqs_;  // id -> answer
+  Signal progress_;  // a reflection or an iq answer arrived, or the link changed
+  // Expires with the plug: timer handlers that may outlive a wait check it.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  TaskGroup tasks_;
+};
+
+}  // namespace immp::plugs

@@ -1,0 +1,253 @@
+#include "support/xmpp_server.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <stdexcept>
+
+#include "support/irc_server.hpp"
+
+namespace immp::test {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+// The XMPP user: slixmpp that writes what it receives to stdout as one XML
+// stream (so newlines inside stanzas are harmless), and sends each line of
+// stdin as a raw stanza. Python's stdout is unbuffered (-u).
+constexpr const char* kClientScript = R"PY(
+import asyncio, logging, sys
+import slixmpp
+
+jid, password, host, port, ca, room, nick, history = sys.argv[1:9]
+
+class User(slixmpp.ClientXMPP):
+    def __init__(self):
+        super().__init__(jid, password)
+        self.ca_certs = ca
+        self.register_plugin('xep_0045')
+        self.register_plugin('xep_0199')
+        self.add_event_handler('session_start', self.start)
+        self.add_event_handler('failed_auth', lambda e: print("<failed-auth xmlns='test'/>", flush=True))
+        self.add_event_handler('message', self.show)
+        self.add_event_handler('presence', self.show)
+
+    def show(self, stanza):
+        print(str(stanza), flush=True)
+
+    async def start(self, event):
+        self.send_presence()
+        if room:
+            await self.plugin['xep_0045'].join_muc_wait(room, nick, maxstanzas=int(history), timeout=20)
+        print("<ready xmlns='test' jid='%s'/>" % self.boundjid.full, flush=True)
+        loop = asyncio.get_event_loop()
+        loop.add_reader(sys.stdin.fileno(), self.line)
+
+    def line(self):
+        text = sys.stdin.readline()
+        if not text:
+            self.disconnect()
+            return
+        text = text.strip()
+        if text:
+            self.send_raw(text)
+
+print("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>", flush=True)
+user = User()
+user.connect((host, int(port)))
+asyncio.get_event_loop().run_forever()
+)PY";
+
+void run_checked(const std::vector<std::string>& argv, const std::filesystem::path& cwd) {
+  auto r = run_process(argv, 60s, {cwd});
+  if (r.exit_code != 0) throw std::runtime_error(argv[0] + " failed: " + r.err);
+}
+
+}  // namespace
+
+bool ProsodyServer::available() { return ::access(kBinary, X_OK) == 0; }
+
+ProsodyServer::ProsodyServer()
+    : dir_("immp-prosody"),
+      port_(free_port()),
+      tls_port_(free_port()),
+      component_port_(free_port()) {
+  const auto& d = dir_.path();
+  run_checked({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key",
+               "-out", "ca.pem", "-days", "2", "-subj", "/CN=immp test CA"},
+              d);
+  run_checked({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+               "other-ca.key", "-out", "other-ca.pem", "-days", "2", "-subj", "/CN=other CA"},
+              d);
+  run_checked({"openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "key.pem", "-out",
+               "srv.csr", "-subj", "/CN=localhost"},
+              d);
+  write_file(d / "ext.cnf",
+             "subjectAltName=DNS:localhost,DNS:*.localhost\n");
+  run_checked({"openssl", "x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+               "-CAcreateserial", "-out", "cert.pem", "-days", "2", "-extfile", "ext.cnf"},
+              d);
+  for (const char* f : {"ca.pem", "cert.pem", "key.pem"}) ::chmod((d / f).c_str(), 0644);
+  std::string p = d.string();
+  write_file(d / "client.py", kClientScript);
+  write_file(d / "prosody.cfg.lua",
+             "run_as_root = true\n"
+             "daemonize = false\n"
+             "pidfile = '" + p + "/prosody.pid'\n"
+             "data_path = '" + p + "/data'\n"
+             "modules_enabled = { 'roster'; 'saslauth'; 'tls'; 'disco'; 'ping'; 'smacks'; "
+             "'posix' }\n"
+             "interfaces = { '127.0.0.1' }\n"
+             "c2s_ports = { " + std::to_string(port_) + " }\n"
+             "c2s_direct_tls_ports = { " + std::to_string(tls_port_) + " }\n"
+             "component_ports = { " + std::to_string(component_port_) + " }\n"
+             "component_interfaces = { '127.0.0.1' }\n"
+             "s2s_ports = { }\n"
+             "http_ports = { }\nhttps_ports = { }\n"
+             "authentication = 'internal_plain'\n"
+             "storage = 'internal'\n"
+             "c2s_require_encryption = true\n"
+             "limits = { c2s = { rate = '10mb/s' } }\n"
+             "log = { debug = '" + p + "/prosody.log'; info = '*console' }\n"
+             "certificates = '" + p + "'\n"
+             "ssl = { certificate = '" + p + "/cert.pem'; key = '" + p + "/key.pem' }\n"
+             "VirtualHost 'localhost'\n"
+             "VirtualHost '" + kMismatch + "'\n"
+             "Component '" + kMuc + "' 'muc'\n"
+             "  muc_room_locking = false\n"
+             "  muc_room_default_history_length = 20\n"
+             "  modules_enabled = { 'muc_mam' }\n"
+             "Component '" + kComponent + "'\n"
+             "  component_secret = '" + kComponentSecret + "'\n");
+  std::filesystem::create_directories(d / "data");
+  start();
+}
+
+ProsodyServer::~ProsodyServer() { stop(); }
+
+void ProsodyServer::add_user(const std::string& name, const std::string& password) {
+  // internal_plain's account file (Prosody's datamanager: the host with
+  // '.' written as %2e).
+  write_file(dir_ / "data" / "localhost" / "accounts" / (name + ".dat"),
+             "return {\n\t[\"password\"] = \"" + password + "\";\n};\n");
+}
+
+std::string ProsodyServer::fresh_user(const std::string& prefix) {
+  return prefix + std::to_string(++counter_);
+}
+
+void ProsodyServer::stop() { process_.reset(); }
+
+void ProsodyServer::start() {
+  process_ = std::make_unique<Process>(
+      std::vector<std::string>{kBinary, "--config", (dir_ / "prosody.cfg.lua").string(), "-F"});
+  if (!process_->wait_for(Stream::err, "Activated service 'c2s' on", 10s) &&
+      !process_->wait_for(Stream::out, "Activated service 'c2s' on", 1s)) {
+    throw std::runtime_error("prosody did not start: " + log());
+  }
+  if (!wait_for_port(port_, 10s) || !wait_for_port(tls_port_, 10s)) {
+    throw std::runtime_error("prosody does not listen: " + log());
+  }
+}
+
+std::string ProsodyServer::log() const {
+  return process_ ? process_->out() + process_->err() : std::string("(not running)");
+}
+
+ProsodyServer& shared_prosody() {
+  static ProsodyServer server;
+  return server;
+}
+
+// ---- XmppUser ---------------------------------------------------------------
+
+XmppUser::XmppUser(const ProsodyServer& server, const std::string& user,
+                   const std::string& password, const std::string& room, const std::string& nick,
+                   const std::string& history)
+    : parser_(xmpp::ParseLimits{16 * 1024 * 1024, 64}), room_(room) {
+  std::string jid = user + "@" + ProsodyServer::kDomain + "/test";
+  process_ = std::make_unique<Process>(std::vector<std::string>{
+      "/usr/bin/python3", "-u", (server.dir() / "client.py").string(), jid, password, "127.0.0.1",
+      std::to_string(server.port()), server.ca_file().string(), room, nick, history});
+}
+
+XmppUser::~XmppUser() = default;
+
+void XmppUser::pump() {
+  process_->wait_for(Stream::out, "\x01", 0ms, process_->out().size());
+  const std::string& out = process_->out();
+  if (parsed_ < out.size()) {
+    auto error = parser_.feed(std::string_view(out).substr(parsed_));
+    parsed_ = out.size();
+    if (error) throw std::runtime_error("the test client printed bad XML: " + error->str());
+    while (auto e = parser_.next()) {
+      if (e->kind == xmpp::StreamEvent::Kind::stanza) {
+        if (e->element.name == "ready" && e->element.ns == "test") {
+          jid_ = std::string(e->element.attr("jid"));
+        }
+        stanzas_.push_back(std::move(e->element));
+      }
+    }
+  }
+}
+
+bool XmppUser::wait_ready(std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    process_->wait_for(Stream::out, "<ready ", 50ms);
+    pump();
+    if (!jid_.empty()) return true;
+    for (const auto& s : stanzas_) {
+      if (s.name == "failed-auth") return false;
+    }
+    if (!process_->running()) return false;
+  }
+  return false;
+}
+
+void XmppUser::send(const std::string& xml) { process_->write(xml + "\n"); }
+
+void XmppUser::say(const std::string& text, const std::string& id) {
+  xmpp::Element m("message", "jabber:client");
+  m.set("to", room_).set("type", "groupchat").set("id", id);
+  m.add("body", "jabber:client", text);
+  m.add("origin-id", "urn:xmpp:sid:0").set("id", id);
+  std::string xml = m.str("jabber:client");
+  for (char& c : xml) {
+    if (c == '\n') c = ' ';  // one line; tests say one-line texts
+  }
+  send(xml);
+}
+
+const std::vector<xmpp::Element>& XmppUser::stanzas() {
+  pump();
+  return stanzas_;
+}
+
+std::vector<xmpp::Element> XmppUser::messages() {
+  pump();
+  std::vector<xmpp::Element> out;
+  for (const auto& s : stanzas_) {
+    if (s.name == "message" && s.attr("type") == "groupchat" && s.child("body")) out.push_back(s);
+  }
+  return out;
+}
+
+std::vector<std::string> XmppUser::bodies() {
+  std::vector<std::string> out;
+  for (const auto& m : messages()) out.emplace_back(m.child_text("body"));
+  return out;
+}
+
+bool XmppUser::has(const std::function<bool(const xmpp::Element&)>& match) {
+  pump();
+  for (const auto& s : stanzas_) {
+    if (match(s)) return true;
+  }
+  return false;
+}
+
+std::string XmppUser::output() const { return process_->out() + process_->err(); }
+
+}  // namespace immp::test
