@@ -60,7 +60,7 @@ if(IMMP_FUZZ)
 
   # fuzz_run runs every target in turn; the time is split between them (at
   # least 2 s each), so `make test-fuzz` takes IMMP_FUZZ_SECONDS in all.
-  set(fuzz_targets 5)
+  set(fuzz_targets 6)
   math(EXPR fuzz_each "${IMMP_FUZZ_SECONDS} / ${fuzz_targets}")
   if(fuzz_each LESS 2)
     set(fuzz_each 2)
@@ -114,4 +114,33 @@ if(IMMP_FUZZ)
   file(WRITE ${CMAKE_BINARY_DIR}/fuzz/markup.dict
     "\"**\"\n\"__\"\n\"~~\"\n\"```\"\n\"`\"\n\"<b>\"\n\"</b>\"\n\"<a href=\"\n\"</a>\"\n"
     "\"<pre>\"\n\"&amp;\"\n\"&#x\"\n\"](\"\n\"<u>\"\n\"<http\"\n\"|\"\n")
+
+  # The XMPP stream parser (expat), with its own limits: hostile nesting,
+  # sizes, entities and any split of the input.
+  add_executable(fuzz_xmpp_xml
+    src/plugs/xmpp/xmpp_xml_fuzz.cpp src/plugs/xmpp/xmpp_xml.cpp src/text/utf8.cpp)
+  target_include_directories(fuzz_xmpp_xml PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/include)
+  target_link_libraries(fuzz_xmpp_xml PRIVATE expat immp_text_deps Boost::headers fmt::fmt)
+  target_compile_options(fuzz_xmpp_xml PRIVATE ${IMMP_FUZZ_FLAGS})
+  target_link_options(fuzz_xmpp_xml PRIVATE ${IMMP_FUZZ_FLAGS})
+  set(corpus ${CMAKE_BINARY_DIR}/fuzz/xmpp_xml_corpus)
+  file(MAKE_DIRECTORY ${corpus})
+  file(WRITE ${corpus}/message
+    "<message to='r@muc.example' type='groupchat' xml:lang='en'><body>hi &amp; &#x1F600;</body>"
+    "<stanza-id xmlns='urn:xmpp:sid:0' id='1' by='r@muc.example'/></message>")
+  file(WRITE ${corpus}/presence
+    "<presence from='r@m/n'><x xmlns='http://jabber.org/protocol/muc#user'><item jid='a@b/c'/>"
+    "<status code='110'/></x></presence><iq type='get' id='p'><ping xmlns='urn:xmpp:ping'/></iq>")
+  file(WRITE ${corpus}/entities "<!DOCTYPE x [<!ENTITY a 'aaaa'>]><m>&a;&a;</m>")
+  file(WRITE ${CMAKE_BINARY_DIR}/fuzz/xmpp_xml.dict
+    "\"<message>\"\n\"</message>\"\n\"<body>\"\n\"xmlns='\"\n\"xml:lang\"\n\"&amp;\"\n"
+    "\"&#x\"\n\"<![CDATA[\"\n\"]]>\"\n\"<!DOCTYPE\"\n\"<!ENTITY\"\n\"</stream:stream>\"\n")
+  add_custom_target(fuzz_xmpp_xml_run
+    COMMAND fuzz_xmpp_xml -max_total_time=${fuzz_each} -dict=${CMAKE_BINARY_DIR}/fuzz/xmpp_xml.dict
+            ${corpus}
+    WORKING_DIRECTORY ${CMAKE_BINARY_DIR}/fuzz
+    DEPENDS fuzz_xmpp_xml
+    USES_TERMINAL
+    COMMENT "Fuzzing the XMPP stream parser for ${fuzz_each} s")
+  add_dependencies(fuzz_run fuzz_xmpp_xml_run)
 endif()
