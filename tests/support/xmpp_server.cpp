@@ -19,6 +19,8 @@ using namespace std::chrono_literals;
 constexpr const char* kClientScript = R"PY(
 import asyncio, logging, sys
 import slixmpp
+from slixmpp.xmlstream.handler import Callback
+from slixmpp.xmlstream.matcher import MatchXPath
 
 jid, password, host, port, ca, room, nick, history = sys.argv[1:9]
 
@@ -30,8 +32,10 @@ class User(slixmpp.ClientXMPP):
         self.register_plugin('xep_0199')
         self.add_event_handler('session_start', self.start)
         self.add_event_handler('failed_auth', lambda e: print("<failed-auth xmlns='test'/>", flush=True))
-        self.add_event_handler('message', self.show)
-        self.add_event_handler('presence', self.show)
+        # Every message and presence exactly once, whatever plugin claims it.
+        for name in ('message', 'presence'):
+            self.register_handler(Callback('show ' + name,
+                MatchXPath('{jabber:client}%s' % name), self.show))
 
     def show(self, stanza):
         print(str(stanza), flush=True)
@@ -175,7 +179,7 @@ XmppUser::XmppUser(const ProsodyServer& server, const std::string& user,
 XmppUser::~XmppUser() = default;
 
 void XmppUser::pump() {
-  process_->wait_for(Stream::out, "\x01", 0ms, process_->out().size());
+  process_->running();  // reads what is ready, without waiting
   const std::string& out = process_->out();
   if (parsed_ < out.size()) {
     auto error = parser_.feed(std::string_view(out).substr(parsed_));

@@ -966,8 +966,19 @@ Task<PutResult> XMPPPlug::put(Posting& post) {
   bool groupchat = is_room(source);
   if (groupchat && !rooms_[source].joined) co_return PutResult::retry("not in " + source);
   if (msg->reaction) co_return co_await put_reaction(post, source, groupchat);
+  Outgoing out = compose(*msg, source, groupchat);
+  if (!out.error.empty()) co_return PutResult::failed(out.error);
+  if (!out.stanza) co_return PutResult::delivered();  // nothing a chat can show
+  co_return co_await send_and_confirm(post, std::move(*out.stanza), groupchat, out.id,
+                                      out.keep_id);
+}
 
+XMPPPlug::Outgoing XMPPPlug::compose(const Message& message, const std::string& source,
+                                     bool groupchat) {
+  const Message* msg = &message;
+  Outgoing out;
   std::string id = next_id();
+  out.id = id;
   Element m("message", std::string(xmpp::kNsClient));
   m.set("to", source).set("type", groupchat ? "groupchat" : "chat").set("id", id);
   std::string text;
@@ -985,7 +996,7 @@ Task<PutResult> XMPPPlug::put(Posting& post) {
   }
   std::string full = prefix + text;
   for (const auto& l : links) full += (full.empty() || full.ends_with(' ') ? "" : "\n") + l;
-  if (full.empty()) co_return PutResult::delivered();  // nothing a chat can show
+  if (full.empty()) return out;
 
   std::string fallback;
   std::string keep;
@@ -1013,10 +1024,11 @@ Task<PutResult> XMPPPlug::put(Posting& post) {
   m.children.front().text = fallback + full;
   bool keep_id = false;
   if (msg->edited) {
-    auto* sent = dynamic_cast<const SentMessage*>(msg.get());
+    auto* sent = dynamic_cast<const SentMessage*>(msg);
     const Known* k = sent ? known(source, sent->id) : nullptr;
     if (!k || k->sender != "self") {
-      co_return PutResult::failed("cannot correct a message that is not ours");
+      out.error = "cannot correct a message that is not ours";
+      return out;
     }
     // XEP-0308: the id the first version was sent with; a new id of its own.
     m.add("replace", std::string(kNsCorrect)).set("id", k->client_id);
@@ -1029,7 +1041,10 @@ Task<PutResult> XMPPPlug::put(Posting& post) {
   }
   m.add("origin-id", std::string(kNsSid)).set("id", id);
   if (msg->edited) m.add("store", std::string(kNsHints));
-  co_return co_await send_and_confirm(post, std::move(m), groupchat, keep_id ? keep : id, keep_id);
+  if (keep_id) out.id = keep;
+  out.keep_id = keep_id;
+  out.stanza = std::move(m);
+  return out;
 }
 
 Task<PutResult> XMPPPlug::put_reaction(Posting& post, const std::string& source, bool groupchat) {

@@ -131,6 +131,15 @@ class XMPPPlug final : public Plug {
   std::string next_id();
   Task<PutResult> send_and_confirm(Posting& post, xmpp::Element stanza, bool groupchat,
                                    std::string id, bool announce_edit);
+  // The stanza for `msg` (kept out of put(): GCC 12 warns falsely of
+  // mismatched new/delete in large coroutines).
+  struct Outgoing {
+    std::optional<xmpp::Element> stanza;  // none: nothing to send
+    std::string error;                     // set: it can never go
+    std::string id;                        // the id its receipt will have
+    bool keep_id = false;                  // an edit: the receipt keeps the edited id
+  };
+  Outgoing compose(const Message& msg, const std::string& source, bool groupchat);
   Task<PutResult> put_reaction(Posting& post, const std::string& source, bool groupchat);
 
   xmpp::StreamOptions options_;

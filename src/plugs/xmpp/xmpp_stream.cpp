@@ -247,59 +247,72 @@ Task<> Stream::negotiate() {
   }
 }
 
-Task<> Stream::authenticate(const Element& features) {
+Mechanism Stream::choose_mechanism(const Element& features) {
   const Element* mechs = features.child("mechanisms", kNsSasl);
   std::vector<std::string> offered;
   if (mechs) {
     for (const auto* m : mechs->children_named("mechanism")) offered.push_back(m->text);
   }
-  std::optional<Mechanism> chosen;
   for (Mechanism m : options_.mechanisms) {
     if (std::find(offered.begin(), offered.end(), mechanism_name(m)) == offered.end()) continue;
     if (m == Mechanism::plain && !transport_->is_tls()) continue;  // never a password in clear
-    chosen = m;
-    break;
+    return m;
   }
-  if (!chosen) {
-    std::string list;
-    for (const auto& o : offered) list += (list.empty() ? "" : ", ") + o;
-    fail("no SASL mechanism in common with the server (it offers " +
-             (list.empty() ? std::string("none") : list) + "; PLAIN only over TLS)",
+  std::string list;
+  for (const auto& o : offered) list += (list.empty() ? "" : ", ") + o;
+  fail("no SASL mechanism in common with the server (it offers " +
+           (list.empty() ? std::string("none") : list) + "; PLAIN only over TLS)",
+       true);
+}
+
+std::optional<std::string> Stream::sasl_step(SaslClient& client, Mechanism m,
+                                             const Element& answer) {
+  const std::string name(mechanism_name(m));
+  if (answer.is("challenge", kNsSasl)) {
+    auto decoded = base64_decode(answer.text);
+    if (!decoded) fail("the server's SASL challenge is not base64");
+    SaslStep step = client.respond(*decoded);
+    if (!step.response) {
+      // Closing the stream is our answer; no <abort/> needed.
+      fail("SASL " + name + ": " + step.error, true);
+    }
+    Element response("response", std::string(kNsSasl));
+    response.text = step.response->empty() ? std::string() : base64_encode(*step.response);
+    return response.str();
+  }
+  if (answer.is("success", kNsSasl)) {
+    auto decoded = base64_decode(answer.text);
+    std::string error = client.finish(decoded ? *decoded : std::string());
+    if (!error.empty()) fail("SASL " + name + ": " + error, true);
+    log_->debug("logged in as {} with {}", options_.username, name);
+    return std::nullopt;
+  }
+  if (answer.is("failure", kNsSasl)) {
+    fail("the server refused our login as " + options_.username + " with " + name + ": " +
+             condition(answer, kNsSasl),
          true);
   }
-  auto client = make_sasl_client(*chosen, options_.username, options_.password);
+  fail("unexpected <" + answer.name + "> during SASL");
+}
+
+std::string Stream::sasl_start(SaslClient& client, Mechanism m) {
   Element auth("auth", std::string(kNsSasl));
-  auth.set("mechanism", std::string(mechanism_name(*chosen)));
-  std::string initial = client->initial();
+  auth.set("mechanism", std::string(mechanism_name(m)));
+  std::string initial = client.initial();
   auth.text = initial.empty() ? "=" : base64_encode(initial);
-  co_await write_now(auth.str());
+  return auth.str();
+}
+
+Task<> Stream::authenticate(const Element& features) {
+  Mechanism m = choose_mechanism(features);
+  auto client = make_sasl_client(m, options_.username, options_.password);
+  std::string first = sasl_start(*client, m);
+  co_await write_now(std::move(first));
   for (;;) {
     Element answer = co_await next_stanza();
-    if (answer.is("challenge", kNsSasl)) {
-      auto decoded = base64_decode(answer.text);
-      if (!decoded) fail("the server's SASL challenge is not base64");
-      SaslStep step = client->respond(*decoded);
-      if (!step.response) {
-        Element abort("abort", std::string(kNsSasl));
-        co_await write_now(abort.str());
-        fail("SASL " + std::string(mechanism_name(*chosen)) + ": " + step.error, true);
-      }
-      Element response("response", std::string(kNsSasl));
-      response.text = step.response->empty() ? std::string() : base64_encode(*step.response);
-      co_await write_now(response.str());
-    } else if (answer.is("success", kNsSasl)) {
-      auto decoded = base64_decode(answer.text);
-      std::string error = client->finish(decoded ? *decoded : std::string());
-      if (!error.empty()) fail("SASL " + std::string(mechanism_name(*chosen)) + ": " + error, true);
-      log_->debug("logged in as {} with {}", options_.username, mechanism_name(*chosen));
-      co_return;
-    } else if (answer.is("failure", kNsSasl)) {
-      fail("the server refused our login as " + options_.username + " with " +
-               std::string(mechanism_name(*chosen)) + ": " + condition(answer, kNsSasl),
-           true);
-    } else {
-      fail("unexpected <" + answer.name + "> during SASL");
-    }
+    std::optional<std::string> reply = sasl_step(*client, m, answer);
+    if (!reply) co_return;
+    co_await write_now(std::move(*reply));
   }
 }
 

@@ -150,6 +150,12 @@ class Stream {
   Task<> negotiate();
   Task<> negotiate_component();
   Task<> authenticate(const Element& features);
+  // The pieces of authenticate() that do not wait (kept out of the
+  // coroutine: GCC 12 warns falsely of mismatched new/delete in large ones).
+  Mechanism choose_mechanism(const Element& features);
+  std::string sasl_start(SaslClient& client, Mechanism m);
+  // What to write next, or nullopt once logged in; throws StreamError.
+  std::optional<std::string> sasl_step(SaslClient& client, Mechanism m, const Element& answer);
   Task<> bind(const Element& features);
   Task<> restart();
   Task<StreamEvent> next_event();

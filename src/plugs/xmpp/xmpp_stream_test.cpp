@@ -80,7 +80,11 @@ struct FakeServer {
       } else {
         features = "<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>";
       }
-      t.push(std::string(kHeader) + "<stream:features>" + features + "</stream:features>");
+      std::string answer = kHeader;
+      answer += "<stream:features>";
+      answer += features;
+      answer += "</stream:features>";
+      t.push(std::move(answer));
     } else if (s.find("<starttls") != std::string::npos) {
       t.push("<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
     } else if (s.find("<auth") != std::string::npos) {
