@@ -4,6 +4,8 @@
 #include <cctype>
 #include <exception>
 
+#include <boost/container/small_vector.hpp>
+
 #include "hooks/sync/sync_hook.hpp"
 #include "immp/plug.hpp"
 
@@ -225,9 +227,10 @@ std::shared_ptr<const CommandHook::Table> CommandHook::table() {
   return table_;
 }
 
-Task<const CommandHook::Place*> CommandHook::place(const Channel& channel) {
-  if (auto it = places_.find(channel); it != places_.end()) co_return &it->second;
-  Place p;
+Task<std::shared_ptr<const CommandHook::Place>> CommandHook::place(const Channel& channel) {
+  if (auto it = places_.find(channel); it != places_.end()) co_return it->second;
+  auto made = std::make_shared<Place>();
+  Place& p = *made;
   if (Plug* plug = channel.plug()) {
     auto is_private = co_await plug->channel_is_private(channel);
     p.is_private = is_private.value_or(false);
@@ -258,7 +261,8 @@ Task<const CommandHook::Place*> CommandHook::place(const Channel& channel) {
     if (p.synced) break;
   }
   if (places_.size() >= kMaxPlaces) places_.clear();
-  co_return &places_.insert_or_assign(channel, std::move(p)).first->second;
+  places_.insert_or_assign(channel, made);
+  co_return made;
 }
 
 bool CommandHook::is_admin(const Mapping& m, const User& user) const {
@@ -268,26 +272,31 @@ bool CommandHook::is_admin(const Mapping& m, const User& user) const {
   return std::find(it->second.begin(), it->second.end(), user.id) != it->second.end();
 }
 
+bool CommandHook::allowed(const Entry& e, const Place& where, CommandCaller& caller) const {
+  bool offered = false;
+  bool admin = false;
+  for (std::size_t m : e.mappings) {
+    if (!where.in_mapping[m]) continue;
+    offered = true;
+    if (caller.user && is_admin(mappings_[m], *caller.user)) admin = true;
+  }
+  if (!offered) return false;
+  const Command& cmd = e.command;
+  if (cmd.scope == CommandScope::private_ && !where.is_private) return false;
+  if (cmd.scope == CommandScope::shared && where.is_private) return false;
+  if (cmd.role == CommandRole::admin && !admin) return false;
+  caller.admin = admin;
+  caller.channel = (where.synced && !cmd.sync_aware) ? *where.synced : caller.typed_in;
+  return true;
+}
+
 Task<std::vector<const CommandHook::Entry*>> CommandHook::applicable(
     const std::vector<Entry>& entries, const Place& where, CommandCaller& caller) {
   std::vector<const Entry*> out;
   for (const Entry& e : entries) {
-    bool offered = false;
-    bool admin = false;
-    for (std::size_t m : e.mappings) {
-      if (!where.in_mapping[m]) continue;
-      offered = true;
-      if (caller.user && is_admin(mappings_[m], *caller.user)) admin = true;
-    }
-    if (!offered) continue;
-    const Command& cmd = e.command;
-    if (cmd.scope == CommandScope::private_ && !where.is_private) continue;
-    if (cmd.scope == CommandScope::shared && where.is_private) continue;
-    if (cmd.role == CommandRole::admin && !admin) continue;
-    caller.admin = admin;
-    caller.channel = (where.synced && !cmd.sync_aware) ? *where.synced : caller.typed_in;
-    if (cmd.test) {
-      bool ok = co_await cmd.test(caller);
+    if (!allowed(e, where, caller)) continue;
+    if (e.command.test) {
+      bool ok = co_await e.command.test(caller);
       if (!ok) continue;
     }
     out.push_back(&e);
@@ -323,10 +332,25 @@ Task<> CommandHook::on_receive(const Received& r) {
     log()->debug("no command '{}' in {}", name, sent->channel.repr());
     co_return;
   }
-  const Place* where = co_await place(sent->channel);
+  // Known channels and commands without a test are decided without
+  // suspending: a command costs no more coroutines than its handler.
+  std::shared_ptr<const Place> where;
+  if (auto known = places_.find(sent->channel); known != places_.end()) {
+    where = known->second;
+  } else {
+    where = co_await place(sent->channel);
+  }
   CommandCaller caller{&host(), sent, sent->channel, sent->channel, sent->user,
                        where->is_private, false};
-  std::vector<const Entry*> entries = co_await applicable(found->second, *where, caller);
+  boost::container::small_vector<const Entry*, 2> entries;
+  for (const Entry& e : found->second) {
+    if (!allowed(e, *where, caller)) continue;
+    if (e.command.test) {
+      bool ok = co_await e.command.test(caller);
+      if (!ok) continue;
+    }
+    entries.push_back(&e);
+  }
   if (entries.empty()) {
     log()->debug("command '{}' not offered to {} in {}", name, sent->user->id,
                  sent->channel.repr());
@@ -391,8 +415,8 @@ Task<std::map<std::string, const Command*>> CommandHook::available(const Table& 
                                                                    const Channel& channel,
                                                                    const UserPtr& user) {
   std::map<std::string, const Command*> out;
-  const Place* where = co_await place(channel);
-  Place here = *where;  // place() may forget it while we wait on tests
+  std::shared_ptr<const Place> where = co_await place(channel);
+  const Place& here = *where;
   for (const auto& [name, entries] : table.by_name) {
     CommandCaller caller{&host(), nullptr, channel, channel, user, here.is_private, false};
     auto ok = co_await applicable(entries, here, caller);

@@ -76,9 +76,13 @@ class CommandHook final : public Hook, public CommandProvider, public CommandRep
   };
 
   std::shared_ptr<const Table> table();
-  Task<const Place*> place(const Channel& channel);
+  // Shared: a run keeps its Place while the table is cleared meanwhile.
+  Task<std::shared_ptr<const Place>> place(const Channel& channel);
   bool is_admin(const Mapping& m, const User& user) const;
-  // The entries of `name` that `caller` may run; fills caller.admin.
+  // Whether `caller` may run `e` in `where` (mapping, scope, role; not
+  // its test); when so, sets caller.admin and caller.channel for it.
+  bool allowed(const Entry& e, const Place& where, CommandCaller& caller) const;
+  // The entries of `name` that `caller` may run, tests included.
   Task<std::vector<const Entry*>> applicable(const std::vector<Entry>& entries, const Place& where,
                                              CommandCaller& caller);
   Task<std::map<std::string, const Command*>> available(const Table& table,
@@ -96,7 +100,7 @@ class CommandHook final : public Hook, public CommandProvider, public CommandRep
   std::map<std::string, std::map<std::string, std::vector<std::string>>, std::less<>> sets_;
   std::vector<Mapping> mappings_;
   std::shared_ptr<const Table> table_;  // null: rebuild before use
-  std::unordered_map<Channel, Place> places_;
+  std::unordered_map<Channel, std::shared_ptr<const Place>> places_;
   std::uint64_t state_listener_ = 0;
   bool listening_ = false;
   OriginPtr origin_;  // on every answer: our echoes are never taken for commands
