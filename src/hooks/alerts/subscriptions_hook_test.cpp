@@ -7,7 +7,7 @@
 #include "support/hooks.hpp"
 #include "support/process.hpp"
 #include "support/roster.hpp"
-#include "support/typed_commands.hpp"
+#include "support/commands.hpp"
 
 namespace immp::hooks {
 namespace {

@@ -96,25 +96,21 @@ NotesHook::NotesHook(const Init& init) : Hook(init) {
     add_command(std::move(c));
   }
   for (const char* name : {"note-show", "note"}) {
-    {
-      Command c;
-      c.name = name;
-      c.usage = "<num>";
-      c.help = "Recall a single note in this channel.";
-      c.run = [this](CommandContext& ctx) { return show(ctx); };
-      add_command(std::move(c));
-    }
+    Command c;
+    c.name = name;
+    c.usage = "<num>";
+    c.help = "Recall a single note in this channel.";
+    c.run = [this](CommandContext& ctx) { return show(ctx); };
+    add_command(std::move(c));
   }
   for (const char* name : {"note-list", "notes"}) {
-    {
-      Command c;
-      c.name = name;
-      c.usage = "[query]";
-      c.help = "Recall all notes for this channel, or search for text across them.";
-      c.parser = CommandParser::none;
-      c.run = [this](CommandContext& ctx) { return list(ctx); };
-      add_command(std::move(c));
-    }
+    Command c;
+    c.name = name;
+    c.usage = "[query]";
+    c.help = "Recall all notes for this channel, or search for text across them.";
+    c.parser = CommandParser::none;
+    c.run = [this](CommandContext& ctx) { return list(ctx); };
+    add_command(std::move(c));
   }
 }
 
