@@ -96,8 +96,8 @@ SentPtr message(const Channel& channel, const UserPtr& user, std::string id, std
   Message m;
   m.user = user;
   m.text = RichText(std::move(text));
-  return std::make_shared<const SentMessage>(Receipt{std::move(id), channel, Clock::now(), {}, false},
-                                             std::move(m));
+  return std::make_shared<const SentMessage>(
+      Receipt{std::move(id), channel, Clock::now(), {}, false}, std::move(m));
 }
 
 struct Patterns {

@@ -8,7 +8,9 @@ namespace immp {
 
 namespace {
 
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+bool is_space(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
 
 std::string_view skip_space(std::string_view s) {
   std::size_t i = 0;
@@ -116,15 +118,11 @@ CommandArity CommandArity::of(std::string_view usage) {
 }
 
 std::optional<std::vector<std::string>> parse_command_args(CommandParser parser,
-                                                           std::string_view rest,
-                                                           std::size_t max) {
+                                                           std::string_view rest, std::size_t max) {
   switch (parser) {
-    case CommandParser::spaces:
-      return split_spaces(rest, SIZE_MAX);
-    case CommandParser::shlex:
-      return split_shlex(rest);
-    case CommandParser::hybrid:
-      return split_spaces(rest, max == 0 ? SIZE_MAX : max);
+    case CommandParser::spaces: return split_spaces(rest, SIZE_MAX);
+    case CommandParser::shlex: return split_shlex(rest);
+    case CommandParser::hybrid: return split_spaces(rest, max == 0 ? SIZE_MAX : max);
     case CommandParser::none: {
       std::vector<std::string> out;
       rest = skip_space(rest);

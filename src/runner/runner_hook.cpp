@@ -27,27 +27,27 @@ RunnerHook::RunnerHook(const Init& init) : Hook(init) {
                                    : std::string(kCross) + " Not written: see the log");
                  co_return;
                }});
-  add_command({.name = "reload",
-               .help = "Reread the config file and apply what changed, as SIGHUP does.",
-               .scope = CommandScope::private_,
-               .role = CommandRole::admin,
-               .test = [this](const CommandCaller&) -> Task<bool> { co_return control_ != nullptr; },
-               .run = [this](CommandContext& ctx) -> Task<> {
-                 // The answer is posted by the reload's completion, which
-                 // may come after this hook was replaced: it holds only
-                 // the host and where to answer.
-                 Host* host = ctx.host;
-                 Channel where = ctx.typed_in;
-                 auto origin = std::make_shared<const Origin>(Origin{name(), "reload"});
-                 control_->reload_later([host, where, origin](bool applied) {
-                   auto msg = std::make_shared<Message>();
-                   msg->text = RichText(applied ? std::string(kTick) + " Reloaded"
-                                                : std::string(kCross) +
-                                                      " Reload refused: see the log");
-                   host->post(where, std::move(msg), origin);
-                 });
-                 co_return;
-               }});
+  add_command(
+      {.name = "reload",
+       .help = "Reread the config file and apply what changed, as SIGHUP does.",
+       .scope = CommandScope::private_,
+       .role = CommandRole::admin,
+       .test = [this](const CommandCaller&) -> Task<bool> { co_return control_ != nullptr; },
+       .run = [this](CommandContext& ctx) -> Task<> {
+         // The answer is posted by the reload's completion, which
+         // may come after this hook was replaced: it holds only
+         // the host and where to answer.
+         Host* host = ctx.host;
+         Channel where = ctx.typed_in;
+         auto origin = std::make_shared<const Origin>(Origin{name(), "reload"});
+         control_->reload_later([host, where, origin](bool applied) {
+           auto msg = std::make_shared<Message>();
+           msg->text = RichText(applied ? std::string(kTick) + " Reloaded"
+                                        : std::string(kCross) + " Reload refused: see the log");
+           host->post(where, std::move(msg), origin);
+         });
+         co_return;
+       }});
 }
 
 }  // namespace immp

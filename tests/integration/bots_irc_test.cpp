@@ -97,7 +97,8 @@ class BotsOnIrc : public ::testing::Test {
     }
     file_ = dir_.path() / "bots.yaml";
     std::ofstream(file_) << config(server_->port(), id);
-    immp_ = std::make_unique<Process>(std::vector<std::string>{immp_binary(), "-w", file_.string()});
+    immp_ =
+        std::make_unique<Process>(std::vector<std::string>{immp_binary(), "-w", file_.string()});
     ASSERT_TRUE(immp_->wait_for(Stream::err, "Host ready", 10s)) << immp_->err();
     // The bot is in the channel once alice sees it join.
     ASSERT_TRUE(alice_->wait_for(
@@ -124,8 +125,8 @@ class BotsOnIrc : public ::testing::Test {
     for (std::size_t i = 0; i < text.size(); ++i) {
       char c = text[i];
       if (c == '\x03') {
-        while (i + 1 < text.size() && (std::isdigit(static_cast<unsigned char>(text[i + 1])) ||
-                                       text[i + 1] == ',')) {
+        while (i + 1 < text.size() &&
+               (std::isdigit(static_cast<unsigned char>(text[i + 1])) || text[i + 1] == ',')) {
           ++i;
         }
       } else if (c != '\x02' && c != '\x1d' && c != '\x1f' && c != '\x1e' && c != '\x11' &&
@@ -178,8 +179,8 @@ TEST_F(BotsOnIrc, CommandsAndResponsesAnswerInTheChannelAndHelpInPrivate) {
     ASSERT_TRUE(line) << immp_->err();
     help.push_back(*line);
   }
-  EXPECT_EQ(help, (std::vector<std::string>{"Available commands:", "- help [command]",
-                                            "- reload", "- run-write"}));
+  EXPECT_EQ(help, (std::vector<std::string>{"Available commands:", "- help [command]", "- reload",
+                                            "- run-write"}));
   stop_cleanly();
 }
 
@@ -194,9 +195,8 @@ TEST_F(BotsOnIrc, ArAddIsWrittenBackAndTheRestOfTheFileIsIntact) {
   EXPECT_NE(after.find("good (morning|night)"), std::string::npos) << after;
   EXPECT_NE(after.find("Good {0}, {0}!"), std::string::npos) << after;
   // Everything else is still there.
-  for (const char* kept : {"immp.hook.textcommand.TextCommandHook", "rules: Be nice.",
-                           "hello bot", "Hello!", "prefix:", "admins:", "real-name: immp bot",
-                           "#lobby"}) {
+  for (const char* kept : {"immp.hook.textcommand.TextCommandHook", "rules: Be nice.", "hello bot",
+                           "Hello!", "prefix:", "admins:", "real-name: immp bot", "#lobby"}) {
     EXPECT_NE(after.find(kept), std::string::npos) << kept << " lost:\n" << after;
   }
   EXPECT_EQ(after.find("runner:"), std::string::npos) << "the runner's own hook is not written";

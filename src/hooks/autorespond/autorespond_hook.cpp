@@ -60,9 +60,10 @@ void AutoRespondHook::compile() {
   set_ = std::make_unique<PatternSet>(patterns);
   for (const auto& p : set_->problems()) {
     if (p.fallback) {
-      log()->warn("pattern '{}' is not RE2 syntax ({}): matched on its own with std::regex, "
-                  "more slowly",
-                  p.pattern, p.error);
+      log()->warn(
+          "pattern '{}' is not RE2 syntax ({}): matched on its own with std::regex, "
+          "more slowly",
+          p.pattern, p.error);
     } else {
       log()->error("pattern '{}' cannot be used: {} (std::regex: {})", p.pattern, p.error,
                    p.fallback_error);

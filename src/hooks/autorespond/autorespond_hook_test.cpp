@@ -42,7 +42,8 @@ struct AutoRespondTest : ::testing::Test {
     // The sentinel's own responder (no cooldown), last: once it answered,
     // everything before it was handled.
     test::add_hook<AutoRespondHook>(
-        *host, "sentinel", "groups: [bots]\ncooldown: 0\nresponses: {'sentinel (\\d+)': 'ok {0}'}", 3);
+        *host, "sentinel", "groups: [bots]\ncooldown: 0\nresponses: {'sentinel (\\d+)': 'ok {0}'}",
+        3);
     test::run(io, host->open());
     sub_ = host->on_config_changed([this](Openable& o) { changed.push_back(o.name()); });
   }
@@ -60,7 +61,8 @@ struct AutoRespondTest : ::testing::Test {
     std::string expect = "ok " + std::to_string(sentinels_);
     EXPECT_TRUE(wait([&] {
       return a->posted_count() > before && a->posted().back()->plain() == expect;
-    })) << "answers: " << dump();
+    })) << "answers: "
+        << dump();
     std::vector<std::string> out;
     const auto& all = a->posted();
     for (std::size_t i = all.size() - (a->posted_count() - before); i + 1 < all.size(); ++i) {
@@ -137,8 +139,7 @@ TEST_F(AutoRespondTest, ArAddAndArRemoveChangeTheResponsesAndTheConfig) {
   const Node* saved = ar->config().at("responses").find("good (morning|night)");
   ASSERT_TRUE(saved);
   EXPECT_EQ(saved->as_string(), "Good {0} to you");
-  EXPECT_EQ(say("?ar-add \"good (morning|night)\" 'Sleep well'"),
-            Texts{"\xE2\x9C\x85 Updated"});
+  EXPECT_EQ(say("?ar-add \"good (morning|night)\" 'Sleep well'"), Texts{"\xE2\x9C\x85 Updated"});
   now += 6s;  // past the cooldown of the answer above
   EXPECT_EQ(say("good night"), Texts{"Sleep well"});
   EXPECT_EQ(say("?ar-remove \"good (morning|night)\""), Texts{"\xE2\x9C\x85 Removed"});

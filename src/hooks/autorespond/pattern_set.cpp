@@ -45,8 +45,10 @@ void expand(std::string& out, std::string_view replacement,
       std::size_t g = 0;
       bool number = end > i + 3;
       for (std::size_t k = i + 3; k < end; ++k) {
-        if (replacement[k] < '0' || replacement[k] > '9') number = false;
-        else g = g * 10 + static_cast<std::size_t>(replacement[k] - '0');
+        if (replacement[k] < '0' || replacement[k] > '9')
+          number = false;
+        else
+          g = g * 10 + static_cast<std::size_t>(replacement[k] - '0');
       }
       if (number && g < groups.size()) out.append(groups[g]);
       i = end;
@@ -181,15 +183,14 @@ std::string PatternSet::replace(std::size_t i, std::string_view text,
     int n = s.re2->NumberOfCapturingGroups() + 1;
     std::vector<re2::StringPiece> parts(static_cast<std::size_t>(n));
     std::size_t pos = 0;
-    while (pos <= text.size() &&
-           s.re2->Match(re2::StringPiece(text.data(), text.size()), pos, text.size(),
-                        RE2::UNANCHORED, parts.data(), n)) {
+    while (pos <= text.size() && s.re2->Match(re2::StringPiece(text.data(), text.size()), pos,
+                                              text.size(), RE2::UNANCHORED, parts.data(), n)) {
       std::size_t start = static_cast<std::size_t>(parts[0].data() - text.data());
       std::size_t end = start + parts[0].size();
       out.append(text.substr(pos, start - pos));
       groups.clear();
-      for (const auto& p : parts) groups.emplace_back(p.data() ? std::string_view(p.data(), p.size())
-                                                               : std::string_view());
+      for (const auto& p : parts)
+        groups.emplace_back(p.data() ? std::string_view(p.data(), p.size()) : std::string_view());
       expand(out, replacement, groups);
       if (end == start) {
         // An empty match: keep the next character and move past it.
@@ -206,14 +207,16 @@ std::string PatternSet::replace(std::size_t i, std::string_view text,
   auto begin = text.begin();
   std::match_results<std::string_view::const_iterator> m;
   auto it = begin;
-  while (it <= text.end() && std::regex_search(it, text.end(), m, *s.fallback,
-                                               it == begin ? std::regex_constants::match_default
-                                                           : std::regex_constants::match_prev_avail)) {
+  while (it <= text.end() &&
+         std::regex_search(it, text.end(), m, *s.fallback,
+                           it == begin ? std::regex_constants::match_default
+                                       : std::regex_constants::match_prev_avail)) {
     out.append(it, m[0].first);
     groups.clear();
     for (std::size_t g = 0; g < m.size(); ++g) {
-      groups.emplace_back(m[g].matched ? std::string_view(&*m[g].first, static_cast<std::size_t>(m[g].length()))
-                                       : std::string_view());
+      groups.emplace_back(
+          m[g].matched ? std::string_view(&*m[g].first, static_cast<std::size_t>(m[g].length()))
+                       : std::string_view());
     }
     expand(out, replacement, groups);
     if (m[0].length() == 0) {
@@ -257,8 +260,10 @@ std::string format_positional(std::string_view format, const std::vector<std::st
       } else {
         index = 0;
         for (char d : field) {
-          if (d < '0' || d > '9') ok = false;
-          else index = index * 10 + static_cast<std::size_t>(d - '0');
+          if (d < '0' || d > '9')
+            ok = false;
+          else
+            index = index * 10 + static_cast<std::size_t>(d - '0');
         }
       }
       if (ok && index < args.size()) {

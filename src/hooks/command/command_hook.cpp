@@ -32,7 +32,8 @@ bool space(char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; }
 bool starts_with_prefix(std::string_view text, std::string_view prefix) {
   if (text.size() < prefix.size()) return false;
   for (std::size_t i = 0; i < prefix.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(text[i])) != static_cast<unsigned char>(prefix[i])) {
+    if (std::tolower(static_cast<unsigned char>(text[i])) !=
+        static_cast<unsigned char>(prefix[i])) {
       return false;
     }
   }
@@ -340,7 +341,7 @@ Task<> CommandHook::on_receive(const Received& r) {
   } else {
     where = co_await place(sent->channel);
   }
-  CommandCaller caller{&host(), sent, sent->channel, sent->channel, sent->user,
+  CommandCaller caller{&host(),           sent, sent->channel, sent->channel, sent->user,
                        where->is_private, false};
   boost::container::small_vector<const Entry*, 2> entries;
   for (const Entry& e : found->second) {
@@ -402,8 +403,7 @@ RichText CommandHook::describe(const Command& cmd) {
   return text;
 }
 
-Task<std::vector<std::string>> CommandHook::available(const Channel& channel,
-                                                     const UserPtr& user) {
+Task<std::vector<std::string>> CommandHook::available(const Channel& channel, const UserPtr& user) {
   std::shared_ptr<const Table> t = table();
   auto cmds = co_await available(*t, channel, user);
   std::vector<std::string> names;

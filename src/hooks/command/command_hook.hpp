@@ -71,7 +71,7 @@ class CommandHook final : public Hook, public CommandProvider, public CommandRep
   // What a channel is, as far as commands care; remembered per channel.
   struct Place {
     bool is_private = false;
-    std::vector<bool> in_mapping;  // per mapping: a group of it has the channel
+    std::vector<bool> in_mapping;   // per mapping: a group of it has the channel
     std::optional<Channel> synced;  // the sync's virtual channel for it
   };
 
@@ -85,8 +85,7 @@ class CommandHook final : public Hook, public CommandProvider, public CommandRep
   // The entries of `name` that `caller` may run, tests included.
   Task<std::vector<const Entry*>> applicable(const std::vector<Entry>& entries, const Place& where,
                                              CommandCaller& caller);
-  Task<std::map<std::string, const Command*>> available(const Table& table,
-                                                        const Channel& channel,
+  Task<std::map<std::string, const Command*>> available(const Table& table, const Channel& channel,
                                                         const UserPtr& user);
   Task<> help(CommandContext& ctx);
   // `help <name>`'s text: usage line, then the command's help.

@@ -54,18 +54,16 @@ class Bot final : public Hook, public CommandProvider {
                    ctx.reply("psst");
                    co_return;
                  }});
-    add_command({.name = "public",
-                 .scope = CommandScope::shared,
-                 .run = [](CommandContext& ctx) -> Task<> {
-                   ctx.reply("everyone");
-                   co_return;
-                 }});
-    add_command({.name = "shutdown",
-                 .role = CommandRole::admin,
-                 .run = [](CommandContext& ctx) -> Task<> {
-                   ctx.reply("bye");
-                   co_return;
-                 }});
+    add_command(
+        {.name = "public", .scope = CommandScope::shared, .run = [](CommandContext& ctx) -> Task<> {
+           ctx.reply("everyone");
+           co_return;
+         }});
+    add_command(
+        {.name = "shutdown", .role = CommandRole::admin, .run = [](CommandContext& ctx) -> Task<> {
+           ctx.reply("bye");
+           co_return;
+         }});
     add_command({.name = "gated",
                  .test = [this](const CommandCaller&) -> Task<bool> { co_return open; },
                  .run = [](CommandContext& ctx) -> Task<> {

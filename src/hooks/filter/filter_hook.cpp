@@ -30,9 +30,10 @@ std::unique_ptr<PatternSet> compile(const Node& list_or_map, bool keys, const Lo
       nodes[p.index]->fail("pattern '" + p.pattern + "' cannot be used: " + p.error +
                            " (std::regex: " + p.fallback_error + ")");
     }
-    log->warn("{}: pattern '{}' is not RE2 syntax ({}): matched on its own with std::regex, "
-              "more slowly",
-              nodes[p.index]->mark().str(), p.pattern, p.error);
+    log->warn(
+        "{}: pattern '{}' is not RE2 syntax ({}): matched on its own with std::regex, "
+        "more slowly",
+        nodes[p.index]->mark().str(), p.pattern, p.error);
   }
   return set;
 }
@@ -91,8 +92,7 @@ bool FilterHook::blocked(const User& user) const {
   if (it == users_.end()) return false;
   const auto& ids = it->second;
   return std::find(ids.begin(), ids.end(), user.id) != ids.end() ||
-         (!user.username.empty() &&
-          std::find(ids.begin(), ids.end(), user.username) != ids.end());
+         (!user.username.empty() && std::find(ids.begin(), ids.end(), user.username) != ids.end());
 }
 
 Task<SentPtr> FilterHook::before_receive(const Received& r) {

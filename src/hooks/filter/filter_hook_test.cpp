@@ -45,9 +45,9 @@ struct FilterTest : ::testing::Test {
     std::size_t before = b->posted_count();
     a->inject("room", text, user);
     a->inject("room", "sentinel", "alice");
-    EXPECT_TRUE(test::run_until(io, [&] {
-      return b->posted_count() > before && b->posted().back()->plain() == "sentinel";
-    }, 5s));
+    EXPECT_TRUE(test::run_until(
+        io, [&] { return b->posted_count() > before && b->posted().back()->plain() == "sentinel"; },
+        5s));
     std::vector<std::string> out;
     const auto& all = b->posted();
     for (std::size_t i = all.size() - (b->posted_count() - before); i + 1 < all.size(); ++i) {
@@ -74,7 +74,9 @@ TEST_F(FilterTest, MessagesMatchingADropPatternAreDropped) {
 }
 
 TEST_F(FilterTest, TextIsRewrittenWithReplacements) {
-  build("groups: [a-side]\nreplace: {'\\bdarn\\b': '****', '(\\w+)@example\\.com': '\\1 at example'}");
+  build(
+      "groups: [a-side]\nreplace: {'\\bdarn\\b': '****', '(\\w+)@example\\.com': '\\1 at "
+      "example'}");
   EXPECT_EQ(relayed("darn, mail bob@example.com"), Texts{"****, mail bob at example"});
   EXPECT_EQ(relayed("darnit"), Texts{"darnit"});
 }
@@ -84,7 +86,8 @@ TEST_F(FilterTest, OnlyInTheChannelsOfItsGroups) {
   std::size_t before = a->posted_count();
   b->inject("room", "secret from b", "bob");
   b->inject("room", "sentinel", "bob");
-  ASSERT_TRUE(test::run_until(io, [&] { return a->posted_count() == before + 2; }, 5s));
+  ASSERT_TRUE(test::run_until(
+      io, [&] { return a->posted_count() == before + 2; }, 5s));
   EXPECT_EQ(a->posted()[before]->plain(), "secret from b");
 }
 

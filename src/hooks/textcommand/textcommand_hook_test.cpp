@@ -30,7 +30,8 @@ TEST(TextCommandHook, EachCommandAnswersItsTextAndHelpListsThem) {
   a.inject("room", "!SITE", "alice");
   a.inject("room", "!rules please", "alice");
   a.inject("room", "!help", "alice");
-  ASSERT_TRUE(test::run_until(io, [&] { return a.posted_count() == 4; }, 5s));
+  ASSERT_TRUE(test::run_until(
+      io, [&] { return a.posted_count() == 4; }, 5s));
   EXPECT_EQ(a.posted()[0]->plain(), "Be nice.");
   EXPECT_EQ(a.posted()[1]->plain(), "https://example.org");
   EXPECT_EQ(a.posted()[2]->plain(), "rules:\nAnswers with a fixed text.")
