@@ -35,6 +35,9 @@
 // client, immp too, is an operator with user mode +F): only immp's own
 // flood control paces anything.
 //
+// IMMP_BENCH_IRC_PIPELINE sets the IRC plugs' outbox pipeline (default 32;
+// 1: one put() at a time per channel, as before pipelining).
+//
 // IMMP_BIN names the immp binary (default: the one built beside this
 // bench); IMMP_BENCH_IRC_TRACE prints arrivals per millisecond on stderr.
 #include <fcntl.h>
@@ -349,6 +352,11 @@ class ImmpProcess {
       }
       conf += "      perform: [" + yaml_quote("OPER oper operpass") + ", " +
               yaml_quote("MODE bridge +F") + "]\n";
+      // IMMP_BENCH_IRC_PIPELINE: put()s in flight per channel (the
+      // outbox's pipeline; 1 sends one message at a time).
+      if (const char* v = std::getenv("IMMP_BENCH_IRC_PIPELINE"); v && *v) {
+        conf += std::string("    outbox: {pipeline: ") + v + "}\n";
+      }
     };
     plug("irc1", port1);
     plug("irc2", port2);

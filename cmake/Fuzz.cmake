@@ -26,7 +26,7 @@ if(IMMP_FUZZ)
   add_executable(fuzz_irc_line
     src/plugs/irc/irc_line_fuzz.cpp
     src/plugs/irc/irc_line.cpp
-    src/plugs/irc/irc_format.cpp
+    src/text/markup_irc.cpp
     src/plugs/irc/irc_split.cpp
     src/text/utf8.cpp
     src/core/message.cpp)

@@ -136,6 +136,13 @@ class [[nodiscard]] PutResult {
 //
 // Parts sent() by an earlier attempt are never sent again: resume() says
 // how many there were, and the plug skips that many.
+//
+// A put() that waits for the network to confirm (IRC's PING after the
+// lines) can let the next message to the same channel start meanwhile:
+// once every part is queued on the link in order, so that nothing later
+// can overtake it, it calls ordered(). The host then runs up to
+// OutboxPolicy::pipeline put()s to one channel at once, and still
+// takes their results in order.
 class Posting {
  public:
   Posting(const Channel& channel, MessagePtr message, detail::PostingState& state);
@@ -152,6 +159,10 @@ class Posting {
   void sent(std::string id = {});
   // Parts delivered so far, over every attempt.
   std::size_t done() const;
+  // Every remaining part is queued on the network link, in order: a put()
+  // for the next message to this channel may start now. Optional; a
+  // put() that never calls it runs alone.
+  void ordered();
 
  private:
   const Channel& channel_;
@@ -164,6 +175,10 @@ class Posting {
 struct OutboxPolicy {
   std::chrono::seconds expiry{24 * 3600};  // older undelivered messages are dropped
   std::size_t capacity = 10000;            // per channel; beyond it the oldest is dropped
+  // How many put()s to one channel may be in flight at once, for plugs
+  // whose put() calls Posting::ordered(). A link that drops sends them
+  // all again (those not confirmed), in order.
+  std::size_t pipeline = 32;
 };
 
 class Plug : public Openable {
@@ -179,8 +194,9 @@ class Plug : public Openable {
   OutboxPolicy& outbox_policy() { return outbox_policy_; }
 
   // Pushes `post.message()` into the network as one or more parts (see
-  // Posting), the first being the primary one. Called by the host, at most
-  // once at a time per channel; never call it directly: hooks use
+  // Posting), the first being the primary one. Called by the host, once at
+  // a time per channel (or overlapping, in order, after Posting::ordered());
+  // never call it directly: hooks use
   // Host::post() or send(). An edit arrives as a SentMessage with `edited`
   // set whose `id` names the message to change (only when Features::edit
   // is set). A deleted SentMessage never reaches put(): the host calls

@@ -313,5 +313,84 @@ TEST_F(Delivery, APlugThatFailedToStartIsStartedAgainAndEveryStateIsAnEvent) {
   ASSERT_TRUE(wait([&] { return host->outbox_stats().delivered == 1; }));
 }
 
+
+// A network that confirms what it took only later (IRC: the answer to a
+// PING written after the lines) gets the next messages while it confirms:
+// they overlap, and still land in order.
+TEST_F(Delivery, PipelinedPutsOverlapAndLandInOrder) {
+  auto& b = test::add_memory_plug(*host, "b", {{"pipelined", true}});
+  open();
+  b.hold_confirmations();
+  for (int i = 1; i <= 5; ++i) host->post(b.channel("room"), text("m" + std::to_string(i)));
+  ASSERT_TRUE(wait([&] { return b.in_flight() == 5; })) << "five puts waiting at once";
+  EXPECT_EQ(texts(b), (std::vector<std::string>{"m1", "m2", "m3", "m4", "m5"}));
+  EXPECT_EQ(host->outbox_stats().delivered, 0u) << "nothing counts before the network confirms";
+  b.release(false);
+  ASSERT_TRUE(wait([&] { return host->outbox_stats().delivered == 5; }));
+  EXPECT_EQ(texts(b), (std::vector<std::string>{"m1", "m2", "m3", "m4", "m5"}));
+  EXPECT_EQ(host->outbox_stats().retried, 0u);
+}
+
+// The link drops while five messages wait for confirmation: all five are
+// sent again once it is back, in their order, none twice.
+TEST_F(Delivery, ALinkThatDropsUnderAPipelineSendsTheUnconfirmedAgainInOrder) {
+  auto& b = test::add_memory_plug(*host, "b", {{"pipelined", true}});
+  open();
+  b.hold_confirmations();
+  for (int i = 1; i <= 5; ++i) host->post(b.channel("room"), text("m" + std::to_string(i)));
+  ASSERT_TRUE(wait([&] { return b.in_flight() == 5; }));
+  b.release(true);
+  ASSERT_TRUE(wait([&] { return host->outbox_stats().delivered == 5; }));
+  EXPECT_EQ(texts(b), (std::vector<std::string>{"m1", "m2", "m3", "m4", "m5"}));
+  EXPECT_EQ(host->outbox_stats().retried, 5u);
+  EXPECT_EQ(host->outbox_stats().pending, 0u);
+}
+
+// OutboxPolicy::pipeline bounds how many wait at once.
+TEST_F(Delivery, ThePipelineIsBoundedPerChannel) {
+  auto& b = test::add_memory_plug(*host, "b", {{"pipelined", true}});
+  b.outbox_policy().pipeline = 2;
+  open();
+  b.hold_confirmations();
+  for (int i = 1; i <= 5; ++i) host->post(b.channel("room"), text("m" + std::to_string(i)));
+  ASSERT_TRUE(wait([&] { return b.in_flight() == 2; }));
+  io.poll();  // everything that was ready ran: no third put() started
+  EXPECT_EQ(b.in_flight(), 2u);
+  EXPECT_EQ(texts(b), (std::vector<std::string>{"m1", "m2"}));
+  b.release(false);
+  ASSERT_TRUE(wait([&] { return host->outbox_stats().delivered == 5; }));
+  EXPECT_EQ(texts(b), (std::vector<std::string>{"m1", "m2", "m3", "m4", "m5"}));
+  EXPECT_EQ(b.max_in_flight(), 2u);
+}
+
+// Messages still waiting for confirmation at shutdown are kept for the
+// next start, in order.
+TEST_F(Delivery, UnconfirmedPipelinedMessagesAreKeptAtShutdown) {
+  std::string t = (fs::temp_directory_path() / "immp-pipeline-XXXXXX").string();
+  fs::path dir = mkdtemp(t.data());
+  std::string url = "url: \"sqlite:///" + (dir / "immp.db").string() + "\"";
+  auto build = [&] {
+    host = std::make_unique<Host>(io.get_executor(), options());
+    test::add_hook<store::DatabaseHook>(*host, "db", url);
+    auto& b = test::add_memory_plug(*host, "b", {{"pipelined", true}});
+    open();
+    return &b;
+  };
+  MemoryPlug* b = build();
+  b->hold_confirmations();
+  for (int i = 1; i <= 3; ++i) host->post(b->channel("room"), text("m" + std::to_string(i)));
+  ASSERT_TRUE(wait([&] { return b->in_flight() == 3; }));
+  b->set_link(false);  // the network stays away until we stop
+  close();
+  EXPECT_EQ(host->outbox_stats().delivered, 0u);
+  b = build();
+  ASSERT_TRUE(wait([&] { return host->outbox_stats().delivered == 3; }));
+  // The first run's copies were never confirmed: this run's are the ones.
+  auto sent = texts(*b);
+  EXPECT_EQ(sent, (std::vector<std::string>{"m1", "m2", "m3"}));
+  close();
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace immp

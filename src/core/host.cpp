@@ -1,6 +1,7 @@
 #include "immp/host.hpp"
 
 #include <algorithm>
+#include <utility>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -509,6 +510,12 @@ void Posting::announce(std::string id) {
     state_.core->ours.add(channel_.source, id, message_, state_.origin, primary);
   }
   state_.announced.push_back(std::move(id));
+}
+
+void Posting::ordered() {
+  if (!state_.on_ordered) return;
+  auto call = std::exchange(state_.on_ordered, nullptr);
+  call(state_.ordered_context);
 }
 
 void Posting::sent(std::string id) {

@@ -84,6 +84,9 @@ struct PostingState {
   // Announced, not yet sent: from `next` on. Inline for the usual one part.
   boost::container::small_vector<std::string, 1> announced;
   std::size_t next = 0;
+  // Posting::ordered(): called once, when set (the outbox's pipeline).
+  void (*on_ordered)(void* context) = nullptr;
+  void* ordered_context = nullptr;
 };
 
 struct HostCore {

@@ -70,6 +70,7 @@ void Outboxes::enqueue(Box& b, OutboxEntry entry) {
     persist(entry);
   }
   b.entries.push_back(std::move(entry));
+  launch(b);
   const OutboxPolicy& policy = policy_of(b.channel);
   while (b.entries.size() > policy.capacity) {
     OutboxEntry& old = b.entries.front();
@@ -188,7 +189,21 @@ void Outboxes::finish(Box& b, OutboxEntry& e) {
   if (b.entries.empty()) settled_.notify();
 }
 
-Task<PutResult> Outboxes::deliver(Box& b, OutboxEntry& e) {
+bool Outboxes::drop_expired(Box& b) {
+  OutboxEntry& front = b.entries.front();
+  auto expiry = policy_of(b.channel).expiry;
+  if (core_.now() - front.queued_at <= expiry) return false;
+  log_->warn("outbox {}: dropped a message queued at {:%F %T}: older than the expiry of {} s",
+             b.channel.repr(), front.queued_at, expiry.count());
+  OutboxEntry gone = std::move(front);
+  b.entries.pop_front();
+  ++stats_.expired;
+  finish(b, gone);
+  return true;
+}
+
+Task<PutResult> Outboxes::deliver(Box& b, Flight& f) {
+  OutboxEntry& e = f.entry;
   if (e.message->deleted) co_return co_await core_.remove_message(b.channel, e.message);
   PostingState state;
   state.channel = b.channel;
@@ -196,6 +211,10 @@ Task<PutResult> Outboxes::deliver(Box& b, OutboxEntry& e) {
   state.origin = e.origin;
   state.parts = std::move(e.parts);
   state.resume = state.parts.size();
+  if (policy_of(b.channel).pipeline > 1) {
+    state.on_ordered = &Outboxes::on_ordered;
+    state.ordered_context = &f;
+  }
   PutResult result = PutResult::retry({});
   try {
     result = co_await core_.attempt(state);
@@ -205,6 +224,122 @@ Task<PutResult> Outboxes::deliver(Box& b, OutboxEntry& e) {
   }
   e.parts = std::move(state.parts);
   co_return result;
+}
+
+Task<> Outboxes::fly(Flight& f) {
+  PutResult result = PutResult::retry({});
+  try {
+    result = co_await deliver(*f.box, f);
+  } catch (const boost::system::system_error& err) {
+    // Stopped: the entry stays with the flight, and close() takes it back.
+    if (err.code() == asio::error::operation_aborted) throw;
+    result = PutResult::retry(err.what());
+  } catch (const std::exception& err) {
+    result = PutResult::retry(err.what());
+  }
+  f.result = std::move(result);
+  f.box->landed.notify();
+}
+
+void Outboxes::on_ordered(void* flight) {
+  auto& f = *static_cast<Flight*>(flight);
+  f.ordered = true;
+  f.outboxes->launch(*f.box);
+}
+
+void Outboxes::launch(Box& b) {
+  const std::size_t limit = policy_of(b.channel).pipeline;
+  while (!closing_ && !b.failing && !b.flights.empty() && b.flights.size() < limit) {
+    const Flight& last = b.flights.back();
+    if (!last.ordered || last.result) return;  // not yet, or the run loop takes over
+    if (b.entries.empty() || !deliverable(b.channel.plug())) return;
+    if (drop_expired(b)) continue;
+    Flight& next = b.flights.emplace_back();
+    next.outboxes = this;
+    next.box = &b;
+    next.entry = std::move(b.entries.front());
+    b.entries.pop_front();
+    workers_.spawn("outbox " + b.channel.repr(), fly(next));
+  }
+}
+
+bool Outboxes::land(Box& b, Flight& f) {
+  const PutResult& result = *f.result;
+  switch (result.kind()) {
+    case PutResult::Kind::delivered:
+      if (b.failing) log_->info("outbox {}: delivering again", b.channel.repr());
+      b.failing = false;
+      b.backoff.reset();
+      ++stats_.delivered;
+      report(b.channel, f.entry);
+      finish(b, f.entry);
+      return true;
+    case PutResult::Kind::failed:
+      log_->error("outbox {}: dropped a message that cannot be delivered: {}", b.channel.repr(),
+                  result.reason());
+      ++stats_.failed;
+      report(b.channel, f.entry);  // the parts that did go out are still copies
+      finish(b, f.entry);
+      return true;
+    case PutResult::Kind::retry:
+    case PutResult::Kind::partial: break;
+  }
+  return false;
+}
+
+Task<> Outboxes::ground(Box& b) {
+  // The flights behind the failed one went out, or failed too (a dropped
+  // link fails them all): wait until every one has ended.
+  auto pending = [&b] {
+    for (const auto& f : b.flights) {
+      if (!f.result) return true;
+    }
+    return false;
+  };
+  while (pending()) co_await b.landed.wait();
+  // What went out is done; the rest goes back in its order, the failed one
+  // first.
+  PutResult result = std::move(*b.flights.front().result);
+  std::vector<OutboxEntry> again;
+  again.push_back(std::move(b.flights.front().entry));
+  b.flights.pop_front();
+  for (; !b.flights.empty(); b.flights.pop_front()) {
+    if (!land(b, b.flights.front())) again.push_back(std::move(b.flights.front().entry));
+  }
+  for (auto it = again.rbegin(); it != again.rend(); ++it) {
+    if (!it->parts.empty()) ++stats_.partial;
+    ++stats_.retried;
+    bool persisted_before = it->persisted;
+    b.entries.push_front(std::move(*it));
+    if (persisted_before && store_) persist(b.entries.front());  // keep its delivered parts
+  }
+  auto delay = b.backoff.next();
+  b.rate_limited = result.after().count() > 0;
+  if (b.rate_limited) delay = result.after();
+  if (!b.failing) {
+    log_->warn("outbox {}: not delivered ({}), retrying in {} ms", b.channel.repr(),
+               result.reason().empty() ? "no reason given" : result.reason(), delay.count());
+  }
+  b.failing = true;
+  save_all(b);
+  settled_.notify();
+  co_await pause(b, delay);
+  b.rate_limited = false;
+}
+
+void Outboxes::reclaim(Box& b) {
+  // A task that outlived stop() still refers to its flight: then the
+  // entries are copied, and the flights stay until the host goes.
+  bool abandoned = workers_.size() > 0;
+  for (auto it = b.flights.rbegin(); it != b.flights.rend(); ++it) {
+    if (it->result && land(b, *it)) continue;
+    if (abandoned) {
+      b.entries.push_front(it->entry);
+    } else {
+      b.entries.push_front(std::move(it->entry));
+    }
+  }
+  if (!abandoned) b.flights.clear();
 }
 
 // Sleeps for `delay`, or until the plug comes back (Outboxes::wake), or an
@@ -225,81 +360,40 @@ Task<> Outboxes::pause(Box& b, std::chrono::milliseconds delay) {
 
 Task<> Outboxes::run(Box& b) {
   for (;;) {
-    while (b.entries.empty()) {
-      b.waiting = true;
-      co_await b.wake.wait();
-    }
-    OutboxEntry& front = b.entries.front();
-    Plug* plug = b.channel.plug();
-    auto expiry = policy_of(b.channel).expiry;
-    if (core_.now() - front.queued_at > expiry) {
-      log_->warn("outbox {}: dropped a message queued at {:%F %T}: older than the expiry of {} s",
-                 b.channel.repr(), front.queued_at, expiry.count());
-      OutboxEntry gone = std::move(front);
-      b.entries.pop_front();
-      ++stats_.expired;
-      finish(b, gone);
-      continue;
-    }
-    if (!deliverable(plug)) {
-      // Down: keep everything safe and sleep until the plug says it is back
-      // (at most the expiry of what waits, to drop it in time).
-      save_all(b);
-      settled_.notify();
-      co_await pause(b, std::chrono::duration_cast<std::chrono::milliseconds>(expiry));
-      continue;
-    }
-    // Taken out while in flight, so an overflow never drops it mid-delivery.
-    OutboxEntry entry = std::move(front);
-    b.entries.pop_front();
-    PutResult result = PutResult::retry({});
-    try {
-      result = co_await deliver(b, entry);
-    } catch (const boost::system::system_error& err) {
-      if (err.code() == asio::error::operation_aborted) {
-        b.entries.push_front(std::move(entry));  // stopped: keep it for later
-        throw;
+    if (b.flights.empty()) {
+      while (b.entries.empty()) {
+        b.waiting = true;
+        co_await b.wake.wait();
       }
-      result = PutResult::retry(err.what());
-    } catch (const std::exception& err) {
-      result = PutResult::retry(err.what());
-    }
-    switch (result.kind()) {
-      case PutResult::Kind::delivered:
-        if (b.failing) log_->info("outbox {}: delivering again", b.channel.repr());
-        b.failing = false;
-        b.backoff.reset();
-        ++stats_.delivered;
-        report(b.channel, entry);
-        finish(b, entry);
+      if (drop_expired(b)) continue;
+      if (!deliverable(b.channel.plug())) {
+        // Down: keep everything safe and sleep until the plug says it is
+        // back (at most the expiry of what waits, to drop it in time).
+        save_all(b);
+        settled_.notify();
+        auto expiry = policy_of(b.channel).expiry;
+        co_await pause(b, std::chrono::duration_cast<std::chrono::milliseconds>(expiry));
         continue;
-      case PutResult::Kind::failed:
-        log_->error("outbox {}: dropped a message that cannot be delivered: {}", b.channel.repr(),
-                    result.reason());
-        ++stats_.failed;
-        report(b.channel, entry);  // the parts that did go out are still copies
-        finish(b, entry);
-        continue;
-      case PutResult::Kind::retry:
-      case PutResult::Kind::partial: break;
+      }
+      // Taken out while in flight, so an overflow never drops it
+      // mid-delivery.
+      Flight& f = b.flights.emplace_back();
+      f.outboxes = this;
+      f.box = &b;
+      f.entry = std::move(b.entries.front());
+      b.entries.pop_front();
+      // Run here: the usual lone put() costs no task of its own. Those it
+      // lets start (Posting::ordered) run as tasks of their own.
+      co_await fly(f);
     }
-    if (!entry.parts.empty()) ++stats_.partial;
-    ++stats_.retried;
-    bool persisted_before = entry.persisted;
-    b.entries.push_front(std::move(entry));
-    if (persisted_before && store_) persist(b.entries.front());  // keep its delivered parts
-    auto delay = b.backoff.next();
-    b.rate_limited = result.after().count() > 0;
-    if (b.rate_limited) delay = result.after();
-    if (!b.failing) {
-      log_->warn("outbox {}: not delivered ({}), retrying in {} ms", b.channel.repr(),
-                 result.reason().empty() ? "no reason given" : result.reason(), delay.count());
+    // Results are taken in order, however the flights ended.
+    while (!b.flights.front().result) co_await b.landed.wait();
+    if (land(b, b.flights.front())) {
+      b.flights.pop_front();
+      launch(b);
+      continue;
     }
-    b.failing = true;
-    save_all(b);
-    settled_.notify();
-    co_await pause(b, delay);
-    b.rate_limited = false;
+    co_await ground(b);
   }
 }
 
@@ -312,7 +406,9 @@ Task<> Outboxes::close(std::chrono::milliseconds timeout) {
   });
   auto busy = [this] {
     for (auto& [c, b] : boxes_) {
-      if (!b->entries.empty() && !b->failing && deliverable(c.plug())) return true;
+      if ((!b->entries.empty() || !b->flights.empty()) && !b->failing && deliverable(c.plug())) {
+        return true;
+      }
     }
     return false;
   };
@@ -323,6 +419,7 @@ Task<> Outboxes::close(std::chrono::milliseconds timeout) {
   std::size_t kept = 0;
   for (auto& [c, b] : boxes_) {
     b->running = false;
+    reclaim(*b);
     kept += b->entries.size();
     save_all(*b);
   }

@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -71,12 +72,25 @@ class Outboxes {
   Host::OutboxStats stats() const;
 
  private:
+  struct Box;
+  // One put() of one entry, taken out of the box while it runs.
+  struct Flight {
+    Outboxes* outboxes = nullptr;
+    Box* box = nullptr;
+    OutboxEntry entry;
+    std::optional<PutResult> result;  // set when put() ended
+    bool ordered = false;  // put() said the next may start (Posting::ordered)
+  };
   struct Box {
     Box(Executor ex, Channel c, Backoff b)
-        : channel(std::move(c)), wake(ex), backoff(b) {}
+        : channel(std::move(c)), wake(ex), landed(ex), backoff(b) {}
     Channel channel;
     std::deque<OutboxEntry> entries;
+    // In flight, oldest first; several only for a plug that pipelines.
+    // (A deque: elements stay put while others come and go at the ends.)
+    std::deque<Flight> flights;
     Signal wake;  // an entry arrived, the plug came back, or a retry is due
+    Signal landed;  // a pipelined flight ended
     bool waiting = false;
     bool failing = false;
     bool running = false;
@@ -88,9 +102,23 @@ class Outboxes {
   void save_all(Box& box);
   void persist(OutboxEntry& entry);
   void finish(Box& box, OutboxEntry& entry);
+  // Drops the first entry if it is older than the expiry; whether it did.
+  bool drop_expired(Box& box);
   void report(const Channel& channel, OutboxEntry& entry);
   Task<> run(Box& box);
-  Task<PutResult> deliver(Box& box, OutboxEntry& entry);
+  // Runs the put() of `flight`; its outcome goes into flight.result.
+  Task<> fly(Flight& flight);
+  // Starts the next entries' put()s while the last flight is ordered.
+  void launch(Box& box);
+  static void on_ordered(void* flight);
+  // Takes the outcome of the oldest flight; false if it must be retried.
+  bool land(Box& box, Flight& flight);
+  // After a failed flight: waits for the rest, then puts back in order
+  // what did not go out.
+  Task<> ground(Box& box);
+  // Entries of flights that never ended (stopped) go back to the box.
+  void reclaim(Box& box);
+  Task<PutResult> deliver(Box& box, Flight& flight);
   Task<> pause(Box& box, std::chrono::milliseconds delay);
   std::string next_id();
 

@@ -66,6 +66,8 @@ SpecPtr runner_schema() {
   auto outbox = object({
       {"expiry", real(), 24.0 * 3600, "seconds an undelivered message is kept"},
       {"capacity", integer(), 10000, "undelivered messages kept per channel"},
+      {"pipeline", integer(), 32,
+       "messages to one channel in flight at once, where the plug confirms deliveries later"},
   });
   auto plug = object({
       {"path", str(), required, "dotted class path, e.g. immp.plug.irc.IRCPlug"},
@@ -238,6 +240,8 @@ std::unique_ptr<Plug> Runner::make_plug(Host& host, Node& root, const std::strin
   plug->outbox_policy().expiry =
       std::chrono::seconds(static_cast<std::int64_t>(box.at("expiry").as_double()));
   plug->outbox_policy().capacity = static_cast<std::size_t>(box.at("capacity").as_int());
+  if (box.at("pipeline").as_int() < 1) box.at("pipeline").fail("must be at least 1");
+  plug->outbox_policy().pipeline = static_cast<std::size_t>(box.at("pipeline").as_int());
   return plug;
 }
 

@@ -228,6 +228,7 @@ TEST(Runner, OutboxSettingsPerPlug) {
   Runner runner(file, io);
   EXPECT_EQ(runner.host().plug("a")->outbox_policy().expiry, std::chrono::seconds(60));
   EXPECT_EQ(runner.host().plug("a")->outbox_policy().capacity, 5u);
+  EXPECT_EQ(runner.host().plug("a")->outbox_policy().pipeline, 32u) << "the default";
   EXPECT_EQ(runner.host().plug("b")->outbox_policy().expiry, std::chrono::hours(24));
   std::ofstream(file) << "plugs:\n  a:\n    path: immp.plug.memory.MemoryPlug\n"
                          "    outbox: {capacity: 0}\n";

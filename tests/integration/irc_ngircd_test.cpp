@@ -14,7 +14,7 @@
 
 #include "hooks/sync/sync_hook.hpp"
 #include "immp/host.hpp"
-#include "plugs/irc/irc_format.hpp"
+#include "text/markup_irc.hpp"
 #include "plugs/irc/irc_plug.hpp"
 #include "support/async.hpp"
 #include "support/hooks.hpp"
@@ -244,8 +244,8 @@ TEST_F(IrcBridgeTest, FormattingTravelsBothWays) {
   mem->inject("room", m);
   ASSERT_TRUE(until([&] { return alice->privmsgs("#a").size() == 1; }));
   auto text = alice->privmsgs("#a").back().param(1);
-  EXPECT_EQ(irc::strip_formatting(text), "<carol> see this");
-  auto rich = irc::from_irc(text);
+  EXPECT_EQ(markup::strip_irc(text), "<carol> see this");
+  auto rich = markup::from_irc(text);
   EXPECT_TRUE(rich.segments().back().underline) << text;
 }
 

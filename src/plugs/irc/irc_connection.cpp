@@ -642,7 +642,7 @@ bool Connection::try_write_now(std::vector<std::string>& lines) {
   return true;
 }
 
-Task<std::size_t> Connection::send(std::vector<std::string> lines) {
+Connection::Ticket Connection::queue_lines(std::vector<std::string> lines) {
   // Checked before anything goes, so that a bad line never leaves half a
   // message behind it.
   for (std::size_t i = 0; i < lines.size(); ++i) {
@@ -652,7 +652,7 @@ Task<std::size_t> Connection::send(std::vector<std::string> lines) {
                                   " is not one IRC line (CR LF at its end and nowhere else)");
     }
   }
-  if (closed_ || !open_ || lines.empty()) co_return 0;
+  if (closed_ || !open_ || lines.empty()) return Ticket{};
   const std::uint64_t base = queued_seq_;
   const std::uint64_t target = base + lines.size();
   // Fast path: written at once without waking the writer, so a put() costs
@@ -665,9 +665,21 @@ Task<std::size_t> Connection::send(std::vector<std::string> lines) {
     queued_seq_ = target;
     wake_writer_.notify();
   }
+  return Ticket{base, target};
+}
+
+Task<std::size_t> Connection::delivered(Ticket ticket) {
+  if (ticket.target == ticket.base) co_return 0;
   auto done = [this] { return options_.confirm ? confirmed_seq_ : written_seq_; };
-  while (done() < target && !closed_) co_await written_.wait();
-  co_return done() > base ? static_cast<std::size_t>(std::min(done(), target) - base) : 0;
+  while (done() < ticket.target && !closed_) co_await written_.wait();
+  co_return done() > ticket.base
+      ? static_cast<std::size_t>(std::min(done(), ticket.target) - ticket.base)
+      : 0;
+}
+
+Task<std::size_t> Connection::send(std::vector<std::string> lines) {
+  Ticket ticket = queue_lines(std::move(lines));
+  co_return co_await delivered(ticket);
 }
 
 Task<> Connection::write_loop() {

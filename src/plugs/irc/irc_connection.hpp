@@ -118,6 +118,14 @@ class Connection {
   // std::invalid_argument, and writes none of them, if a line is not one
   // wire line (CR LF at its end and nowhere else, no NUL).
   Task<std::size_t> send(std::vector<std::string> lines);
+  // send() in two steps: queue_lines() puts the lines in line at once (no
+  // later line can overtake them), delivered() then waits as send() does.
+  struct Ticket {
+    std::uint64_t base = 0;    // lines queued before these
+    std::uint64_t target = 0;  // base + their number; base when none went
+  };
+  Ticket queue_lines(std::vector<std::string> lines);
+  Task<std::size_t> delivered(Ticket ticket);
   // The same for one line without waiting; false if closed or not one wire
   // line (logged).
   bool post(std::string line);

@@ -14,7 +14,7 @@
 #include <string>
 #include <string_view>
 
-#include "plugs/irc/irc_format.hpp"
+#include "text/markup_irc.hpp"
 #include "plugs/irc/irc_split.hpp"
 #include "text/utf8.hpp"
 
@@ -59,14 +59,14 @@ void fuzz_text(std::string_view text, std::size_t budget) {
           "split_text emitted CR, LF, NUL or \\x01");
     check(!was_valid || immp::unicode::valid_utf8(part), "split_text broke valid UTF-8");
   }
-  immp::RichText rich = from_irc(text);
+  immp::RichText rich = immp::markup::from_irc(text);
   for (const immp::Segment& segment : rich.segments()) {
     check(!segment.text.empty(), "from_irc produced an empty segment");
   }
-  std::string out = to_irc(rich);
+  std::string out = immp::markup::to_irc(rich);
   check(out.find_first_of(std::string_view("\r\0\x01", 3)) == std::string::npos,
         "to_irc emitted CR, NUL or \\x01");
-  check(strip_formatting(out).size() <= out.size(), "strip_formatting grew the text");
+  check(immp::markup::strip_irc(out).size() <= out.size(), "strip_irc grew the text");
   (void)parse_action(text);
   (void)parse_server_time(text);
   check(immp::unicode::valid_utf8(immp::unicode::repair_utf8(text)), "repair_utf8 left invalid UTF-8");

@@ -10,7 +10,7 @@
 
 #include "immp/host.hpp"
 #include "net/tls.hpp"
-#include "plugs/irc/irc_format.hpp"
+#include "text/markup_irc.hpp"
 #include "plugs/irc/irc_puppets.hpp"
 #include "plugs/irc/irc_split.hpp"
 #include "plugs/irc/irc_sts.hpp"
@@ -506,9 +506,9 @@ void IRCPlug::on_privmsg(const irc::Line& line) {
       return;
     }
     msg.action = true;
-    msg.text = irc::from_irc(unicode::repair_utf8(*action));
+    msg.text = markup::from_irc(unicode::repair_utf8(*action));
   } else {
-    msg.text = irc::from_irc(unicode::repair_utf8(raw_text));
+    msg.text = markup::from_irc(unicode::repair_utf8(raw_text));
   }
   std::string source;
   if (is_channel(target)) {
@@ -668,7 +668,7 @@ void IRCPlug::on_topic(const irc::Line& line) {
   const std::string& topic = numeric ? line.param(2) : line.param(1);
   auto& state = channels_[fold(chan)];
   if (state.name.empty()) state.name = chan;
-  state.topic = irc::strip_formatting(unicode::repair_utf8(topic));
+  state.topic = markup::strip_irc(unicode::repair_utf8(topic));
   if (numeric || is_us(line.nick) || is_puppet(line.nick)) return;
   Message msg;
   msg.title = state.topic;
@@ -871,7 +871,11 @@ Task<PutResult> IRCPlug::put(Posting& post) {
   }
   remember_ours(target, last, *msg);
   std::size_t count = lines.size();
-  std::size_t written = co_await conn->send(std::move(lines));
+  // In line on the link: the next message may start while the server
+  // confirms these (Posting::ordered).
+  auto ticket = conn->queue_lines(std::move(lines));
+  if (ticket.target > ticket.base) post.ordered();
+  std::size_t written = co_await conn->delivered(ticket);
   for (std::size_t i = 0; i < written; ++i) post.sent();
   if (!is_channel(target)) private_.insert(target);
   if (written < count) {

@@ -2,7 +2,7 @@
 
 #include <cstdio>
 
-#include "plugs/irc/irc_format.hpp"
+#include "text/markup_irc.hpp"
 #include "plugs/irc/irc_split.hpp"
 #include "text/graphemes.hpp"
 
@@ -67,7 +67,7 @@ std::string attachment_text(const Attachment& a) {
   const auto& fwd = std::get<std::shared_ptr<const Message>>(a);
   if (!fwd) return {};
   std::string who = fwd->user ? clean_name(author_name(*fwd->user)) : "someone";
-  std::string text = fwd->text ? to_irc(*fwd->text) : std::string();
+  std::string text = fwd->text ? markup::to_irc(*fwd->text) : std::string();
   return "[forwarded] <" + who + "> " + one_line(text);
 }
 
@@ -164,7 +164,7 @@ bool quotes_parent(const Message& msg, const RenderOptions& options) {
 std::vector<std::string> render_message(const Message& msg, const RenderOptions& options) {
   auto shown_name = [&](const User& user) {
     std::string name = clean_name(author_name(user));
-    return options.colour_nicks ? colour_nick(name) : name;
+    return options.colour_nicks ? markup::colour_nick(name) : name;
   };
   bool named = options.with_name && msg.user;
   std::string shown = named ? shown_name(*msg.user) : std::string();
@@ -175,10 +175,10 @@ std::vector<std::string> render_message(const Message& msg, const RenderOptions&
     const SentMessage& r = *parent_of(msg, options);
     std::string who;
     if (r.user) who = (r.action ? "* " : "<") + shown_name(*r.user) + (r.action ? " " : "> ");
-    lines.add_quote("[" + who + to_irc(inline_quote(*r.text)) + "]");
+    lines.add_quote("[" + who + markup::to_irc(inline_quote(*r.text)) + "]");
   }
 
-  std::string body = msg.text ? to_irc(*msg.text) : std::string();
+  std::string body = msg.text ? markup::to_irc(*msg.text) : std::string();
   if (!body.empty()) {
     if (msg.action && !named) {
       lines.add("", body, true);

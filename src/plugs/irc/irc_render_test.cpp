@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "plugs/irc/irc_format.hpp"
+#include "text/markup_irc.hpp"
 #include "plugs/irc/irc_split.hpp"
 
 namespace immp::irc {
@@ -39,8 +39,8 @@ TEST(IrcRender, ColourNicksColourOnlyTheName) {
   o.colour_nicks = true;
   auto lines = render_message(text_from("alice", "hi"), o);
   ASSERT_EQ(lines.size(), 1u);
-  EXPECT_EQ(lines[0], "<" + colour_nick("alice") + "> hi");
-  EXPECT_EQ(strip_formatting(lines[0]), "<alice> hi");
+  EXPECT_EQ(lines[0], "<" + markup::colour_nick("alice") + "> hi");
+  EXPECT_EQ(markup::strip_irc(lines[0]), "<alice> hi");
 }
 
 TEST(IrcRender, ActionsFromElsewhereAreStarLines) {
@@ -76,7 +76,7 @@ TEST(IrcRender, FormattingBecomesMircCodes) {
   auto lines = render_message(m, {});
   ASSERT_EQ(lines.size(), 1u);
   EXPECT_EQ(lines[0].rfind("<bob> a \x02" "b", 0), 0u) << lines[0];
-  EXPECT_EQ(from_irc(lines[0].substr(6)), m.text->normalised());
+  EXPECT_EQ(markup::from_irc(lines[0].substr(6)), m.text->normalised());
 }
 
 TEST(IrcRender, EveryLineCarriesTheNameAndFitsTheBudget) {

@@ -2,7 +2,7 @@
 
 #include <cstdint>
 
-#include "plugs/irc/irc_format.hpp"
+#include "text/markup_irc.hpp"
 #include "plugs/irc/irc_line.hpp"
 #include "text/utf8.hpp"
 
@@ -21,9 +21,9 @@ struct Atom {
 
 std::vector<Atom> atoms_of(std::string_view line) {
   std::vector<Atom> atoms;
-  FormatState scratch;
+  markup::IrcFormat scratch;
   for (std::size_t i = 0; i < line.size();) {
-    if (std::size_t n = read_code(line, i, scratch)) {
+    if (std::size_t n = markup::read_irc_code(line, i, scratch)) {
       atoms.push_back({i, n, Atom::Kind::code});
       i += n;
     } else if (line[i] == ' ') {
@@ -41,13 +41,13 @@ std::vector<Atom> atoms_of(std::string_view line) {
 
 // Splits one line (no '\n'); `state` is the formatting at its start and is
 // left at its end.
-void split_line(std::string_view line, std::size_t budget, FormatState& state,
+void split_line(std::string_view line, std::size_t budget, markup::IrcFormat& state,
                 std::vector<std::string>& out) {
   std::vector<Atom> atoms = atoms_of(line);
   std::size_t pos = 0;
   auto apply = [&](std::size_t from, std::size_t to) {
     for (std::size_t k = from; k < to; ++k) {
-      if (atoms[k].kind == Atom::Kind::code) read_code(line, atoms[k].begin, state);
+      if (atoms[k].kind == Atom::Kind::code) markup::read_irc_code(line, atoms[k].begin, state);
     }
   };
   while (pos < atoms.size()) {
@@ -137,7 +137,7 @@ std::vector<std::string> split_text(std::string_view text, std::size_t budget) {
     }
   }
   std::vector<std::string> out;
-  FormatState state;
+  markup::IrcFormat state;
   std::string_view rest = clean;
   while (true) {
     std::size_t nl = rest.find('\n');

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "plugs/irc/irc_format.hpp"
+#include "text/markup_irc.hpp"
 #include "plugs/irc/irc_line.hpp"
 #include "text/utf8.hpp"
 
@@ -161,7 +161,7 @@ std::string style(const Segment& s) {
 std::vector<std::string> styled_chars(const Lines& lines) {
   std::vector<std::string> out;
   for (const std::string& line : lines) {
-    RichText text = from_irc(line);
+    RichText text = markup::from_irc(line);
     for (const Segment& s : text.segments()) {
       for (char c : s.text) {
         if (c != ' ' && c != '\n') out.push_back(std::string(1, c) + style(s));
@@ -173,9 +173,9 @@ std::vector<std::string> styled_chars(const Lines& lines) {
 
 // The colour in effect at the first visible byte of `line`.
 std::string colour_at_start(std::string_view line) {
-  FormatState state;
+  markup::IrcFormat state;
   for (std::size_t i = 0; i < line.size();) {
-    std::size_t n = read_code(line, i, state);
+    std::size_t n = markup::read_irc_code(line, i, state);
     if (n == 0) break;
     i += n;
   }
@@ -211,15 +211,15 @@ TEST(IrcSplitFormat, ColoursAreReopened) {
   EXPECT_EQ(colour_at_start(lines[0]), "04,12");
   EXPECT_EQ(colour_at_start(lines[1]), "04,12");
   EXPECT_EQ(colour_at_start(lines.back()), ",");
-  EXPECT_EQ(without_spaces(strip_formatting(join(lines, ""))),
-            without_spaces(strip_formatting(text)));
+  EXPECT_EQ(without_spaces(markup::strip_irc(join(lines, ""))),
+            without_spaces(markup::strip_irc(text)));
 }
 
 TEST(IrcSplitFormat, ReopenedColourDoesNotEatAComma) {
   std::string text = "\x03" "04abc ,5 apples";
   Lines lines = split_text(text, 8);
   ASSERT_GE(lines.size(), 2u);
-  EXPECT_EQ(strip_formatting(lines[1]).substr(0, 2), ",5");
+  EXPECT_EQ(markup::strip_irc(lines[1]).substr(0, 2), ",5");
   EXPECT_EQ(colour_at_start(lines[1]), "04,");
 }
 
@@ -227,7 +227,7 @@ TEST(IrcSplitFormat, CodesAreNeverCut) {
   // "\x03" "04,12" is six bytes; with budget 4 it cannot go before 'x' at all.
   Lines lines = split_text("ab\x03" "04,12xy", 4);
   expect_well_formed(lines, 4);
-  EXPECT_EQ(strip_formatting(join(lines, "")), "abxy");
+  EXPECT_EQ(markup::strip_irc(join(lines, "")), "abxy");
   for (const std::string& line : lines) EXPECT_EQ(line.find("\x03" "04,1"), std::string::npos);
 }
 
@@ -276,7 +276,7 @@ void check_random_texts(const std::vector<std::string>& pieces, std::size_t min_
     for (const std::string& w : words(text)) longest = std::max(longest, w.size());
     if (longest + reopen_max <= budget) {
       ++words_checked;
-      EXPECT_EQ(words(strip_formatting(join(lines, " "))), words(strip_formatting(text)));
+      EXPECT_EQ(words(markup::strip_irc(join(lines, " "))), words(markup::strip_irc(text)));
     }
   }
   EXPECT_GT(words_checked, 100);
@@ -315,7 +315,7 @@ TEST(IrcSplitProperty, RandomPlainTexts) {
 TEST(IrcSplitInjection, TextCannotForgeAQuit) {
   for (const char* hostile : {"hi\r\nQUIT :bye", "hi\nQUIT :bye", "hi\rQUIT :bye",
                               "hi\r\n:evil!u@h QUIT :bye", "\r\nQUIT", "a\0\r\nQUIT"}) {
-    std::string text = to_irc(RichText(std::string(hostile)));
+    std::string text = markup::to_irc(RichText(std::string(hostile)));
     for (const std::string& body : split_text(text, privmsg_budget("me!u@h", "#c"))) {
       std::optional<std::string> wire = format_line("PRIVMSG", {"#c", body});
       ASSERT_TRUE(wire) << body;
@@ -336,7 +336,7 @@ TEST(IrcSplitInjection, TextCannotForgeAQuit) {
 }
 
 TEST(IrcSplitInjection, TextCannotForgeACtcp) {
-  std::string text = to_irc(RichText("\x01" "DCC SEND evil 0 0 0\x01"));
+  std::string text = markup::to_irc(RichText("\x01" "DCC SEND evil 0 0 0\x01"));
   for (const std::string& body : split_text(text, 400)) EXPECT_FALSE(is_ctcp(body));
   for (const std::string& body : split_text("\x01VERSION\x01", 400)) EXPECT_FALSE(is_ctcp(body));
 }

@@ -1,5 +1,7 @@
 #include "plugs/memory/memory_plug.hpp"
 
+#include <algorithm>
+
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -20,6 +22,9 @@ SpecPtr MemoryPlug::schema() {
       {"keep", integer(), 10000, "how many posted messages tests can inspect"},
       {"split-lines", boolean(), false, "each line of a text is a part of its own, as on IRC"},
       {"late-ids", boolean(), false, "ids are known only once put() returns, after the echo"},
+      {"pipelined", boolean(), false,
+       "put() lets the next message start once its parts are in line, then waits for the "
+       "network to confirm them (as IRC's PING does)"},
       {"reaction", boolean(), false, "the network has native reactions"},
       {"thread", boolean(), false, "the network has native threads"},
       {"upload", boolean(), false, "the network takes file uploads"},
@@ -53,6 +58,7 @@ std::size_t code_points(std::string_view text) {
 
 MemoryPlug::MemoryPlug(const Init& init)
     : Plug(init),
+      confirmations_(init.host.executor()),
       run_(base36(static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
                                                  Clock::now().time_since_epoch())
                                                  .count())) +
@@ -82,6 +88,7 @@ MemoryPlug::MemoryPlug(const Init& init)
   chunk_ = static_cast<std::size_t>(chunk.as_int());
   split_lines_ = config().at("split-lines").as_bool();
   late_ids_ = config().at("late-ids").as_bool();
+  pipelined_ = config().at("pipelined").as_bool();
   for (const auto& s : config().at("private").as_list()) private_sources_.insert(s.as_text());
   for (const auto& s : config().at("public").as_list()) public_sources_.insert(s.as_text());
   auto self = std::make_shared<User>();
@@ -163,6 +170,7 @@ Task<PutResult> MemoryPlug::put(Posting& post) {
   std::vector<std::optional<RichText>> lines;
   if (split_lines_ && msg->text) lines = parts_of(*msg);
   std::size_t count = lines.empty() ? 1 : lines.size();
+  if (pipelined_) co_return co_await put_pipelined(post, lines, count);
   for (std::size_t i = post.resume(); i < count; ++i) {
     if (drop_after_ == 0) {
       drop_after_ = -1;
@@ -205,6 +213,52 @@ Task<PutResult> MemoryPlug::put(Posting& post) {
     }
   }
   co_return PutResult::delivered();
+}
+
+// Every part goes "on the wire" at once, in order; the next message may
+// start meanwhile; then the network confirms them all, or the link drops
+// and they are lost (hold_confirmations, release).
+Task<PutResult> MemoryPlug::put_pipelined(Posting& post, std::vector<std::optional<RichText>>& lines,
+                                          std::size_t count) {
+  const MessagePtr& msg = post.message();
+  std::vector<SentPtr> wire;
+  for (std::size_t i = post.resume(); i < count; ++i) {
+    std::string id = next_id();
+    post.announce(id);
+    Message copy = *msg;
+    if (!lines.empty()) copy.text = lines[i];
+    wire.push_back(std::make_shared<SentMessage>(
+        Receipt{id, post.channel(), Clock::now(), {}, false}, std::move(copy)));
+    posted_.push_back(wire.back());
+    ++posted_count_;
+  }
+  post.ordered();
+  ++in_flight_;
+  max_in_flight_ = std::max(max_in_flight_, in_flight_);
+  std::uint64_t epoch = link_epoch_;
+  if (delay_.count() > 0) {
+    asio::steady_timer t(host().executor(), delay_);
+    co_await t.async_wait(asio::use_awaitable);
+  }
+  while (holding_ && epoch == link_epoch_) co_await confirmations_.wait();
+  --in_flight_;
+  if (epoch != link_epoch_) {
+    // Lost with the link: the network never saw them.
+    for (const auto& part : wire) {
+      auto it = std::find(posted_.begin(), posted_.end(), part);
+      if (it != posted_.end()) posted_.erase(it);
+      --posted_count_;
+    }
+    co_return PutResult::retry("link dropped before the network confirmed");
+  }
+  for (std::size_t i = 0; i < wire.size(); ++i) post.sent();
+  co_return PutResult::delivered();
+}
+
+void MemoryPlug::release(bool lost) {
+  holding_ = false;
+  if (lost) ++link_epoch_;
+  confirmations_.notify();
 }
 
 bool MemoryPlug::may_be_echo(const SentMessage& sent) const {

@@ -10,6 +10,7 @@
 #include <set>
 
 #include "immp/plug.hpp"
+#include "immp/tasks.hpp"
 
 namespace immp::plugs {
 
@@ -70,6 +71,13 @@ class MemoryPlug final : public Plug {
   // The link drops after `parts` more parts went out: put() answers
   // "partial" (or "retry" if none went out). Once.
   void drop_link_after(int parts) { drop_after_ = parts; }
+  // With `pipelined`: put()s wait for the network's confirmation until
+  // release(); release(true) drops the link first, losing what waited.
+  void hold_confirmations() { holding_ = true; }
+  void release(bool lost);
+  // put()s waiting for confirmation now, and the most there ever were.
+  std::size_t in_flight() const { return in_flight_; }
+  std::size_t max_in_flight() const { return max_in_flight_; }
   // The link goes down or comes back (Plug::set_online).
   void set_link(bool up) { set_online(up, up ? std::string() : "link down (test)"); }
   const UserPtr& user(const std::string& id);
@@ -92,6 +100,15 @@ class MemoryPlug final : public Plug {
   }
 
   std::vector<std::optional<RichText>> parts_of(const Message& msg) const;
+  Task<PutResult> put_pipelined(Posting& post, std::vector<std::optional<RichText>>& lines,
+                                std::size_t count);
+
+  Signal confirmations_;
+  bool pipelined_ = false;
+  bool holding_ = false;
+  std::uint64_t link_epoch_ = 0;
+  std::size_t in_flight_ = 0;
+  std::size_t max_in_flight_ = 0;
 
   std::string run_;
   std::map<std::string, std::string> titles_;

@@ -1,4 +1,4 @@
-#include "plugs/irc/irc_format.hpp"
+#include "text/markup_irc.hpp"
 
 #include <gtest/gtest.h>
 
@@ -6,7 +6,9 @@
 #include <string>
 #include <vector>
 
-namespace immp::irc {
+namespace immp::markup {
+
+using namespace irc_code;
 namespace {
 
 // A compact description of a segment's style, for readable expectations:
@@ -85,37 +87,37 @@ TEST(IrcFromIrc, AdjacentSameStyleMerges) {
 // ---- colours ----
 
 TEST(IrcColours, ForegroundAndBackgroundDigitsAreConsumed) {
-  EXPECT_EQ(strip_formatting("\x03" "12,05text"), "text");
-  EXPECT_EQ(strip_formatting("\x03" "4text"), "text");
-  EXPECT_EQ(strip_formatting("\x03" "04text"), "text");
-  EXPECT_EQ(strip_formatting("\x03" "4,5text"), "text");
-  EXPECT_EQ(strip_formatting("\x03" "99,99text"), "text");
+  EXPECT_EQ(strip_irc("\x03" "12,05text"), "text");
+  EXPECT_EQ(strip_irc("\x03" "4text"), "text");
+  EXPECT_EQ(strip_irc("\x03" "04text"), "text");
+  EXPECT_EQ(strip_irc("\x03" "4,5text"), "text");
+  EXPECT_EQ(strip_irc("\x03" "99,99text"), "text");
 }
 
 TEST(IrcColours, AtMostTwoDigitsEach) {
-  EXPECT_EQ(strip_formatting("\x03" "123"), "3");
-  EXPECT_EQ(strip_formatting("\x03" "12,345"), "5");
-  EXPECT_EQ(strip_formatting("\x03" "1,2345"), "45");
+  EXPECT_EQ(strip_irc("\x03" "123"), "3");
+  EXPECT_EQ(strip_irc("\x03" "12,345"), "5");
+  EXPECT_EQ(strip_irc("\x03" "1,2345"), "45");
 }
 
 TEST(IrcColours, CommaIsTextUnlessADigitFollows) {
-  EXPECT_EQ(strip_formatting("\x03" "1,text"), ",text");
-  EXPECT_EQ(strip_formatting("\x03" "12,"), ",");
-  EXPECT_EQ(strip_formatting("\x03" "12, x"), ", x");
+  EXPECT_EQ(strip_irc("\x03" "1,text"), ",text");
+  EXPECT_EQ(strip_irc("\x03" "12,"), ",");
+  EXPECT_EQ(strip_irc("\x03" "12, x"), ", x");
 }
 
 TEST(IrcColours, BareColourCodeResets) {
-  EXPECT_EQ(strip_formatting("\x03" "04red\x03 plain"), "red plain");
-  EXPECT_EQ(strip_formatting("\x03"), "");
-  EXPECT_EQ(strip_formatting("\x03,05x"), ",05x");  // no foreground: comma stays
+  EXPECT_EQ(strip_irc("\x03" "04red\x03 plain"), "red plain");
+  EXPECT_EQ(strip_irc("\x03"), "");
+  EXPECT_EQ(strip_irc("\x03,05x"), ",05x");  // no foreground: comma stays
 }
 
 TEST(IrcColours, HexColours) {
-  EXPECT_EQ(strip_formatting("\x04" "FF00aaText"), "Text");
-  EXPECT_EQ(strip_formatting("\x04" "FF00AA,00ff00Text"), "Text");
-  EXPECT_EQ(strip_formatting("\x04" "FF00AA,00fText"), ",00fText");
-  EXPECT_EQ(strip_formatting("\x04" "FF00Text"), "FF00Text");  // not 6 hex: a reset
-  EXPECT_EQ(strip_formatting("\x04"), "");
+  EXPECT_EQ(strip_irc("\x04" "FF00aaText"), "Text");
+  EXPECT_EQ(strip_irc("\x04" "FF00AA,00ff00Text"), "Text");
+  EXPECT_EQ(strip_irc("\x04" "FF00AA,00fText"), ",00fText");
+  EXPECT_EQ(strip_irc("\x04" "FF00Text"), "FF00Text");  // not 6 hex: a reset
+  EXPECT_EQ(strip_irc("\x04"), "");
 }
 
 TEST(IrcColours, ColourKeepsStyles) {
@@ -124,36 +126,36 @@ TEST(IrcColours, ColourKeepsStyles) {
 }
 
 TEST(IrcColours, StateTracksColours) {
-  FormatState state;
-  EXPECT_EQ(read_code("\x03" "4,12x", 0, state), 5u);
+  IrcFormat state;
+  EXPECT_EQ(read_irc_code("\x03" "4,12x", 0, state), 5u);
   EXPECT_EQ(state.fg, "04");
   EXPECT_EQ(state.bg, "12");
-  EXPECT_EQ(read_code("\x03" "7x", 0, state), 2u);
+  EXPECT_EQ(read_irc_code("\x03" "7x", 0, state), 2u);
   EXPECT_EQ(state.fg, "07");
   EXPECT_EQ(state.bg, "12");  // a colour without background keeps the old one
-  EXPECT_EQ(read_code("\x03", 0, state), 1u);
+  EXPECT_EQ(read_irc_code("\x03", 0, state), 1u);
   EXPECT_TRUE(state.plain());
-  EXPECT_EQ(read_code("x", 0, state), 0u);
-  EXPECT_EQ(read_code("", 0, state), 0u);
+  EXPECT_EQ(read_irc_code("x", 0, state), 0u);
+  EXPECT_EQ(read_irc_code("", 0, state), 0u);
 }
 
 TEST(IrcColours, ReopenRestoresState) {
-  FormatState state;
+  IrcFormat state;
   state.bold = true;
   state.fg = "04";
   state.bg = "12";
   EXPECT_EQ(state.reopen(), "\x03" "04,12\x02");
-  FormatState parsed;
+  IrcFormat parsed;
   std::string codes = state.reopen();
-  for (std::size_t i = 0; i < codes.size();) i += read_code(codes, i, parsed);
+  for (std::size_t i = 0; i < codes.size();) i += read_irc_code(codes, i, parsed);
   EXPECT_EQ(parsed, state);
 }
 
 TEST(IrcColours, ReopenGuardsAFollowingComma) {
-  FormatState state;
+  IrcFormat state;
   state.fg = "04";
   std::string codes = state.reopen(',');
-  EXPECT_EQ(strip_formatting(codes + ",5 apples"), ",5 apples");
+  EXPECT_EQ(strip_irc(codes + ",5 apples"), ",5 apples");
   EXPECT_EQ(state.reopen('x'), "\x03" "04");
 }
 
@@ -262,7 +264,7 @@ TEST(IrcColourNick, StableAndWellFormed) {
   EXPECT_EQ(a.front(), '\x03');
   EXPECT_EQ(a.back(), '\x03');
   EXPECT_EQ(a.substr(3, 5), "alice");
-  EXPECT_EQ(strip_formatting(a + ": hi"), "alice: hi");
+  EXPECT_EQ(strip_irc(a + ": hi"), "alice: hi");
 }
 
 TEST(IrcColourNick, AvoidsWhiteBlackAndGrey) {
@@ -279,10 +281,10 @@ TEST(IrcColourNick, AvoidsWhiteBlackAndGrey) {
 }
 
 TEST(IrcColourNick, DigitNickAndCommaNickStayIntact) {
-  EXPECT_EQ(strip_formatting(colour_nick("1abc")), "1abc");
-  EXPECT_EQ(strip_formatting(colour_nick(",5x")), ",5x");
-  EXPECT_EQ(strip_formatting(colour_nick("a\r\nb\x02")), "ab");
+  EXPECT_EQ(strip_irc(colour_nick("1abc")), "1abc");
+  EXPECT_EQ(strip_irc(colour_nick(",5x")), ",5x");
+  EXPECT_EQ(strip_irc(colour_nick("a\r\nb\x02")), "ab");
 }
 
 }  // namespace
-}  // namespace immp::irc
+}  // namespace immp::markup

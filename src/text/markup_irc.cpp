@@ -1,9 +1,11 @@
-#include "plugs/irc/irc_format.hpp"
+#include "text/markup_irc.hpp"
 
 #include <array>
 #include <cstdint>
 
-namespace immp::irc {
+namespace immp::markup {
+
+using namespace irc_code;
 
 namespace {
 
@@ -45,7 +47,7 @@ struct Style {
   int count() const { return bold + italic + underline + strike + code; }
 };
 
-Style style_of(const FormatState& state) {
+Style style_of(const IrcFormat& state) {
   return {state.bold, state.italic, state.underline, state.strike, state.monospace};
 }
 
@@ -97,7 +99,7 @@ std::string rendered_text(const Segment& segment) {
 
 }  // namespace
 
-std::string FormatState::reopen(char next) const {
+std::string IrcFormat::reopen(char next) const {
   std::string out;
   if (!fg.empty()) {
     out += fg.size() == 2 ? kColour : kHexColour;
@@ -121,7 +123,7 @@ std::string FormatState::reopen(char next) const {
   return out;
 }
 
-std::size_t read_code(std::string_view text, std::size_t pos, FormatState& state) {
+std::size_t read_irc_code(std::string_view text, std::size_t pos, IrcFormat& state) {
   if (pos >= text.size()) return 0;
   switch (text[pos]) {
     case kBold: state.bold = !state.bold; return 1;
@@ -130,7 +132,7 @@ std::size_t read_code(std::string_view text, std::size_t pos, FormatState& state
     case kStrike: state.strike = !state.strike; return 1;
     case kMonospace: state.monospace = !state.monospace; return 1;
     case kReverse: state.reverse = !state.reverse; return 1;
-    case kReset: state = FormatState{}; return 1;
+    case kReset: state = IrcFormat{}; return 1;
     case kColour: {
       std::size_t i = pos + 1;
       std::string fg = read_colour_number(text, i);
@@ -180,10 +182,10 @@ std::size_t read_code(std::string_view text, std::size_t pos, FormatState& state
 
 RichText from_irc(std::string_view text) {
   std::vector<Segment> segments;
-  FormatState state;
+  IrcFormat state;
   std::size_t i = 0;
   while (i < text.size()) {
-    if (std::size_t n = read_code(text, i, state)) {
+    if (std::size_t n = read_irc_code(text, i, state)) {
       i += n;
       continue;
     }
@@ -221,12 +223,12 @@ std::string to_irc(const RichText& text) {
   return out;
 }
 
-std::string strip_formatting(std::string_view text) {
+std::string strip_irc(std::string_view text) {
   std::string out;
   out.reserve(text.size());
-  FormatState state;
+  IrcFormat state;
   for (std::size_t i = 0; i < text.size();) {
-    if (std::size_t n = read_code(text, i, state)) {
+    if (std::size_t n = read_irc_code(text, i, state)) {
       i += n;
     } else {
       out += text[i++];
@@ -257,4 +259,4 @@ std::string colour_nick(std::string_view nick) {
   return out;
 }
 
-}  // namespace immp::irc
+}  // namespace immp::markup

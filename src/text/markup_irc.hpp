@@ -1,4 +1,5 @@
-// mIRC formatting codes <-> immp::RichText.
+// IRC's mIRC formatting codes <-> immp::RichText: the IRC dialect of the
+// renderers (markup.hpp has the others).
 //
 // Codes understood: \x02 bold, \x1D italic, \x1F underline, \x1E strike,
 // \x11 monospace, \x16 reverse, \x0F reset, \x03 colour (1-2 digit fg, then
@@ -13,7 +14,10 @@
 
 #include "immp/message.hpp"
 
-namespace immp::irc {
+namespace immp::markup {
+
+// The codes, one byte each.
+namespace irc_code {
 
 inline constexpr char kBold = '\x02';
 inline constexpr char kColour = '\x03';
@@ -24,9 +28,10 @@ inline constexpr char kReverse = '\x16';
 inline constexpr char kItalic = '\x1D';
 inline constexpr char kStrike = '\x1E';
 inline constexpr char kUnderline = '\x1F';
+}  // namespace irc_code
 
 // The formatting in effect at some point of an IRC text.
-struct FormatState {
+struct IrcFormat {
   bool bold = false;
   bool italic = false;
   bool underline = false;
@@ -38,8 +43,8 @@ struct FormatState {
   std::string fg;
   std::string bg;
 
-  bool operator==(const FormatState&) const = default;
-  bool plain() const { return *this == FormatState{}; }
+  bool operator==(const IrcFormat&) const = default;
+  bool plain() const { return *this == IrcFormat{}; }
 
   // Codes that turn plain text into this state, colour first. `next` is the
   // byte that will follow them: when it would be read as part of the colour
@@ -50,7 +55,7 @@ struct FormatState {
 
 // If a formatting code starts at text[pos], applies it to `state` and returns
 // its length in bytes (at least 1); otherwise returns 0.
-std::size_t read_code(std::string_view text, std::size_t pos, FormatState& state);
+std::size_t read_irc_code(std::string_view text, std::size_t pos, IrcFormat& state);
 
 // IRC text (one line of a PRIVMSG, CTCP already removed) as RichText.
 // Segments carry bold/italic/underline/strike and code (for monospace);
@@ -68,7 +73,7 @@ RichText from_irc(std::string_view text);
 std::string to_irc(const RichText& text);
 
 // `text` without any formatting code.
-std::string strip_formatting(std::string_view text);
+std::string strip_irc(std::string_view text);
 
 // "\x03NN" + nick + "\x03" with NN chosen by a stable hash of the nick from a
 // palette without white, black and greys (IMMP's colour-nicks). Control
@@ -76,4 +81,4 @@ std::string strip_formatting(std::string_view text);
 // follow it: follow it with a non-digit (usually ':' or ' ').
 std::string colour_nick(std::string_view nick);
 
-}  // namespace immp::irc
+}  // namespace immp::markup
