@@ -29,6 +29,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "bench.hpp"
+#include "plugs/xmpp/xmpp_jid.hpp"
 #include "plugs/xmpp/xmpp_stream.hpp"
 #include "support/process.hpp"
 // The bench target compiles only some of tests/support (bench/CMakeLists.txt);
@@ -64,7 +65,10 @@ long seq_of(std::string_view body) {
 Task<> read_loop(Client& c) {
   for (;;) {
     xmpp::Element s = co_await c.stream->read();
-    if (s.name == "presence" && s.attr("from") == c.room + "/" + c.nick) c.joined = true;
+    if (s.name == "presence" && xmpp::fold_bare(s.attr("from")) == xmpp::fold_bare(c.room) &&
+        xmpp::resource(s.attr("from")) == c.nick) {
+      c.joined = true;
+    }
     if (s.name != "message" || s.attr("type") != "groupchat") continue;
     auto body = s.child_text("body");
     long n = seq_of(body);
@@ -217,7 +221,6 @@ int run_xmpp() {
 
   // Latency at 20 msg/s.
   std::vector<double> lat, server_lat;
-  asio::steady_timer pace(io);
   for (long k = 0; k < static_cast<long>(latency_n); ++k) {
     long i = static_cast<long>(n) + k;
     say(i);

@@ -159,7 +159,8 @@ struct XmppBridgeTest : ::testing::Test {
     if (!NgircdServer::available()) GTEST_SKIP() << "ngircd is not installed";
     server = &test::shared_prosody();
     ircd = std::make_unique<NgircdServer>();
-    room = muc(server->fresh_user("room"));
+    // Capitals, as people write room JIDs in configs: the server folds them.
+    room = muc(server->fresh_user("Room"));
     bridge_user = server->fresh_user("bridge");
     server->add_user(bridge_user, "bridge-pw");
   }

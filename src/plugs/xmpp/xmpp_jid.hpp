@@ -33,4 +33,15 @@ inline std::string_view domain_part(std::string_view jid) {
   return at == std::string_view::npos ? b : b.substr(at + 1);
 }
 
+// The bare JID as servers compare it, for lookups: local part and domain
+// in lower case (ASCII; servers fold the rest with stringprep as well).
+// "Lobby@Conference.Example/Nick" -> "lobby@conference.example".
+inline std::string fold_bare(std::string_view jid) {
+  std::string out(bare(jid));
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
 }  // namespace immp::xmpp

@@ -223,12 +223,12 @@ std::string XMPPPlug::network_name() const { return options_.domain + " XMPP"; }
 std::string XMPPPlug::network_id() const { return "xmpp:" + account_; }
 
 bool XMPPPlug::joined(const std::string& room) const {
-  auto it = rooms_.find(room);
+  auto it = rooms_.find(xmpp::fold_bare(room));
   return it != rooms_.end() && it->second.joined;
 }
 
 std::string XMPPPlug::nick_in(const std::string& room) const {
-  auto it = rooms_.find(room);
+  auto it = rooms_.find(xmpp::fold_bare(room));
   return it == rooms_.end() ? std::string() : it->second.nick;
 }
 
@@ -245,7 +245,7 @@ Task<> XMPPPlug::start() {
   for (const auto& [name, ch] : host().channels()) {
     if (ch.plug() != this || ch.source.find('/') != std::string::npos) continue;
     if (xmpp::local_part(ch.source).empty()) continue;
-    Room& r = rooms_[ch.source];
+    Room& r = rooms_[xmpp::fold_bare(ch.source)];
     r.jid = ch.source;
     auto pw = passwords_.find(ch.source);
     if (pw != passwords_.end()) r.password = pw->second;
@@ -361,7 +361,7 @@ Task<> XMPPPlug::serve(xmpp::Stream& stream) {
 }
 
 void XMPPPlug::join(const std::string& jid, std::string password) {
-  Room& r = rooms_[jid];
+  Room& r = rooms_[xmpp::fold_bare(jid)];
   r.jid = jid;
   if (!password.empty()) r.password = std::move(password);
   if (connected() && !r.joined && !r.joining) send_join(r);
@@ -395,11 +395,13 @@ Task<> XMPPPlug::discover(std::vector<std::string> sources) {
     for (const auto* id : query->children_named("identity")) {
       conference |= id->attr("category") == "conference";
     }
-    if (!conference && rooms_.count(jid) && !rooms_[jid].joined) {
-      log()->info("{} is not a room: a one-to-one chat", jid);
-      rooms_.erase(jid);
-      not_rooms_.insert(jid);
-      private_.insert(jid);
+    auto it = rooms_.find(jid);
+    if (!conference && it != rooms_.end() && !it->second.joined) {
+      std::string source = it->second.jid;
+      log()->info("{} is not a room: a one-to-one chat", source);
+      rooms_.erase(it);
+      not_rooms_.insert(source);
+      private_.insert(source);
     }
   }
 }
@@ -493,21 +495,32 @@ void XMPPPlug::on_iq(const Element& q) {
   }
 }
 
-bool XMPPPlug::is_room(const std::string& source) const { return rooms_.count(source) > 0; }
+bool XMPPPlug::is_room(const std::string& source) const {
+  return rooms_.count(xmpp::fold_bare(source)) > 0;
+}
+
+XMPPPlug::Room* XMPPPlug::find_room(std::string_view jid) {
+  auto it = rooms_.find(xmpp::fold_bare(jid));
+  return it == rooms_.end() ? nullptr : &it->second;
+}
 
 std::string XMPPPlug::source_of(const Element& m, bool groupchat) const {
   std::string from(m.attr("from"));
   std::string b(xmpp::bare(from));
-  if (groupchat) return b;
-  // A private message inside a room is a chat with that occupant.
-  if (is_room(b)) return from;
+  auto room = rooms_.find(xmpp::fold_bare(b));
+  // Rooms by the name the config gave them; a private message inside a
+  // room is a chat with that occupant.
+  if (room != rooms_.end()) {
+    if (groupchat) return room->second.jid;
+    return room->second.jid + "/" + std::string(xmpp::resource(from));
+  }
   return b;
 }
 
 std::string XMPPPlug::sender_key(const std::string& source, const Element& m) const {
   std::string from(m.attr("from"));
-  auto room = rooms_.find(std::string(xmpp::bare(from)));
-  if (room == rooms_.end()) return std::string(xmpp::bare(from));
+  auto room = rooms_.find(xmpp::fold_bare(from));
+  if (room == rooms_.end()) return xmpp::fold_bare(from);
   if (const Element* oid = m.child("occupant-id", kNsOccupantId)) {
     return "occupant:" + std::string(oid->attr("id"));
   }
@@ -525,7 +538,7 @@ UserPtr XMPPPlug::make_user(const std::string& source, const std::string& from) 
   auto u = std::make_shared<User>();
   u->handle = Plug::handle();
   std::string b(xmpp::bare(from));
-  auto room = rooms_.find(b);
+  auto room = rooms_.find(xmpp::fold_bare(b));
   if (room != rooms_.end()) {
     std::string nick(xmpp::resource(from));
     u->username = nick;
@@ -615,10 +628,10 @@ void XMPPPlug::on_message(const Element& m) {
   }
   bool groupchat = type == "groupchat";
   if (groupchat && !is_room(from_bare)) return;  // a room we are not in
-  if (!groupchat && from_bare == account_ && !is_room(from_bare)) return;  // carbons etc.
+  if (!groupchat && xmpp::fold_bare(from_bare) == xmpp::fold_bare(account_)) return;  // carbons
   if (m.child("delay", kNsDelay) && groupchat) return;  // history (we asked for none)
   std::string source = source_of(m, groupchat);
-  Room* room = groupchat ? &rooms_[from_bare] : nullptr;
+  Room* room = groupchat ? find_room(from_bare) : nullptr;
 
   // Subject changes. The subject that completes a join is the room's state.
   if (groupchat && m.child("subject") && !m.child("body")) {
@@ -791,9 +804,10 @@ void XMPPPlug::on_message(const Element& m) {
 void XMPPPlug::on_presence(const Element& p) {
   std::string from(p.attr("from"));
   std::string room_jid(xmpp::bare(from));
-  auto it = rooms_.find(room_jid);
+  auto it = rooms_.find(xmpp::fold_bare(room_jid));
   if (it == rooms_.end()) return;
   Room& room = it->second;
+  const std::string& source = room.jid;  // as the config spells it
   std::string nick(xmpp::resource(from));
   auto type = p.attr("type");
   const Element* x = p.child("x", kNsMucUser);
@@ -804,7 +818,7 @@ void XMPPPlug::on_presence(const Element& p) {
       // Our nick is taken: try again with a suffix, as clients do.
       ++room.nick_tries;
       room.nick = nick_ + std::string(static_cast<std::size_t>(room.nick_tries), '_');
-      log()->info("nick {} is taken in {}; trying {}", nick_, room_jid, room.nick);
+      log()->info("nick {} is taken in {}; trying {}", nick_, source, room.nick);
       send_join(room);
       return;
     }
@@ -814,7 +828,7 @@ void XMPPPlug::on_presence(const Element& p) {
         if (c.ns == xmpp::kNsStanzas && c.name != "text") why = c.name;
       }
     }
-    log()->error("cannot join {}: {}", room_jid, why);
+    log()->error("cannot join {}: {}", source, why);
     room.joining = false;
     if (std::none_of(rooms_.begin(), rooms_.end(), [](const auto& r) { return r.second.joining; }))
       set_online(true);
@@ -837,7 +851,7 @@ void XMPPPlug::on_presence(const Element& p) {
         room.nick = std::string(item->attr("nick"));
         return;
       }
-      log()->warn("removed from {}; rejoining", room_jid);
+      log()->warn("removed from {}; rejoining", source);
       send_join(room);
       return;
     }
@@ -847,7 +861,7 @@ void XMPPPlug::on_presence(const Element& p) {
       room.joined = true;
       room.joining = false;
       room.nick_tries = 0;
-      log()->info("joined {} as {}", room_jid, nick);
+      log()->info("joined {} as {}", source, nick);
       if (std::none_of(rooms_.begin(), rooms_.end(),
                        [](const auto& r) { return r.second.joining; })) {
         set_online(true);
@@ -885,7 +899,7 @@ void XMPPPlug::on_presence(const Element& p) {
       }
     }
     queue(std::make_shared<const SentMessage>(
-        Receipt{next_id(), channel(room_jid), Clock::now(), {}, false}, std::move(msg)));
+        Receipt{next_id(), channel(source), Clock::now(), {}, false}, std::move(msg)));
     return;
   }
   bool known_before = room.occupants.count(nick) > 0;
@@ -896,7 +910,7 @@ void XMPPPlug::on_presence(const Element& p) {
   msg.user = user;
   msg.joined.push_back(user);
   queue(std::make_shared<const SentMessage>(
-      Receipt{next_id(), channel(room_jid), Clock::now(), {}, false}, std::move(msg)));
+      Receipt{next_id(), channel(source), Clock::now(), {}, false}, std::move(msg)));
 }
 
 // ---- outgoing --------------------------------------------------------------
@@ -952,7 +966,8 @@ Task<PutResult> XMPPPlug::send_and_confirm(Posting& post, Element stanza, bool g
     ids_[source].by_client["self\n" + client_id] = id;
   } else {
     post.sent(*pending->receipt_id);
-    remember(source, *pending->receipt_id, Known{"self", client_id, rooms_[source].nick});
+    Room* room = find_room(source);
+    remember(source, *pending->receipt_id, Known{"self", client_id, room ? room->nick : nick_});
   }
   co_return PutResult::delivered();
 }
@@ -964,7 +979,7 @@ Task<PutResult> XMPPPlug::put(Posting& post) {
   auto stream = stream_;
   if (!stream || !stream->is_open()) co_return PutResult::retry("not connected");
   bool groupchat = is_room(source);
-  if (groupchat && !rooms_[source].joined) co_return PutResult::retry("not in " + source);
+  if (groupchat && !find_room(source)->joined) co_return PutResult::retry("not in " + source);
   if (msg->reaction) co_return co_await put_reaction(post, source, groupchat);
   Outgoing out = compose(*msg, source, groupchat);
   if (!out.error.empty()) co_return PutResult::failed(out.error);
@@ -1101,7 +1116,7 @@ Task<> XMPPPlug::delete_message(const Receipt& receipt) {
 
 Task<std::vector<Channel>> XMPPPlug::public_channels() {
   std::vector<Channel> out;
-  for (const auto& [jid, room] : rooms_) out.push_back(channel(jid));
+  for (const auto& [jid, room] : rooms_) out.push_back(channel(room.jid));
   co_return out;
 }
 
@@ -1118,13 +1133,13 @@ Task<std::optional<bool>> XMPPPlug::channel_is_private(const Channel& ch) {
 }
 
 Task<std::optional<std::string>> XMPPPlug::channel_title(const Channel& ch) {
-  auto it = rooms_.find(ch.source);
+  auto it = rooms_.find(xmpp::fold_bare(ch.source));
   if (it == rooms_.end() || it->second.subject.empty()) co_return std::nullopt;
   co_return it->second.subject;
 }
 
 Task<std::optional<std::vector<UserPtr>>> XMPPPlug::channel_members(const Channel& ch) {
-  auto it = rooms_.find(ch.source);
+  auto it = rooms_.find(xmpp::fold_bare(ch.source));
   if (it == rooms_.end()) co_return std::nullopt;
   std::vector<UserPtr> out;
   for (const auto& [nick, occ] : it->second.occupants) {

@@ -120,6 +120,8 @@ class XMPPPlug final : public Plug {
   Task<> discover(std::vector<std::string> sources);
 
   bool is_room(const std::string& source) const;
+  // The room whose JID is `jid` (compared as servers do); null if none.
+  Room* find_room(std::string_view jid);
   std::string source_of(const xmpp::Element& m, bool groupchat) const;
   std::string sender_key(const std::string& source, const xmpp::Element& m) const;
   UserPtr make_user(const std::string& source, const std::string& from) const;
@@ -158,7 +160,7 @@ class XMPPPlug final : public Plug {
   std::string run_;
   std::uint64_t counter_ = 0;
 
-  std::map<std::string, Room> rooms_;           // by bare room JID
+  std::map<std::string, Room> rooms_;           // by xmpp::fold_bare(room JID)
   std::set<std::string> not_rooms_;             // declared sources that disco says are not rooms
   std::set<std::string> private_;               // chats we saw
   std::map<std::string, IdMap> ids_;            // by source
