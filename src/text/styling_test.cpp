@@ -43,7 +43,8 @@ TEST(Styling, ReadsSpansAsXep0393Says) {
   // span, a span across lines, a marker inside a word.
   for (std::string s : {"* not bold*", "*not bold *", "**", "*a\nb*", "2*3*4"}) {
     EXPECT_EQ(from_styling(s).plain(), s) << s;
-    for (const auto& g : from_styling(s).segments()) EXPECT_FALSE(g.bold) << s;
+    const RichText read = from_styling(s);
+    for (const auto& g : read.segments()) EXPECT_FALSE(g.bold) << s;
   }
   // Nested.
   auto nested = from_styling("*_both_*");
