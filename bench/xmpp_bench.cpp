@@ -32,9 +32,7 @@
 #include "plugs/xmpp/xmpp_jid.hpp"
 #include "plugs/xmpp/xmpp_stream.hpp"
 #include "support/process.hpp"
-// The bench target compiles only some of tests/support (bench/CMakeLists.txt);
-// the Prosody helper comes in as part of this file.
-#include "support/xmpp_server.cpp"  // NOLINT(bugprone-suspicious-include)
+#include "support/xmpp_server.hpp"
 
 #ifndef IMMP_BINARY_DIR
 #define IMMP_BINARY_DIR "."
@@ -92,7 +90,7 @@ int run_xmpp() {
   }
   const std::size_t n = env_size("IMMP_BENCH_XMPP_N", 1000);
   const std::size_t latency_n = env_size("IMMP_BENCH_XMPP_LATENCY_N", 200);
-  test::ProsodyServer server;
+  test::ProsodyServer server(/*debug_log=*/false);
   const std::string room_a = "benchA@" + std::string(test::ProsodyServer::kMuc);
   const std::string room_b = "benchB@" + std::string(test::ProsodyServer::kMuc);
   for (const char* u : {"bridge", "sender", "listener", "receiver"}) server.add_user(u, "pw");

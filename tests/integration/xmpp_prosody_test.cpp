@@ -4,9 +4,17 @@
 // with XMPPPlug + IRCPlug bridged by the sync hook.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <chrono>
 #include <memory>
 #include <string>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 
 #include "hooks/sync/sync_hook.hpp"
 #include "immp/host.hpp"
@@ -32,6 +40,78 @@ using test::ProsodyServer;
 using test::XmppUser;
 
 std::string muc(const std::string& room) { return room + "@" + ProsodyServer::kMuc; }
+
+// A loopback TCP proxy in front of a server, on the test's io_context:
+// cut() breaks every link it carries at once, bytes in flight included, as
+// a failing network would; both ends see the drop. New links are carried
+// as before.
+class LinkCutter {
+ public:
+  LinkCutter(asio::io_context& io, int upstream)
+      : io_(io), upstream_(upstream), acceptor_(io, {asio::ip::make_address("127.0.0.1"), 0}) {
+    asio::co_spawn(io, accept(), asio::detached);
+  }
+  ~LinkCutter() {
+    boost::system::error_code ec;
+    acceptor_.close(ec);
+    cut();
+  }
+  int port() const { return acceptor_.local_endpoint().port(); }
+  void cut() {
+    for (auto& l : links_) close(*l);
+    links_.clear();
+  }
+
+ private:
+  struct Link {
+    explicit Link(asio::io_context& io) : client(io), server(io) {}
+    asio::ip::tcp::socket client, server;
+  };
+  static constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
+  static void close(Link& l) {
+    boost::system::error_code ec;
+    // Shut down, not only closed: the slixmpp children inherited these
+    // descriptors, and would keep the links open.
+    l.client.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+    l.server.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+    l.client.close(ec);
+    l.server.close(ec);
+  }
+
+  Task<> accept() {
+    for (;;) {
+      auto link = std::make_shared<Link>(io_);
+      auto [ec] = co_await acceptor_.async_accept(link->client, kTuple);
+      if (ec) co_return;
+      asio::ip::tcp::endpoint to(asio::ip::make_address("127.0.0.1"),
+                                 static_cast<unsigned short>(upstream_));
+      auto [cec] = co_await link->server.async_connect(to, kTuple);
+      if (cec) continue;
+      links_.push_back(link);
+      asio::co_spawn(io_, pump(link, true), asio::detached);
+      asio::co_spawn(io_, pump(link, false), asio::detached);
+    }
+  }
+
+  static Task<> pump(std::shared_ptr<Link> l, bool up) {
+    auto& from = up ? l->client : l->server;
+    auto& to = up ? l->server : l->client;
+    std::array<char, 16384> buffer;
+    for (;;) {
+      auto [ec, n] = co_await from.async_read_some(asio::buffer(buffer), kTuple);
+      if (ec) break;
+      auto [wec, w] = co_await asio::async_write(to, asio::buffer(buffer.data(), n), kTuple);
+      if (wec) break;
+    }
+    close(*l);
+  }
+
+  asio::io_context& io_;
+  int upstream_;
+  asio::ip::tcp::acceptor acceptor_;
+  std::vector<std::shared_ptr<Link>> links_;
+};
 
 // ---- the stream: TLS and login ---------------------------------------------
 
@@ -150,6 +230,8 @@ struct XmppBridgeTest : ::testing::Test {
   XMPPPlug* xmpp = nullptr;
   IRCPlug* irc = nullptr;
   std::string room;
+  std::string room2;     // a second room in the bridge, if set before build()
+  int xmpp_port = 0;     // where the plug connects, if not the server's port
   std::string bridge_user;
   std::vector<IrcClient*> irc_clients;
   std::vector<XmppUser*> users;
@@ -173,7 +255,8 @@ struct XmppBridgeTest : ::testing::Test {
     xmpp = &test::add_plug<XMPPPlug>(
         *host, "xmpp",
         "jid: " + bridge_user + "@localhost\npassword: bridge-pw\nnick: bridge\n"
-        "server: {host: 127.0.0.1, port: " + std::to_string(server->port()) +
+        "server: {host: 127.0.0.1, port: " +
+            std::to_string(xmpp_port ? xmpp_port : server->port()) +
             ", ca: " + server->ca_file().string() + "}\n"
         "reconnect-min: 0.2\nreconnect-max: 0.5\n" + extra);
     irc = &test::add_plug<IRCPlug>(
@@ -182,10 +265,14 @@ struct XmppBridgeTest : ::testing::Test {
             "}\nuser: {nick: relay}\nreconnect-min: 0.2\nreconnect-max: 1\n");
     host->add_channel("room", xmpp->channel(room));
     host->add_channel("chan", irc->channel("#a"));
-    test::add_hook<SyncHook>(*host, "sync", "channels: {bridge: [room, chan]}\njoins: false\n");
+    if (!room2.empty()) host->add_channel("room2", xmpp->channel(room2));
+    test::add_hook<SyncHook>(*host, "sync",
+                             std::string("channels: {bridge: [room, chan") +
+                                 (room2.empty() ? "" : ", room2") + "]}\njoins: false\n");
     test::run(io, host->open());
-    ASSERT_TRUE(until([&] { return xmpp->joined(room) && irc->joined("#a"); }, 10s))
-        << server->log();
+    ASSERT_TRUE(until([&] {
+      return xmpp->joined(room) && irc->joined("#a") && (room2.empty() || xmpp->joined(room2));
+    }, 10s)) << server->log();
   }
 
   bool until(const std::function<bool()>& done, std::chrono::milliseconds limit = 10s) {
@@ -206,10 +293,12 @@ struct XmppBridgeTest : ::testing::Test {
     return c;
   }
 
-  std::unique_ptr<XmppUser> user(const std::string& nick, const std::string& history = "0") {
+  std::unique_ptr<XmppUser> user(const std::string& nick, const std::string& history = "0",
+                                 const std::string& in = {}) {
     std::string name = server->fresh_user("person");
     server->add_user(name, "pw");
-    auto u = std::make_unique<XmppUser>(*server, name, "pw", room, nick, history);
+    auto u = std::make_unique<XmppUser>(*server, name, "pw", in.empty() ? room : in, nick,
+                                        history);
     EXPECT_TRUE(u->wait_ready(20s)) << u->output();
     users.push_back(u.get());
     return u;
@@ -228,6 +317,40 @@ struct XmppBridgeTest : ::testing::Test {
       if (b.find(text) != std::string::npos) return true;
     }
     return false;
+  }
+
+  // How often each of `prefix`0; .. `prefix`<n-1>; arrived in `texts`, and
+  // whether their first arrivals kept their order.
+  struct Tally {
+    std::vector<int> seen;
+    bool ordered = true;
+    std::size_t distinct() const {
+      return static_cast<std::size_t>(std::count_if(seen.begin(), seen.end(),
+                                                    [](int c) { return c > 0; }));
+    }
+    std::string missing_or_doubled() const {
+      std::string out;
+      for (std::size_t i = 0; i < seen.size(); ++i) {
+        if (seen[i] != 1) out += " #" + std::to_string(i) + "x" + std::to_string(seen[i]);
+      }
+      return out;
+    }
+  };
+  static Tally tally(const std::vector<std::string>& texts, const std::string& prefix, int n) {
+    Tally t;
+    t.seen.assign(static_cast<std::size_t>(n), 0);
+    int last = -1;
+    for (const auto& text : texts) {
+      auto at = text.find(prefix);
+      if (at == std::string::npos) continue;
+      int i = std::atoi(text.c_str() + at + prefix.size());
+      if (i < 0 || i >= n) continue;
+      if (t.seen[static_cast<std::size_t>(i)]++ == 0) {
+        t.ordered &= i > last;
+        last = std::max(last, i);
+      }
+    }
+    return t;
   }
 };
 
@@ -320,6 +443,231 @@ TEST_F(XmppBridgeTest, IrcMessagesReachTheRoomAfterAServerRestart) {
   ASSERT_TRUE(until([&] { return xmpp_saw(*carol, "said while down"); }, 15s)) << carol->output();
   carol->say("after", "r2");
   ASSERT_TRUE(until([&] { return irc_saw(*bob, "after"); }));
+}
+
+// ---- XEP-0198: a dropped link ------------------------------------------------
+
+TEST_F(XmppBridgeTest, ADroppedLinkResumesWithNothingLostOrDoubledEitherWay) {
+  LinkCutter cutter(io, server->port());
+  xmpp_port = cutter.port();
+  room2 = muc(server->fresh_user("room"));
+  build();
+  auto alice = user("alice");
+  auto carol = user("carol", "0", room2);
+  // Both rooms talk at once through the one link of the bridge, which
+  // breaks while messages fly both ways.
+  constexpr int kN = 150;
+  for (int i = 0; i < kN; ++i) {
+    alice->say("A" + std::to_string(i) + ";", "a" + std::to_string(i));
+    carol->say("C" + std::to_string(i) + ";", "c" + std::to_string(i));
+  }
+  ASSERT_TRUE(until([&] { return tally(carol->bodies(), "A", kN).distinct() >= 20; }, 20s))
+      << carol->output();
+  cutter.cut();
+  ASSERT_TRUE(until([&] { return xmpp->resumptions() >= 1; }, 20s)) << server->log();
+  ASSERT_TRUE(until(
+      [&] {
+        return tally(carol->bodies(), "A", kN).distinct() == kN &&
+               tally(alice->bodies(), "C", kN).distinct() == kN;
+      },
+      30s))
+      << "to carol:" << tally(carol->bodies(), "A", kN).missing_or_doubled()
+      << "\nto alice:" << tally(alice->bodies(), "C", kN).missing_or_doubled();
+  // Whatever else arrives would come now: everyone else's messages are in.
+  auto bob = irc_client("bob");
+  bob->say("#a", "last");
+  ASSERT_TRUE(until([&] { return xmpp_saw(*alice, "last") && xmpp_saw(*carol, "last"); }));
+  auto to_carol = tally(carol->bodies(), "A", kN);
+  auto to_alice = tally(alice->bodies(), "C", kN);
+  EXPECT_EQ(to_carol.missing_or_doubled(), "");
+  EXPECT_EQ(to_alice.missing_or_doubled(), "");
+  EXPECT_TRUE(to_carol.ordered);
+  EXPECT_TRUE(to_alice.ordered);
+  EXPECT_EQ(xmpp->connections(), 2u) << "one link, resumed once";
+  test::run(io, host->close());  // before the proxy goes
+}
+
+TEST_F(XmppBridgeTest, WhenResumptionFailsWhatWasNotAcknowledgedIsSentAgain) {
+  LinkCutter cutter(io, server->port());
+  xmpp_port = cutter.port();
+  build();
+  auto bob = irc_client("bob");
+  auto alice = user("alice");
+  constexpr int kN = 60;
+  for (int i = 0; i < kN; ++i) bob->say("#a", "L" + std::to_string(i) + ";");
+  ASSERT_TRUE(until([&] { return tally(alice->bodies(), "L", kN).distinct() >= 10; }, 20s))
+      << alice->output();
+  // The server no longer knows the session (as after its timeout): the
+  // plug logs in afresh, joins again, and sends what was not acknowledged.
+  xmpp->spoil_resumption();
+  auto connections = xmpp->connections();
+  cutter.cut();
+  ASSERT_TRUE(until([&] { return xmpp->connections() > connections && xmpp->joined(room); }, 20s));
+  ASSERT_TRUE(until([&] { return tally(alice->bodies(), "L", kN).distinct() == kN; }, 30s))
+      << alice->output();
+  EXPECT_EQ(xmpp->resumptions(), 0u);
+  EXPECT_TRUE(tally(alice->bodies(), "L", kN).ordered);
+  test::run(io, host->close());  // before the proxy goes
+}
+
+// ---- through the sync hook to IRC (IRCv3 tags) and back -------------------
+
+// An IRC user whose client asks for message tags: it sees msgids, replies
+// and reactions.
+std::unique_ptr<IrcClient> tagged_client(int port, const std::string& nick,
+                                         const std::string& channel) {
+  auto c = std::make_unique<IrcClient>(port, nick);
+  c->send("CAP REQ :message-tags echo-message");
+  auto ack = c->wait_for([](const irc::Line& l) { return l.command == "CAP"; });
+  if (!ack || ack->param(1) != "ACK") throw std::runtime_error("no message-tags");
+  c->join(channel);
+  return c;
+}
+
+// The stanza-id the room gave the message `u` saw with `text` in its body.
+std::string stanza_id_of(XmppUser& u, const std::string& text) {
+  for (const auto& m : u.messages()) {
+    if (m.child_text("body").find(text) == std::string_view::npos) continue;
+    for (const auto* s : m.children_named("stanza-id", "urn:xmpp:sid:0")) {
+      return std::string(s->attr("id"));
+    }
+  }
+  return {};
+}
+
+// A room and a second room on Prosody and a channel on InspIRCd (client
+// tags on), bridged by the sync hook: what XMPP users do to messages shows
+// on IRC as IRC can show it, and what IRC users do comes back natively.
+TEST_F(XmppBridgeTest, CorrectionsRetractionsRepliesAndReactionsRoundTripThroughIrc) {
+  if (!test::InspircdServer::available()) GTEST_SKIP() << "inspircd is not installed";
+  test::InspircdOptions o;
+  o.message_tags = true;
+  test::InspircdServer ircd3(o);
+  room2 = muc(server->fresh_user("room"));
+  host = std::make_unique<Host>(io.get_executor(), HostOptions{.phase_timeout = 5s});
+  xmpp = &test::add_plug<XMPPPlug>(
+      *host, "xmpp",
+      "jid: " + bridge_user + "@localhost\npassword: bridge-pw\nnick: bridge\n"
+      "server: {host: 127.0.0.1, port: " + std::to_string(server->port()) +
+          ", ca: " + server->ca_file().string() + "}\n");
+  irc = &test::add_plug<IRCPlug>(
+      *host, "irc",
+      "server: {host: 127.0.0.1, port: " + std::to_string(ircd3.port()) +
+          "}\nuser: {nick: relay}\nquote-reply-to: false\n");
+  host->add_channel("room", xmpp->channel(room));
+  host->add_channel("room2", xmpp->channel(room2));
+  host->add_channel("chan", irc->channel("#a"));
+  test::add_hook<SyncHook>(*host, "sync", "channels: {bridge: [room, chan, room2]}\njoins: false\n");
+  test::run(io, host->open());
+  ASSERT_TRUE(until([&] { return xmpp->joined(room) && xmpp->joined(room2) && irc->joined("#a"); }))
+      << server->log() << ircd3.log();
+  auto bob = tagged_client(ircd3.port(), "bob", "#a");
+  irc_clients.push_back(bob.get());
+  auto alice = user("alice");
+  auto carol = user("carol", "0", room2);
+  auto bob_saw = [&](const std::string& text) -> std::optional<irc::Line> {
+    for (const auto& l : bob->privmsgs("#a")) {
+      if (l.param(1).find(text) != std::string::npos) return l;
+    }
+    return std::nullopt;
+  };
+  auto carol_has = [&](const std::function<bool(const xmpp::Element&)>& match) {
+    return carol->has(match);
+  };
+
+  // XMPP -> IRC and the other room.
+  alice->say("lunch at noon", "x1");
+  ASSERT_TRUE(until([&] { return bob_saw("lunch at noon") && xmpp_saw(*carol, "lunch at noon"); }));
+  const std::string noon_msgid = *bob_saw("lunch at noon")->tag("msgid");
+  const std::string noon_sid = stanza_id_of(*alice, "lunch at noon");
+  const std::string noon_copy_sid = stanza_id_of(*carol, "lunch at noon");
+  ASSERT_FALSE(noon_sid.empty());
+  ASSERT_FALSE(noon_copy_sid.empty());
+
+  // A correction (XEP-0308): IRC gets the new text, the other room a
+  // correction of the bridge's copy.
+  alice->send("<message to='" + room + "' type='groupchat' id='x2'><body>lunch at one</body>"
+              "<replace xmlns='urn:xmpp:message-correct:0' id='x1'/>"
+              "<origin-id xmlns='urn:xmpp:sid:0' id='x2'/></message>");
+  std::string copy_origin;
+  for (const auto& m : carol->messages()) {
+    if (m.child_text("body").find("lunch at noon") == std::string_view::npos) continue;
+    if (auto* oid = m.child("origin-id", "urn:xmpp:sid:0")) copy_origin = oid->attr("id");
+  }
+  ASSERT_FALSE(copy_origin.empty());
+  ASSERT_TRUE(until([&] {
+    return bob_saw("lunch at one") && carol_has([&](const xmpp::Element& m) {
+             const auto* r = m.child("replace", "urn:xmpp:message-correct:0");
+             return r && r->attr("id") == copy_origin &&
+                    m.child_text("body").find("lunch at one") != std::string_view::npos;
+           });
+  })) << carol->output();
+
+  // IRC -> XMPP: bob replies to alice's line by its msgid; alice gets a
+  // native reply (XEP-0461) to her own message, by the room's stanza-id.
+  bob->send("@+draft/reply=" + noon_msgid + " PRIVMSG #a :see you there");
+  ASSERT_TRUE(until([&] {
+    return alice->has([&](const xmpp::Element& m) {
+      const auto* r = m.child("reply", "urn:xmpp:reply:0");
+      return r && r->attr("id") == noon_sid &&
+             m.child_text("body").find("see you there") != std::string_view::npos;
+    });
+  })) << alice->output();
+
+  // IRC -> XMPP: bob reacts to alice's line (XEP-0444 on her message).
+  bob->send("@+draft/react=\xF0\x9F\x8D\xB2;+draft/reply=" + noon_msgid + " TAGMSG #a");
+  ASSERT_TRUE(until([&] {
+    return alice->has([&](const xmpp::Element& m) {
+      const auto* r = m.child("reactions", "urn:xmpp:reactions:0");
+      return r && r->attr("id") == noon_sid && r->child_text("reaction") == "\xF0\x9F\x8D\xB2";
+    });
+  })) << alice->output();
+
+  // XMPP -> IRC: alice replies to and reacts to bob's line as the bridge
+  // put it in the room; IRC sees both on bob's own msgid.
+  bob->say("#a", "soup?");
+  ASSERT_TRUE(until([&] { return xmpp_saw(*alice, "soup?"); }));
+  auto soup = bob_saw("soup?");  // the echo of bob's own line
+  ASSERT_TRUE(soup && soup->tag("msgid"));
+  const std::string soup_sid = stanza_id_of(*alice, "soup?");
+  ASSERT_FALSE(soup_sid.empty());
+  alice->send("<message to='" + room + "' type='groupchat' id='x3'><body>yes please</body>"
+              "<reply xmlns='urn:xmpp:reply:0' to='" + room + "/bridge' id='" + soup_sid + "'/>"
+              "<origin-id xmlns='urn:xmpp:sid:0' id='x3'/></message>");
+  ASSERT_TRUE(until([&] { return bob_saw("yes please").has_value(); }));
+  auto reply = bob_saw("yes please");
+  ASSERT_TRUE(reply->tag("+draft/reply")) << reply->str();
+  EXPECT_EQ(*reply->tag("+draft/reply"), *soup->tag("msgid"));
+  alice->send("<message to='" + room + "' type='groupchat' id='x4'>"
+              "<reactions xmlns='urn:xmpp:reactions:0' id='" + soup_sid + "'>"
+              "<reaction>\xF0\x9F\x91\x8D</reaction></reactions>"
+              "<origin-id xmlns='urn:xmpp:sid:0' id='x4'/></message>");
+  std::optional<irc::Line> tagmsg;
+  ASSERT_TRUE(until([&] {
+    if (!tagmsg) {
+      tagmsg = bob->find([](const irc::Line& l) { return l.command == "TAGMSG" && l.nick == "relay"; });
+    }
+    return tagmsg.has_value();
+  }));
+  ASSERT_TRUE(tagmsg->tag("+draft/react") && tagmsg->tag("+draft/reply")) << tagmsg->str();
+  EXPECT_EQ(*tagmsg->tag("+draft/react"), "\xF0\x9F\x91\x8D");
+  EXPECT_EQ(*tagmsg->tag("+draft/reply"), *soup->tag("msgid"));
+
+  // A retraction (XEP-0424): the other room's copy is retracted by the
+  // bridge; IRC, which cannot take a line back, gets no line about it.
+  alice->send("<message to='" + room + "' type='groupchat' id='x5'>"
+              "<retract xmlns='urn:xmpp:message-retract:1' id='" + noon_sid + "'/>"
+              "<origin-id xmlns='urn:xmpp:sid:0' id='x5'/></message>");
+  ASSERT_TRUE(until([&] {
+    return carol_has([&](const xmpp::Element& m) {
+      const auto* r = m.child("retract", "urn:xmpp:message-retract:1");
+      return r && r->attr("id") == noon_copy_sid;
+    });
+  })) << carol->output();
+  bob->say("#a", "done");
+  ASSERT_TRUE(until([&] { return xmpp_saw(*alice, "done"); }));
+  EXPECT_FALSE(bob_saw("retract")) << "no fallback text on IRC";
+  test::run(io, host->close());
 }
 
 }  // namespace

@@ -17,7 +17,7 @@ using namespace std::chrono_literals;
 // stream (so newlines inside stanzas are harmless), and sends each line of
 // stdin as a raw stanza. Python's stdout is unbuffered (-u).
 constexpr const char* kClientScript = R"PY(
-import asyncio, logging, sys
+import asyncio, logging, os, sys
 import slixmpp
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
@@ -27,6 +27,7 @@ jid, password, host, port, ca, room, nick, history = sys.argv[1:9]
 class User(slixmpp.ClientXMPP):
     def __init__(self):
         super().__init__(jid, password)
+        self.pending = b""
         self.ca_certs = ca
         self.register_plugin('xep_0045')
         self.register_plugin('xep_0199')
@@ -49,13 +50,18 @@ class User(slixmpp.ClientXMPP):
         loop.add_reader(sys.stdin.fileno(), self.line)
 
     def line(self):
-        text = sys.stdin.readline()
-        if not text:
+        # Every whole line that is there: readline() would leave the rest in
+        # Python's buffer, where no reader event ever finds it.
+        data = os.read(sys.stdin.fileno(), 65536)
+        if not data:
             self.disconnect()
             return
-        text = text.strip()
-        if text:
-            self.send_raw(text)
+        self.pending += data
+        while b"\n" in self.pending:
+            text, self.pending = self.pending.split(b"\n", 1)
+            text = text.decode().strip()
+            if text:
+                self.send_raw(text)
 
 print("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>", flush=True)
 user = User()
@@ -72,7 +78,7 @@ void run_checked(const std::vector<std::string>& argv, const std::filesystem::pa
 
 bool ProsodyServer::available() { return ::access(kBinary, X_OK) == 0; }
 
-ProsodyServer::ProsodyServer()
+ProsodyServer::ProsodyServer(bool debug_log)
     : dir_("immp-prosody"),
       port_(free_port()),
       tls_port_(free_port()),
@@ -113,7 +119,8 @@ ProsodyServer::ProsodyServer()
              "storage = 'internal'\n"
              "c2s_require_encryption = true\n"
              "limits = { c2s = { rate = '10mb/s' } }\n"
-             "log = { debug = '" + p + "/prosody.log'; info = '*console' }\n"
+             "log = { " + (debug_log ? "debug = '" + p + "/prosody.log'; " : std::string()) +
+                 "info = '*console' }\n"
              "certificates = '" + p + "'\n"
              "ssl = { certificate = '" + p + "/cert.pem'; key = '" + p + "/key.pem' }\n"
              "VirtualHost 'localhost'\n"

@@ -148,6 +148,9 @@ XMPPPlug::XMPPPlug(const Init& init)
   features_.rich = true;
   features_.markup = Markup::mrkdwn;
   set_online(false, "not connected yet");
+  session_->on_ack = [this, alive = std::weak_ptr<bool>(alive_)] {
+    if (!alive.expired()) progress_.notify();
+  };
 }
 
 XMPPPlug::~XMPPPlug() = default;
@@ -252,6 +255,7 @@ Task<> XMPPPlug::start() {
   }
   first_attempt_done_ = false;
   tasks_.spawn("xmpp " + name(), run());
+  tasks_.spawn("xmpp self-ping", self_ping());
   asio::steady_timer bound(host().executor(), std::min(options_.connect_timeout, 5000ms));
   bound.async_wait([this](boost::system::error_code ec) {
     if (!ec) attempted_.notify();
@@ -282,11 +286,16 @@ Task<> XMPPPlug::run() {
   Backoff backoff(reconnect_min_, reconnect_max_);
   while (!stopping_) {
     auto stream = std::make_shared<xmpp::Stream>(host().executor(), options_, log());
+    stream->use_session(session_);
     stream_ = stream;
     std::string failure;
+    // Whether the acks of the session this stream may resume mean anything
+    // (read before open(), which starts a fresh session if it cannot).
+    const bool counted = session_->enabled;
     try {
       co_await stream->open();
       backoff.reset();
+      if (!stream->resumed()) settle(counted, "the session was not resumed");
       co_await serve(*stream);
     } catch (const xmpp::StreamError& e) {
       failure = e.what();
@@ -301,18 +310,15 @@ Task<> XMPPPlug::run() {
       first_attempt_done_ = true;
       attempted_.notify();
     }
-    for (auto& [jid, room] : rooms_) {
-      room.joined = false;
-      room.joining = false;
-      room.occupants.clear();
+    session_->lost = std::chrono::steady_clock::now();
+    if (stopping_ || !session_->resumable(session_->lost)) {
+      settle(session_->enabled, failure);
+    } else {
+      // The server keeps the session for a while (XEP-0198): rooms,
+      // presence and what waits for a reflection stay as they are until the
+      // next stream resumes it, or cannot.
+      progress_.notify();
     }
-    for (auto& [id, p] : pending_) {
-      p->done = true;
-      p->error = "link lost: " + failure;
-    }
-    pending_.clear();
-    iqs_.clear();
-    progress_.notify();
     if (stopping_) co_return;
     stream->close(failure);
     co_await stream->stop();
@@ -325,14 +331,57 @@ Task<> XMPPPlug::run() {
   }
 }
 
+void XMPPPlug::settle(bool acks, const std::string& why) {
+  for (auto& [jid, room] : rooms_) {
+    room.joined = false;
+    room.joining = false;
+    room.occupants.clear();
+  }
+  for (auto& [id, p] : pending_) {
+    p->done = true;
+    if (acks && p->seq != 0 && p->seq <= session_->acked) {
+      // The server took it before the link broke; its reflection (and the
+      // room's stanza-id) went with the session. Sending it again would
+      // double it.
+      p->receipt_id = id;
+    } else {
+      p->error = "link lost: " + why;
+    }
+  }
+  pending_.clear();
+  iqs_.clear();
+  progress_.notify();
+}
+
 Task<> XMPPPlug::serve(xmpp::Stream& stream) {
   ++connections_;
   bound_jid_ = stream.jid();
-  log()->info("connected to {}:{} as {}{}", options_.host, options_.port, bound_jid_,
-              stream.is_tls() ? " over TLS" : "");
+  log()->info("{} {}:{} as {}{}", stream.resumed() ? "resumed the session with" : "connected to",
+              options_.host, options_.port, bound_jid_, stream.is_tls() ? " over TLS" : "");
   if (!first_attempt_done_) {
     first_attempt_done_ = true;
     attempted_.notify();
+  }
+  if (stream.resumed()) {
+    ++resumptions_;
+    // The server kept our presence and rooms; what waits for a reflection
+    // or an ack gets it on this stream.
+    progress_.notify();
+    for (auto& [jid, room] : rooms_) {
+      if (!room.joined && !room.joining) send_join(room);
+    }
+    if (std::none_of(rooms_.begin(), rooms_.end(),
+                     [](const auto& r) { return r.second.joining; })) {
+      set_online(true);
+    }
+    for (;;) {
+      Element stanza = co_await stream.read();
+      try {
+        handle(stanza);
+      } catch (const std::exception& e) {
+        log()->warn("ignoring <{}> from {}: {}", stanza.name, stanza.attr("from"), e.what());
+      }
+    }
   }
   // Presence, so that the server routes chats to us.
   Element presence("presence", std::string(xmpp::kNsClient));
@@ -343,7 +392,6 @@ Task<> XMPPPlug::serve(xmpp::Stream& stream) {
   // declared channels that are people rather than rooms.
   for (auto& [jid, room] : rooms_) send_join(room);
   tasks_.spawn("xmpp disco", discover(std::move(unknown)));
-  tasks_.spawn("xmpp self-ping", self_ping());
   // Online once the rooms are joined (or have failed), so that what the
   // outboxes send reaches them; checked as presences arrive (on_presence).
   bool none = std::none_of(rooms_.begin(), rooms_.end(), [](const auto& r) {
@@ -629,7 +677,13 @@ void XMPPPlug::on_message(const Element& m) {
   bool groupchat = type == "groupchat";
   if (groupchat && !is_room(from_bare)) return;  // a room we are not in
   if (!groupchat && xmpp::fold_bare(from_bare) == xmpp::fold_bare(account_)) return;  // carbons
-  if (m.child("delay", kNsDelay) && groupchat) return;  // history (we asked for none)
+  if (const Element* delay = m.child("delay", kNsDelay); delay && groupchat) {
+    // The room's history (we asked for none) is stamped by the room; a
+    // stanza our server sends again on resuming the session (XEP-0198) is
+    // stamped by our server, and is live.
+    std::string by(delay->attr("from"));
+    if (by.empty() || xmpp::fold_bare(by) == xmpp::fold_bare(from_bare)) return;
+  }
   std::string source = source_of(m, groupchat);
   Room* room = groupchat ? find_room(from_bare) : nullptr;
 
@@ -778,8 +832,10 @@ void XMPPPlug::on_message(const Element& m) {
     f.url = std::string(x->child_text("url"));
     f.title = std::string(x->child_text("desc"));
     if (f.title.empty()) f.title = f.url.substr(f.url.find_last_of('/') + 1);
-    if (!f.url.empty()) msg.attachments.emplace_back(std::move(f));
-    if (!f.url.empty() && text == f.url) msg.text.reset();
+    if (f.url.empty()) continue;
+    // A body that is only the link says nothing more than the file.
+    if (text == f.url) msg.text.reset();
+    msg.attachments.emplace_back(std::move(f));
   }
   // XEP-0308 correction: the sender's own earlier message, by the id the
   // sender gave it; a new revision with the id we already know it by.
@@ -802,6 +858,7 @@ void XMPPPlug::on_message(const Element& m) {
 }
 
 void XMPPPlug::on_presence(const Element& p) {
+  if (stopping_) return;  // the parts that answer our leaving
   std::string from(p.attr("from"));
   std::string room_jid(xmpp::bare(from));
   auto it = rooms_.find(xmpp::fold_bare(room_jid));
@@ -920,14 +977,45 @@ Task<PutResult> XMPPPlug::send_and_confirm(Posting& post, Element stanza, bool g
   auto stream = stream_;
   if (!stream || !stream->is_open()) co_return PutResult::retry("not connected");
   const std::string& source = post.channel().source;
+  auto pending = std::make_shared<Pending>();
+  std::string client_id(stanza.child("origin-id", kNsSid)->attr("id"));
+  pending_[client_id] = pending;
+  // No reflection in a chat: its own id is its receipt, known now.
+  if (!groupchat && !keep_id) post.announce(id);
+  pending->seq = stream->send(stanza);
+  // Queued on the link, so in order on the wire: the next put() to this
+  // channel may start while this one is confirmed (Posting::ordered). A
+  // link that drops for good fails what was not acknowledged, and the
+  // outbox sends it again in order.
+  post.ordered();
+  // Confirmed by the room's reflection, or in a chat by the server's ack
+  // (XEP-0198; without it, by the write). A link that drops keeps the wait
+  // going while the session may resume; confirm-timeout counts only while
+  // a link is up.
+  asio::steady_timer bound(host().executor(), confirm_timeout_);
+  auto expired = std::make_shared<bool>(false);
+  bound.async_wait([this, expired, pending, alive = std::weak_ptr<bool>(alive_)](
+                       boost::system::error_code ec) {
+    if (ec || pending->done || alive.expired()) return;
+    *expired = true;
+    progress_.notify();
+  });
+  auto confirmed = [&] {
+    return pending->done || (!groupchat && session_->acked >= pending->seq);
+  };
+  while (!confirmed() && !(*expired && connected())) co_await progress_.wait();
+  bound.cancel();
+  if (auto it = pending_.find(client_id); it != pending_.end() && it->second == pending) {
+    pending_.erase(it);
+  }
+  if (pending->done && !pending->receipt_id) {
+    if (pending->error.starts_with("link lost")) co_return PutResult::retry(pending->error);
+    co_return PutResult::failed(pending->error);
+  }
   if (!groupchat) {
-    // No reflection in a chat: sent once it is written (or the link's ack).
-    if (!keep_id) post.announce(id);
-    std::uint64_t seq = stream->send(stanza);
-    try {
-      co_await stream->written(seq);
-    } catch (const xmpp::StreamError& e) {
-      co_return PutResult::retry(e.what());
+    if (!confirmed()) {
+      co_return PutResult::retry("the server did not acknowledge our message within " +
+                                 std::to_string(confirm_timeout_.count()) + " ms");
     }
     if (keep_id) {
       post.sent(id);
@@ -937,28 +1025,9 @@ Task<PutResult> XMPPPlug::send_and_confirm(Posting& post, Element stanza, bool g
     }
     co_return PutResult::delivered();
   }
-  auto pending = std::make_shared<Pending>();
-  std::string client_id(stanza.child("origin-id", kNsSid)->attr("id"));
-  pending_[client_id] = pending;
-  stream->send(stanza);
-  asio::steady_timer bound(host().executor(), confirm_timeout_);
-  auto expired = std::make_shared<bool>(false);
-  bound.async_wait([this, expired, pending, alive = std::weak_ptr<bool>(alive_)](
-                       boost::system::error_code ec) {
-    if (ec || pending->done || alive.expired()) return;
-    *expired = true;
-    progress_.notify();
-  });
-  while (!pending->done && !*expired) co_await progress_.wait();
-  bound.cancel();
-  pending_.erase(client_id);
   if (!pending->done) {
     co_return PutResult::retry("the room did not reflect our message within " +
                                std::to_string(confirm_timeout_.count()) + " ms");
-  }
-  if (!pending->receipt_id) {
-    if (pending->error.starts_with("link lost")) co_return PutResult::retry(pending->error);
-    co_return PutResult::failed(pending->error);
   }
   if (keep_id) {
     post.sent(id);

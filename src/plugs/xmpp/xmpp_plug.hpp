@@ -70,6 +70,10 @@ class XMPPPlug final : public Plug {
   const std::string& bound_jid() const { return bound_jid_; }
   // Drops the link as a failure would (tests of reconnection).
   void drop_link(const std::string& why);
+  // Links that resumed their XEP-0198 session instead of starting anew.
+  std::uint64_t resumptions() const { return resumptions_; }
+  // Makes the next resumption fail as an expired session would (tests).
+  void spoil_resumption() { session_->id = "expired-" + session_->id; }
 
  private:
   struct Occupant {
@@ -101,7 +105,10 @@ class XMPPPlug final : public Plug {
     std::deque<std::string> order;                     // receipt ids, oldest first
     std::map<std::string, std::set<std::string>> reactions;  // sender '\n' receipt -> emoji
   };
-  struct Pending {  // one of our messages, waiting for the room to reflect it
+  // One of our messages, waiting for the room to reflect it (a room) or the
+  // server to acknowledge it (a chat).
+  struct Pending {
+    std::uint64_t seq = 0;  // its stanza number in the session (xmpp::Session)
     std::optional<std::string> receipt_id;
     std::string error;
     bool done = false;
@@ -109,6 +116,10 @@ class XMPPPlug final : public Plug {
 
   Task<> run();
   Task<> serve(xmpp::Stream& stream);
+  // The session is gone (not resumed): rooms are to be joined again, and
+  // what waits for a reflection is settled: delivered if the server
+  // acknowledged it (`acks`: the session counted them), else retried.
+  void settle(bool acks, const std::string& why);
   xmpp::StreamOptions stream_options() const;
   void handle(const xmpp::Element& stanza);
   void on_message(const xmpp::Element& m);
@@ -152,10 +163,13 @@ class XMPPPlug final : public Plug {
   std::map<std::string, std::string> passwords_;  // room -> password
 
   std::shared_ptr<xmpp::Stream> stream_;
+  // XEP-0198 state carried across streams, so a dropped link can resume.
+  std::shared_ptr<xmpp::Session> session_ = std::make_shared<xmpp::Session>();
   std::string bound_jid_;
   bool stopping_ = false;
   bool first_attempt_done_ = false;
   std::uint64_t connections_ = 0;
+  std::uint64_t resumptions_ = 0;
   Signal attempted_;
   std::string run_;
   std::uint64_t counter_ = 0;

@@ -11,6 +11,7 @@
 #include <openssl/sha.h>
 
 #include <algorithm>
+#include <charconv>
 
 namespace immp::xmpp {
 
@@ -75,6 +76,9 @@ class SocketTransport final : public Transport {
     closed_ = true;
     boost::system::error_code ec;
     socket().cancel(ec);
+    // Shut down first: a child process that inherited the descriptor (an
+    // operator the host started) would otherwise keep the link open.
+    socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
     socket().close(ec);
   }
 
@@ -241,7 +245,11 @@ Task<> Stream::negotiate() {
       authenticated = true;
       continue;
     }
-    co_await bind(features);
+    bool resumed = co_await resume(features);
+    if (!resumed) {
+      co_await bind(features);
+      co_await enable(features);
+    }
     features_ = std::move(features);
     co_return;
   }
@@ -356,6 +364,111 @@ Task<> Stream::negotiate_component() {
     fail("the server refused the component handshake of " + options_.domain, true);
   }
   jid_ = options_.domain;
+  Session& s = *session_;
+  s.enabled = false;
+  s.id.clear();
+  s.unacked.clear();
+  s.base = s.sent;
+  offset_ = s.sent;
+}
+
+Task<bool> Stream::resume(const Element& features) {
+  Session& s = *session_;
+  resumed_ = false;
+  if (!options_.stream_management || !s.resumable(std::chrono::steady_clock::now()) ||
+      !features.child("sm", kNsSm)) {
+    co_return false;
+  }
+  Element r("resume", std::string(kNsSm));
+  r.set("h", std::to_string(s.handled)).set("previd", s.id);
+  co_await write_now(r.str());
+  Element answer = co_await next_stanza();
+  if (answer.is("resumed", kNsSm)) {
+    take_ack(answer.attr("h"));
+    jid_ = s.jid;
+    resumed_ = true;
+    // XEP-0198 §5: what the server did not acknowledge is ours to send
+    // again, first and in order; the writer starts with it.
+    offset_ = std::max(s.acked, s.base);
+    for (const auto& stanza : s.unacked) {
+      out_ += stanza;
+      ++queued_;
+    }
+    log_->info("resumed the XMPP session as {} ({} stanzas sent again)", jid_, s.unacked.size());
+    co_return true;
+  }
+  if (answer.is("failed", kNsSm)) {
+    // Since XEP-0198 1.6 a refusal may still say how far the server got.
+    if (answer.has_attr("h")) take_ack(answer.attr("h"));
+    log_->info("the server could not resume the XMPP session: {}",
+               condition(answer, kNsStanzas));
+    co_return false;
+  }
+  fail("unexpected <" + answer.name + "> while resuming the XMPP session");
+}
+
+Task<> Stream::enable(const Element& features) {
+  // A fresh session: numbers go on from the old one, whose stanzas that the
+  // server never acknowledged are the owner's to settle (Session::acked says
+  // how far it got).
+  Session& s = *session_;
+  s.enabled = false;
+  s.id.clear();
+  s.unacked.clear();
+  s.handled = 0;
+  s.base = s.sent;
+  s.jid = jid_;
+  offset_ = s.sent;
+  if (!options_.stream_management || !features.child("sm", kNsSm)) co_return;
+  Element e("enable", std::string(kNsSm));
+  e.set("resume", "true");
+  co_await write_now(e.str());
+  Element answer = co_await next_stanza();
+  if (answer.is("enabled", kNsSm)) {
+    s.enabled = true;
+    auto resume = answer.attr("resume");
+    if (resume == "true" || resume == "1") s.id = std::string(answer.attr("id"));
+    unsigned long max = 0;
+    auto m = answer.attr("max");
+    std::from_chars(m.data(), m.data() + m.size(), max);
+    s.max = std::chrono::seconds(max);
+    log_->debug("stream management on{}", s.id.empty() ? "" : ", resumable");
+    co_return;
+  }
+  if (answer.is("failed", kNsSm)) {
+    log_->warn("the server refused stream management: {}", condition(answer, kNsStanzas));
+    co_return;
+  }
+  fail("unexpected <" + answer.name + "> while enabling stream management");
+}
+
+void Stream::take_ack(std::string_view h) {
+  Session& s = *session_;
+  std::uint32_t value = 0;
+  auto [end, ec] = std::from_chars(h.data(), h.data() + h.size(), value);
+  if (ec != std::errc() || end != h.data() + h.size()) {
+    log_->warn("ignoring a stream management ack with h='{}'", h);
+    return;
+  }
+  // h counts from the session's start, modulo 2^32.
+  const std::uint64_t floor = std::max(s.acked, s.base);
+  const auto counted = static_cast<std::uint32_t>(floor - s.base);
+  std::uint64_t now = floor + static_cast<std::uint32_t>(value - counted);
+  if (now > s.sent) {
+    log_->warn("the server acknowledged {} stanzas, more than the {} we sent", now - s.base,
+               s.sent - s.base);
+    now = s.sent;
+  }
+  for (std::uint64_t i = floor; i < now && !s.unacked.empty(); ++i) s.unacked.pop_front();
+  if (now > s.acked) {
+    s.acked = now;
+    if (s.on_ack) s.on_ack();
+  }
+}
+
+void Stream::send_raw(std::string_view xml) {
+  out_ += xml;
+  wake_writer_.notify();
 }
 
 Task<> Stream::write_now(std::string data) {
@@ -404,8 +517,27 @@ Task<Element> Stream::next_stanza() {
 }
 
 Task<Element> Stream::read() {
+  Session& s = *session_;
   for (;;) {
     Element stanza = co_await next_stanza();
+    if (stanza.ns == kNsSm) {
+      if (stanza.name == "r") {
+        send_raw("<a xmlns='urn:xmpp:sm:3' h='" + std::to_string(s.handled) + "'/>");
+      } else if (stanza.name == "a") {
+        ack_requested_ = false;
+        take_ack(stanza.attr("h"));
+        // More went out since that request: ask again, so that nothing
+        // waits for an ack that no one asked for.
+        if (s.enabled && s.sent > s.acked) {
+          ack_requested_ = true;
+          send_raw("<r xmlns='urn:xmpp:sm:3'/>");
+        }
+      }
+      continue;
+    }
+    // Counted as taken once read() hands it over (or answers it): a stanza
+    // lost in a broken link's buffers is resent by the server on resumption.
+    if (s.enabled) ++s.handled;
     if (stanza.name == "iq" && stanza.attr("type") == "get" && stanza.child("ping", kNsPing)) {
       Element pong("iq", std::string(stanza_ns()));
       pong.set("type", "result").set("id", std::string(stanza.attr("id")));
@@ -421,14 +553,24 @@ Task<Element> Stream::read() {
 }
 
 std::uint64_t Stream::send(const Element& stanza) {
-  stanza.write(out_, stanza_ns());
+  Session& s = *session_;
   ++queued_;
+  ++s.sent;
+  if (s.enabled) {
+    // Kept until the server acknowledges it, to be sent again after a drop.
+    std::string xml;
+    stanza.write(xml, stanza_ns());
+    out_ += xml;
+    s.unacked.push_back(std::move(xml));
+  } else {
+    stanza.write(out_, stanza_ns());
+  }
   wake_writer_.notify();
-  return queued_;
+  return s.sent;
 }
 
 Task<> Stream::written(std::uint64_t seq) {
-  while (written_ < seq) {
+  while (written_ + offset_ < seq) {
     if (closed_) throw StreamError(close_reason_.empty() ? "closed" : close_reason_);
     co_await progress_.wait();
   }
@@ -444,6 +586,13 @@ Task<> Stream::writer() {
     batch.clear();
     batch.swap(out_);
     std::uint64_t upto = queued_;
+    Session& s = *session_;
+    // One request for an ack rides with each batch that has stanzas the
+    // server has not acknowledged, while no earlier request is unanswered.
+    if (s.enabled && !ack_requested_ && s.sent > std::max(s.acked, s.base)) {
+      ack_requested_ = true;
+      batch += "<r xmlns='urn:xmpp:sm:3'/>";
+    }
     auto buffer = asio::buffer(batch);
     IoResult r = co_await transport_->write(buffer);
     if (r.ec) {
@@ -451,6 +600,14 @@ Task<> Stream::writer() {
       break;
     }
     written_ = upto;
+    if (!s.enabled) {
+      // Without stream management, written is all we will ever know.
+      std::uint64_t now = std::min(written_ + offset_, s.sent);
+      if (now > s.acked) {
+        s.acked = now;
+        if (s.on_ack) s.on_ack();
+      }
+    }
     progress_.notify();
   }
   progress_.notify();
@@ -494,16 +651,13 @@ Task<> Stream::stop() {
   if (open_ && !closed_) {
     // A polite end: what is queued, then the stream's close tag.
     out_ += "</stream:stream>";
-    std::uint64_t last = ++queued_;
+    const std::uint64_t last = ++queued_;
     wake_writer_.notify();
     asio::steady_timer bound(ex_, 200ms);
     bound.async_wait([this, alive = std::weak_ptr<bool>(alive_)](boost::system::error_code ec) {
       if (!ec && !alive.expired()) close("stopped");
     });
-    try {
-      co_await written(last);
-    } catch (const StreamError&) {
-    }
+    while (written_ < last && !closed_) co_await progress_.wait();
     bound.cancel();
   }
   close("stopped");

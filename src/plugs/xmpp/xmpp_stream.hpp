@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -36,6 +37,7 @@ inline constexpr std::string_view kNsSession = "urn:ietf:params:xml:ns:xmpp-sess
 inline constexpr std::string_view kNsStanzas = "urn:ietf:params:xml:ns:xmpp-stanzas";
 inline constexpr std::string_view kNsStreamErrors = "urn:ietf:params:xml:ns:xmpp-streams";
 inline constexpr std::string_view kNsPing = "urn:xmpp:ping";
+inline constexpr std::string_view kNsSm = "urn:xmpp:sm:3";
 
 enum class TlsMode {
   starttls,  // plaintext, upgraded before anything else; refused if the server cannot
@@ -62,6 +64,37 @@ struct StreamOptions {
   // XEP-0114: a component with `secret` instead of an account.
   bool component = false;
   std::string secret;
+  // XEP-0198 where the server offers it (client streams only).
+  bool stream_management = true;
+};
+
+// One XEP-0198 session: what the server acknowledged of ours and what we
+// took from it, carried from a stream that broke to the next one so that
+// the next can resume it. Owned by whoever opens the streams (the plug);
+// the stream in use updates it, on its executor.
+//
+// Stanza numbers (Stream::send's) count every stanza queued in the
+// session's life, 1, 2, ..., across streams and across fresh sessions.
+struct Session {
+  bool enabled = false;          // the server counts our stanzas (and we its)
+  std::string id;                // resumption id; empty: it cannot resume
+  std::string jid;               // the full JID bound
+  std::chrono::seconds max{0};   // how long the server keeps it after a drop (0: unsaid)
+  std::uint64_t base = 0;        // stanzas numbered before the server began to count
+  std::uint64_t sent = 0;        // stanza numbers given out so far
+  // Every stanza up to this number reached the server (its <a h=/>). Without
+  // stream management: written to the socket, all one can know.
+  std::uint64_t acked = 0;
+  std::uint32_t handled = 0;     // stanzas we took from the server: the h we report
+  std::deque<std::string> unacked;  // stanzas acked+1 .. sent, as written (with management)
+  std::chrono::steady_clock::time_point lost{};  // when its last stream broke
+  // Called (on the stream's executor) whenever `acked` moves.
+  std::function<void()> on_ack;
+
+  // Whether a new stream may try to resume it now.
+  bool resumable(std::chrono::steady_clock::time_point now) const {
+    return enabled && !id.empty() && (max.count() == 0 || now - lost < max);
+  }
 };
 
 // The stream failed or closed; what() says why. `auth`: the server refused
@@ -114,6 +147,15 @@ class Stream {
   Stream(const Stream&) = delete;
   Stream& operator=(const Stream&) = delete;
 
+  // The XEP-0198 session this stream continues (before open()): open()
+  // resumes it if it can, else starts a fresh one in it (numbers go on).
+  void use_session(std::shared_ptr<Session> session) { session_ = std::move(session); }
+  const Session& session() const { return *session_; }
+  // Whether open() resumed the session: the server kept our rooms and
+  // presence, resent what we had not acknowledged, and this stream wrote
+  // again what the server had not acknowledged.
+  bool resumed() const { return resumed_; }
+
   // Connects and negotiates, bounded by connect_timeout. Throws StreamError.
   Task<> open();
   // The full JID the server bound (the component's domain in component mode).
@@ -131,14 +173,14 @@ class Stream {
   // (a malformed stanza: what and where). One reader at a time.
   Task<Element> read();
 
-  // Queues `stanza` for writing; returns its sequence number (1, 2, ...).
-  // Never blocks; written in order by the stream's writer task.
+  // Queues `stanza` for writing; returns its number in the session (see
+  // Session). Never blocks; written in order by the stream's writer task.
   std::uint64_t send(const Element& stanza);
   // Waits until stanza `seq` was written to the transport. Throws
   // StreamError if the stream broke first.
   Task<> written(std::uint64_t seq);
-  // Number of stanzas written so far.
-  std::uint64_t written_count() const { return written_; }
+  // The session number of the last stanza written so far.
+  std::uint64_t written_count() const { return written_ + offset_; }
 
   // Sends </stream:stream> (if open) and closes. Idempotent.
   void close(const std::string& reason);
@@ -157,6 +199,13 @@ class Stream {
   // What to write next, or nullopt once logged in; throws StreamError.
   std::optional<std::string> sasl_step(SaslClient& client, Mechanism m, const Element& answer);
   Task<> bind(const Element& features);
+  // XEP-0198: resume the session (true), or enable it on a fresh one.
+  Task<bool> resume(const Element& features);
+  Task<> enable(const Element& features);
+  // The server acknowledged `h` of the stanzas it counted.
+  void take_ack(std::string_view h);
+  // Queues bytes that are no stanza (acks, requests): not numbered.
+  void send_raw(std::string_view xml);
   Task<> restart();
   Task<StreamEvent> next_event();
   Task<Element> next_stanza();
@@ -177,8 +226,14 @@ class Stream {
   bool closed_ = false;
   std::string close_reason_;
   std::string out_;            // queued bytes, not yet handed to the transport
-  std::uint64_t queued_ = 0;   // stanzas queued so far
-  std::uint64_t written_ = 0;  // stanzas written so far
+  // Items (stanzas, and the close tag) queued and written by this stream;
+  // item i is session stanza i + offset_.
+  std::uint64_t queued_ = 0;
+  std::uint64_t written_ = 0;
+  std::uint64_t offset_ = 0;
+  std::shared_ptr<Session> session_ = std::make_shared<Session>();
+  bool resumed_ = false;
+  bool ack_requested_ = false;  // an <r/> is out, its <a/> not back yet
   Signal wake_writer_;
   Signal progress_;  // written_ moved, or the stream closed
   std::chrono::steady_clock::time_point last_read_;

@@ -68,6 +68,11 @@ struct FakeServer {
   bool offer_starttls = true;
   bool authed = false;
   std::string auth_seen;
+  // XEP-0198: offered after login; the answer to <resume/>; messages seen.
+  bool sm = false;
+  std::string resume_answer = "<failed xmlns='urn:xmpp:sm:3'><item-not-found "
+                              "xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>";
+  int messages = 0;
 
   void operator()(FakeTransport& t, const std::string& s) {
     if (s.find("<stream:stream") != std::string::npos) {
@@ -79,6 +84,7 @@ struct FakeServer {
                    "</mechanisms>";
       } else {
         features = "<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>";
+        if (sm) features += "<sm xmlns='urn:xmpp:sm:3'/>";
       }
       std::string answer = kHeader;
       answer += "<stream:features>";
@@ -91,6 +97,18 @@ struct FakeServer {
       auth_seen = s;
       if (auth_answer.find("<success") != std::string::npos) authed = true;
       t.push(auth_answer);
+    } else if (s.find("<enable ") != std::string::npos) {
+      t.push("<enabled xmlns='urn:xmpp:sm:3' id='sm1' resume='true' max='300'/>");
+    } else if (s.find("<resume ") != std::string::npos) {
+      t.push(resume_answer);
+    } else if (s.find("<message") != std::string::npos ||
+               s.find("<r xmlns='urn:xmpp:sm:3'/>") != std::string::npos) {
+      for (auto at = s.find("<message"); at != std::string::npos; at = s.find("<message", at + 1)) {
+        ++messages;
+      }
+      if (s.find("<r xmlns='urn:xmpp:sm:3'/>") != std::string::npos) {
+        t.push("<a xmlns='urn:xmpp:sm:3' h='" + std::to_string(messages) + "'/>");
+      }
     } else if (s.find("xmpp-bind") != std::string::npos) {
       t.push("<iq type='result' id='bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>"
              "<jid>bot@example.org/immp</jid></bind></iq>");
@@ -140,6 +158,14 @@ struct XmppStreamUnit : ::testing::Test {
 
   void TearDown() override {
     if (stream) test::run(io, stream->stop());
+  }
+
+  // Lets what was sent go out, then reads one stanza: the server's acks,
+  // read on the way, are taken.
+  void read_past_acks() {
+    test::poll(io);
+    transport->push("<message from='a@b'><body>next</body></message>");
+    test::run(io, [&]() -> Task<> { co_await stream->read(); }());
   }
 };
 
@@ -255,6 +281,96 @@ TEST_F(XmppStreamUnit, AStreamErrorEndsTheStreamWithItsCondition) {
     }
   }());
   EXPECT_NE(error.find("stream error from example.org: conflict"), std::string::npos) << error;
+}
+
+Element message(const std::string& body) {
+  Element m("message", "jabber:client");
+  m.set("to", "a@b").add("body", "jabber:client", body);
+  return m;
+}
+
+TEST_F(XmppStreamUnit, StreamManagementCountsBothWays) {
+  server.sm = true;
+  make(options());
+  ASSERT_EQ(open(), "");
+  ASSERT_TRUE(stream->session().enabled);
+  EXPECT_EQ(stream->session().id, "sm1");
+  std::uint64_t last = 0;
+  for (int i = 0; i < 3; ++i) last = stream->send(message("n" + std::to_string(i)));
+  // Our writes ask for an ack; the server's answer (read with what comes
+  // next) frees what it took.
+  test::poll(io);
+  EXPECT_NE(transport->written.find("<r xmlns='urn:xmpp:sm:3'/>"), std::string::npos);
+  EXPECT_EQ(stream->session().unacked.size(), 3u);
+  // What we took is what we report.
+  transport->push("<message from='a@b'><body>x</body></message>"
+                  "<message from='a@b'><body>y</body></message><r xmlns='urn:xmpp:sm:3'/>"
+                  "<message from='a@b'><body>z</body></message>");
+  Element third;
+  test::run(io, [&]() -> Task<> {
+    co_await stream->read();
+    co_await stream->read();
+    third = co_await stream->read();  // answers the request on the way
+  }());
+  EXPECT_EQ(third.child_text("body"), "z") << "an ack request is no stanza";
+  EXPECT_EQ(stream->session().acked, last);
+  EXPECT_TRUE(stream->session().unacked.empty());
+  test::run_until(io, [&] {
+    return transport->written.find("<a xmlns='urn:xmpp:sm:3' h='2'/>") != std::string::npos;
+  });
+}
+
+TEST_F(XmppStreamUnit, ResumesAndSendsAgainOnlyWhatTheServerDidNotTake) {
+  server.sm = true;
+  server.resume_answer = "<resumed xmlns='urn:xmpp:sm:3' h='2' previd='sm1'/>";
+  auto session = std::make_shared<Session>();
+  session->enabled = true;
+  session->id = "sm1";
+  session->jid = "bot@example.org/immp";
+  session->sent = 3;
+  session->acked = 1;
+  session->handled = 5;
+  session->unacked = {"<message to='a@b'><body>m2</body></message>",
+                      "<message to='a@b'><body>m3</body></message>"};
+  server.messages = 2;  // what it had before the link broke
+  make(options());
+  stream->use_session(session);
+  ASSERT_EQ(open(), "");
+  EXPECT_TRUE(stream->resumed());
+  EXPECT_EQ(stream->jid(), "bot@example.org/immp");
+  EXPECT_NE(transport->written.find("<resume xmlns='urn:xmpp:sm:3' h='5' previd='sm1'/>"),
+            std::string::npos)
+      << transport->written;
+  read_past_acks();
+  EXPECT_EQ(session->acked, 3u);
+  EXPECT_EQ(transport->written.find("m2"), std::string::npos) << "the server had it";
+  EXPECT_NE(transport->written.find("m3"), std::string::npos) << "the server lacked it";
+  EXPECT_EQ(transport->written.find("xmpp-bind"), std::string::npos) << "no new binding";
+  // Numbers go on.
+  EXPECT_EQ(stream->send(message("m4")), 4u);
+}
+
+TEST_F(XmppStreamUnit, AFailedResumptionStartsAFreshSessionAndKeepsWhatWasAcknowledged) {
+  server.sm = true;
+  auto session = std::make_shared<Session>();
+  session->enabled = true;
+  session->id = "old";
+  session->sent = 3;
+  session->acked = 1;
+  session->unacked = {"<message><body>m2</body></message>", "<message><body>m3</body></message>"};
+  make(options());
+  stream->use_session(session);
+  ASSERT_EQ(open(), "");
+  EXPECT_FALSE(stream->resumed());
+  EXPECT_NE(transport->written.find("xmpp-bind"), std::string::npos);
+  EXPECT_EQ(transport->written.find("m3"), std::string::npos) << "the owner decides";
+  EXPECT_TRUE(session->enabled);
+  EXPECT_EQ(session->id, "sm1");
+  EXPECT_EQ(session->acked, 1u) << "how far the old session got";
+  EXPECT_EQ(session->base, 3u);
+  EXPECT_EQ(stream->send(message("m4")), 4u);
+  read_past_acks();
+  EXPECT_EQ(session->acked, 4u) << "counted from the fresh start";
 }
 
 }  // namespace
