@@ -355,6 +355,8 @@ struct XmppBridgeTest : ::testing::Test {
 };
 
 TEST_F(XmppBridgeTest, MessagesTravelBothWaysBetweenARoomAndAnIrcChannel) {
+  // Written with capitals, as people do; servers compare room JIDs folded.
+  room = muc(server->fresh_user("Room"));
   build();
   auto bob = irc_client("bob");
   auto alice = user("alice");

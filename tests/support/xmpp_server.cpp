@@ -44,7 +44,11 @@ class User(slixmpp.ClientXMPP):
     async def start(self, event):
         self.send_presence()
         if room:
-            await self.plugin['xep_0045'].join_muc_wait(room, nick, maxstanzas=int(history), timeout=20)
+            # slixmpp waits for the event "muc::<room>::self-presence" named
+            # with the room as given, but fires it with the room as the
+            # server writes it (case-folded): fold first, or a room written
+            # with capitals never completes its join.
+            await self.plugin['xep_0045'].join_muc_wait(room.lower(), nick, maxstanzas=int(history), timeout=20)
         print("<ready xmlns='test' jid='%s'/>" % self.boundjid.full, flush=True)
         loop = asyncio.get_event_loop()
         loop.add_reader(sys.stdin.fileno(), self.line)
