@@ -292,8 +292,10 @@ Task<> XMPPPlug::run() {
     // Whether the acks of the session this stream may resume mean anything
     // (read before open(), which starts a fresh session if it cannot).
     const bool counted = session_->enabled;
+    bool opened = false;
     try {
       co_await stream->open();
+      opened = true;
       backoff.reset();
       if (!stream->resumed()) settle(counted, "the session was not resumed");
       co_await serve(*stream);
@@ -310,8 +312,10 @@ Task<> XMPPPlug::run() {
       first_attempt_done_ = true;
       attempted_.notify();
     }
-    session_->lost = std::chrono::steady_clock::now();
-    if (stopping_ || !session_->resumable(session_->lost)) {
+    // The session's clock runs from the link that broke, not from each
+    // failed attempt to reconnect.
+    if (opened) session_->lost = std::chrono::steady_clock::now();
+    if (stopping_ || !session_->resumable(std::chrono::steady_clock::now())) {
       settle(session_->enabled, failure);
     } else {
       // The server keeps the session for a while (XEP-0198): rooms,
