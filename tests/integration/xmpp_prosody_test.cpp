@@ -447,6 +447,30 @@ TEST_F(XmppBridgeTest, IrcMessagesReachTheRoomAfterAServerRestart) {
   ASSERT_TRUE(until([&] { return irc_saw(*bob, "after"); }));
 }
 
+// ---- files as links (XEP-0066) ---------------------------------------------
+
+// Until the plug uploads (XEP-0363), the sync hook hands files on as links.
+TEST_F(XmppBridgeTest, AnOutOfBandLinkArrivesAsAFileLinkOnIrcAndInAnotherRoom) {
+  room2 = muc(server->fresh_user("room"));
+  build();
+  auto bob = irc_client("bob");
+  auto alice = user("alice");
+  auto carol = user("carol", "0", room2);
+  const std::string url = "https://files.example/share/cat.png";
+  // As clients send a file they uploaded: the body is the link, and the
+  // out-of-band data says it is a file.
+  alice->send("<message to='" + room + "' type='groupchat' id='f1'><body>" + url + "</body>"
+              "<x xmlns='jabber:x:oob'><url>" + url + "</url></x>"
+              "<origin-id xmlns='urn:xmpp:sid:0' id='f1'/></message>");
+  ASSERT_TRUE(until([&] { return irc_saw(*bob, url); })) << alice->output();
+  // The file by its name and link ("cat.png (https://…)").
+  ASSERT_TRUE(until([&] { return xmpp_saw(*carol, "cat.png (" + url + ")"); })) << carol->output();
+  // Said once on IRC: the file, not the file and its link as text again.
+  std::size_t n = 0;
+  for (const auto& l : bob->privmsgs("#a")) n += l.param(1).find(url) != std::string::npos;
+  EXPECT_EQ(n, 1u);
+}
+
 // ---- XEP-0198: a dropped link ------------------------------------------------
 
 TEST_F(XmppBridgeTest, ADroppedLinkResumesWithNothingLostOrDoubledEitherWay) {
