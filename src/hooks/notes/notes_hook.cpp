@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <charconv>
 
-#include "hooks/notes/raw_text.hpp"
+#include "text/immp_raw.hpp"
 #include "immp/host.hpp"
 #include "immp/plug.hpp"
 #include "store/immp_legacy.hpp"
@@ -182,7 +182,7 @@ RichText NotesHook::line(std::size_t num, const Note& note, std::int64_t now) co
   RichText text;
   text.append(bold_seg(std::to_string(num) + "."));
   text.append(seg("\t"));
-  text.append(from_raw(note.text));
+  text.append(markup::from_raw(note.text));
   text.append(seg("\t"));
   text.append(italic_seg(ago(note.timestamp, now)));
   return text;
@@ -193,7 +193,7 @@ Task<> NotesHook::add(CommandContext& ctx) {
   std::string author = ctx.user ? (ctx.user->id.empty() ? ctx.user->username : ctx.user->id) : "";
   std::vector<sql::Value> params{now_seconds(), network_of(ctx.channel), ctx.channel.source,
                                  author.empty() ? sql::Value() : sql::Value(author),
-                                 to_raw(RichText(ctx.args[0]))};
+                                 markup::to_raw(RichText(ctx.args[0]))};
   co_await db_->execute(
       "INSERT INTO \"note\" (\"timestamp\", \"network\", \"channel\", \"user\", \"text\") "
       "VALUES (?, ?, ?, ?, ?)",
@@ -213,7 +213,7 @@ Task<> NotesHook::edit(CommandContext& ctx) {
     ctx.reply(std::move(answer));
     co_return;
   }
-  std::vector<sql::Value> params{to_raw(RichText(ctx.args[1])), notes[num - 1].id};
+  std::vector<sql::Value> params{markup::to_raw(RichText(ctx.args[1])), notes[num - 1].id};
   co_await db_->execute("UPDATE \"note\" SET \"text\" = ? WHERE \"id\" = ?", std::move(params));
   auto answer = std::string(kTick) + " Edited";
   ctx.reply(std::move(answer));
@@ -258,7 +258,7 @@ Task<> NotesHook::list(CommandContext& ctx) {
   std::vector<Note> notes = co_await notes_of(ctx.channel);
   std::vector<std::size_t> matches;
   for (std::size_t i = 0; i < notes.size(); ++i) {
-    if (!query || lower(from_raw(notes[i].text).plain()).find(*query) != std::string::npos) {
+    if (!query || lower(markup::from_raw(notes[i].text).plain()).find(*query) != std::string::npos) {
       matches.push_back(i + 1);
     }
   }

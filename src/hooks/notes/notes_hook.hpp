@@ -31,7 +31,7 @@ class NotesHook final : public Hook, public CommandProvider {
     std::int64_t id = 0;
     std::int64_t timestamp = 0;  // seconds since the epoch
     std::string user;            // the author's id; empty if unknown
-    std::string text;            // IMMP's raw form (see raw_text.hpp)
+    std::string text;            // IMMP's raw form (see text/immp_raw.hpp)
   };
   // The notes of `channel`, oldest first: note N is element N - 1.
   Task<std::vector<Note>> notes_of(const Channel& channel);

@@ -2,7 +2,6 @@
 
 #include <gtest/gtest.h>
 
-#include "hooks/notes/raw_text.hpp"
 #include "store/database_hook.hpp"
 #include "support/async.hpp"
 #include "support/hooks.hpp"
@@ -12,32 +11,6 @@
 
 namespace immp::hooks {
 namespace {
-
-Segment seg(std::string text) {
-  Segment s;
-  s.text = std::move(text);
-  return s;
-}
-[[maybe_unused]] Segment bold_seg(std::string text) {
-  Segment s = seg(std::move(text));
-  s.bold = true;
-  return s;
-}
-[[maybe_unused]] Segment italic_seg(std::string text) {
-  Segment s = seg(std::move(text));
-  s.italic = true;
-  return s;
-}
-[[maybe_unused]] Segment link_seg(std::string text, std::string link) {
-  Segment s = seg(std::move(text));
-  s.link = std::move(link);
-  return s;
-}
-[[maybe_unused]] Segment mention_seg(std::string text, UserPtr user) {
-  Segment s = seg(std::move(text));
-  s.mention = std::move(user);
-  return s;
-}
 
 using namespace std::chrono_literals;
 
@@ -148,19 +121,6 @@ TEST_F(NotesTest, NotesSurviveARestartAndMoveWithChannelMigrate) {
   net->enter("#new", "alice");
   EXPECT_TRUE(ask("#new", "alice", "!note 1").starts_with("1.\tkeep me\t"));
   EXPECT_EQ(ask("#room", "alice", "!notes"), kCross + " No notes");
-}
-
-TEST(RawText, ReadsAndWritesImmpsFormat) {
-  RichText text;
-  text.append(seg("plain "));
-  text.append(bold_seg("bold"));
-  text.append(seg(" a<b\\c "));
-  text.append(link_seg("site", "https://x.test/?a,b"));
-  std::string raw = to_raw(text);
-  EXPECT_EQ(raw, "plain <b>bold</> a\\<b\\\\c <l=https://x.test/?a\\,b>site</>");
-  EXPECT_EQ(from_raw(raw), text);
-  EXPECT_EQ(from_raw("<l>https://y.test</>").segments()[0].link, "https://y.test");
-  EXPECT_EQ(from_raw("just text").plain(), "just text");
 }
 
 TEST(Notes, AgoCountsInIMMPsUnits) {

@@ -2,6 +2,8 @@
 
 #include <cctype>
 
+#include "text/immp_raw.hpp"
+
 namespace immp::hooks {
 
 SpecPtr TextCommandHook::schema() {
@@ -17,7 +19,8 @@ TextCommandHook::TextCommandHook(const Init& init) : Hook(init) {
     if (!word) text.fail("a command name is one word: '" + name + "' is not");
     add_command({.name = name,
                  .help = "Answers with a fixed text.",
-                 .run = [answer = text.as_string()](CommandContext& ctx) -> Task<> {
+                 // IMMP's rich text: "<b>bold</>" and the like (RichText.unraw).
+                 .run = [answer = markup::from_raw(text.as_string())](CommandContext& ctx) -> Task<> {
                    ctx.reply(answer);
                    co_return;
                  }});

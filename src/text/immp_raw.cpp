@@ -1,8 +1,8 @@
-#include "hooks/notes/raw_text.hpp"
+#include "text/immp_raw.hpp"
 
 #include <vector>
 
-namespace immp::hooks {
+namespace immp::markup {
 
 namespace {
 
@@ -119,4 +119,4 @@ RichText from_raw(std::string_view raw) {
   return rich.normalised();
 }
 
-}  // namespace immp::hooks
+}  // namespace immp::markup

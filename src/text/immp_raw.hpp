@@ -1,7 +1,8 @@
-// IMMP's "raw" form of rich text (RichText.raw / unraw), in which IMMP's
-// NotesHook stored notes: plain text with `<tags>` that switch formatting,
-// `\` escaping `<` and `\`. Kept so that notes from an IMMP database read
-// back formatted, and notes written here read back in IMMP.
+// IMMP's "raw" form of rich text (RichText.raw / unraw): plain text with
+// `<tags>` that switch formatting, `\` escaping `<` and `\`. IMMP's
+// NotesHook stores notes in it (so notes from an IMMP database read back
+// formatted, and notes written here read back in IMMP), and its
+// TextCommandHook reads its configured answers with it.
 //
 //   "plain <b>bold<b,i>both</> plain <l=https://x>link</>"
 //
@@ -15,9 +16,9 @@
 
 #include "immp/message.hpp"
 
-namespace immp::hooks {
+namespace immp::markup {
 
 std::string to_raw(const RichText& text);
 RichText from_raw(std::string_view raw);
 
-}  // namespace immp::hooks
+}  // namespace immp::markup
