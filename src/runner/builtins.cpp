@@ -11,6 +11,7 @@
 #include "hooks/notes/notes_hook.hpp"
 #include "hooks/sync/sync_hook.hpp"
 #include "hooks/textcommand/textcommand_hook.hpp"
+#include "hooks/web/web_hook.hpp"
 #include "plugs/console/console_plug.hpp"
 #include "plugs/dummy/dummy_plug.hpp"
 #include "plugs/irc/irc_plug.hpp"
@@ -45,6 +46,8 @@ const Module& builtin_module() {
                                  describe<hooks::TextCommandHook>(),
                                  describe<hooks::AutoRespondHook>(),
                                  describe<hooks::FilterHook>(),
+                                 // The web (issue 12).
+                                 describe<web::WebHook>(),
                              }};
   return module;
 }

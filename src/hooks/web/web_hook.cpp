@@ -1,0 +1,648 @@
+#include "hooks/web/web_hook.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <boost/beast/websocket/ssl.hpp>
+#include <boost/beast/websocket/stream.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
+#include <cctype>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "bus/bus.hpp"
+#include "immp/host.hpp"
+
+namespace immp::web {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+
+namespace {
+
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::vector<std::string> split_path(std::string_view path) {
+  std::vector<std::string> out;
+  std::size_t i = 0;
+  while (i < path.size()) {
+    if (path[i] == '/') {
+      ++i;
+      continue;
+    }
+    std::size_t j = path.find('/', i);
+    if (j == std::string_view::npos) j = path.size();
+    out.emplace_back(path.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+std::string read_file(const std::filesystem::path& path, const Node& where) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) where.fail("cannot read " + path.string());
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+template <typename Stream>
+beast::tcp_stream& lowest(Stream& s) {
+  return beast::get_lowest_layer(s);
+}
+
+// The body of a streaming response: raw writes on the connection, each
+// bounded by the write timeout.
+template <typename Stream>
+class StreamWriter final : public EventStream {
+ public:
+  StreamWriter(Stream& stream, std::chrono::milliseconds timeout)
+      : stream_(stream), timeout_(timeout) {}
+  Task<bool> write(std::string_view data) override {
+    if (gone_) co_return false;
+    lowest(stream_).expires_after(timeout_);
+    auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(data.data(), data.size()),
+                                              kTuple);
+    if (ec) gone_ = true;
+    co_return !gone_;
+  }
+
+ private:
+  Stream& stream_;
+  std::chrono::milliseconds timeout_;
+  bool gone_ = false;
+};
+
+template <typename Stream>
+class Session final : public WebSocketSession {
+ public:
+  explicit Session(websocket::stream<Stream>& ws) : ws_(ws) {}
+  Task<std::optional<std::string>> read() override {
+    if (closed_) co_return std::nullopt;
+    auto [ec, n] = co_await ws_.async_read(buffer_, kTuple);
+    if (ec) {
+      closed_ = true;
+      co_return std::nullopt;
+    }
+    std::string out = beast::buffers_to_string(buffer_.data());
+    buffer_.consume(buffer_.size());
+    co_return out;
+  }
+  Task<bool> send(std::string_view text) override {
+    if (closed_) co_return false;
+    ws_.text(true);
+    auto [ec, n] = co_await ws_.async_write(asio::buffer(text.data(), text.size()), kTuple);
+    if (ec) closed_ = true;
+    co_return !closed_;
+  }
+  Task<> close(std::string_view reason, bool policy = false) override {
+    if (closed_) co_return;
+    closed_ = true;
+    websocket::close_reason why(policy ? websocket::close_code::policy_error
+                                       : websocket::close_code::normal);
+    why.reason = std::string(reason.substr(0, 120));
+    auto [ec] = co_await ws_.async_close(why, kTuple);
+    (void)ec;
+  }
+
+ private:
+  websocket::stream<Stream>& ws_;
+  beast::flat_buffer buffer_;
+  bool closed_ = false;
+};
+
+}  // namespace
+
+// ---- Request / Response ---------------------------------------------------
+
+const std::string* Request::header(std::string_view name) const {
+  for (const auto& [k, v] : headers) {
+    if (iequals(k, name)) return &v;
+  }
+  return nullptr;
+}
+
+std::optional<std::string> Request::query_param(std::string_view name) const {
+  std::string_view q = query;
+  while (!q.empty()) {
+    std::size_t amp = q.find('&');
+    std::string_view pair = q.substr(0, amp);
+    q = amp == std::string_view::npos ? std::string_view() : q.substr(amp + 1);
+    std::size_t eq = pair.find('=');
+    std::string key = percent_decode(pair.substr(0, eq), true);
+    if (key != name) continue;
+    return eq == std::string_view::npos ? std::string() : percent_decode(pair.substr(eq + 1), true);
+  }
+  return std::nullopt;
+}
+
+Response Response::text(int status, std::string body) {
+  Response r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+Response Response::json(int status, std::string body) {
+  Response r;
+  r.status = status;
+  r.content_type = "application/json";
+  r.body = std::move(body);
+  return r;
+}
+
+Response Response::error(int status, std::string_view message) {
+  boost::json::object o;
+  o["error"] = message;
+  return json(status, boost::json::serialize(o));
+}
+
+std::string percent_decode(std::string_view text, bool form) {
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (c == '%' && i + 2 < text.size()) {
+      int hi = hex(text[i + 1]);
+      int lo = hex(text[i + 2]);
+      if (hi >= 0 && lo >= 0) {
+        out.push_back(static_cast<char>(hi * 16 + lo));
+        i += 2;
+        continue;
+      }
+    }
+    out.push_back(form && c == '+' ? ' ' : c);
+  }
+  return out;
+}
+
+// ---- Route ----------------------------------------------------------------
+
+Route::Route(WebHook& web, std::string method, std::string pattern, Handler handler,
+             SocketHandler socket)
+    : web_(&web),
+      id_(web.add(std::move(method), std::move(pattern), std::move(handler), std::move(socket))) {}
+
+Route::Route(Route&& other) noexcept
+    : web_(std::exchange(other.web_, nullptr)), id_(std::exchange(other.id_, 0)) {}
+
+Route& Route::operator=(Route&& other) noexcept {
+  if (this != &other) {
+    reset();
+    web_ = std::exchange(other.web_, nullptr);
+    id_ = std::exchange(other.id_, 0);
+  }
+  return *this;
+}
+
+Route::~Route() { reset(); }
+
+void Route::reset() {
+  if (web_) std::exchange(web_, nullptr)->remove(id_);
+}
+
+// ---- WebHook --------------------------------------------------------------
+
+struct WebHook::Impl {
+  std::unique_ptr<asio::ssl::context> tls;
+  std::optional<tcp::acceptor> acceptor;
+  // Closers of the open connections, for stop(): a connection blocked in
+  // a read or write ends at once.
+  std::map<std::uint64_t, std::function<void()>> open;
+  std::uint64_t next_open = 0;
+};
+
+SpecPtr WebHook::schema() {
+  return object({
+      {"host", str(), "127.0.0.1", "address to listen on"},
+      {"port", integer(), required, "port to listen on (0: any free port)"},
+      {"tls",
+       object({
+           {"cert", str(), required, "PEM file of the certificate chain"},
+           {"key", str(), required, "PEM file of the private key"},
+       }),
+       Node(), "serve HTTPS and WSS with this certificate"},
+      {"max-body", integer(), 1 << 20, "largest request body (and WebSocket message), in bytes"},
+      {"max-header", integer(), 16384, "largest request head (line and headers), in bytes"},
+      {"max-headers", integer(), 100, "most header fields in one request"},
+      {"max-connections", integer(), 10000, "most connections open at once"},
+      {"timeout", real(), 30.0,
+       "seconds a request may take to arrive, and an idle keep-alive connection is kept"},
+      {"idle-timeout", real(), 300.0,
+       "seconds a WebSocket may stay silent (pings are sent at half of it)"},
+      {"write-timeout", real(), 10.0, "seconds a write to a client may make no progress"},
+      {"keep", integer(), 10000,
+       "recent stream events kept for clients that resume from a cursor"},
+  });
+}
+
+WebHook::WebHook(const Init& init)
+    : ResourceHook(init),
+      bind_host_(config().at("host").as_string()),
+      config_port_(static_cast<int>(config().at("port").as_int())),
+      keep_(static_cast<std::size_t>(config().at("keep").as_int())),
+      impl_(std::make_unique<Impl>()),
+      tasks_(init.host.executor(), log()) {
+  auto positive = [&](std::string_view key) {
+    const Node& n = config().at(key);
+    if (n.as_double() <= 0) n.fail("must be more than 0");
+    return n;
+  };
+  auto seconds = [&](std::string_view key) {
+    return std::chrono::milliseconds(static_cast<long>(positive(key).as_double() * 1000));
+  };
+  limits_.max_body = static_cast<std::size_t>(positive("max-body").as_int());
+  limits_.max_header_bytes = static_cast<std::size_t>(positive("max-header").as_int());
+  limits_.max_headers = static_cast<std::size_t>(positive("max-headers").as_int());
+  limits_.max_connections = static_cast<std::size_t>(positive("max-connections").as_int());
+  limits_.request_timeout = limits_.idle_timeout = seconds("timeout");
+  limits_.idle_timeout = seconds("idle-timeout");
+  limits_.write_timeout = seconds("write-timeout");
+  const Node& port = config().at("port");
+  if (config_port_ < 0 || config_port_ > 65535) port.fail("must be a port number (0 to 65535)");
+  if (const Node* tls = config().find("tls"); tls && !tls->is_null()) {
+    auto base = host().options().base_dir;
+    auto resolve = [&](const Node& n) {
+      std::filesystem::path p(n.as_string());
+      return p.is_absolute() ? p : base / p;
+    };
+    std::string cert = read_file(resolve(tls->at("cert")), tls->at("cert"));
+    std::string key = read_file(resolve(tls->at("key")), tls->at("key"));
+    auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+    ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                     asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                     asio::ssl::context::no_tlsv1_1);
+    error_code ec;
+    ctx->use_certificate_chain(asio::buffer(cert), ec);
+    if (ec) tls->at("cert").fail("not a PEM certificate chain: " + ec.message());
+    ctx->use_private_key(asio::buffer(key), asio::ssl::context::pem, ec);
+    if (ec) tls->at("key").fail("not a PEM private key for the certificate: " + ec.message());
+    impl_->tls = std::move(ctx);
+  }
+}
+
+WebHook::~WebHook() = default;
+
+std::string WebHook::base_url() const {
+  std::string h = bind_host_ == "0.0.0.0" || bind_host_ == "::" ? "127.0.0.1" : bind_host_;
+  if (h.find(':') != std::string::npos) h = "[" + h + "]";
+  return std::string(impl_->tls ? "https://" : "http://") + h + ":" + std::to_string(port_);
+}
+
+bus::Bus& WebHook::stream() {
+  if (!bus_) bus_ = std::make_unique<bus::Bus>(host(), keep_);
+  return *bus_;
+}
+
+bool WebHook::wants(const Received&) const { return bus_ != nullptr; }
+
+Task<> WebHook::on_receive(const Received& received) {
+  if (bus_) co_await bus_->publish(received.sent);
+}
+
+std::uint64_t WebHook::add(std::string method, std::string pattern, Handler handler,
+                           SocketHandler socket) {
+  Entry e{++next_route_, std::move(method), split_path(pattern), std::move(handler),
+          std::move(socket)};
+  for (std::size_t i = 0; i + 1 < e.segments.size(); ++i) {
+    if (e.segments[i] == "*") throw std::invalid_argument("route " + pattern + ": '*' not last");
+  }
+  routes_.push_back(std::move(e));
+  log()->debug("route {} {}", routes_.back().method, pattern);
+  return next_route_;
+}
+
+void WebHook::remove(std::uint64_t id) {
+  routes_.remove_if([id](const Entry& e) { return e.id == id; });
+}
+
+const WebHook::Entry* WebHook::match(Request& request, bool& path_known) const {
+  std::vector<std::string> segs = split_path(request.path);
+  path_known = false;
+  for (const Entry& e : routes_) {
+    std::map<std::string, std::string, std::less<>> params;
+    bool ok = true;
+    std::size_t i = 0;
+    for (; i < e.segments.size(); ++i) {
+      const std::string& p = e.segments[i];
+      if (p == "*") {
+        std::string rest;
+        for (std::size_t j = i; j < segs.size(); ++j) rest += (j > i ? "/" : "") + segs[j];
+        params["*"] = std::move(rest);
+        i = segs.size();
+        break;
+      }
+      if (i >= segs.size()) {
+        ok = false;
+        break;
+      }
+      if (p.size() > 2 && p.front() == '{' && p.back() == '}') {
+        params[p.substr(1, p.size() - 2)] = segs[i];
+      } else if (p != segs[i]) {
+        ok = false;
+        break;
+      }
+    }
+    if (!ok || i != segs.size()) continue;
+    if (e.method != "*" && e.method != request.method) {
+      path_known = true;
+      continue;
+    }
+    request.params = std::move(params);
+    return &e;
+  }
+  return nullptr;
+}
+
+Task<> WebHook::start() {
+  error_code ec;
+  auto address = asio::ip::make_address(bind_host_, ec);
+  if (ec) config().at("host").fail("not an IP address: " + bind_host_);
+  tcp::endpoint ep(address, static_cast<unsigned short>(config_port_));
+  tcp::acceptor acceptor(host().executor());
+  acceptor.open(ep.protocol(), ec);
+  if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor.bind(ep, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    throw std::runtime_error(fmt::format("cannot listen on {}:{}: {}", bind_host_, config_port_,
+                                         ec.message()));
+  }
+  port_ = acceptor.local_endpoint().port();
+  impl_->acceptor.emplace(std::move(acceptor));
+  log()->info("listening on {}", base_url());
+  tasks_.spawn("accept", accept_loop());
+  co_return;
+}
+
+Task<> WebHook::stop() {
+  if (impl_->acceptor) {
+    error_code ec;
+    impl_->acceptor->close(ec);
+  }
+  // Wake every connection from its read or write; then wait for them.
+  auto open = std::exchange(impl_->open, {});
+  for (auto& [id, close] : open) close();
+  co_await tasks_.stop();
+  impl_->acceptor.reset();
+  port_ = 0;
+}
+
+Task<> WebHook::accept_loop() {
+  for (;;) {
+    auto [ec, socket] = co_await impl_->acceptor->async_accept(kTuple);
+    if (ec == asio::error::operation_aborted || !impl_->acceptor->is_open()) co_return;
+    if (ec) {
+      // Out of descriptors, most likely: say so and carry on.
+      log()->warn("accept failed: {}", ec.message());
+      continue;
+    }
+    if (connections_ >= limits_.max_connections) {
+      log()->warn("refused a connection: {} are open (max-connections)", connections_);
+      socket.close(ec);
+      continue;
+    }
+    socket.set_option(tcp::no_delay(true), ec);
+    std::string remote;
+    if (auto ep = socket.remote_endpoint(ec); !ec) {
+      remote = ep.address().to_string() + ":" + std::to_string(ep.port());
+    }
+    if (impl_->tls) {
+      beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)),
+                                                  *impl_->tls);
+      tasks_.spawn("connection", serve(std::move(stream), std::move(remote)));
+    } else {
+      tasks_.spawn("connection", serve(beast::tcp_stream(std::move(socket)), std::move(remote)));
+    }
+  }
+}
+
+namespace {
+
+// The answer to a request that broke the rules; the connection closes after.
+template <typename Stream>
+Task<> refuse(Stream& stream, int status, std::string_view why,
+              std::chrono::milliseconds timeout) {
+  http::response<http::string_body> res{static_cast<http::status>(status), 11};
+  res.set(http::field::server, "immp");
+  res.set(http::field::content_type, "application/json");
+  boost::json::object o;
+  o["error"] = why;
+  res.body() = boost::json::serialize(o);
+  res.keep_alive(false);
+  res.prepare_payload();
+  lowest(stream).expires_after(timeout);
+  auto [ec, n] = co_await http::async_write(stream, res, kTuple);
+  (void)ec;
+}
+
+template <typename Stream>
+void shut(Stream& stream) {
+  error_code ec;
+  lowest(stream).socket().shutdown(tcp::socket::shutdown_both, ec);
+  lowest(stream).close();
+}
+
+}  // namespace
+
+template <typename Stream>
+Task<> WebHook::serve(Stream stream, std::string remote) {
+  ++connections_;
+  std::uint64_t open_id = ++impl_->next_open;
+  // Whatever the stream becomes (a WebSocket), its lowest layer stays this
+  // object until serve() returns.
+  beast::tcp_stream* socket = &lowest(stream);
+  impl_->open[open_id] = [socket] { socket->close(); };
+  struct Leave {
+    WebHook& web;
+    std::uint64_t id;
+    ~Leave() {
+      --web.connections_;
+      web.impl_->open.erase(id);
+    }
+  } leave{*this, open_id};
+
+  constexpr bool kSecure = !std::is_same_v<Stream, beast::tcp_stream>;
+  if constexpr (kSecure) {
+    lowest(stream).expires_after(limits_.request_timeout);
+    auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, kTuple);
+    if (ec) {
+      log()->debug("TLS handshake with {} failed: {}", remote, ec.message());
+      co_return;
+    }
+  }
+
+  beast::flat_buffer buffer;
+  for (;;) {
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(limits_.max_header_bytes));
+    parser.body_limit(limits_.max_body);
+    // One bound for the whole request, so a client that trickles its
+    // headers or body is cut off (and an idle keep-alive connection too).
+    lowest(stream).expires_after(limits_.request_timeout);
+    auto [ec, n] = co_await http::async_read(stream, buffer, parser, kTuple);
+    if (ec) {
+      if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+          ec == asio::error::operation_aborted || ec == asio::error::eof ||
+          ec == asio::error::connection_reset || ec == asio::error::bad_descriptor) {
+        if (ec == beast::error::timeout && (buffer.size() > 0 || parser.got_some())) {
+          log()->debug("{}: request too slow, connection closed", remote);
+        }
+        co_return;
+      }
+      if (ec == http::error::body_limit) {
+        co_await refuse(stream, 413, "request body too large", limits_.write_timeout);
+      } else if (ec == http::error::header_limit) {
+        co_await refuse(stream, 431, "request header too large", limits_.write_timeout);
+      } else {
+        log()->debug("{}: malformed request: {}", remote, ec.message());
+        co_await refuse(stream, 400, "malformed request: " + ec.message(), limits_.write_timeout);
+      }
+      shut(stream);
+      co_return;
+    }
+    auto req = parser.release();
+    std::size_t fields = static_cast<std::size_t>(std::distance(req.begin(), req.end()));
+    if (fields > limits_.max_headers) {
+      co_await refuse(stream, 431, "too many header fields", limits_.write_timeout);
+      shut(stream);
+      co_return;
+    }
+
+    Request request;
+    request.method = std::string(req.method_string());
+    request.target = std::string(req.target());
+    std::string_view target = req.target();
+    std::size_t q = target.find('?');
+    request.path = percent_decode(target.substr(0, q));
+    if (q != std::string_view::npos) request.query = std::string(target.substr(q + 1));
+    request.headers.reserve(fields);
+    for (const auto& f : req) {
+      request.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+    }
+    request.remote = remote;
+    request.tls = kSecure;
+    bool keep_alive = req.keep_alive();
+
+    bool path_known = false;
+    const Entry* route = match(request, path_known);
+    if (route && route->socket && websocket::is_upgrade(req)) {
+      // The route's handler may remove the route: keep what it needs.
+      SocketHandler handler = route->socket;
+      request.body = std::move(req.body());
+      websocket::stream<Stream> ws(std::move(stream));
+      ws.read_message_max(limits_.max_body);
+      websocket::stream_base::timeout opt{};
+      opt.handshake_timeout = limits_.request_timeout;
+      opt.idle_timeout = limits_.idle_timeout;
+      opt.keep_alive_pings = true;
+      lowest(ws).expires_never();
+      ws.set_option(opt);
+      ws.set_option(websocket::stream_base::decorator(
+          [](websocket::response_type& res) { res.set(http::field::server, "immp"); }));
+      auto [aec] = co_await ws.async_accept(req, kTuple);
+      if (aec) co_return;
+      Session<Stream> session(ws);
+      try {
+        co_await handler(request, session);
+      } catch (const boost::system::system_error& e) {
+        if (e.code() == asio::error::operation_aborted) throw;
+        log()->warn("WebSocket {} from {}: {}", request.path, remote, e.what());
+      } catch (const std::exception& e) {
+        log()->error("WebSocket {} from {}: {}", request.path, remote, e.what());
+      }
+      co_await session.close("bye");
+      co_return;
+    }
+    request.body = std::move(req.body());
+
+    Response response;
+    if (!route) {
+      response = path_known ? Response::error(405, "method not allowed")
+                            : Response::error(404, "no such route: " + request.path);
+    } else if (!route->handler) {
+      response = Response::error(426, "this route takes WebSocket connections only");
+    } else {
+      Handler handler = route->handler;
+      try {
+        response = co_await handler(request);
+      } catch (const boost::system::system_error& e) {
+        if (e.code() == asio::error::operation_aborted) throw;
+        log()->error("{} {} from {}: {}", request.method, request.path, remote, e.what());
+        response = Response::error(500, "internal error");
+      } catch (const std::exception& e) {
+        log()->error("{} {} from {}: {}", request.method, request.path, remote, e.what());
+        response = Response::error(500, "internal error");
+      }
+    }
+
+    if (response.stream) {
+      http::response<http::empty_body> head{static_cast<http::status>(response.status), 11};
+      head.set(http::field::server, "immp");
+      head.set(http::field::content_type, response.content_type);
+      head.set(http::field::cache_control, "no-cache");
+      for (const auto& [k, v] : response.headers) head.set(k, v);
+      head.keep_alive(false);
+      http::response_serializer<http::empty_body> sr(head);
+      lowest(stream).expires_after(limits_.write_timeout);
+      auto [wec, wn] = co_await http::async_write_header(stream, sr, kTuple);
+      if (wec) co_return;
+      StreamWriter<Stream> writer(stream, limits_.write_timeout);
+      auto body = std::move(response.stream);
+      co_await body(writer);
+      shut(stream);
+      co_return;
+    }
+
+    http::response<http::string_body> res{static_cast<http::status>(response.status),
+                                          req.version()};
+    res.set(http::field::server, "immp");
+    res.set(http::field::content_type, response.content_type);
+    for (const auto& [k, v] : response.headers) res.set(k, v);
+    res.keep_alive(keep_alive && response.status < 500);
+    res.body() = std::move(response.body);
+    res.prepare_payload();
+    lowest(stream).expires_after(limits_.write_timeout);
+    auto [wec, wn] = co_await http::async_write(stream, res, kTuple);
+    if (wec || !res.keep_alive()) {
+      if (!wec) shut(stream);
+      co_return;
+    }
+  }
+}
+
+}  // namespace immp::web

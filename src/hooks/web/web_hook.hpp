@@ -1,0 +1,209 @@
+// WebHook: the host's one HTTP/1.1 and WebSocket server (IMMP's
+// immp.hook.web.WebHook, keys `host` and `port`), a resource that plugs and
+// hooks mount routes on:
+//
+//   web::WebHook& web = host().resource<web::WebHook>(*this);
+//   route_ = web::Route(web, "POST", "/github", [this](web::Request& r) { return handle(r); });
+//
+// It binds 127.0.0.1 unless told otherwise, speaks TLS when given a
+// certificate and key, and bounds what one client can cost: the size of
+// the headers and the body, the number of header fields, the time a request
+// may take to arrive and the time an idle keep-alive connection is kept. A
+// request that breaks a limit gets a 4xx and its connection is closed.
+//
+// It is also where web clients find the host's message stream: the first
+// stream() call makes a bus (src/bus) that this hook feeds from on_receive,
+// with a ring of recent events for clients that resume from a cursor.
+//
+// Runs on the host's executor; nothing here is thread-safe.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "immp/hook.hpp"
+#include "immp/tasks.hpp"
+
+namespace immp::bus {
+class Bus;
+}
+
+namespace immp::web {
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+// One request as a handler sees it; the body is complete.
+struct Request {
+  std::string method;  // "GET"
+  std::string target;  // as sent: "/api/v1/x?after=3"
+  std::string path;    // the target's path, percent-decoded: "/api/v1/x"
+  std::string query;   // the raw query string, without '?': "after=3"
+  Headers headers;     // names as sent
+  std::string body;
+  std::string remote;  // "127.0.0.1:51234"
+  bool tls = false;
+  // The values of the route pattern's {placeholders}, percent-decoded.
+  std::map<std::string, std::string, std::less<>> params;
+
+  // The first header of that name (case-insensitive), or null.
+  const std::string* header(std::string_view name) const;
+  // A query parameter, percent-decoded ('+' is a space), or nullopt.
+  std::optional<std::string> query_param(std::string_view name) const;
+};
+
+class EventStream;
+
+struct Response {
+  int status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+  Headers headers;
+  // Set for a response that streams (Server-Sent Events): the head goes out
+  // without a length, then `stream` writes until it returns or the client
+  // leaves; the connection closes after it.
+  std::function<Task<>(EventStream&)> stream;
+
+  static Response text(int status, std::string body);
+  static Response json(int status, std::string body);
+  // {"error": message} with that status.
+  static Response error(int status, std::string_view message);
+};
+
+// The body of a streaming response, written in pieces.
+class EventStream {
+ public:
+  virtual ~EventStream() = default;
+  // Writes `data` now. False once the client is gone (or too slow: a write
+  // that makes no progress for the server's write timeout ends it).
+  virtual Task<bool> write(std::string_view data) = 0;
+};
+
+// One accepted WebSocket connection. One read() and one send() may be in
+// progress at once (from two coroutines); not two of the same.
+class WebSocketSession {
+ public:
+  virtual ~WebSocketSession() = default;
+  // The next text or binary message; nullopt when the connection closed.
+  virtual Task<std::optional<std::string>> read() = 0;
+  // Sends one text message. False once the connection is gone.
+  virtual Task<bool> send(std::string_view text) = 0;
+  // Sends a close frame with `reason` (code 1000, or 1008 policy when
+  // `policy`), then closes.
+  virtual Task<> close(std::string_view reason, bool policy = false) = 0;
+};
+
+using Handler = std::function<Task<Response>(Request&)>;
+using SocketHandler = std::function<Task<>(Request&, WebSocketSession&)>;
+
+class WebHook;
+
+// A route while it lives: registered by the constructor, removed by the
+// destructor. A pattern is a path whose segments may be {name} (one
+// segment, given in Request::params) and whose last segment may be `*`
+// (the rest of the path, given as params["*"]). The method "*" takes any.
+// A route with a socket handler accepts WebSocket upgrades on its path;
+// plain requests to it go to `handler` (if any; else 426).
+class Route {
+ public:
+  Route() = default;
+  Route(WebHook& web, std::string method, std::string pattern, Handler handler,
+        SocketHandler socket = {});
+  Route(Route&& other) noexcept;
+  Route& operator=(Route&& other) noexcept;
+  Route(const Route&) = delete;
+  Route& operator=(const Route&) = delete;
+  ~Route();
+
+ private:
+  void reset();
+  WebHook* web_ = nullptr;
+  std::uint64_t id_ = 0;
+};
+
+struct Limits {
+  std::size_t max_body = 1 << 20;        // bytes of one request body (and WebSocket message)
+  std::size_t max_header_bytes = 16384;  // bytes of the request line and headers
+  std::size_t max_headers = 100;         // header fields
+  std::size_t max_connections = 10000;
+  std::chrono::milliseconds request_timeout{std::chrono::seconds(10)};  // to receive a request
+  std::chrono::milliseconds idle_timeout{std::chrono::seconds(60)};     // keep-alive, WebSocket
+  std::chrono::milliseconds write_timeout{std::chrono::seconds(10)};    // one write's progress
+};
+
+class WebHook final : public ResourceHook {
+ public:
+  static constexpr std::string_view kPath = "immp.hook.web.WebHook";
+  static constexpr std::string_view kKind = "web server";
+  static constexpr std::string_view kDescription =
+      "An HTTP and WebSocket server that other plugs and hooks add routes to.";
+  static SpecPtr schema();
+
+  explicit WebHook(const Init& init);
+  ~WebHook() override;
+
+  Task<> start() override;
+  Task<> stop() override;
+  Task<> on_receive(const Received& received) override;
+  bool wants(const Received& received) const override;
+
+  // The bound port (the configured one, or the one the system chose for 0);
+  // 0 before start().
+  int port() const { return port_; }
+  // "http://127.0.0.1:8080" (https with TLS).
+  std::string base_url() const;
+  const Limits& limits() const { return limits_; }
+  std::size_t connections() const { return connections_; }
+
+  // The host's message stream, made on first use and fed from then on.
+  // Valid as long as this hook.
+  bus::Bus& stream();
+
+  struct Impl;
+
+ private:
+  friend class Route;
+  struct Entry {
+    std::uint64_t id;
+    std::string method;
+    std::vector<std::string> segments;
+    Handler handler;
+    SocketHandler socket;
+  };
+  std::uint64_t add(std::string method, std::string pattern, Handler handler,
+                    SocketHandler socket);
+  void remove(std::uint64_t id);
+  // The route for a request, filling in its params; null when none. Sets
+  // `path_known` when some route has this path with another method.
+  const Entry* match(Request& request, bool& path_known) const;
+
+  Task<> accept_loop();
+  template <typename Stream>
+  Task<> serve(Stream stream, std::string remote);
+
+  std::string bind_host_;
+  int config_port_;
+  int port_ = 0;
+  Limits limits_;
+  std::size_t keep_;
+  std::size_t connections_ = 0;
+  std::list<Entry> routes_;
+  std::uint64_t next_route_ = 0;
+  std::unique_ptr<Impl> impl_;
+  std::unique_ptr<bus::Bus> bus_;
+  TaskGroup tasks_;
+};
+
+// Percent-decodes `text` ('+' as a space when `form`). Malformed escapes
+// are kept as they are.
+std::string percent_decode(std::string_view text, bool form = false);
+
+}  // namespace immp::web

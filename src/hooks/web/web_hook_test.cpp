@@ -1,0 +1,244 @@
+#include "hooks/web/web_hook.hpp"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "immp/host.hpp"
+#include "net/http.hpp"
+#include "net/websocket.hpp"
+#include "support/async.hpp"
+#include "support/hooks.hpp"
+#include "support/process.hpp"
+#include "support/web_client.hpp"
+#include "support/web_server.hpp"
+
+namespace immp::web {
+namespace {
+
+using namespace std::chrono_literals;
+
+// One host with two servers (plain with short limits, and TLS) for the
+// whole program.
+struct Env {
+  asio::io_context io;
+  test::TempDir dir{"immp-web"};
+  test::SelfSigned cert = test::make_self_signed("localhost");
+  std::unique_ptr<Host> host;
+  WebHook* web = nullptr;
+  WebHook* secure = nullptr;
+
+  Env() {
+    std::ofstream(dir.path() / "cert.pem") << cert.cert_pem;
+    std::ofstream(dir.path() / "key.pem") << cert.key_pem;
+    HostOptions o;
+    o.base_dir = dir.path();
+    host = std::make_unique<Host>(io.get_executor(), o);
+    web = &test::add_hook<WebHook>(*host, "web",
+                                   "port: 0\nmax-body: 1000\nmax-header: 2000\nmax-headers: 20\n"
+                                   "timeout: 0.5\n");
+    secure = &test::add_hook<WebHook>(*host, "secure",
+                                      "port: 0\ntls: {cert: cert.pem, key: key.pem}\n");
+    test::run(io, host->open());
+  }
+};
+
+Env& env() {
+  static Env* e = new Env();  // lives to the end of the program
+  return *e;
+}
+
+class WebHookTest : public ::testing::Test {
+ protected:
+  Env& e = env();
+  WebHook& web = *e.web;
+  std::string url(const std::string& path) { return web.base_url() + path; }
+};
+
+Route hello_route(WebHook& web) {
+  return Route(web, "GET", "/hello/{name}", [](Request& r) -> Task<Response> {
+    co_return Response::text(200, "hello " + r.params.at("name") + " " +
+                                      r.query_param("x").value_or("-"));
+  });
+}
+
+TEST_F(WebHookTest, BindsLoopbackByDefaultAndRoutesWithParams) {
+  EXPECT_EQ(web.config().at("host").as_string(), "127.0.0.1");
+  Route route = hello_route(web);
+  net::HttpClient http(e.io.get_executor());
+  auto r = test::run(e.io, http.get(url("/hello/ann%20b?x=a+b")));
+  EXPECT_EQ(r.status, 200u);
+  EXPECT_EQ(r.body, "hello ann b a b");
+  auto missing = test::run(e.io, http.get(url("/nowhere")));
+  EXPECT_EQ(missing.status, 404u);
+  auto wrong = test::run(e.io, http.send_json("POST", url("/hello/x"), boost::json::object{}));
+  EXPECT_EQ(wrong.status, 405u);
+}
+
+TEST_F(WebHookTest, RouteGoesWithItsOwner) {
+  net::HttpClient http(e.io.get_executor());
+  {
+    Route route = hello_route(web);
+    EXPECT_EQ(test::run(e.io, http.get(url("/hello/a"))).status, 200u);
+  }
+  EXPECT_EQ(test::run(e.io, http.get(url("/hello/a"))).status, 404u);
+}
+
+TEST_F(WebHookTest, CurlKeepsTheConnectionAlive) {
+  Route route = hello_route(web);
+  std::size_t before = 0;
+  int code = -1;
+  std::string out = test::curl(e.io, {url("/hello/a"), url("/hello/b")}, &code);
+  EXPECT_EQ(code, 0);
+  EXPECT_EQ(out, "hello a -hello b -");
+  (void)before;
+}
+
+TEST_F(WebHookTest, HandlerErrorIs500AndTheServerCarriesOn) {
+  Route route(web, "GET", "/boom", [](Request&) -> Task<Response> {
+    throw std::runtime_error("boom");
+    co_return Response::text(200, "never");
+  });
+  Route ok = hello_route(web);
+  net::HttpClient http(e.io.get_executor());
+  EXPECT_EQ(test::run(e.io, http.get(url("/boom"))).status, 500u);
+  EXPECT_EQ(test::run(e.io, http.get(url("/hello/x"))).status, 200u);
+}
+
+TEST_F(WebHookTest, MalformedRequestGets400AndIsClosed) {
+  auto r = test::run(e.io, test::raw_exchange(web.port(), "NOT HTTP AT ALL\r\n\r\n"));
+  EXPECT_EQ(test::status_of(r.reply), 400) << r.reply;
+  EXPECT_TRUE(r.closed);
+  auto bad_length = test::run(
+      e.io, test::raw_exchange(web.port(),
+                               "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: zz\r\n\r\n"));
+  EXPECT_EQ(test::status_of(bad_length.reply), 400) << bad_length.reply;
+}
+
+TEST_F(WebHookTest, OversizedBodyGets413BeforeItIsRead) {
+  Route route(web, "POST", "/in", [](Request& r) -> Task<Response> {
+    co_return Response::text(200, std::to_string(r.body.size()));
+  });
+  // Announced too large: refused without reading the body.
+  auto r = test::run(
+      e.io, test::raw_exchange(web.port(),
+                               "POST /in HTTP/1.1\r\nHost: a\r\nContent-Length: 5000\r\n\r\n"));
+  EXPECT_EQ(test::status_of(r.reply), 413) << r.reply;
+  EXPECT_TRUE(r.closed);
+  // Chunked, growing past the limit.
+  std::string chunked = "POST /in HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (int i = 0; i < 5; ++i) chunked += "190\r\n" + std::string(400, 'x') + "\r\n";
+  chunked += "0\r\n\r\n";
+  auto c = test::run(e.io, test::raw_exchange(web.port(), chunked));
+  EXPECT_EQ(test::status_of(c.reply), 413) << c.reply;
+  // Within the limit it is fine.
+  net::HttpClient http(e.io.get_executor());
+  net::HttpRequest req;
+  req.method = "POST";
+  req.url = url("/in");
+  req.body = std::string(900, 'y');
+  req.content_type = "text/plain";
+  auto ok = test::run(e.io, http.request(req));
+  EXPECT_EQ(ok.status, 200u);
+  EXPECT_EQ(ok.body, "900");
+}
+
+TEST_F(WebHookTest, OversizedOrTooManyHeadersGet431) {
+  auto big = test::run(e.io, test::raw_exchange(web.port(), "GET / HTTP/1.1\r\nHost: a\r\nX: " +
+                                                                 std::string(3000, 'h') +
+                                                                 "\r\n\r\n"));
+  EXPECT_EQ(test::status_of(big.reply), 431) << big.reply;
+  std::string many = "GET / HTTP/1.1\r\nHost: a\r\n";
+  for (int i = 0; i < 30; ++i) many += "X-" + std::to_string(i) + ": 1\r\n";
+  auto m = test::run(e.io, test::raw_exchange(web.port(), many + "\r\n"));
+  EXPECT_EQ(test::status_of(m.reply), 431) << m.reply;
+}
+
+TEST_F(WebHookTest, SlowClientIsCutOffAndOthersAreServedMeanwhile) {
+  Route route = hello_route(web);
+  bool slow_done = false;
+  test::RawExchange slow;
+  auto slow_client = [&]() -> Task<> {
+    // Headers that never end: the server's 0.5 s request timeout closes it.
+    slow = co_await test::raw_exchange(web.port(), "GET /hello/a HTTP/1.1\r\nHost: a\r\n");
+    slow_done = true;
+  };
+  asio::co_spawn(e.io, slow_client(), asio::detached);
+  net::HttpClient http(e.io.get_executor());
+  auto r = test::run(e.io, http.get(url("/hello/b")));
+  EXPECT_EQ(r.status, 200u);
+  EXPECT_FALSE(slow_done);
+  auto started = std::chrono::steady_clock::now();
+  ASSERT_TRUE(test::run_until(e.io, [&] { return slow_done; }, 5s));
+  EXPECT_TRUE(slow.closed);
+  EXPECT_EQ(slow.reply, "");
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 3s);
+}
+
+TEST_F(WebHookTest, WebSocketRoute) {
+  Route route(
+      web, "GET", "/ws", [](Request&) -> Task<Response> { co_return Response::text(200, "plain"); },
+      [](Request& r, WebSocketSession& s) -> Task<> {
+        std::string who = r.query_param("who").value_or("?");
+        while (auto m = co_await s.read()) {
+          if (!co_await s.send(who + ":" + *m)) break;
+        }
+      });
+  net::WebSocket ws(e.io.get_executor(), {});
+  std::string ws_url = "ws" + url("/ws?who=ann").substr(4);
+  test::run(e.io, ws.connect(ws_url));
+  test::run(e.io, ws.send("hi"));
+  auto m = test::run(e.io, ws.read());
+  EXPECT_EQ(m.data, "ann:hi");
+  test::run(e.io, ws.close());
+  // The same path without an upgrade goes to the plain handler.
+  net::HttpClient http(e.io.get_executor());
+  EXPECT_EQ(test::run(e.io, http.get(url("/ws"))).body, "plain");
+}
+
+TEST_F(WebHookTest, StreamingResponse) {
+  Route route(web, "GET", "/events", [](Request&) -> Task<Response> {
+    Response r;
+    r.content_type = "text/event-stream";
+    r.stream = [](EventStream& out) -> Task<> {
+      for (int i = 1; i <= 3; ++i) {
+        if (!co_await out.write("data: " + std::to_string(i) + "\n\n")) co_return;
+      }
+    };
+    co_return r;
+  });
+  int code = -1;
+  std::string out = test::curl(e.io, {"-N", url("/events")}, &code);
+  EXPECT_EQ(code, 0);
+  EXPECT_EQ(out, "data: 1\n\ndata: 2\n\ndata: 3\n\n");
+}
+
+TEST_F(WebHookTest, ServesTls) {
+  Route route = hello_route(*e.secure);
+  EXPECT_EQ(e.secure->base_url().substr(0, 8), "https://");
+  net::HttpOptions o;
+  o.tls.fingerprint = e.cert.fingerprint;
+  net::HttpClient http(e.io.get_executor(), o);
+  auto r = test::run(e.io, http.get(e.secure->base_url() + "/hello/tls"));
+  EXPECT_EQ(r.body, "hello tls -");
+  // Plain HTTP to the TLS port is not answered as HTTP.
+  auto plain = test::run(e.io, test::raw_exchange(e.secure->port(), "GET / HTTP/1.1\r\n\r\n"));
+  EXPECT_EQ(test::status_of(plain.reply), 0);
+  EXPECT_TRUE(plain.closed);
+}
+
+TEST(WebHookConfig, BadValuesNameTheKey) {
+  asio::io_context io;
+  Host host(io.get_executor());
+  EXPECT_THROW(test::add_hook<WebHook>(host, "w", "port: 70000\n"), ConfigError);
+  try {
+    test::add_hook<WebHook>(host, "w", "port: 1\ntls: {cert: /nonexistent.pem, key: k}\n");
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("hooks.w.config.tls.cert"), std::string::npos)
+        << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace immp::web
