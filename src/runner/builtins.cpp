@@ -14,8 +14,10 @@
 #include "hooks/web/web_hook.hpp"
 #include "plugs/console/console_plug.hpp"
 #include "plugs/dummy/dummy_plug.hpp"
+#include "plugs/github/github_plug.hpp"
 #include "plugs/irc/irc_plug.hpp"
 #include "plugs/memory/memory_plug.hpp"
+#include "plugs/web/web_plug.hpp"
 #include "plugs/xmpp/xmpp_plug.hpp"
 #include "runner/runner_hook.hpp"
 #include "store/database_hook.hpp"
@@ -48,6 +50,8 @@ const Module& builtin_module() {
                                  describe<hooks::FilterHook>(),
                                  // The web (issue 12).
                                  describe<web::WebHook>(),
+                                 describe<plugs::WebPlug>(),
+                                 describe<plugs::GitHubPlug>(),
                              }};
   return module;
 }

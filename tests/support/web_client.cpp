@@ -18,6 +18,13 @@ using tcp = asio::ip::tcp;
 using namespace asio::experimental::awaitable_operators;
 
 Task<RawExchange> raw_exchange(int port, std::string data, std::chrono::milliseconds limit) {
+  auto never = [](const std::string&) { return false; };
+  co_return co_await read_until(port, std::move(data), never, limit);
+}
+
+Task<RawExchange> read_until(int port, std::string data,
+                             std::function<bool(const std::string&)> done,
+                             std::chrono::milliseconds limit) {
   constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
   auto ex = co_await asio::this_coro::executor;
   tcp::socket socket(ex);
@@ -36,6 +43,7 @@ Task<RawExchange> raw_exchange(int port, std::string data, std::chrono::millisec
     for (;;) {
       auto [ec, n] = co_await socket.async_read_some(asio::buffer(buf), kTuple);
       out.reply.append(buf, n);
+      if (!ec && done(out.reply)) co_return;
       if (ec) {
         out.closed = true;
         co_return;
@@ -46,7 +54,9 @@ Task<RawExchange> raw_exchange(int port, std::string data, std::chrono::millisec
     auto [ec] = co_await deadline.async_wait(kTuple);
     (void)ec;
   };
-  co_await (reader() || waiter());
+  // Bound first: GCC 12 may destroy temporaries in a co_await twice.
+  auto either = reader() || waiter();
+  co_await std::move(either);
   co_return out;
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,13 @@ struct RawExchange {
 };
 Task<RawExchange> raw_exchange(int port, std::string data,
                                std::chrono::milliseconds limit = std::chrono::seconds(10));
+
+// Connects, writes `request`, then reads until `done(received so far)`
+// holds, the server closes, or `limit` passes; returns what was read. For
+// responses that stream (Server-Sent Events).
+Task<RawExchange> read_until(int port, std::string request,
+                             std::function<bool(const std::string&)> done,
+                             std::chrono::milliseconds limit = std::chrono::seconds(10));
 
 // The status code of the first response in `reply` ("HTTP/1.1 400 ..."),
 // or 0.

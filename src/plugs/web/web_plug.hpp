@@ -1,0 +1,112 @@
+// WebPlug (immp.plug.web.WebPlug, new in immp): an HTTP API on the web
+// resource (immp.hook.web.WebHook) for tools that want to join the chat
+// without writing a plug.
+//
+//   POST /api/v1/channels/{channel}/messages   post as the token's user -> receipts
+//   GET  /api/v1/channels/{channel}/messages   history (?after=CURSOR), from the database
+//   GET  /api/v1/channels                      the channels the token may use
+//   GET  /api/v1/stream                        the host's message stream: WebSocket or SSE
+//   GET  /api/v1/openapi.json                  docs/openapi.json
+//
+// Channels are declared in config (`channels`, by source). Bearer tokens
+// carry scopes (read, write) and optionally the channels they are for;
+// tokens are compared as SHA-256 digests in constant time.
+//
+// Every stream client has its own bounded queue on the bus (src/bus): it
+// gets every message it may see, filtered on the host's side, and a
+// client that falls that far behind is told so with the cursor it has
+// reached and disconnected, never slowing anyone else; it resumes from the
+// cursor with nothing missed while the events are still kept.
+//
+// Runs on the host's executor.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "hooks/web/web_hook.hpp"
+#include "immp/plug.hpp"
+
+namespace immp {
+class Database;
+}
+
+namespace immp::plugs {
+
+class WebPlug final : public Plug {
+ public:
+  static constexpr std::string_view kPath = "immp.plug.web.WebPlug";
+  static constexpr std::string_view kDescription =
+      "An HTTP API: post and read messages, and follow the host's stream over WebSocket or "
+      "Server-Sent Events.";
+  static SpecPtr schema();
+
+  // The routes this plug serves under its prefix, as (method, pattern):
+  // what the OpenAPI document must describe.
+  static std::vector<std::pair<std::string, std::string>> routes();
+  // docs/openapi.json, as built in.
+  static std::string_view openapi();
+
+  explicit WebPlug(const Init& init);
+  ~WebPlug() override;
+
+  std::string network_name() const override { return "Web"; }
+  std::string network_id() const override { return "web:" + name(); }
+
+  Task<> start() override;
+  Task<> stop() override;
+  Task<PutResult> put(Posting& post) override;
+  Task<std::vector<Channel>> public_channels() override;
+  Task<std::optional<bool>> channel_is_private(const Channel& channel) override;
+  Task<std::optional<std::string>> channel_title(const Channel& channel) override;
+
+  // Stream clients connected now.
+  std::size_t stream_clients() const { return stream_clients_; }
+
+  struct Token {
+    std::string name;
+    std::array<unsigned char, 32> digest{};
+    bool read = false;
+    bool write = false;
+    std::vector<std::string> channels;  // sources; empty: all of this plug's
+  };
+
+ private:
+  // The token a request carries (Authorization: Bearer, or access_token in
+  // the query for browsers' WebSocket and EventSource); null if none matches.
+  const Token* authenticate(const web::Request& request) const;
+  bool may_use(const Token& token, const std::string& source) const;
+  bool has_channel(const std::string& source) const;
+
+  Task<web::Response> post_message(web::Request& request);
+  web::Response post_now(web::Request& request);
+  Task<web::Response> get_history(web::Request& request);
+  Task<web::Response> get_channels(web::Request& request);
+  Task<web::Response> get_stream(web::Request& request);
+  Task<> run_socket(web::Request& request, web::WebSocketSession& session);
+
+  // Queues a message of ours into the host and records it in the history.
+  // Returns its cursor.
+  std::uint64_t emit(SentPtr sent);
+  std::string next_id();
+
+  std::vector<std::string> channels_;
+  std::vector<Token> tokens_;
+  std::string prefix_;
+  std::size_t queue_;
+  std::size_t page_;
+  std::chrono::milliseconds heartbeat_;
+  web::WebHook* web_ = nullptr;
+  Database* db_ = nullptr;
+  std::uint64_t seq_ = 0;
+  std::size_t stream_clients_ = 0;
+  std::vector<web::Route> routes_;
+};
+
+}  // namespace immp::plugs

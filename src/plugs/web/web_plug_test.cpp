@@ -1,0 +1,345 @@
+#include "plugs/web/web_plug.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "bus/bus.hpp"
+#include "immp/host.hpp"
+#include "net/http.hpp"
+#include "net/websocket.hpp"
+#include "store/database_hook.hpp"
+#include "support/async.hpp"
+#include "support/hooks.hpp"
+#include "support/memory.hpp"
+#include "support/process.hpp"
+#include "support/web_client.hpp"
+
+namespace immp::plugs {
+namespace {
+
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+constexpr const char* kWriter = "writer-token-0123456789";
+constexpr const char* kReader = "reader-token-0123456789";
+constexpr const char* kLobby = "lobby-token-01234567890";
+
+// One host for the program: a database, the web server, the API plug and
+// a memory network beside it.
+struct Env {
+  asio::io_context io;
+  test::TempDir dir{"immp-webplug"};
+  std::unique_ptr<Host> host;
+  web::WebHook* web = nullptr;
+  WebPlug* api = nullptr;
+  MemoryPlug* net = nullptr;
+
+  Env() {
+    HostOptions o;
+    o.base_dir = dir.path();
+    host = std::make_unique<Host>(io.get_executor(), o);
+    test::add_hook<store::DatabaseHook>(*host, "db",
+                                        "url: \"sqlite:///" + (dir.path() / "immp.db").string() +
+                                            "\"");
+    web = &test::add_hook<web::WebHook>(*host, "web", "port: 0\nmax-body: 4096\n");
+    net = &test::add_memory_plug(*host, "net");
+    api = &test::add_plug<WebPlug>(*host, "api", std::string(R"(
+channels: [lobby, dev]
+queue: 8
+tokens:
+  - {name: writer, token: )") + kWriter + R"(, scopes: [read, write]}
+  - {name: reader, token: )" + kReader + R"(, scopes: [read]}
+  - {name: lobbyist, token: )" + kLobby + R"(, scopes: [read, write], channels: [lobby]}
+)");
+    test::run(io, host->open());
+  }
+};
+
+Env& env() {
+  static Env* e = new Env();
+  return *e;
+}
+
+class WebPlugTest : public ::testing::Test {
+ protected:
+  Env& e = env();
+
+  std::string url(const std::string& path) { return e.web->base_url() + "/api/v1" + path; }
+  std::string ws_url(const std::string& path) { return "ws" + url(path).substr(4); }
+
+  net::HttpResponse post(const std::string& channel, const std::string& body,
+                         const std::string& token = kWriter) {
+    net::HttpClient http(e.io.get_executor());
+    net::HttpRequest req;
+    req.method = "POST";
+    req.url = url("/channels/" + channel + "/messages");
+    req.body = body;
+    req.content_type = "application/json";
+    if (!token.empty()) req.headers.emplace_back("Authorization", "Bearer " + token);
+    return test::run(e.io, http.request(req));
+  }
+  net::HttpResponse get(const std::string& path, const std::string& token = kWriter) {
+    net::HttpClient http(e.io.get_executor());
+    net::Headers h;
+    if (!token.empty()) h.emplace_back("Authorization", "Bearer " + token);
+    return test::run(e.io, http.get(url(path), h));
+  }
+
+  std::unique_ptr<net::WebSocket> connect(const std::string& query = "",
+                                          const std::string& token = kWriter) {
+    net::WebSocketOptions o;
+    o.headers.emplace_back("Authorization", "Bearer " + token);
+    auto ws = std::make_unique<net::WebSocket>(e.io.get_executor(), o);
+    test::run(e.io, ws->connect(ws_url("/stream" + query)));
+    return ws;
+  }
+  json::object frame(net::WebSocket& ws) {
+    return json::parse(test::run(e.io, ws.read()).data).as_object();
+  }
+  // The next event's plain text (skipping nothing: a control frame fails).
+  std::string next_text(net::WebSocket& ws) {
+    auto f = frame(ws);
+    EXPECT_FALSE(f.contains("stream")) << json::serialize(f);
+    if (!f.contains("data")) return "";
+    return std::string(f.at("data").at("plain").as_string());
+  }
+};
+
+TEST_F(WebPlugTest, TwoStreamClientsBothGetEveryMessage) {
+  auto a = connect();
+  auto b = connect();
+  EXPECT_EQ(frame(*a).at("stream"), "ready");
+  EXPECT_EQ(frame(*b).at("stream"), "ready");
+  for (int i = 0; i < 3; ++i) {
+    auto r = post("lobby", R"({"text": "hello )" + std::to_string(i) + R"("})");
+    ASSERT_EQ(r.status, 201u) << r.body;
+    auto receipt = json::parse(r.body);
+    EXPECT_EQ(receipt.at("receipts").at(0).at("channel"), "lobby");
+  }
+  e.net->inject("#other", "from elsewhere");
+  for (auto* ws : {a.get(), b.get()}) {
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(next_text(*ws), "hello " + std::to_string(i));
+    EXPECT_EQ(next_text(*ws), "from elsewhere");
+  }
+  EXPECT_EQ(e.api->stream_clients(), 2u);
+}
+
+TEST_F(WebPlugTest, ResumeGetsExactlyWhatWasMissed) {
+  auto a = connect("?channels=api/dev");
+  ASSERT_EQ(frame(*a).at("stream"), "ready");
+  ASSERT_EQ(post("dev", R"({"text": "one"})").status, 201u);
+  auto first = frame(*a);
+  EXPECT_EQ(first.at("data").at("plain"), "one");
+  std::string cursor(first.at("id").as_string());
+  test::run(e.io, a->close());
+  ASSERT_EQ(post("dev", R"({"text": "two"})").status, 201u);
+  ASSERT_EQ(post("lobby", R"({"text": "not for this filter"})").status, 201u);
+  ASSERT_EQ(post("dev", R"({"text": "three"})").status, 201u);
+  auto b = connect("?channels=api/dev&since=" + cursor);
+  auto ready = frame(*b);
+  EXPECT_EQ(ready.at("stream"), "ready");
+  EXPECT_EQ(std::string(ready.at("cursor").as_string()), cursor);
+  EXPECT_EQ(next_text(*b), "two");
+  EXPECT_EQ(next_text(*b), "three");
+  ASSERT_EQ(post("dev", R"({"text": "four"})").status, 201u);
+  EXPECT_EQ(next_text(*b), "four");  // nothing twice, nothing else
+}
+
+TEST_F(WebPlugTest, SlowClientIsToldWithACursorAndLosesNothing) {
+  auto steady = connect("?channels=net/%23flood");
+  auto slow = connect("?channels=net/%23flood");
+  ASSERT_EQ(frame(*steady).at("stream"), "ready");
+  auto ready = frame(*slow);
+  std::string cursor(ready.at("cursor").as_string());
+  // 20 events at once, more than the queue (8) holds, before any client
+  // can be written to: the stream never waits for them.
+  auto flood = [&]() -> Task<> {
+    for (int i = 0; i < 20; ++i) {
+      Message m;
+      m.text = RichText("flood " + std::to_string(i));
+      auto sent = std::make_shared<const SentMessage>(
+          Receipt{"f" + std::to_string(i), e.net->channel("#flood"), Clock::now(), {}, false},
+          std::move(m));
+      co_await e.web->stream().publish(sent);
+    }
+  };
+  test::run(e.io, flood());
+  for (auto* ws : {slow.get(), steady.get()}) {
+    auto lag = frame(*ws);
+    EXPECT_EQ(lag.at("stream"), "lagged");
+    EXPECT_EQ(std::string(lag.at("cursor").as_string()), cursor);
+  }
+  auto again = connect("?channels=net/%23flood&since=" + cursor);
+  EXPECT_EQ(frame(*again).at("stream"), "ready");
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(next_text(*again), "flood " + std::to_string(i));
+}
+
+TEST_F(WebPlugTest, ServerSentEvents) {
+  std::string request = "GET /api/v1/stream?channels=api/lobby HTTP/1.1\r\nHost: x\r\n"
+                        "Authorization: Bearer " +
+                        std::string(kReader) + "\r\n\r\n";
+  bool done = false;
+  test::RawExchange got;
+  auto client = [&]() -> Task<> {
+    got = co_await test::read_until(e.web->port(), request, [](const std::string& s) {
+      return s.find("sse two") != std::string::npos;
+    });
+    done = true;
+  };
+  asio::co_spawn(e.io, client(), asio::detached);
+  ASSERT_TRUE(test::run_until(e.io, [&] { return e.api->stream_clients() > 0; }));
+  ASSERT_EQ(post("lobby", R"({"text": "sse one"})").status, 201u);
+  ASSERT_EQ(post("lobby", R"({"text": "sse two"})").status, 201u);
+  ASSERT_TRUE(test::run_until(e.io, [&] { return done; }));
+  EXPECT_EQ(test::status_of(got.reply), 200);
+  EXPECT_NE(got.reply.find("text/event-stream"), std::string::npos);
+  EXPECT_NE(got.reply.find("event: ready\n"), std::string::npos);
+  EXPECT_NE(got.reply.find("event: message\ndata: {"), std::string::npos);
+  EXPECT_LT(got.reply.find("sse one"), got.reply.find("sse two"));
+}
+
+TEST_F(WebPlugTest, BadTokensAreRefused) {
+  auto none = post("lobby", R"({"text": "x"})", "");
+  EXPECT_EQ(none.status, 401u);
+  ASSERT_NE(none.header("WWW-Authenticate"), nullptr);
+  EXPECT_EQ(post("lobby", R"({"text": "x"})", "writer-token-0123456780").status, 401u);
+  EXPECT_EQ(post("lobby", R"({"text": "x"})", kReader).status, 403u);
+  EXPECT_EQ(post("dev", R"({"text": "x"})", kLobby).status, 403u);
+  EXPECT_EQ(post("lobby", R"({"text": "x"})", kLobby).status, 201u);
+  EXPECT_EQ(get("/channels/dev/messages", kLobby).status, 403u);
+  EXPECT_EQ(get("/stream?channels=api/dev", kLobby).status, 403u);
+  EXPECT_EQ(get("/stream", "nope").status, 401u);
+  auto channels = json::parse(get("/channels", kLobby).body);
+  EXPECT_EQ(channels.at("channels").as_array().size(), 1u);
+  // A WebSocket with a bad token is told why and closed.
+  auto ws = connect("", "not-a-token-at-all");
+  auto f = frame(*ws);
+  EXPECT_TRUE(f.contains("error"));
+  EXPECT_THROW(test::run(e.io, ws->read()), net::WebSocketError);
+}
+
+TEST_F(WebPlugTest, BadBodiesAreRefusedWithTheReason) {
+  auto not_json = post("lobby", "{");
+  EXPECT_EQ(not_json.status, 400u);
+  EXPECT_NE(not_json.body.find("not JSON"), std::string::npos);
+  EXPECT_EQ(post("lobby", "[1]").status, 400u);
+  auto typo = post("lobby", R"({"txt": "x"})");
+  EXPECT_EQ(typo.status, 400u);
+  EXPECT_NE(typo.body.find("did you mean 'text'"), std::string::npos) << typo.body;
+  auto bad_rich = post("lobby", R"({"text": [{"text": "a", "bold": "yes"}]})");
+  EXPECT_EQ(bad_rich.status, 400u);
+  EXPECT_NE(bad_rich.body.find("body.text[0].bold"), std::string::npos) << bad_rich.body;
+  EXPECT_EQ(post("lobby", R"({"text": ""})").status, 400u);
+  EXPECT_EQ(post("nowhere", R"({"text": "x"})").status, 404u);
+  auto big = post("lobby", R"({"text": ")" + std::string(5000, 'x') + R"("})");
+  EXPECT_EQ(big.status, 413u);
+  auto bad_file = post("lobby", R"({"attachments": [{"url": "file:///etc/passwd"}]})");
+  EXPECT_EQ(bad_file.status, 400u);
+}
+
+TEST_F(WebPlugTest, RichTextAuthorReplyAndAttachments) {
+  auto a = connect("?channels=api/dev");
+  ASSERT_EQ(frame(*a).at("stream"), "ready");
+  auto r = post("dev", R"({"text": [{"text": "bold", "bold": true}, {"text": " move"}],
+      "author": {"name": "Ann", "avatar": "https://example.org/ann.png"},
+      "reply_to": "123", "action": true,
+      "attachments": [{"url": "https://example.org/cat.png", "mime": "image/png"}]})");
+  ASSERT_EQ(r.status, 201u) << r.body;
+  auto env = frame(*a);
+  const auto& data = env.at("data").as_object();
+  EXPECT_EQ(data.at("plain"), "* Ann bold move");  // an action, as plain text shows it
+  EXPECT_EQ(data.at("text").at(0).at("bold"), true);
+  EXPECT_EQ(data.at("user").at("real_name"), "Ann");
+  EXPECT_EQ(data.at("user").at("avatar"), "https://example.org/ann.png");
+  EXPECT_EQ(data.at("action"), true);
+  EXPECT_EQ(data.at("reply_to").at("id"), "123");
+  EXPECT_EQ(data.at("attachments").at(0).at("url"), "https://example.org/cat.png");
+}
+
+TEST_F(WebPlugTest, HistoryFromTheDatabaseAfterACursor) {
+  ASSERT_EQ(post("dev", R"({"text": "h1"})").status, 201u);
+  // A message a hook sends to the channel is part of it too.
+  Message m;
+  m.text = RichText("h2 from a hook");
+  auto msg = std::make_shared<const Message>(std::move(m));
+  test::run(e.io, e.host->send(e.api->channel("dev"), msg));
+  ASSERT_EQ(post("dev", R"({"text": "h3"})").status, 201u);
+  auto page = get("/channels/dev/messages?limit=3");
+  ASSERT_EQ(page.status, 200u) << page.body;
+  auto all = json::parse(page.body).at("messages").as_array();
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(all[1].at("text").at(0).at("text"), "h2 from a hook");
+  std::string first(all[0].at("cursor").as_string());
+  auto rest = json::parse(get("/channels/dev/messages?after=" + first).body);
+  ASSERT_EQ(rest.at("messages").as_array().size(), 2u);
+  EXPECT_EQ(rest.at("messages").at(1).at("text").at(0).at("text"), "h3");
+  auto after_last = json::parse(get("/channels/dev/messages?after=" +
+                                    std::string(rest.at("cursor").as_string()))
+                                    .body);
+  EXPECT_TRUE(after_last.at("messages").as_array().empty());
+  EXPECT_EQ(get("/channels/dev/messages?after=abc").status, 400u);
+}
+
+TEST_F(WebPlugTest, CurlPosts) {
+  int code = -1;
+  std::string out = test::curl(e.io, {"-X", "POST", "-H", std::string("Authorization: Bearer ") + kWriter,
+                                      "-H", "Content-Type: application/json", "-d",
+                                      R"({"text": "from curl"})", url("/channels/lobby/messages")},
+                               &code);
+  EXPECT_EQ(code, 0);
+  EXPECT_EQ(json::parse(out).at("receipts").at(0).at("channel"), "lobby") << out;
+}
+
+TEST_F(WebPlugTest, OpenApiDocumentIsServedAndMatchesTheRoutes) {
+  std::ifstream in(std::string(IMMP_SOURCE_DIR) + "/docs/openapi.json");
+  std::stringstream docs;
+  docs << in.rdbuf();
+  auto served = get("/openapi.json", "");
+  ASSERT_EQ(served.status, 200u);
+  EXPECT_EQ(json::parse(served.body), json::parse(docs.str()))
+      << "re-run cmake after editing docs/openapi.json";
+  std::set<std::pair<std::string, std::string>> documented;
+  json::value doc = json::parse(docs.str());
+  for (const auto& [path, item] : doc.at("paths").as_object()) {
+    for (const auto& [method, op] : item.as_object()) {
+      if (method == "parameters") continue;
+      std::string m(method);
+      for (auto& c : m) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      documented.emplace(m, std::string(path));
+    }
+  }
+  std::set<std::pair<std::string, std::string>> served_routes;
+  for (const auto& r : WebPlug::routes()) served_routes.insert(r);
+  EXPECT_EQ(documented, served_routes);
+  // And each documented route answers (not 404).
+  for (const auto& [method, path] : documented) {
+    std::string p = path;
+    auto brace = p.find("{channel}");
+    if (brace != std::string::npos) p.replace(brace, 9, "lobby");
+    if (method == "GET" && path != "/stream") {
+      EXPECT_NE(get(p).status, 404u) << p;
+    }
+  }
+}
+
+TEST(WebPlugConfig, TokensAndChannelsAreChecked) {
+  asio::io_context io;
+  Host host(io.get_executor());
+  EXPECT_THROW(test::add_plug<WebPlug>(host, "a", "channels: [x]\ntokens: [{name: t, token: short}]"),
+               ConfigError);
+  EXPECT_THROW(test::add_plug<WebPlug>(host, "b",
+                                       "channels: [x]\ntokens: [{name: t, token: "
+                                       "0123456789abcdefgh, scopes: [admin]}]"),
+               ConfigError);
+  EXPECT_THROW(test::add_plug<WebPlug>(host, "c",
+                                       "channels: [x]\ntokens: [{name: t, token: "
+                                       "0123456789abcdefgh, channels: [y]}]"),
+               ConfigError);
+}
+
+}  // namespace
+}  // namespace immp::plugs
