@@ -41,3 +41,11 @@ foreach(d ${IMMP_TEST_DIRS})
     gtest_discover_tests(test_${name} DISCOVERY_TIMEOUT 30 PROPERTIES LABELS unit TIMEOUT 120)
   endif()
 endforeach()
+
+# The Python operator SDK's own tests (sdk/python, standard library only).
+find_package(Python3 COMPONENTS Interpreter)
+if(Python3_Interpreter_FOUND)
+  add_test(NAME sdk_python
+    COMMAND ${Python3_EXECUTABLE} -m unittest discover -s ${CMAKE_SOURCE_DIR}/sdk/python/tests -v)
+  set_tests_properties(sdk_python PROPERTIES LABELS unit TIMEOUT 60)
+endif()

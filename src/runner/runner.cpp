@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "core/logging.hpp"
+#include "operators/operators_hook.hpp"
 #include "runner/builtins.hpp"
 
 // GCC 12 at -O2 reports -Wmismatched-new-delete for the frame of the
@@ -100,7 +101,8 @@ SpecPtr runner_schema() {
       {"groups", map_of(group), empty_map(), ""},
       {"hooks", map_of(hook), empty_map(), ""},
       {"logging", any(), Node(), "Python logging.config dictionary"},
-      {"operators", any(), Node(), "out-of-process operators"},
+      {"operators", map_of(operators::operator_schema()), empty_map(),
+       "out-of-process operators (docs/operators.md)"},
       {"bus", any(), Node(), "the message bus"},
   });
 }
@@ -132,7 +134,25 @@ void Runner::build(const std::vector<const Module*>& extra) {
   for (const Module* m : extra) registry_.add(*m, std::string(m->name));
   populate(*host_, root_);
   config_written_ = host_->on_config_changed([this](Openable& source) { apply_config(source); });
+  bind_operators();
   bind_runner_hooks();
+}
+
+// An operator's config block changed at runtime: into the file with -w,
+// as a hook's would.
+void Runner::bind_operators() {
+  auto* ops = dynamic_cast<operators::OperatorsHook*>(host_->hook("operators"));
+  if (!ops) return;
+  operators_written_ = ops->on_config_changed([this](const std::string& name, const Node& config) {
+    for (Node* tree : {&raw_, &root_}) {
+      Node* section = tree->find("operators");
+      Node* entry = section ? section->find(name) : nullptr;
+      if (!entry) continue;
+      entry->set("config", config);
+      entry->repath();
+    }
+    if (write_back_) write_back();
+  });
 }
 
 // ---- RunnerHook's commands --------------------------------------------------
@@ -330,6 +350,13 @@ void Runner::populate(Host& host, Node& root) {
     host.add_hook(std::make_unique<RunnerHook>(Init{"runner", Node::map(), host}));
     if (&host == host_.get()) implicit_hooks_ = 1;
   }
+  // The operators (docs/operators.md) run under a hook of their own.
+  if (!host.hook("operators")) {
+    if (auto ops = operators::make_operators_hook(host, root, std::filesystem::absolute(file_).parent_path())) {
+      host.add_hook(std::move(ops));
+      if (&host == host_.get()) ++implicit_hooks_;
+    }
+  }
   check_hook_refs(host, root);
 }
 
@@ -503,6 +530,17 @@ Task<bool> Runner::reload() {
     co_await host.replace(std::move(hook), priority_of(entry),
                           entry.at("enabled").as_bool());
     done.push_back((old_hooks.count(name) ? "restarted hook " : "added hook ") + name);
+  }
+  if (!(root.at("operators") == root_.at("operators"))) {
+    auto base = std::filesystem::absolute(file_).parent_path();
+    if (auto* ops = dynamic_cast<operators::OperatorsHook*>(host.hook("operators"))) {
+      co_await ops->apply(operators::read_section(root, base));
+    } else if (auto fresh = operators::make_operators_hook(host, root, base)) {
+      host.add_hook(std::move(fresh));
+      ++implicit_hooks_;
+      co_await host.start("operators");
+    }
+    done.push_back("applied operators");
   }
   // Plugs a hook made for itself (a sync's virtual plug) start with it.
   for (Plug* p : host.plugs()) {

@@ -61,6 +61,8 @@ class Runner final : private RunnerControl {
   void reload_later(std::function<void(bool applied)> done) override;
   // Binds every RunnerHook of the host to this runner.
   void bind_runner_hooks();
+  // Writes operators' config changes back (-w).
+  void bind_operators();
 
   struct ReloadResult {
     Node raw;
@@ -89,6 +91,7 @@ class Runner final : private RunnerControl {
   Registry registry_;  // declared before host_: plugin code outlives instances
   std::unique_ptr<Host> host_;
   Subscription config_written_;
+  Subscription operators_written_;
   bool reloading_ = false;      // a reload (SIGHUP or the reload command) is running
   std::size_t implicit_hooks_ = 0;  // hooks the runner added itself (IMMP's `runner`)
   LoggerPtr log_;
