@@ -259,5 +259,46 @@ TEST(Operators, ASystemdNotifyDaemonRunsUnchanged) {
   EXPECT_EQ(f.count("sd", "sd-stopping"), 1) << f.trail();  // STOPPING=1
 }
 
+TEST(Operators, AChangedSectionIsAppliedByDifference) {
+  test::TempDir tmp("immp-ops");
+  Fixture f({settings("keep", fake("{mode: echo}"), tmp.path()),
+             settings("gone", fake("{mode: echo}"), tmp.path())},
+            tmp / "run");
+  f.open();
+  ASSERT_TRUE(f.wait_event("keep", "ready")) << f.trail();
+  ASSERT_TRUE(f.wait_event("gone", "ready")) << f.trail();
+  // `keep`'s config block alone changed; `gone` is gone; `new` is new.
+  run(f.io, f.ops->apply({settings("keep", fake("{mode: echo, level: 3}"), tmp.path()),
+                          settings("new", fake("{mode: echo}"), tmp.path())}));
+  ASSERT_TRUE(f.wait_posted(1)) << f.trail();
+  EXPECT_EQ(f.posted()[0], R"(reloaded {"level": 3, "mode": "echo"})");
+  EXPECT_EQ(f.count("keep", "exited"), 0);  // reloaded, not restarted
+  EXPECT_EQ(f.count("gone", "exited"), 1);
+  EXPECT_FALSE(f.ops->status("gone"));
+  ASSERT_TRUE(f.wait_event("new", "ready")) << f.trail();
+  // Any other change restarts it, under the same name lock.
+  run(f.io, f.ops->apply({settings("keep", fake("{mode: echo, level: 3}") + "grace: 1\n", tmp.path()),
+                          settings("new", fake("{mode: echo}"), tmp.path())}));
+  EXPECT_EQ(f.count("keep", "exited"), 1);
+  ASSERT_TRUE(f.wait_event("keep", "ready", 2)) << f.trail();
+  EXPECT_EQ(f.count("keep", "refused"), 0);
+}
+
+TEST(Operators, RestartAndStopAndStartByTheApi) {
+  test::TempDir tmp("immp-ops");
+  Fixture f({settings("echo", fake("{mode: echo}") + "restart: never\n", tmp.path())}, tmp / "run");
+  f.open();
+  ASSERT_TRUE(f.wait_event("echo", "ready")) << f.trail();
+  EXPECT_TRUE(run(f.io, f.ops->restart("echo")));
+  ASSERT_TRUE(f.wait_event("echo", "ready", 2)) << f.trail();
+  EXPECT_EQ(f.ops->status("echo")->restarts, 1);
+  EXPECT_TRUE(run(f.io, f.ops->stop_operator("echo")));
+  EXPECT_EQ(f.ops->status("echo")->phase, Phase::stopped);
+  EXPECT_TRUE(run_until(f.io, [&] { return !f.ops->status("echo")->connected; }));
+  EXPECT_TRUE(f.ops->start_operator("echo"));
+  ASSERT_TRUE(f.wait_event("echo", "ready", 3)) << f.trail();
+  EXPECT_FALSE(run(f.io, f.ops->restart("nobody")));
+}
+
 }  // namespace
 }  // namespace immp::operators

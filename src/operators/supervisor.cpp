@@ -212,6 +212,7 @@ void Supervisor::launch() {
   for (const auto& [k, v] : env) o.env.push_back(k + "=" + v);
   child_ = std::shared_ptr<ChildProcess>(ChildProcess::spawn(ctx_.host.executor(), o));
   child_running_ = true;
+  ++run_;
   launched_at_ = last_seen_ = last_ping_ = Clock::now();
   last_watchdog_.reset();
   unhealthy_ = false;
@@ -419,21 +420,27 @@ Task<> Supervisor::pipe_reader(std::shared_ptr<ChildProcess> child, bool err) {
 }
 
 Task<bool> Supervisor::wait_exit(std::chrono::milliseconds timeout) {
+  // This run's end: by the time the waiter wakes, a restart may have
+  // started the next run already.
+  std::uint64_t run = run_;
+  auto ended = [&] { return !child_running_ || run_ != run; };
   asio::steady_timer timer(ctx_.host.executor(), timeout);
-  while (child_running_) {
+  while (!ended()) {
     auto either = (exited_.wait() || timer.async_wait(asio::as_tuple(asio::use_awaitable)));
     auto which = co_await std::move(either);
     if (which.index() == 1) break;
   }
-  co_return !child_running_;
+  co_return ended();
 }
 
 Task<> Supervisor::terminate(bool unhealthy, std::string why) {
+  std::uint64_t run = run_;
   if (!child_running_ || terminating_) {
-    while (child_running_) co_await exited_.wait();
+    while (child_running_ && run_ == run) co_await exited_.wait();
     co_return;
   }
   terminating_ = true;
+  std::shared_ptr<ChildProcess> child = child_;  // signals go to this run only
   if (unhealthy) {
     unhealthy_ = true;
     log_->warn("{}: restarting it", why);
@@ -450,10 +457,10 @@ Task<> Supervisor::terminate(bool unhealthy, std::string why) {
   }
   if (!asked || !co_await wait_exit(settings_.grace)) {
     if (asked) log_->info("still running {} after the shutdown request: SIGTERM", millis(settings_.grace));
-    child_->kill(SIGTERM);
+    child->kill(SIGTERM);
     if (!co_await wait_exit(settings_.grace)) {
       log_->warn("still running {} after SIGTERM: SIGKILL", millis(settings_.grace));
-      child_->kill(SIGKILL);
+      child->kill(SIGKILL);
       co_await wait_exit(std::chrono::seconds(30));
     }
   }

@@ -150,6 +150,7 @@ class Supervisor : public std::enable_shared_from_this<Supervisor> {
   std::deque<Clock::time_point> recent_restarts_;
   std::shared_ptr<ChildProcess> child_;
   bool child_running_ = false;
+  std::uint64_t run_ = 0;  // counts launches: which run a waiter waits for
   Clock::time_point launched_at_;
   Clock::time_point last_seen_;
   Clock::time_point last_ping_;
