@@ -49,3 +49,10 @@ if(Python3_Interpreter_FOUND)
     COMMAND ${Python3_EXECUTABLE} -m unittest discover -s ${CMAKE_SOURCE_DIR}/sdk/python/tests -v)
   set_tests_properties(sdk_python PROPERTIES LABELS unit TIMEOUT 60)
 endif()
+
+# The Node operator SDK's own tests (sdk/node, no dependencies).
+find_program(IMMP_NODE node)
+if(IMMP_NODE)
+  add_test(NAME sdk_node COMMAND ${IMMP_NODE} --test ${CMAKE_SOURCE_DIR}/sdk/node/test/)
+  set_tests_properties(sdk_node PROPERTIES LABELS unit TIMEOUT 60)
+endif()

@@ -105,6 +105,17 @@ TEST(Operators, DiceExampleAnswersInTheChannel) {
   EXPECT_TRUE(st->connected);
 }
 
+TEST(Operators, NodeEchoExampleAnswersInTheChannel) {
+  test::TempDir tmp("immp-ops");
+  const std::string echo = std::string(IMMP_SOURCE_DIR) + "/examples/operators/echo.js";
+  Fixture f({settings("echo", "command: node\nargs: [" + echo + "]\n", tmp.path())}, tmp / "run");
+  f.open();
+  ASSERT_TRUE(f.wait_event("echo", "ready")) << f.trail();
+  f.mem.inject("#room", "!echo from node", "alice");
+  ASSERT_TRUE(f.wait_posted(1)) << f.trail();
+  EXPECT_EQ(f.posted()[0], "from node");
+}
+
 TEST(Operators, AHangingOperatorIsRestarted) {
   test::TempDir tmp("immp-ops");
   Fixture f({settings("hang", fake("{mode: hang}") + "ping_interval: 0.1\nping_timeout: 0.5\nbackoff: 0.01\n",
