@@ -9,6 +9,9 @@
 #include <boost/json.hpp>
 
 #include <cctype>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include <fmt/format.h>
 
@@ -85,6 +88,7 @@ SpecPtr WebPlug::schema() {
        "events a stream client may fall behind by before it is told and disconnected"},
       {"history", integer(), 100, "most messages in one history page"},
       {"heartbeat", real(), 15.0, "seconds between keep-alive comments on an idle SSE stream"},
+      {"chat", str(), Node(), "a folder of static files served at /chat/ (the web chat: web/chat)"},
   });
 }
 
@@ -144,6 +148,14 @@ WebPlug::WebPlug(const Init& init)
   if (queue_ == 0) config().at("queue").fail("must be more than 0");
   if (page_ == 0) config().at("history").fail("must be more than 0");
   if (heartbeat_.count() <= 0) config().at("heartbeat").fail("must be more than 0 seconds");
+  if (const Node* chat = config().find("chat"); chat && !chat->is_null()) {
+    std::filesystem::path dir(chat->as_string());
+    if (dir.is_relative()) dir = host().options().base_dir / dir;
+    if (!std::filesystem::is_regular_file(dir / "index.html")) {
+      chat->fail("no index.html in " + dir.string());
+    }
+    chat_dir_ = dir;
+  }
 }
 
 WebPlug::~WebPlug() = default;
@@ -188,6 +200,11 @@ Task<> WebPlug::start() {
   routes_.emplace_back(*web_, "GET", prefix_ + "/openapi.json", [](Request&) -> Task<Response> {
     co_return Response::json(200, std::string(openapi()));
   });
+  if (!chat_dir_.empty()) {
+    routes_.emplace_back(*web_, "GET", "/chat/*", [this](Request& r) -> Task<Response> {
+      co_return serve_chat(r);
+    });
+  }
   log()->info("API at {}{}", web_->base_url(), prefix_);
 }
 
@@ -460,6 +477,48 @@ Task<Response> WebPlug::get_channels(Request& r) {
     list.push_back(json::object{{"channel", s}, {"stream", name() + "/" + s}});
   }
   co_return Response::json(200, json::serialize(json::object{{"channels", std::move(list)}}));
+}
+
+// ---- the web chat's files ---------------------------------------------------
+
+Response WebPlug::serve_chat(Request& r) const {
+  std::string rel = r.params.at("*");
+  if (rel.empty() && (r.path.empty() || r.path.back() != '/')) {
+    // The page's relative links need the folder's slash.
+    Response moved = Response::text(301, "");
+    moved.headers.emplace_back("Location", r.path + "/");
+    return moved;
+  }
+  if (rel.empty()) rel = "index.html";
+  // Plain names only: no "..", no hidden files, nothing outside the folder.
+  for (std::size_t i = 0; i < rel.size(); ++i) {
+    char c = rel[i];
+    bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' ||
+              (c == '.' && i > 0 && rel[i - 1] != '/' && rel[i - 1] != '.') ||
+              (c == '/' && i > 0 && rel[i - 1] != '/');
+    if (!ok) return Response::error(404, "no such file");
+  }
+  std::ifstream in(chat_dir_ / rel, std::ios::binary);
+  if (!in) return Response::error(404, "no such file");
+  std::ostringstream body;
+  body << in.rdbuf();
+  static const std::pair<std::string_view, std::string_view> kTypes[] = {
+      {".html", "text/html; charset=utf-8"}, {".js", "text/javascript; charset=utf-8"},
+      {".css", "text/css; charset=utf-8"},   {".svg", "image/svg+xml"},
+      {".png", "image/png"},                 {".json", "application/json"},
+  };
+  Response res = Response::text(200, body.str());
+  res.content_type = "application/octet-stream";
+  for (auto [ext, type] : kTypes) {
+    if (rel.size() > ext.size() && rel.compare(rel.size() - ext.size(), ext.size(), ext) == 0) {
+      res.content_type = std::string(type);
+    }
+  }
+  res.headers.emplace_back("X-Content-Type-Options", "nosniff");
+  res.headers.emplace_back("Cache-Control", "no-cache");
+  res.headers.emplace_back("Content-Security-Policy",
+                           "default-src 'self'; connect-src 'self' ws: wss:; img-src * data:");
+  return res;
 }
 
 // ---- the stream -------------------------------------------------------------

@@ -23,6 +23,7 @@
 
 #include <array>
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
@@ -90,6 +91,7 @@ class WebPlug final : public Plug {
   Task<web::Response> get_channels(web::Request& request);
   Task<web::Response> get_stream(web::Request& request);
   Task<> run_socket(web::Request& request, web::WebSocketSession& session);
+  web::Response serve_chat(web::Request& request) const;
 
   // Queues a message of ours into the host and records it in the history.
   // Returns its cursor.
@@ -106,6 +108,7 @@ class WebPlug final : public Plug {
   Database* db_ = nullptr;
   std::uint64_t seq_ = 0;
   std::size_t stream_clients_ = 0;
+  std::filesystem::path chat_dir_;  // empty: no web chat
   std::vector<web::Route> routes_;
 };
 

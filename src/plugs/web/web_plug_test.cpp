@@ -50,6 +50,7 @@ struct Env {
     api = &test::add_plug<WebPlug>(*host, "api", std::string(R"(
 channels: [lobby, dev]
 queue: 8
+chat: )" + std::string(IMMP_SOURCE_DIR) + R"(/web/chat
 tokens:
   - {name: writer, token: )") + kWriter + R"(, scopes: [read, write]}
   - {name: reader, token: )" + kReader + R"(, scopes: [read]}
@@ -323,6 +324,25 @@ TEST_F(WebPlugTest, OpenApiDocumentIsServedAndMatchesTheRoutes) {
     if (method == "GET" && path != "/stream") {
       EXPECT_NE(get(p).status, 404u) << p;
     }
+  }
+}
+
+TEST_F(WebPlugTest, ServesTheWebChatFilesAndNothingElse) {
+  net::HttpClient http(e.io.get_executor());
+  auto page = test::run(e.io, http.get(e.web->base_url() + "/chat"));
+  EXPECT_EQ(page.status, 200u);
+  ASSERT_NE(page.header("Content-Type"), nullptr);
+  EXPECT_EQ(*page.header("Content-Type"), "text/html; charset=utf-8");
+  EXPECT_NE(page.body.find("chat.js"), std::string::npos);
+  auto js = test::run(e.io, http.get(e.web->base_url() + "/chat/chat.js"));
+  EXPECT_EQ(js.status, 200u);
+  EXPECT_EQ(*js.header("Content-Type"), "text/javascript; charset=utf-8");
+  for (std::string bad : {"/chat/../CMakeLists.txt", "/chat/%2e%2e/chat/index.html",
+                          "/chat/.hidden", "/chat/nothing.html"}) {
+    auto r = test::run(e.io, test::raw_exchange(e.web->port(), "GET " + bad +
+                                                                   " HTTP/1.1\r\nHost: x\r\n"
+                                                                   "Connection: close\r\n\r\n"));
+    EXPECT_EQ(test::status_of(r.reply), 404) << bad;
   }
 }
 
