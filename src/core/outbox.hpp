@@ -3,6 +3,7 @@
 #pragma once
 
 #include <deque>
+#include <list>
 #include <map>
 #include <set>
 #include <memory>
@@ -81,14 +82,45 @@ class Outboxes {
     std::optional<PutResult> result;  // set when put() ended
     bool ordered = false;  // put() said the next may start (Posting::ordered)
   };
+  // Flights in order. A flight stays where it is while others come and go
+  // at the ends (fly() holds it by reference), and a landed flight's node
+  // is kept for the next one: no allocation per message once warm (a
+  // std::deque of flights allocated a block every second message).
+  class FlightList {
+   public:
+    bool empty() const { return live_.empty(); }
+    std::size_t size() const { return live_.size(); }
+    Flight& front() { return live_.front(); }
+    Flight& back() { return live_.back(); }
+    auto begin() const { return live_.begin(); }
+    auto end() const { return live_.end(); }
+    auto rbegin() { return live_.rbegin(); }
+    auto rend() { return live_.rend(); }
+    Flight& emplace_back() {
+      if (spare_.empty()) return live_.emplace_back();
+      live_.splice(live_.end(), spare_, spare_.begin());
+      return live_.back() = Flight{};
+    }
+    void pop_front() {
+      live_.front() = Flight{};  // lets go of the message now
+      spare_.splice(spare_.end(), live_, live_.begin());
+    }
+    void clear() {
+      live_.clear();
+      spare_.clear();
+    }
+
+   private:
+    std::list<Flight> live_;
+    std::list<Flight> spare_;
+  };
   struct Box {
     Box(Executor ex, Channel c, Backoff b)
         : channel(std::move(c)), wake(ex), landed(ex), backoff(b) {}
     Channel channel;
     std::deque<OutboxEntry> entries;
     // In flight, oldest first; several only for a plug that pipelines.
-    // (A deque: elements stay put while others come and go at the ends.)
-    std::deque<Flight> flights;
+    FlightList flights;
     Signal wake;  // an entry arrived, the plug came back, or a retry is due
     Signal landed;  // a pipelined flight ended
     bool waiting = false;
