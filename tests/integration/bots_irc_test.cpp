@@ -22,13 +22,6 @@ using namespace std::chrono_literals;
 
 std::string immp_binary() { return (fs::path(IMMP_BINARY_DIR) / "immp").string(); }
 
-std::string read(const fs::path& file) {
-  std::ifstream in(file);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
 // The config, with `# comment`-free lines the test looks for afterwards.
 std::string config(int port, const std::string& admin) {
   return "plugs:\n"
@@ -191,7 +184,7 @@ TEST_F(BotsOnIrc, ArAddIsWrittenBackAndTheRestOfTheFileIsIntact) {
   EXPECT_EQ(ask("#lobby", "good night all", "#lobby"), "Good night, night!");
   EXPECT_EQ(ask("bot", "?run-write", "alice"), "\xE2\x9C\x85 Written");
   stop_cleanly();
-  std::string after = read(file_);
+  std::string after = test::read_file(file_);
   EXPECT_NE(after.find("good (morning|night)"), std::string::npos) << after;
   EXPECT_NE(after.find("Good {0}, {0}!"), std::string::npos) << after;
   // Everything else is still there.
@@ -213,7 +206,7 @@ TEST_F(BotsOnIrc, ReloadAppliesAChangedFileForAnAdminOnly) {
   ASSERT_TRUE(help);
   EXPECT_EQ(plain(help->param(1)), "Available commands:") << "the first answer is to ?help";
   // alice changes the file and reloads.
-  std::string text = read(file_);
+  std::string text = test::read_file(file_);
   auto at = text.find("rules: Be nice.");
   ASSERT_NE(at, std::string::npos);
   text.replace(at, std::string("rules: Be nice.").size(), "rules: Be very nice.");

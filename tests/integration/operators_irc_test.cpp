@@ -23,13 +23,6 @@ using namespace std::chrono_literals;
 std::string immp_binary() { return (fs::path(IMMP_BINARY_DIR) / "immp").string(); }
 const fs::path kSource = IMMP_SOURCE_DIR;
 
-std::string read(const fs::path& file) {
-  std::ifstream in(file);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
 std::string config(int port, const fs::path& dir) {
   return "plugs:\n"
          "  irc:\n"
@@ -94,7 +87,7 @@ TEST(OperatorsOnIrc, TheDiceBotAnswersAndTheLoggerWritesTheDay) {
   fs::path logs = dir / "logs" / "irc_#lobby";
   ASSERT_TRUE(fs::is_directory(logs)) << immp.err();
   std::string day;
-  for (const auto& e : fs::directory_iterator(logs)) day = read(e.path());
+  for (const auto& e : fs::directory_iterator(logs)) day = test::read_file(e.path());
   EXPECT_NE(day.find("<alice> !roll 3d6"), std::string::npos) << day;
   EXPECT_NE(day.find("<alice> !echo over the bus"), std::string::npos) << day;
 

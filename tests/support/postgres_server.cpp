@@ -22,18 +22,13 @@
 #include <thread>
 #include <vector>
 
+#include "support/process.hpp"
+
 namespace immp::test {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
 namespace {
-
-std::string read_file(const fs::path& file) {
-  std::ifstream in(file);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 int free_port() {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);

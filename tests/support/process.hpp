@@ -144,4 +144,8 @@ class TempDir {
 // std::runtime_error when it cannot.
 void write_file(const std::filesystem::path& file, std::string_view text);
 
+// The whole of `file` as it is now; empty when it cannot be read (a test
+// then fails on what it expected to find).
+std::string read_file(const std::filesystem::path& file);
+
 }  // namespace immp::test
