@@ -286,17 +286,26 @@ Task<std::optional<std::string>> WebPlug::channel_title(const Channel& c) {
 
 Task<Response> WebPlug::post_message(Request& r) { co_return post_now(r); }
 
-// Not a coroutine: nothing here waits (and GCC 12 misjudges big coroutine
-// frames with -Wmismatched-new-delete).
-Response WebPlug::post_now(Request& r) {
-  const Token* token = authenticate(r);
+std::optional<Response> WebPlug::refuse_channel(const web::Request& r, const Token* token,
+                                                bool write) const {
   if (!token) return unauthorized();
   const std::string& source = r.params.at("channel");
-  if (!token->write) return Response::error(403, "this token may not write");
+  if (write ? !token->write : !token->read) {
+    return Response::error(403, write ? "this token may not write" : "this token may not read");
+  }
   if (!has_channel(source)) return Response::error(404, "no channel '" + source + "'");
   if (!may_use(*token, source)) {
     return Response::error(403, "this token may not use channel '" + source + "'");
   }
+  return std::nullopt;
+}
+
+// Not a coroutine: nothing here waits (and GCC 12 misjudges big coroutine
+// frames with -Wmismatched-new-delete).
+Response WebPlug::post_now(Request& r) {
+  const Token* token = authenticate(r);
+  if (auto refused = refuse_channel(r, token, true)) return std::move(*refused);
+  const std::string& source = r.params.at("channel");
   boost::system::error_code ec;
   json::value body = json::parse(r.body, ec);
   if (ec) return Response::error(400, "the body is not JSON: " + ec.message());
@@ -418,13 +427,8 @@ Response WebPlug::post_now(Request& r) {
 
 Task<Response> WebPlug::get_history(Request& r) {
   const Token* token = authenticate(r);
-  if (!token) co_return unauthorized();
+  if (auto refused = refuse_channel(r, token, false)) co_return std::move(*refused);
   const std::string& source = r.params.at("channel");
-  if (!token->read) co_return Response::error(403, "this token may not read");
-  if (!has_channel(source)) co_return Response::error(404, "no channel '" + source + "'");
-  if (!may_use(*token, source)) {
-    co_return Response::error(403, "this token may not use channel '" + source + "'");
-  }
   std::optional<std::uint64_t> after;
   if (auto a = r.query_param("after")) {
     after = parse_cursor(*a);

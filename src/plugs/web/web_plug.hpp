@@ -83,6 +83,11 @@ class WebPlug final : public Plug {
   // the query for browsers' WebSocket and EventSource); null if none matches.
   const Token* authenticate(const web::Request& request) const;
   bool may_use(const Token& token, const std::string& source) const;
+  // The answer refusing `request`, authenticated as `token` (null: not at
+  // all), to a channel route (401, 403 or 404), or nothing when the token
+  // may read (or write) the channel it names.
+  std::optional<web::Response> refuse_channel(const web::Request& request, const Token* token,
+                                              bool write) const;
   bool has_channel(const std::string& source) const;
 
   Task<web::Response> post_message(web::Request& request);
