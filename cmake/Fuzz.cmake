@@ -131,6 +131,8 @@ if(IMMP_FUZZ)
   file(WRITE ${corpus}/presence
     "<presence from='r@m/n'><x xmlns='http://jabber.org/protocol/muc#user'><item jid='a@b/c'/>"
     "<status code='110'/></x></presence><iq type='get' id='p'><ping xmlns='urn:xmpp:ping'/></iq>")
+  file(WRITE ${corpus}/xml-prefix
+    "<message type='groupchat'><xml:odd xmlns='urn:x'><y/></xml:odd><z/></message>")
   file(WRITE ${corpus}/entities "<!DOCTYPE x [<!ENTITY a 'aaaa'>]><m>&a;&a;</m>")
   file(WRITE ${CMAKE_BINARY_DIR}/fuzz/xmpp_xml.dict
     "\"<message>\"\n\"</message>\"\n\"<body>\"\n\"xmlns='\"\n\"xml:lang\"\n\"&amp;\"\n"

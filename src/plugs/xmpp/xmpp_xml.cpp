@@ -110,9 +110,14 @@ std::string Element::str(std::string_view parent_ns) const {
 }
 
 void Element::write(std::string& out, std::string_view parent_ns) const {
+  // The xml namespace is bound to its prefix and may not be declared as a
+  // default, so its elements keep "xml:" and leave the default in scope as is.
+  const bool xml_prefixed = ns == kNsXml;
+  std::string_view scope = xml_prefixed ? parent_ns : std::string_view(ns);
   out += '<';
+  if (xml_prefixed) out += "xml:";
   out += name;
-  if (ns != parent_ns) {
+  if (!xml_prefixed && ns != parent_ns) {
     out += " xmlns='";
     out += escape(ns);
     out += '\'';
@@ -132,8 +137,9 @@ void Element::write(std::string& out, std::string_view parent_ns) const {
   }
   out += '>';
   out += escape(text);
-  for (const auto& c : children) c.write(out, ns);
+  for (const auto& c : children) c.write(out, scope);
   out += "</";
+  if (xml_prefixed) out += "xml:";
   out += name;
   out += '>';
 }

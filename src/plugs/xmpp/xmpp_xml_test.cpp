@@ -71,6 +71,27 @@ TEST(XmppXml, SerialisesWithEscapesAndOnlyTheNeededNamespaces) {
   EXPECT_EQ(events[1].element.child("origin-id", "urn:xmpp:sid:0")->attr("id"), "x");
 }
 
+// Found by the fuzzer: an element in the xml namespace ("xml:" is bound by
+// XML itself) was written as a default-namespace declaration of that URI,
+// which no parser accepts, so a relayed stanza would have broken our stream.
+TEST(XmppXml, ElementsInTheXmlNamespaceKeepTheirPrefix) {
+  StreamParser p;
+  ASSERT_FALSE(p.feed(opened("<message type='groupchat'><xml:odd xmlns='urn:x'><y/></xml:odd>"
+                             "<z/></message>")));
+  auto events = drain(p);
+  ASSERT_EQ(events.size(), 2u);
+  std::string xml = events[1].element.str("jabber:client");
+  EXPECT_EQ(xml, "<message type='groupchat'><xml:odd><y xmlns='urn:x'/></xml:odd><z/></message>");
+  StreamParser again;
+  ASSERT_FALSE(again.feed(opened(xml)));
+  auto back = drain(again);
+  ASSERT_EQ(back.size(), 2u);
+  const Element* odd = back[1].element.child("odd", "http://www.w3.org/XML/1998/namespace");
+  ASSERT_NE(odd, nullptr);
+  EXPECT_NE(odd->child("y", "urn:x"), nullptr);
+  EXPECT_NE(back[1].element.child("z", "jabber:client"), nullptr);
+}
+
 TEST(XmppXml, InvalidUtf8IsReplacedWhenWritten) {
   EXPECT_EQ(escape("a\xFF" "b"), "a\xEF\xBF\xBD" "b");
   EXPECT_EQ(escape("\xEF\xBF\xBE"), "\xEF\xBF\xBD");  // U+FFFE is not an XML character
