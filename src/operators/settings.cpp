@@ -105,7 +105,7 @@ OperatorSettings read_settings(const std::string& name, const Node& entry,
 
 std::filesystem::path runtime_root(const Node& root, const std::filesystem::path& base_dir) {
   if (const Node* bus = root.find("bus"); bus && bus->is_map()) {
-    if (const Node* dir = bus->find("runtime_dir")) {
+    if (const Node* dir = bus->find("runtime_dir"); dir && !dir->is_null()) {
       if (!dir->is_string()) dir->fail("expected a string (a directory)");
       return absolute_in(base_dir, dir->as_string());
     }

@@ -10,6 +10,7 @@
 #include <set>
 #include <fmt/format.h>
 
+#include "bus_nats/nats_hook.hpp"
 #include "core/logging.hpp"
 #include "operators/operators_hook.hpp"
 #include "runner/builtins.hpp"
@@ -103,7 +104,8 @@ SpecPtr runner_schema() {
       {"logging", any(), Node(), "Python logging.config dictionary"},
       {"operators", map_of(operators::operator_schema()), empty_map(),
        "out-of-process operators (docs/operators.md)"},
-      {"bus", any(), Node(), "the message bus"},
+      {"bus", bus_nats::bus_schema(), Node(),
+       "the message bus: the local socket's runtime_dir, NATS (docs/operators.md)"},
   });
 }
 
@@ -357,6 +359,13 @@ void Runner::populate(Host& host, Node& root) {
       if (&host == host_.get()) ++implicit_hooks_;
     }
   }
+  // NATS (docs/operators.md, "NATS"), when the bus section has a url.
+  if (!host.hook(bus_nats::NatsHook::kOwner)) {
+    if (auto nats = bus_nats::make_nats_hook(host, root)) {
+      host.add_hook(std::move(nats));
+      if (&host == host_.get()) ++implicit_hooks_;
+    }
+  }
   check_hook_refs(host, root);
 }
 
@@ -541,6 +550,23 @@ Task<bool> Runner::reload() {
       co_await host.start("operators");
     }
     done.push_back("applied operators");
+  }
+  if (!(root.at("bus") == root_.at("bus"))) {
+    // A changed NATS link: the hook again, with the new settings (durable
+    // consumers on the server carry the bridges over).
+    auto fresh = bus_nats::make_nats_hook(host, root);
+    if (host.hook(bus_nats::NatsHook::kOwner)) {
+      if (fresh) {
+        co_await host.replace(std::move(fresh), std::nullopt);
+      } else {
+        co_await host.stop(std::string(bus_nats::NatsHook::kOwner));
+      }
+    } else if (fresh) {
+      host.add_hook(std::move(fresh));
+      ++implicit_hooks_;
+      co_await host.start(std::string(bus_nats::NatsHook::kOwner));
+    }
+    done.push_back("applied bus");
   }
   // Plugs a hook made for itself (a sync's virtual plug) start with it.
   for (Plug* p : host.plugs()) {

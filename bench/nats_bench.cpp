@@ -1,0 +1,191 @@
+// nats: two hosts through a real nats-server (started here on loopback),
+// host A's channel bridged into host B's (docs/operators.md, "NATS"), plain
+// NATS (no JetStream), both hosts on one io_context in this process.
+//
+//   msg_per_s    IMMP_BENCH_N (default 200,000) messages said on A's
+//                network, until B's network got the last one: A's stream
+//                published in batches, B's bridge posting each into its
+//                channel's outbox.
+//   lost         of those, how many B's network never got (waited for
+//                until nothing arrived for 5 s).
+//   rtt_p99_us   a send request to host B (NATS request/reply from a
+//                plain client, the path that flushes at once) until its
+//                receipt: IMMP_BENCH_ROUNDS (default 2,000) one at a time.
+//   relay_p99_us one message at a time from A's network to B's network.
+//
+// Target: >= 100,000 msg/s with none lost.
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <thread>
+
+#include "bench.hpp"
+#include "bus_nats/nats_hook.hpp"
+#include "immp/host.hpp"
+#include "plugs/memory/memory_plug.hpp"
+#include "support/memory.hpp"
+#include "support/nats_server.hpp"
+
+namespace immp::bench {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Runs `task` on `io` to its end.
+template <typename T>
+T drive(asio::io_context& io, Task<T> task) {
+  std::optional<T> out;
+  std::exception_ptr error;
+  bool done = false;
+  asio::co_spawn(io, std::move(task), [&](std::exception_ptr e, T v) {
+    error = e;
+    if (!e) out.emplace(std::move(v));
+    done = true;
+  });
+  while (!done) {
+    if (io.stopped()) io.restart();
+    io.run_one_for(10ms);
+  }
+  if (error) std::rethrow_exception(error);
+  return std::move(*out);
+}
+
+void drive(asio::io_context& io, Task<> task) {
+  drive(io, [](Task<> t) -> Task<int> {
+    co_await std::move(t);
+    co_return 0;
+  }(std::move(task)));
+}
+
+// Runs `io` until `done()` or `idle` passes with no progress in `progress()`.
+template <typename D, typename P>
+bool run_until(asio::io_context& io, D done, P progress, std::chrono::milliseconds idle) {
+  auto last = progress();
+  auto since = std::chrono::steady_clock::now();
+  while (!done()) {
+    if (io.stopped()) io.restart();
+    io.run_one_for(5ms);
+    auto now = progress();
+    if (now != last) {
+      last = now;
+      since = std::chrono::steady_clock::now();
+    } else if (std::chrono::steady_clock::now() - since > idle) {
+      return false;
+    }
+  }
+  return true;
+}
+
+struct BenchHost {
+  BenchHost(asio::io_context& io, const std::string& prefix, const std::string& lobby,
+            const std::string& bus)
+      : host(io.get_executor()), mem(test::add_memory_plug(host, "irc", {{"keep", 16}})) {
+    host.add_channel("lobby", mem.channel(lobby));
+    Node section = parse_config("prefix: " + prefix + "\n" + bus, ConfigFormat::yaml, "bus.yaml");
+    section.set_path("bus");
+    section.repath();
+    validate(section, *bus_nats::bus_schema());
+    auto hook = std::make_unique<bus_nats::NatsHook>(
+        Init{std::string(bus_nats::NatsHook::kOwner), Node::map(), host},
+        bus_nats::read_nats_settings(section, host));
+    nats = &static_cast<bus_nats::NatsHook&>(host.add_hook(std::move(hook)));
+  }
+  Host host;
+  plugs::MemoryPlug& mem;
+  bus_nats::NatsHook* nats;
+};
+
+double percentile(std::vector<double>& v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<std::size_t>(static_cast<double>(v.size()) * p))];
+}
+
+int nats_bench(int, char**) {
+  if (!test::NatsServer::available()) {
+    std::fprintf(stderr, "nats: nats-server is not installed\n");
+    return 1;
+  }
+  const std::size_t n = env_size("IMMP_BENCH_N", 200'000);
+  const std::size_t rounds = env_size("IMMP_BENCH_ROUNDS", 2'000);
+  test::NatsServer::Options plain;
+  plain.jetstream = false;
+  test::NatsServer server(plain);
+  asio::io_context io;
+  BenchHost a(io, "bencha", "#a", "url: " + server.url() + "\nrequests: false\nqueue: 1000000\n");
+  BenchHost b(io, "benchb", "#b",
+              "url: " + server.url() + "\nbridges: [{channel: lobby, remote: 'bencha/irc/#a'}]\n");
+  drive(io, a.host.open());
+  drive(io, b.host.open());
+  if (!drive(io, a.nats->ready(10s)) || !drive(io, b.nats->ready(10s))) {
+    std::fprintf(stderr, "nats: the hosts did not connect\n");
+    return 1;
+  }
+
+  // One at a time, A's network to B's.
+  std::vector<double> relay;
+  for (std::size_t i = 0; i < 500; ++i) {
+    std::size_t before = b.mem.posted_count();
+    auto start = std::chrono::steady_clock::now();
+    a.mem.inject("#a", "ping " + std::to_string(i), "alice");
+    if (!run_until(io, [&] { return b.mem.posted_count() > before; },
+                   [&] { return b.mem.posted_count(); }, 5s)) {
+      break;
+    }
+    relay.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count());
+  }
+
+  // Send requests to B, from a plain client on its own thread.
+  std::vector<double> rtt;
+  std::atomic<bool> asked{false};
+  std::thread client([&] {
+    test::NatsClient c(server.port());
+    const std::string body =
+        R"({"specversion":"1.0","id":"r","source":"lobby","type":"message","data":{"text":"request"}})";
+    for (std::size_t i = 0; i < rounds; ++i) {
+      auto start = std::chrono::steady_clock::now();
+      auto answer = c.request("immp.benchb.send", body, 5s);
+      if (!answer || answer->find("\"receipt\"") == std::string::npos) break;
+      rtt.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count());
+    }
+    asked = true;
+  });
+  while (!asked) {
+    if (io.stopped()) io.restart();
+    io.run_one_for(5ms);
+  }
+  client.join();
+
+  // The stream: n messages said on A's network.
+  std::size_t before = b.mem.posted_count();
+  Stopwatch watch;
+  asio::co_spawn(io, a.mem.flood("#a", n), [](std::exception_ptr) {});
+  run_until(io, [&] { return b.mem.posted_count() - before >= n; },
+            [&] { return b.mem.posted_count(); }, 5s);
+  std::size_t got = b.mem.posted_count() - before;
+  double seconds = watch.seconds();
+  if (got < n) seconds -= 5;  // the idle wait that ended it
+  drive(io, b.host.close());
+  drive(io, a.host.close());
+
+  double rate = static_cast<double>(got) / seconds;
+  std::uint64_t lost = n - got;
+  double rtt_p50 = percentile(rtt, 0.5);
+  double rtt_p99 = percentile(rtt, 0.99);
+  Json line("nats");
+  line.num("msg_per_s", rate, 0)
+      .count("lost", lost)
+      .num("rtt_p99_us", rtt_p99, 1)
+      .num("rtt_p50_us", rtt_p50, 1)
+      .num("relay_p50_us", percentile(relay, 0.5), 1)
+      .num("relay_p99_us", percentile(relay, 0.99), 1)
+      .count("messages", n)
+      .count("round_trips", rtt.size())
+      .flag("target_met", lost == 0 && rate >= 100'000);
+  line.print();
+  return lost == 0 && rtt.size() == rounds ? 0 : 1;
+}
+
+Register registered("nats", nats_bench);
+
+}  // namespace
+}  // namespace immp::bench

@@ -1,0 +1,134 @@
+// NATS between immp hosts: two hosts (each with its in-memory network and
+// its NatsHook, in one process) share a bridged room through a real
+// nats-server; a plain NATS client sees the stream under subjects it can
+// filter with wildcards and sends messages by request/reply.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+#include "bus_nats/nats_hook.hpp"
+#include "plugs/memory/memory_plug.hpp"
+#include "support/async.hpp"
+#include "support/memory.hpp"
+#include "support/nats_hosts.hpp"
+#include "support/nats_server.hpp"
+
+namespace immp::test {
+namespace {
+
+using namespace std::chrono_literals;
+namespace json = boost::json;
+
+TEST(NatsBridge, TwoHostsShareARoomBothWaysWithNoEchoAndNothingDoubled) {
+  if (!NatsServer::available()) GTEST_SKIP() << "nats-server is not installed";
+  NatsServer& server = shared_nats_server();
+  asio::io_context io;
+  // Both networks echo our own posts back, as many do: the loop a bridge
+  // must not close.
+  NatsHost alpha(io, "alpha1", "#a",
+                 "url: " + server.url() + "\nbridges: [{channel: lobby, remote: 'beta1/irc/#b'}]\n");
+  NatsHost beta(io, "beta1", "#b",
+                "url: " + server.url() + "\nbridges: [{channel: lobby, remote: 'alpha1/irc/#a'}]\n");
+  alpha.open();
+  beta.open();
+  ASSERT_TRUE(alpha.ready()) << "alpha's bridge did not subscribe";
+  ASSERT_TRUE(beta.ready()) << "beta's bridge did not subscribe";
+
+  alpha.mem.inject("#a", "hello from alpha", "alice");
+  ASSERT_TRUE(run_until(io, [&] { return beta.mem.posted().size() >= 1; }, 10s));
+  EXPECT_EQ(beta.texts(), std::vector<std::string>{"hello from alpha"});
+  EXPECT_EQ(beta.mem.posted()[0]->channel, beta.mem.channel("#b"));
+  ASSERT_TRUE(beta.mem.posted()[0]->user);
+  EXPECT_EQ(beta.mem.posted()[0]->user->display_name(), "alice");
+  // beta's echo of the copy went out too (marked relayed) before this.
+  ASSERT_TRUE(run_until(io, [&] { return beta.nats->stats().published >= 1; }, 10s));
+
+  beta.mem.inject("#b", "hi from beta", "bob");
+  ASSERT_TRUE(run_until(io, [&] { return alpha.mem.posted().size() >= 1; }, 10s));
+  ASSERT_TRUE(run_until(io, [&] { return alpha.nats->stats().published >= 2; }, 10s));
+  alpha.mem.inject("#a", "and again", "alice");
+  ASSERT_TRUE(run_until(io, [&] { return beta.mem.posted().size() >= 2; }, 10s));
+  // Anything doubled or echoed would have been published before the last
+  // message on the same connection, so it would be here by now.
+  beta.mem.inject("#b", "last", "bob");
+  ASSERT_TRUE(run_until(io, [&] { return alpha.mem.posted().size() >= 2; }, 10s));
+  poll(io);
+  EXPECT_EQ(alpha.texts(), (std::vector<std::string>{"hi from beta", "last"}));
+  EXPECT_EQ(beta.texts(), (std::vector<std::string>{"hello from alpha", "and again"}));
+  EXPECT_EQ(alpha.nats->stats().relayed, 2u);
+  EXPECT_EQ(beta.nats->stats().relayed, 2u);
+}
+
+TEST(NatsBridge, TheStreamIsFilteredBySubjectWildcards) {
+  if (!NatsServer::available()) GTEST_SKIP() << "nats-server is not installed";
+  NatsServer& server = shared_nats_server();
+  asio::io_context io;
+  NatsHost alpha(io, "alpha2", "#a.b c", "url: " + server.url() + "\n");
+  NatsClient watcher(server.port());
+  // Only messages (not edits or deletes) of alpha2's irc plug, any channel.
+  watcher.subscribe("immp.alpha2.irc.*.message");
+  alpha.open();
+  ASSERT_TRUE(alpha.ready());
+  alpha.mem.inject("#a.b c", "a dotted room", "carol");
+  auto got = watcher.next(10s);
+  ASSERT_TRUE(got);
+  // The channel's dots and space are escaped: still one token.
+  EXPECT_EQ(got->subject, "immp.alpha2.irc.%23a%2Eb%20c.message");
+  json::value env = json::parse(got->body);
+  EXPECT_EQ(env.at("specversion"), "1.0");
+  EXPECT_EQ(env.at("type"), "message");
+  EXPECT_EQ(env.at("source"), "irc/#a.b c");
+  EXPECT_EQ(env.at("data").at("plain"), "a dotted room");
+  // The envelope's id is the message id JetStream dedupes by.
+  EXPECT_EQ(got->header("Nats-Msg-Id"), env.at("id").as_string().c_str());
+  EXPECT_EQ(got->header("Immp-Host"), "alpha2");
+}
+
+TEST(NatsBridge, SendRequestsGetAReceiptOrAnErrorNamingTheField) {
+  if (!NatsServer::available()) GTEST_SKIP() << "nats-server is not installed";
+  NatsServer& server = shared_nats_server();
+  asio::io_context io;
+  NatsHost alpha(io, "alpha3", "#a", "url: " + server.url() + "\n");
+  alpha.open();
+  ASSERT_TRUE(alpha.ready());
+  NatsClient client(server.port());
+  // The client's request waits while the host answers on its own thread:
+  // the test runs the host's loop meanwhile.
+  std::optional<std::string> answer;
+  std::thread asker([&] {
+    answer = client.request("immp.alpha3.send",
+                            R"({"specversion":"1.0","id":"op-1","source":"lobby","type":"message",)"
+                            R"("data":{"text":"sent over NATS"}})",
+                            10s);
+  });
+  ASSERT_TRUE(run_until(io, [&] { return alpha.mem.posted().size() >= 1; }, 10s));
+  run_until(io, [&] { return false; }, 200ms);
+  asker.join();
+  ASSERT_TRUE(answer);
+  json::value receipt = json::parse(*answer);
+  EXPECT_EQ(receipt.at("op"), "receipt") << *answer;
+  EXPECT_EQ(receipt.at("id"), "op-1");
+  EXPECT_EQ(receipt.at("channel"), "irc/#a");
+  EXPECT_EQ(receipt.at("ids").as_array().size(), 1u);
+  EXPECT_EQ(alpha.texts(), std::vector<std::string>{"sent over NATS"});
+
+  std::optional<std::string> refused;
+  std::thread wrong([&] {
+    refused = client.request("immp.alpha3.send",
+                             R"({"specversion":"1.0","id":"op-2","source":"nowhere","type":"message",)"
+                             R"("data":{"text":"lost"}})",
+                             10s);
+  });
+  run_until(io, [&] { return alpha.nats->stats().refused >= 1; }, 10s);
+  run_until(io, [&] { return false; }, 200ms);
+  wrong.join();
+  ASSERT_TRUE(refused);
+  json::value error = json::parse(*refused);
+  EXPECT_EQ(error.at("op"), "error");
+  EXPECT_EQ(error.at("field"), "source");
+  EXPECT_EQ(error.at("error"), "source: no channel 'nowhere' (a channel's name, or plug/source)");
+  EXPECT_EQ(error.at("id"), "op-2");
+}
+
+}  // namespace
+}  // namespace immp::test
