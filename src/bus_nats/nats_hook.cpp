@@ -153,7 +153,9 @@ struct NatsHook::Impl : std::enable_shared_from_this<Impl> {
   bool is_flushed() const {
     return queue.empty() && retries.empty() && (!js || publisher_->pending.load() == 0);
   }
-  Task<bool> wait_for(std::function<bool()> done, std::chrono::milliseconds timeout);
+  // Waits until (this->*done)() or `timeout`. (A member pointer, not a
+  // lambda: GCC 12 may destroy a coroutine's by-value callable twice.)
+  Task<bool> wait_for(bool (Impl::*done)() const, std::chrono::milliseconds timeout);
 
   // Runs `f` on the worker thread (the client's calls that wait for the
   // server) and resumes on the host's executor.
@@ -198,6 +200,8 @@ struct NatsHook::Impl : std::enable_shared_from_this<Impl> {
   RecentIds seen;
   NatsStats stats;
   std::uint64_t lost_logged = 0;
+  std::uint64_t unstored = 0;
+  std::chrono::steady_clock::time_point last_retry_log{};
 };
 
 namespace {
@@ -501,8 +505,15 @@ void NatsHook::Impl::send(Unsent& u) {
 }
 
 void NatsHook::Impl::retry(Unsent u, const std::string& why) {
-  if (retries.empty() && !retrying) {
-    log->warn("NATS: JetStream did not store {}: {} (sending again)", u.id, why);
+  // Said once per 5 s at most: a cluster electing a leader refuses every
+  // publish for seconds.
+  auto now = std::chrono::steady_clock::now();
+  ++unstored;
+  if (now - last_retry_log >= std::chrono::seconds(5)) {
+    log->warn("NATS: JetStream did not store {} events (last: {}: {}); sending them again", unstored,
+              u.id, why);
+    last_retry_log = now;
+    unstored = 0;
   }
   retries.push_back(std::move(u));
   if (!retrying) {
@@ -631,11 +642,11 @@ Task<json::object> NatsHook::Impl::handle_send(const std::string& body) {
   co_return json::object{{"op", "receipt"}, {"id", in.id}, {"channel", bus::source_of(*channel)}, {"ids", std::move(ids)}};
 }
 
-Task<bool> NatsHook::Impl::wait_for(std::function<bool()> done, std::chrono::milliseconds timeout) {
+Task<bool> NatsHook::Impl::wait_for(bool (Impl::*done)() const, std::chrono::milliseconds timeout) {
   auto self = shared_from_this();
   auto deadline = std::chrono::steady_clock::now() + timeout;
   asio::steady_timer timer(ex);
-  while (!done()) {
+  while (!(this->*done)()) {
     if (std::chrono::steady_clock::now() >= deadline) co_return false;
     // JetStream acks are counted on the client's thread: look again now
     // and then as well as on every change.
@@ -673,13 +684,14 @@ Task<> NatsHook::stop() {
   if (!impl_) co_return;
   auto impl = impl_;
   if (settings_.publish) {
-    auto flushed = impl->wait_for([impl] { return impl->is_flushed(); }, std::chrono::seconds(3));
+    auto flushed = impl->wait_for(&Impl::is_flushed, std::chrono::seconds(3));
     if (!co_await std::move(flushed)) log()->warn("NATS: stopping with events not yet stored");
   }
   impl->queue.close();
   co_await impl->tasks.stop(std::chrono::seconds(2));
-  auto closed = impl->blocking([impl] {
-    impl->teardown();
+  // The lambda holds a plain pointer: `impl` keeps it alive meanwhile.
+  auto closed = impl->blocking([p = impl.get()] {
+    p->teardown();
     return 0;
   });
   co_await std::move(closed);
@@ -705,17 +717,18 @@ const NatsStats& NatsHook::stats() const {
 Task<bool> NatsHook::ready(std::chrono::milliseconds timeout) {
   if (!impl_) co_return false;
   auto impl = impl_;
-  co_return co_await impl->wait_for([impl] { return impl->is_ready(); }, timeout);
+  auto done = impl->wait_for(&Impl::is_ready, timeout);
+  co_return co_await std::move(done);
 }
 
 Task<bool> NatsHook::flush(std::chrono::milliseconds timeout) {
   if (!impl_) co_return false;
   auto impl = impl_;
-  auto done = impl->wait_for([impl] { return impl->is_flushed(); }, timeout);
+  auto done = impl->wait_for(&Impl::is_flushed, timeout);
   bool ok = co_await std::move(done);
   if (!ok) co_return false;
-  auto flushed = impl->blocking([impl] {
-    return !impl->nc || natsConnection_FlushTimeout(impl->nc, 2000) == NATS_OK;
+  auto flushed = impl->blocking([p = impl.get()] {
+    return !p->nc || natsConnection_FlushTimeout(p->nc, 2000) == NATS_OK;
   });
   co_return co_await std::move(flushed);
 }

@@ -4,6 +4,9 @@
 // filter with wildcards and sends messages by request/reply.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+
 #include <boost/json.hpp>
 
 #include "bus_nats/nats_hook.hpp"
@@ -70,7 +73,15 @@ TEST(NatsBridge, TheStreamIsFilteredBySubjectWildcards) {
   alpha.open();
   ASSERT_TRUE(alpha.ready());
   alpha.mem.inject("#a.b c", "a dotted room", "carol");
-  auto got = watcher.next(10s);
+  // The watcher waits on its own thread while the host's loop runs here.
+  std::optional<NatsMessage> got;
+  std::atomic<bool> done{false};
+  std::thread watch([&] {
+    got = watcher.next(10s);
+    done = true;
+  });
+  run_until(io, [&] { return done.load(); }, 15s);
+  watch.join();
   ASSERT_TRUE(got);
   // The channel's dots and space are escaped: still one token.
   EXPECT_EQ(got->subject, "immp.alpha2.irc.%23a%2Eb%20c.message");
