@@ -39,7 +39,8 @@
 // 1: one put() at a time per channel, as before pipelining).
 //
 // IMMP_BIN names the immp binary (default: the one built beside this
-// bench); IMMP_BENCH_IRC_TRACE prints arrivals per millisecond on stderr.
+// bench; IMMP_BENCH_IRC_START_S, default 15, is how long it may take to
+// start, e.g. under valgrind); IMMP_BENCH_IRC_TRACE prints arrivals per millisecond on stderr.
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -381,7 +382,9 @@ class ImmpProcess {
     }
     process_ = std::make_unique<test::Process>(
         std::vector<std::string>{bin.string(), (dir_ / "immp.yaml").string()}, options);
-    if (!process_->wait_for(test::Stream::err, "Host ready", 15s)) {
+    // IMMP_BENCH_IRC_START_S: longer for an IMMP_BIN under a profiler.
+    auto start = std::chrono::seconds(env_size("IMMP_BENCH_IRC_START_S", 15));
+    if (!process_->wait_for(test::Stream::err, "Host ready", start)) {
       throw std::runtime_error("immp did not start:\n" + process_->err() + process_->out());
     }
   }
