@@ -16,6 +16,8 @@ packages=(
   # real servers started by the integration tests
   postgresql ngircd inspircd atheme-services
   prosody ejabberd nats-server python3-slixmpp nodejs
+  # the browser tests (tests/browser): headless Chromium and a font to draw with
+  chromium fonts-dejavu-core
 )
 
 missing=()
@@ -23,7 +25,27 @@ for p in "${packages[@]}"; do
   status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
   [[ "$status" == "install ok installed" ]] || missing+=("$p")
 done
-((${#missing[@]} == 0)) && exit 0
+# Debian's nodejs comes without npm; NodeSource's (on some machines) has it.
+command -v npm >/dev/null || missing+=(npm)
+
+# The npm packages of the browser tests, pinned in tests/browser/package-lock.json
+# (playwright-core 1.61.x: the last that runs on Debian's node 18), installed
+# into tests/browser/node_modules only.
+browser_deps() {
+  local root want have
+  root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+  want=$(sed -n 's/.*"playwright-core": "\(.*\)".*/\1/p' "$root/tests/browser/package.json")
+  have=$(sed -n 's/^  "version": "\(.*\)",$/\1/p' \
+    "$root/tests/browser/node_modules/playwright-core/package.json" 2>/dev/null || true)
+  [[ "$have" == "$want" ]] && return 0
+  echo "setup: installing playwright-core $want into tests/browser" >&2
+  (cd "$root/tests/browser" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+}
+
+if ((${#missing[@]} == 0)); then
+  browser_deps
+  exit 0
+fi
 
 echo "setup: installing ${missing[*]}" >&2
 sudo=()
@@ -37,3 +59,4 @@ if [[ ! -e /usr/sbin/policy-rc.d ]]; then
 fi
 "${sudo[@]}" apt-get update -qq
 "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+browser_deps

@@ -139,6 +139,19 @@ class Session final : public WebSocketSession {
   bool closed_ = false;
 };
 
+// A handler's headers replace the server's defaults of the same name, but
+// Set-Cookie may come several times (one cookie each).
+template <typename Message>
+void add_headers(Message& m, const Headers& headers) {
+  for (const auto& [k, v] : headers) {
+    if (iequals(k, "Set-Cookie")) {
+      m.insert(k, v);
+    } else {
+      m.set(k, v);
+    }
+  }
+}
+
 }  // namespace
 
 // ---- Request / Response ---------------------------------------------------
@@ -615,7 +628,7 @@ Task<> WebHook::serve(Stream stream, std::string remote) {
       head.set(http::field::server, "immp");
       head.set(http::field::content_type, response.content_type);
       head.set(http::field::cache_control, "no-cache");
-      for (const auto& [k, v] : response.headers) head.set(k, v);
+      add_headers(head, response.headers);
       head.keep_alive(false);
       http::response_serializer<http::empty_body> sr(head);
       lowest(stream).expires_after(limits_.write_timeout);
@@ -632,7 +645,7 @@ Task<> WebHook::serve(Stream stream, std::string remote) {
                                           req.version()};
     res.set(http::field::server, "immp");
     res.set(http::field::content_type, response.content_type);
-    for (const auto& [k, v] : response.headers) res.set(k, v);
+    add_headers(res, response.headers);
     res.keep_alive(keep_alive && response.status < 500);
     res.body() = std::move(response.body);
     res.prepare_payload();

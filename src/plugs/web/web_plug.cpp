@@ -64,6 +64,8 @@ std::string control(std::string_view kind, json::object o) {
   return json::serialize(o);
 }
 
+std::string sent_id(std::uint64_t seq) { return std::to_string(seq); }
+
 Response unauthorized() {
   Response r = Response::error(401, "a valid bearer token is needed (Authorization: Bearer ...)");
   r.headers.emplace_back("WWW-Authenticate", "Bearer");
@@ -96,6 +98,8 @@ std::vector<std::pair<std::string, std::string>> WebPlug::routes() {
   return {
       {"POST", "/channels/{channel}/messages"},
       {"GET", "/channels/{channel}/messages"},
+      {"PATCH", "/channels/{channel}/messages/{id}"},
+      {"DELETE", "/channels/{channel}/messages/{id}"},
       {"GET", "/channels"},
       {"GET", "/stream"},
       {"GET", "/openapi.json"},
@@ -109,6 +113,8 @@ WebPlug::WebPlug(const Init& init)
       page_(static_cast<std::size_t>(config().at("history").as_int())),
       heartbeat_(static_cast<long>(config().at("heartbeat").as_double() * 1000)) {
   features_.echo = true;
+  features_.edit = true;
+  features_.remove = true;
   features_.reply = true;
   features_.rich = true;
   features_.markup = Markup::plain;
@@ -194,6 +200,10 @@ Task<> WebPlug::start() {
                        bind(&WebPlug::post_message));
   routes_.emplace_back(*web_, "GET", prefix_ + "/channels/{channel}/messages",
                        bind(&WebPlug::get_history));
+  routes_.emplace_back(*web_, "PATCH", prefix_ + "/channels/{channel}/messages/{id}",
+                       [this](Request& r) { return change_message(r, false); });
+  routes_.emplace_back(*web_, "DELETE", prefix_ + "/channels/{channel}/messages/{id}",
+                       [this](Request& r) { return change_message(r, true); });
   routes_.emplace_back(*web_, "GET", prefix_ + "/channels", bind(&WebPlug::get_channels));
   routes_.emplace_back(*web_, "GET", prefix_ + "/stream", bind(&WebPlug::get_stream),
                        [this](Request& r, web::WebSocketSession& s) { return run_socket(r, s); });
@@ -243,31 +253,44 @@ const WebPlug::Token* WebPlug::authenticate(const Request& request) const {
   return found;
 }
 
-std::uint64_t WebPlug::emit(SentPtr sent) {
-  std::uint64_t seq = std::stoull(sent->id);
+void WebPlug::emit(SentPtr sent, std::uint64_t seq) {
   if (db_) {
     db_->write("INSERT INTO web_messages (plug, seq, channel, id, body) VALUES (?, ?, ?, ?, ?)",
                {name(), static_cast<std::int64_t>(seq), sent->channel.source, sent->id,
                 json::serialize(sent_to_json(*sent))});
   }
   queue(std::move(sent));
-  return seq;
 }
-
-std::string WebPlug::next_id() { return std::to_string(++seq_); }
 
 Task<PutResult> WebPlug::put(Posting& post) {
   if (!has_channel(post.channel().source)) {
     co_return PutResult::failed("no channel '" + post.channel().source + "' on this web plug");
   }
   // No network behind it: what is put is what web clients see, through
-  // the stream and the history.
-  std::string id = next_id();
+  // the stream and the history. An edit keeps the id it changes; every
+  // revision has a cursor of its own.
+  std::uint64_t seq = next_seq();
+  std::string id = std::to_string(seq);
+  const auto* sent = dynamic_cast<const SentMessage*>(post.message().get());
+  if (post.message()->edited && sent && !sent->id.empty()) id = sent->id;
   post.announce(id);
-  emit(std::make_shared<const SentMessage>(Receipt{id, post.channel(), Clock::now(), {}, false},
-                                           Message(*post.message())));
+  emit(std::make_shared<const SentMessage>(
+           Receipt{id, post.channel(), Clock::now(), id == sent_id(seq) ? "" : sent_id(seq), false},
+           Message(*post.message())),
+       seq);
   post.sent();
   co_return PutResult::delivered();
+}
+
+Task<> WebPlug::delete_message(const Receipt& receipt) {
+  if (!has_channel(receipt.channel.source)) co_return;
+  std::uint64_t seq = next_seq();
+  Message gone;
+  gone.deleted = true;
+  emit(std::make_shared<const SentMessage>(
+           Receipt{receipt.id, receipt.channel, Clock::now(), sent_id(seq), true},
+           std::move(gone)),
+       seq);
 }
 
 Task<std::vector<Channel>> WebPlug::public_channels() {
@@ -410,11 +433,12 @@ Response WebPlug::post_now(Request& r) {
     return Response::error(400, "a message needs text or attachments");
   }
 
-  std::string id = next_id();
+  std::uint64_t cursor = next_seq();
+  std::string id = sent_id(cursor);
   auto at = Clock::now();
   auto sent = std::make_shared<const SentMessage>(Receipt{id, channel(source), at, {}, false},
                                                   std::move(msg));
-  std::uint64_t cursor = emit(std::move(sent));
+  emit(std::move(sent), cursor);
   json::object receipt{
       {"id", id},
       {"channel", source},
@@ -469,6 +493,82 @@ Task<Response> WebPlug::get_history(Request& r) {
   }
   json::object out{{"messages", std::move(messages)}, {"cursor", cursor}};
   co_return Response::json(200, json::serialize(out));
+}
+
+// ---- PATCH, DELETE /channels/{channel}/messages/{id} ------------------------
+
+Task<Response> WebPlug::change_message(Request& r, bool deleting) {
+  const Token* token = authenticate(r);
+  if (auto refused = refuse_channel(r, token, true)) co_return std::move(*refused);
+  if (!db_) {
+    co_return Response::error(
+        501, "no history to find the message in: add immp.hook.database.DatabaseHook under hooks");
+  }
+  std::vector<sql::Value> params{name(), r.params.at("channel"), r.params.at("id")};
+  auto rows = co_await db_->query(
+      "SELECT body FROM web_messages WHERE plug = ? AND channel = ? AND id = ? "
+      "ORDER BY seq DESC LIMIT 1",
+      std::move(params));
+  if (rows.empty()) {
+    co_return Response::error(404, "no message '" + r.params.at("id") + "' in channel '" +
+                                       r.params.at("channel") + "'");
+  }
+  co_return change_now(r, *token, sql::as_text(rows[0][0]), deleting);
+}
+
+// `last` is the message's latest revision in the history, as JSON.
+Response WebPlug::change_now(Request& r, const Token& token, const std::string& last,
+                             bool deleting) {
+  const std::string& source = r.params.at("channel");
+  const std::string& id = r.params.at("id");
+  json::value before = json::parse(last);
+  const json::object& b = before.as_object();
+  if (b.contains("deleted")) return Response::error(410, "message '" + id + "' was deleted");
+  // Only the token that posted a message may change it: users of other
+  // networks (relayed here) and other tokens may not.
+  const json::object* user = b.contains("user") ? b.at("user").if_object() : nullptr;
+  auto is = [&](const char* key, const std::string& value) {
+    return user && user->contains(key) && user->at(key).is_string() &&
+           user->at(key).as_string() == value;
+  };
+  if (!is("plug", name()) || !is("id", token.name)) {
+    return Response::error(403, "only the token that posted message '" + id + "' may change it");
+  }
+  Message msg = message_from_json(before, host());
+  msg.edited = false;
+  if (deleting) {
+    msg.text.reset();
+    msg.attachments.clear();
+    msg.deleted = true;
+  } else {
+    boost::system::error_code ec;
+    json::value body = json::parse(r.body, ec);
+    if (ec) return Response::error(400, "the body is not JSON: " + ec.message());
+    if (!body.is_object()) return Response::error(400, "the body must be a JSON object");
+    for (const auto& kv : body.as_object()) {
+      if (kv.key() != "text") {
+        return Response::error(400, "unknown field '" + std::string(kv.key()) + "' (text)");
+      }
+    }
+    const json::value* t = body.as_object().if_contains("text");
+    if (!t) return Response::error(400, "body.text: an edit needs the new text");
+    json::object probe{{"text", *t}};
+    if (auto e = bus::check_message(probe, "body")) return Response::error(400, e->str());
+    msg.text = message_from_json(probe, host()).text;
+    if (!msg.text || msg.text->empty()) return Response::error(400, "body.text: empty");
+    msg.edited = true;
+  }
+  std::uint64_t cursor = next_seq();
+  auto at = Clock::now();
+  auto sent = std::make_shared<const SentMessage>(
+      Receipt{id, channel(source), at, sent_id(cursor), deleting}, std::move(msg));
+  emit(std::move(sent), cursor);
+  json::object receipt{
+      {"id", id},
+      {"channel", source},
+      {"at", std::chrono::duration_cast<std::chrono::milliseconds>(at.time_since_epoch()).count()}};
+  json::object out{{"receipts", json::array{receipt}}, {"cursor", std::to_string(cursor)}};
+  return Response::json(200, json::serialize(out));
 }
 
 Task<Response> WebPlug::get_channels(Request& r) {

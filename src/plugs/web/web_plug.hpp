@@ -4,6 +4,7 @@
 //
 //   POST /api/v1/channels/{channel}/messages   post as the token's user -> receipts
 //   GET  /api/v1/channels/{channel}/messages   history (?after=CURSOR), from the database
+//   PATCH, DELETE /api/v1/channels/{channel}/messages/{id}   edit or delete one's own post
 //   GET  /api/v1/channels                      the channels the token may use
 //   GET  /api/v1/stream                        the host's message stream: WebSocket or SSE
 //   GET  /api/v1/openapi.json                  docs/openapi.json
@@ -66,6 +67,8 @@ class WebPlug final : public Plug {
   Task<std::vector<Channel>> public_channels() override;
   Task<std::optional<bool>> channel_is_private(const Channel& channel) override;
   Task<std::optional<std::string>> channel_title(const Channel& channel) override;
+  // A deletion for web clients: the stream and the history carry it.
+  Task<> delete_message(const Receipt& receipt) override;
 
   // Stream clients connected now.
   std::size_t stream_clients() const { return stream_clients_; }
@@ -93,15 +96,21 @@ class WebPlug final : public Plug {
   Task<web::Response> post_message(web::Request& request);
   web::Response post_now(web::Request& request);
   Task<web::Response> get_history(web::Request& request);
+  // PATCH (`deleting` false) or DELETE of a message the request's token
+  // posted, found in the history.
+  Task<web::Response> change_message(web::Request& request, bool deleting);
+  web::Response change_now(web::Request& request, const Token& token, const std::string& last,
+                           bool deleting);
   Task<web::Response> get_channels(web::Request& request);
   Task<web::Response> get_stream(web::Request& request);
   Task<> run_socket(web::Request& request, web::WebSocketSession& session);
   web::Response serve_chat(web::Request& request) const;
 
-  // Queues a message of ours into the host and records it in the history.
-  // Returns its cursor.
-  std::uint64_t emit(SentPtr sent);
-  std::string next_id();
+  // Queues a message of ours (or a new revision or deletion of one: the
+  // same id) into the host and records it in the history under the cursor
+  // `seq`, from next_seq().
+  void emit(SentPtr sent, std::uint64_t seq);
+  std::uint64_t next_seq() { return ++seq_; }
 
   std::vector<std::string> channels_;
   std::vector<Token> tokens_;

@@ -83,6 +83,19 @@ class WebPlugTest : public ::testing::Test {
     if (!token.empty()) req.headers.emplace_back("Authorization", "Bearer " + token);
     return test::run(e.io, http.request(req));
   }
+  // PATCH (with `body`) or DELETE of one message of `channel`.
+  net::HttpResponse change(const std::string& method, const std::string& channel,
+                           const std::string& id, const std::string& body = "",
+                           const std::string& token = kWriter) {
+    net::HttpClient http(e.io.get_executor());
+    net::HttpRequest req;
+    req.method = method;
+    req.url = url("/channels/" + channel + "/messages/" + id);
+    req.body = body;
+    if (!body.empty()) req.content_type = "application/json";
+    if (!token.empty()) req.headers.emplace_back("Authorization", "Bearer " + token);
+    return test::run(e.io, http.request(req));
+  }
   net::HttpResponse get(const std::string& path, const std::string& token = kWriter) {
     net::HttpClient http(e.io.get_executor());
     net::Headers h;
@@ -283,6 +296,72 @@ TEST_F(WebPlugTest, HistoryFromTheDatabaseAfterACursor) {
                                     .body);
   EXPECT_TRUE(after_last.at("messages").as_array().empty());
   EXPECT_EQ(get("/channels/dev/messages?after=abc").status, 400u);
+}
+
+TEST_F(WebPlugTest, ATokenEditsAndDeletesItsOwnPosts) {
+  auto a = connect("?channels=api/dev");
+  ASSERT_EQ(frame(*a).at("stream"), "ready");
+  auto posted = post("dev", R"({"text": "frist", "author": {"name": "Ann"}})");
+  ASSERT_EQ(posted.status, 201u) << posted.body;
+  std::string id(json::parse(posted.body).at("receipts").at(0).at("id").as_string());
+  EXPECT_EQ(next_text(*a), "frist");
+
+  auto edited = change("PATCH", "dev", id, R"({"text": "first"})");
+  ASSERT_EQ(edited.status, 200u) << edited.body;
+  auto edit = frame(*a).at("data").as_object();
+  EXPECT_EQ(edit.at("id"), id);  // the same message, a new revision
+  EXPECT_EQ(edit.at("plain"), "first");
+  EXPECT_EQ(edit.at("edited"), true);
+  EXPECT_EQ(edit.at("user").at("real_name"), "Ann");  // kept from the post
+
+  // Others may not: another token, or anyone for a message relayed here.
+  EXPECT_EQ(change("PATCH", "lobby", id, R"({"text": "x"})", kLobby).status, 404u);
+  auto lobby_post = post("lobby", R"({"text": "mine"})", kLobby);
+  std::string lobby_id(json::parse(lobby_post.body).at("receipts").at(0).at("id").as_string());
+  EXPECT_EQ(change("DELETE", "lobby", lobby_id).status, 403u);
+  EXPECT_EQ(change("DELETE", "lobby", lobby_id, "", kReader).status, 403u);
+  EXPECT_EQ(change("PATCH", "dev", "999", R"({"text": "x"})").status, 404u);
+  auto typo = change("PATCH", "dev", id, R"({"txt": "x"})");
+  EXPECT_EQ(typo.status, 400u);
+  EXPECT_NE(typo.body.find("unknown field 'txt'"), std::string::npos) << typo.body;
+
+  ASSERT_EQ(change("DELETE", "dev", id).status, 200u);
+  auto gone = frame(*a).at("data").as_object();
+  EXPECT_EQ(gone.at("id"), id);
+  EXPECT_EQ(gone.at("deleted"), true);
+  EXPECT_EQ(change("PATCH", "dev", id, R"({"text": "back"})").status, 410u);
+
+  // The history has every revision in order, under cursors of their own.
+  auto page = json::parse(get("/channels/dev/messages?limit=3").body).at("messages").as_array();
+  ASSERT_EQ(page.size(), 3u);
+  EXPECT_EQ(page[0].at("id"), id);
+  EXPECT_EQ(page[1].at("edited"), true);
+  EXPECT_EQ(page[2].at("deleted"), true);
+  EXPECT_LT(std::stoull(std::string(page[0].at("cursor").as_string())),
+            std::stoull(std::string(page[2].at("cursor").as_string())));
+}
+
+TEST_F(WebPlugTest, EditsAndDeletionsFromOtherNetworksReachWebClients) {
+  auto a = connect("?channels=api/dev");
+  ASSERT_EQ(frame(*a).at("stream"), "ready");
+  Message m;
+  m.text = RichText("relayed");
+  auto first = std::make_shared<const Message>(std::move(m));
+  auto receipts = test::run(e.io, e.host->send(e.api->channel("dev"), first));
+  ASSERT_EQ(receipts.size(), 1u);
+  EXPECT_EQ(next_text(*a), "relayed");
+  Message changed;
+  changed.text = RichText("relayed, corrected");
+  changed.edited = true;
+  auto edit = std::make_shared<const SentMessage>(receipts[0], std::move(changed));
+  test::run(e.io, e.host->send(e.api->channel("dev"), edit));
+  auto f = frame(*a).at("data").as_object();
+  EXPECT_EQ(f.at("id"), receipts[0].id);
+  EXPECT_EQ(f.at("plain"), "relayed, corrected");
+  test::run(e.io, e.api->delete_message(receipts[0]));
+  auto d = frame(*a).at("data").as_object();
+  EXPECT_EQ(d.at("id"), receipts[0].id);
+  EXPECT_EQ(d.at("deleted"), true);
 }
 
 TEST_F(WebPlugTest, CurlPosts) {
