@@ -12,6 +12,7 @@
 #include "hooks/sync/sync_hook.hpp"
 #include "hooks/textcommand/textcommand_hook.hpp"
 #include "hooks/web/web_hook.hpp"
+#include "hooks/webui/webui_hook.hpp"
 #include "plugs/console/console_plug.hpp"
 #include "plugs/dummy/dummy_plug.hpp"
 #include "plugs/github/github_plug.hpp"
@@ -52,6 +53,7 @@ const Module& builtin_module() {
                                  describe<web::WebHook>(),
                                  describe<plugs::WebPlug>(),
                                  describe<plugs::GitHubPlug>(),
+                                 describe<webui::WebUIHook>(),
                              }};
   return module;
 }

@@ -12,7 +12,7 @@
 // press {selector, key}, click {selector}, text {selector},
 // wait_text {selector, text}, wait_fn {expr}, eval {expr},
 // screenshot {path}, offline {value}, errors (what the page logged as an
-// error, and uncaught exceptions, since it was opened). Waits take
+// error, and uncaught exceptions, since it was opened or last asked). Waits take
 // "timeout" in ms (default 10000).
 "use strict";
 
@@ -69,13 +69,21 @@ async function main() {
         ([sel, text]) => [...document.querySelectorAll(sel)].some((e) => e.innerText.includes(text)),
         [req.selector, req.text], { timeout: req.timeout });
     },
+    // Polled through the DevTools protocol: waitForFunction with a string
+    // would eval() in the page, which the pages' CSP rightly forbids.
     async wait_fn(req) {
-      await get(req).page.waitForFunction(req.expr, null, { timeout: req.timeout });
+      const page = get(req).page;
+      const end = Date.now() + req.timeout;
+      for (;;) {
+        if (await page.evaluate(req.expr).catch(() => false)) return;
+        if (Date.now() > end) throw new Error("timed out waiting for " + req.expr);
+        await new Promise((r) => setTimeout(r, 50));
+      }
     },
     async eval(req) { return await get(req).page.evaluate(req.expr); },
     async screenshot(req) { await get(req).page.screenshot({ path: req.path, fullPage: !!req.full }); },
     async offline(req) { await get(req).context.setOffline(!!req.value); },
-    async errors(req) { return get(req).errors; },
+    async errors(req) { return get(req).errors.splice(0); },
   };
 
   const lines = readline.createInterface({ input: process.stdin });

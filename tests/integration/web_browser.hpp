@@ -50,6 +50,8 @@ class Browser {
     return call({{"op", "open"}, {"url", url}, {"page", page}});
   }
   bool close(const std::string& page = "main") { return call({{"op", "close"}, {"page", page}}); }
+  // Loads `url` in the page, keeping its cookies and storage.
+  bool go(const std::string& url) { return call({{"op", "goto"}, {"url", url}, {"page", page_}}); }
   bool fill(const std::string& selector, const std::string& value) {
     return call({{"op", "fill"}, {"selector", selector}, {"value", value}, {"page", page_}});
   }
@@ -89,7 +91,8 @@ class Browser {
   }
   // Cuts the page off the network (new connections fail) or lets it back.
   bool offline(bool value) { return call({{"op", "offline"}, {"value", value}, {"page", page_}}); }
-  // Errors the page logged and exceptions it threw since it was opened.
+  // Errors the page logged and exceptions it threw since it was opened or
+  // this was last called.
   std::string page_errors() {
     if (!call({{"op", "errors"}, {"page", page_}})) return last_error_;
     std::string out;
@@ -122,13 +125,14 @@ class Browser {
     std::int64_t id = ++next_id_;
     request["id"] = id;
     std::chrono::milliseconds timeout = 10s;
-    if (auto* t = request.if_contains("timeout")) timeout = std::chrono::milliseconds(t->as_int64());
+    if (auto* t = request.if_contains("timeout"))
+      timeout = std::chrono::milliseconds(t->as_int64());
     std::string needle = "{\"id\":" + std::to_string(id) + ",";
     std::size_t from = driver_.out().size();
     driver_.write(boost::json::serialize(request) + "\n");
     if (!driver_.wait_for(Stream::out, needle, timeout + 10s, from)) {
-      last_error_ = "the browser did not answer " + boost::json::serialize(request) + "\n" +
-                    driver_.err();
+      last_error_ =
+          "the browser did not answer " + boost::json::serialize(request) + "\n" + driver_.err();
       return false;
     }
     std::size_t at = driver_.out().find(needle, from);

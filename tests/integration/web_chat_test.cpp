@@ -46,36 +46,46 @@ struct ChatEnv {
            "  irc:\n"
            "    path: immp.plug.irc.IRCPlug\n"
            "    config:\n"
-           "      server: {host: 127.0.0.1, port: " + std::to_string(ircd.port()) + "}\n"
+           "      server: {host: 127.0.0.1, port: " +
+           std::to_string(ircd.port()) +
+           "}\n"
            "      user: {nick: bridge, real-name: immp bridge}\n"
            "  web:\n"
            "    path: immp.plug.web.WebPlug\n"
            "    config:\n"
            "      channels: [lobby]\n"
-           "      chat: " + (fs::path(IMMP_SOURCE_DIR) / "web/chat").string() + "\n"
+           "      chat: " +
+           (fs::path(IMMP_SOURCE_DIR) / "web/chat").string() +
+           "\n"
            "      tokens:\n"
-           "        - {name: guest, token: " + kToken + ", scopes: [read, write]}\n"
+           "        - {name: guest, token: " +
+           kToken +
+           ", scopes: [read, write]}\n"
            "channels:\n"
            "  irc-lobby: {plug: irc, source: '#lobby'}\n"
            "  web-lobby: {plug: web, source: lobby}\n"
            "hooks:\n"
            "  http:\n"
            "    path: immp.hook.web.WebHook\n"
-           "    config: {port: " + std::to_string(web_port) + "}\n"
+           "    config: {port: " +
+           std::to_string(web_port) +
+           "}\n"
            "  database:\n"
            "    path: immp.hook.database.DatabaseHook\n"
-           "    config: {url: 'sqlite:///" + (dir / "chat.db").string() + "'}\n"
+           "    config: {url: 'sqlite:///" +
+           (dir / "chat.db").string() +
+           "'}\n"
            "  sync:\n"
            "    path: immp.hook.sync.SyncHook\n"
            "    config:\n"
-           "      channels: {lobby: [irc-lobby, web-lobby]}\n";
+           "      channels: {lobby: [irc-lobby, web-lobby]}\n"
+           "      name-format: \"{{ user.real_name }}\"\n";
   }
 
   // Starts immp and waits until its IRC side has joined.
   void start() {
-    immp = std::make_unique<Process>(
-        std::vector<std::string>{(fs::path(IMMP_BINARY_DIR) / "immp").string(),
-                                 (dir / "chat.yaml").string()});
+    immp = std::make_unique<Process>(std::vector<std::string>{
+        (fs::path(IMMP_BINARY_DIR) / "immp").string(), (dir / "chat.yaml").string()});
     if (!immp->wait_for(Stream::err, "Host ready", 20s)) {
       throw std::runtime_error("immp did not start:\n" + immp->err());
     }
@@ -130,12 +140,14 @@ class WebChatInBrowser : public ::testing::Test {
   void open_chat() {
     ASSERT_TRUE(b.open(e.chat_url())) << b.last_error();
     ASSERT_TRUE(b.wait_fn("document.body.dataset.state === 'live'")) << b.last_error() << "\n"
-                                                                      << b.text("#status");
+                                                                     << b.text("#status");
   }
   // How many messages in the page show `text`.
   int shown(const std::string& text) {
-    auto n = b.eval("[...document.querySelectorAll('#log .msg .body')].filter(e => e.textContent "
-                    "=== " + boost::json::serialize(boost::json::value(text)) + ").length");
+    auto n = b.eval(
+        "[...document.querySelectorAll('#log .msg .body')].filter(e => e.textContent "
+        "=== " +
+        boost::json::serialize(boost::json::value(text)) + ").length");
     return n.is_int64() ? static_cast<int>(n.as_int64()) : -1;
   }
   // The line the bridge relayed to #lobby that contains `text`.
@@ -162,13 +174,13 @@ TEST_F(WebChatInBrowser, ShowsTheHistoryAndTalksWithIrcBothWays) {
     e.alice->say("#lobby", "said before the page opened");
     ASSERT_TRUE(watch.saw("said before the page opened")) << e.immp->err();
   }
-  open_chat();
+  ASSERT_NO_FATAL_FAILURE(open_chat());
   ASSERT_TRUE(b.wait_text("#log .msg", "said before the page opened")) << b.last_error();
   EXPECT_EQ(b.text(msg("said before the page opened") + " .author"), "alice");
   EXPECT_EQ(b.text("#channel"), "#lobby");
 
   ASSERT_TRUE(b.fill("#name", "Bob in a browser")) << b.last_error();
-  say_in_page("hello from the browser");
+  ASSERT_NO_FATAL_FAILURE(say_in_page("hello from the browser"));
   auto relayed = on_irc("hello from the browser");
   ASSERT_TRUE(relayed) << e.immp->err();
   EXPECT_NE(relayed->param(1).find("Bob in a browser"), std::string::npos) << relayed->param(1);
@@ -185,15 +197,15 @@ TEST_F(WebChatInBrowser, ShowsTheHistoryAndTalksWithIrcBothWays) {
 }
 
 TEST_F(WebChatInBrowser, DrawsRepliesEditsAndDeletions) {
-  open_chat();
-  say_in_page("a question worth answering");
+  ASSERT_NO_FATAL_FAILURE(open_chat());
+  ASSERT_NO_FATAL_FAILURE(say_in_page("a question worth answering"));
   ASSERT_TRUE(b.wait_text("#log .msg", "a question worth answering")) << b.last_error();
   ASSERT_TRUE(on_irc("a question worth answering"));
 
   // Reply: the answer quotes what it answers, here and on IRC.
   ASSERT_TRUE(b.click(msg("a question worth answering") + " button.reply")) << b.last_error();
   EXPECT_TRUE(b.wait_text("#replying", "a question worth answering")) << b.last_error();
-  say_in_page("the first answer");
+  ASSERT_NO_FATAL_FAILURE(say_in_page("the first answer"));
   ASSERT_TRUE(b.wait_text("#log .msg", "the first answer")) << b.last_error();
   EXPECT_EQ(b.text(msg("the first answer") + " .reply"), "↪ a question worth answering");
   EXPECT_TRUE(on_irc("the first answer")) << e.immp->err();
@@ -201,7 +213,7 @@ TEST_F(WebChatInBrowser, DrawsRepliesEditsAndDeletions) {
   // Edit: the message changes in place and says so.
   ASSERT_TRUE(b.click(msg("the first answer") + " button.edit")) << b.last_error();
   EXPECT_EQ(b.eval("document.getElementById('text').value"), "the first answer");
-  say_in_page("the corrected answer");
+  ASSERT_NO_FATAL_FAILURE(say_in_page("the corrected answer"));
   ASSERT_TRUE(b.wait_text("#log .msg .body", "the corrected answer")) << b.last_error();
   EXPECT_EQ(shown("the first answer"), 0);
   EXPECT_EQ(b.text(msg("the corrected answer") + " .edited"), "(edited)");
@@ -215,7 +227,7 @@ TEST_F(WebChatInBrowser, DrawsRepliesEditsAndDeletions) {
 
   // Opened again, the history shows the same: the edit, not the first
   // revision, and the deletion.
-  open_chat();
+  ASSERT_NO_FATAL_FAILURE(open_chat());
   ASSERT_TRUE(b.wait_text("#log .msg .body", "the corrected answer")) << b.last_error();
   EXPECT_EQ(shown("the first answer"), 0);
   EXPECT_EQ(shown("a question worth answering"), 0);
@@ -224,7 +236,7 @@ TEST_F(WebChatInBrowser, DrawsRepliesEditsAndDeletions) {
 }
 
 TEST_F(WebChatInBrowser, ComesBackAfterImmpRestartsWithNothingMissed) {
-  open_chat();
+  ASSERT_NO_FATAL_FAILURE(open_chat());
   e.alice->say("#lobby", "before the restart");
   ASSERT_TRUE(b.wait_text("#log .msg", "before the restart")) << b.last_error();
 
@@ -249,7 +261,7 @@ TEST_F(WebChatInBrowser, ComesBackAfterImmpRestartsWithNothingMissed) {
   EXPECT_EQ(shown("said while the page was away"), 1);
   EXPECT_EQ(shown("after the page came back"), 1);
   // And the page still talks to IRC.
-  say_in_page("back and talking");
+  ASSERT_NO_FATAL_FAILURE(say_in_page("back and talking"));
   EXPECT_TRUE(on_irc("back and talking")) << e.immp->err();
 }
 

@@ -280,6 +280,8 @@ SpecPtr WebHook::schema() {
       {"write-timeout", real(), 10.0, "seconds a write to a client may make no progress"},
       {"keep", integer(), 10000,
        "recent stream events kept for clients that resume from a cursor"},
+      {"metrics", str(), "/metrics",
+       "the path of the Prometheus metrics (an empty string: none)"},
   });
 }
 
@@ -289,6 +291,7 @@ WebHook::WebHook(const Init& init)
       config_port_(static_cast<int>(config().at("port").as_int())),
       keep_(static_cast<std::size_t>(config().at("keep").as_int())),
       impl_(std::make_unique<Impl>()),
+      metrics_path_(config().at("metrics").as_string()),
       tasks_(init.host.executor(), log()) {
   auto positive = [&](std::string_view key) {
     const Node& n = config().at(key);
@@ -307,6 +310,9 @@ WebHook::WebHook(const Init& init)
   limits_.write_timeout = seconds("write-timeout");
   const Node& port = config().at("port");
   if (config_port_ < 0 || config_port_ > 65535) port.fail("must be a port number (0 to 65535)");
+  if (!metrics_path_.empty() && metrics_path_.front() != '/') {
+    config().at("metrics").fail("must start with '/' (or be empty: no metrics)");
+  }
   if (const Node* tls = config().find("tls"); tls && !tls->is_null()) {
     auto base = host().options().base_dir;
     auto resolve = [&](const Node& n) {
@@ -341,10 +347,19 @@ bus::Bus& WebHook::stream() {
   return *bus_;
 }
 
-bool WebHook::wants(const Received&) const { return bus_ != nullptr; }
+bool WebHook::wants(const Received&) const { return bus_ != nullptr || !metrics_path_.empty(); }
 
 Task<> WebHook::on_receive(const Received& received) {
+  // Our own posts' echoes were counted going out.
+  if (!metrics_path_.empty() && received.sent && !received.origin) {
+    metrics_.count_in(host(), received.sent->channel);
+  }
   if (bus_) co_await bus_->publish(received.sent);
+}
+
+Task<std::optional<Outgoing>> WebHook::before_send(Outgoing out) {
+  if (!metrics_path_.empty()) metrics_.count_out(host(), out.channel);
+  co_return out;
 }
 
 std::uint64_t WebHook::add(std::string method, std::string pattern, Handler handler,
@@ -418,6 +433,14 @@ Task<> WebHook::start() {
   port_ = acceptor.local_endpoint().port();
   impl_->acceptor.emplace(std::move(acceptor));
   log()->info("listening on {}", base_url());
+  if (!metrics_path_.empty()) {
+    metrics_route_.emplace(*this, "GET", metrics_path_, [this](Request&) -> Task<Response> {
+      Response res = Response::text(
+          200, metrics_.render(host(), bus_ ? bus_->subscribers() : 0, connections_));
+      res.content_type = "text/plain; version=0.0.4; charset=utf-8";
+      co_return res;
+    });
+  }
   tasks_.spawn("accept", accept_loop());
   co_return;
 }
@@ -432,6 +455,7 @@ Task<> WebHook::stop() {
   for (auto& [id, close] : open) close();
   co_await tasks_.stop();
   impl_->acceptor.reset();
+  metrics_route_.reset();
   port_ = 0;
 }
 

@@ -30,6 +30,7 @@
 #include <utility>
 #include <vector>
 
+#include "hooks/web/web_metrics.hpp"
 #include "immp/hook.hpp"
 #include "immp/tasks.hpp"
 
@@ -154,6 +155,8 @@ class WebHook final : public ResourceHook {
   Task<> stop() override;
   Task<> on_receive(const Received& received) override;
   bool wants(const Received& received) const override;
+  // Counts what goes out, for /metrics; changes nothing.
+  Task<std::optional<Outgoing>> before_send(Outgoing out) override;
 
   // The bound port (the configured one, or the one the system chose for 0);
   // 0 before start().
@@ -199,6 +202,9 @@ class WebHook final : public ResourceHook {
   std::uint64_t next_route_ = 0;
   std::unique_ptr<Impl> impl_;
   std::unique_ptr<bus::Bus> bus_;
+  Metrics metrics_;
+  std::string metrics_path_;  // empty: no /metrics
+  std::optional<Route> metrics_route_;
   TaskGroup tasks_;
 };
 

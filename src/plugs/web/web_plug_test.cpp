@@ -309,7 +309,7 @@ TEST_F(WebPlugTest, ATokenEditsAndDeletesItsOwnPosts) {
   auto edited = change("PATCH", "dev", id, R"({"text": "first"})");
   ASSERT_EQ(edited.status, 200u) << edited.body;
   auto edit = frame(*a).at("data").as_object();
-  EXPECT_EQ(edit.at("id"), id);  // the same message, a new revision
+  EXPECT_EQ(edit.at("id").as_string(), id);  // the same message, a new revision
   EXPECT_EQ(edit.at("plain"), "first");
   EXPECT_EQ(edit.at("edited"), true);
   EXPECT_EQ(edit.at("user").at("real_name"), "Ann");  // kept from the post
@@ -327,14 +327,14 @@ TEST_F(WebPlugTest, ATokenEditsAndDeletesItsOwnPosts) {
 
   ASSERT_EQ(change("DELETE", "dev", id).status, 200u);
   auto gone = frame(*a).at("data").as_object();
-  EXPECT_EQ(gone.at("id"), id);
+  EXPECT_EQ(gone.at("id").as_string(), id);
   EXPECT_EQ(gone.at("deleted"), true);
   EXPECT_EQ(change("PATCH", "dev", id, R"({"text": "back"})").status, 410u);
 
   // The history has every revision in order, under cursors of their own.
   auto page = json::parse(get("/channels/dev/messages?limit=3").body).at("messages").as_array();
   ASSERT_EQ(page.size(), 3u);
-  EXPECT_EQ(page[0].at("id"), id);
+  EXPECT_EQ(page[0].at("id").as_string(), id);
   EXPECT_EQ(page[1].at("edited"), true);
   EXPECT_EQ(page[2].at("deleted"), true);
   EXPECT_LT(std::stoull(std::string(page[0].at("cursor").as_string())),
@@ -356,12 +356,50 @@ TEST_F(WebPlugTest, EditsAndDeletionsFromOtherNetworksReachWebClients) {
   auto edit = std::make_shared<const SentMessage>(receipts[0], std::move(changed));
   test::run(e.io, e.host->send(e.api->channel("dev"), edit));
   auto f = frame(*a).at("data").as_object();
-  EXPECT_EQ(f.at("id"), receipts[0].id);
+  EXPECT_EQ(f.at("id").as_string(), receipts[0].id);
   EXPECT_EQ(f.at("plain"), "relayed, corrected");
   test::run(e.io, e.api->delete_message(receipts[0]));
   auto d = frame(*a).at("data").as_object();
-  EXPECT_EQ(d.at("id"), receipts[0].id);
+  EXPECT_EQ(d.at("id").as_string(), receipts[0].id);
   EXPECT_EQ(d.at("deleted"), true);
+}
+
+// The web server's /metrics, as Prometheus scrapes it.
+TEST_F(WebPlugTest, MetricsCountMessagesAndStreamClients) {
+  auto scrape = [&] {
+    net::HttpClient http(e.io.get_executor());
+    auto r = test::run(e.io, http.get(e.web->base_url() + "/metrics"));
+    EXPECT_EQ(r.status, 200u);
+    EXPECT_NE(r.header("Content-Type")->find("text/plain; version=0.0.4"), std::string::npos);
+    return r.body;
+  };
+  auto value = [](const std::string& body, const std::string& series) -> long {
+    auto at = body.find("\n" + series + " ");
+    if (at == std::string::npos) return -1;
+    return std::stol(body.substr(at + series.size() + 2));
+  };
+  const std::string in = R"(immp_messages_received_total{plug="net",channel=""})";
+  const std::string posted = R"(immp_messages_received_total{plug="api",channel=""})";
+  std::string before = scrape();
+  long in_before = std::max(0L, value(before, in));
+  long posted_before = std::max(0L, value(before, posted));
+  auto ws = connect();
+  ASSERT_EQ(frame(*ws).at("stream"), "ready");
+  e.net->inject("#metrics", "counted");
+  ASSERT_EQ(post("dev", R"({"text": "counted too"})").status, 201u);
+  EXPECT_EQ(next_text(*ws), "counted");
+  EXPECT_EQ(next_text(*ws), "counted too");
+  std::string after = scrape();
+  EXPECT_EQ(value(after, in), in_before + 1) << after;
+  EXPECT_EQ(value(after, posted), posted_before + 1) << after;
+  EXPECT_GE(value(after, "immp_stream_clients"), 1) << after;
+  EXPECT_EQ(value(after, R"(immp_plug_up{plug="api",state="active"})"), 1) << after;
+  EXPECT_NE(after.find("# TYPE immp_outbox_pending gauge\nimmp_outbox_pending "), std::string::npos);
+  EXPECT_NE(after.find(R"(immp_outbox_total{outcome="delivered"} )"), std::string::npos);
+}
+
+TEST(WebMetrics, LabelValuesAreEscaped) {
+  EXPECT_EQ(web::escape_label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
 }
 
 TEST_F(WebPlugTest, CurlPosts) {

@@ -1,0 +1,550 @@
+#include "hooks/webui/webui_hook.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+
+#include <cctype>
+#include <ctime>
+
+#include <fmt/format.h>
+
+#include "hooks/webui/webui_assets.hpp"
+
+namespace immp::webui {
+
+using web::Request;
+using web::Response;
+
+namespace {
+
+constexpr std::string_view kCookie = "immp_admin";
+constexpr std::string_view kLoginCookie = "immp_admin_login";
+constexpr std::size_t kEventsKept = 50;
+
+// The client's address without its port: what login limits count by.
+std::string address_of(const Request& r) {
+  auto colon = r.remote.rfind(':');
+  return colon == std::string::npos ? r.remote : r.remote.substr(0, colon);
+}
+
+std::string cookie_value(const Request& r, std::string_view name) {
+  const std::string* header = r.header("Cookie");
+  if (!header) return {};
+  std::string_view rest = *header;
+  while (!rest.empty()) {
+    std::size_t semi = rest.find(';');
+    std::string_view pair = rest.substr(0, semi);
+    rest = semi == std::string_view::npos ? std::string_view() : rest.substr(semi + 1);
+    while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
+    std::size_t eq = pair.find('=');
+    if (eq != std::string_view::npos && pair.substr(0, eq) == name) {
+      return std::string(pair.substr(eq + 1));
+    }
+  }
+  return {};
+}
+
+std::string hidden_csrf(const std::string& csrf) {
+  return "<input type=\"hidden\" name=\"csrf\" value=\"" + escape_html(csrf) + "\">";
+}
+
+std::string clock_time(std::chrono::system_clock::time_point at) {
+  std::time_t t = std::chrono::system_clock::to_time_t(at);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  return fmt::format("{:02}:{:02}:{:02}", tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+// `text` as one path segment: unreserved characters as they are, the
+// rest percent-encoded.
+std::string encode_segment(std::string_view text) {
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += fmt::format("%{:02X}", c);
+    }
+  }
+  return out;
+}
+
+// The actions a plug or hook in `state` offers.
+std::vector<std::string_view> actions_for(State state) {
+  switch (state) {
+    case State::active:
+    case State::starting: return {"stop", "restart", "disable"};
+    case State::disabled: return {"enable"};
+    case State::inactive:
+    case State::failed:
+    case State::stopping: return {"start", "disable"};
+  }
+  return {};
+}
+
+}  // namespace
+
+std::map<std::string, std::string> parse_form(std::string_view body) {
+  std::map<std::string, std::string> out;
+  while (!body.empty()) {
+    std::size_t amp = body.find('&');
+    std::string_view pair = body.substr(0, amp);
+    body = amp == std::string_view::npos ? std::string_view() : body.substr(amp + 1);
+    if (pair.empty()) continue;
+    std::size_t eq = pair.find('=');
+    std::string key = web::percent_decode(pair.substr(0, eq), true);
+    std::string value = eq == std::string_view::npos
+                            ? std::string()
+                            : web::percent_decode(pair.substr(eq + 1), true);
+    out.emplace(std::move(key), std::move(value));  // the first of a repeated key wins
+  }
+  return out;
+}
+
+std::string escape_html(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+SpecPtr WebUIHook::schema() {
+  return object({
+      {"route", str(), required, "the path the admin pages are served under, as in IMMP"},
+      {"password", str(), required,
+       "an Argon2id hash of the admin password ($argon2id$...), or the password itself (then "
+       "hashed at start; the log shows the hash to put here instead)"},
+      {"session", real(), 43200.0, "seconds a login lasts"},
+  });
+}
+
+WebUIHook::WebUIHook(const Init& init)
+    : ResourceHook(init),
+      route_(config().at("route").as_string()),
+      sessions_(std::chrono::seconds(static_cast<long>(config().at("session").as_double()))),
+      limiter_(kLoginLimit, std::chrono::seconds(60)),
+      pool_(std::make_unique<asio::thread_pool>(1)) {
+  if (route_.empty() || route_.front() != '/') config().at("route").fail("must start with '/'");
+  while (route_.size() > 1 && route_.back() == '/') route_.pop_back();
+  if (route_ == "/") config().at("route").fail("needs a path of its own, such as /admin");
+  if (sessions_.lifetime().count() <= 0) config().at("session").fail("must be at least a second");
+  const std::string& password = config().at("password").as_string();
+  if (is_password_hash(password)) {
+    hash_ = password;
+  } else {
+    if (password.size() < 8) config().at("password").fail("too short: use 8 characters or more");
+    hash_ = hash_password(password);
+    log()->warn("the admin password is in the config as it is: put this hash there instead: {}",
+                hash_);
+  }
+}
+
+WebUIHook::~WebUIHook() {
+  if (listening_) host().unsubscribe(listener_);
+  if (pool_) pool_->join();
+}
+
+Task<> WebUIHook::start() {
+  web_ = &host().resource<web::WebHook>(*this);
+  if (!listening_) {
+    listener_ = host().subscribe([this](const StateEvent& e) {
+      events_.push_back(Event{std::chrono::system_clock::now(), e});
+      while (events_.size() > kEventsKept) events_.pop_front();
+    });
+    listening_ = true;
+  }
+  auto add = [this](std::string method, std::string path, auto fn) {
+    routes_.emplace_back(*web_, std::move(method), route_ + path,
+                         [this, fn](Request& r) -> Task<Response> { return fn(this, r); });
+  };
+  add("GET", "", [](WebUIHook* h, Request& r) { return h->get_main(r); });
+  add("GET", "/login", [](WebUIHook* h, Request& r) { return h->get_login(r); });
+  add("POST", "/login", [](WebUIHook* h, Request& r) { return h->post_login(r); });
+  add("POST", "/logout", [](WebUIHook* h, Request& r) { return h->post_logout(r); });
+  add("GET", "/state.json", [](WebUIHook* h, Request& r) { return h->get_state(r); });
+  add("POST", "/plug/{name}/{action}",
+      [](WebUIHook* h, Request& r) { return h->post_action(r, true); });
+  add("POST", "/hook/{name}/{action}",
+      [](WebUIHook* h, Request& r) { return h->post_action(r, false); });
+  add("POST", "/channel", [](WebUIHook* h, Request& r) { return h->post_channel_add(r); });
+  add("POST", "/channel/{name}/remove",
+      [](WebUIHook* h, Request& r) { return h->post_channel_remove(r); });
+  add("GET", "/admin.css", [](WebUIHook*, Request&) -> Task<Response> {
+    Response res = Response::text(200, std::string(kAdminCss));
+    res.content_type = "text/css; charset=utf-8";
+    co_return res;
+  });
+  add("GET", "/admin.js", [](WebUIHook*, Request&) -> Task<Response> {
+    Response res = Response::text(200, std::string(kAdminJs));
+    res.content_type = "text/javascript; charset=utf-8";
+    co_return res;
+  });
+  log()->info("admin UI at {}{}", web_->base_url(), route_);
+  co_return;
+}
+
+Task<> WebUIHook::stop() {
+  routes_.clear();
+  co_return;
+}
+
+// ---- pieces ------------------------------------------------------------------
+
+Response WebUIHook::page(int status, std::string_view title, std::string body) const {
+  Response res = Response::text(
+      status,
+      fmt::format("<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+                  "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+                  "<title>{} · immp admin</title>\n<link rel=\"icon\" href=\"data:,\">\n"
+                  "<link rel=\"stylesheet\" href=\"{}/admin.css\">\n</head>\n<body>\n{}"
+                  "</body>\n</html>\n",
+                  escape_html(title), escape_html(route_), body));
+  res.content_type = "text/html; charset=utf-8";
+  res.headers.emplace_back(
+      "Content-Security-Policy",
+      "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'");
+  res.headers.emplace_back("X-Frame-Options", "DENY");
+  res.headers.emplace_back("X-Content-Type-Options", "nosniff");
+  res.headers.emplace_back("Referrer-Policy", "no-referrer");
+  res.headers.emplace_back("Cache-Control", "no-store");
+  return res;
+}
+
+Response WebUIHook::redirect(std::string_view to) const {
+  Response res = Response::text(303, "");
+  res.headers.emplace_back("Location", std::string(to));
+  res.headers.emplace_back("Cache-Control", "no-store");
+  return res;
+}
+
+std::string WebUIHook::cookie(std::string_view name, std::string_view value, bool tls,
+                              std::chrono::seconds max_age) const {
+  return fmt::format("{}={}; Path={}; Max-Age={}; HttpOnly; SameSite=Strict{}", name, value, route_,
+                     max_age.count(), tls ? "; Secure" : "");
+}
+
+Sessions::Session* WebUIHook::session_of(const Request& r) {
+  return sessions_.find(cookie_value(r, kCookie));
+}
+
+std::optional<Response> WebUIHook::refuse_change(const Request& r,
+                                                 const std::map<std::string, std::string>& form,
+                                                 Sessions::Session*& session) {
+  session = session_of(r);
+  if (!session) return redirect(route_ + "/login");
+  auto csrf = form.find("csrf");
+  if (csrf == form.end() || !same_secret(csrf->second, session->csrf)) {
+    log()->warn("a change without this session's CSRF token from {} was refused", r.remote);
+    return page(403, "Refused",
+                "<main class=\"narrow\"><h1>Refused</h1><p role=\"alert\">This form did not carry "
+                "the page's security token (CSRF), so nothing was changed. <a href=\"" +
+                    escape_html(route_) + "\">Back to the admin page</a>.</p></main>\n");
+  }
+  return std::nullopt;
+}
+
+Task<bool> WebUIHook::check_password(std::string password) {
+  // Argon2id takes a tenth of a second and 64 MiB on purpose: never on the
+  // host's thread, where it would hold up every network.
+  auto work = [password = std::move(password), hash = hash_]() -> Task<bool> {
+    co_return verify_password(password, hash);
+  };
+  auto op = asio::co_spawn(pool_->get_executor(), std::move(work), asio::use_awaitable);
+  bool right = co_await std::move(op);
+  co_return right;
+}
+
+// ---- login -------------------------------------------------------------------
+
+Response WebUIHook::login_page(int status, std::string_view error, const std::string& csrf) const {
+  std::string body = "<main class=\"narrow\">\n<h1>immp admin</h1>\n";
+  if (!error.empty()) body += "<p class=\"error\" role=\"alert\">" + escape_html(error) + "</p>\n";
+  body += "<form method=\"post\" action=\"" + escape_html(route_) + "/login\" class=\"login\">\n" +
+          hidden_csrf(csrf) +
+          "\n<label>Password <input type=\"password\" name=\"password\" id=\"password\" "
+          "autocomplete=\"current-password\" required autofocus></label>\n"
+          "<button type=\"submit\">Log in</button>\n</form>\n</main>\n";
+  return page(status, "Log in", std::move(body));
+}
+
+Task<Response> WebUIHook::get_login(Request& r) {
+  if (session_of(r)) co_return redirect(route_);
+  // Login CSRF: the form's token must match this cookie, which only a
+  // page of ours can have set.
+  std::string csrf = random_token();
+  Response res = login_page(200, "", csrf);
+  res.headers.emplace_back("Set-Cookie", cookie(kLoginCookie, csrf, r.tls, std::chrono::hours(1)));
+  co_return res;
+}
+
+Task<Response> WebUIHook::post_login(Request& r) {
+  auto form = parse_form(r.body);
+  std::string address = address_of(r);
+  auto fresh = [&](int status, std::string_view error) {
+    std::string csrf = random_token();
+    Response res = login_page(status, error, csrf);
+    res.headers.emplace_back("Set-Cookie",
+                             cookie(kLoginCookie, csrf, r.tls, std::chrono::hours(1)));
+    return res;
+  };
+  std::string expected = cookie_value(r, kLoginCookie);
+  auto csrf = form.find("csrf");
+  if (expected.empty() || csrf == form.end() || !same_secret(csrf->second, expected)) {
+    log()->warn("a login without the login form's CSRF token from {} was refused", r.remote);
+    co_return fresh(403, "This login form has expired or came from elsewhere: try again.");
+  }
+  if (auto wait = limiter_.wait(address); wait.count() > 0) {
+    Response res =
+        fresh(429, fmt::format("Too many wrong passwords: try again in {} s.", wait.count()));
+    res.headers.emplace_back("Retry-After", std::to_string(wait.count()));
+    co_return res;
+  }
+  auto password = form.find("password");
+  bool right = password != form.end() && co_await check_password(password->second);
+  if (!right) {
+    limiter_.failed(address);
+    log()->warn("a wrong admin password from {}", r.remote);
+    co_return fresh(401, "Wrong password.");
+  }
+  auto [id, session_csrf] = sessions_.create();
+  log()->info("admin logged in from {}", r.remote);
+  Response res = redirect(route_);
+  res.headers.emplace_back("Set-Cookie", cookie(kCookie, id, r.tls, sessions_.lifetime()));
+  res.headers.emplace_back("Set-Cookie", cookie(kLoginCookie, "", r.tls, std::chrono::seconds(0)));
+  co_return res;
+}
+
+Task<Response> WebUIHook::post_logout(Request& r) {
+  auto form = parse_form(r.body);
+  Sessions::Session* session = nullptr;
+  if (auto refused = refuse_change(r, form, session)) co_return std::move(*refused);
+  sessions_.end(cookie_value(r, kCookie));
+  Response res = redirect(route_ + "/login");
+  res.headers.emplace_back("Set-Cookie", cookie(kCookie, "", r.tls, std::chrono::seconds(0)));
+  co_return res;
+}
+
+// ---- the page ----------------------------------------------------------------
+
+Task<Response> WebUIHook::get_main(Request& r) {
+  Sessions::Session* session = session_of(r);
+  if (!session) co_return redirect(route_ + "/login");
+  std::string notice = std::exchange(session->notice, {});
+  co_return main_page(session->csrf, notice);
+}
+
+Response WebUIHook::main_page(const std::string& csrf, std::string_view notice) const {
+  const std::string route = escape_html(route_);
+  auto action_form = [&](std::string_view kind, const std::string& name, std::string_view action) {
+    return fmt::format(
+        "<form method=\"post\" action=\"{}/{}/{}/{}\">{}<button type=\"submit\" class=\"{}\" "
+        "aria-label=\"{} {}\">{}</button></form>",
+        route, kind, escape_html(encode_segment(name)), action, hidden_csrf(csrf), action, action,
+        escape_html(name), action);
+  };
+  std::string body = fmt::format(
+      "<header><h1>immp admin</h1><form method=\"post\" action=\"{}/logout\">{}<button "
+      "type=\"submit\" id=\"logout\">Log out</button></form></header>\n<main>\n",
+      route, hidden_csrf(csrf));
+  if (!notice.empty()) {
+    body += "<p class=\"notice\" role=\"status\">" + escape_html(notice) + "</p>\n";
+  }
+
+  std::map<std::string, std::size_t> channel_count;
+  for (const auto& [name, channel] : host().channels()) {
+    if (channel.handle) ++channel_count[channel.handle->name()];
+  }
+  body +=
+      "<section><h2>Plugs</h2>\n<table id=\"plugs\"><thead><tr><th>Name</th><th>Network</th>"
+      "<th>State</th><th>Link</th><th>Channels</th><th></th></tr></thead><tbody>\n";
+  for (Plug* p : host().plugs()) {
+    std::string actions;
+    for (auto a : actions_for(p->state())) actions += action_form("plug", p->name(), a);
+    body += fmt::format(
+        "<tr data-name=\"{0}\"><td>{0}</td><td>{1}</td><td class=\"state\" "
+        "data-of=\"plug:{0}\" data-state=\"{2}\">{2}</td><td class=\"link\" "
+        "data-of=\"plug:{0}\">{3}</td><td>{4}</td><td class=\"actions\">{5}</td></tr>\n",
+        escape_html(p->name()), escape_html(p->network_name()), state_name(p->state()),
+        p->online() ? "online" : "offline", channel_count[p->name()], actions);
+  }
+  body += "</tbody></table></section>\n";
+
+  body +=
+      "<section><h2>Hooks</h2>\n<table id=\"hooks\"><thead><tr><th>Name</th><th>State</th>"
+      "<th>Priority</th><th></th></tr></thead><tbody>\n";
+  for (Hook* h : host().hooks()) {
+    std::string actions;
+    if (h == this || h == web_) {
+      actions = "<span class=\"muted\">serves this page</span>";
+    } else {
+      for (auto a : actions_for(h->state())) actions += action_form("hook", h->name(), a);
+    }
+    auto priority = host().priority(*h);
+    body += fmt::format(
+        "<tr data-name=\"{0}\"><td>{0}</td><td class=\"state\" data-of=\"hook:{0}\" "
+        "data-state=\"{1}\">{1}</td><td>{2}</td><td class=\"actions\">{3}</td></tr>\n",
+        escape_html(h->name()), state_name(h->state()),
+        priority ? std::to_string(*priority) : std::string("—"), actions);
+  }
+  body += "</tbody></table></section>\n";
+
+  body +=
+      "<section><h2>Channels</h2>\n<table id=\"channels\"><thead><tr><th>Name</th>"
+      "<th>Plug</th><th>Source</th><th></th></tr></thead><tbody>\n";
+  for (const auto& [name, channel] : host().channels()) {
+    body += fmt::format(
+        "<tr data-name=\"{0}\"><td>{0}</td><td>{1}</td><td>{2}</td><td class=\"actions\">"
+        "<form method=\"post\" action=\"{3}/channel/{4}/remove\">{5}<button type=\"submit\" "
+        "class=\"remove\" aria-label=\"remove {0}\">remove</button></form></td></tr>\n",
+        escape_html(name), escape_html(channel.handle ? channel.handle->name() : "?"),
+        escape_html(channel.source), route, escape_html(encode_segment(name)), hidden_csrf(csrf));
+  }
+  std::string plug_options;
+  for (Plug* p : host().plugs()) {
+    plug_options += "<option>" + escape_html(p->name()) + "</option>";
+  }
+  body += "</tbody></table>\n<form method=\"post\" action=\"" + route +
+          "/channel\" class=\"inline\" id=\"add-channel\">" + hidden_csrf(csrf) +
+          "<label>Name <input name=\"name\" required></label><label>Plug <select name=\"plug\">" +
+          plug_options +
+          "</select></label><label>Source <input name=\"source\" required></label><button "
+          "type=\"submit\">Add channel</button></form></section>\n";
+
+  auto out = host().outbox_stats();
+  auto hooks = host().hook_stats();
+  body += fmt::format(
+      "<section><h2>Delivery</h2>\n<dl class=\"stats\"><dt>waiting in outboxes</dt><dd>{}</dd>"
+      "<dt>delivered</dt><dd>{}</dd><dt>retried</dt><dd>{}</dd><dt>failed</dt><dd>{}</dd>"
+      "<dt>expired</dt><dd>{}</dd><dt>overflowed</dt><dd>{}</dd><dt>hook stages timed out</dt>"
+      "<dd>{}</dd><dt>messages hooks fell behind on</dt><dd>{}</dd></dl></section>\n",
+      out.pending, out.delivered, out.retried, out.failed, out.expired, out.overflowed,
+      hooks.timed_out, hooks.dropped);
+
+  body +=
+      "<section><h2>Recent changes</h2>\n<table id=\"events\"><thead><tr><th>Time (UTC)</th>"
+      "<th>What</th><th>State</th><th>Why</th></tr></thead><tbody>\n";
+  for (auto it = events_.rbegin(); it != events_.rend(); ++it) {
+    const StateEvent& e = it->what;
+    std::string state(state_name(e.state));
+    if (e.kind == StateEvent::Kind::plug && !e.online) state += ", offline";
+    body += fmt::format("<tr><td>{}</td><td>{} {}</td><td>{}</td><td>{}</td></tr>\n",
+                        clock_time(it->at), e.kind == StateEvent::Kind::plug ? "plug" : "hook",
+                        escape_html(e.name), state, escape_html(e.reason));
+  }
+  body += "</tbody></table></section>\n</main>\n<script src=\"" + route + "/admin.js\"></script>\n";
+  return page(200, "Overview", std::move(body));
+}
+
+std::string WebUIHook::state_json() const {
+  boost::json::array plugs, hooks;
+  for (Plug* p : host().plugs()) {
+    plugs.push_back(boost::json::object{
+        {"name", p->name()}, {"state", state_name(p->state())}, {"online", p->online()}});
+  }
+  for (Hook* h : host().hooks()) {
+    hooks.push_back(boost::json::object{{"name", h->name()}, {"state", state_name(h->state())}});
+  }
+  return boost::json::serialize(boost::json::object{
+      {"plugs", std::move(plugs)}, {"hooks", std::move(hooks)}, {"events", events_.size()}});
+}
+
+Task<Response> WebUIHook::get_state(Request& r) {
+  if (!session_of(r)) co_return Response::error(401, "log in first");
+  Response res = Response::json(200, state_json());
+  res.headers.emplace_back("Cache-Control", "no-store");
+  co_return res;
+}
+
+// ---- changes -----------------------------------------------------------------
+
+Task<Response> WebUIHook::post_action(Request& r, bool plug) {
+  auto form = parse_form(r.body);
+  Sessions::Session* session = nullptr;
+  if (auto refused = refuse_change(r, form, session)) co_return std::move(*refused);
+  const std::string name = r.params.at("name");
+  const std::string action = r.params.at("action");
+  std::string kind = plug ? "plug" : "hook";
+  Openable* target = nullptr;
+  if (plug) {
+    target = host().plug(name);
+  } else {
+    target = host().hook(name);
+  }
+  if (!target) co_return Response::text(404, "no " + kind + " '" + name + "'");
+  if (target == this || target == web_) {
+    co_return Response::text(
+        400, "the " + kind + " '" + name + "' serves this page: change it in the config instead");
+  }
+  log()->info("admin at {}: {} {} '{}'", r.remote, action, kind, name);
+  std::string notice;
+  try {
+    if (action == "start" || action == "enable") {
+      co_await host().start(name);
+    } else if (action == "stop") {
+      co_await host().stop(name);
+    } else if (action == "disable") {
+      co_await host().stop(name, true);
+    } else if (action == "restart") {
+      co_await host().restart(name);
+    } else {
+      co_return Response::text(
+          404, "no action '" + action + "' (start, stop, restart, enable, disable)");
+    }
+    // Looked up again: the host may have replaced the instance meanwhile.
+    Openable* now = plug ? static_cast<Openable*>(host().plug(name))
+                         : static_cast<Openable*>(host().hook(name));
+    notice = fmt::format("{} {}: {}", kind, name, now ? state_name(now->state()) : "gone");
+  } catch (const std::exception& e) {
+    notice = fmt::format("could not {} {} {}: {}", action, kind, name, e.what());
+    log()->warn("{}", notice);
+  }
+  // Found again: the session may have ended while the host worked.
+  if (Sessions::Session* s = session_of(r)) s->notice = notice;
+  co_return redirect(route_);
+}
+
+Task<Response> WebUIHook::post_channel_add(Request& r) {
+  auto form = parse_form(r.body);
+  Sessions::Session* session = nullptr;
+  if (auto refused = refuse_change(r, form, session)) co_return std::move(*refused);
+  const std::string& name = form["name"];
+  const std::string& plug_name = form["plug"];
+  const std::string& source = form["source"];
+  Plug* plug = host().plug(plug_name);
+  if (name.empty() || source.empty()) {
+    session->notice = "a channel needs a name and a source";
+  } else if (host().channel(name)) {
+    session->notice = "there is a channel '" + name + "' already";
+  } else if (!plug) {
+    session->notice = "no plug '" + plug_name + "'";
+  } else {
+    host().add_channel(name, plug->channel(source));
+    log()->info("admin at {}: added channel '{}' ({} {})", r.remote, name, plug_name, source);
+    session->notice = "channel " + name + " added";
+  }
+  co_return redirect(route_);
+}
+
+Task<Response> WebUIHook::post_channel_remove(Request& r) {
+  auto form = parse_form(r.body);
+  Sessions::Session* session = nullptr;
+  if (auto refused = refuse_change(r, form, session)) co_return std::move(*refused);
+  const std::string name = r.params.at("name");
+  if (!host().channel(name)) co_return Response::text(404, "no channel '" + name + "'");
+  host().remove_channel(name);
+  log()->info("admin at {}: removed channel '{}'", r.remote, name);
+  session->notice = "channel " + name + " removed";
+  co_return redirect(route_);
+}
+
+}  // namespace immp::webui

@@ -1,0 +1,230 @@
+#include "hooks/webui/webui_hook.hpp"
+
+#include <gtest/gtest.h>
+
+#include <regex>
+
+#include "immp/host.hpp"
+#include "support/async.hpp"
+#include "support/hooks.hpp"
+#include "support/memory.hpp"
+#include "support/process.hpp"
+#include "support/web_client.hpp"
+
+namespace immp::webui {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr const char* kPassword = "correct horse battery";
+
+// One host for the program: the web server, the admin UI (with the
+// password as it is, hashed at start) and a memory network to steer.
+struct Env {
+  asio::io_context io;
+  test::TempDir dir{"immp-webui"};
+  std::unique_ptr<Host> host;
+  web::WebHook* web = nullptr;
+  WebUIHook* ui = nullptr;
+  plugs::MemoryPlug* net = nullptr;
+
+  Env() {
+    HostOptions o;
+    o.base_dir = dir.path();
+    host = std::make_unique<Host>(io.get_executor(), o);
+    web = &test::add_hook<web::WebHook>(*host, "web", "port: 0\n");
+    ui = &test::add_hook<WebUIHook>(*host, "admin",
+                                    std::string("route: /admin/\npassword: ") + kPassword + "\n");
+    net = &test::add_memory_plug(*host, "net");
+    host->add_channel("lobby", net->channel("#lobby"));
+    test::run(io, host->open());
+  }
+};
+
+Env& env() {
+  static Env* e = new Env();
+  return *e;
+}
+
+// What curl got: the status, the headers and the body.
+struct Got {
+  int status = 0;
+  std::string head;
+  std::string body;
+};
+
+class WebUITest : public ::testing::Test {
+ protected:
+  Env& e = env();
+
+  // A browser of its own: a cookie jar per test.
+  std::string jar =
+      (e.dir /
+       (std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) + ".jar"))
+          .string();
+
+  Got http(const std::string& method, const std::string& path, const std::string& form = "") {
+    std::vector<std::string> args{"-i", "-b", jar, "-c", jar, "-X", method};
+    if (!form.empty()) args.insert(args.end(), {"--data-raw", form});
+    args.push_back(e.web->base_url() + path);
+    std::string out = test::curl(e.io, args);
+    Got got;
+    auto end = out.find("\r\n\r\n");
+    got.head = out.substr(0, end);
+    got.body = end == std::string::npos ? "" : out.substr(end + 4);
+    got.status = test::status_of(out);
+    return got;
+  }
+  static std::string csrf_of(const std::string& html) {
+    std::smatch m;
+    static const std::regex kCsrf(R"re(name="csrf" value="([0-9a-f]+)")re");
+    return std::regex_search(html, m, kCsrf) ? m[1].str() : std::string();
+  }
+  // Logs in; returns the session's CSRF token (from the admin page).
+  std::string login(const std::string& password = kPassword) {
+    Got form = http("GET", "/admin/login");
+    EXPECT_EQ(form.status, 200) << form.head;
+    Got in = http("POST", "/admin/login", "csrf=" + csrf_of(form.body) + "&password=" + password);
+    EXPECT_EQ(in.status, 303) << in.head << in.body;
+    Got page = http("GET", "/admin");
+    EXPECT_EQ(page.status, 200) << page.head;
+    return csrf_of(page.body);
+  }
+};
+
+TEST_F(WebUITest, OnlyTheRightPasswordLogsIn) {
+  Got first = http("GET", "/admin");
+  EXPECT_EQ(first.status, 303);
+  EXPECT_NE(first.head.find("Location: /admin/login"), std::string::npos) << first.head;
+
+  Got form = http("GET", "/admin/login");
+  ASSERT_EQ(form.status, 200);
+  EXPECT_NE(form.body.find("type=\"password\""), std::string::npos);
+  Got wrong = http("POST", "/admin/login", "csrf=" + csrf_of(form.body) + "&password=hunter22");
+  EXPECT_EQ(wrong.status, 401);
+  EXPECT_NE(wrong.body.find("Wrong password."), std::string::npos);
+  EXPECT_EQ(wrong.head.find("immp_admin="), std::string::npos) << wrong.head;
+  EXPECT_EQ(http("GET", "/admin").status, 303);
+
+  Got right = http("POST", "/admin/login",
+                   "csrf=" + csrf_of(wrong.body) + "&password=correct+horse+battery");
+  ASSERT_EQ(right.status, 303) << right.body;
+  std::smatch cookie;
+  ASSERT_TRUE(
+      std::regex_search(right.head, cookie, std::regex("Set-Cookie: immp_admin=[0-9a-f]+[^\r]*")))
+      << right.head;
+  EXPECT_NE(cookie.str().find("; HttpOnly"), std::string::npos) << cookie.str();
+  EXPECT_NE(cookie.str().find("; SameSite=Strict"), std::string::npos) << cookie.str();
+  EXPECT_NE(cookie.str().find("; Path=/admin"), std::string::npos) << cookie.str();
+  EXPECT_EQ(cookie.str().find("Secure"), std::string::npos) << "plain HTTP: " << cookie.str();
+
+  Got page = http("GET", "/admin");
+  ASSERT_EQ(page.status, 200);
+  EXPECT_NE(page.body.find("data-of=\"plug:net\" data-state=\"active\""), std::string::npos);
+  EXPECT_NE(page.body.find("<td>lobby</td>"), std::string::npos);
+  EXPECT_NE(page.head.find("Content-Security-Policy: default-src 'self'"), std::string::npos);
+  // Nothing of the config reaches the browser: not even the password.
+  EXPECT_EQ(page.body.find("horse"), std::string::npos);
+
+  std::string csrf = csrf_of(page.body);
+  EXPECT_EQ(http("POST", "/admin/logout", "csrf=" + csrf).status, 303);
+  EXPECT_EQ(http("GET", "/admin").status, 303);
+  EXPECT_EQ(http("GET", "/admin/state.json").status, 401);
+}
+
+TEST_F(WebUITest, ALoginFormFromElsewhereIsRefused) {
+  http("GET", "/admin/login");
+  Got forged = http("POST", "/admin/login", std::string("csrf=0123&password=") + kPassword);
+  EXPECT_EQ(forged.status, 403);
+  EXPECT_EQ(http("GET", "/admin").status, 303);
+}
+
+TEST_F(WebUITest, AChangeWithoutTheSessionsTokenIsRefused) {
+  std::string csrf = login();
+  ASSERT_FALSE(csrf.empty());
+  EXPECT_EQ(http("POST", "/admin/plug/net/stop", "").status, 403);
+  EXPECT_EQ(http("POST", "/admin/plug/net/stop", "csrf=" + std::string(64, '0')).status, 403);
+  EXPECT_EQ(e.net->state(), State::active);
+
+  Got stop = http("POST", "/admin/plug/net/stop", "csrf=" + csrf);
+  EXPECT_EQ(stop.status, 303);
+  EXPECT_EQ(e.net->state(), State::inactive);
+  Got page = http("GET", "/admin");
+  EXPECT_NE(page.body.find("plug net: inactive"), std::string::npos) << page.body;
+  EXPECT_NE(page.body.find("data-of=\"plug:net\" data-state=\"inactive\""), std::string::npos);
+  EXPECT_NE(http("GET", "/admin/state.json").body.find(R"({"name":"net","state":"inactive")"),
+            std::string::npos);
+
+  EXPECT_EQ(http("POST", "/admin/plug/net/start", "csrf=" + csrf).status, 303);
+  EXPECT_EQ(e.net->state(), State::active);
+  EXPECT_EQ(http("POST", "/admin/plug/net/disable", "csrf=" + csrf).status, 303);
+  EXPECT_EQ(e.net->state(), State::disabled);
+  EXPECT_EQ(http("POST", "/admin/plug/net/enable", "csrf=" + csrf).status, 303);
+  EXPECT_EQ(e.net->state(), State::active);
+  // The server of this page and the page itself cannot be stopped here.
+  EXPECT_EQ(http("POST", "/admin/hook/web/stop", "csrf=" + csrf).status, 400);
+  EXPECT_EQ(http("POST", "/admin/hook/admin/stop", "csrf=" + csrf).status, 400);
+  EXPECT_EQ(http("POST", "/admin/plug/nowhere/stop", "csrf=" + csrf).status, 404);
+  EXPECT_EQ(http("POST", "/admin/plug/net/explode", "csrf=" + csrf).status, 404);
+}
+
+TEST_F(WebUITest, ChannelsAreAddedAndRemoved) {
+  std::string csrf = login();
+  EXPECT_EQ(
+      http("POST", "/admin/channel", "csrf=" + csrf + "&name=dev&plug=net&source=%23dev").status,
+      303);
+  ASSERT_TRUE(e.host->channel("dev"));
+  EXPECT_EQ(e.host->channel("dev")->source, "#dev");
+  EXPECT_EQ(http("POST", "/admin/channel", "name=x&plug=net&source=y").status, 403);
+  EXPECT_FALSE(e.host->channel("x"));
+  http("POST", "/admin/channel", "csrf=" + csrf + "&name=dev&plug=net&source=%23other");
+  EXPECT_NE(http("GET", "/admin").body.find("there is a channel &#39;dev&#39; already"),
+            std::string::npos);
+  EXPECT_EQ(http("POST", "/admin/channel/dev/remove", "csrf=" + csrf).status, 303);
+  EXPECT_FALSE(e.host->channel("dev"));
+}
+
+// Last of the program's logins: 127.0.0.1 must wait a minute after it.
+TEST_F(WebUITest, WrongPasswordsAreLimitedPerAddress) {
+  Got form = http("GET", "/admin/login");
+  std::string csrf = csrf_of(form.body);
+  // Wrong passwords until refused (earlier tests of this program may have
+  // spent some of the minute's allowance).
+  std::size_t tries = 0;
+  for (; tries <= WebUIHook::kLoginLimit; ++tries) {
+    Got wrong = http("POST", "/admin/login", "csrf=" + csrf + "&password=guess");
+    csrf = csrf_of(wrong.body);
+    if (wrong.status == 429) break;
+    ASSERT_EQ(wrong.status, 401);
+  }
+  EXPECT_LE(tries, WebUIHook::kLoginLimit);
+  EXPECT_GE(tries, 1u);
+  // Even the right password waits now.
+  Got limited = http("POST", "/admin/login", "csrf=" + csrf + "&password=" + kPassword);
+  EXPECT_EQ(limited.status, 429);
+  EXPECT_NE(limited.head.find("Retry-After: "), std::string::npos) << limited.head;
+  EXPECT_EQ(http("GET", "/admin").status, 303);
+}
+
+TEST(WebUIConfig, BadSettingsNameTheKey) {
+  asio::io_context io;
+  Host host(io.get_executor());
+  try {
+    test::make_from_yaml<WebUIHook>(host, "admin", "hooks",
+                                    "route: admin\npassword: long enough\n");
+    FAIL() << "no error";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("hooks.admin.config.route: must start with '/'"),
+              std::string::npos)
+        << e.what();
+  }
+  try {
+    test::make_from_yaml<WebUIHook>(host, "admin", "hooks", "route: /admin\npassword: short\n");
+    FAIL() << "no error";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("password: too short"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace immp::webui

@@ -1,0 +1,169 @@
+// The admin UI (immp.hook.webui.WebUIHook) as an operator uses it: the real
+// `immp` binary with an IRC plug on a real ngircd, the admin page in
+// Debian's headless Chromium. Logging in, a wrong password, a change
+// without the CSRF token, and stopping and starting the IRC plug, seen in
+// the page and by alice on IRC. Screenshots go to <build>/screenshots/.
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "integration/web_browser.hpp"
+#include "support/irc_client.hpp"
+#include "support/irc_server.hpp"
+#include "support/process.hpp"
+
+namespace immp::test {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+constexpr const char* kPassword = "a long admin password";
+const fs::path kShots = fs::path(IMMP_BINARY_DIR) / "screenshots";
+
+struct AdminEnv {
+  NgircdServer ircd;
+  TempDir dir{"immp-web-admin"};
+  int web_port = free_port();
+  std::unique_ptr<IrcClient> alice;
+  std::unique_ptr<Process> immp;
+
+  AdminEnv() {
+    alice = std::make_unique<IrcClient>(ircd.port(), "alice");
+    alice->join("#lobby");
+    write_file(dir / "admin.yaml",
+               "plugs:\n"
+               "  irc:\n"
+               "    path: immp.plug.irc.IRCPlug\n"
+               "    config:\n"
+               "      server: {host: 127.0.0.1, port: " +
+                   std::to_string(ircd.port()) +
+                   "}\n"
+                   "      user: {nick: bridge, real-name: immp bridge}\n"
+                   "channels:\n"
+                   "  lobby: {plug: irc, source: '#lobby'}\n"
+                   "hooks:\n"
+                   "  http:\n"
+                   "    path: immp.hook.web.WebHook\n"
+                   "    config: {port: " +
+                   std::to_string(web_port) +
+                   "}\n"
+                   "  admin:\n"
+                   "    path: immp.hook.webui.WebUIHook\n"
+                   "    config: {route: /admin, password: " +
+                   kPassword + "}\n");
+    immp = std::make_unique<Process>(std::vector<std::string>{
+        (fs::path(IMMP_BINARY_DIR) / "immp").string(), (dir / "admin.yaml").string()});
+    if (!immp->wait_for(Stream::err, "Host ready", 20s)) {
+      throw std::runtime_error("immp did not start:\n" + immp->err());
+    }
+    if (!alice->wait_for(
+            [](const irc::Line& l) { return l.command == "JOIN" && l.nick == "bridge"; }, 20s)) {
+      throw std::runtime_error("the bridge did not join #lobby:\n" + immp->err());
+    }
+  }
+  std::string url(const std::string& path = "") const {
+    return "http://127.0.0.1:" + std::to_string(web_port) + "/admin" + path;
+  }
+};
+
+AdminEnv& env() {
+  static AdminEnv* e = new AdminEnv();
+  return *e;
+}
+
+class WebAdminInBrowser : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!NgircdServer::available()) GTEST_SKIP() << "ngircd is not installed";
+    std::string missing = Browser::missing();
+    ASSERT_TRUE(missing.empty()) << missing;
+  }
+
+  AdminEnv& e = env();
+  Browser& b = Browser::shared();
+
+  void log_in(const std::string& password) {
+    ASSERT_TRUE(b.open(e.url())) << b.last_error();
+    ASSERT_TRUE(b.fill("#password", password)) << b.last_error();
+    ASSERT_TRUE(b.press("#password", "Enter")) << b.last_error();
+  }
+  std::string plug_state(const std::string& name) {
+    return b.text("#plugs .state[data-of=\"plug:" + name + "\"]");
+  }
+  // Waits until the page shows the plug in exactly `state`.
+  bool wait_state(const std::string& name, const std::string& state) {
+    return b.wait_fn("(document.querySelector('#plugs .state[data-of=\"plug:" + name +
+                     "\"]') || {}).textContent === '" + state + "'");
+  }
+};
+
+TEST_F(WebAdminInBrowser, AWrongPasswordIsRefusedAndTheRightOneLetsIn) {
+  ASSERT_NO_FATAL_FAILURE(log_in("not the password"));
+  ASSERT_TRUE(b.wait_text("[role=alert]", "Wrong password.")) << b.last_error();
+  EXPECT_EQ(b.eval("location.pathname"), "/admin/login");
+  EXPECT_EQ(b.eval("document.cookie"), "");  // nothing readable, and no session
+  EXPECT_TRUE(b.screenshot(kShots / "admin-login.png")) << b.last_error();
+  b.page_errors();  // the refusal's 401 is logged as a failed load
+
+  ASSERT_TRUE(b.fill("#password", kPassword)) << b.last_error();
+  ASSERT_TRUE(b.press("#password", "Enter")) << b.last_error();
+  ASSERT_TRUE(b.wait_text("#plugs", "irc")) << b.last_error();
+  EXPECT_EQ(b.eval("location.pathname"), "/admin");
+  EXPECT_EQ(plug_state("irc"), "active");
+  EXPECT_EQ(b.eval("document.cookie"), "") << "the session cookie must be HttpOnly";
+  EXPECT_TRUE(b.wait_text("#hooks", "admin")) << b.last_error();
+  EXPECT_TRUE(b.wait_text("#channels", "#lobby")) << b.last_error();
+  // The config's password never reaches the page.
+  EXPECT_EQ(b.eval("document.documentElement.outerHTML.includes('long admin')"), false);
+  EXPECT_TRUE(b.screenshot(kShots / "admin.png")) << b.last_error();
+  EXPECT_EQ(b.page_errors(), "");
+}
+
+TEST_F(WebAdminInBrowser, AFormPostedWithoutTheCsrfTokenIsRefused) {
+  ASSERT_NO_FATAL_FAILURE(log_in(kPassword));
+  ASSERT_TRUE(b.wait_text("#plugs", "irc")) << b.last_error();
+  // The page's own session, but no token: as a forged form would post.
+  auto status = b.eval(
+      "fetch('/admin/plug/irc/stop', {method: 'POST', headers: {'Content-Type': "
+      "'application/x-www-form-urlencoded'}, body: 'from=elsewhere'}).then(r => r.status)");
+  EXPECT_EQ(status, 403);
+  auto forged = b.eval(
+      "fetch('/admin/plug/irc/stop', {method: 'POST', headers: {'Content-Type': "
+      "'application/x-www-form-urlencoded'}, body: 'csrf=" +
+      std::string(64, 'a') + "'}).then(r => r.status)");
+  EXPECT_EQ(forged, 403);
+  ASSERT_TRUE(b.go(e.url())) << b.last_error();
+  EXPECT_EQ(plug_state("irc"), "active");
+  e.alice->drain(200ms);
+  for (const auto& l : e.alice->lines()) EXPECT_NE(l.command + l.nick, "QUITbridge");
+}
+
+TEST_F(WebAdminInBrowser, StoppingAndStartingAPlugShowsItsState) {
+  ASSERT_NO_FATAL_FAILURE(log_in(kPassword));
+  ASSERT_TRUE(b.wait_text("#plugs", "irc")) << b.last_error();
+  ASSERT_TRUE(b.click("#plugs tr[data-name=\"irc\"] button.stop")) << b.last_error();
+  ASSERT_TRUE(wait_state("irc", "inactive")) << b.last_error();
+  EXPECT_TRUE(b.wait_text("[role=status]", "plug irc: inactive")) << b.last_error();
+  EXPECT_TRUE(b.wait_text("#events", "irc")) << b.last_error();
+  EXPECT_TRUE(e.alice->wait_for(
+      [](const irc::Line& l) { return l.command == "QUIT" && l.nick == "bridge"; }, 10s))
+      << e.immp->err();
+  EXPECT_TRUE(b.screenshot(kShots / "admin-stopped.png")) << b.last_error();
+
+  ASSERT_TRUE(b.click("#plugs tr[data-name=\"irc\"] button.start")) << b.last_error();
+  ASSERT_TRUE(b.wait_text("[role=status]", "plug irc:")) << b.last_error();
+  EXPECT_TRUE(e.alice->wait_for(
+      [](const irc::Line& l) { return l.command == "JOIN" && l.nick == "bridge"; }, 10s))
+      << e.immp->err();
+  // The page follows the host's state events by itself: the plug's link
+  // comes up after the form's answer.
+  EXPECT_TRUE(wait_state("irc", "active")) << b.last_error();
+  EXPECT_EQ(b.page_errors(), "");
+}
+
+}  // namespace
+}  // namespace immp::test
