@@ -375,7 +375,10 @@ Response WebUIHook::main_page(const std::string& csrf, std::string_view notice) 
         "data-of=\"plug:{0}\" data-state=\"{2}\">{2}</td><td class=\"link\" "
         "data-of=\"plug:{0}\">{3}</td><td>{4}</td><td class=\"actions\">{5}</td></tr>\n",
         escape_html(p->name()), escape_html(p->network_name()), state_name(p->state()),
-        p->online() ? "online" : "offline", channel_count[p->name()], actions);
+        p->state() != State::active && p->state() != State::starting ? "—"
+        : p->online()                                                ? "online"
+                                                                     : "offline",
+        channel_count[p->name()], actions);
   }
   body += "</tbody></table></section>\n";
 
