@@ -217,17 +217,18 @@ function connect() {
     if (frame.stream) {
       if (frame.cursor) streamCursor = frame.cursor;
       if (frame.stream !== "ready") return;
+      let missing = "";
       try {
         await catchUp(ch);
       } catch (e) {
-        status(e.message, "error");
-        ws.close();
-        return;
+        // Without a history (no database on the server) the page is live
+        // only, and says so.
+        missing = " (no history: " + e.message + ")";
       }
       if (socket !== ws) return;
       pending.forEach(render);
       pending = null;
-      status("live", "live");
+      status("live" + missing, "live");
       return;
     }
     streamCursor = frame.id;

@@ -195,6 +195,9 @@ Task<> WebUIHook::start() {
 
 Task<> WebUIHook::stop() {
   routes_.clear();
+  // While the host still stands (the destructor may run inside its own).
+  if (listening_) host().unsubscribe(listener_);
+  listening_ = false;
   co_return;
 }
 
