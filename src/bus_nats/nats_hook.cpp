@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <deque>
+#include <mutex>
 #include <unordered_set>
 
 #include <boost/asio/co_spawn.hpp>
@@ -36,7 +37,6 @@ namespace {
 
 constexpr std::int64_t kNanos = 1000000000;
 constexpr const char* kMsgId = "Nats-Msg-Id";
-constexpr const char* kHostHeader = "Immp-Host";
 constexpr const char* kRelayedHeader = "Immp-Relayed";
 // Bridged ids remembered for dedupe: more than JetStream redelivers at once.
 constexpr std::size_t kRecentIds = 200000;
@@ -67,13 +67,16 @@ std::uint32_t fnv(std::string_view s) {
 }
 
 // The ids of bridged messages seen lately (a consumer-side dedupe: a
-// JetStream redelivery, a publish retried after a lost ack).
+// JetStream redelivery, a publish retried after a lost ack), kept as
+// 64-bit hashes: no allocation per id, and a collision among 200,000
+// recent ids is not to be expected.
 class RecentIds {
  public:
-  bool contains(const std::string& id) const { return set_.count(id) != 0; }
-  void insert(std::string id) {
-    if (!set_.insert(id).second) return;
-    order_.push_back(std::move(id));
+  bool contains(std::string_view id) const { return set_.count(hash(id)) != 0; }
+  void insert(std::string_view id) {
+    std::uint64_t h = hash(id);
+    if (!set_.insert(h).second) return;
+    order_.push_back(h);
     if (order_.size() > kRecentIds) {
       set_.erase(order_.front());
       order_.pop_front();
@@ -81,8 +84,13 @@ class RecentIds {
   }
 
  private:
-  std::unordered_set<std::string> set_;
-  std::deque<std::string> order_;
+  static std::uint64_t hash(std::string_view id) {
+    std::uint64_t h = 1469598103934665603ull;  // FNV-1a, 64 bits
+    for (char c : id) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+    return h;
+  }
+  std::unordered_set<std::uint64_t> set_;
+  std::deque<std::uint64_t> order_;
 };
 
 // One event of the stream waiting to be published. `relayed`: the remote
@@ -113,12 +121,24 @@ json::object error_reply(std::string field, std::string problem, const std::stri
 // What the client's threads may touch: the executor to post to, the Impl
 // (weakly), and counters. Freed by the client when a subscription is done
 // (natsSubscription_SetOnCompleteCB), or with the Impl for the publisher's.
+// Messages a subscription's thread handed over, waiting for the host's
+// executor: one post drains all that came meanwhile, so a flood costs a
+// wake-up per batch, not per message.
+struct Inbox {
+  std::mutex mutex;
+  std::vector<MsgPtr> messages;
+  bool posted = false;
+};
+
 struct Shared {
+  Shared(Executor ex_, std::weak_ptr<NatsHook::Impl> impl_, std::size_t bridge_)
+      : ex(std::move(ex_)), impl(std::move(impl_)), bridge(bridge_) {}
   Executor ex;
   std::weak_ptr<NatsHook::Impl> impl;
   std::size_t bridge = 0;  // a subscription's bridge; kRequests for send requests
   std::atomic<std::uint64_t> confirmed{0};
   std::atomic<std::int64_t> pending{0};
+  std::shared_ptr<Inbox> inbox = std::make_shared<Inbox>();
 };
 constexpr std::size_t kRequests = static_cast<std::size_t>(-1);
 
@@ -209,13 +229,27 @@ namespace {
 void on_message(natsConnection*, natsSubscription*, natsMsg* raw, void* closure) {
   auto* shared = static_cast<Shared*>(closure);
   MsgPtr msg(raw);
-  asio::post(shared->ex, [impl = shared->impl, index = shared->bridge, msg = std::move(msg)]() mutable {
+  {
+    std::lock_guard lock(shared->inbox->mutex);
+    shared->inbox->messages.push_back(std::move(msg));
+    if (shared->inbox->posted) return;
+    shared->inbox->posted = true;
+  }
+  asio::post(shared->ex, [impl = shared->impl, index = shared->bridge, inbox = shared->inbox] {
+    std::vector<MsgPtr> batch;
+    {
+      std::lock_guard lock(inbox->mutex);
+      batch.swap(inbox->messages);
+      inbox->posted = false;
+    }
     auto i = impl.lock();
     if (!i || !i->hook) return;
-    if (index == kRequests) {
-      i->on_request(std::move(msg));
-    } else {
-      i->on_bridge(index, std::move(msg));
+    for (auto& m : batch) {
+      if (index == kRequests) {
+        i->on_request(std::move(m));
+      } else {
+        i->on_bridge(index, std::move(m));
+      }
     }
   });
 }
@@ -342,6 +376,9 @@ std::string NatsHook::Impl::subscribe(std::size_t index, natsSubscription** out)
   natsSubscription_SetPendingLimits(*out, 1000000, 1024 * 1024 * 1024);
   natsSubscription_SetOnCompleteCB(*out, on_complete, shared);
   subs.push_back(*out);
+  // A round trip: once the bridge says it is subscribed, the server has
+  // the interest, and nothing published from then on misses it.
+  natsConnection_FlushTimeout(nc, 2000);
   return {};
 }
 
@@ -400,6 +437,8 @@ Task<> NatsHook::Impl::run() {
     } else {
       natsSubscription_SetOnCompleteCB(sub, on_complete, shared);
       subs.push_back(sub);
+      // Once ready() holds, the server has the interest.
+      co_await blocking([this] { return natsConnection_FlushTimeout(rpc, 2000); });
       log->info("NATS: send requests on {}", subject);
     }
   }
@@ -473,11 +512,13 @@ void NatsHook::Impl::publish(Item& item) {
 void NatsHook::Impl::send(Unsent& u) {
   natsMsg* m = nullptr;
   natsStatus st = natsMsg_Create(&m, u.subject.c_str(), nullptr, u.body.data(), static_cast<int>(u.body.size()));
-  if (st == NATS_OK) st = natsMsgHeader_Set(m, kMsgId, u.id.c_str());
-  if (st == NATS_OK) st = natsMsgHeader_Set(m, kHostHeader, s.subjects.prefix.c_str());
+  // Headers only where they are needed: the client builds a hash table
+  // for a message's headers, which costs more than the rest of a publish.
+  // The envelope's id says the same as Nats-Msg-Id, for plain NATS.
   if (st == NATS_OK && !u.relayed.empty()) st = natsMsgHeader_Set(m, kRelayedHeader, u.relayed.c_str());
   if (st == NATS_OK) {
     if (js) {
+      pub_options.MsgId = u.id.c_str();  // JetStream's dedupe: the Nats-Msg-Id header
       publisher_->pending.fetch_add(1);
       st = js_PublishMsgAsync(js, &m, &pub_options);
       if (st != NATS_OK) publisher_->pending.fetch_sub(1);
@@ -546,21 +587,26 @@ void NatsHook::Impl::on_bridge(std::size_t index, MsgPtr msg) {
   };
   // Only the other host's own messages: a copy it relayed from elsewhere
   // (from us, or from a third host we bridge directly) is not taken again.
-  if (!header(msg.get(), kRelayedHeader).empty() || header(msg.get(), kHostHeader) == s.subjects.prefix) {
+  if (!header(msg.get(), kRelayedHeader).empty()) {
     ack();
     return;
   }
-  std::string id = header(msg.get(), kMsgId);
-  if (!id.empty() && seen.contains(id)) {
-    ++stats.duplicates;
-    ack();
-    return;
-  }
+  std::string id;
   try {
     std::string_view body(natsMsg_GetData(msg.get()), static_cast<std::size_t>(natsMsg_GetDataLength(msg.get())));
     json::value env = json::parse(json::string_view(body.data(), body.size()));
     json::value* data = env.is_object() ? env.get_object().if_contains("data") : nullptr;
     if (!data || !data->is_object()) throw std::invalid_argument("no data object");
+    // The envelope's id is the publish's Nats-Msg-Id: a redelivery, or a
+    // publish sent again after a lost ack, has the same.
+    if (const json::value* v = env.get_object().if_contains("id"); v && v->is_string()) {
+      id = std::string(v->get_string());
+    }
+    if (!id.empty() && seen.contains(id)) {
+      ++stats.duplicates;
+      ack();
+      return;
+    }
     // The author belongs to the other host's network, not to a plug of
     // ours that has the same name.
     if (json::value* user = data->get_object().if_contains("user"); user && user->is_object()) {
@@ -575,7 +621,7 @@ void NatsHook::Impl::on_bridge(std::size_t index, MsgPtr msg) {
     ack();
     return;
   }
-  if (!id.empty()) seen.insert(std::move(id));
+  if (!id.empty()) seen.insert(id);
   ++stats.relayed;
   ack();
 }
