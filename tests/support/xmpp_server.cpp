@@ -58,8 +58,9 @@ class User(slixmpp.ClientXMPP):
         # Python's buffer, where no reader event ever finds it.
         data = os.read(sys.stdin.fileno(), 65536)
         if not data:
-            self.disconnect()
-            return
+            # The test is gone (or done): so is its user. Waiting for a
+            # disconnect would leave the reader firing on end of file.
+            os._exit(0)
         self.pending += data
         while b"\n" in self.pending:
             text, self.pending = self.pending.split(b"\n", 1)
@@ -80,14 +81,7 @@ void run_checked(const std::vector<std::string>& argv, const std::filesystem::pa
 
 }  // namespace
 
-bool ProsodyServer::available() { return ::access(kBinary, X_OK) == 0; }
-
-ProsodyServer::ProsodyServer(bool debug_log)
-    : dir_("immp-prosody"),
-      port_(free_port()),
-      tls_port_(free_port()),
-      component_port_(free_port()) {
-  const auto& d = dir_.path();
+void make_xmpp_test_files(const std::filesystem::path& d) {
   run_checked({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key",
                "-out", "ca.pem", "-days", "2", "-subj", "/CN=immp test CA"},
               d);
@@ -97,14 +91,25 @@ ProsodyServer::ProsodyServer(bool debug_log)
   run_checked({"openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "key.pem", "-out",
                "srv.csr", "-subj", "/CN=localhost"},
               d);
-  write_file(d / "ext.cnf",
-             "subjectAltName=DNS:localhost,DNS:*.localhost\n");
+  write_file(d / "ext.cnf", "subjectAltName=DNS:localhost,DNS:*.localhost\n");
   run_checked({"openssl", "x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
                "-CAcreateserial", "-out", "cert.pem", "-days", "2", "-extfile", "ext.cnf"},
               d);
   for (const char* f : {"ca.pem", "cert.pem", "key.pem"}) ::chmod((d / f).c_str(), 0644);
-  std::string p = d.string();
   write_file(d / "client.py", kClientScript);
+}
+
+bool ProsodyServer::available() { return ::access(kBinary, X_OK) == 0; }
+
+ProsodyServer::ProsodyServer(bool debug_log)
+    : dir_("immp-prosody"),
+      port_(free_port()),
+      tls_port_(free_port()),
+      component_port_(free_port()),
+      http_port_(free_port()) {
+  const auto& d = dir_.path();
+  make_xmpp_test_files(d);
+  std::string p = d.string();
   write_file(d / "prosody.cfg.lua",
              "run_as_root = true\n"
              "daemonize = false\n"
@@ -118,7 +123,12 @@ ProsodyServer::ProsodyServer(bool debug_log)
              "component_ports = { " + std::to_string(component_port_) + " }\n"
              "component_interfaces = { '127.0.0.1' }\n"
              "s2s_ports = { }\n"
-             "http_ports = { }\nhttps_ports = { }\n"
+             // mod_http_file_share's slots are on plain HTTP at 127.0.0.1,
+             // whatever host name the request carries.
+             "http_ports = { " + std::to_string(http_port_) + " }\n"
+             "http_interfaces = { '127.0.0.1' }\nhttps_ports = { }\n"
+             "http_external_url = 'http://127.0.0.1:" + std::to_string(http_port_) + "/'\n"
+             "http_default_host = '" + kUpload + "'\n"
              "authentication = 'internal_plain'\n"
              "storage = 'internal'\n"
              "c2s_require_encryption = true\n"
@@ -134,7 +144,9 @@ ProsodyServer::ProsodyServer(bool debug_log)
              "  muc_room_default_history_length = 20\n"
              "  modules_enabled = { 'muc_mam' }\n"
              "Component '" + kComponent + "'\n"
-             "  component_secret = '" + kComponentSecret + "'\n");
+             "  component_secret = '" + kComponentSecret + "'\n"
+             "Component '" + kUpload + "' 'http_file_share'\n"
+             "  http_file_share_size_limit = 1048576\n");
   std::filesystem::create_directories(d / "data");
   start();
 }
@@ -148,10 +160,6 @@ void ProsodyServer::add_user(const std::string& name, const std::string& passwor
              "return {\n\t[\"password\"] = \"" + password + "\";\n};\n");
 }
 
-std::string ProsodyServer::fresh_user(const std::string& prefix) {
-  return prefix + std::to_string(++counter_);
-}
-
 void ProsodyServer::stop() { process_.reset(); }
 
 void ProsodyServer::start() {
@@ -161,7 +169,8 @@ void ProsodyServer::start() {
       !process_->wait_for(Stream::out, "Activated service 'c2s' on", 1s)) {
     throw std::runtime_error("prosody did not start: " + log());
   }
-  if (!wait_for_port(port_, 10s) || !wait_for_port(tls_port_, 10s)) {
+  if (!wait_for_port(port_, 10s) || !wait_for_port(tls_port_, 10s) ||
+      !wait_for_port(http_port_, 10s)) {
     throw std::runtime_error("prosody does not listen: " + log());
   }
 }
@@ -177,11 +186,11 @@ ProsodyServer& shared_prosody() {
 
 // ---- XmppUser ---------------------------------------------------------------
 
-XmppUser::XmppUser(const ProsodyServer& server, const std::string& user,
+XmppUser::XmppUser(const XmppServer& server, const std::string& user,
                    const std::string& password, const std::string& room, const std::string& nick,
                    const std::string& history)
     : parser_(xmpp::ParseLimits{16 * 1024 * 1024, 64}), room_(room) {
-  std::string jid = user + "@" + ProsodyServer::kDomain + "/test";
+  std::string jid = user + "@" + XmppServer::kDomain + "/test";
   process_ = std::make_unique<Process>(std::vector<std::string>{
       "/usr/bin/python3", "-u", (server.dir() / "client.py").string(), jid, password, "127.0.0.1",
       std::to_string(server.port()), server.ca_file().string(), room, nick, history});

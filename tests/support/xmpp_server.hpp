@@ -1,4 +1,8 @@
-// A real XMPP server for integration tests, and real XMPP users.
+// Real XMPP servers for integration tests, and real XMPP users.
+//
+// XmppServer is what tests need of a server, whichever it is: ProsodyServer
+// here, EjabberdServer in support/ejabberd_server.hpp. Both serve the same
+// names (kDomain, kMuc, kComponent), so a test runs unchanged on either.
 //
 // ProsodyServer writes a prosody.cfg.lua into a fresh temporary directory
 // (accounts in plain files there, a throwaway CA made with the openssl CLI,
@@ -30,9 +34,8 @@
 
 namespace immp::test {
 
-class ProsodyServer {
+class XmppServer {
  public:
-  static constexpr const char* kBinary = "/usr/bin/prosody";
   static constexpr const char* kDomain = "localhost";
   static constexpr const char* kMuc = "conference.localhost";
   // A second host whose certificate is the one of "localhost": a name
@@ -40,6 +43,46 @@ class ProsodyServer {
   static constexpr const char* kMismatch = "mismatch.test";
   static constexpr const char* kComponent = "bridge.localhost";
   static constexpr const char* kComponentSecret = "component-secret";
+  // The HTTP upload service (XEP-0363), served over plain HTTP on
+  // http_port().
+  static constexpr const char* kUpload = "upload.localhost";
+
+  virtual ~XmppServer() = default;
+  // "prosody", "ejabberd": for test names and messages.
+  virtual std::string name() const = 0;
+  virtual int port() const = 0;            // c2s, STARTTLS
+  virtual int tls_port() const = 0;        // c2s, direct TLS
+  virtual int component_port() const = 0;  // XEP-0114
+  virtual int http_port() const = 0;       // HTTP upload (PUT and GET of files)
+  virtual const std::filesystem::path& dir() const = 0;
+  std::filesystem::path ca_file() const { return dir() / "ca.pem"; }
+  // A CA that signed nothing the server shows: "unknown CA" for clients.
+  std::filesystem::path other_ca_file() const { return dir() / "other-ca.pem"; }
+  // Creates an account on kDomain (while the server runs).
+  virtual void add_user(const std::string& name, const std::string& password) = 0;
+  // A fresh account name, unique in this server's life ("u7").
+  std::string fresh_user(const std::string& prefix = "u") {
+    return prefix + std::to_string(++counter_);
+  }
+  // Kills the server (every client sees the link drop) / starts it again
+  // on the same ports, waiting until it listens.
+  virtual void stop() = 0;
+  virtual void start() = 0;
+  virtual bool running() const = 0;
+  virtual std::string log() const = 0;
+
+ private:
+  int counter_ = 0;
+};
+
+// In `dir`: a throwaway CA (ca.pem), another that signed nothing
+// (other-ca.pem), and a certificate for localhost and *.localhost signed by
+// the first (cert.pem, key.pem); also the test client's script (client.py).
+void make_xmpp_test_files(const std::filesystem::path& dir);
+
+class ProsodyServer final : public XmppServer {
+ public:
+  static constexpr const char* kBinary = "/usr/bin/prosody";
   static bool available();
 
   // `debug_log`: Prosody logs every stanza to prosody.log in its directory
@@ -50,31 +93,23 @@ class ProsodyServer {
   ProsodyServer(const ProsodyServer&) = delete;
   ProsodyServer& operator=(const ProsodyServer&) = delete;
 
-  int port() const { return port_; }               // c2s, STARTTLS
-  int tls_port() const { return tls_port_; }       // c2s, direct TLS
-  int component_port() const { return component_port_; }
-  std::filesystem::path ca_file() const { return dir_ / "ca.pem"; }
-  // A CA that signed nothing the server shows: "unknown CA" for clients.
-  std::filesystem::path other_ca_file() const { return dir_ / "other-ca.pem"; }
-  const std::filesystem::path& dir() const { return dir_.path(); }
+  std::string name() const override { return "prosody"; }
+  int port() const override { return port_; }
+  int tls_port() const override { return tls_port_; }
+  int component_port() const override { return component_port_; }
+  int http_port() const override { return http_port_; }
+  const std::filesystem::path& dir() const override { return dir_.path(); }
 
-  // Creates (or changes the password of) an account on kDomain. Works while
-  // the server runs.
-  void add_user(const std::string& name, const std::string& password);
-  // A fresh account name, unique in this server's life ("u7").
-  std::string fresh_user(const std::string& prefix = "u");
-
-  // Kills the server (every client sees the link drop) / starts it again
-  // on the same ports, waiting until it listens.
-  void stop();
-  void start();
-  bool running() const { return process_ != nullptr; }
-  std::string log() const;
+  // Creates (or changes the password of) an account on kDomain.
+  void add_user(const std::string& name, const std::string& password) override;
+  void stop() override;
+  void start() override;
+  bool running() const override { return process_ != nullptr; }
+  std::string log() const override;
 
  private:
   TempDir dir_;
-  int port_, tls_port_, component_port_;
-  int counter_ = 0;
+  int port_, tls_port_, component_port_, http_port_;
   std::unique_ptr<Process> process_;
 };
 
@@ -86,7 +121,7 @@ ProsodyServer& shared_prosody();
 class XmppUser {
  public:
   // `history`: how many messages of the room's history to ask for on join.
-  XmppUser(const ProsodyServer& server, const std::string& user, const std::string& password,
+  XmppUser(const XmppServer& server, const std::string& user, const std::string& password,
            const std::string& room = {}, const std::string& nick = {},
            const std::string& history = "0");
   ~XmppUser();

@@ -85,18 +85,25 @@ std::string cut_code_points(const std::string& text, std::size_t start, std::siz
 SpecPtr XMPPPlug::schema() {
   auto server = object({
       {"host", str(), Node(), "where to connect (default: the JID's domain)"},
-      {"port", integer(), Node(), "port (default: 5222, or 5223 with tls: direct)"},
-      {"tls", str(), "starttls",
+      {"port", integer(), Node(),
+       "port (default: 5222, or 5223 with tls: direct; 5347 in component mode)"},
+      {"tls", str(), Node(),
        "starttls (upgrade before logging in; refused if the server cannot), direct (TLS from "
-       "the first byte) or none (loopback tests only; PLAIN is then refused)"},
+       "the first byte) or none (loopback tests only; PLAIN is then refused). Default: "
+       "starttls; none in component mode"},
       {"verify", boolean(), true, "check the server's certificate and name"},
       {"ca", str(), Node(), "PEM file of trusted certificate authorities (default: the system's)"},
       {"fingerprint", str(), Node(),
        "SHA-256 fingerprint of the server's certificate: trust exactly that one (self-signed)"},
   });
   return object({
-      {"jid", str(), required, "our account: user@example.org, or user@example.org/resource"},
-      {"password", str(), required, "the account's password"},
+      {"jid", str(), required,
+       "our account: user@example.org, or user@example.org/resource; in component mode the "
+       "component's domain (bridge.example.org)"},
+      {"password", str(), required, "the account's password (component mode: its secret)"},
+      {"component", boolean(), false,
+       "connect as an XEP-0114 external component: every bridged user becomes an occupant of "
+       "their own in the rooms"},
       {"server", server, Node::map(), "how to reach the server"},
       {"mechanisms", list_of(str()), Node(),
        "SASL mechanisms in order of preference (default: SCRAM-SHA-256, SCRAM-SHA-1, PLAIN)"},
@@ -112,6 +119,11 @@ SpecPtr XMPPPlug::schema() {
       {"confirm-timeout", real(), 10.0,
        "seconds to wait for a room to reflect a message we sent before retrying it"},
       {"max-stanza", integer(), 262144, "largest stanza we accept from the server, in bytes"},
+      {"upload", boolean(), true,
+       "upload files that only their own network can serve to the server's HTTP upload "
+       "service (XEP-0363), and send the link"},
+      {"upload-service", str(), Node(),
+       "the upload service's JID (default: found by service discovery)"},
   });
 }
 
@@ -122,9 +134,12 @@ XMPPPlug::XMPPPlug(const Init& init)
       tasks_(init.host.executor(), log()) {
   const Node& c = config();
   options_ = stream_options();
-  account_ = std::string(xmpp::bare(c.at("jid").as_string()));
+  component_ = options_.component;
+  account_ = component_ ? "immp@" + options_.domain
+                        : std::string(xmpp::bare(c.at("jid").as_string()));
   nick_ = opt(c, "nick");
-  if (nick_.empty()) nick_ = std::string(xmpp::local_part(account_));
+  if (nick_.empty()) nick_ = component_ ? "bridge" : std::string(xmpp::local_part(account_));
+  if (component_) puppets_ = std::make_unique<xmpp::Puppets>(options_.domain);
   for (const auto& [room, pw] : c.at("passwords").as_map()) passwords_[room] = pw.as_string();
   reconnect_min_ = seconds_of(c.at("reconnect-min"));
   reconnect_max_ = seconds_of(c.at("reconnect-max"));
@@ -140,14 +155,28 @@ XMPPPlug::XMPPPlug(const Init& init)
   // What a user gets on XMPP: corrections, retractions, replies and
   // reactions are native; formatting is XEP-0393 styling, which is Slack's
   // mrkdwn in all but links (the SDK has no Markup value of its own for it).
-  // No length limit is known (servers take 256 KiB stanzas); no uploads yet.
+  // No length limit is known (servers take 256 KiB stanzas). Files are the
+  // plug's own to handle (uploaded, linked, or a stand-in): see put().
   features_.edit = true;
+  features_.upload = true;
   features_.remove = true;
   features_.reply = true;
   features_.reaction = true;
   features_.rich = true;
   features_.markup = Markup::mrkdwn;
   set_online(false, "not connected yet");
+  net::HttpOptions http;
+  // The server's private CA (if any) is trusted for its upload service
+  // too; a pinned fingerprint is the XMPP server's, not the web server's.
+  http.tls = options_.tls_options;
+  http.tls.fingerprint.clear();
+  uploader_ = std::make_unique<xmpp::Uploader>(
+      init.host.executor(), std::move(http),
+      [this](Element request) -> Task<std::optional<Element>> {
+        auto answer = co_await iq(std::move(request), 15s);
+        co_return answer;
+      },
+      log(), c.at("upload").as_bool(), opt(c, "upload-service"));
   session_->on_ack = [this, alive = std::weak_ptr<bool>(alive_)] {
     if (!alive.expired()) progress_.notify();
   };
@@ -159,19 +188,35 @@ xmpp::StreamOptions XMPPPlug::stream_options() const {
   const Node& c = config();
   xmpp::StreamOptions o;
   const std::string jid = c.at("jid").as_string();
-  std::string local(xmpp::local_part(jid));
-  if (local.empty() || jid.find('@') == std::string::npos) {
-    c.at("jid").fail("'" + jid + "' is not an account JID (user@example.org)");
+  o.component = c.at("component").as_bool();
+  if (o.component) {
+    if (jid.empty() || jid.find_first_of("@/") != std::string::npos) {
+      c.at("jid").fail("'" + jid + "' is not a component's domain (bridge.example.org)");
+    }
+    o.domain = jid;
+    o.secret = c.at("password").as_string();
+    o.stream_management = false;
+  } else {
+    std::string local(xmpp::local_part(jid));
+    if (local.empty() || jid.find('@') == std::string::npos) {
+      c.at("jid").fail("'" + jid + "' is not an account JID (user@example.org)");
+    }
+    o.username = local;
+    o.domain = std::string(xmpp::domain_part(jid));
+    o.resource = std::string(xmpp::resource(jid));
+    if (o.resource.empty()) o.resource = "immp";
+    o.password = c.at("password").as_string();
   }
-  o.username = local;
-  o.domain = std::string(xmpp::domain_part(jid));
-  o.resource = std::string(xmpp::resource(jid));
-  if (o.resource.empty()) o.resource = "immp";
-  o.password = c.at("password").as_string();
   const Node& server = c.at("server");
   o.host = opt(server, "host");
   if (o.host.empty()) o.host = o.domain;
-  std::string tls = server.find("tls") ? server.at("tls").as_string() : "starttls";
+  // XEP-0114 has no STARTTLS: a component's link is plain (on loopback, as
+  // servers listen for components) or TLS from the first byte.
+  std::string tls = opt(server, "tls");
+  if (tls.empty()) tls = o.component ? "none" : "starttls";
+  if (o.component && tls == "starttls") {
+    server.at("tls").fail("a component's stream has no STARTTLS: none or direct");
+  }
   if (tls == "starttls") {
     o.tls = xmpp::TlsMode::starttls;
   } else if (tls == "direct") {
@@ -181,7 +226,7 @@ xmpp::StreamOptions XMPPPlug::stream_options() const {
   } else {
     server.at("tls").fail("must be starttls, direct or none");
   }
-  o.port = o.tls == xmpp::TlsMode::direct ? 5223 : 5222;
+  o.port = o.component ? 5347 : o.tls == xmpp::TlsMode::direct ? 5223 : 5222;
   if (const Node* p = server.find("port"); p && !p->is_null()) {
     o.port = static_cast<int>(p->as_int());
     if (o.port <= 0 || o.port > 65535) p->fail("not a port number");
@@ -274,7 +319,14 @@ Task<> XMPPPlug::stop() {
       if (!room.joined) continue;
       Element p("presence", std::string(xmpp::kNsClient));
       p.set("to", jid + "/" + room.nick).set("type", "unavailable");
-      s->send(p);
+      if (puppets_) {
+        for (const auto* puppet : puppets_->present(jid)) {
+          Element leave = p;
+          leave.set("to", jid + "/" + puppet->nick);
+          send(std::move(leave), puppet->jid);
+        }
+      }
+      send(std::move(p));
     }
     co_await s->stop();
   }
@@ -336,6 +388,7 @@ Task<> XMPPPlug::run() {
 }
 
 void XMPPPlug::settle(bool acks, const std::string& why) {
+  if (puppets_) puppets_->all_out();
   for (auto& [jid, room] : rooms_) {
     room.joined = false;
     room.joining = false;
@@ -360,6 +413,9 @@ void XMPPPlug::settle(bool acks, const std::string& why) {
 Task<> XMPPPlug::serve(xmpp::Stream& stream) {
   ++connections_;
   bound_jid_ = stream.jid();
+  // A component is a domain: our own occupant is a JID under it.
+  self_jid_ = component_ ? account_ + "/immp" : bound_jid_;
+  if (component_) bound_jid_ = self_jid_;
   log()->info("{} {}:{} as {}{}", stream.resumed() ? "resumed the session with" : "connected to",
               options_.host, options_.port, bound_jid_, stream.is_tls() ? " over TLS" : "");
   if (!first_attempt_done_) {
@@ -387,15 +443,20 @@ Task<> XMPPPlug::serve(xmpp::Stream& stream) {
       }
     }
   }
-  // Presence, so that the server routes chats to us.
-  Element presence("presence", std::string(xmpp::kNsClient));
-  stream.send(presence);
+  // Presence, so that the server routes chats to us (a component gets
+  // everything addressed to its domain anyway).
+  if (!component_) {
+    Element presence("presence", std::string(xmpp::kNsClient));
+    stream.send(presence);
+  }
   std::vector<std::string> unknown;
   for (auto& [jid, room] : rooms_) unknown.push_back(jid);
   // Joins go out at once; disco (in the background) only sorts out the
   // declared channels that are people rather than rooms.
   for (auto& [jid, room] : rooms_) send_join(room);
   tasks_.spawn("xmpp disco", discover(std::move(unknown)));
+  // An upload service takes the server's own users, not components.
+  if (!component_) tasks_.spawn("xmpp upload disco", uploader_->discover(options_.domain));
   // Online once the rooms are joined (or have failed), so that what the
   // outboxes send reaches them; checked as presences arrive (on_presence).
   bool none = std::none_of(rooms_.begin(), rooms_.end(), [](const auto& r) {
@@ -431,7 +492,17 @@ void XMPPPlug::send_join(Room& room) {
   // side through the outboxes, or was never ours to relay.
   x.add("history", std::string(kNsMuc)).set("maxstanzas", "0");
   if (!room.password.empty()) x.add("password", std::string(kNsMuc), room.password);
-  stream_->send(p);
+  send(std::move(p));
+}
+
+std::uint64_t XMPPPlug::send(Element stanza, const std::string& from) {
+  auto stream = stream_;
+  if (!stream) return 0;
+  if (component_) {
+    if (!stanza.has_attr("from")) stanza.set("from", from.empty() ? self_jid_ : from);
+    xmpp::to_component_namespace(stanza);
+  }
+  return stream->send(stanza);
 }
 
 Task<> XMPPPlug::discover(std::vector<std::string> sources) {
@@ -496,7 +567,7 @@ Task<std::optional<Element>> XMPPPlug::iq(Element request, std::chrono::millisec
   request.set("id", id);
   auto slot = std::make_shared<std::optional<Element>>();
   iqs_[id] = slot;
-  stream->send(request);
+  send(std::move(request));
   asio::steady_timer bound(host().executor(), timeout);
   auto expired = std::make_shared<bool>(false);
   bound.async_wait([this, expired, alive = std::weak_ptr<bool>(alive_)](
@@ -516,6 +587,16 @@ Task<std::optional<Element>> XMPPPlug::iq(Element request, std::chrono::millisec
 // ---- incoming --------------------------------------------------------------
 
 void XMPPPlug::handle(const Element& stanza) {
+  if (component_) {
+    // Rooms send each occupant its own copy: our own occupant's is the one
+    // we read; the puppets' matter only for their joins and errors.
+    auto to = stanza.attr("to");
+    if (!to.empty() && xmpp::fold_bare(to) != xmpp::fold_bare(account_) &&
+        xmpp::local_part(to).size() > 0) {
+      on_puppet_stanza(stanza);
+      return;
+    }
+  }
   if (stanza.name == "message") {
     on_message(stanza);
   } else if (stanza.name == "presence") {
@@ -543,7 +624,7 @@ void XMPPPlug::on_iq(const Element& q) {
     Element& e = error.add("error", std::string(xmpp::kNsClient));
     e.set("type", "cancel");
     e.add("service-unavailable", std::string(xmpp::kNsStanzas));
-    if (stream_) stream_->send(error);
+    send(std::move(error), std::string(q.attr("to")));
   }
 }
 
@@ -713,7 +794,8 @@ void XMPPPlug::on_message(const Element& m) {
 
   const Element* origin = m.child("origin-id", kNsSid);
   std::string client_id(origin ? origin->attr("id") : m.attr("id"));
-  bool ours = groupchat && std::string(xmpp::resource(from)) == room->nick;
+  bool ours = groupchat && (std::string(xmpp::resource(from)) == room->nick ||
+                            (puppets_ && puppets_->by_nick(room->jid, xmpp::resource(from))));
   std::string receipt = stanza_id(m, groupchat ? from_bare : account_);
   if (ours) {
     // The room's reflection of what we sent: its stanza-id is the message's
@@ -896,6 +978,8 @@ void XMPPPlug::on_presence(const Element& p) {
     return;
   }
   bool self = x && has_status(*x, "110");
+  // Our puppets come and go as we make them: not news.
+  if (!self && puppets_ && puppets_->by_nick(room_jid, nick)) return;
   const Element* item = x ? x->child("item") : nullptr;
   Occupant occ;
   occ.nick = nick;
@@ -977,7 +1061,7 @@ void XMPPPlug::on_presence(const Element& p) {
 // ---- outgoing --------------------------------------------------------------
 
 Task<PutResult> XMPPPlug::send_and_confirm(Posting& post, Element stanza, bool groupchat,
-                                           std::string id, bool keep_id) {
+                                           std::string id, bool keep_id, std::string as_nick) {
   auto stream = stream_;
   if (!stream || !stream->is_open()) co_return PutResult::retry("not connected");
   const std::string& source = post.channel().source;
@@ -986,7 +1070,8 @@ Task<PutResult> XMPPPlug::send_and_confirm(Posting& post, Element stanza, bool g
   pending_[client_id] = pending;
   // No reflection in a chat: its own id is its receipt, known now.
   if (!groupchat && !keep_id) post.announce(id);
-  pending->seq = stream->send(stanza);
+  std::string from(stanza.attr("from"));
+  pending->seq = send(std::move(stanza), from);
   // Queued on the link, so in order on the wire: the next put() to this
   // channel may start while this one is confirmed (Posting::ordered). A
   // link that drops for good fails what was not acknowledged, and the
@@ -1040,7 +1125,8 @@ Task<PutResult> XMPPPlug::send_and_confirm(Posting& post, Element stanza, bool g
   } else {
     post.sent(*pending->receipt_id);
     Room* room = find_room(source);
-    remember(source, *pending->receipt_id, Known{"self", client_id, room ? room->nick : nick_});
+    if (as_nick.empty()) as_nick = room ? room->nick : nick_;
+    remember(source, *pending->receipt_id, Known{"self", client_id, as_nick});
   }
   co_return PutResult::delivered();
 }
@@ -1053,37 +1139,61 @@ Task<PutResult> XMPPPlug::put(Posting& post) {
   if (!stream || !stream->is_open()) co_return PutResult::retry("not connected");
   bool groupchat = is_room(source);
   if (groupchat && !find_room(source)->joined) co_return PutResult::retry("not in " + source);
-  if (msg->reaction) co_return co_await put_reaction(post, source, groupchat);
-  Outgoing out = compose(*msg, source, groupchat);
+  const xmpp::Puppet* puppet = nullptr;
+  if (component_ && groupchat && msg->user && msg->user->plug() != this) {
+    puppet = co_await puppet_for(source, *msg->user);
+  }
+  if (msg->reaction) co_return co_await put_reaction(post, source, groupchat, puppet);
+  std::vector<xmpp::FileLink> files;
+  if (std::any_of(msg->attachments.begin(), msg->attachments.end(),
+                  [](const Attachment& a) { return std::holds_alternative<File>(a); })) {
+    try {
+      files = co_await uploader_->links(*msg);
+    } catch (const xmpp::UploadError& e) {
+      co_return PutResult::retry(e.what());
+    }
+    // The link may have dropped while the file travelled.
+    if (!stream_ || !stream_->is_open()) co_return PutResult::retry("not connected");
+    if (groupchat && !find_room(source)->joined) co_return PutResult::retry("not in " + source);
+  }
+  Outgoing out = compose(*msg, source, groupchat, files, puppet);
   if (!out.error.empty()) co_return PutResult::failed(out.error);
   if (!out.stanza) co_return PutResult::delivered();  // nothing a chat can show
+  // Named, not a temporary in the co_await (GCC 12 destroys those twice).
+  std::string as_nick = puppet ? puppet->nick : std::string();
   co_return co_await send_and_confirm(post, std::move(*out.stanza), groupchat, out.id,
-                                      out.keep_id);
+                                      out.keep_id, std::move(as_nick));
 }
 
 XMPPPlug::Outgoing XMPPPlug::compose(const Message& message, const std::string& source,
-                                     bool groupchat) {
+                                     bool groupchat, const std::vector<xmpp::FileLink>& files,
+                                     const xmpp::Puppet* puppet) {
   const Message* msg = &message;
   Outgoing out;
   std::string id = next_id();
   out.id = id;
   Element m("message", std::string(xmpp::kNsClient));
   m.set("to", source).set("type", groupchat ? "groupchat" : "chat").set("id", id);
+  if (puppet) m.set("from", puppet->jid);
   std::string text;
   if (msg->text) text = markup::to_styling(*msg->text);
-  // One account speaks for everyone it relays: the name says who.
-  bool named = msg->user && msg->user->plug() != this && !msg->user->display_name().empty();
+  // One account speaks for everyone it relays: the name says who. A puppet
+  // is its own name.
+  bool named = !puppet && msg->user && msg->user->plug() != this &&
+               !msg->user->display_name().empty();
   std::string prefix;
   if (named) prefix = msg->action ? "* " + msg->user->display_name() + " "
                                   : "<" + msg->user->display_name() + "> ";
   else if (msg->action) prefix = "/me ";
-  // Files as links, and as XEP-0066 out-of-band data for clients that show them.
+  // Files as links, and as XEP-0066 out-of-band data for clients that show
+  // them; a file nobody can fetch as its stand-in text.
   std::vector<std::string> links;
-  for (const auto& att : msg->attachments) {
-    if (auto* f = std::get_if<File>(&att); f && !f->url.empty()) links.push_back(f->url);
-  }
   std::string full = prefix + text;
-  for (const auto& l : links) full += (full.empty() || full.ends_with(' ') ? "" : "\n") + l;
+  for (const auto& f : files) {
+    const std::string& line = f.url.empty() ? f.text : f.url;
+    full += (full.empty() || full.ends_with(' ') ? "" : "\n") + line;
+    if (!f.url.empty()) links.push_back(f.url);
+  }
   if (full.empty()) return out;
 
   std::string fallback;
@@ -1118,6 +1228,11 @@ XMPPPlug::Outgoing XMPPPlug::compose(const Message& message, const std::string& 
       out.error = "cannot correct a message that is not ours";
       return out;
     }
+    // XEP-0308: only its sender may correct it.
+    if (groupchat && k->nick != (puppet ? puppet->nick : find_room(source)->nick)) {
+      out.error = "cannot correct a message sent under another nick (" + k->nick + ")";
+      return out;
+    }
     // XEP-0308: the id the first version was sent with; a new id of its own.
     m.add("replace", std::string(kNsCorrect)).set("id", k->client_id);
     keep = sent->id;
@@ -1135,13 +1250,16 @@ XMPPPlug::Outgoing XMPPPlug::compose(const Message& message, const std::string& 
   return out;
 }
 
-Task<PutResult> XMPPPlug::put_reaction(Posting& post, const std::string& source, bool groupchat) {
+Task<PutResult> XMPPPlug::put_reaction(Posting& post, const std::string& source, bool groupchat,
+                                       const xmpp::Puppet* puppet) {
   const Reaction& r = *post.message()->reaction;
   if (!r.on) co_return PutResult::failed("a reaction to nothing");
   const Known* k = known(source, r.on->id);
   std::string target = groupchat ? r.on->id : (k ? k->client_id : r.on->id);
-  // XEP-0444 sends our whole set for the message each time.
-  auto& mine = ids_[source].reactions["self\n" + r.on->id];
+  // XEP-0444 sends our whole set for the message each time (a puppet's
+  // set is its own).
+  auto& mine = ids_[source].reactions[(puppet ? puppet->jid : std::string("self")) + "\n" +
+                                      r.on->id];
   if (r.removed) {
     mine.erase(r.emoji);
   } else {
@@ -1150,12 +1268,15 @@ Task<PutResult> XMPPPlug::put_reaction(Posting& post, const std::string& source,
   std::string id = next_id();
   Element m("message", std::string(xmpp::kNsClient));
   m.set("to", source).set("type", groupchat ? "groupchat" : "chat").set("id", id);
+  if (puppet) m.set("from", puppet->jid);
   Element& set = m.add("reactions", std::string(kNsReactions));
   set.set("id", target);
   for (const auto& e : mine) set.add("reaction", std::string(kNsReactions), e);
   m.add("origin-id", std::string(kNsSid)).set("id", id);
   m.add("store", std::string(kNsHints));
-  co_return co_await send_and_confirm(post, std::move(m), groupchat, id, false);
+  std::string as_nick = puppet ? puppet->nick : std::string();  // named: GCC 12
+  co_return co_await send_and_confirm(post, std::move(m), groupchat, id, false,
+                                      std::move(as_nick));
 }
 
 Task<> XMPPPlug::delete_message(const Receipt& receipt) {
@@ -1170,6 +1291,11 @@ Task<> XMPPPlug::delete_message(const Receipt& receipt) {
   Element m("message", std::string(xmpp::kNsClient));
   std::string id = next_id();
   m.set("to", source).set("type", groupchat ? "groupchat" : "chat").set("id", id);
+  // Retracted by whoever sent it: a puppet's message by that puppet.
+  std::string from;
+  if (puppets_ && groupchat) {
+    if (const xmpp::Puppet* p = puppets_->by_nick(source, k->nick)) from = p->jid;
+  }
   // XEP-0424 v1 names the room's stanza-id in a room and our own id in a
   // chat; v0 (fastening, our origin-id) for clients that know only it.
   m.add("retract", std::string(kNsRetract1)).set("id", groupchat ? receipt.id : k->client_id);
@@ -1182,7 +1308,8 @@ Task<> XMPPPlug::delete_message(const Receipt& receipt) {
         "client.");
   m.add("origin-id", std::string(kNsSid)).set("id", id);
   m.add("store", std::string(kNsHints));
-  co_await stream->written(stream->send(m));
+  auto seq = send(std::move(m), from);
+  co_await stream->written(seq);
 }
 
 // ---- queries ---------------------------------------------------------------

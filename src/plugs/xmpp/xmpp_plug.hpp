@@ -8,6 +8,10 @@
 // the host's outboxes keep what is sent to it. After every (re)connect the
 // rooms are joined again; XEP-0410 self-pings notice a silent removal.
 //
+// With `component: true` the plug is an XEP-0114 external component
+// instead of an account, and every bridged user who speaks in a room is an
+// occupant of their own there (xmpp_component.hpp).
+//
 // Ids are XEP-0359's: a room message is known by the stanza-id the room
 // gave it, never by the id its sender chose; corrections, retractions,
 // replies and reactions that name a sender's own id are resolved per
@@ -26,7 +30,9 @@
 
 #include "immp/plug.hpp"
 #include "immp/tasks.hpp"
+#include "plugs/xmpp/xmpp_component.hpp"
 #include "plugs/xmpp/xmpp_stream.hpp"
+#include "plugs/xmpp/xmpp_upload.hpp"
 
 namespace immp::plugs {
 
@@ -68,6 +74,14 @@ class XMPPPlug final : public Plug {
   std::string nick_in(const std::string& room) const;
   std::uint64_t connections() const { return connections_; }
   const std::string& bound_jid() const { return bound_jid_; }
+  // The HTTP upload service found on the server (XEP-0363), if any.
+  const std::optional<xmpp::UploadService>& upload_service() const {
+    return uploader_->service();
+  }
+  bool component() const { return component_; }
+  // The nicks of the bridged users who are occupants of `room` now
+  // (component mode).
+  std::vector<std::string> puppet_nicks(const std::string& room) const;
   // Drops the link as a failure would (tests of reconnection).
   void drop_link(const std::string& why);
   // Links that resumed their XEP-0198 session instead of starting anew.
@@ -142,8 +156,21 @@ class XMPPPlug final : public Plug {
                                      const std::string& id) const;
   const Known* known(const std::string& source, const std::string& receipt) const;
   std::string next_id();
+  // `as_nick`: the nick it is sent under, if not the room's own (a puppet's).
   Task<PutResult> send_and_confirm(Posting& post, xmpp::Element stanza, bool groupchat,
-                                   std::string id, bool announce_edit);
+                                   std::string id, bool announce_edit, std::string as_nick = {});
+  // Queues `stanza` on the link: in component mode from `from` (default:
+  // our own occupant) and in the component's namespace. Returns its
+  // number in the session; 0 without a link.
+  std::uint64_t send(xmpp::Element stanza, const std::string& from = {});
+  // Component mode: the occupant that speaks for `user` in room `source`,
+  // joined (waiting for the room to take it); null when the room refused it
+  // (the message then goes from our own occupant, named). Throws
+  // std::runtime_error when the join did not complete in time (retried).
+  Task<const xmpp::Puppet*> puppet_for(const std::string& source, const User& user);
+  void send_puppet_join(const std::string& room, xmpp::Puppet& puppet);
+  // Component mode: a stanza for one of the puppets, not for our own occupant.
+  void on_puppet_stanza(const xmpp::Element& stanza);
   // The stanza for `msg` (kept out of put(): GCC 12 warns falsely of
   // mismatched new/delete in large coroutines).
   struct Outgoing {
@@ -152,11 +179,17 @@ class XMPPPlug final : public Plug {
     std::string id;                        // the id its receipt will have
     bool keep_id = false;                  // an edit: the receipt keeps the edited id
   };
-  Outgoing compose(const Message& msg, const std::string& source, bool groupchat);
-  Task<PutResult> put_reaction(Posting& post, const std::string& source, bool groupchat);
+  // `files`: how each File of `msg` shows (Uploader::links).
+  // `puppet`: the occupant it goes from (no name prefix then).
+  Outgoing compose(const Message& msg, const std::string& source, bool groupchat,
+                   const std::vector<xmpp::FileLink>& files, const xmpp::Puppet* puppet);
+  Task<PutResult> put_reaction(Posting& post, const std::string& source, bool groupchat,
+                               const xmpp::Puppet* puppet);
 
   xmpp::StreamOptions options_;
-  std::string account_;  // bare JID
+  bool component_ = false;
+  std::string account_;  // bare JID (component mode: our own occupant's, immp@component)
+  std::string self_jid_;  // our full JID as rooms see it
   std::string nick_;     // the nick we ask for in rooms
   std::chrono::milliseconds reconnect_min_, reconnect_max_, self_ping_interval_;
   std::chrono::milliseconds confirm_timeout_;
@@ -183,7 +216,9 @@ class XMPPPlug final : public Plug {
   Signal progress_;  // a reflection or an iq answer arrived, or the link changed
   // Expires with the plug: timer handlers that may outlive a wait check it.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
-  TaskGroup tasks_;
+  std::unique_ptr<xmpp::Uploader> uploader_;  // XEP-0363
+  std::unique_ptr<xmpp::Puppets> puppets_;    // component mode only
+  TaskGroup tasks_;  // last: stopped before what its tasks use goes
 };
 
 }  // namespace immp::plugs

@@ -1,10 +1,15 @@
-// The XMPP plug against a real Prosody (started once for this program,
-// tests/support/xmpp_server.hpp), with real XMPP users (slixmpp in a child
-// process) and, for the bridge, a real ngircd with raw IRC clients: a host
+// The XMPP plug against a real Prosody and a real ejabberd (each started
+// once for this program, tests/support/xmpp_server.hpp and
+// ejabberd_server.hpp): every test of the stream and of the bridge runs on
+// both (the "Servers/..." instances name the server). Real XMPP users
+// (slixmpp in a child process) and, for the bridge, a real ngircd (also one
+// for the program, a fresh channel per test) with raw IRC clients: a host
 // with XMPPPlug + IRCPlug bridged by the sync hook.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
+#include <map>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -18,10 +23,14 @@
 
 #include "hooks/sync/sync_hook.hpp"
 #include "immp/host.hpp"
+#include "net/http.hpp"
+#include "plugs/memory/memory_plug.hpp"
 #include "plugs/irc/irc_plug.hpp"
+#include "plugs/xmpp/xmpp_jid.hpp"
 #include "plugs/xmpp/xmpp_plug.hpp"
 #include "plugs/xmpp/xmpp_stream.hpp"
 #include "support/async.hpp"
+#include "support/ejabberd_server.hpp"
 #include "support/hooks.hpp"
 #include "support/irc_client.hpp"
 #include "support/irc_server.hpp"
@@ -39,7 +48,20 @@ using test::NgircdServer;
 using test::ProsodyServer;
 using test::XmppUser;
 
-std::string muc(const std::string& room) { return room + "@" + ProsodyServer::kMuc; }
+std::string muc(const std::string& room) { return room + "@" + test::XmppServer::kMuc; }
+
+// The server a parameterised test runs on; null (the test skips) when it is
+// not installed.
+test::XmppServer* server_named(const std::string& name) {
+  if (name == "prosody") return ProsodyServer::available() ? &test::shared_prosody() : nullptr;
+  return test::EjabberdServer::available() ? &test::shared_ejabberd() : nullptr;
+}
+
+// One ngircd for the program: each bridge test has a channel of its own.
+NgircdServer& shared_ngircd() {
+  static NgircdServer server;
+  return server;
+}
 
 // A loopback TCP proxy in front of a server, on the test's io_context:
 // cut() breaks every link it carries at once, bytes in flight included, as
@@ -115,20 +137,20 @@ class LinkCutter {
 
 // ---- the stream: TLS and login ---------------------------------------------
 
-struct XmppStreamTest : ::testing::Test {
+struct XmppStreamTest : ::testing::TestWithParam<std::string> {
   asio::io_context io;
-  ProsodyServer* server = nullptr;
+  test::XmppServer* server = nullptr;
 
   void SetUp() override {
-    if (!ProsodyServer::available()) GTEST_SKIP() << "prosody is not installed";
-    server = &test::shared_prosody();
+    server = server_named(GetParam());
+    if (!server) GTEST_SKIP() << GetParam() << " is not installed";
   }
 
   xmpp::StreamOptions options(const std::string& user, const std::string& password) {
     xmpp::StreamOptions o;
     o.host = "127.0.0.1";
     o.port = server->port();
-    o.domain = ProsodyServer::kDomain;
+    o.domain = test::XmppServer::kDomain;
     o.username = user;
     o.password = password;
     o.resource = "test";
@@ -156,7 +178,7 @@ struct XmppStreamTest : ::testing::Test {
   }
 };
 
-TEST_F(XmppStreamTest, LogsInWithScramOverStartTls) {
+TEST_P(XmppStreamTest, LogsInWithScramOverStartTls) {
   std::string user = server->fresh_user();
   server->add_user(user, "pencil");
   std::string jid;
@@ -164,7 +186,7 @@ TEST_F(XmppStreamTest, LogsInWithScramOverStartTls) {
   EXPECT_EQ(jid, user + "@localhost/test");
 }
 
-TEST_F(XmppStreamTest, LogsInOverDirectTls) {
+TEST_P(XmppStreamTest, LogsInOverDirectTls) {
   std::string user = server->fresh_user();
   server->add_user(user, "pencil");
   auto o = options(user, "pencil");
@@ -173,7 +195,7 @@ TEST_F(XmppStreamTest, LogsInOverDirectTls) {
   EXPECT_EQ(login(o), "");
 }
 
-TEST_F(XmppStreamTest, ScramSha1WhenTheServerHasNoSha256) {
+TEST_P(XmppStreamTest, ScramSha1WhenTheServerHasNoSha256) {
   // Prosody 0.12 offers SCRAM-SHA-1 (and PLAIN): asking for SCRAM only
   // proves the SCRAM exchange, server signature included, against it.
   std::string user = server->fresh_user();
@@ -183,7 +205,7 @@ TEST_F(XmppStreamTest, ScramSha1WhenTheServerHasNoSha256) {
   EXPECT_EQ(login(o), "");
 }
 
-TEST_F(XmppStreamTest, AWrongPasswordIsRefusedAsALoginFailure) {
+TEST_P(XmppStreamTest, AWrongPasswordIsRefusedAsALoginFailure) {
   std::string user = server->fresh_user();
   server->add_user(user, "pencil");
   std::string error = login(options(user, "wrong"));
@@ -192,22 +214,25 @@ TEST_F(XmppStreamTest, AWrongPasswordIsRefusedAsALoginFailure) {
   EXPECT_NE(error.find(user), std::string::npos) << error;
 }
 
-TEST_F(XmppStreamTest, AnUnknownCaIsRefused) {
+TEST_P(XmppStreamTest, AnUnknownCaIsRefused) {
   auto o = options("nobody", "x");
   o.tls_options.ca_file = server->other_ca_file().string();
   std::string error = login(o);
   EXPECT_NE(error.find("cannot be verified"), std::string::npos) << error;
 }
 
-TEST_F(XmppStreamTest, ACertificateForAnotherNameIsRefused) {
+TEST_P(XmppStreamTest, ACertificateForAnotherNameIsRefused) {
+  if (server->name() != "prosody") {
+    GTEST_SKIP() << "only the Prosody of these tests serves a host its certificate does not name";
+  }
   auto o = options("nobody", "x");
-  o.domain = ProsodyServer::kMismatch;  // served with the certificate of "localhost"
+  o.domain = test::XmppServer::kMismatch;  // served with the certificate of "localhost"
   std::string error = login(o);
-  EXPECT_NE(error.find(ProsodyServer::kMismatch), std::string::npos) << error;
+  EXPECT_NE(error.find(test::XmppServer::kMismatch), std::string::npos) << error;
   EXPECT_NE(error.find("refused"), std::string::npos) << error;
 }
 
-TEST_F(XmppStreamTest, APinnedFingerprintIsTrustedWithoutCa) {
+TEST_P(XmppStreamTest, APinnedFingerprintIsTrustedWithoutCa) {
   std::string user = server->fresh_user();
   server->add_user(user, "pencil");
   auto r = test::run_process({"openssl", "x509", "-in", (server->dir() / "cert.pem").string(),
@@ -222,25 +247,29 @@ TEST_F(XmppStreamTest, APinnedFingerprintIsTrustedWithoutCa) {
 
 // ---- the plug, bridged to IRC ------------------------------------------------
 
-struct XmppBridgeTest : ::testing::Test {
+struct XmppBridgeTest : ::testing::TestWithParam<std::string> {
   asio::io_context io;
-  ProsodyServer* server = nullptr;
-  std::unique_ptr<NgircdServer> ircd;
+  test::XmppServer* server = nullptr;
+  NgircdServer* ircd = nullptr;
+  std::string chan;      // the IRC channel, fresh for each test
   std::unique_ptr<Host> host;
   XMPPPlug* xmpp = nullptr;
   IRCPlug* irc = nullptr;
   std::string room;
   std::string room2;     // a second room in the bridge, if set before build()
   int xmpp_port = 0;     // where the plug connects, if not the server's port
+  std::string xmpp_yaml;  // the XMPP plug's whole config, if not the usual account
   std::string bridge_user;
   std::vector<IrcClient*> irc_clients;
   std::vector<XmppUser*> users;
 
   void SetUp() override {
-    if (!ProsodyServer::available()) GTEST_SKIP() << "prosody is not installed";
+    server = server_named(GetParam());
+    if (!server) GTEST_SKIP() << GetParam() << " is not installed";
     if (!NgircdServer::available()) GTEST_SKIP() << "ngircd is not installed";
-    server = &test::shared_prosody();
-    ircd = std::make_unique<NgircdServer>();
+    ircd = &shared_ngircd();
+    static int channels = 0;
+    chan = "#" + GetParam() + std::to_string(++channels);
     room = muc(server->fresh_user("room"));
     bridge_user = server->fresh_user("bridge");
     server->add_user(bridge_user, "bridge-pw");
@@ -254,24 +283,26 @@ struct XmppBridgeTest : ::testing::Test {
     host = std::make_unique<Host>(io.get_executor(), HostOptions{.phase_timeout = 5s});
     xmpp = &test::add_plug<XMPPPlug>(
         *host, "xmpp",
-        "jid: " + bridge_user + "@localhost\npassword: bridge-pw\nnick: bridge\n"
-        "server: {host: 127.0.0.1, port: " +
-            std::to_string(xmpp_port ? xmpp_port : server->port()) +
-            ", ca: " + server->ca_file().string() + "}\n"
-        "reconnect-min: 0.2\nreconnect-max: 0.5\n" + extra);
+        xmpp_yaml.empty()
+            ? "jid: " + bridge_user + "@localhost\npassword: bridge-pw\nnick: bridge\n"
+              "server: {host: 127.0.0.1, port: " +
+                  std::to_string(xmpp_port ? xmpp_port : server->port()) +
+                  ", ca: " + server->ca_file().string() + "}\n"
+              "reconnect-min: 0.2\nreconnect-max: 0.5\n" + extra
+            : xmpp_yaml);
     irc = &test::add_plug<IRCPlug>(
         *host, "irc",
         "server: {host: 127.0.0.1, port: " + std::to_string(ircd->port()) +
             "}\nuser: {nick: relay}\nreconnect-min: 0.2\nreconnect-max: 1\n");
     host->add_channel("room", xmpp->channel(room));
-    host->add_channel("chan", irc->channel("#a"));
+    host->add_channel("chan", irc->channel(chan));
     if (!room2.empty()) host->add_channel("room2", xmpp->channel(room2));
     test::add_hook<SyncHook>(*host, "sync",
                              std::string("channels: {bridge: [room, chan") +
                                  (room2.empty() ? "" : ", room2") + "]}\njoins: false\n");
     test::run(io, host->open());
     ASSERT_TRUE(until([&] {
-      return xmpp->joined(room) && irc->joined("#a") && (room2.empty() || xmpp->joined(room2));
+      return xmpp->joined(room) && irc->joined(chan) && (room2.empty() || xmpp->joined(room2));
     }, 10s)) << server->log();
   }
 
@@ -287,8 +318,11 @@ struct XmppBridgeTest : ::testing::Test {
   }
 
   std::unique_ptr<IrcClient> irc_client(const std::string& nick) {
-    auto c = std::make_unique<IrcClient>(ircd->port(), nick);
-    c->join("#a");
+    // Nicks fresh on the shared server ("bob" -> "bob7"): the last test's
+    // may not be gone yet.
+    static int nicks = 0;
+    auto c = std::make_unique<IrcClient>(ircd->port(), nick + std::to_string(++nicks));
+    c->join(chan);
     irc_clients.push_back(c.get());
     return c;
   }
@@ -304,9 +338,9 @@ struct XmppBridgeTest : ::testing::Test {
     return u;
   }
 
-  // Whether `c` got a PRIVMSG to #a containing `text`.
-  static bool irc_saw(IrcClient& c, const std::string& text) {
-    for (const auto& l : c.privmsgs("#a")) {
+  // Whether `c` got a PRIVMSG to the channel containing `text`.
+  bool irc_saw(IrcClient& c, const std::string& text) const {
+    for (const auto& l : c.privmsgs(chan)) {
       if (l.param(1).find(text) != std::string::npos) return true;
     }
     return false;
@@ -354,7 +388,7 @@ struct XmppBridgeTest : ::testing::Test {
   }
 };
 
-TEST_F(XmppBridgeTest, MessagesTravelBothWaysBetweenARoomAndAnIrcChannel) {
+TEST_P(XmppBridgeTest, MessagesTravelBothWaysBetweenARoomAndAnIrcChannel) {
   // Written with capitals, as people do; servers compare room JIDs folded.
   room = muc(server->fresh_user("Room"));
   build();
@@ -364,7 +398,7 @@ TEST_F(XmppBridgeTest, MessagesTravelBothWaysBetweenARoomAndAnIrcChannel) {
   ASSERT_TRUE(until([&] { return irc_saw(*bob, "hello from"); })) << alice->output();
   bool named = false, bold = false;
   std::string seen;
-  for (const auto& l : bob->privmsgs("#a")) {
+  for (const auto& l : bob->privmsgs(chan)) {
     seen += l.param(1) + "\n";
     named |= l.param(1).find("alice") != std::string::npos;
     bold |= l.param(1).find("\x02xmpp") != std::string::npos;
@@ -372,7 +406,7 @@ TEST_F(XmppBridgeTest, MessagesTravelBothWaysBetweenARoomAndAnIrcChannel) {
   EXPECT_TRUE(named) << "the IRC side sees who spoke";
   EXPECT_TRUE(bold) << "XEP-0393 *bold* arrives as IRC bold: " << seen;
 
-  bob->say("#a", "hello from irc");
+  bob->say(chan, "hello from irc");
   ASSERT_TRUE(until([&] { return xmpp_saw(*alice, "hello from irc"); })) << alice->output();
   for (const auto& m : alice->messages()) {
     if (m.child_text("body").find("hello from irc") == std::string_view::npos) continue;
@@ -387,7 +421,7 @@ TEST_F(XmppBridgeTest, MessagesTravelBothWaysBetweenARoomAndAnIrcChannel) {
   EXPECT_EQ(n, 1u);
 }
 
-TEST_F(XmppBridgeTest, CorrectionsAndRetractionsFromXmppReachIrc) {
+TEST_P(XmppBridgeTest, CorrectionsAndRetractionsFromXmppReachIrc) {
   build();
   auto bob = irc_client("bob");
   auto alice = user("alice");
@@ -400,7 +434,7 @@ TEST_F(XmppBridgeTest, CorrectionsAndRetractionsFromXmppReachIrc) {
   ASSERT_TRUE(until([&] { return irc_saw(*bob, "the first"); }));
 }
 
-TEST_F(XmppBridgeTest, RepeatedIdsOfAnotherSenderCorrectNothing) {
+TEST_P(XmppBridgeTest, RepeatedIdsOfAnotherSenderCorrectNothing) {
   build();
   auto bob = irc_client("bob");
   auto alice = user("alice");
@@ -412,14 +446,14 @@ TEST_F(XmppBridgeTest, RepeatedIdsOfAnotherSenderCorrectNothing) {
                 "<replace xmlns='urn:xmpp:message-correct:0' id='same'/>"
                 "<origin-id xmlns='urn:xmpp:sid:0' id='m2'/></message>");
   ASSERT_TRUE(until([&] { return irc_saw(*bob, "forged"); }));
-  for (const auto& l : bob->privmsgs("#a")) {
+  for (const auto& l : bob->privmsgs(chan)) {
     if (l.param(1).find("forged") != std::string::npos) {
       EXPECT_NE(l.param(1).find("mallory"), std::string::npos) << l.param(1);
     }
   }
 }
 
-TEST_F(XmppBridgeTest, IrcMessagesReachTheRoomAfterAServerRestart) {
+TEST_P(XmppBridgeTest, IrcMessagesReachTheRoomAfterAServerRestart) {
   build();
   auto bob = irc_client("bob");
   {
@@ -433,7 +467,7 @@ TEST_F(XmppBridgeTest, IrcMessagesReachTheRoomAfterAServerRestart) {
   ASSERT_TRUE(until([&] { return !xmpp->connected(); }));
   // Said while the XMPP server is down: kept in the outbox.
   auto queued = host->outbox_stats().queued;
-  bob->say("#a", "said while down");
+  bob->say(chan, "said while down");
   ASSERT_TRUE(until([&] { return host->outbox_stats().queued > queued; }));
   EXPECT_GE(host->outbox_stats().pending, 1u);
   server->start();
@@ -449,8 +483,9 @@ TEST_F(XmppBridgeTest, IrcMessagesReachTheRoomAfterAServerRestart) {
 
 // ---- files as links (XEP-0066) ---------------------------------------------
 
-// Until the plug uploads (XEP-0363), the sync hook hands files on as links.
-TEST_F(XmppBridgeTest, AnOutOfBandLinkArrivesAsAFileLinkOnIrcAndInAnotherRoom) {
+// A file with a public address: a link on IRC, and a file again (the link
+// with out-of-band data) in another room.
+TEST_P(XmppBridgeTest, AnOutOfBandLinkArrivesAsALinkOnIrcAndAsAFileInAnotherRoom) {
   room2 = muc(server->fresh_user("room"));
   build();
   auto bob = irc_client("bob");
@@ -463,17 +498,167 @@ TEST_F(XmppBridgeTest, AnOutOfBandLinkArrivesAsAFileLinkOnIrcAndInAnotherRoom) {
               "<x xmlns='jabber:x:oob'><url>" + url + "</url></x>"
               "<origin-id xmlns='urn:xmpp:sid:0' id='f1'/></message>");
   ASSERT_TRUE(until([&] { return irc_saw(*bob, url); })) << alice->output();
-  // The file by its name and link ("cat.png (https://…)").
-  ASSERT_TRUE(until([&] { return xmpp_saw(*carol, "cat.png (" + url + ")"); })) << carol->output();
+  ASSERT_TRUE(until([&] {
+    return carol->has([&](const xmpp::Element& m) {
+      const auto* oob = m.child("x", "jabber:x:oob");
+      return oob && oob->child_text("url") == url && m.child_text("body") == url;
+    });
+  })) << carol->output();
   // Said once on IRC: the file, not the file and its link as text again.
   std::size_t n = 0;
-  for (const auto& l : bob->privmsgs("#a")) n += l.param(1).find(url) != std::string::npos;
+  for (const auto& l : bob->privmsgs(chan)) n += l.param(1).find(url) != std::string::npos;
   EXPECT_EQ(n, 1u);
+}
+
+// ---- files out: HTTP upload (XEP-0363) -------------------------------------
+
+// A file only its own network can serve (here the memory plug's, as a
+// download that needs that network's credentials would be), bridged into a
+// room: the plug uploads it to the server's upload service and the room
+// gets the link, with out-of-band data; the link serves the bytes.
+TEST_P(XmppBridgeTest, AFileOnlyItsNetworkCanServeIsUploadedAndLinked) {
+  host = std::make_unique<Host>(io.get_executor(), HostOptions{.phase_timeout = 5s});
+  xmpp = &test::add_plug<XMPPPlug>(
+      *host, "xmpp",
+      "jid: " + bridge_user + "@localhost\npassword: bridge-pw\nnick: bridge\n"
+      "server: {host: 127.0.0.1, port: " + std::to_string(server->port()) +
+          ", ca: " + server->ca_file().string() + "}\n");
+  auto& mem = test::add_plug<plugs::MemoryPlug>(*host, "mem", "");
+  host->add_channel("room", xmpp->channel(room));
+  host->add_channel("mem", mem.channel("lobby"));
+  test::add_hook<SyncHook>(*host, "sync", "channels: {bridge: [room, mem]}\njoins: false\n");
+  test::run(io, host->open());
+  ASSERT_TRUE(until([&] { return xmpp->joined(room) && xmpp->upload_service(); }, 15s))
+      << server->log();
+  EXPECT_EQ(xmpp->upload_service()->jid, test::XmppServer::kUpload);
+  auto alice = user("alice");
+  std::string bytes(50000, '\0');
+  for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>(i * 7 % 251);
+  Message msg;
+  msg.text = RichText("the cat");
+  File cat = mem.add_file("cat.png", bytes, File::Type::image);
+  cat.mime = "image/png";
+  msg.attachments.emplace_back(cat);
+  mem.inject("lobby", std::move(msg));
+  std::string url;
+  ASSERT_TRUE(until([&] {
+    for (const auto& m : alice->messages()) {
+      const auto* oob = m.child("x", "jabber:x:oob");
+      if (!oob || m.child_text("body").find("the cat") == std::string_view::npos) continue;
+      url = std::string(oob->child_text("url"));
+      EXPECT_NE(m.child_text("body").find(url), std::string_view::npos) << "the link is in the body";
+      return true;
+    }
+    return false;
+  }, 15s)) << alice->output() << server->log();
+  EXPECT_TRUE(url.starts_with("http://127.0.0.1:" + std::to_string(server->http_port()) + "/"))
+      << url;
+  EXPECT_NE(url.find("cat.png"), std::string::npos) << url;
+  // Anyone with the link gets the file.
+  net::HttpClient http(io.get_executor());
+  net::HttpResponse got;
+  test::run(io, [&]() -> Task<> { got = co_await http.get(url); }());
+  EXPECT_EQ(got.status, 200u) << got.body;
+  EXPECT_TRUE(got.body == bytes) << "got " << got.body.size() << " bytes";
+  test::run(io, host->close());
+}
+
+// Without an upload service, a file with a public address goes as its
+// link (and out-of-band data), and one only its network can serve as a
+// stand-in that says what it was.
+TEST_P(XmppBridgeTest, WithoutUploadFilesGoAsLinksOrStandIns) {
+  host = std::make_unique<Host>(io.get_executor(), HostOptions{.phase_timeout = 5s});
+  xmpp = &test::add_plug<XMPPPlug>(
+      *host, "xmpp",
+      "jid: " + bridge_user + "@localhost\npassword: bridge-pw\nnick: bridge\n"
+      "server: {host: 127.0.0.1, port: " + std::to_string(server->port()) +
+          ", ca: " + server->ca_file().string() + "}\nupload: false\n");
+  auto& mem = test::add_plug<plugs::MemoryPlug>(*host, "mem", "");
+  host->add_channel("room", xmpp->channel(room));
+  host->add_channel("mem", mem.channel("lobby"));
+  test::add_hook<SyncHook>(*host, "sync", "channels: {bridge: [room, mem]}\njoins: false\n");
+  test::run(io, host->open());
+  ASSERT_TRUE(until([&] { return xmpp->joined(room); })) << server->log();
+  auto alice = user("alice");
+  Message msg;
+  msg.text = RichText("two files");
+  File pub;
+  pub.title = "dog.png";
+  pub.url = "https://files.example/dog.png";
+  msg.attachments.emplace_back(pub);
+  msg.attachments.emplace_back(mem.add_file("secret.pdf", "%PDF", File::Type::unknown));
+  mem.inject("lobby", std::move(msg));
+  ASSERT_TRUE(until([&] {
+    return alice->has([](const xmpp::Element& m) {
+      const auto* oob = m.child("x", "jabber:x:oob");
+      auto body = m.child_text("body");
+      return oob && oob->child_text("url") == "https://files.example/dog.png" &&
+             body.find("https://files.example/dog.png") != std::string_view::npos &&
+             body.find("[file: secret.pdf]") != std::string_view::npos;
+    });
+  })) << alice->output();
+  EXPECT_FALSE(xmpp->upload_service());
+  test::run(io, host->close());
+}
+
+// ---- component mode (XEP-0114) ---------------------------------------------
+
+// Every IRC user who speaks is an occupant of their own in the room, with
+// their nick, joining with their first message; a real XMPP user sees one
+// occupant per person and their words without a name prefix, and what she
+// says reaches IRC once (not once per occupant the bridge has there).
+TEST_P(XmppBridgeTest, InComponentModeEachBridgedUserIsTheirOwnOccupant) {
+  xmpp_yaml = std::string("jid: ") + test::XmppServer::kComponent + "\npassword: " +
+              test::XmppServer::kComponentSecret + "\ncomponent: true\n"
+              "server: {host: 127.0.0.1, port: " + std::to_string(server->component_port()) +
+              "}\nreconnect-min: 0.2\nreconnect-max: 0.5\n";
+  build();
+  EXPECT_TRUE(xmpp->component());
+  auto alice = user("alice");
+  auto bob = irc_client("bob");
+  auto dave = irc_client("dave");
+  const std::string bob_nick = bob->nick(), dave_nick = dave->nick();
+  bob->say(chan, "hello from bob");
+  ASSERT_TRUE(until([&] { return xmpp_saw(*alice, "hello from bob"); })) << alice->output();
+  dave->say(chan, "hello from dave");
+  bob->say(chan, "bob again");
+  ASSERT_TRUE(until([&] { return xmpp_saw(*alice, "bob again") && xmpp_saw(*alice, "hello from dave"); }))
+      << alice->output();
+  // Each from the person's own occupant, in their own words.
+  std::map<std::string, std::vector<std::string>> said;
+  for (const auto& m : alice->messages()) {
+    said[std::string(xmpp::resource(m.attr("from")))].emplace_back(m.child_text("body"));
+  }
+  EXPECT_EQ(said[bob_nick], (std::vector<std::string>{"hello from bob", "bob again"}));
+  EXPECT_EQ(said[dave_nick], (std::vector<std::string>{"hello from dave"}));
+  // One occupant each, joined once, as alice's client sees the room.
+  auto joins = [&](const std::string& nick) {
+    int n = 0;
+    for (const auto& p : alice->stanzas()) {
+      n += p.name == "presence" && p.attr("type").empty() &&
+           p.attr("from") == room + "/" + nick;
+    }
+    return n;
+  };
+  EXPECT_EQ(joins(bob_nick), 1);
+  EXPECT_EQ(joins(dave_nick), 1);
+  auto nicks = xmpp->puppet_nicks(room);
+  std::sort(nicks.begin(), nicks.end());
+  EXPECT_EQ(nicks, (std::vector<std::string>{bob_nick, dave_nick}));
+  // Alice's words reach IRC once, from the plug's own occupant's copy.
+  alice->say("hi both", "k1");
+  ASSERT_TRUE(until([&] { return irc_saw(*bob, "hi both"); }));
+  bob->say(chan, "sync");
+  ASSERT_TRUE(until([&] { return xmpp_saw(*alice, "sync"); }));
+  std::size_t n = 0;
+  for (const auto& l : bob->privmsgs(chan)) n += l.param(1).find("hi both") != std::string::npos;
+  EXPECT_EQ(n, 1u);
+  test::run(io, host->close());
 }
 
 // ---- XEP-0198: a dropped link ------------------------------------------------
 
-TEST_F(XmppBridgeTest, ADroppedLinkResumesWithNothingLostOrDoubledEitherWay) {
+TEST_P(XmppBridgeTest, ADroppedLinkResumesWithNothingLostOrDoubledEitherWay) {
   LinkCutter cutter(io, server->port());
   xmpp_port = cutter.port();
   room2 = muc(server->fresh_user("room"));
@@ -501,7 +686,7 @@ TEST_F(XmppBridgeTest, ADroppedLinkResumesWithNothingLostOrDoubledEitherWay) {
       << "\nto alice:" << tally(alice->bodies(), "C", kN).missing_or_doubled();
   // Whatever else arrives would come now: everyone else's messages are in.
   auto bob = irc_client("bob");
-  bob->say("#a", "last");
+  bob->say(chan, "last");
   ASSERT_TRUE(until([&] { return xmpp_saw(*alice, "last") && xmpp_saw(*carol, "last"); }));
   auto to_carol = tally(carol->bodies(), "A", kN);
   auto to_alice = tally(alice->bodies(), "C", kN);
@@ -513,14 +698,14 @@ TEST_F(XmppBridgeTest, ADroppedLinkResumesWithNothingLostOrDoubledEitherWay) {
   test::run(io, host->close());  // before the proxy goes
 }
 
-TEST_F(XmppBridgeTest, WhenResumptionFailsWhatWasNotAcknowledgedIsSentAgain) {
+TEST_P(XmppBridgeTest, WhenResumptionFailsWhatWasNotAcknowledgedIsSentAgain) {
   LinkCutter cutter(io, server->port());
   xmpp_port = cutter.port();
   build();
   auto bob = irc_client("bob");
   auto alice = user("alice");
   constexpr int kN = 60;
-  for (int i = 0; i < kN; ++i) bob->say("#a", "L" + std::to_string(i) + ";");
+  for (int i = 0; i < kN; ++i) bob->say(chan, "L" + std::to_string(i) + ";");
   ASSERT_TRUE(until([&] { return tally(alice->bodies(), "L", kN).distinct() >= 10; }, 20s))
       << alice->output();
   // The server no longer knows the session (as after its timeout): the
@@ -564,7 +749,7 @@ std::string stanza_id_of(XmppUser& u, const std::string& text) {
 // A room and a second room on Prosody and a channel on InspIRCd (client
 // tags on), bridged by the sync hook: what XMPP users do to messages shows
 // on IRC as IRC can show it, and what IRC users do comes back natively.
-TEST_F(XmppBridgeTest, CorrectionsRetractionsRepliesAndReactionsRoundTripThroughIrc) {
+TEST_P(XmppBridgeTest, CorrectionsRetractionsRepliesAndReactionsRoundTripThroughIrc) {
   if (!test::InspircdServer::available()) GTEST_SKIP() << "inspircd is not installed";
   test::InspircdOptions o;
   o.message_tags = true;
@@ -582,17 +767,17 @@ TEST_F(XmppBridgeTest, CorrectionsRetractionsRepliesAndReactionsRoundTripThrough
           "}\nuser: {nick: relay}\nquote-reply-to: false\n");
   host->add_channel("room", xmpp->channel(room));
   host->add_channel("room2", xmpp->channel(room2));
-  host->add_channel("chan", irc->channel("#a"));
+  host->add_channel("chan", irc->channel(chan));
   test::add_hook<SyncHook>(*host, "sync", "channels: {bridge: [room, chan, room2]}\njoins: false\n");
   test::run(io, host->open());
-  ASSERT_TRUE(until([&] { return xmpp->joined(room) && xmpp->joined(room2) && irc->joined("#a"); }))
+  ASSERT_TRUE(until([&] { return xmpp->joined(room) && xmpp->joined(room2) && irc->joined(chan); }))
       << server->log() << ircd3.log();
-  auto bob = tagged_client(ircd3.port(), "bob", "#a");
+  auto bob = tagged_client(ircd3.port(), "bob", chan);
   irc_clients.push_back(bob.get());
   auto alice = user("alice");
   auto carol = user("carol", "0", room2);
   auto bob_saw = [&](const std::string& text) -> std::optional<irc::Line> {
-    for (const auto& l : bob->privmsgs("#a")) {
+    for (const auto& l : bob->privmsgs(chan)) {
       if (l.param(1).find(text) != std::string::npos) return l;
     }
     return std::nullopt;
@@ -631,7 +816,7 @@ TEST_F(XmppBridgeTest, CorrectionsRetractionsRepliesAndReactionsRoundTripThrough
 
   // IRC -> XMPP: bob replies to alice's line by its msgid; alice gets a
   // native reply (XEP-0461) to her own message, by the room's stanza-id.
-  bob->send("@+draft/reply=" + noon_msgid + " PRIVMSG #a :see you there");
+  bob->send("@+draft/reply=" + noon_msgid + " PRIVMSG " + chan + " :see you there");
   ASSERT_TRUE(until([&] {
     return alice->has([&](const xmpp::Element& m) {
       const auto* r = m.child("reply", "urn:xmpp:reply:0");
@@ -641,7 +826,7 @@ TEST_F(XmppBridgeTest, CorrectionsRetractionsRepliesAndReactionsRoundTripThrough
   })) << alice->output();
 
   // IRC -> XMPP: bob reacts to alice's line (XEP-0444 on her message).
-  bob->send("@+draft/react=\xF0\x9F\x8D\xB2;+draft/reply=" + noon_msgid + " TAGMSG #a");
+  bob->send("@+draft/react=\xF0\x9F\x8D\xB2;+draft/reply=" + noon_msgid + " TAGMSG " + chan);
   ASSERT_TRUE(until([&] {
     return alice->has([&](const xmpp::Element& m) {
       const auto* r = m.child("reactions", "urn:xmpp:reactions:0");
@@ -651,7 +836,7 @@ TEST_F(XmppBridgeTest, CorrectionsRetractionsRepliesAndReactionsRoundTripThrough
 
   // XMPP -> IRC: alice replies to and reacts to bob's line as the bridge
   // put it in the room; IRC sees both on bob's own msgid.
-  bob->say("#a", "soup?");
+  bob->say(chan, "soup?");
   ASSERT_TRUE(until([&] { return xmpp_saw(*alice, "soup?"); }));
   auto soup = bob_saw("soup?");  // the echo of bob's own line
   ASSERT_TRUE(soup && soup->tag("msgid"));
@@ -690,11 +875,135 @@ TEST_F(XmppBridgeTest, CorrectionsRetractionsRepliesAndReactionsRoundTripThrough
       return r && r->attr("id") == noon_copy_sid;
     });
   })) << carol->output();
-  bob->say("#a", "done");
+  bob->say(chan, "done");
   ASSERT_TRUE(until([&] { return xmpp_saw(*alice, "done"); }));
   EXPECT_FALSE(bob_saw("retract")) << "no fallback text on IRC";
   test::run(io, host->close());
 }
+
+// ---- a room on Prosody bridged to a room on ejabberd ----------------------
+
+// The origin-id of the copy `u` saw with `text` in its body (what the
+// bridge's corrections of it name).
+std::string origin_id_of(XmppUser& u, const std::string& text) {
+  for (const auto& m : u.messages()) {
+    if (m.child_text("body").find(text) == std::string_view::npos) continue;
+    if (const auto* o = m.child("origin-id", "urn:xmpp:sid:0")) return std::string(o->attr("id"));
+  }
+  return {};
+}
+
+TEST(XmppAcrossServersTest, ARoomOnProsodyAndARoomOnEjabberdShareMessagesEditsAndDeletes) {
+  if (!ProsodyServer::available()) GTEST_SKIP() << "prosody is not installed";
+  if (!test::EjabberdServer::available()) GTEST_SKIP() << "ejabberd is not installed";
+  asio::io_context io;
+  test::XmppServer& pro = test::shared_prosody();
+  test::XmppServer& ej = test::shared_ejabberd();
+  const std::string proom = muc(pro.fresh_user("across"));
+  const std::string eroom = muc(ej.fresh_user("across"));
+  // Both servers are "localhost": distinct account names keep the two
+  // plugs' network ids apart.
+  const std::string pbridge = pro.fresh_user("pbridge"), ebridge = ej.fresh_user("ebridge");
+  pro.add_user(pbridge, "bridge-pw");
+  ej.add_user(ebridge, "bridge-pw");
+  Host host(io.get_executor(), HostOptions{.phase_timeout = 5s});
+  auto plug_config = [](test::XmppServer& s, const std::string& user) {
+    return "jid: " + user + "@localhost\npassword: bridge-pw\nnick: bridge\n"
+           "server: {host: 127.0.0.1, port: " + std::to_string(s.port()) +
+           ", ca: " + s.ca_file().string() + "}\n";
+  };
+  auto& pplug = test::add_plug<XMPPPlug>(host, "prosody", plug_config(pro, pbridge));
+  auto& eplug = test::add_plug<XMPPPlug>(host, "ejabberd", plug_config(ej, ebridge));
+  host.add_channel("p", pplug.channel(proom));
+  host.add_channel("e", eplug.channel(eroom));
+  test::add_hook<SyncHook>(host, "sync", "channels: {bridge: [p, e]}\njoins: false\n");
+  test::run(io, host.open());
+  std::vector<XmppUser*> people;
+  auto until = [&](const std::function<bool()>& done) {
+    return test::run_until(
+        io,
+        [&] {
+          for (auto* u : people) u->pump();
+          return done();
+        },
+        15s);
+  };
+  ASSERT_TRUE(until([&] { return pplug.joined(proom) && eplug.joined(eroom); }))
+      << pro.log() << ej.log();
+  const std::string alice_user = pro.fresh_user("alice"), erin_user = ej.fresh_user("erin");
+  pro.add_user(alice_user, "pw");
+  ej.add_user(erin_user, "pw");
+  XmppUser alice(pro, alice_user, "pw", proom, "alice");
+  XmppUser erin(ej, erin_user, "pw", eroom, "erin");
+  ASSERT_TRUE(alice.wait_ready(20s)) << alice.output();
+  ASSERT_TRUE(erin.wait_ready(20s)) << erin.output();
+  people = {&alice, &erin};
+  auto saw = [](XmppUser& u, const std::string& text) {
+    for (const auto& b : u.bodies()) {
+      if (b.find(text) != std::string::npos) return true;
+    }
+    return false;
+  };
+
+  // A message each way.
+  alice.say("hello from prosody", "p1");
+  erin.say("hello from ejabberd", "e1");
+  ASSERT_TRUE(until([&] { return saw(erin, "hello from prosody"); })) << erin.output();
+  ASSERT_TRUE(until([&] { return saw(alice, "hello from ejabberd"); })) << alice.output();
+
+  // An edit each way: a correction of the bridge's copy.
+  const std::string copy_on_ej = origin_id_of(erin, "hello from prosody");
+  const std::string copy_on_pro = origin_id_of(alice, "hello from ejabberd");
+  ASSERT_FALSE(copy_on_ej.empty());
+  ASSERT_FALSE(copy_on_pro.empty());
+  alice.send("<message to='" + proom + "' type='groupchat' id='p2'><body>hello again</body>"
+             "<replace xmlns='urn:xmpp:message-correct:0' id='p1'/>"
+             "<origin-id xmlns='urn:xmpp:sid:0' id='p2'/></message>");
+  erin.send("<message to='" + eroom + "' type='groupchat' id='e2'><body>hi again</body>"
+            "<replace xmlns='urn:xmpp:message-correct:0' id='e1'/>"
+            "<origin-id xmlns='urn:xmpp:sid:0' id='e2'/></message>");
+  auto corrected = [](XmppUser& u, const std::string& id, const std::string& text) {
+    return u.has([&](const xmpp::Element& m) {
+      const auto* r = m.child("replace", "urn:xmpp:message-correct:0");
+      return r && r->attr("id") == id && m.child_text("body").find(text) != std::string_view::npos;
+    });
+  };
+  ASSERT_TRUE(until([&] { return corrected(erin, copy_on_ej, "hello again"); })) << erin.output();
+  ASSERT_TRUE(until([&] { return corrected(alice, copy_on_pro, "hi again"); })) << alice.output();
+
+  // A delete each way: the room's stanza-id of one's own message; the
+  // other room sees the bridge retract its copy, by that room's stanza-id.
+  const std::string alice_sid = stanza_id_of(alice, "hello from prosody");
+  const std::string erin_sid = stanza_id_of(erin, "hello from ejabberd");
+  const std::string copy_sid_on_ej = stanza_id_of(erin, "hello from prosody");
+  const std::string copy_sid_on_pro = stanza_id_of(alice, "hello from ejabberd");
+  ASSERT_FALSE(alice_sid.empty());
+  ASSERT_FALSE(erin_sid.empty());
+  ASSERT_FALSE(copy_sid_on_ej.empty());
+  ASSERT_FALSE(copy_sid_on_pro.empty());
+  alice.send("<message to='" + proom + "' type='groupchat' id='p3'>"
+             "<retract xmlns='urn:xmpp:message-retract:1' id='" + alice_sid + "'/>"
+             "<origin-id xmlns='urn:xmpp:sid:0' id='p3'/></message>");
+  erin.send("<message to='" + eroom + "' type='groupchat' id='e3'>"
+            "<retract xmlns='urn:xmpp:message-retract:1' id='" + erin_sid + "'/>"
+            "<origin-id xmlns='urn:xmpp:sid:0' id='e3'/></message>");
+  auto retracted = [](XmppUser& u, const std::string& id) {
+    return u.has([&](const xmpp::Element& m) {
+      const auto* r = m.child("retract", "urn:xmpp:message-retract:1");
+      return r && r->attr("id") == id;
+    });
+  };
+  ASSERT_TRUE(until([&] { return retracted(erin, copy_sid_on_ej); })) << erin.output();
+  ASSERT_TRUE(until([&] { return retracted(alice, copy_sid_on_pro); })) << alice.output();
+  test::run(io, host.close());
+}
+
+std::string server_name(const ::testing::TestParamInfo<std::string>& info) { return info.param; }
+
+INSTANTIATE_TEST_SUITE_P(Servers, XmppStreamTest, ::testing::Values("prosody", "ejabberd"),
+                         server_name);
+INSTANTIATE_TEST_SUITE_P(Servers, XmppBridgeTest, ::testing::Values("prosody", "ejabberd"),
+                         server_name);
 
 }  // namespace
 }  // namespace immp
