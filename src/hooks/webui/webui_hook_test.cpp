@@ -10,6 +10,7 @@
 #include "support/memory.hpp"
 #include "support/process.hpp"
 #include "support/web_client.hpp"
+#include "support/web_server.hpp"
 
 namespace immp::webui {
 namespace {
@@ -204,6 +205,36 @@ TEST_F(WebUITest, WrongPasswordsAreLimitedPerAddress) {
   EXPECT_EQ(limited.status, 429);
   EXPECT_NE(limited.head.find("Retry-After: "), std::string::npos) << limited.head;
   EXPECT_EQ(http("GET", "/admin").status, 303);
+}
+
+TEST(WebUITls, UnderTlsTheSessionCookieIsSecure) {
+  asio::io_context io;
+  test::TempDir dir("immp-webui-tls");
+  auto cert = test::make_self_signed("localhost");
+  test::write_file(dir / "cert.pem", cert.cert_pem);
+  test::write_file(dir / "key.pem", cert.key_pem);
+  HostOptions o;
+  o.base_dir = dir.path();
+  Host host(io.get_executor(), o);
+  auto& web =
+      test::add_hook<web::WebHook>(host, "web", "port: 0\ntls: {cert: cert.pem, key: key.pem}\n");
+  test::add_hook<WebUIHook>(host, "admin", std::string("route: /admin\npassword: ") + kPassword);
+  test::run(io, host.open());
+  std::string jar = (dir / "jar").string();
+  auto curl = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {"-k", "-i", "-b", jar, "-c", jar});
+    return test::curl(io, args);
+  };
+  std::string form = curl({web.base_url() + "/admin/login"});
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(form, m, std::regex(R"re(name="csrf" value="([0-9a-f]+)")re")));
+  std::string in = curl({"--data-raw", "csrf=" + m[1].str() + "&password=" + kPassword,
+                         web.base_url() + "/admin/login"});
+  EXPECT_EQ(test::status_of(in), 303) << in;
+  EXPECT_TRUE(std::regex_search(
+      in, std::regex("Set-Cookie: immp_admin=[0-9a-f]+; [^\r]*HttpOnly; SameSite=Strict; Secure")))
+      << in;
+  test::run(io, host.close());
 }
 
 TEST(WebUIConfig, BadSettingsNameTheKey) {
