@@ -313,7 +313,12 @@ Task<Response> WebUIHook::post_login(Request& r) {
     co_return res;
   }
   auto password = form.find("password");
-  bool right = password != form.end() && co_await check_password(password->second);
+  bool right = false;
+  if (password != form.end()) {
+    // Not inside the && above: GCC 12 mishandles co_await in such operands.
+    std::string given = password->second;
+    right = co_await check_password(std::move(given));
+  }
   if (!right) {
     limiter_.failed(address);
     log()->warn("a wrong admin password from {}", r.remote);
