@@ -554,16 +554,22 @@ Task<Element> Stream::read() {
 
 std::uint64_t Stream::send(const Element& stanza) {
   Session& s = *session_;
-  ++queued_;
   ++s.sent;
   if (s.enabled) {
     // Kept until the server acknowledges it, to be sent again after a drop.
+    // While a new link is still negotiating, only kept: resume() queues
+    // every unacknowledged stanza in order (writing it here too would send
+    // it twice, and before older ones), and a fresh session settles it.
     std::string xml;
     stanza.write(xml, stanza_ns());
-    out_ += xml;
+    if (open_) {
+      out_ += xml;
+      ++queued_;
+    }
     s.unacked.push_back(std::move(xml));
   } else {
     stanza.write(out_, stanza_ns());
+    ++queued_;
   }
   wake_writer_.notify();
   return s.sent;

@@ -350,6 +350,35 @@ TEST_F(XmppStreamUnit, ResumesAndSendsAgainOnlyWhatTheServerDidNotTake) {
   EXPECT_EQ(stream->send(message("m4")), 4u);
 }
 
+// What the owner sends while a new link is still logging in waits for the
+// resumption, and then goes once, after what the server lacked from before.
+TEST_F(XmppStreamUnit, WhatIsSentWhileALinkNegotiatesGoesOnceAfterTheResentStanzas) {
+  server.sm = true;
+  server.resume_answer = "<resumed xmlns='urn:xmpp:sm:3' h='2' previd='sm1'/>";
+  auto session = std::make_shared<Session>();
+  session->enabled = true;
+  session->id = "sm1";
+  session->jid = "bot@example.org/immp";
+  session->sent = 3;
+  session->acked = 1;
+  session->unacked = {"<message to='a@b'><body>m2</body></message>",
+                      "<message to='a@b'><body>m3</body></message>"};
+  server.messages = 2;
+  make(options());
+  stream->use_session(session);
+  EXPECT_EQ(stream->send(message("m4")), 4u);
+  ASSERT_EQ(open(), "");
+  ASSERT_TRUE(stream->resumed());
+  read_past_acks();
+  const std::string& w = transport->written;
+  auto m3 = w.find("m3"), m4 = w.find("m4");
+  ASSERT_NE(m4, std::string::npos) << w;
+  EXPECT_LT(m3, m4) << "in the order they were sent: " << w;
+  EXPECT_EQ(w.find("m4", m4 + 1), std::string::npos) << "sent twice: " << w;
+  EXPECT_EQ(session->acked, 4u);
+  EXPECT_TRUE(session->unacked.empty());
+}
+
 TEST_F(XmppStreamUnit, AFailedResumptionStartsAFreshSessionAndKeepsWhatWasAcknowledged) {
   server.sm = true;
   auto session = std::make_shared<Session>();
