@@ -23,21 +23,6 @@ std::string digest(std::string_view id) {
 
 }  // namespace
 
-std::string hash_password(std::string_view password) {
-  init_sodium();
-  char out[crypto_pwhash_STRBYTES];
-  if (crypto_pwhash_str(out, password.data(), password.size(), crypto_pwhash_OPSLIMIT_INTERACTIVE,
-                        crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0) {
-    throw std::runtime_error("out of memory hashing a password");
-  }
-  return out;
-}
-
-bool verify_password(std::string_view password, const std::string& hash) {
-  init_sodium();
-  return crypto_pwhash_str_verify(hash.c_str(), password.data(), password.size()) == 0;
-}
-
 bool is_password_hash(std::string_view text) {
   return text.starts_with("$argon2id$") || text.starts_with("$argon2i$");
 }

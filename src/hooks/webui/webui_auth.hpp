@@ -16,12 +16,8 @@ namespace immp::webui {
 
 using Clock = std::chrono::steady_clock;
 
-// A new Argon2id hash of `password` ("$argon2id$v=19$..."): salted,
-// libsodium's interactive limits (about 0.1 s and 64 MiB). Throws
-// std::runtime_error when memory runs out.
-std::string hash_password(std::string_view password);
-// Whether `password` matches `hash` (from hash_password). As slow.
-bool verify_password(std::string_view password, const std::string& hash);
+// Passwords are hashed and checked as identities' are (Argon2id,
+// hooks/identity/password.hpp).
 // Whether `text` is an Argon2 hash string rather than a password.
 bool is_password_hash(std::string_view text);
 

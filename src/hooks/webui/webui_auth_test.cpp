@@ -2,23 +2,18 @@
 
 #include <gtest/gtest.h>
 
+#include "hooks/identity/password.hpp"
+
 namespace immp::webui {
 namespace {
 
 using namespace std::chrono_literals;
 
-TEST(WebUIPassword, HashesAreArgon2idAndSalted) {
-  std::string a = hash_password("open sesame");
-  std::string b = hash_password("open sesame");
-  EXPECT_TRUE(a.starts_with("$argon2id$")) << a;
-  EXPECT_NE(a, b);
-  EXPECT_TRUE(is_password_hash(a));
+TEST(WebUIPassword, AConfigValueIsAHashOnlyWhenItLooksLikeOne) {
+  std::string a = hooks::hash_password("open sesame");
+  EXPECT_TRUE(is_password_hash(a)) << a;
   EXPECT_FALSE(is_password_hash("open sesame"));
-  EXPECT_TRUE(verify_password("open sesame", a));
-  EXPECT_TRUE(verify_password("open sesame", b));
-  EXPECT_FALSE(verify_password("open sesame!", a));
-  EXPECT_FALSE(verify_password("", a));
-  EXPECT_FALSE(verify_password("open sesame", "$argon2id$broken"));
+  EXPECT_FALSE(is_password_hash(std::string(64, 'a')));  // not IMMP's SHA-256 here
 }
 
 TEST(WebUISecrets, TokensAreRandomHexAndComparedWhole) {

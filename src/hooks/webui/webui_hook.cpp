@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "hooks/identity/password.hpp"
 #include "hooks/webui/webui_assets.hpp"
 
 namespace immp::webui {
@@ -143,7 +144,7 @@ WebUIHook::WebUIHook(const Init& init)
     hash_ = password;
   } else {
     if (password.size() < 8) config().at("password").fail("too short: use 8 characters or more");
-    hash_ = hash_password(password);
+    hash_ = hooks::hash_password(password);
     log()->warn("the admin password is in the config as it is: put this hash there instead: {}",
                 hash_);
   }
@@ -260,7 +261,7 @@ Task<bool> WebUIHook::check_password(std::string password) {
   // Argon2id takes a tenth of a second and 64 MiB on purpose: never on the
   // host's thread, where it would hold up every network.
   auto work = [password = std::move(password), hash = hash_]() -> Task<bool> {
-    co_return verify_password(password, hash);
+    co_return hooks::check_password(password, hash) == hooks::PasswordCheck::right;
   };
   auto op = asio::co_spawn(pool_->get_executor(), std::move(work), asio::use_awaitable);
   bool right = co_await std::move(op);
