@@ -28,6 +28,7 @@
 #include "immp/host.hpp"
 #include "plugs/memory/memory_plug.hpp"
 #include "support/memory.hpp"
+#include "support/nats_hosts.hpp"
 #include "support/nats_server.hpp"
 
 namespace immp::bench {
@@ -86,14 +87,7 @@ struct BenchHost {
             const std::string& bus)
       : host(io.get_executor()), mem(test::add_memory_plug(host, "irc", {{"keep", 16}})) {
     host.add_channel("lobby", mem.channel(lobby));
-    Node section = parse_config("prefix: " + prefix + "\n" + bus, ConfigFormat::yaml, "bus.yaml");
-    section.set_path("bus");
-    section.repath();
-    validate(section, *bus_nats::bus_schema());
-    auto hook = std::make_unique<bus_nats::NatsHook>(
-        Init{std::string(bus_nats::NatsHook::kOwner), Node::map(), host},
-        bus_nats::read_nats_settings(section, host));
-    nats = &static_cast<bus_nats::NatsHook&>(host.add_hook(std::move(hook)));
+    nats = &test::add_nats_hook(host, prefix, bus);
   }
   Host host;
   plugs::MemoryPlug& mem;

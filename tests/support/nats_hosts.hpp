@@ -21,19 +21,26 @@ inline NatsServer& shared_nats_server() {
   return server;
 }
 
+// Adds to `host` the NatsHook of a YAML `bus` section (without `prefix`,
+// given here), validated and read as the runner does.
+inline bus_nats::NatsHook& add_nats_hook(Host& host, const std::string& prefix,
+                                         const std::string& bus) {
+  Node section = parse_config("prefix: " + prefix + "\n" + bus, ConfigFormat::yaml, "bus.yaml");
+  section.set_path("bus");
+  section.repath();
+  validate(section, *bus_nats::bus_schema());
+  auto hook = std::make_unique<bus_nats::NatsHook>(
+      Init{std::string(bus_nats::NatsHook::kOwner), Node::map(), host},
+      bus_nats::read_nats_settings(section, host));
+  return static_cast<bus_nats::NatsHook&>(host.add_hook(std::move(hook)));
+}
+
 struct NatsHost {
   // `bus`: the YAML of the bus section without `prefix` (given here).
   NatsHost(asio::io_context& io_, std::string prefix, std::string lobby, const std::string& bus)
       : io(io_), host(io.get_executor()), mem(add_memory_plug(host, "irc", {{"echo", true}})) {
     host.add_channel("lobby", mem.channel(lobby));
-    Node section = parse_config("prefix: " + prefix + "\n" + bus, ConfigFormat::yaml, "bus.yaml");
-    section.set_path("bus");
-    section.repath();
-    validate(section, *bus_nats::bus_schema());
-    auto hook = std::make_unique<bus_nats::NatsHook>(
-        Init{std::string(bus_nats::NatsHook::kOwner), Node::map(), host},
-        bus_nats::read_nats_settings(section, host));
-    nats = &static_cast<bus_nats::NatsHook&>(host.add_hook(std::move(hook)));
+    nats = &add_nats_hook(host, prefix, bus);
   }
   ~NatsHost() {
     if (host.is_open()) run(io, host.close(), std::chrono::seconds(30));
