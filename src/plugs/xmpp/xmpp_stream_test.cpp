@@ -320,9 +320,9 @@ TEST_F(XmppStreamUnit, StreamManagementCountsBothWays) {
   });
 }
 
-TEST_F(XmppStreamUnit, ResumesAndSendsAgainOnlyWhatTheServerDidNotTake) {
-  server.sm = true;
-  server.resume_answer = "<resumed xmlns='urn:xmpp:sm:3' h='2' previd='sm1'/>";
+// A session the server can resume: three stanzas sent, the first
+// acknowledged, five received.
+std::shared_ptr<Session> resumable_session() {
   auto session = std::make_shared<Session>();
   session->enabled = true;
   session->id = "sm1";
@@ -332,6 +332,13 @@ TEST_F(XmppStreamUnit, ResumesAndSendsAgainOnlyWhatTheServerDidNotTake) {
   session->handled = 5;
   session->unacked = {"<message to='a@b'><body>m2</body></message>",
                       "<message to='a@b'><body>m3</body></message>"};
+  return session;
+}
+
+TEST_F(XmppStreamUnit, ResumesAndSendsAgainOnlyWhatTheServerDidNotTake) {
+  server.sm = true;
+  server.resume_answer = "<resumed xmlns='urn:xmpp:sm:3' h='2' previd='sm1'/>";
+  auto session = resumable_session();
   server.messages = 2;  // what it had before the link broke
   make(options());
   stream->use_session(session);
@@ -355,14 +362,7 @@ TEST_F(XmppStreamUnit, ResumesAndSendsAgainOnlyWhatTheServerDidNotTake) {
 TEST_F(XmppStreamUnit, WhatIsSentWhileALinkNegotiatesGoesOnceAfterTheResentStanzas) {
   server.sm = true;
   server.resume_answer = "<resumed xmlns='urn:xmpp:sm:3' h='2' previd='sm1'/>";
-  auto session = std::make_shared<Session>();
-  session->enabled = true;
-  session->id = "sm1";
-  session->jid = "bot@example.org/immp";
-  session->sent = 3;
-  session->acked = 1;
-  session->unacked = {"<message to='a@b'><body>m2</body></message>",
-                      "<message to='a@b'><body>m3</body></message>"};
+  auto session = resumable_session();
   server.messages = 2;
   make(options());
   stream->use_session(session);
