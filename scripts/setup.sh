@@ -10,7 +10,7 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libssl-dev
   libyaml-cpp-dev libtomlplusplus-dev libspdlog-dev libfmt-dev libcli11-dev
   libsqlite3-dev libpqxx-dev libicu-dev libcmark-gfm-dev libcmark-gfm-extensions-dev
-  libre2-dev libsodium-dev libexpat1-dev libnats-dev
+  libre2-dev libsodium-dev libexpat1-dev libnats-dev libmimalloc-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev procps
   # real servers started by the integration tests
