@@ -28,22 +28,29 @@ done
 # Debian's nodejs comes without npm; NodeSource's (on some machines) has it.
 command -v npm >/dev/null || missing+=(npm)
 
-# The npm packages of the browser tests, pinned in tests/browser/package-lock.json
-# (playwright-core 1.61.x: the last that runs on Debian's node 18), installed
-# into tests/browser/node_modules only.
-browser_deps() {
-  local root want have
+# The npm packages, pinned in package-lock.json files and installed into
+# each folder's node_modules only: the browser tests' playwright-core
+# (1.61.x: the last that runs on Debian's node 18) and the Node SDK's nats
+# (its NATS side; sdk/node/immp-nats.js).
+npm_deps() {
+  local root dir pkg want have
   root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-  want=$(sed -n 's/.*"playwright-core": "\(.*\)".*/\1/p' "$root/tests/browser/package.json")
+  dir="$root/$1"
+  pkg="$2"
+  want=$(sed -n "s/.*\"$pkg\": \"\(.*\)\".*/\1/p" "$dir/package.json")
   have=$(sed -n 's/^  "version": "\(.*\)",$/\1/p' \
-    "$root/tests/browser/node_modules/playwright-core/package.json" 2>/dev/null || true)
+    "$dir/node_modules/$pkg/package.json" 2>/dev/null || true)
   [[ "$have" == "$want" ]] && return 0
-  echo "setup: installing playwright-core $want into tests/browser" >&2
-  (cd "$root/tests/browser" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  echo "setup: installing $pkg $want into $1" >&2
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+}
+node_deps() {
+  npm_deps tests/browser playwright-core
+  npm_deps sdk/node nats
 }
 
 if ((${#missing[@]} == 0)); then
-  browser_deps
+  node_deps
   exit 0
 fi
 
@@ -59,4 +66,4 @@ if [[ ! -e /usr/sbin/policy-rc.d ]]; then
 fi
 "${sudo[@]}" apt-get update -qq
 "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-browser_deps
+node_deps
