@@ -23,6 +23,7 @@ answered, ``reload`` updates ``op.config`` and calls on_reload handlers,
 
 import json
 import os
+import select
 import signal
 import socket
 
@@ -100,6 +101,7 @@ class Operator:
         self._reload = []
         self._shutdown = []
         self._emitted = []
+        self._watched = {}  # file object -> function(), called by run() when readable
 
     # ---- handlers ----------------------------------------------------------
 
@@ -124,6 +126,16 @@ class Operator:
         """``function()``: the host asked this operator to stop."""
         self._shutdown.append(function)
         return function
+
+    def watch(self, fileobj, function):
+        """Has run() call ``function()`` whenever ``fileobj`` (a socket, or
+        anything select() takes) is readable, on run()'s own thread: an
+        operator that also talks to a network needs no thread of its own,
+        and may call send() from ``function``. ``unwatch`` ends it."""
+        self._watched[fileobj] = function
+
+    def unwatch(self, fileobj):
+        self._watched.pop(fileobj, None)
 
     # ---- the connection -----------------------------------------------------
 
@@ -301,6 +313,13 @@ class Operator:
                 if self._backlog:
                     frame = self._backlog.pop(0)
                 else:
+                    if self._watched and b"\n" not in self._buffer:
+                        readable, _, _ = select.select([self._sock] + list(self._watched), [], [])
+                        for f in readable:
+                            if f is not self._sock and f in self._watched:
+                                self._watched[f]()
+                        if self._sock is None or self._sock not in readable or self._stopping:
+                            continue
                     frame = self.read()
                     if frame is None:
                         break

@@ -100,5 +100,74 @@ TEST(OperatorsOnIrc, TheDiceBotAnswersAndTheLoggerWritesTheDay) {
   }
 }
 
+// examples/operators/irc_bridge.py: a bridge written as an operator. immp's
+// own IRC plug is on one network (#lobby); the operator reaches another
+// IRC network by itself (#far) and bridges it to #lobby, both ways.
+TEST(OperatorsOnIrc, ABridgeWrittenAsAnOperatorCarriesAnotherNetworkBothWays) {
+  if (!NgircdServer::available()) GTEST_SKIP() << "ngircd is not installed";
+  NgircdServer home;
+  NgircdOptions far_options;
+  far_options.name = "far.test";
+  NgircdServer far(far_options);
+  TempDir dir("immp-ops-bridge");
+  IrcClient alice(home.port(), "alice");
+  alice.join("#lobby");
+  IrcClient bob(far.port(), "bob");
+  bob.join("#far");
+  fs::path file = dir / "bridge.yaml";
+  std::ofstream(file) << "plugs:\n"
+                         "  irc:\n"
+                         "    path: immp.plug.irc.IRCPlug\n"
+                         "    config:\n"
+                         "      server: {host: 127.0.0.1, port: " << home.port() << "}\n"
+                         "      user: {nick: bot, real-name: immp bot}\n"
+                         "channels:\n"
+                         "  lobby: {plug: irc, source: '#lobby'}\n"
+                         "bus:\n"
+                         "  runtime_dir: " << (dir / "run").string() << "\n"
+                         "operators:\n"
+                         "  far:\n"
+                         "    command: python3\n"
+                         "    args: [" << (kSource / "examples/operators/irc_bridge.py").string() << "]\n"
+                         "    config: {port: " << far.port() << ", nick: bridge, channel: '#far', to: lobby}\n";
+  Process immp({immp_binary(), file.string()});
+  ASSERT_TRUE(immp.wait_for(Stream::err, "Host ready", 10s)) << immp.err();
+  ASSERT_TRUE(immp.wait_for(Stream::err, "immp.operator.far:ready", 20s)) << immp.err();
+  ASSERT_TRUE(alice.wait_for([](const irc::Line& l) { return l.command == "JOIN" && l.nick == "bot"; }, 10s))
+      << immp.err();
+  ASSERT_TRUE(bob.wait_for([](const irc::Line& l) { return l.command == "JOIN" && l.nick == "bridge"; }, 10s))
+      << immp.err();
+
+  alice.say("#lobby", "hello far network");
+  auto there = bob.wait_for(
+      [](const irc::Line& l) { return l.command == "PRIVMSG" && l.nick == "bridge"; }, 10s);
+  ASSERT_TRUE(there) << immp.err();
+  EXPECT_EQ(there->param(0), "#far");
+  EXPECT_EQ(there->param(1), "<alice> hello far network");
+
+  bob.say("#far", "hi home network");
+  auto home_line = alice.wait_for(
+      [](const irc::Line& l) { return l.command == "PRIVMSG" && l.nick == "bot"; }, 10s);
+  ASSERT_TRUE(home_line) << immp.err();
+  EXPECT_EQ(home_line->param(0), "#lobby");
+  EXPECT_NE(home_line->param(1).find("bob"), std::string::npos) << home_line->param(1);
+  EXPECT_NE(home_line->param(1).find("hi home network"), std::string::npos) << home_line->param(1);
+
+  // Once more each way; then nothing came back to where it was said.
+  alice.say("#lobby", "second from home");
+  ASSERT_TRUE(bob.wait_privmsg("#far", "<alice> second from home", 10s)) << immp.err();
+  bob.say("#far", "second from far");
+  ASSERT_TRUE(alice.wait_for([](const irc::Line& l) {
+    return l.command == "PRIVMSG" && l.param(1).find("second from far") != std::string::npos;
+  }, 10s)) << immp.err();
+  alice.drain(500ms);
+  bob.drain(100ms);
+  EXPECT_EQ(bob.privmsgs("#far").size(), 2u) << immp.err();
+  EXPECT_EQ(alice.privmsgs("#lobby").size(), 2u) << immp.err();
+
+  immp.signal(SIGTERM);
+  EXPECT_EQ(immp.wait(15s), 0) << immp.err();
+}
+
 }  // namespace
 }  // namespace immp::test

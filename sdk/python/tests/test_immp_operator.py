@@ -131,6 +131,41 @@ class OperatorTest(unittest.TestCase):
         self.assertEqual(caught.exception.field, "event.source")
         op.close()
 
+    def test_a_watched_socket_is_read_by_run_and_may_send(self):
+        # A network the operator talks to besides the bus: run() reads it on
+        # its own thread, and a send from its callback gets its receipt while
+        # the host's events keep coming.
+        network, far = socket.socketpair()
+        self.addCleanup(network.close)
+        self.addCleanup(far.close)
+
+        def script(recv, send):
+            welcome(recv, send)
+            sub = recv()
+            send({"op": "subscribed", "seq": 5, "ref": sub["ref"]})
+            assert recv()["op"] == "ready"
+            far.sendall(b"hello from the network\n")
+            req = recv()
+            send({"op": "event", "event": ENVELOPE})
+            send({"op": "receipt", "channel": "irc/#immp", "ids": ["m-2"], "ref": req["ref"]})
+            send({"op": "shutdown", "grace_ms": 1000})
+
+        host, op = self.start(script)
+        order = []
+
+        def readable():
+            line = network.recv(100).decode().strip()
+            order.append("network: " + line)
+            order.append("receipt: " + op.send("irc/#immp", line)["ids"][0])
+
+        op.watch(network, readable)
+        op.on_message(lambda event: order.append("event: " + event.text))
+        op.run(filter={"kinds": ["message"]})
+        host.close()
+        self.assertIsNone(host.error)
+        self.assertEqual(order, ["network: hello from the network", "receipt: m-2", "event: !roll d6"])
+        self.assertEqual(host.received[-1]["event"]["data"], {"text": "hello from the network"})
+
     def test_reload_updates_config_and_calls_handlers(self):
         def script(recv, send):
             welcome(recv, send, {"prefix": "!"})
