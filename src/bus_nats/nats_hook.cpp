@@ -5,6 +5,9 @@
 #include <atomic>
 #include <deque>
 #include <mutex>
+#include <optional>
+#include <span>
+#include <unordered_map>
 #include <unordered_set>
 
 #include <boost/asio/co_spawn.hpp>
@@ -40,6 +43,8 @@ constexpr const char* kMsgId = "Nats-Msg-Id";
 constexpr const char* kRelayedHeader = "Immp-Relayed";
 // Bridged ids remembered for dedupe: more than JetStream redelivers at once.
 constexpr std::size_t kRecentIds = 200000;
+// Edits, deletes and reactions kept while their message waits in its outbox.
+constexpr std::size_t kDeferredLimit = 10000;
 
 struct MsgDeleter {
   void operator()(natsMsg* m) const { natsMsg_Destroy(m); }
@@ -91,6 +96,74 @@ class RecentIds {
   }
   std::unordered_set<std::uint64_t> set_;
   std::deque<std::uint64_t> order_;
+};
+
+// Where the bridged messages went: the remote message (its bridge and its
+// id on the other host's network) -> the ids of its copies in the bridge's
+// channel, so that its edits, deletes and reactions reach them. Bounded:
+// the oldest remote messages are forgotten first.
+class CopyMap {
+ public:
+  static std::string key(std::size_t bridge, std::string_view remote_id) {
+    std::string k = std::to_string(bridge);
+    k += '\n';
+    k += remote_id;
+    return k;
+  }
+  // A post (its origin tag) made for the remote message `key`.
+  void posted(std::string tag, std::string key) {
+    ++pending_keys_[key];
+    pending_order_.push_back(tag);
+    pending_[std::move(tag)] = std::move(key);
+    while (pending_order_.size() > kLimit) {
+      if (auto p = pending_.find(pending_order_.front()); p != pending_.end()) forget_pending(p);
+      pending_order_.pop_front();
+    }
+  }
+  // Whether a post for `key` waits for its delivery (its copies are not
+  // known yet).
+  bool waiting(const std::string& key) const { return pending_keys_.count(key) != 0; }
+  // The post of `tag` was delivered with these ids; returns its key.
+  std::optional<std::string> delivered(const std::string& tag, std::span<const Receipt> receipts) {
+    auto p = pending_.find(tag);
+    if (p == pending_.end()) return std::nullopt;
+    std::string done = p->second;
+    auto c = copies_.find(p->second);
+    if (c == copies_.end()) {
+      std::string key = p->second;
+      copies_order_.push_back(key);
+      c = copies_.emplace(std::move(key), std::vector<std::string>{}).first;
+      trim(copies_, copies_order_);
+    }
+    for (const Receipt& r : receipts) c->second.push_back(r.id);
+    forget_pending(p);
+    return done;
+  }
+  const std::vector<std::string>* copies(const std::string& key) const {
+    auto c = copies_.find(key);
+    return c == copies_.end() ? nullptr : &c->second;
+  }
+
+ private:
+  static constexpr std::size_t kLimit = 100000;
+  void forget_pending(std::unordered_map<std::string, std::string>::iterator p) {
+    if (auto k = pending_keys_.find(p->second); k != pending_keys_.end() && --k->second == 0) {
+      pending_keys_.erase(k);
+    }
+    pending_.erase(p);
+  }
+  template <typename Map>
+  static void trim(Map& map, std::deque<std::string>& order) {
+    while (order.size() > kLimit) {
+      map.erase(order.front());
+      order.pop_front();
+    }
+  }
+  std::unordered_map<std::string, std::string> pending_;  // tag -> key
+  std::unordered_map<std::string, int> pending_keys_;      // key -> posts waiting
+  std::deque<std::string> pending_order_;
+  std::unordered_map<std::string, std::vector<std::string>> copies_;
+  std::deque<std::string> copies_order_;
 };
 
 // One event of the stream waiting to be published. `relayed`: the remote
@@ -166,6 +239,10 @@ struct NatsHook::Impl : std::enable_shared_from_this<Impl> {
   Task<> retry_later();
   Task<> subscribe_bridge(std::size_t index);
   void on_bridge(std::size_t index, MsgPtr msg);
+  // An edit, delete or reaction of a bridged message, applied to its copies.
+  void apply_change(std::size_t index, const std::string& kind, boost::json::object& data);
+  // The reply_to of a bridged message, mapped to its copy here (or dropped).
+  void map_reply(std::size_t index, boost::json::object& data);
   void on_request(MsgPtr msg);
   Task<> answer(std::string reply, std::string body);
   Task<json::object> handle_send(const std::string& body);
@@ -218,6 +295,12 @@ struct NatsHook::Impl : std::enable_shared_from_this<Impl> {
   bool stream_ready = false;
   std::size_t bridges_ready = 0;
   RecentIds seen;
+  CopyMap copies;
+  // Changes of bridged messages whose copies were not delivered yet, by
+  // CopyMap key: applied once they are.
+  std::unordered_map<std::string, std::vector<std::pair<std::string, json::object>>> deferred;
+  std::size_t deferred_count = 0;
+  Subscription delivered;  // the host's receipts for our posts -> `copies`
   NatsStats stats;
   std::uint64_t lost_logged = 0;
   std::uint64_t unstored = 0;
@@ -347,7 +430,7 @@ std::string NatsHook::Impl::subscribe(std::size_t index, natsSubscription** out)
   const BridgeSettings& b = s.bridges[index];
   std::string subject = s.subjects.root + "." + escape_token(b.remote.prefix) + "." +
                         escape_token(b.remote.plug) + "." + escape_token(b.remote.source) +
-                        ".message";
+                        ".*";
   auto* shared = new Shared(ex, weak_from_this(), index);
   natsStatus st;
   if (js) {
@@ -355,7 +438,9 @@ std::string NatsHook::Impl::subscribe(std::size_t index, natsSubscription** out)
     // acknowledged, so a host that was down reads on from there.
     std::string durable = js_name(fmt::format("{}_{}_{:08x}", s.subjects.prefix,
                                               b.remote.str().substr(0, 40),
-                                              fnv(b.remote.str() + "|" + b.channel.repr())));
+                                              // "|kinds": its filter takes every kind (a
+                                              // consumer of messages only was named without)
+                                              fnv(b.remote.str() + "|" + b.channel.repr() + "|kinds")));
     jsSubOptions so;
     jsSubOptions_Init(&so);
     so.ManualAck = true;
@@ -426,6 +511,29 @@ Task<> NatsHook::Impl::run() {
     publisher_ = std::make_unique<Shared>(ex, weak_from_this(), 0);
   }
   if (s.publish) tasks.spawn("nats publisher", publisher());
+  if (!s.bridges.empty()) {
+    // The ids of each bridged message's copies, for its later edits,
+    // deletes, reactions and replies.
+    delivered = host.on_delivered(std::string(kOwner), [this](const Origin& origin, const Channel&,
+                                                              std::span<const Receipt> receipts) {
+      if (origin.tag.empty()) return;
+      auto key = copies.delivered(origin.tag, receipts);
+      if (!key || copies.waiting(*key)) return;
+      auto d = deferred.find(*key);
+      if (d == deferred.end()) return;
+      auto changes = std::move(d->second);
+      deferred.erase(d);
+      deferred_count -= changes.size();
+      std::size_t index = std::stoul(key->substr(0, key->find('\n')));
+      for (auto& [kind, data] : changes) {
+        try {
+          apply_change(index, kind, data);
+        } catch (const std::exception& e) {
+          log->warn("NATS: bridge {}: a delayed {} was not applied: {}", s.bridges[index].name, kind, e.what());
+        }
+      }
+    });
+  }
   if (s.requests) {
     auto* shared = new Shared(ex, weak_from_this(), kRequests);
     natsSubscription* sub = nullptr;
@@ -593,6 +701,7 @@ void NatsHook::Impl::on_bridge(std::size_t index, MsgPtr msg) {
     return;
   }
   std::string id;
+  bool message = false;
   try {
     std::string_view body(natsMsg_GetData(msg.get()), static_cast<std::size_t>(natsMsg_GetDataLength(msg.get())));
     // Parsed into a buffer on the stack: the envelope lives only here.
@@ -611,14 +720,36 @@ void NatsHook::Impl::on_bridge(std::size_t index, MsgPtr msg) {
       ack();
       return;
     }
+    json::object& fields = data->get_object();
     // The author belongs to the other host's network, not to a plug of
     // ours that has the same name.
-    if (json::value* user = data->get_object().if_contains("user"); user && user->is_object()) {
+    if (json::value* user = fields.if_contains("user"); user && user->is_object()) {
       user->get_object()["plug"] = nullptr;
     }
-    auto message = std::make_shared<const Message>(message_from_json(*data, host));
-    auto origin = std::make_shared<const Origin>(Origin{std::string(kOwner), id});
-    host.post(b.channel, std::move(message), std::move(origin));
+    std::string kind;
+    if (const json::value* t = env.get_object().if_contains("type"); t && t->is_string()) {
+      kind = std::string(t->get_string());
+    }
+    if (kind == "edit" || kind == "delete" || kind == "reaction") {
+      apply_change(index, kind, fields);
+    } else if (kind == "message") {
+      message = true;
+      map_reply(index, fields);
+      // The remote message's own id: its edits, deletes and reactions name it.
+      std::string remote_id;
+      if (const json::value* v = fields.if_contains("id"); v && v->is_string()) {
+        remote_id = std::string(v->get_string());
+      }
+      auto copy = std::make_shared<const Message>(message_from_json(*data, host));
+      auto origin = std::make_shared<const Origin>(Origin{std::string(kOwner), id});
+      if (!remote_id.empty() && !id.empty()) copies.posted(id, CopyMap::key(index, remote_id));
+      host.post(b.channel, std::move(copy), std::move(origin));
+    } else {
+      // Joins and parts stay on their host (as the sync hook's text would
+      // read oddly from a room's members elsewhere).
+      ack();
+      return;
+    }
   } catch (const std::exception& e) {
     log->warn("NATS: bridge {} <- {}: skipped a malformed event on {}: {}", b.name, b.remote.str(),
               natsMsg_GetSubject(msg.get()), e.what());
@@ -626,8 +757,100 @@ void NatsHook::Impl::on_bridge(std::size_t index, MsgPtr msg) {
     return;
   }
   if (!id.empty()) seen.insert(id);
-  ++stats.relayed;
+  if (message) ++stats.relayed;
   ack();
+}
+
+void NatsHook::Impl::map_reply(std::size_t index, json::object& data) {
+  json::value* reply = data.if_contains("reply_to");
+  if (!reply) return;
+  const std::vector<std::string>* found = nullptr;
+  if (reply->is_object()) {
+    if (const json::value* v = reply->get_object().if_contains("id"); v && v->is_string()) {
+      found = copies.copies(CopyMap::key(index, v->get_string()));
+    }
+  }
+  if (!found || found->empty()) {
+    // An answer to a message that never crossed: the remote id means
+    // nothing here.
+    data.erase("reply_to");
+    return;
+  }
+  data["reply_to"] = json::object{{"id", found->front()}};
+}
+
+void NatsHook::Impl::apply_change(std::size_t index, const std::string& kind, json::object& data) {
+  const BridgeSettings& b = s.bridges[index];
+  Plug* plug = b.channel.plug();
+  if (!plug) return;
+  const Features& features = plug->features();
+  // Applied in place, so no new copy is recorded (as the sync hook does);
+  // the echo is still ours, and goes out marked relayed.
+  auto unrecorded = std::make_shared<const Origin>(Origin{std::string(kOwner), {}});
+  std::string target;  // the remote message changed or reacted to
+  if (kind == "reaction") {
+    const json::value* r = data.if_contains("reaction");
+    const json::value* on = r && r->is_object() ? r->get_object().if_contains("on") : nullptr;
+    const json::value* v = on && on->is_object() ? on->get_object().if_contains("id") : nullptr;
+    if (v && v->is_string()) target = std::string(v->get_string());
+  } else if (const json::value* v = data.if_contains("id"); v && v->is_string()) {
+    target = std::string(v->get_string());
+  }
+  std::string key = CopyMap::key(index, target);
+  if (!target.empty() && copies.waiting(key)) {
+    // The message is still on its way into the channel: changed once there.
+    if (deferred_count < kDeferredLimit) {
+      deferred[key].emplace_back(kind, json::object(data, json::storage_ptr()));
+      ++deferred_count;
+    } else {
+      log->warn("NATS: bridge {}: too many changes wait for their messages: a {} is dropped", b.name, kind);
+    }
+    return;
+  }
+  const std::vector<std::string>* ids = target.empty() ? nullptr : copies.copies(key);
+  if (!ids || ids->empty()) {
+    log->debug("NATS: bridge {}: {} of {}, a message that never crossed: skipped", b.name, kind, target);
+    return;
+  }
+  auto at = [&](const std::string& copy_id, bool deleted) {
+    return Receipt{copy_id, b.channel, Clock::now(), {}, deleted};
+  };
+  if (kind == "delete") {
+    if (!features.remove) return;
+    for (const std::string& copy_id : *ids) {
+      Message gone;
+      gone.deleted = true;
+      host.post(b.channel, std::make_shared<const SentMessage>(at(copy_id, true), std::move(gone)), unrecorded);
+    }
+    ++stats.changed;
+    return;
+  }
+  if (kind == "reaction") {
+    if (!features.reaction) return;  // dropped, as the sync hook drops it
+    json::object reaction = data.at("reaction").as_object();
+    data.erase("reaction");
+    data.erase("reply_to");
+    Message msg = message_from_json(data, host);
+    msg.text.reset();
+    Reaction r;
+    if (const json::value* e = reaction.if_contains("emoji"); e && e->is_string()) r.emoji = std::string(e->get_string());
+    if (const json::value* rm = reaction.if_contains("removed"); rm && rm->is_bool()) r.removed = rm->get_bool();
+    r.on = std::make_shared<const SentMessage>(at(ids->front(), false), Message{});
+    msg.reaction = std::move(r);
+    host.post(b.channel, std::make_shared<const Message>(std::move(msg)), unrecorded);
+    ++stats.changed;
+    return;
+  }
+  // An edit: in place where the network edits, else as a new message.
+  data.erase("reply_to");
+  Message msg = message_from_json(data, host);
+  msg.edited = true;
+  if (features.edit) {
+    host.post(b.channel, std::make_shared<const SentMessage>(at(ids->front(), false), std::move(msg)), unrecorded);
+  } else {
+    host.post(b.channel, std::make_shared<const Message>(std::move(msg)), unrecorded);
+  }
+  ++stats.changed;
 }
 
 void NatsHook::Impl::on_request(MsgPtr msg) {

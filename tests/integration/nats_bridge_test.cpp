@@ -142,5 +142,81 @@ TEST(NatsBridge, SendRequestsGetAReceiptOrAnErrorNamingTheField) {
   EXPECT_EQ(error.at("id"), "op-2");
 }
 
+// Edits, deletes, reactions and replies cross too: published under their
+// kind, they reach the copies the other host made of the message.
+TEST(NatsBridge, EditsDeletesReactionsAndRepliesReachTheCopiesOnTheOtherHost) {
+  if (!NatsServer::available()) GTEST_SKIP() << "nats-server is not installed";
+  NatsServer& server = shared_nats_server();
+  asio::io_context io;
+  NodeMap network = {{"echo", true}, {"edit", true}, {"delete", true}, {"reaction", true}, {"reply", true}};
+  NatsHost alpha(io, "alpha4", "#a",
+                 "url: " + server.url() + "\nbridges: [{channel: lobby, remote: 'beta4/irc/#b'}]\n", network);
+  // beta's network is slow: an edit can arrive before the copy it changes.
+  NodeMap slow = network;
+  slow.emplace_back("delay-ms", Node(50));
+  NatsHost beta(io, "beta4", "#b",
+                "url: " + server.url() + "\nbridges: [{channel: lobby, remote: 'alpha4/irc/#a'}]\n", slow);
+  alpha.open();
+  beta.open();
+  ASSERT_TRUE(alpha.ready());
+  ASSERT_TRUE(beta.ready());
+
+  // alice corrects her message at once: beta's copy is edited in place,
+  // once it is there.
+  SentPtr original = alpha.mem.inject("#a", "helo", "alice");
+  Message edit;
+  edit.text = RichText("hello");
+  edit.user = alpha.mem.user("alice");
+  edit.edited = true;
+  alpha.mem.inject_as("#a", original->id, edit);
+  ASSERT_TRUE(run_until(io, [&] { return beta.mem.posted().size() >= 2; }, 10s));
+  std::string copy_id = beta.mem.posted()[0]->id;
+  EXPECT_EQ(beta.mem.posted()[0]->plain(), "helo");
+  EXPECT_EQ(beta.mem.posted()[1]->id, copy_id);
+  EXPECT_TRUE(beta.mem.posted()[1]->edited);
+  EXPECT_EQ(beta.mem.posted()[1]->plain(), "hello");
+
+  // bob reacts to it: the reaction is on beta's copy.
+  Message reaction;
+  reaction.user = alpha.mem.user("bob");
+  reaction.reaction = Reaction{"👍", false, std::make_shared<const SentMessage>(
+                                               Receipt{original->id, alpha.mem.channel("#a"), Clock::now(), {}, false},
+                                               Message{})};
+  alpha.mem.inject("#a", reaction);
+  ASSERT_TRUE(run_until(io, [&] { return beta.mem.posted().size() >= 3; }, 10s));
+  ASSERT_TRUE(beta.mem.posted()[2]->reaction);
+  EXPECT_EQ(beta.mem.posted()[2]->reaction->emoji, "👍");
+  ASSERT_TRUE(beta.mem.posted()[2]->reaction->on);
+  EXPECT_EQ(beta.mem.posted()[2]->reaction->on->id, copy_id);
+
+  // carol answers it: the answer replies to beta's copy.
+  Message answer;
+  answer.text = RichText("welcome");
+  answer.user = alpha.mem.user("carol");
+  answer.reply_to = original;
+  alpha.mem.inject("#a", answer);
+  ASSERT_TRUE(run_until(io, [&] { return beta.mem.posted().size() >= 4; }, 10s));
+  EXPECT_EQ(beta.mem.posted()[3]->plain(), "welcome");
+  ASSERT_TRUE(beta.mem.posted()[3]->reply_to);
+  EXPECT_EQ(beta.mem.posted()[3]->reply_to->id, copy_id);
+
+  // alice deletes her message: so is beta's copy.
+  Message gone;
+  gone.deleted = true;
+  alpha.mem.inject_as("#a", original->id, gone);
+  ASSERT_TRUE(run_until(io, [&] { return !beta.mem.deleted().empty(); }, 10s));
+  EXPECT_EQ(beta.mem.deleted()[0].id, copy_id);
+
+  // None of it came back to alpha (beta's echoes go out marked relayed).
+  beta.mem.inject("#b", "last", "dave");
+  ASSERT_TRUE(run_until(io, [&] { return alpha.mem.posted().size() >= 1; }, 10s));
+  poll(io);
+  EXPECT_EQ(alpha.texts(), std::vector<std::string>{"last"});
+  EXPECT_TRUE(alpha.mem.deleted().empty());
+  EXPECT_EQ(beta.nats->stats().changed, 3u);
+  EXPECT_EQ(beta.nats->stats().relayed, 2u);
+  EXPECT_EQ(beta.mem.posted().size(), 4u);
+}
+
 }  // namespace
 }  // namespace immp::test

@@ -37,8 +37,10 @@ inline bus_nats::NatsHook& add_nats_hook(Host& host, const std::string& prefix,
 
 struct NatsHost {
   // `bus`: the YAML of the bus section without `prefix` (given here).
-  NatsHost(asio::io_context& io_, std::string prefix, std::string lobby, const std::string& bus)
-      : io(io_), host(io.get_executor()), mem(add_memory_plug(host, "irc", {{"echo", true}})) {
+  // `network`: the memory plug's config (by default a network that echoes).
+  NatsHost(asio::io_context& io_, std::string prefix, std::string lobby, const std::string& bus,
+           NodeMap network = {{"echo", true}})
+      : io(io_), host(io.get_executor()), mem(add_memory_plug(host, "irc", std::move(network))) {
     host.add_channel("lobby", mem.channel(lobby));
     nats = &add_nats_hook(host, prefix, bus);
   }
