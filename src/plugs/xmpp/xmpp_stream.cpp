@@ -3,6 +3,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -206,6 +207,22 @@ Task<> Stream::open() {
   last_read_ = std::chrono::steady_clock::now();
   tasks_.spawn("xmpp writer", writer());
   tasks_.spawn("xmpp keepalive", keepalive());
+  if (resumed_) tasks_.spawn("xmpp resume check", check_resumed());
+}
+
+Task<> Stream::check_resumed() {
+  const auto limit = options_.resume_check;
+  asio::steady_timer timer(ex_, limit);
+  boost::system::error_code ec;
+  co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  if (ec || closed_ || acked_since_open_) co_return;
+  // Resuming it again would meet the same dead session: the next stream
+  // starts a fresh one, and the owner settles what was not acknowledged.
+  session_->id.clear();
+  std::string why = "the server resumed the XMPP session but did not answer on it within " +
+                    std::to_string(limit.count()) + " ms; starting a fresh session";
+  log_->warn("{}", why);
+  close(why);
 }
 
 Task<> Stream::restart() {
@@ -394,6 +411,10 @@ Task<bool> Stream::resume(const Element& features) {
       out_ += stanza;
       ++queued_;
     }
+    // Always asked, even with nothing to send again: its answer is the
+    // proof that the server reads this link (check_resumed).
+    ack_requested_ = true;
+    out_ += "<r xmlns='urn:xmpp:sm:3'/>";
     log_->info("resumed the XMPP session as {} ({} stanzas sent again)", jid_, s.unacked.size());
     co_return true;
   }
@@ -525,6 +546,7 @@ Task<Element> Stream::read() {
         send_raw("<a xmlns='urn:xmpp:sm:3' h='" + std::to_string(s.handled) + "'/>");
       } else if (stanza.name == "a") {
         ack_requested_ = false;
+        acked_since_open_ = true;
         take_ack(stanza.attr("h"));
         // More went out since that request: ask again, so that nothing
         // waits for an ack that no one asked for.

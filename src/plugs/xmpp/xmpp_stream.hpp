@@ -66,6 +66,12 @@ struct StreamOptions {
   std::string secret;
   // XEP-0198 where the server offers it (client streams only).
   bool stream_management = true;
+  // After a resumption, how long the server has to answer our request for
+  // an ack before the resumed session counts as dead: Prosody 0.12 can
+  // resume a session whose new link it never reads (it feeds the new bytes
+  // to the old link's parser, stuck on half a stanza from the link that
+  // broke). The stream then closes and forgets the session.
+  std::chrono::milliseconds resume_check{10'000};
 };
 
 // One XEP-0198 session: what the server acknowledged of ours and what we
@@ -212,6 +218,9 @@ class Stream {
   Task<> write_now(std::string data);
   Task<> writer();
   Task<> keepalive();
+  // Closes the stream if the server leaves the ack request sent on
+  // resuming unanswered for resume_check (see StreamOptions).
+  Task<> check_resumed();
   [[noreturn]] void fail(const std::string& why, bool auth = false);
 
   Executor ex_;
@@ -234,6 +243,7 @@ class Stream {
   std::shared_ptr<Session> session_ = std::make_shared<Session>();
   bool resumed_ = false;
   bool ack_requested_ = false;  // an <r/> is out, its <a/> not back yet
+  bool acked_since_open_ = false;  // an <a/> came on this stream
   Signal wake_writer_;
   Signal progress_;  // written_ moved, or the stream closed
   std::chrono::steady_clock::time_point last_read_;

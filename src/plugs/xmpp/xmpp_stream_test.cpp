@@ -73,6 +73,7 @@ struct FakeServer {
   std::string resume_answer = "<failed xmlns='urn:xmpp:sm:3'><item-not-found "
                               "xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>";
   int messages = 0;
+  bool answer_acks = true;  // false: a server that reads nothing after resuming
 
   void operator()(FakeTransport& t, const std::string& s) {
     if (s.find("<stream:stream") != std::string::npos) {
@@ -106,7 +107,7 @@ struct FakeServer {
       for (auto at = s.find("<message"); at != std::string::npos; at = s.find("<message", at + 1)) {
         ++messages;
       }
-      if (s.find("<r xmlns='urn:xmpp:sm:3'/>") != std::string::npos) {
+      if (s.find("<r xmlns='urn:xmpp:sm:3'/>") != std::string::npos && answer_acks) {
         t.push("<a xmlns='urn:xmpp:sm:3' h='" + std::to_string(messages) + "'/>");
       }
     } else if (s.find("xmpp-bind") != std::string::npos) {
@@ -377,6 +378,58 @@ TEST_F(XmppStreamUnit, WhatIsSentWhileALinkNegotiatesGoesOnceAfterTheResentStanz
   EXPECT_EQ(w.find("m4", m4 + 1), std::string::npos) << "sent twice: " << w;
   EXPECT_EQ(session->acked, 4u);
   EXPECT_TRUE(session->unacked.empty());
+}
+
+// Prosody 0.12 can resume a session and then never read the new link (it
+// parses it with the dead link's parser, stuck on half a stanza): nothing
+// sent after resuming would ever arrive. The request for an ack that goes
+// with the resumption finds out; the stream closes, and the session is not
+// offered for resumption again (it would meet the same dead session).
+TEST_F(XmppStreamUnit, AResumedSessionThatNeverAnswersIsGivenUp) {
+  server.sm = true;
+  server.resume_answer = "<resumed xmlns='urn:xmpp:sm:3' h='2' previd='sm1'/>";
+  server.answer_acks = false;
+  auto session = resumable_session();
+  server.messages = 2;
+  auto o = options();
+  o.resume_check = 50ms;
+  make(o);
+  stream->use_session(session);
+  ASSERT_EQ(open(), "");
+  ASSERT_TRUE(stream->resumed());
+  std::string error;
+  test::run(io, [&]() -> Task<> {
+    try {
+      for (;;) co_await stream->read();
+    } catch (const StreamError& e) {
+      error = e.what();
+    }
+  }());
+  EXPECT_NE(error.find("did not answer on it within 50 ms"), std::string::npos) << error;
+  EXPECT_FALSE(session->resumable(std::chrono::steady_clock::now()));
+  EXPECT_EQ(session->acked, 2u) << "what the server said it had when it resumed";
+  EXPECT_EQ(session->unacked.size(), 1u) << "m3 is the owner's to settle";
+}
+
+// A resumed session that answers stays.
+TEST_F(XmppStreamUnit, AResumedSessionThatAnswersIsKept) {
+  server.sm = true;
+  server.resume_answer = "<resumed xmlns='urn:xmpp:sm:3' h='3' previd='sm1'/>";
+  auto session = resumable_session();
+  server.messages = 3;
+  auto o = options();
+  o.resume_check = 50ms;
+  make(o);
+  stream->use_session(session);
+  ASSERT_EQ(open(), "");
+  ASSERT_TRUE(stream->resumed());
+  EXPECT_NE(transport->written.find("<r xmlns='urn:xmpp:sm:3'/>"), std::string::npos)
+      << "an ack is asked for even with nothing to send again";
+  read_past_acks();
+  asio::steady_timer wait(io, 100ms);
+  test::run(io, [&]() -> Task<> { co_await wait.async_wait(asio::use_awaitable); }());
+  EXPECT_TRUE(stream->is_open());
+  EXPECT_TRUE(session->resumable(std::chrono::steady_clock::now()));
 }
 
 TEST_F(XmppStreamUnit, AFailedResumptionStartsAFreshSessionAndKeepsWhatWasAcknowledged) {
