@@ -16,4 +16,11 @@ using LoggerPtr = std::shared_ptr<spdlog::logger>;
 // level the current logging config gives that name. Never null.
 LoggerPtr logger(std::string_view name);
 
+// Every record that any logger lets through (after its level) also goes to
+// `tap`, wherever the logging config routes it, until remove_log_tap(): an
+// in-process view of the log (the admin UI's live tail). `tap` is called on
+// whichever thread logs, so it must be thread-safe, quick, and must not log.
+void add_log_tap(std::shared_ptr<spdlog::sinks::sink> tap);
+void remove_log_tap(const std::shared_ptr<spdlog::sinks::sink>& tap);
+
 }  // namespace immp

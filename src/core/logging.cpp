@@ -155,6 +155,24 @@ void report_handler_error(const char* what) {
 // name reaches. The list is swapped whole on reconfigure, so logging from
 // other threads never sees a half-built list, and an old list (with its
 // files) lives on only until the records already using it are written.
+// The sinks add_log_tap() added, for every logger. The flag spares the
+// lock while there are none (the usual case).
+struct Taps {
+  std::atomic<bool> any{false};
+  std::mutex mutex;
+  std::shared_ptr<const std::vector<SinkPtr>> list = std::make_shared<std::vector<SinkPtr>>();
+
+  static Taps& instance() {
+    static Taps* taps = new Taps;  // leaked: loggers may run in static destructors
+    return *taps;
+  }
+  std::shared_ptr<const std::vector<SinkPtr>> get() {
+    if (!any.load(std::memory_order_acquire)) return nullptr;
+    std::lock_guard lock(mutex);
+    return list;
+  }
+};
+
 class RouterSink final : public spdlog::sinks::sink {
  public:
   void log(const spdlog::details::log_msg& msg) override {
@@ -165,6 +183,15 @@ class RouterSink final : public spdlog::sinks::sink {
         target->log(msg);
       } catch (const std::exception& e) {
         report_handler_error(e.what());
+      }
+    }
+    if (auto taps = Taps::instance().get()) {
+      for (const SinkPtr& tap : *taps) {
+        try {
+          tap->log(msg);
+        } catch (const std::exception& e) {
+          report_handler_error(e.what());
+        }
       }
     }
   }
@@ -1059,6 +1086,24 @@ void check_logging(const Node* section, const std::filesystem::path& base_dir) {
 }
 
 void shutdown_logging() { Registry::instance().flush(); }
+
+void add_log_tap(std::shared_ptr<spdlog::sinks::sink> tap) {
+  Taps& taps = Taps::instance();
+  std::lock_guard lock(taps.mutex);
+  auto list = std::make_shared<std::vector<SinkPtr>>(*taps.list);
+  list->push_back(std::move(tap));
+  taps.list = std::move(list);
+  taps.any.store(true, std::memory_order_release);
+}
+
+void remove_log_tap(const std::shared_ptr<spdlog::sinks::sink>& tap) {
+  Taps& taps = Taps::instance();
+  std::lock_guard lock(taps.mutex);
+  auto list = std::make_shared<std::vector<SinkPtr>>(*taps.list);
+  std::erase(*list, tap);
+  taps.any.store(!list->empty(), std::memory_order_release);
+  taps.list = std::move(list);
+}
 
 void redirect_console_for_testing(std::ostream* out, std::ostream* err) {
   Registry::instance().redirect(out, err);

@@ -2,12 +2,15 @@
 // `immp` binary with an IRC plug on a real ngircd, the admin page in
 // Debian's headless Chromium. Logging in, a wrong password, a change
 // without the CSRF token, and stopping and starting the IRC plug, seen in
-// the page and by alice on IRC. Screenshots go to <build>/screenshots/.
+// the page and by alice on IRC; the page kept live by the host's pushes
+// (states, message counts, the log's tail, with no secret of the config in
+// it). Screenshots go to <build>/screenshots/.
 #include <gtest/gtest.h>
 
 #include <csignal>
 #include <filesystem>
 #include <memory>
+#include <regex>
 #include <string>
 
 #include "integration/web_browser.hpp"
@@ -22,6 +25,7 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
 constexpr const char* kPassword = "a long admin password";
+constexpr const char* kApiToken = "api-token-never-shown-0123456789";
 const fs::path kShots = fs::path(IMMP_BINARY_DIR) / "screenshots";
 
 struct AdminEnv {
@@ -43,6 +47,13 @@ struct AdminEnv {
                    std::to_string(ircd.port()) +
                    "}\n"
                    "      user: {nick: bridge, real-name: immp bridge}\n"
+                   "  api:\n"
+                   "    path: immp.plug.web.WebPlug\n"
+                   "    config:\n"
+                   "      channels: [lobby]\n"
+                   "      tokens: [{name: bot, token: " +
+                   std::string(kApiToken) +
+                   ", scopes: [read, write]}]\n"
                    "channels:\n"
                    "  lobby: {plug: irc, source: '#lobby'}\n"
                    "hooks:\n"
@@ -162,6 +173,69 @@ TEST_F(WebAdminInBrowser, StoppingAndStartingAPlugShowsItsState) {
   // The page follows the host's state events by itself: the plug's link
   // comes up after the form's answer.
   EXPECT_TRUE(wait_state("irc", "active")) << b.last_error();
+  EXPECT_EQ(b.page_errors(), "");
+}
+
+TEST_F(WebAdminInBrowser, AChangeMadeElsewhereShowsUpWithoutReloading) {
+  ASSERT_NO_FATAL_FAILURE(log_in(kPassword));
+  ASSERT_TRUE(b.wait_text("#plugs", "irc")) << b.last_error();
+  ASSERT_TRUE(b.wait_fn("document.getElementById('live').dataset.live === 'yes'"))
+      << b.last_error();
+  // Gone if the page were loaded again.
+  b.eval("window.stillThisPage = true");
+
+  // A second admin, in a browser of their own, stops the IRC plug.
+  b.use("other");
+  ASSERT_NO_FATAL_FAILURE(log_in(kPassword));
+  ASSERT_TRUE(b.wait_text("#plugs", "irc")) << b.last_error();
+  ASSERT_TRUE(b.click("#plugs tr[data-name=\"irc\"] button.stop")) << b.last_error();
+  EXPECT_TRUE(b.wait_text("[role=status]", "plug irc: inactive")) << b.last_error();
+  b.close("other");
+  b.use("main");
+
+  EXPECT_TRUE(wait_state("irc", "inactive")) << b.last_error();
+  EXPECT_TRUE(b.wait_text("#plugs tr[data-name=\"irc\"] .actions", "start")) << b.last_error();
+  EXPECT_TRUE(b.wait_text("#events", "plug irc")) << b.last_error();
+  EXPECT_EQ(b.eval("window.stillThisPage === true"), true) << "the page was reloaded";
+
+  // Started again from this page: its buttons were drawn by the stream.
+  ASSERT_TRUE(b.click("#plugs tr[data-name=\"irc\"] button.start")) << b.last_error();
+  EXPECT_TRUE(wait_state("irc", "active")) << b.last_error();
+  EXPECT_TRUE(e.alice->wait_for(
+      [](const irc::Line& l) { return l.command == "JOIN" && l.nick == "bridge"; }, 20s))
+      << e.immp->err();
+  EXPECT_EQ(b.page_errors(), "");
+}
+
+TEST_F(WebAdminInBrowser, MessageCountsAndTheLogAreLiveWithoutSecrets) {
+  ASSERT_NO_FATAL_FAILURE(log_in(kPassword));
+  ASSERT_TRUE(b.wait_text("#plugs", "irc")) << b.last_error();
+  // The bridge may have just rejoined (an earlier test restarted it).
+  ASSERT_TRUE(wait_state("irc", "active")) << b.last_error();
+  ASSERT_TRUE(b.wait_text("#log", "admin logged in from")) << b.last_error();
+
+  std::string before = b.text("#plugs td[data-count=\"plug:irc:in\"]");
+  e.alice->send("PRIVMSG #lobby :counted by the admin page");
+  EXPECT_TRUE(b.wait_fn("document.querySelector('#plugs td[data-count=\"plug:irc:in\"]')"
+                        ".textContent.split(' ')[0] !== '" +
+                        before.substr(0, before.find(' ')) + "'"))
+      << b.last_error() << " was " << before;
+  EXPECT_TRUE(b.wait_fn("document.querySelector('#channels td[data-count=\"channel:lobby:in\"]')"
+                        ".textContent !== '0'"))
+      << b.last_error();
+
+  // The config held the password as it is: immp logged its hash, which the
+  // tail shows hidden. Neither the password, nor the hash, nor the API
+  // token appears anywhere in the page.
+  std::smatch hash;
+  std::string err = e.immp->err();
+  ASSERT_TRUE(std::regex_search(err, hash, std::regex(R"(\$argon2id\$[^ \n]+)"))) << err;
+  EXPECT_TRUE(b.wait_text("#log", "put this hash there instead: [hidden]")) << b.last_error();
+  std::string html = b.eval("document.documentElement.outerHTML").as_string().c_str();
+  EXPECT_EQ(html.find(hash.str()), std::string::npos);
+  EXPECT_EQ(html.find(kApiToken), std::string::npos);
+  EXPECT_EQ(html.find("long admin"), std::string::npos);
+  EXPECT_TRUE(b.screenshot(kShots / "admin-live.png")) << b.last_error();
   EXPECT_EQ(b.page_errors(), "");
 }
 

@@ -28,35 +28,145 @@ label { display: flex; flex-direction: column; font-size: .85em; color: var(--mu
 input, select, button { font: inherit; padding: .25em .5em; }
 dl.stats { display: grid; grid-template-columns: max-content max-content; gap: .2em 1.5em; }
 dl.stats dd { margin: 0; font-variant-numeric: tabular-nums; }
+td.count { font-variant-numeric: tabular-nums; white-space: nowrap; }
+.live { font-size: .85em; margin-left: auto; margin-right: 1em; }
+.live[data-live="yes"]::before { content: "● "; color: #66bb6a; }
+.live[data-live="no"]::before { content: "○ "; }
+ol.log { list-style: none; margin: 0; padding: .4em; max-height: 24em; overflow-y: auto; font: 12px/1.4 ui-monospace, monospace; border: 1px solid var(--line); border-radius: 4px; }
+ol.log li { white-space: pre-wrap; word-break: break-word; }
+ol.log .level { font-weight: 600; }
+ol.log .level-WARNING .level { color: #b26a00; }
+ol.log .level-ERROR .level, ol.log .level-CRITICAL .level { color: #c62828; }
+ol.log .logger, ol.log time { color: var(--muted); }
 )css";
 
 const std::string_view kAdminJs = R"js("use strict";
-// Keeps the admin page live: the states of plugs and hooks, from state.json.
+// Keeps the admin page live from route/events (Server-Sent Events): the
+// host's state as it changes, message counts every second, the log's tail.
+// Rows are rendered as the server renders them; text goes in as text.
 const base = document.currentScript.src.replace(/\/admin\.js$/, "");
-let known = null;
-async function poll() {
-  try {
-    const res = await fetch(base + "/state.json", { credentials: "same-origin" });
-    if (res.status === 401) { location.href = base + "/login"; return; }
-    const state = await res.json();
-    for (const kind of ["plug", "hook"]) {
-      for (const item of state[kind + "s"]) {
-        const cell = document.querySelector(`.state[data-of="${kind}:${CSS.escape(item.name)}"]`);
-        if (cell) { cell.textContent = item.state; cell.dataset.state = item.state; }
+const csrf = (document.querySelector('input[name="csrf"]') || {}).value || "";
+const kLogKept = 500;
+const liveMark = document.getElementById("live");
+let last = null;  // the previous counts, for rates
+
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  for (const c of children) e.append(c);
+  return e;
+}
+function actionForm(kind, name, action) {
+  return el("form", { method: "post", action: `${base}/${kind}/${encodeURIComponent(name)}/${action}` },
+    el("input", { type: "hidden", name: "csrf", value: csrf }),
+    el("button", { type: "submit", class: action, "aria-label": `${action} ${name}` }, action));
+}
+function actionsFor(state) {
+  if (state === "active" || state === "starting") return ["stop", "restart", "disable"];
+  if (state === "disabled") return ["enable"];
+  return ["start", "disable"];
+}
+function countCells(of) {
+  const cell = (dir) => {
+    const td = el("td", { class: "count", "data-count": `${of}:${dir}` });
+    const old = document.querySelector(`td[data-count="${CSS.escape(of + ":" + dir)}"]`);
+    td.textContent = old ? old.textContent : "0";
+    return td;
+  };
+  return [cell("in"), cell("out")];
+}
+function fill(id, rows) {
+  document.querySelector(`#${id} tbody`).replaceChildren(...rows);
+}
+
+function showState(s) {
+  fill("plugs", s.plugs.map((p) => {
+    const link = p.state === "active" || p.state === "starting" ? (p.online ? "online" : "offline") : "—";
+    return el("tr", { "data-name": p.name }, el("td", {}, p.name), el("td", {}, p.network),
+      el("td", { class: "state", "data-of": `plug:${p.name}`, "data-state": p.state }, p.state),
+      el("td", { class: "link", "data-of": `plug:${p.name}` }, link), el("td", {}, String(p.channels)),
+      ...countCells(`plug:${p.name}`),
+      el("td", { class: "actions" }, ...actionsFor(p.state).map((a) => actionForm("plug", p.name, a))));
+  }));
+  fill("hooks", s.hooks.map((h) => el("tr", { "data-name": h.name }, el("td", {}, h.name),
+    el("td", { class: "state", "data-of": `hook:${h.name}`, "data-state": h.state }, h.state),
+    el("td", {}, h.priority === null ? "—" : String(h.priority)),
+    el("td", { class: "actions" }, ...(h.fixed ? [el("span", { class: "muted" }, "serves this page")]
+      : actionsFor(h.state).map((a) => actionForm("hook", h.name, a)))))));
+  fill("channels", s.channels.map((c) => el("tr", { "data-name": c.name }, el("td", {}, c.name),
+    el("td", {}, c.plug), el("td", {}, c.source), ...countCells(`channel:${c.name}`),
+    el("td", { class: "actions" }, el("form", { method: "post",
+      action: `${base}/channel/${encodeURIComponent(c.name)}/remove` },
+      el("input", { type: "hidden", name: "csrf", value: csrf }),
+      el("button", { type: "submit", class: "remove", "aria-label": `remove ${c.name}` }, "remove"))))));
+  const select = document.querySelector('#add-channel select[name="plug"]');
+  if (select) {
+    const chosen = select.value;
+    select.replaceChildren(...s.plugs.map((p) => el("option", {}, p.name)));
+    if (s.plugs.some((p) => p.name === chosen)) select.value = chosen;
+  }
+  fill("events", s.events.map((e) => el("tr", {}, el("td", {}, e.time), el("td", {}, `${e.kind} ${e.name}`),
+    el("td", {}, e.state + (e.kind === "plug" && !e.online ? ", offline" : "")), el("td", {}, e.reason))));
+}
+
+function showCounts(c) {
+  for (const kind of ["plug", "channel"]) {
+    for (const [name, n] of Object.entries(c[kind + "s"])) {
+      for (const dir of ["in", "out"]) {
+        const cell = document.querySelector(`td[data-count="${CSS.escape(kind + ":" + name + ":" + dir)}"]`);
+        if (!cell) continue;
+        const before = last && last[kind + "s"][name] ? last[kind + "s"][name][dir] : n[dir];
+        const seconds = last ? (c.at - last.at) / 1000 : 0;
+        const rate = seconds > 0 ? (n[dir] - before) / seconds : 0;
+        cell.textContent = rate > 0 ? `${n[dir]} (${rate.toFixed(1)}/s)` : String(n[dir]);
       }
     }
-    // A change also changes which buttons fit: load the page again, unless
-    // someone is typing into it.
-    const now = JSON.stringify(state);
-    const typing = [...document.querySelectorAll("input:not([type=hidden])")].some((i) => i.value);
-    if (known !== null && now !== known && !typing) { location.reload(); return; }
-    if (!typing) known = now;
-  } catch (e) {
-    // The host is restarting, or the network is down: try again.
   }
-  setTimeout(poll, 2000);
+  for (const [key, n] of Object.entries(c.delivery)) {
+    const dd = document.querySelector(`[data-delivery="${key}"]`);
+    if (dd) dd.textContent = String(n);
+  }
+  last = c;
 }
-poll();
+
+function showLog(r) {
+  const list = document.getElementById("log");
+  const atEnd = list.scrollTop + list.clientHeight >= list.scrollHeight - 4;
+  const item = el("li", { class: "level-" + r.level, "data-seq": String(r.seq) },
+    el("time", {}, r.time), " ", el("span", { class: "level" }, r.level), " ",
+    el("span", { class: "logger" }, r.logger), " ", el("span", { class: "text" }, r.text));
+  list.append(item);
+  while (list.children.length > kLogKept) list.firstElementChild.remove();
+  if (atEnd) list.scrollTop = list.scrollHeight;
+}
+
+function mark(live, text) {
+  liveMark.dataset.live = live ? "yes" : "no";
+  liveMark.textContent = text;
+}
+
+function connect() {
+  const source = new EventSource(base + "/events");
+  let seq = 0;
+  source.onopen = () => mark(true, "live");
+  source.addEventListener("state", (e) => showState(JSON.parse(e.data)));
+  source.addEventListener("counts", (e) => showCounts(JSON.parse(e.data)));
+  source.addEventListener("log", (e) => {
+    const r = JSON.parse(e.data);
+    // A reconnect sends the kept records again.
+    if (r.seq > seq) { seq = r.seq; showLog(r); }
+  });
+  source.addEventListener("logout", () => { source.close(); location.href = base + "/login"; });
+  source.onerror = async () => {
+    mark(false, "reconnecting…");
+    if (source.readyState !== EventSource.CLOSED) return;  // the browser retries by itself
+    // Refused (not 200): logged out, or the host is gone for now.
+    const res = await fetch(base + "/state.json", { credentials: "same-origin" }).catch(() => null);
+    if (res && res.status === 401) { location.href = base + "/login"; return; }
+    setTimeout(connect, 2000);
+  };
+}
+connect();
 )js";
 
 }  // namespace immp::webui

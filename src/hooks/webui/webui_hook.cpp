@@ -1,6 +1,9 @@
 #include "hooks/webui/webui_hook.hpp"
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 
@@ -55,6 +58,11 @@ std::string clock_time(std::chrono::system_clock::time_point at) {
   std::tm tm{};
   gmtime_r(&t, &tm);
   return fmt::format("{:02}:{:02}:{:02}", tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+// One Server-Sent Event; `data` is one line of JSON.
+std::string sse(std::string_view event, std::string_view data) {
+  return fmt::format("event: {}\ndata: {}\n\n", event, data);
 }
 
 // `text` as one path segment: unreserved characters as they are, the
@@ -122,9 +130,10 @@ std::string escape_html(std::string_view text) {
 SpecPtr WebUIHook::schema() {
   return object({
       {"route", str(), required, "the path the admin pages are served under, as in IMMP"},
-      {"password", str(), required,
+      {"password", str(), Node(),
        "an Argon2id hash of the admin password ($argon2id$...), or the password itself (then "
-       "hashed at start; the log shows the hash to put here instead)"},
+       "hashed at start; the log shows the hash to put here instead); none: chosen at first "
+       "visit with a one-time setup token from the log"},
       {"session", real(), 43200.0, "seconds a login lasts"},
   });
 }
@@ -135,35 +144,75 @@ WebUIHook::WebUIHook(const Init& init)
       sessions_(std::chrono::seconds(static_cast<long>(config().at("session").as_double()))),
       limiter_(kLoginLimit, std::chrono::seconds(60)),
       pool_(std::make_unique<asio::thread_pool>(1)) {
-  if (route_.empty() || route_.front() != '/') config().at("route").fail("must start with '/'");
-  while (route_.size() > 1 && route_.back() == '/') route_.pop_back();
-  if (route_ == "/") config().at("route").fail("needs a path of its own, such as /admin");
-  if (sessions_.lifetime().count() <= 0) config().at("session").fail("must be at least a second");
-  const std::string& password = config().at("password").as_string();
-  if (is_password_hash(password)) {
-    hash_ = password;
-  } else {
-    if (password.size() < 8) config().at("password").fail("too short: use 8 characters or more");
-    hash_ = hooks::hash_password(password);
-    log()->warn("the admin password is in the config as it is: put this hash there instead: {}",
-                hash_);
+  // From construction on, so that the tail shows how the host started
+  // (this hook's own warnings included).
+  tail_ = std::make_shared<LogTail>(kLogKept);
+  add_log_tap(tail_);
+  try {
+    if (route_.empty() || route_.front() != '/') config().at("route").fail("must start with '/'");
+    while (route_.size() > 1 && route_.back() == '/') route_.pop_back();
+    if (route_ == "/") config().at("route").fail("needs a path of its own, such as /admin");
+    if (sessions_.lifetime().count() <= 0) {
+      config().at("session").fail("must be at least a second");
+    }
+    const Node& configured = config().at("password");
+    const std::string& password = configured.is_null() ? std::string() : configured.as_string();
+    if (configured.is_null()) {
+      // Chosen at the first visit, by whoever can read this host's log.
+      setup_token_ = random_token(16);
+      redactor_.add(setup_token_);
+    } else if (is_password_hash(password)) {
+      hash_ = password;
+    } else {
+      if (password.size() < 8) config().at("password").fail("too short: use 8 characters or more");
+      hash_ = hooks::hash_password(password);
+      log()->warn(
+          "the admin password is in the config as it is: put this hash there instead: {}", hash_);
+    }
+  } catch (...) {
+    remove_log_tap(tail_);
+    throw;
   }
+  if (!hash_.empty()) redactor_.add(hash_);
 }
 
 WebUIHook::~WebUIHook() {
+  remove_log_tap(tail_);
+  tail_->set_on_record({});
+  if (live_) live_->hook = nullptr;
   if (listening_) host().unsubscribe(listener_);
   if (pool_) pool_->join();
 }
 
 Task<> WebUIHook::start() {
   web_ = &host().resource<web::WebHook>(*this);
+  live_ = std::make_shared<Live>();
+  live_->hook = this;
+  learn_secrets();
   if (!listening_) {
     listener_ = host().subscribe([this](const StateEvent& e) {
       events_.push_back(Event{std::chrono::system_clock::now(), e});
       while (events_.size() > kEventsKept) events_.pop_front();
+      // A plug or hook that was replaced comes with a new config.
+      learn_secrets();
+      ++live_->generation;
+      live_->wake();
     });
     listening_ = true;
   }
+  config_changes_ = host().on_config_changed([this](Openable&) { learn_secrets(); });
+  // Records arrive on any thread: one wake-up at a time is posted to the
+  // host's executor, where the streams read the tail.
+  tail_->set_on_record([weak = std::weak_ptr<Live>(live_), ex = host().executor()] {
+    auto live = weak.lock();
+    if (!live || live->log_posted.exchange(true)) return;
+    asio::post(ex, [weak] {
+      if (auto l = weak.lock()) {
+        l->log_posted = false;
+        l->wake();
+      }
+    });
+  });
   auto add = [this](std::string method, std::string path, auto fn) {
     routes_.emplace_back(*web_, std::move(method), route_ + path,
                          [this, fn](Request& r) -> Task<Response> { return fn(this, r); });
@@ -173,6 +222,7 @@ Task<> WebUIHook::start() {
   add("POST", "/login", [](WebUIHook* h, Request& r) { return h->post_login(r); });
   add("POST", "/logout", [](WebUIHook* h, Request& r) { return h->post_logout(r); });
   add("GET", "/state.json", [](WebUIHook* h, Request& r) { return h->get_state(r); });
+  add("GET", "/events", [](WebUIHook* h, Request& r) { return h->get_events(r); });
   add("POST", "/plug/{name}/{action}",
       [](WebUIHook* h, Request& r) { return h->post_action(r, true); });
   add("POST", "/hook/{name}/{action}",
@@ -190,16 +240,49 @@ Task<> WebUIHook::start() {
     res.content_type = "text/javascript; charset=utf-8";
     co_return res;
   });
+  add("GET", "/setup", [](WebUIHook* h, Request& r) { return h->get_setup(r); });
+  add("POST", "/setup", [](WebUIHook* h, Request& r) { return h->post_setup(r); });
   log()->info("admin UI at {}{}", web_->base_url(), route_);
+  if (!setup_token_.empty()) {
+    log()->warn(
+        "no admin password is set: open {}{}/setup and give this one-time setup token to choose "
+        "one: {}",
+        web_->base_url(), route_, setup_token_);
+  }
   co_return;
 }
 
 Task<> WebUIHook::stop() {
   routes_.clear();
+  tail_->set_on_record({});
+  config_changes_.reset();
+  // Live pages end at their next wake-up.
+  if (live_) {
+    live_->hook = nullptr;
+    live_->wake();
+  }
   // While the host still stands (the destructor may run inside its own).
   if (listening_) host().unsubscribe(listener_);
   listening_ = false;
   co_return;
+}
+
+Task<> WebUIHook::on_receive(const Received& received) {
+  const Channel& channel = received.sent->channel;
+  if (Plug* plug = channel.plug()) ++plug_counts_[plug->name()].in;
+  if (auto name = host().channel_name(channel)) ++channel_counts_[*name].in;
+  co_return;
+}
+
+Task<std::optional<Outgoing>> WebUIHook::before_send(Outgoing out) {
+  if (Plug* plug = out.channel.plug()) ++plug_counts_[plug->name()].out;
+  if (auto name = host().channel_name(out.channel)) ++channel_counts_[*name].out;
+  co_return out;
+}
+
+void WebUIHook::learn_secrets() {
+  for (Plug* p : host().plugs()) redactor_.learn(p->config());
+  for (Hook* h : host().hooks()) redactor_.learn(h->config());
 }
 
 // ---- pieces ------------------------------------------------------------------
@@ -258,6 +341,7 @@ std::optional<Response> WebUIHook::refuse_change(const Request& r,
 }
 
 Task<bool> WebUIHook::check_password(std::string password) {
+  if (hash_.empty()) co_return false;
   // Argon2id takes a tenth of a second and 64 MiB on purpose: never on the
   // host's thread, where it would hold up every network.
   auto work = [password = std::move(password), hash = hash_]() -> Task<bool> {
@@ -283,6 +367,7 @@ Response WebUIHook::login_page(int status, std::string_view error, const std::st
 
 Task<Response> WebUIHook::get_login(Request& r) {
   if (session_of(r)) co_return redirect(route_);
+  if (!setup_token_.empty()) co_return redirect(route_ + "/setup");
   // Login CSRF: the form's token must match this cookie, which only a
   // page of ours can have set.
   std::string csrf = random_token();
@@ -343,9 +428,90 @@ Task<Response> WebUIHook::post_logout(Request& r) {
   co_return res;
 }
 
+// ---- first start -------------------------------------------------------------
+
+Response WebUIHook::setup_page(int status, std::string_view error, const std::string& csrf) const {
+  std::string body =
+      "<main class=\"narrow\">\n<h1>immp admin: choose a password</h1>\n<p>No admin password "
+      "is configured. immp logged a one-time setup token when it started (a line that says "
+      "<q>no admin password is set</q>): give it here with the password you choose.</p>\n";
+  if (!error.empty()) body += "<p class=\"error\" role=\"alert\">" + escape_html(error) + "</p>\n";
+  body += "<form method=\"post\" action=\"" + escape_html(route_) + "/setup\" class=\"login\">\n" +
+          hidden_csrf(csrf) +
+          "\n<label>Setup token <input name=\"token\" id=\"token\" autocomplete=\"off\" required "
+          "autofocus></label>\n<label>New password (8 characters or more) <input "
+          "type=\"password\" name=\"password\" id=\"password\" autocomplete=\"new-password\" "
+          "minlength=\"8\" required></label>\n<label>The same again <input type=\"password\" "
+          "name=\"again\" id=\"again\" autocomplete=\"new-password\" minlength=\"8\" "
+          "required></label>\n<button type=\"submit\">Set the password</button>\n</form>\n"
+          "</main>\n";
+  return page(status, "Choose a password", std::move(body));
+}
+
+Task<Response> WebUIHook::get_setup(Request& r) {
+  if (setup_token_.empty()) co_return redirect(route_ + "/login");
+  std::string csrf = random_token();
+  Response res = setup_page(200, "", csrf);
+  res.headers.emplace_back("Set-Cookie", cookie(kLoginCookie, csrf, r.tls, std::chrono::hours(1)));
+  co_return res;
+}
+
+Task<Response> WebUIHook::post_setup(Request& r) {
+  if (setup_token_.empty()) co_return redirect(route_ + "/login");
+  auto form = parse_form(r.body);
+  std::string address = address_of(r);
+  auto fresh = [&](int status, std::string_view error) {
+    std::string csrf = random_token();
+    Response res = setup_page(status, error, csrf);
+    res.headers.emplace_back("Set-Cookie",
+                             cookie(kLoginCookie, csrf, r.tls, std::chrono::hours(1)));
+    return res;
+  };
+  std::string expected = cookie_value(r, kLoginCookie);
+  auto csrf = form.find("csrf");
+  if (expected.empty() || csrf == form.end() || !same_secret(csrf->second, expected)) {
+    log()->warn("a password setup without the form's CSRF token from {} was refused", r.remote);
+    co_return fresh(403, "This form has expired or came from elsewhere: try again.");
+  }
+  // Wrong tokens count as wrong passwords: the token is a password too.
+  if (auto wait = limiter_.wait(address); wait.count() > 0) {
+    Response res = fresh(429, fmt::format("Too many wrong tokens: try again in {} s.", wait.count()));
+    res.headers.emplace_back("Retry-After", std::to_string(wait.count()));
+    co_return res;
+  }
+  if (!same_secret(form["token"], setup_token_)) {
+    limiter_.failed(address);
+    log()->warn("a wrong admin setup token from {}", r.remote);
+    co_return fresh(401, "Wrong setup token: copy it from immp's log.");
+  }
+  std::string password = form["password"];
+  if (password.size() < 8) co_return fresh(400, "The password is too short: 8 characters or more.");
+  if (password != form["again"]) co_return fresh(400, "The two passwords differ.");
+  auto work = [password = std::move(password)]() -> Task<std::string> {
+    co_return hooks::hash_password(password);
+  };
+  auto op = asio::co_spawn(pool_->get_executor(), std::move(work), asio::use_awaitable);
+  std::string hash = co_await std::move(op);
+  if (setup_token_.empty()) co_return redirect(route_ + "/login");  // another browser was first
+  hash_ = hash;
+  setup_token_.clear();
+  redactor_.add(hash_);
+  // With `immp -w` the runner writes the hash into the config file.
+  Node updated = config();
+  updated.set("password", hash_);
+  set_config(std::move(updated));
+  log()->warn("the admin password was set from {} (saved in the config with immp -w)", r.remote);
+  auto [id, session_csrf] = sessions_.create();
+  Response res = redirect(route_);
+  res.headers.emplace_back("Set-Cookie", cookie(kCookie, id, r.tls, sessions_.lifetime()));
+  res.headers.emplace_back("Set-Cookie", cookie(kLoginCookie, "", r.tls, std::chrono::seconds(0)));
+  co_return res;
+}
+
 // ---- the page ----------------------------------------------------------------
 
 Task<Response> WebUIHook::get_main(Request& r) {
+  if (!setup_token_.empty()) co_return redirect(route_ + "/setup");
   Sessions::Session* session = session_of(r);
   if (!session) co_return redirect(route_ + "/login");
   std::string notice = std::exchange(session->notice, {});
@@ -353,6 +519,8 @@ Task<Response> WebUIHook::get_main(Request& r) {
 }
 
 Response WebUIHook::main_page(const std::string& csrf, std::string_view notice) const {
+  // Rendered whole here (it works without scripts); admin.js then keeps it
+  // live from route/events, rendering the same rows.
   const std::string route = escape_html(route_);
   auto action_form = [&](std::string_view kind, const std::string& name, std::string_view action) {
     return fmt::format(
@@ -361,12 +529,25 @@ Response WebUIHook::main_page(const std::string& csrf, std::string_view notice) 
         route, kind, escape_html(encode_segment(name)), action, hidden_csrf(csrf), action, action,
         escape_html(name), action);
   };
+  auto count_cells = [](std::string_view of, const Counts& c) {
+    return fmt::format(
+        "<td class=\"count\" data-count=\"{0}:in\">{1}</td><td class=\"count\" "
+        "data-count=\"{0}:out\">{2}</td>",
+        escape_html(of), c.in, c.out);
+  };
+  auto counts_of = [](const std::map<std::string, Counts, std::less<>>& of,
+                      const std::string& name) {
+    auto it = of.find(name);
+    return it == of.end() ? Counts{} : it->second;
+  };
   std::string body = fmt::format(
-      "<header><h1>immp admin</h1><form method=\"post\" action=\"{}/logout\">{}<button "
+      "<header><h1>immp admin</h1><span id=\"live\" class=\"live\" role=\"status\" "
+      "data-live=\"no\">connecting…</span><form method=\"post\" action=\"{}/logout\">{}<button "
       "type=\"submit\" id=\"logout\">Log out</button></form></header>\n<main>\n",
       route, hidden_csrf(csrf));
   if (!notice.empty()) {
-    body += "<p class=\"notice\" role=\"status\">" + escape_html(notice) + "</p>\n";
+    body += "<p class=\"notice\" role=\"status\">" + escape_html(redactor_.redact(notice)) +
+            "</p>\n";
   }
 
   std::map<std::string, std::size_t> channel_count;
@@ -375,19 +556,22 @@ Response WebUIHook::main_page(const std::string& csrf, std::string_view notice) 
   }
   body +=
       "<section><h2>Plugs</h2>\n<table id=\"plugs\"><thead><tr><th>Name</th><th>Network</th>"
-      "<th>State</th><th>Link</th><th>Channels</th><th></th></tr></thead><tbody>\n";
+      "<th>State</th><th>Link</th><th>Channels</th><th title=\"messages received (per second "
+      "now)\">In</th><th title=\"messages sent (per second now)\">Out</th><th></th></tr></thead>"
+      "<tbody>\n";
   for (Plug* p : host().plugs()) {
     std::string actions;
     for (auto a : actions_for(p->state())) actions += action_form("plug", p->name(), a);
     body += fmt::format(
         "<tr data-name=\"{0}\"><td>{0}</td><td>{1}</td><td class=\"state\" "
         "data-of=\"plug:{0}\" data-state=\"{2}\">{2}</td><td class=\"link\" "
-        "data-of=\"plug:{0}\">{3}</td><td>{4}</td><td class=\"actions\">{5}</td></tr>\n",
+        "data-of=\"plug:{0}\">{3}</td><td>{4}</td>{6}<td class=\"actions\">{5}</td></tr>\n",
         escape_html(p->name()), escape_html(p->network_name()), state_name(p->state()),
         p->state() != State::active && p->state() != State::starting ? "—"
         : p->online()                                                ? "online"
                                                                      : "offline",
-        channel_count[p->name()], actions);
+        channel_count[p->name()], actions,
+        count_cells("plug:" + p->name(), counts_of(plug_counts_, p->name())));
   }
   body += "</tbody></table></section>\n";
 
@@ -412,14 +596,15 @@ Response WebUIHook::main_page(const std::string& csrf, std::string_view notice) 
 
   body +=
       "<section><h2>Channels</h2>\n<table id=\"channels\"><thead><tr><th>Name</th>"
-      "<th>Plug</th><th>Source</th><th></th></tr></thead><tbody>\n";
+      "<th>Plug</th><th>Source</th><th>In</th><th>Out</th><th></th></tr></thead><tbody>\n";
   for (const auto& [name, channel] : host().channels()) {
     body += fmt::format(
-        "<tr data-name=\"{0}\"><td>{0}</td><td>{1}</td><td>{2}</td><td class=\"actions\">"
+        "<tr data-name=\"{0}\"><td>{0}</td><td>{1}</td><td>{2}</td>{6}<td class=\"actions\">"
         "<form method=\"post\" action=\"{3}/channel/{4}/remove\">{5}<button type=\"submit\" "
         "class=\"remove\" aria-label=\"remove {0}\">remove</button></form></td></tr>\n",
         escape_html(name), escape_html(channel.handle ? channel.handle->name() : "?"),
-        escape_html(channel.source), route, escape_html(encode_segment(name)), hidden_csrf(csrf));
+        escape_html(channel.source), route, escape_html(encode_segment(name)), hidden_csrf(csrf),
+        count_cells("channel:" + name, counts_of(channel_counts_, name)));
   }
   std::string plug_options;
   for (Plug* p : host().plugs()) {
@@ -435,10 +620,14 @@ Response WebUIHook::main_page(const std::string& csrf, std::string_view notice) 
   auto out = host().outbox_stats();
   auto hooks = host().hook_stats();
   body += fmt::format(
-      "<section><h2>Delivery</h2>\n<dl class=\"stats\"><dt>waiting in outboxes</dt><dd>{}</dd>"
-      "<dt>delivered</dt><dd>{}</dd><dt>retried</dt><dd>{}</dd><dt>failed</dt><dd>{}</dd>"
-      "<dt>expired</dt><dd>{}</dd><dt>overflowed</dt><dd>{}</dd><dt>hook stages timed out</dt>"
-      "<dd>{}</dd><dt>messages hooks fell behind on</dt><dd>{}</dd></dl></section>\n",
+      "<section><h2>Delivery</h2>\n<dl class=\"stats\" id=\"delivery\"><dt>waiting in "
+      "outboxes</dt><dd data-delivery=\"pending\">{}</dd><dt>delivered</dt><dd "
+      "data-delivery=\"delivered\">{}</dd><dt>retried</dt><dd data-delivery=\"retried\">{}</dd>"
+      "<dt>dropped: failed</dt><dd data-delivery=\"failed\">{}</dd><dt>dropped: expired</dt><dd "
+      "data-delivery=\"expired\">{}</dd><dt>dropped: outbox full</dt><dd "
+      "data-delivery=\"overflowed\">{}</dd><dt>hook stages timed out</dt><dd "
+      "data-delivery=\"timed_out\">{}</dd><dt>messages hooks fell behind on</dt><dd "
+      "data-delivery=\"dropped\">{}</dd></dl></section>\n",
       out.pending, out.delivered, out.retried, out.failed, out.expired, out.overflowed,
       hooks.timed_out, hooks.dropped);
 
@@ -451,9 +640,13 @@ Response WebUIHook::main_page(const std::string& csrf, std::string_view notice) 
     if (e.kind == StateEvent::Kind::plug && !e.online) state += ", offline";
     body += fmt::format("<tr><td>{}</td><td>{} {}</td><td>{}</td><td>{}</td></tr>\n",
                         clock_time(it->at), e.kind == StateEvent::Kind::plug ? "plug" : "hook",
-                        escape_html(e.name), state, escape_html(e.reason));
+                        escape_html(e.name), state, escape_html(redactor_.redact(e.reason)));
   }
-  body += "</tbody></table></section>\n</main>\n<script src=\"" + route + "/admin.js\"></script>\n";
+  body +=
+      "</tbody></table></section>\n<section><h2>Log</h2>\n<p class=\"muted\">The latest "
+      "records, live (times in UTC; secrets from configs are shown as [hidden]).</p>\n<ol "
+      "id=\"log\" class=\"log\"></ol></section>\n</main>\n<script src=\"" +
+      route + "/admin.js\"></script>\n";
   return page(200, "Overview", std::move(body));
 }
 
@@ -475,6 +668,153 @@ Task<Response> WebUIHook::get_state(Request& r) {
   Response res = Response::json(200, state_json());
   res.headers.emplace_back("Cache-Control", "no-store");
   co_return res;
+}
+
+// ---- live --------------------------------------------------------------------
+
+std::string WebUIHook::snapshot_json() const {
+  namespace json = boost::json;
+  std::map<std::string, std::size_t> channel_count;
+  for (const auto& [name, channel] : host().channels()) {
+    if (channel.handle) ++channel_count[channel.handle->name()];
+  }
+  json::array plugs, hooks, channels, events;
+  for (Plug* p : host().plugs()) {
+    plugs.push_back(json::object{{"name", p->name()},
+                                 {"network", p->network_name()},
+                                 {"state", state_name(p->state())},
+                                 {"online", p->online()},
+                                 {"channels", channel_count[p->name()]}});
+  }
+  for (Hook* h : host().hooks()) {
+    auto priority = host().priority(*h);
+    json::object o{{"name", h->name()},
+                   {"state", state_name(h->state())},
+                   {"fixed", h == this || h == web_}};
+    o["priority"] = priority ? json::value(*priority) : json::value(nullptr);
+    hooks.push_back(std::move(o));
+  }
+  for (const auto& [name, channel] : host().channels()) {
+    channels.push_back(json::object{{"name", name},
+                                    {"plug", channel.handle ? channel.handle->name() : "?"},
+                                    {"source", channel.source}});
+  }
+  for (auto it = events_.rbegin(); it != events_.rend(); ++it) {
+    const StateEvent& e = it->what;
+    events.push_back(json::object{{"time", clock_time(it->at)},
+                                  {"kind", e.kind == StateEvent::Kind::plug ? "plug" : "hook"},
+                                  {"name", e.name},
+                                  {"state", state_name(e.state)},
+                                  {"online", e.online},
+                                  {"reason", redactor_.redact(e.reason)}});
+  }
+  return json::serialize(json::object{{"plugs", std::move(plugs)},
+                                      {"hooks", std::move(hooks)},
+                                      {"channels", std::move(channels)},
+                                      {"events", std::move(events)}});
+}
+
+std::string WebUIHook::counts_json() const {
+  namespace json = boost::json;
+  auto counts = [](const std::map<std::string, Counts, std::less<>>& of) {
+    json::object o;
+    for (const auto& [name, c] : of) o[name] = json::object{{"in", c.in}, {"out", c.out}};
+    return o;
+  };
+  auto out = host().outbox_stats();
+  auto hooks = host().hook_stats();
+  return json::serialize(json::object{
+      {"at", std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::steady_clock::now().time_since_epoch())
+                 .count()},
+      {"plugs", counts(plug_counts_)},
+      {"channels", counts(channel_counts_)},
+      {"delivery", json::object{{"pending", out.pending},
+                                {"delivered", out.delivered},
+                                {"retried", out.retried},
+                                {"failed", out.failed},
+                                {"expired", out.expired},
+                                {"overflowed", out.overflowed},
+                                {"timed_out", hooks.timed_out},
+                                {"dropped", hooks.dropped}}}});
+}
+
+std::string WebUIHook::log_events(std::uint64_t& seq) const {
+  std::string out;
+  for (const LogTail::Record& r : tail_->since(seq)) {
+    seq = r.seq;
+    out += sse("log", boost::json::serialize(boost::json::object{
+                          {"seq", r.seq},
+                          {"time", clock_time(r.at)},
+                          {"level", r.level},
+                          {"logger", r.logger},
+                          {"text", redactor_.redact(r.text)}}));
+  }
+  return out;
+}
+
+Task<Response> WebUIHook::get_events(Request& r) {
+  if (!session_of(r)) co_return Response::error(401, "log in first");
+  Response res;
+  res.content_type = "text/event-stream";
+  res.headers.emplace_back("Cache-Control", "no-store");
+  res.headers.emplace_back("X-Accel-Buffering", "no");
+  res.stream = [live = live_, id = cookie_value(r, kCookie)](web::EventStream& out) {
+    return stream_events(live, id, out);
+  };
+  co_return res;
+}
+
+Task<> WebUIHook::stream_events(std::shared_ptr<Live> live, std::string session_id,
+                                web::EventStream& out) {
+  using Steady = std::chrono::steady_clock;
+  std::uint64_t generation = live->generation - 1;  // the first round sends the state
+  std::uint64_t log_seq = 0;
+  Steady::time_point next_counts = Steady::now();
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  // Counted, and off the wake-up list, however this coroutine ends.
+  struct Waiting {
+    Live& live;
+    std::optional<std::list<asio::steady_timer*>::iterator> at;
+    ~Waiting() {
+      if (at) live.waiting.erase(*at);
+      --live.pages;
+    }
+  } waiting{*live, std::nullopt};
+  ++live->pages;
+  for (;;) {
+    WebUIHook* hook = live->hook;
+    if (!hook) co_return;
+    if (!hook->sessions_.find(session_id)) {
+      // Logged out, or the session expired: the page goes to the login.
+      std::string bye = sse("logout", "{}");
+      co_await out.write(bye);
+      co_return;
+    }
+    std::string batch;
+    if (generation != live->generation) {
+      generation = live->generation;
+      batch += sse("state", hook->snapshot_json());
+    }
+    batch += hook->log_events(log_seq);
+    if (Steady::now() >= next_counts) {
+      batch += sse("counts", hook->counts_json());
+      next_counts = Steady::now() + kTick;
+    }
+    if (!batch.empty()) {
+      bool sent = co_await out.write(batch);
+      if (!sent) co_return;
+      continue;  // things may have changed while it was written
+    }
+    timer.expires_at(next_counts);
+    waiting.at = live->waiting.insert(live->waiting.end(), &timer);
+    auto wait = timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    co_await std::move(wait);
+    live->waiting.erase(*waiting.at);
+    waiting.at.reset();
+    auto cancelled = (co_await asio::this_coro::cancellation_state).cancelled();
+    if (cancelled != asio::cancellation_type::none) co_return;
+  }
 }
 
 // ---- changes -----------------------------------------------------------------
@@ -541,6 +881,8 @@ Task<Response> WebUIHook::post_channel_add(Request& r) {
     session->notice = "no plug '" + plug_name + "'";
   } else {
     host().add_channel(name, plug->channel(source));
+    ++live_->generation;
+    live_->wake();
     log()->info("admin at {}: added channel '{}' ({} {})", r.remote, name, plug_name, source);
     session->notice = "channel " + name + " added";
   }
@@ -554,6 +896,8 @@ Task<Response> WebUIHook::post_channel_remove(Request& r) {
   const std::string name = r.params.at("name");
   if (!host().channel(name)) co_return Response::text(404, "no channel '" + name + "'");
   host().remove_channel(name);
+  ++live_->generation;
+  live_->wake();
   log()->info("admin at {}: removed channel '{}'", r.remote, name);
   session->notice = "channel " + name + " removed";
   co_return redirect(route_);

@@ -3,10 +3,17 @@
 // and channel with its state, live, and stops, starts, restarts, enables
 // and disables plugs and hooks, and adds and removes channels.
 //
+// The page stays live over one Server-Sent Events stream (`route/events`,
+// the session cookie's): the host's state as it changes, every plug's and
+// channel's message counts each second, delivery and drop counters, and a
+// tail of the log with every secret of every config hidden.
+//
 // Unlike IMMP's, it has a login and loads no code:
 // - a password from config (`password`: an Argon2id hash, or a plain
 //   password that is hashed at start), checked with libsodium off the
-//   host's thread; failed logins are limited per client address;
+//   host's thread; failed logins are limited per client address; without
+//   one, the first visitor who gives the one-time setup token that the
+//   log shows at start chooses it (saved with `immp -w`);
 // - a session cookie (HttpOnly, SameSite=Strict, Secure under TLS, scoped
 //   to the route) and a CSRF token in every form; a change without the
 //   session's token is refused (403);
@@ -16,10 +23,13 @@
 // Runs on the host's executor.
 #pragma once
 
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <deque>
+#include <list>
 #include <map>
 #include <memory>
 #include <optional>
@@ -28,6 +38,8 @@
 #include <vector>
 
 #include "hooks/web/web_hook.hpp"
+#include "hooks/webui/log_tail.hpp"
+#include "hooks/webui/secrets.hpp"
 #include "hooks/webui/webui_auth.hpp"
 #include "immp/host.hpp"
 
@@ -46,14 +58,40 @@ class WebUIHook final : public ResourceHook {
 
   Task<> start() override;
   Task<> stop() override;
+  // Count messages in and out per plug and channel, for the page's rates.
+  Task<> on_receive(const Received& received) override;
+  Task<std::optional<Outgoing>> before_send(Outgoing out) override;
 
   // Failed logins allowed per client address per minute.
   static constexpr std::size_t kLoginLimit = 5;
+  // Pages following the live stream now.
+  std::size_t live_pages() const { return live_ ? live_->pages : 0; }
+
+  // Log records the tail keeps (and a page that opens sees first).
+  static constexpr std::size_t kLogKept = 500;
+  // How often the live stream sends counters.
+  static constexpr std::chrono::seconds kTick{1};
 
  private:
   struct Event {
     std::chrono::system_clock::time_point at;
     StateEvent what;
+  };
+  // What live streams share with the hook, and outlive it by: a stream
+  // finds the hook gone (null) after any wait. Host's executor only.
+  struct Live {
+    WebUIHook* hook = nullptr;
+    std::size_t pages = 0;                     // streams open
+    std::uint64_t generation = 0;              // bumped by every change of state
+    std::list<asio::steady_timer*> waiting;    // streams asleep until the next tick
+    std::atomic<bool> log_posted{false};       // a wake-up for new log records is on its way
+    void wake() {
+      for (asio::steady_timer* t : waiting) t->cancel();
+    }
+  };
+  struct Counts {
+    std::uint64_t in = 0;
+    std::uint64_t out = 0;
   };
   // The session a request's cookie names, or null.
   Sessions::Session* session_of(const web::Request& request);
@@ -64,17 +102,34 @@ class WebUIHook final : public ResourceHook {
                                              Sessions::Session*& session);
 
   Task<web::Response> get_main(web::Request& request);
+  Task<web::Response> get_setup(web::Request& request);
+  Task<web::Response> post_setup(web::Request& request);
   Task<web::Response> get_login(web::Request& request);
   Task<web::Response> post_login(web::Request& request);
   Task<web::Response> post_logout(web::Request& request);
   Task<web::Response> get_state(web::Request& request);
+  Task<web::Response> get_events(web::Request& request);
+  // One live page: writes until the client leaves, the session ends or the
+  // hook stops.
+  static Task<> stream_events(std::shared_ptr<Live> live, std::string session_id,
+                              web::EventStream& out);
   Task<web::Response> post_action(web::Request& request, bool plug);
   Task<web::Response> post_channel_add(web::Request& request);
   Task<web::Response> post_channel_remove(web::Request& request);
 
   web::Response login_page(int status, std::string_view error, const std::string& csrf) const;
+  web::Response setup_page(int status, std::string_view error, const std::string& csrf) const;
   web::Response main_page(const std::string& csrf, std::string_view notice) const;
   std::string state_json() const;
+  // The page's whole picture (plugs, hooks, channels, recent changes,
+  // delivery counters), as the live stream's `state` event.
+  std::string snapshot_json() const;
+  // Message counts per plug and channel and delivery counters: `counts`.
+  std::string counts_json() const;
+  // Log records after `seq`, secrets hidden, as `log` events; moves `seq`.
+  std::string log_events(std::uint64_t& seq) const;
+  // Learns the secrets of every plug's and hook's config (again).
+  void learn_secrets();
   web::Response redirect(std::string_view to) const;
   web::Response page(int status, std::string_view title, std::string body) const;
   std::string cookie(std::string_view name, std::string_view value, bool tls,
@@ -82,10 +137,17 @@ class WebUIHook final : public ResourceHook {
   Task<bool> check_password(std::string password);
 
   std::string route_;
-  std::string hash_;
+  std::string hash_;         // empty until a password is set
+  std::string setup_token_;  // while no password is set: what the log showed
   Sessions sessions_;
   LoginLimiter limiter_;
   std::deque<Event> events_;  // the latest state changes, newest last
+  std::shared_ptr<LogTail> tail_;
+  Redactor redactor_;
+  std::shared_ptr<Live> live_;
+  std::map<std::string, Counts, std::less<>> plug_counts_;
+  std::map<std::string, Counts, std::less<>> channel_counts_;  // named channels only
+  Subscription config_changes_;
   std::uint64_t listener_ = 0;
   bool listening_ = false;
   std::unique_ptr<asio::thread_pool> pool_;

@@ -169,6 +169,76 @@ TEST_F(WebUITest, AChangeWithoutTheSessionsTokenIsRefused) {
   EXPECT_EQ(http("POST", "/admin/plug/net/explode", "csrf=" + csrf).status, 404);
 }
 
+// The session cookie's value, from the test's cookie jar.
+std::string session_cookie(const std::string& jar) {
+  std::string text = test::read_file(jar);
+  std::smatch m;
+  static const std::regex kSession("\timmp_admin\t([0-9a-f]+)");
+  return std::regex_search(text, m, kSession) ? m[1].str() : std::string();
+}
+
+TEST_F(WebUITest, TheLiveStreamSendsStateChangesCountsAndTheLog) {
+  login();
+  std::string id = session_cookie(jar);
+  ASSERT_FALSE(id.empty());
+  // A configured secret that reaches the log (here the admin password
+  // itself) is hidden before it leaves the host.
+  logger("immp.test")->warn("someone typed {} into a chat", kPassword);
+  std::string request = "GET /admin/events HTTP/1.1\r\nHost: x\r\nCookie: immp_admin=" + id +
+                        "\r\n\r\n";
+  std::size_t pages = e.ui->live_pages();
+  bool done = false;
+  test::RawExchange got;
+  auto client = [&]() -> Task<> {
+    got = co_await test::read_until(e.web->port(), request, [](const std::string& s) {
+      return s.find(R"("name":"net","network":"Memory","state":"inactive")") != std::string::npos &&
+             s.find(R"("lobby":{"in":1,"out":0})") != std::string::npos;
+    });
+    done = true;
+  };
+  asio::co_spawn(e.io, client(), asio::detached);
+  ASSERT_TRUE(test::run_until(e.io, [&] { return e.ui->live_pages() > pages; }));
+  e.net->inject("#lobby", "one message in");
+  test::run(e.io, e.host->stop("net"));
+  ASSERT_TRUE(test::run_until(e.io, [&] { return done; })) << got.reply;
+  EXPECT_EQ(test::status_of(got.reply), 200);
+  EXPECT_NE(got.reply.find("text/event-stream"), std::string::npos);
+  EXPECT_NE(got.reply.find("event: state\ndata: {\"plugs\":[{\"name\":\"net\""), std::string::npos)
+      << got.reply;
+  EXPECT_NE(got.reply.find("event: counts\ndata: {"), std::string::npos);
+  EXPECT_NE(got.reply.find("someone typed [hidden] into a chat"), std::string::npos) << got.reply;
+  EXPECT_EQ(got.reply.find("horse"), std::string::npos) << "the password reached the browser";
+  EXPECT_NE(got.reply.find("event: log\ndata: {"), std::string::npos);
+  test::run(e.io, e.host->start("net"));
+
+  // Without a session: refused, no stream.
+  std::string anonymous = test::curl(e.io, {"-i", e.web->base_url() + "/admin/events"});
+  EXPECT_EQ(test::status_of(anonymous), 401) << anonymous;
+}
+
+TEST_F(WebUITest, LoggingOutEndsTheLiveStream) {
+  std::string csrf = login();
+  std::string id = session_cookie(jar);
+  std::string request = "GET /admin/events HTTP/1.1\r\nHost: x\r\nCookie: immp_admin=" + id +
+                        "\r\n\r\n";
+  std::size_t pages = e.ui->live_pages();
+  bool done = false;
+  test::RawExchange got;
+  auto client = [&]() -> Task<> {
+    got = co_await test::read_until(e.web->port(), request, [](const std::string& s) {
+      return s.find("event: logout") != std::string::npos;
+    });
+    done = true;
+  };
+  asio::co_spawn(e.io, client(), asio::detached);
+  ASSERT_TRUE(test::run_until(e.io, [&] { return e.ui->live_pages() > pages; }));
+  // A form of the page (with its token) ends the session; the stream sees it
+  // at its next wake-up (at the latest the next second's counts).
+  EXPECT_EQ(http("POST", "/admin/logout", "csrf=" + csrf).status, 303);
+  ASSERT_TRUE(test::run_until(e.io, [&] { return done; })) << got.reply;
+  EXPECT_TRUE(test::run_until(e.io, [&] { return e.ui->live_pages() == pages; }));
+}
+
 TEST_F(WebUITest, ChannelsAreAddedAndRemoved) {
   std::string csrf = login();
   EXPECT_EQ(
@@ -255,6 +325,89 @@ TEST(WebUIConfig, BadSettingsNameTheKey) {
   } catch (const ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("password: too short"), std::string::npos) << e.what();
   }
+}
+
+}  // namespace
+}  // namespace immp::webui
+
+namespace immp::webui {
+namespace {
+
+// No password configured: the first visitor with the log's one-time token
+// chooses it.
+TEST(WebUISetup, WithoutAPasswordTheLogsTokenSetsOne) {
+  asio::io_context io;
+  test::TempDir dir("immp-webui-setup");
+  // What the operator reads: the log.
+  auto log = std::make_shared<LogTail>(1000);
+  add_log_tap(log);
+  HostOptions o;
+  o.base_dir = dir.path();
+  Host host(io.get_executor(), o);
+  auto& web = test::add_hook<web::WebHook>(host, "web", "port: 0\n");
+  auto& ui = test::add_hook<WebUIHook>(host, "admin", "route: /admin\n");
+  test::run(io, host.open());
+  remove_log_tap(log);
+  std::string token;
+  for (const auto& r : log->since(0)) {
+    std::smatch m;
+    static const std::regex kToken("open (http://[^ ]+/admin/setup) and give this one-time setup "
+                                   "token to choose one: ([0-9a-f]+)");
+    if (std::regex_search(r.text, m, kToken)) {
+      EXPECT_EQ(m[1].str(), web.base_url() + "/admin/setup");
+      EXPECT_EQ(r.level, "WARNING");
+      token = m[2].str();
+    }
+  }
+  ASSERT_FALSE(token.empty()) << "no setup token in the log";
+
+  std::string jar = (dir / "jar").string();
+  auto http = [&](const std::string& path, const std::string& form = "") {
+    std::vector<std::string> args{"-i", "-b", jar, "-c", jar};
+    if (!form.empty()) args.insert(args.end(), {"--data-raw", form});
+    args.push_back(web.base_url() + path);
+    return test::curl(io, args);
+  };
+  auto csrf_of = [](const std::string& html) {
+    std::smatch m;
+    return std::regex_search(html, m, std::regex(R"re(name="csrf" value="([0-9a-f]+)")re"))
+               ? m[1].str()
+               : std::string();
+  };
+  EXPECT_NE(http("/admin").find("Location: /admin/setup"), std::string::npos);
+  EXPECT_NE(http("/admin/login").find("Location: /admin/setup"), std::string::npos);
+  std::string form = http("/admin/setup");
+  ASSERT_EQ(test::status_of(form), 200) << form;
+  EXPECT_NE(form.find("one-time setup token"), std::string::npos);
+  EXPECT_EQ(form.find(token), std::string::npos) << "the page must not show the token";
+
+  std::string wrong = http("/admin/setup", "csrf=" + csrf_of(form) + "&token=" +
+                                               std::string(32, '0') +
+                                               "&password=new+admin+pw&again=new+admin+pw");
+  EXPECT_EQ(test::status_of(wrong), 401);
+  EXPECT_NE(wrong.find("Wrong setup token"), std::string::npos);
+  std::string differ = http("/admin/setup", "csrf=" + csrf_of(wrong) + "&token=" + token +
+                                                "&password=new+admin+pw&again=other+pw+1");
+  EXPECT_EQ(test::status_of(differ), 400);
+  EXPECT_NE(differ.find("The two passwords differ."), std::string::npos);
+  std::string forged =
+      http("/admin/setup", "csrf=00&token=" + token + "&password=new+admin+pw&again=new+admin+pw");
+  EXPECT_EQ(test::status_of(forged), 403);
+  std::string again = http("/admin/setup");
+  std::string set = http("/admin/setup", "csrf=" + csrf_of(again) + "&token=" + token +
+                                             "&password=new+admin+pw&again=new+admin+pw");
+  ASSERT_EQ(test::status_of(set), 303) << set;
+  EXPECT_NE(set.find("Set-Cookie: immp_admin="), std::string::npos);
+  EXPECT_EQ(test::status_of(http("/admin")), 200);
+  // The hash is the config now (the runner writes it back with -w).
+  EXPECT_TRUE(is_password_hash(ui.config().at("password").as_string()));
+  // The token worked once.
+  EXPECT_NE(http("/admin/setup").find("Location: /admin/login"), std::string::npos);
+  std::filesystem::remove(jar);
+  std::string login = http("/admin/login");
+  std::string in = http("/admin/login", "csrf=" + csrf_of(login) + "&password=new+admin+pw");
+  EXPECT_EQ(test::status_of(in), 303) << in;
+  test::run(io, host.close());
 }
 
 }  // namespace
