@@ -106,7 +106,21 @@ function showState(s) {
     if (s.plugs.some((p) => p.name === chosen)) select.value = chosen;
   }
   fill("events", s.events.map((e) => el("tr", {}, el("td", {}, e.time), el("td", {}, `${e.kind} ${e.name}`),
-    el("td", {}, e.state + (e.kind === "plug" && !e.online ? ", offline" : "")), el("td", {}, e.reason))));
+    el("td", {}, e.state), el("td", {}, e.reason))));
+  if (s.operators && document.getElementById("operators")) {
+    fill("operators", s.operators.map((o) => {
+      let actions = [];
+      if (o.phase === "ready" || o.phase === "starting") actions = [o.halted ? "resume" : "halt", "restart", "stop"];
+      else if (o.phase === "backoff") actions = ["stop"];
+      else if (o.phase === "stopped" || o.phase === "failed") actions = ["start"];
+      return el("tr", { "data-name": o.name }, el("td", {}, o.name),
+        el("td", { class: "state", "data-of": `operator:${o.name}`, "data-state": o.phase },
+          o.phase + (o.halted ? ", halted" : "")),
+        el("td", {}, o.pid ? String(o.pid) : "—"), el("td", {}, String(o.restarts)),
+        el("td", {}, `${o.queued} (${o.dropped} dropped)`), el("td", {}, o.status),
+        el("td", { class: "actions" }, ...actions.map((a) => actionForm("operator", o.name, a))));
+    }));
+  }
 }
 
 function showCounts(c) {

@@ -14,6 +14,7 @@
 
 #include "hooks/identity/password.hpp"
 #include "hooks/webui/webui_assets.hpp"
+#include "operators/operators_hook.hpp"
 
 namespace immp::webui {
 
@@ -88,6 +89,20 @@ std::vector<std::string_view> actions_for(State state) {
     case State::inactive:
     case State::failed:
     case State::stopping: return {"start", "disable"};
+  }
+  return {};
+}
+
+// The actions an operator in `phase` offers.
+std::vector<std::string_view> operator_actions(operators::Phase phase, bool halted) {
+  using operators::Phase;
+  switch (phase) {
+    case Phase::ready:
+    case Phase::starting: return {halted ? "resume" : "halt", "restart", "stop"};
+    case Phase::backoff: return {"stop"};
+    case Phase::stopping: return {};
+    case Phase::stopped:
+    case Phase::failed: return {"start"};
   }
   return {};
 }
@@ -191,14 +206,20 @@ Task<> WebUIHook::start() {
   learn_secrets();
   if (!listening_) {
     listener_ = host().subscribe([this](const StateEvent& e) {
-      events_.push_back(Event{std::chrono::system_clock::now(), e});
-      while (events_.size() > kEventsKept) events_.pop_front();
+      std::string state(state_name(e.state));
+      if (e.kind == StateEvent::Kind::plug && !e.online) state += ", offline";
       // A plug or hook that was replaced comes with a new config.
       learn_secrets();
-      ++live_->generation;
-      live_->wake();
+      add_event(Event{std::chrono::system_clock::now(),
+                      e.kind == StateEvent::Kind::plug ? "plug" : "hook", e.name, state,
+                      e.reason});
     });
     listening_ = true;
+  }
+  if (operators::OperatorsHook* ops = operators_hook()) {
+    operator_events_ = ops->on_event([this](const operators::OperatorEvent& e) {
+      add_event(Event{std::chrono::system_clock::now(), "operator", e.name, e.what, e.detail});
+    });
   }
   config_changes_ = host().on_config_changed([this](Openable&) { learn_secrets(); });
   // Records arrive on any thread: one wake-up at a time is posted to the
@@ -228,6 +249,8 @@ Task<> WebUIHook::start() {
   add("POST", "/hook/{name}/{action}",
       [](WebUIHook* h, Request& r) { return h->post_action(r, false); });
   add("POST", "/channel", [](WebUIHook* h, Request& r) { return h->post_channel_add(r); });
+  add("POST", "/operator/{name}/{action}",
+      [](WebUIHook* h, Request& r) { return h->post_operator(r); });
   add("POST", "/channel/{name}/remove",
       [](WebUIHook* h, Request& r) { return h->post_channel_remove(r); });
   add("GET", "/admin.css", [](WebUIHook*, Request&) -> Task<Response> {
@@ -256,6 +279,7 @@ Task<> WebUIHook::stop() {
   routes_.clear();
   tail_->set_on_record({});
   config_changes_.reset();
+  operator_events_.reset();
   // Live pages end at their next wake-up.
   if (live_) {
     live_->hook = nullptr;
@@ -278,6 +302,20 @@ Task<std::optional<Outgoing>> WebUIHook::before_send(Outgoing out) {
   if (Plug* plug = out.channel.plug()) ++plug_counts_[plug->name()].out;
   if (auto name = host().channel_name(out.channel)) ++channel_counts_[*name].out;
   co_return out;
+}
+
+operators::OperatorsHook* WebUIHook::operators_hook() const {
+  for (Hook* h : host().hooks()) {
+    if (auto* ops = dynamic_cast<operators::OperatorsHook*>(h)) return ops;
+  }
+  return nullptr;
+}
+
+void WebUIHook::add_event(Event event) {
+  events_.push_back(std::move(event));
+  while (events_.size() > kEventsKept) events_.pop_front();
+  ++live_->generation;
+  live_->wake();
 }
 
 void WebUIHook::learn_secrets() {
@@ -617,6 +655,28 @@ Response WebUIHook::main_page(const std::string& csrf, std::string_view notice) 
           "</select></label><label>Source <input name=\"source\" required></label><button "
           "type=\"submit\">Add channel</button></form></section>\n";
 
+  if (operators::OperatorsHook* ops = operators_hook()) {
+    body +=
+        "<section><h2>Operators</h2>\n<table id=\"operators\"><thead><tr><th>Name</th>"
+        "<th>State</th><th>Process</th><th>Restarts</th><th title=\"messages waiting for it "
+        "(dropped when its queue overflowed)\">Queue</th><th>Status</th><th></th></tr></thead>"
+        "<tbody>\n";
+    for (const operators::OperatorStatus& o : ops->status()) {
+      std::string actions;
+      for (auto a : operator_actions(o.phase, o.halted)) actions += action_form("operator", o.name, a);
+      std::string state(operators::phase_name(o.phase));
+      if (o.halted) state += ", halted";
+      body += fmt::format(
+          "<tr data-name=\"{0}\"><td>{0}</td><td class=\"state\" data-of=\"operator:{0}\" "
+          "data-state=\"{1}\">{2}</td><td>{3}</td><td>{4}</td><td>{5} ({6} dropped)</td>"
+          "<td>{7}</td><td class=\"actions\">{8}</td></tr>\n",
+          escape_html(o.name), operators::phase_name(o.phase), state,
+          o.pid ? std::to_string(o.pid) : std::string("—"), o.restarts, o.queued, o.dropped,
+          escape_html(redactor_.redact(o.status)), actions);
+    }
+    body += "</tbody></table></section>\n";
+  }
+
   auto out = host().outbox_stats();
   auto hooks = host().hook_stats();
   body += fmt::format(
@@ -635,12 +695,9 @@ Response WebUIHook::main_page(const std::string& csrf, std::string_view notice) 
       "<section><h2>Recent changes</h2>\n<table id=\"events\"><thead><tr><th>Time (UTC)</th>"
       "<th>What</th><th>State</th><th>Why</th></tr></thead><tbody>\n";
   for (auto it = events_.rbegin(); it != events_.rend(); ++it) {
-    const StateEvent& e = it->what;
-    std::string state(state_name(e.state));
-    if (e.kind == StateEvent::Kind::plug && !e.online) state += ", offline";
     body += fmt::format("<tr><td>{}</td><td>{} {}</td><td>{}</td><td>{}</td></tr>\n",
-                        clock_time(it->at), e.kind == StateEvent::Kind::plug ? "plug" : "hook",
-                        escape_html(e.name), state, escape_html(redactor_.redact(e.reason)));
+                        clock_time(it->at), it->kind, escape_html(it->name),
+                        escape_html(it->state), escape_html(redactor_.redact(it->reason)));
   }
   body +=
       "</tbody></table></section>\n<section><h2>Log</h2>\n<p class=\"muted\">The latest "
@@ -700,18 +757,32 @@ std::string WebUIHook::snapshot_json() const {
                                     {"source", channel.source}});
   }
   for (auto it = events_.rbegin(); it != events_.rend(); ++it) {
-    const StateEvent& e = it->what;
     events.push_back(json::object{{"time", clock_time(it->at)},
-                                  {"kind", e.kind == StateEvent::Kind::plug ? "plug" : "hook"},
-                                  {"name", e.name},
-                                  {"state", state_name(e.state)},
-                                  {"online", e.online},
-                                  {"reason", redactor_.redact(e.reason)}});
+                                  {"kind", it->kind},
+                                  {"name", it->name},
+                                  {"state", it->state},
+                                  {"reason", redactor_.redact(it->reason)}});
   }
-  return json::serialize(json::object{{"plugs", std::move(plugs)},
-                                      {"hooks", std::move(hooks)},
-                                      {"channels", std::move(channels)},
-                                      {"events", std::move(events)}});
+  json::object out{{"plugs", std::move(plugs)},
+                   {"hooks", std::move(hooks)},
+                   {"channels", std::move(channels)},
+                   {"events", std::move(events)}};
+  if (operators::OperatorsHook* ops = operators_hook()) {
+    json::array list;
+    for (const operators::OperatorStatus& o : ops->status()) {
+      list.push_back(json::object{{"name", o.name},
+                                  {"phase", operators::phase_name(o.phase)},
+                                  {"pid", o.pid},
+                                  {"restarts", o.restarts},
+                                  {"queued", o.queued},
+                                  {"dropped", o.dropped},
+                                  {"halted", o.halted},
+                                  {"connected", o.connected},
+                                  {"status", redactor_.redact(o.status)}});
+    }
+    out["operators"] = std::move(list);
+  }
+  return json::serialize(out);
 }
 
 std::string WebUIHook::counts_json() const {
@@ -886,6 +957,37 @@ Task<Response> WebUIHook::post_channel_add(Request& r) {
     log()->info("admin at {}: added channel '{}' ({} {})", r.remote, name, plug_name, source);
     session->notice = "channel " + name + " added";
   }
+  co_return redirect(route_);
+}
+
+Task<Response> WebUIHook::post_operator(Request& r) {
+  auto form = parse_form(r.body);
+  Sessions::Session* session = nullptr;
+  if (auto refused = refuse_change(r, form, session)) co_return std::move(*refused);
+  const std::string name = r.params.at("name");
+  const std::string action = r.params.at("action");
+  operators::OperatorsHook* ops = operators_hook();
+  if (!ops || !ops->status(name)) co_return Response::text(404, "no operator '" + name + "'");
+  if (action != "halt" && action != "resume" && action != "restart" && action != "stop" &&
+      action != "start") {
+    co_return Response::text(404,
+                             "no action '" + action + "' (halt, resume, restart, stop, start)");
+  }
+  log()->info("admin at {}: {} operator '{}'", r.remote, action, name);
+  auto done = ops->control(name, action);
+  std::optional<std::string> error = co_await std::move(done);
+  std::string notice;
+  if (error) {
+    notice = fmt::format("could not {} operator {}: {}", action, name, *error);
+  } else {
+    auto now = operators_hook() ? operators_hook()->status(name) : std::nullopt;
+    notice = fmt::format("operator {}: {}{}", name,
+                         now ? operators::phase_name(now->phase) : std::string_view("gone"),
+                         now && now->halted ? ", halted" : "");
+  }
+  ++live_->generation;
+  live_->wake();
+  if (Sessions::Session* s = session_of(r)) s->notice = notice;
   co_return redirect(route_);
 }
 

@@ -1,7 +1,8 @@
 // WebUIHook (IMMP's immp.hook.webui.WebUIHook, key `route`): an admin page
 // on the web resource (immp.hook.web.WebHook) that shows every plug, hook
 // and channel with its state, live, and stops, starts, restarts, enables
-// and disables plugs and hooks, and adds and removes channels.
+// and disables plugs and hooks, and adds and removes channels; operators
+// (when the config has any) with their state and controls too.
 //
 // The page stays live over one Server-Sent Events stream (`route/events`,
 // the session cookie's): the host's state as it changes, every plug's and
@@ -43,6 +44,10 @@
 #include "hooks/webui/webui_auth.hpp"
 #include "immp/host.hpp"
 
+namespace immp::operators {
+class OperatorsHook;
+}
+
 namespace immp::webui {
 
 class WebUIHook final : public ResourceHook {
@@ -73,9 +78,13 @@ class WebUIHook final : public ResourceHook {
   static constexpr std::chrono::seconds kTick{1};
 
  private:
+  // A change shown under "Recent changes".
   struct Event {
     std::chrono::system_clock::time_point at;
-    StateEvent what;
+    std::string kind;  // plug, hook, operator
+    std::string name;
+    std::string state;  // "active", "active, offline"; for operators what happened
+    std::string reason;
   };
   // What live streams share with the hook, and outlive it by: a stream
   // finds the hook gone (null) after any wait. Host's executor only.
@@ -115,6 +124,10 @@ class WebUIHook final : public ResourceHook {
                               web::EventStream& out);
   Task<web::Response> post_action(web::Request& request, bool plug);
   Task<web::Response> post_channel_add(web::Request& request);
+  Task<web::Response> post_operator(web::Request& request);
+  // The host's operators hook (the runner's `operators`), or null.
+  operators::OperatorsHook* operators_hook() const;
+  void add_event(Event event);
   Task<web::Response> post_channel_remove(web::Request& request);
 
   web::Response login_page(int status, std::string_view error, const std::string& csrf) const;
@@ -148,6 +161,7 @@ class WebUIHook final : public ResourceHook {
   std::map<std::string, Counts, std::less<>> plug_counts_;
   std::map<std::string, Counts, std::less<>> channel_counts_;  // named channels only
   Subscription config_changes_;
+  Subscription operator_events_;
   std::uint64_t listener_ = 0;
   bool listening_ = false;
   std::unique_ptr<asio::thread_pool> pool_;

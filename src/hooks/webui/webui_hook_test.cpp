@@ -11,6 +11,8 @@
 #include "support/process.hpp"
 #include "support/web_client.hpp"
 #include "support/web_server.hpp"
+#include "operators/operators_hook.hpp"
+#include "operators/settings.hpp"
 
 namespace immp::webui {
 namespace {
@@ -408,6 +410,82 @@ TEST(WebUISetup, WithoutAPasswordTheLogsTokenSetsOne) {
   std::string in = http("/admin/login", "csrf=" + csrf_of(login) + "&password=new+admin+pw");
   EXPECT_EQ(test::status_of(in), 303) << in;
   test::run(io, host.close());
+}
+
+}  // namespace
+}  // namespace immp::webui
+
+namespace immp::webui {
+namespace {
+
+// Operators are listed with their state and can be halted, resumed and
+// stopped from the page.
+TEST(WebUIOperators, OperatorsAreShownAndControlled) {
+  asio::io_context io;
+  test::TempDir dir("immp-webui-ops");
+  HostOptions o;
+  o.base_dir = dir.path();
+  Host host(io.get_executor(), o);
+  auto& web = test::add_hook<web::WebHook>(host, "web", "port: 0\n");
+  test::add_hook<WebUIHook>(host, "admin", std::string("route: /admin\npassword: ") + kPassword);
+  auto& mem = test::add_memory_plug(host, "mem");
+  host.add_channel("room", mem.channel("#room"));
+  Node entry = parse_config("command: python3\nargs: [" + std::string(IMMP_SOURCE_DIR) +
+                                "/tests/operators/fake_operator.py]\nconfig: {mode: echo, "
+                                "room: room}\n",
+                            ConfigFormat::yaml, "test.yaml");
+  entry.set_path("operators.echoer");
+  entry.repath();
+  validate(entry, *operators::operator_schema());
+  operators::OperatorsOptions options;
+  options.runtime_root = dir / "run";
+  options.operators.push_back(operators::read_settings("echoer", entry, dir.path()));
+  auto& ops = host.add_hook(
+      std::make_unique<operators::OperatorsHook>(Init{"operators", Node::map(), host}, options));
+  test::run(io, host.open());
+  ASSERT_TRUE(test::run_until(io, [&] {
+    auto s = ops.status("echoer");
+    return s && s->phase == operators::Phase::ready;
+  }, std::chrono::seconds(20)));
+
+  std::string jar = (dir / "jar").string();
+  auto http = [&](const std::string& path, const std::string& form = "") {
+    std::vector<std::string> args{"-i", "-b", jar, "-c", jar};
+    if (!form.empty()) args.insert(args.end(), {"--data-raw", form});
+    args.push_back(web.base_url() + path);
+    return test::curl(io, args);
+  };
+  auto csrf_of = [](const std::string& html) {
+    std::smatch m;
+    return std::regex_search(html, m, std::regex(R"re(name="csrf" value="([0-9a-f]+)")re"))
+               ? m[1].str()
+               : std::string();
+  };
+  std::string login = http("/admin/login");
+  http("/admin/login", "csrf=" + csrf_of(login) + "&password=" + kPassword);
+  std::string page = http("/admin");
+  ASSERT_EQ(test::status_of(page), 200);
+  EXPECT_NE(page.find("data-of=\"operator:echoer\" data-state=\"ready\">ready<"),
+            std::string::npos)
+      << page;
+  std::string csrf = csrf_of(page);
+  EXPECT_EQ(test::status_of(http("/admin/operator/echoer/halt", "from=elsewhere")), 403);
+  EXPECT_FALSE(ops.status("echoer")->halted);
+
+  EXPECT_EQ(test::status_of(http("/admin/operator/echoer/halt", "csrf=" + csrf)), 303);
+  EXPECT_TRUE(ops.status("echoer")->halted);
+  page = http("/admin");
+  EXPECT_NE(page.find("operator echoer: ready, halted"), std::string::npos) << page;
+  EXPECT_NE(page.find(">ready, halted<"), std::string::npos);
+  EXPECT_NE(page.find("aria-label=\"resume echoer\""), std::string::npos);
+  EXPECT_EQ(test::status_of(http("/admin/operator/echoer/resume", "csrf=" + csrf)), 303);
+  EXPECT_FALSE(ops.status("echoer")->halted);
+  EXPECT_EQ(test::status_of(http("/admin/operator/echoer/stop", "csrf=" + csrf)), 303);
+  EXPECT_EQ(ops.status("echoer")->phase, operators::Phase::stopped);
+  EXPECT_NE(http("/admin").find("aria-label=\"start echoer\""), std::string::npos);
+  EXPECT_EQ(test::status_of(http("/admin/operator/nobody/stop", "csrf=" + csrf)), 404);
+  EXPECT_EQ(test::status_of(http("/admin/operator/echoer/explode", "csrf=" + csrf)), 404);
+  test::run(io, host.close(), std::chrono::seconds(30));
 }
 
 }  // namespace
