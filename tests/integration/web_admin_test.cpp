@@ -240,5 +240,74 @@ TEST_F(WebAdminInBrowser, MessageCountsAndTheLogAreLiveWithoutSecrets) {
   EXPECT_EQ(b.page_errors(), "");
 }
 
+// No password configured, `immp -w`: the operator copies the setup token
+// from immp's log into the page, chooses a password, and after a clean stop
+// the file holds its hash and everything else it held before.
+TEST(WebAdminFirstStart, TheSetupTokenFromTheLogSetsAPasswordThatIsWrittenBack) {
+  std::string missing = Browser::missing();
+  ASSERT_TRUE(missing.empty()) << missing;
+  TempDir dir("immp-web-admin-setup");
+  int port = free_port();
+  fs::path file = dir / "setup.yaml";
+  write_file(file,
+             "plugs:\n"
+             "  dummy:\n"
+             "    path: immp.plug.dummy.DummyPlug\n"
+             "    config: {interval: 60}\n"
+             "channels:\n"
+             "  room: {plug: dummy, source: dummy-room}\n"
+             "hooks:\n"
+             "  http:\n"
+             "    path: immp.hook.web.WebHook\n"
+             "    config: {port: " +
+                 std::to_string(port) +
+                 "}\n"
+                 "  admin:\n"
+                 "    path: immp.hook.webui.WebUIHook\n"
+                 "    config: {route: /admin}\n");
+  Process immp({(fs::path(IMMP_BINARY_DIR) / "immp").string(), "-w", file.string()});
+  ASSERT_TRUE(immp.wait_for(Stream::err, "Host ready", 20s)) << immp.err();
+  std::smatch m;
+  std::string err = immp.err();
+  ASSERT_TRUE(std::regex_search(err, m, std::regex("setup token to choose one: ([0-9a-f]+)")))
+      << err;
+  const std::string token = m[1].str();
+
+  Browser& b = Browser::shared();
+  b.use("setup");
+  ASSERT_TRUE(b.open("http://127.0.0.1:" + std::to_string(port) + "/admin", "setup"))
+      << b.last_error();
+  EXPECT_EQ(b.eval("location.pathname"), "/admin/setup");
+  ASSERT_TRUE(b.fill("#token", token)) << b.last_error();
+  ASSERT_TRUE(b.fill("#password", "chosen at first start")) << b.last_error();
+  ASSERT_TRUE(b.fill("#again", "chosen at first start")) << b.last_error();
+  ASSERT_TRUE(b.press("#again", "Enter")) << b.last_error();
+  ASSERT_TRUE(b.wait_text("#plugs", "dummy")) << b.last_error();
+  EXPECT_EQ(b.eval("location.pathname"), "/admin");
+  EXPECT_TRUE(b.wait_text("#log", "the admin password was set from")) << b.last_error();
+  // The token is in the log that immp wrote, never in the page.
+  std::string html = b.eval("document.documentElement.outerHTML").as_string().c_str();
+  EXPECT_EQ(html.find(token), std::string::npos);
+  b.close("setup");
+  b.use("main");
+
+  immp.signal(SIGTERM);
+  EXPECT_EQ(immp.wait(20s), 0) << immp.err();
+  std::string written = read_file(file);
+  EXPECT_TRUE(std::regex_search(written, std::regex(R"(password: .?\$argon2id\$)"))) << written;
+  EXPECT_EQ(written.find("chosen at first start"), std::string::npos) << written;
+  const std::string port_text = std::to_string(port);
+  for (const char* kept : {"immp.plug.dummy.DummyPlug", "interval: 60", "dummy-room",
+                           "immp.hook.web.WebHook", "route: /admin", port_text.c_str()}) {
+    EXPECT_NE(written.find(kept), std::string::npos) << kept << " is gone:\n" << written;
+  }
+  // The next start uses it: no setup token any more.
+  Process again({(fs::path(IMMP_BINARY_DIR) / "immp").string(), file.string()});
+  ASSERT_TRUE(again.wait_for(Stream::err, "Host ready", 20s)) << again.err();
+  EXPECT_EQ(again.err().find("no admin password is set"), std::string::npos) << again.err();
+  again.signal(SIGTERM);
+  EXPECT_EQ(again.wait(20s), 0);
+}
+
 }  // namespace
 }  // namespace immp::test
