@@ -21,6 +21,7 @@
 
 #include "bus/envelope.hpp"
 #include "core/message_json.hpp"
+#include "core/outbox.hpp"
 #include "immp/queue.hpp"
 #include "immp/tasks.hpp"
 
@@ -45,6 +46,8 @@ constexpr const char* kRelayedHeader = "Immp-Relayed";
 constexpr std::size_t kRecentIds = 200000;
 // Edits, deletes and reactions kept while their message waits in its outbox.
 constexpr std::size_t kDeferredLimit = 10000;
+// Bridged messages kept per bridge while its channel's outbox is full.
+constexpr std::size_t kBacklogLimit = 200000;
 
 struct MsgDeleter {
   void operator()(natsMsg* m) const { natsMsg_Destroy(m); }
@@ -100,70 +103,72 @@ class RecentIds {
 
 // Where the bridged messages went: the remote message (its bridge and its
 // id on the other host's network) -> the ids of its copies in the bridge's
-// channel, so that its edits, deletes and reactions reach them. Bounded:
-// the oldest remote messages are forgotten first.
+// channel, so that its edits, deletes, reactions and replies reach them.
+// Keyed by a 64-bit hash (no string kept or compared per message), filled
+// from the host's delivery receipts, whose origin tag names the remote
+// message. Bounded: the oldest remote messages are forgotten first.
 class CopyMap {
  public:
-  static std::string key(std::size_t bridge, std::string_view remote_id) {
-    std::string k = std::to_string(bridge);
-    k += '\n';
-    k += remote_id;
-    return k;
+  struct Copies {
+    std::string first;
+    std::vector<std::string> rest;  // the other parts (a long text split in lines)
+  };
+  // The origin tag of the post that copies `remote_id` of bridge `bridge`.
+  static std::string tag(std::size_t bridge, std::string_view remote_id) {
+    std::string t = std::to_string(bridge);
+    t += ' ';
+    t += remote_id;
+    return t;
   }
-  // A post (its origin tag) made for the remote message `key`.
-  void posted(std::string tag, std::string key) {
-    ++pending_keys_[key];
-    pending_order_.push_back(tag);
-    pending_[std::move(tag)] = std::move(key);
-    while (pending_order_.size() > kLimit) {
-      if (auto p = pending_.find(pending_order_.front()); p != pending_.end()) forget_pending(p);
-      pending_order_.pop_front();
+  static std::uint64_t key(std::size_t bridge, std::string_view remote_id) {
+    std::uint64_t h = 1469598103934665603ull;  // FNV-1a, 64 bits
+    auto mix = [&h](unsigned char c) { h = (h ^ c) * 1099511628211ull; };
+    for (std::size_t b = bridge;; b >>= 8) {
+      mix(static_cast<unsigned char>(b & 0xff));
+      if (b < 256) break;
+    }
+    mix(0);
+    for (char c : remote_id) mix(static_cast<unsigned char>(c));
+    return h;
+  }
+  // The key a tag() names (nullopt: not one of ours).
+  static std::optional<std::pair<std::size_t, std::uint64_t>> parse(std::string_view tag) {
+    std::size_t space = tag.find(' ');
+    if (space == std::string_view::npos || space == 0) return std::nullopt;
+    std::size_t bridge = 0;
+    for (char c : tag.substr(0, space)) {
+      if (c < '0' || c > '9') return std::nullopt;
+      bridge = bridge * 10 + static_cast<std::size_t>(c - '0');
+    }
+    return std::pair{bridge, key(bridge, tag.substr(space + 1))};
+  }
+  void delivered(std::uint64_t k, std::span<const Receipt> receipts) {
+    auto [it, fresh] = copies_.try_emplace(k);
+    if (fresh) {
+      order_.push_back(k);
+      if (order_.size() > kLimit) {
+        copies_.erase(order_.front());
+        order_.pop_front();
+      }
+      it = copies_.find(k);
+    }
+    for (const Receipt& r : receipts) {
+      if (it->second.first.empty()) {
+        it->second.first = r.id;
+      } else {
+        it->second.rest.push_back(r.id);
+      }
     }
   }
-  // Whether a post for `key` waits for its delivery (its copies are not
-  // known yet).
-  bool waiting(const std::string& key) const { return pending_keys_.count(key) != 0; }
-  // The post of `tag` was delivered with these ids; returns its key.
-  std::optional<std::string> delivered(const std::string& tag, std::span<const Receipt> receipts) {
-    auto p = pending_.find(tag);
-    if (p == pending_.end()) return std::nullopt;
-    std::string done = p->second;
-    auto c = copies_.find(p->second);
-    if (c == copies_.end()) {
-      std::string key = p->second;
-      copies_order_.push_back(key);
-      c = copies_.emplace(std::move(key), std::vector<std::string>{}).first;
-      trim(copies_, copies_order_);
-    }
-    for (const Receipt& r : receipts) c->second.push_back(r.id);
-    forget_pending(p);
-    return done;
-  }
-  const std::vector<std::string>* copies(const std::string& key) const {
-    auto c = copies_.find(key);
-    return c == copies_.end() ? nullptr : &c->second;
+  const Copies* find(std::uint64_t k) const {
+    auto it = copies_.find(k);
+    return it == copies_.end() || it->second.first.empty() ? nullptr : &it->second;
   }
 
  private:
   static constexpr std::size_t kLimit = 100000;
-  void forget_pending(std::unordered_map<std::string, std::string>::iterator p) {
-    if (auto k = pending_keys_.find(p->second); k != pending_keys_.end() && --k->second == 0) {
-      pending_keys_.erase(k);
-    }
-    pending_.erase(p);
-  }
-  template <typename Map>
-  static void trim(Map& map, std::deque<std::string>& order) {
-    while (order.size() > kLimit) {
-      map.erase(order.front());
-      order.pop_front();
-    }
-  }
-  std::unordered_map<std::string, std::string> pending_;  // tag -> key
-  std::unordered_map<std::string, int> pending_keys_;      // key -> posts waiting
-  std::deque<std::string> pending_order_;
-  std::unordered_map<std::string, std::vector<std::string>> copies_;
-  std::deque<std::string> copies_order_;
+  std::unordered_map<std::uint64_t, Copies> copies_;
+  std::deque<std::uint64_t> order_;
 };
 
 // One event of the stream waiting to be published. `relayed`: the remote
@@ -227,7 +232,10 @@ struct NatsHook::Impl : std::enable_shared_from_this<Impl> {
         tasks(ex, owner.log()),
         boot(fmt::format("{:x}", std::chrono::duration_cast<std::chrono::milliseconds>(
                                      std::chrono::system_clock::now().time_since_epoch())
-                                     .count())) {}
+                                     .count())),
+        backlog(settings.bridges.size()),
+        paused(settings.bridges.size(), false),
+        drained(ex) {}
   ~Impl() { teardown(); }
 
   // ---- on the host's executor ----
@@ -238,7 +246,20 @@ struct NatsHook::Impl : std::enable_shared_from_this<Impl> {
   void retry(Unsent u, const std::string& why);
   Task<> retry_later();
   Task<> subscribe_bridge(std::size_t index);
-  void on_bridge(std::size_t index, MsgPtr msg);
+  // A batch the client's thread handed over: requests answered, bridged
+  // messages queued behind their bridge's backlog.
+  void take(std::size_t index, std::vector<MsgPtr>& batch);
+  // Relays the backlog of bridge `index` while its channel's outbox has
+  // room; past the high-water mark, waits for it to drain.
+  void relay_backlog(std::size_t index);
+  Task<> resume(std::size_t index);
+  std::size_t high_water(std::size_t index) const;
+  // Hands processed messages to the worker thread to be destroyed there
+  // (the client's collector lock and wake-up, off the host's thread).
+  void bury();
+  void on_bridge(std::size_t index, natsMsg* msg);
+  // Applies the kept changes of the message `key` (of bridge `index`).
+  void apply_deferred(std::size_t index, std::uint64_t key);
   // An edit, delete or reaction of a bridged message, applied to its copies.
   void apply_change(std::size_t index, const std::string& kind, boost::json::object& data);
   // The reply_to of a bridged message, mapped to its copy here (or dropped).
@@ -295,11 +316,22 @@ struct NatsHook::Impl : std::enable_shared_from_this<Impl> {
   bool stream_ready = false;
   std::size_t bridges_ready = 0;
   RecentIds seen;
+  // Per bridge: messages taken from the client, waiting for room in the
+  // channel's outbox, and whether it waits for the outbox to drain.
+  std::vector<std::deque<MsgPtr>> backlog;
+  std::vector<bool> paused;
+  Signal drained;  // a bridged post was delivered while a bridge waited
+  std::vector<MsgPtr> dead;
+  std::uint64_t lagged_logged = 0;
   CopyMap copies;
-  // Changes of bridged messages whose copies were not delivered yet, by
-  // CopyMap key: applied once they are.
-  std::unordered_map<std::string, std::vector<std::pair<std::string, json::object>>> deferred;
-  std::size_t deferred_count = 0;
+  // Changes of bridged messages not (yet) known to have crossed, by
+  // CopyMap key, oldest first: applied once their message is delivered.
+  struct Deferred {
+    std::string kind;
+    json::object data;
+  };
+  std::unordered_map<std::uint64_t, std::vector<Deferred>> deferred;
+  std::deque<std::uint64_t> deferred_order;  // bounds it: the oldest go first
   Subscription delivered;  // the host's receipts for our posts -> `copies`
   NatsStats stats;
   std::uint64_t lost_logged = 0;
@@ -327,13 +359,7 @@ void on_message(natsConnection*, natsSubscription*, natsMsg* raw, void* closure)
     }
     auto i = impl.lock();
     if (!i || !i->hook) return;
-    for (auto& m : batch) {
-      if (index == kRequests) {
-        i->on_request(std::move(m));
-      } else {
-        i->on_bridge(index, std::move(m));
-      }
-    }
+    i->take(index, batch);
   });
 }
 
@@ -516,21 +542,12 @@ Task<> NatsHook::Impl::run() {
     // deletes, reactions and replies.
     delivered = host.on_delivered(std::string(kOwner), [this](const Origin& origin, const Channel&,
                                                               std::span<const Receipt> receipts) {
-      if (origin.tag.empty()) return;
-      auto key = copies.delivered(origin.tag, receipts);
-      if (!key || copies.waiting(*key)) return;
-      auto d = deferred.find(*key);
-      if (d == deferred.end()) return;
-      auto changes = std::move(d->second);
-      deferred.erase(d);
-      deferred_count -= changes.size();
-      std::size_t index = std::stoul(key->substr(0, key->find('\n')));
-      for (auto& [kind, data] : changes) {
-        try {
-          apply_change(index, kind, data);
-        } catch (const std::exception& e) {
-          log->warn("NATS: bridge {}: a delayed {} was not applied: {}", s.bridges[index].name, kind, e.what());
-        }
+      auto parsed = CopyMap::parse(origin.tag);
+      if (!parsed || parsed->first >= s.bridges.size()) return;
+      copies.delivered(parsed->second, receipts);
+      if (!deferred.empty()) apply_deferred(parsed->first, parsed->second);
+      for (std::size_t i = 0; i < paused.size(); ++i) {
+        if (paused[i]) drained.notify();
       }
     });
   }
@@ -689,21 +706,112 @@ Task<> NatsHook::Impl::retry_later() {
   changed.notify();
 }
 
-void NatsHook::Impl::on_bridge(std::size_t index, MsgPtr msg) {
+void NatsHook::Impl::take(std::size_t index, std::vector<MsgPtr>& batch) {
+  if (index == kRequests) {
+    for (auto& m : batch) on_request(std::move(m));
+    return;
+  }
+  auto& q = backlog[index];
+  for (auto& m : batch) {
+    if (q.size() >= kBacklogLimit) {
+      // The channel's network has not taken anything for long: plain NATS
+      // loses these (said, counted); JetStream sends them again, as they
+      // are not acknowledged.
+      ++stats.lagged;
+      continue;
+    }
+    q.push_back(std::move(m));
+  }
+  if (stats.lagged > lagged_logged) {
+    log->warn("NATS: bridge {}: its channel takes nothing: {} events left unrelayed{}", s.bridges[index].name,
+              stats.lagged, js ? " (JetStream delivers them again)" : " (lost)");
+    lagged_logged = stats.lagged * 2;
+  }
+  batch.clear();  // the rest (over the limit) go now, with the client's collector
+  if (!paused[index]) relay_backlog(index);
+}
+
+std::size_t NatsHook::Impl::high_water(std::size_t index) const {
+  Plug* plug = s.bridges[index].channel.plug();
+  std::size_t capacity = plug ? plug->outbox_policy().capacity : 10000;
+  return std::max<std::size_t>(1, capacity / 2);
+}
+
+void NatsHook::Impl::relay_backlog(std::size_t index) {
+  auto& q = backlog[index];
+  const Channel& channel = s.bridges[index].channel;
+  const std::size_t high = high_water(index);
+  std::size_t n = 0;
+  while (!q.empty()) {
+    // Never more than the outbox takes: past its capacity it would drop
+    // the oldest. Looked at every 16 messages (an overshoot of 15 at most).
+    if ((n++ & 15) == 0 && detail::outbox_depth(host, channel) >= high) {
+      paused[index] = true;
+      tasks.spawn("nats bridge backlog", resume(index));
+      break;
+    }
+    MsgPtr m = std::move(q.front());
+    q.pop_front();
+    on_bridge(index, m.get());
+    dead.push_back(std::move(m));
+  }
+  bury();
+}
+
+Task<> NatsHook::Impl::resume(std::size_t index) {
+  auto self = shared_from_this();
+  const Channel channel = s.bridges[index].channel;
+  const std::size_t low = high_water(index) / 2;
+  asio::steady_timer timer(ex);
+  // Woken by each delivery of a bridged post; also looks every 20 ms, for
+  // an outbox that drains of other posts.
+  while (hook && detail::outbox_depth(host, channel) > low) {
+    timer.expires_after(std::chrono::milliseconds(20));
+    auto either = (drained.wait() || timer.async_wait(asio::use_awaitable));
+    co_await std::move(either);
+  }
+  paused[index] = false;
+  if (hook) relay_backlog(index);
+}
+
+void NatsHook::Impl::bury() {
+  if (dead.empty()) return;
+  // Shared: the pool's executor copies its handlers.
+  auto batch = std::make_shared<std::vector<MsgPtr>>(std::move(dead));
+  asio::post(pool, [batch] { batch->clear(); });
+  dead.clear();
+}
+
+void NatsHook::Impl::apply_deferred(std::size_t index, std::uint64_t key) {
+  auto it = deferred.find(key);
+  if (it == deferred.end()) return;
+  std::vector<Deferred> changes = std::move(it->second);
+  deferred.erase(it);
+  if (deferred.empty()) deferred_order.clear();
+  for (Deferred& d : changes) {
+    try {
+      apply_change(index, d.kind, d.data);
+    } catch (const std::exception& e) {
+      log->warn("NATS: bridge {}: a delayed {} was not applied: {}", s.bridges[index].name, d.kind, e.what());
+    }
+  }
+}
+
+void NatsHook::Impl::on_bridge(std::size_t index, natsMsg* msg) {
   const BridgeSettings& b = s.bridges[index];
   auto ack = [&] {
-    if (js) natsMsg_Ack(msg.get(), nullptr);
+    if (js) natsMsg_Ack(msg, nullptr);
   };
   // Only the other host's own messages: a copy it relayed from elsewhere
   // (from us, or from a third host we bridge directly) is not taken again.
-  if (!header(msg.get(), kRelayedHeader).empty()) {
+  if (!header(msg, kRelayedHeader).empty()) {
     ack();
     return;
   }
   std::string id;
   bool message = false;
   try {
-    std::string_view body(natsMsg_GetData(msg.get()), static_cast<std::size_t>(natsMsg_GetDataLength(msg.get())));
+    std::string_view body(natsMsg_GetData(msg), static_cast<std::size_t>(natsMsg_GetDataLength(msg)));
     // Parsed into a buffer on the stack: the envelope lives only here.
     unsigned char scratch[8192];
     json::monotonic_resource arena(scratch, sizeof scratch);
@@ -741,8 +849,9 @@ void NatsHook::Impl::on_bridge(std::size_t index, MsgPtr msg) {
         remote_id = std::string(v->get_string());
       }
       auto copy = std::make_shared<const Message>(message_from_json(*data, host));
-      auto origin = std::make_shared<const Origin>(Origin{std::string(kOwner), id});
-      if (!remote_id.empty() && !id.empty()) copies.posted(id, CopyMap::key(index, remote_id));
+      // The tag names the remote message: its receipts say where it went.
+      auto origin = std::make_shared<const Origin>(
+          Origin{std::string(kOwner), remote_id.empty() ? id : CopyMap::tag(index, remote_id)});
       host.post(b.channel, std::move(copy), std::move(origin));
     } else {
       // Joins and parts stay on their host (as the sync hook's text would
@@ -752,7 +861,7 @@ void NatsHook::Impl::on_bridge(std::size_t index, MsgPtr msg) {
     }
   } catch (const std::exception& e) {
     log->warn("NATS: bridge {} <- {}: skipped a malformed event on {}: {}", b.name, b.remote.str(),
-              natsMsg_GetSubject(msg.get()), e.what());
+              natsMsg_GetSubject(msg), e.what());
     ack();
     return;
   }
@@ -764,19 +873,19 @@ void NatsHook::Impl::on_bridge(std::size_t index, MsgPtr msg) {
 void NatsHook::Impl::map_reply(std::size_t index, json::object& data) {
   json::value* reply = data.if_contains("reply_to");
   if (!reply) return;
-  const std::vector<std::string>* found = nullptr;
+  const CopyMap::Copies* found = nullptr;
   if (reply->is_object()) {
     if (const json::value* v = reply->get_object().if_contains("id"); v && v->is_string()) {
-      found = copies.copies(CopyMap::key(index, v->get_string()));
+      found = copies.find(CopyMap::key(index, v->get_string()));
     }
   }
-  if (!found || found->empty()) {
+  if (!found) {
     // An answer to a message that never crossed: the remote id means
     // nothing here.
     data.erase("reply_to");
     return;
   }
-  data["reply_to"] = json::object{{"id", found->front()}};
+  data["reply_to"] = json::object{{"id", found->first}};
 }
 
 void NatsHook::Impl::apply_change(std::size_t index, const std::string& kind, json::object& data) {
@@ -796,20 +905,22 @@ void NatsHook::Impl::apply_change(std::size_t index, const std::string& kind, js
   } else if (const json::value* v = data.if_contains("id"); v && v->is_string()) {
     target = std::string(v->get_string());
   }
-  std::string key = CopyMap::key(index, target);
-  if (!target.empty() && copies.waiting(key)) {
-    // The message is still on its way into the channel: changed once there.
-    if (deferred_count < kDeferredLimit) {
-      deferred[key].emplace_back(kind, json::object(data, json::storage_ptr()));
-      ++deferred_count;
-    } else {
-      log->warn("NATS: bridge {}: too many changes wait for their messages: a {} is dropped", b.name, kind);
+  if (target.empty()) return;
+  std::uint64_t key = CopyMap::key(index, target);
+  const CopyMap::Copies* ids = copies.find(key);
+  if (!ids) {
+    // The message may still be on its way into the channel (or never
+    // crossed): kept, and applied once it is delivered.
+    deferred[key].push_back(Deferred{kind, json::object(data, json::storage_ptr())});
+    deferred_order.push_back(key);
+    if (deferred_order.size() > kDeferredLimit) {
+      if (auto old = deferred.find(deferred_order.front()); old != deferred.end()) {
+        old->second.erase(old->second.begin());
+        if (old->second.empty()) deferred.erase(old);
+      }
+      deferred_order.pop_front();
     }
-    return;
-  }
-  const std::vector<std::string>* ids = target.empty() ? nullptr : copies.copies(key);
-  if (!ids || ids->empty()) {
-    log->debug("NATS: bridge {}: {} of {}, a message that never crossed: skipped", b.name, kind, target);
+    log->debug("NATS: bridge {}: {} of {}, a message not here (yet): kept", b.name, kind, target);
     return;
   }
   auto at = [&](const std::string& copy_id, bool deleted) {
@@ -817,11 +928,13 @@ void NatsHook::Impl::apply_change(std::size_t index, const std::string& kind, js
   };
   if (kind == "delete") {
     if (!features.remove) return;
-    for (const std::string& copy_id : *ids) {
+    auto remove = [&](const std::string& copy_id) {
       Message gone;
       gone.deleted = true;
       host.post(b.channel, std::make_shared<const SentMessage>(at(copy_id, true), std::move(gone)), unrecorded);
-    }
+    };
+    remove(ids->first);
+    for (const std::string& copy_id : ids->rest) remove(copy_id);
     ++stats.changed;
     return;
   }
@@ -835,7 +948,7 @@ void NatsHook::Impl::apply_change(std::size_t index, const std::string& kind, js
     Reaction r;
     if (const json::value* e = reaction.if_contains("emoji"); e && e->is_string()) r.emoji = std::string(e->get_string());
     if (const json::value* rm = reaction.if_contains("removed"); rm && rm->is_bool()) r.removed = rm->get_bool();
-    r.on = std::make_shared<const SentMessage>(at(ids->front(), false), Message{});
+    r.on = std::make_shared<const SentMessage>(at(ids->first, false), Message{});
     msg.reaction = std::move(r);
     host.post(b.channel, std::make_shared<const Message>(std::move(msg)), unrecorded);
     ++stats.changed;
@@ -846,7 +959,7 @@ void NatsHook::Impl::apply_change(std::size_t index, const std::string& kind, js
   Message msg = message_from_json(data, host);
   msg.edited = true;
   if (features.edit) {
-    host.post(b.channel, std::make_shared<const SentMessage>(at(ids->front(), false), std::move(msg)), unrecorded);
+    host.post(b.channel, std::make_shared<const SentMessage>(at(ids->first, false), std::move(msg)), unrecorded);
   } else {
     host.post(b.channel, std::make_shared<const Message>(std::move(msg)), unrecorded);
   }

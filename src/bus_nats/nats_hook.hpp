@@ -29,6 +29,7 @@ struct NatsStats {
   std::uint64_t relayed = 0;     // bridged messages posted into this host's channels
   std::uint64_t duplicates = 0;  // bridged messages seen before, skipped
   std::uint64_t changed = 0;     // bridged edits, deletes and reactions applied to copies here
+  std::uint64_t lagged = 0;      // bridged events left unrelayed: their channel took nothing for long
   std::uint64_t answered = 0;    // send requests answered with a receipt
   std::uint64_t refused = 0;     // send requests answered with an error
 };

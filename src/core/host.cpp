@@ -488,6 +488,10 @@ Task<> HostCore::restart_plug(Plug& plug) {
   }
 }
 
+std::size_t outbox_depth(Host& host, const Channel& channel) {
+  return HostAccess::core(host).outboxes->depth(channel);
+}
+
 void set_outbox_store(Host& host, OutboxStore* store) {
   HostCore& c = HostAccess::core(host);
   c.outbox_store = store;

@@ -437,4 +437,9 @@ Task<> Outboxes::close(std::chrono::milliseconds timeout) {
 
 Host::OutboxStats Outboxes::stats() const { return stats_; }
 
+std::size_t Outboxes::depth(const Channel& channel) const {
+  auto it = boxes_.find(channel);
+  return it == boxes_.end() ? 0 : it->second->entries.size() + it->second->flights.size();
+}
+
 }  // namespace immp::detail

@@ -53,6 +53,11 @@ class OutboxStore {
 // resource keep undelivered messages (null: none).
 void set_outbox_store(Host& host, OutboxStore* store);
 
+// Messages waiting in, or going out of, `channel`'s outbox now: for a
+// poster that paces itself to what the network takes (the plug's
+// OutboxPolicy::capacity is where the oldest start to be dropped).
+std::size_t outbox_depth(Host& host, const Channel& channel);
+
 class Outboxes {
  public:
   Outboxes(HostCore& core, LoggerPtr log);
@@ -71,6 +76,7 @@ class Outboxes {
   // stops every worker.
   Task<> close(std::chrono::milliseconds timeout);
   Host::OutboxStats stats() const;
+  std::size_t depth(const Channel& channel) const;
 
  private:
   struct Box;

@@ -218,5 +218,33 @@ TEST(NatsBridge, EditsDeletesReactionsAndRepliesReachTheCopiesOnTheOtherHost) {
   EXPECT_EQ(beta.mem.posted().size(), 4u);
 }
 
+// A bridge posts no faster than its channel's network takes: a flood from
+// the other host waits in the bridge, not in an outbox that would drop
+// the oldest past its capacity.
+TEST(NatsBridge, AFloodIntoASlowNetworkWaitsAndLosesNothing) {
+  if (!NatsServer::available()) GTEST_SKIP() << "nats-server is not installed";
+  NatsServer& server = shared_nats_server();
+  asio::io_context io;
+  NatsHost alpha(io, "alpha5", "#a", "url: " + server.url() + "\n");
+  NatsHost beta(io, "beta5", "#b",
+                "url: " + server.url() + "\nbridges: [{channel: lobby, remote: 'alpha5/irc/#a'}]\n",
+                {{"delay-ms", 1}, {"keep", 1000}});
+  beta.mem.outbox_policy().capacity = 20;  // past 20 waiting, the oldest would be dropped
+  alpha.open();
+  beta.open();
+  ASSERT_TRUE(alpha.ready());
+  ASSERT_TRUE(beta.ready());
+  const std::size_t n = 300;
+  for (std::size_t i = 0; i < n; ++i) alpha.mem.inject("#a", "flood " + std::to_string(i), "alice");
+  ASSERT_TRUE(run_until(io, [&] { return beta.mem.posted_count() >= n; }, 30s))
+      << beta.mem.posted_count() << " of " << n;
+  poll(io);
+  std::vector<std::string> texts = beta.texts();
+  ASSERT_EQ(texts.size(), n);
+  for (std::size_t i = 0; i < n; ++i) EXPECT_EQ(texts[i], "flood " + std::to_string(i));
+  EXPECT_EQ(beta.host.outbox_stats().overflowed, 0u);
+  EXPECT_EQ(beta.nats->stats().lagged, 0u);
+}
+
 }  // namespace
 }  // namespace immp::test
