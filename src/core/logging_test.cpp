@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -188,6 +189,29 @@ TEST_F(LoggingTest, DefaultsShowImmpAtInfoAndOthersAtWarning) {
             "WARNING:immp.plug.irc:reconnecting\n"
             "WARNING:asyncio:slow callback\n");
   EXPECT_EQ(out_.str(), "");
+}
+
+// A log tap (the admin UI's tail) sees what the loggers let through,
+// besides the handlers the config routes it to, until it is removed.
+TEST_F(LoggingTest, ATapSeesEveryRecordTheLoggersLetThroughUntilRemoved) {
+  configure_yaml(
+      "logging:\n"
+      "  version: 1\n"
+      "  handlers: {console: {class: logging.StreamHandler}}\n"
+      "  root: {level: INFO, handlers: [console]}\n");
+  auto before = logger("immp.tap.before");
+  std::ostringstream seen;
+  auto tap = std::make_shared<spdlog::sinks::ostream_sink_mt>(seen);
+  tap->set_pattern("%n:%v");
+  add_log_tap(tap);
+  before->info("from an older logger");
+  logger("immp.tap.after")->warn("from a newer one");
+  logger("immp.tap.after")->debug("below the level");
+  remove_log_tap(tap);
+  before->info("after removal");
+  EXPECT_EQ(seen.str(),
+            "immp.tap.before:from an older logger\nimmp.tap.after:from a newer one\n");
+  EXPECT_EQ(err_.str(), "from an older logger\nfrom a newer one\nafter removal\n");
 }
 
 TEST_F(LoggingTest, NullSectionMeansDefaults) {

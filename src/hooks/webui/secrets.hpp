@@ -26,9 +26,9 @@ class Redactor {
   static constexpr std::string_view kHidden = "[hidden]";
 
   // Learns the secrets of a config section: the string values under secret
-  // keys (and in lists under them; a map's values go by their own keys), and the password of every URL
-  // (scheme://user:password@host). Values shorter than 3 characters are
-  // not worth hiding (they would hide ordinary words).
+  // keys (and in lists under them; a map's values go by their own keys), and the password of every
+  // URL (scheme://user:password@host). Values shorter than 3 characters are not worth hiding (they
+  // would hide ordinary words).
   void learn(const Node& config);
   void add(std::string secret);
   // `text` with every known secret replaced by kHidden.

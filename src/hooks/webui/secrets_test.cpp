@@ -8,8 +8,8 @@ namespace immp::webui {
 namespace {
 
 TEST(Secrets, KeysThatHoldSecrets) {
-  for (const char* key : {"password", "token", "tokens", "secret", "api-key", "key", "sasl-password",
-                          "client_secret", "Token", "oauth"}) {
+  for (const char* key : {"password", "token", "tokens", "secret", "api-key", "key",
+                          "sasl-password", "client_secret", "Token", "oauth"}) {
     EXPECT_TRUE(is_secret_key(key)) << key;
   }
   for (const char* key : {"route", "name", "channels", "url", "nick", "author-format"}) {

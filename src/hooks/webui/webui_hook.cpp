@@ -181,8 +181,8 @@ WebUIHook::WebUIHook(const Init& init)
     } else {
       if (password.size() < 8) config().at("password").fail("too short: use 8 characters or more");
       hash_ = hooks::hash_password(password);
-      log()->warn(
-          "the admin password is in the config as it is: put this hash there instead: {}", hash_);
+      log()->warn("the admin password is in the config as it is: put this hash there instead: {}",
+                  hash_);
     }
   } catch (...) {
     remove_log_tap(tail_);
@@ -211,8 +211,7 @@ Task<> WebUIHook::start() {
       // A plug or hook that was replaced comes with a new config.
       learn_secrets();
       add_event(Event{std::chrono::system_clock::now(),
-                      e.kind == StateEvent::Kind::plug ? "plug" : "hook", e.name, state,
-                      e.reason});
+                      e.kind == StateEvent::Kind::plug ? "plug" : "hook", e.name, state, e.reason});
     });
     listening_ = true;
   }
@@ -513,7 +512,8 @@ Task<Response> WebUIHook::post_setup(Request& r) {
   }
   // Wrong tokens count as wrong passwords: the token is a password too.
   if (auto wait = limiter_.wait(address); wait.count() > 0) {
-    Response res = fresh(429, fmt::format("Too many wrong tokens: try again in {} s.", wait.count()));
+    Response res =
+        fresh(429, fmt::format("Too many wrong tokens: try again in {} s.", wait.count()));
     res.headers.emplace_back("Retry-After", std::to_string(wait.count()));
     co_return res;
   }
@@ -584,8 +584,8 @@ Response WebUIHook::main_page(const std::string& csrf, std::string_view notice) 
       "type=\"submit\" id=\"logout\">Log out</button></form></header>\n<main>\n",
       route, hidden_csrf(csrf));
   if (!notice.empty()) {
-    body += "<p class=\"notice\" role=\"status\">" + escape_html(redactor_.redact(notice)) +
-            "</p>\n";
+    body +=
+        "<p class=\"notice\" role=\"status\">" + escape_html(redactor_.redact(notice)) + "</p>\n";
   }
 
   std::map<std::string, std::size_t> channel_count;
@@ -663,7 +663,8 @@ Response WebUIHook::main_page(const std::string& csrf, std::string_view notice) 
         "<tbody>\n";
     for (const operators::OperatorStatus& o : ops->status()) {
       std::string actions;
-      for (auto a : operator_actions(o.phase, o.halted)) actions += action_form("operator", o.name, a);
+      for (auto a : operator_actions(o.phase, o.halted))
+        actions += action_form("operator", o.name, a);
       std::string state(operators::phase_name(o.phase));
       if (o.halted) state += ", halted";
       body += fmt::format(
@@ -696,8 +697,8 @@ Response WebUIHook::main_page(const std::string& csrf, std::string_view notice) 
       "<th>What</th><th>State</th><th>Why</th></tr></thead><tbody>\n";
   for (auto it = events_.rbegin(); it != events_.rend(); ++it) {
     body += fmt::format("<tr><td>{}</td><td>{} {}</td><td>{}</td><td>{}</td></tr>\n",
-                        clock_time(it->at), it->kind, escape_html(it->name),
-                        escape_html(it->state), escape_html(redactor_.redact(it->reason)));
+                        clock_time(it->at), it->kind, escape_html(it->name), escape_html(it->state),
+                        escape_html(redactor_.redact(it->reason)));
   }
   body +=
       "</tbody></table></section>\n<section><h2>Log</h2>\n<p class=\"muted\">The latest "
@@ -745,9 +746,8 @@ std::string WebUIHook::snapshot_json() const {
   }
   for (Hook* h : host().hooks()) {
     auto priority = host().priority(*h);
-    json::object o{{"name", h->name()},
-                   {"state", state_name(h->state())},
-                   {"fixed", h == this || h == web_}};
+    json::object o{
+        {"name", h->name()}, {"state", state_name(h->state())}, {"fixed", h == this || h == web_}};
     o["priority"] = priority ? json::value(*priority) : json::value(nullptr);
     hooks.push_back(std::move(o));
   }
@@ -794,32 +794,32 @@ std::string WebUIHook::counts_json() const {
   };
   auto out = host().outbox_stats();
   auto hooks = host().hook_stats();
-  return json::serialize(json::object{
-      {"at", std::chrono::duration_cast<std::chrono::milliseconds>(
-                 std::chrono::steady_clock::now().time_since_epoch())
-                 .count()},
-      {"plugs", counts(plug_counts_)},
-      {"channels", counts(channel_counts_)},
-      {"delivery", json::object{{"pending", out.pending},
-                                {"delivered", out.delivered},
-                                {"retried", out.retried},
-                                {"failed", out.failed},
-                                {"expired", out.expired},
-                                {"overflowed", out.overflowed},
-                                {"timed_out", hooks.timed_out},
-                                {"dropped", hooks.dropped}}}});
+  return json::serialize(
+      json::object{{"at", std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::steady_clock::now().time_since_epoch())
+                              .count()},
+                   {"plugs", counts(plug_counts_)},
+                   {"channels", counts(channel_counts_)},
+                   {"delivery", json::object{{"pending", out.pending},
+                                             {"delivered", out.delivered},
+                                             {"retried", out.retried},
+                                             {"failed", out.failed},
+                                             {"expired", out.expired},
+                                             {"overflowed", out.overflowed},
+                                             {"timed_out", hooks.timed_out},
+                                             {"dropped", hooks.dropped}}}});
 }
 
 std::string WebUIHook::log_events(std::uint64_t& seq) const {
   std::string out;
   for (const LogTail::Record& r : tail_->since(seq)) {
     seq = r.seq;
-    out += sse("log", boost::json::serialize(boost::json::object{
-                          {"seq", r.seq},
-                          {"time", clock_time(r.at)},
-                          {"level", r.level},
-                          {"logger", r.logger},
-                          {"text", redactor_.redact(r.text)}}));
+    out +=
+        sse("log", boost::json::serialize(boost::json::object{{"seq", r.seq},
+                                                              {"time", clock_time(r.at)},
+                                                              {"level", r.level},
+                                                              {"logger", r.logger},
+                                                              {"text", redactor_.redact(r.text)}}));
   }
   return out;
 }

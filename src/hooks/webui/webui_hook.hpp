@@ -90,10 +90,10 @@ class WebUIHook final : public ResourceHook {
   // finds the hook gone (null) after any wait. Host's executor only.
   struct Live {
     WebUIHook* hook = nullptr;
-    std::size_t pages = 0;                     // streams open
-    std::uint64_t generation = 0;              // bumped by every change of state
-    std::list<asio::steady_timer*> waiting;    // streams asleep until the next tick
-    std::atomic<bool> log_posted{false};       // a wake-up for new log records is on its way
+    std::size_t pages = 0;                   // streams open
+    std::uint64_t generation = 0;            // bumped by every change of state
+    std::list<asio::steady_timer*> waiting;  // streams asleep until the next tick
+    std::atomic<bool> log_posted{false};     // a wake-up for new log records is on its way
     void wake() {
       for (asio::steady_timer* t : waiting) t->cancel();
     }

@@ -5,14 +5,14 @@
 #include <regex>
 
 #include "immp/host.hpp"
+#include "operators/operators_hook.hpp"
+#include "operators/settings.hpp"
 #include "support/async.hpp"
 #include "support/hooks.hpp"
 #include "support/memory.hpp"
 #include "support/process.hpp"
 #include "support/web_client.hpp"
 #include "support/web_server.hpp"
-#include "operators/operators_hook.hpp"
-#include "operators/settings.hpp"
 
 namespace immp::webui {
 namespace {
@@ -186,8 +186,8 @@ TEST_F(WebUITest, TheLiveStreamSendsStateChangesCountsAndTheLog) {
   // A configured secret that reaches the log (here the admin password
   // itself) is hidden before it leaves the host.
   logger("immp.test")->warn("someone typed {} into a chat", kPassword);
-  std::string request = "GET /admin/events HTTP/1.1\r\nHost: x\r\nCookie: immp_admin=" + id +
-                        "\r\n\r\n";
+  std::string request =
+      "GET /admin/events HTTP/1.1\r\nHost: x\r\nCookie: immp_admin=" + id + "\r\n\r\n";
   std::size_t pages = e.ui->live_pages();
   bool done = false;
   test::RawExchange got;
@@ -221,8 +221,8 @@ TEST_F(WebUITest, TheLiveStreamSendsStateChangesCountsAndTheLog) {
 TEST_F(WebUITest, LoggingOutEndsTheLiveStream) {
   std::string csrf = login();
   std::string id = session_cookie(jar);
-  std::string request = "GET /admin/events HTTP/1.1\r\nHost: x\r\nCookie: immp_admin=" + id +
-                        "\r\n\r\n";
+  std::string request =
+      "GET /admin/events HTTP/1.1\r\nHost: x\r\nCookie: immp_admin=" + id + "\r\n\r\n";
   std::size_t pages = e.ui->live_pages();
   bool done = false;
   test::RawExchange got;
@@ -353,8 +353,9 @@ TEST(WebUISetup, WithoutAPasswordTheLogsTokenSetsOne) {
   std::string token;
   for (const auto& r : log->since(0)) {
     std::smatch m;
-    static const std::regex kToken("open (http://[^ ]+/admin/setup) and give this one-time setup "
-                                   "token to choose one: ([0-9a-f]+)");
+    static const std::regex kToken(
+        "open (http://[^ ]+/admin/setup) and give this one-time setup "
+        "token to choose one: ([0-9a-f]+)");
     if (std::regex_search(r.text, m, kToken)) {
       EXPECT_EQ(m[1].str(), web.base_url() + "/admin/setup");
       EXPECT_EQ(r.level, "WARNING");
@@ -383,9 +384,9 @@ TEST(WebUISetup, WithoutAPasswordTheLogsTokenSetsOne) {
   EXPECT_NE(form.find("one-time setup token"), std::string::npos);
   EXPECT_EQ(form.find(token), std::string::npos) << "the page must not show the token";
 
-  std::string wrong = http("/admin/setup", "csrf=" + csrf_of(form) + "&token=" +
-                                               std::string(32, '0') +
-                                               "&password=new+admin+pw&again=new+admin+pw");
+  std::string wrong =
+      http("/admin/setup", "csrf=" + csrf_of(form) + "&token=" + std::string(32, '0') +
+                               "&password=new+admin+pw&again=new+admin+pw");
   EXPECT_EQ(test::status_of(wrong), 401);
   EXPECT_NE(wrong.find("Wrong setup token"), std::string::npos);
   std::string differ = http("/admin/setup", "csrf=" + csrf_of(wrong) + "&token=" + token +
@@ -443,10 +444,13 @@ TEST(WebUIOperators, OperatorsAreShownAndControlled) {
   auto& ops = host.add_hook(
       std::make_unique<operators::OperatorsHook>(Init{"operators", Node::map(), host}, options));
   test::run(io, host.open());
-  ASSERT_TRUE(test::run_until(io, [&] {
-    auto s = ops.status("echoer");
-    return s && s->phase == operators::Phase::ready;
-  }, std::chrono::seconds(20)));
+  ASSERT_TRUE(test::run_until(
+      io,
+      [&] {
+        auto s = ops.status("echoer");
+        return s && s->phase == operators::Phase::ready;
+      },
+      std::chrono::seconds(20)));
 
   std::string jar = (dir / "jar").string();
   auto http = [&](const std::string& path, const std::string& form = "") {
@@ -465,8 +469,7 @@ TEST(WebUIOperators, OperatorsAreShownAndControlled) {
   http("/admin/login", "csrf=" + csrf_of(login) + "&password=" + kPassword);
   std::string page = http("/admin");
   ASSERT_EQ(test::status_of(page), 200);
-  EXPECT_NE(page.find("data-of=\"operator:echoer\" data-state=\"ready\">ready<"),
-            std::string::npos)
+  EXPECT_NE(page.find("data-of=\"operator:echoer\" data-state=\"ready\">ready<"), std::string::npos)
       << page;
   std::string csrf = csrf_of(page);
   EXPECT_EQ(test::status_of(http("/admin/operator/echoer/halt", "from=elsewhere")), 403);
