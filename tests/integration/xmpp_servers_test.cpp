@@ -370,6 +370,7 @@ struct XmppBridgeTest : ::testing::TestWithParam<std::string> {
       return out;
     }
   };
+  void drop_link_under_flood(bool lose_session);
   static Tally tally(const std::vector<std::string>& texts, const std::string& prefix, int n) {
     Tally t;
     t.seen.assign(static_cast<std::size_t>(n), 0);
@@ -658,21 +659,16 @@ TEST_P(XmppBridgeTest, InComponentModeEachBridgedUserIsTheirOwnOccupant) {
 
 // ---- XEP-0198: a dropped link ------------------------------------------------
 
-// Quarantined: under load (CI at -j2) the resumed link is dropped again by
-// Prosody, which logged "invalid XML (not well-formed (invalid token))" on
-// the stanzas we sent again; the session is then lost, and after the fresh
-// login some of the messages in flight are not delivered within 30 s. A
-// bug in the plug, open in issue 13; it passes on a quiet machine. Run it with
-// --gtest_also_run_disabled_tests.
-TEST_P(XmppBridgeTest, DISABLED_ADroppedLinkResumesWithNothingLostOrDoubledEitherWay) {
+// Both rooms talk at once through the one link of the bridge, which breaks
+// while messages fly both ways; nothing is lost or doubled either way, and
+// each room sees the other's messages in order.
+void XmppBridgeTest::drop_link_under_flood(bool lose_session) {
   LinkCutter cutter(io, server->port());
   xmpp_port = cutter.port();
   room2 = muc(server->fresh_user("room"));
   build();
   auto alice = user("alice");
   auto carol = user("carol", "0", room2);
-  // Both rooms talk at once through the one link of the bridge, which
-  // breaks while messages fly both ways.
   constexpr int kN = 150;
   for (int i = 0; i < kN; ++i) {
     alice->say("A" + std::to_string(i) + ";", "a" + std::to_string(i));
@@ -680,14 +676,20 @@ TEST_P(XmppBridgeTest, DISABLED_ADroppedLinkResumesWithNothingLostOrDoubledEithe
   }
   ASSERT_TRUE(until([&] { return tally(carol->bodies(), "A", kN).distinct() >= 20; }, 20s))
       << carol->output();
+  auto connections = xmpp->connections();
+  if (lose_session) xmpp->spoil_resumption();
   cutter.cut();
-  ASSERT_TRUE(until([&] { return xmpp->resumptions() >= 1; }, 20s)) << server->log();
+  if (lose_session) {
+    ASSERT_TRUE(until([&] { return xmpp->connections() > connections; }, 20s)) << server->log();
+  } else {
+    ASSERT_TRUE(until([&] { return xmpp->resumptions() >= 1; }, 20s)) << server->log();
+  }
   ASSERT_TRUE(until(
       [&] {
         return tally(carol->bodies(), "A", kN).distinct() == kN &&
                tally(alice->bodies(), "C", kN).distinct() == kN;
       },
-      30s))
+      40s))
       << "to carol:" << tally(carol->bodies(), "A", kN).missing_or_doubled()
       << "\nto alice:" << tally(alice->bodies(), "C", kN).missing_or_doubled();
   // Whatever else arrives would come now: everyone else's messages are in.
@@ -700,8 +702,33 @@ TEST_P(XmppBridgeTest, DISABLED_ADroppedLinkResumesWithNothingLostOrDoubledEithe
   EXPECT_EQ(to_alice.missing_or_doubled(), "");
   EXPECT_TRUE(to_carol.ordered);
   EXPECT_TRUE(to_alice.ordered);
-  EXPECT_EQ(xmpp->connections(), 2u) << "one link, resumed once";
+  if (lose_session) {
+    EXPECT_EQ(xmpp->resumptions(), 0u);
+  } else {
+    // One link resumed once; on Prosody 0.12 a resumed session may be dead
+    // (it parses the new link with the broken link's parser), and the plug
+    // then starts a fresh one: one more link.
+    EXPECT_GE(xmpp->connections(), 2u);
+    EXPECT_LE(xmpp->connections(), 3u);
+  }
   test::run(io, host->close());  // before the proxy goes
+}
+
+TEST_P(XmppBridgeTest, ADroppedLinkResumesWithNothingLostOrDoubledEitherWay) {
+  if (GetParam() == "ejabberd") {
+    // Open in issue 13: on a loaded machine (load 15) the last message each
+    // way (#149) was missing 40 s after ejabberd resumed the session.
+    GTEST_SKIP() << "ejabberd: the last message each way can miss after resumption under load";
+  }
+  drop_link_under_flood(false);
+}
+
+// The server no longer knows the session (as after its timeout, or when it
+// closed it): the rooms' history since the last message the bridge took
+// fills the gap, and what the bridge had sent is sent again only if the
+// room's history lacks it.
+TEST_P(XmppBridgeTest, ALostSessionUnderFloodLosesAndDoublesNothingEitherWay) {
+  drop_link_under_flood(true);
 }
 
 TEST_P(XmppBridgeTest, WhenResumptionFailsWhatWasNotAcknowledgedIsSentAgain) {

@@ -79,7 +79,7 @@ EjabberdServer::EjabberdServer()
              "  mod_muc:\n"
              "    host: '" + kMuc + "'\n"
              "    access_create: all\n"
-             "    history_size: 20\n"
+             "    history_size: 1000\n"
              "    max_users_presence: 1000\n"
              "    default_room_options: {mam: true, persistent: false}\n"
              "  mod_http_upload:\n"

@@ -141,7 +141,7 @@ ProsodyServer::ProsodyServer(bool debug_log)
              "VirtualHost '" + kMismatch + "'\n"
              "Component '" + kMuc + "' 'muc'\n"
              "  muc_room_locking = false\n"
-             "  muc_room_default_history_length = 20\n"
+             "  muc_room_default_history_length = 1000\n"
              "  modules_enabled = { 'muc_mam' }\n"
              "Component '" + kComponent + "'\n"
              "  component_secret = '" + kComponentSecret + "'\n"

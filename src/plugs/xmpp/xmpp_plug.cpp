@@ -1,6 +1,7 @@
 #include "plugs/xmpp/xmpp_plug.hpp"
 
 #include <algorithm>
+#include <ctime>
 #include <filesystem>
 
 #include <boost/asio/steady_timer.hpp>
@@ -43,6 +44,16 @@ std::chrono::milliseconds seconds_of(const Node& n) {
 std::string opt(const Node& n, std::string_view key) {
   const Node* v = n.find(key);
   return v && !v->is_null() ? v->as_string() : std::string();
+}
+
+// XEP-0082 date and time, UTC, to the second.
+std::string xmpp_time(std::chrono::system_clock::time_point t) {
+  std::time_t secs = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char out[32];
+  std::strftime(out, sizeof out, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return out;
 }
 
 bool has_status(const Element& x, std::string_view code) {
@@ -394,19 +405,44 @@ void XMPPPlug::settle(bool acks, const std::string& why) {
     room.joining = false;
     room.occupants.clear();
   }
-  for (auto& [id, p] : pending_) {
-    p->done = true;
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    auto& [id, p] = *it;
     if (acks && p->seq != 0 && p->seq <= session_->acked) {
       // The server took it before the link broke; its reflection (and the
       // room's stanza-id) went with the session. Sending it again would
       // double it.
+      p->done = true;
       p->receipt_id = id;
+    } else if (!stopping_ && !p->room.empty() && rooms_.count(p->room) &&
+               rooms_[p->room].last_live) {
+      // The server may have taken it without telling us: the room's
+      // history on joining again will say (end_catch_up).
+      p->held = true;
+      ++it;
+      continue;
     } else {
+      p->done = true;
       p->error = "link lost: " + why;
     }
+    it = pending_.erase(it);
   }
-  pending_.clear();
   iqs_.clear();
+  progress_.notify();
+}
+
+void XMPPPlug::end_catch_up(Room& room) {
+  room.catching_up = false;
+  const std::string key = xmpp::fold_bare(room.jid);
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    auto& p = it->second;
+    if (!p->held || p->room != key) {
+      ++it;
+      continue;
+    }
+    p->done = true;
+    p->error = "link lost: the room's history after joining again does not have it";
+    it = pending_.erase(it);
+  }
   progress_.notify();
 }
 
@@ -488,9 +524,19 @@ void XMPPPlug::send_join(Room& room) {
   Element p("presence", std::string(xmpp::kNsClient));
   p.set("to", room.jid + "/" + room.nick);
   Element& x = p.add("x", std::string(kNsMuc));
-  // No history on join: what was said while we were away reached the other
-  // side through the outboxes, or was never ours to relay.
-  x.add("history", std::string(kNsMuc)).set("maxstanzas", "0");
+  // No history on a first join: what was said while we were away was
+  // never ours to relay. After a session was lost, what the room said
+  // since the last message we took (a few seconds before, for the clocks'
+  // sake; what we had is recognised by its stanza-id): the server dropped
+  // what it held for the lost session.
+  if (room.last_live) {
+    room.catching_up = true;
+    x.add("history", std::string(kNsMuc))
+        .set("since", xmpp_time(*room.last_live - std::chrono::seconds(5)));
+  } else {
+    room.catching_up = false;
+    x.add("history", std::string(kNsMuc)).set("maxstanzas", "0");
+  }
   if (!room.password.empty()) x.add("password", std::string(kNsMuc), room.password);
   send(std::move(p));
 }
@@ -762,21 +808,25 @@ void XMPPPlug::on_message(const Element& m) {
   bool groupchat = type == "groupchat";
   if (groupchat && !is_room(from_bare)) return;  // a room we are not in
   if (!groupchat && xmpp::fold_bare(from_bare) == xmpp::fold_bare(account_)) return;  // carbons
-  if (const Element* delay = m.child("delay", kNsDelay); delay && groupchat) {
-    // The room's history (we asked for none) is stamped by the room; a
-    // stanza our server sends again on resuming the session (XEP-0198) is
-    // stamped by our server, and is live.
-    std::string by(delay->attr("from"));
-    if (by.empty() || xmpp::fold_bare(by) == xmpp::fold_bare(from_bare)) return;
-  }
   std::string source = source_of(m, groupchat);
   Room* room = groupchat ? find_room(from_bare) : nullptr;
+  bool history = false;
+  if (const Element* delay = m.child("delay", kNsDelay); delay && groupchat) {
+    // The room's history is stamped by the room: dropped unless we asked
+    // for it to catch up (send_join). A stanza our server sends again on
+    // resuming the session (XEP-0198) is stamped by our server, and is live.
+    std::string by(delay->attr("from"));
+    history = by.empty() || xmpp::fold_bare(by) == xmpp::fold_bare(from_bare);
+    if (history && !room->catching_up) return;
+  }
+  if (room && !history) room->last_live = std::chrono::system_clock::now();
 
   // Subject changes. The subject that completes a join is the room's state.
   if (groupchat && m.child("subject") && !m.child("body")) {
     std::string subject(m.child_text("subject"));
     bool change = room->subject_seen;
     room->subject_seen = true;
+    if (!change && room->catching_up) end_catch_up(*room);
     room->subject = subject;
     if (!change || xmpp::resource(from).empty()) return;
     if (std::string(xmpp::resource(from)) == room->nick) return;
@@ -794,14 +844,17 @@ void XMPPPlug::on_message(const Element& m) {
 
   const Element* origin = m.child("origin-id", kNsSid);
   std::string client_id(origin ? origin->attr("id") : m.attr("id"));
+  // (In replayed history, ours may be under the nick we had before.)
   bool ours = groupchat && (std::string(xmpp::resource(from)) == room->nick ||
-                            (puppets_ && puppets_->by_nick(room->jid, xmpp::resource(from))));
+                            (puppets_ && puppets_->by_nick(room->jid, xmpp::resource(from))) ||
+                            (history && pending_.count(client_id)));
   std::string receipt = stanza_id(m, groupchat ? from_bare : account_);
   if (ours) {
     // The room's reflection of what we sent: its stanza-id is the message's
     // id from now on. Not news to anyone.
     auto it = pending_.find(client_id);
     if (it != pending_.end()) {
+      it->second->held = false;
       it->second->receipt_id = receipt.empty() ? client_id : receipt;
       it->second->done = true;
       pending_.erase(it);
@@ -809,6 +862,8 @@ void XMPPPlug::on_message(const Element& m) {
     }
     return;
   }
+  // Replayed history that we took live before the session was lost.
+  if (history && !receipt.empty() && known(source, receipt)) return;
   std::string sender = sender_key(source, m);
   if (receipt.empty()) {
     // No stanza-id from the room: the sender's own id, qualified by sender,
@@ -973,6 +1028,7 @@ void XMPPPlug::on_presence(const Element& p) {
     }
     log()->error("cannot join {}: {}", source, why);
     room.joining = false;
+    if (room.catching_up) end_catch_up(room);
     if (std::none_of(rooms_.begin(), rooms_.end(), [](const auto& r) { return r.second.joining; }))
       set_online(true);
     return;
@@ -1068,6 +1124,7 @@ Task<PutResult> XMPPPlug::send_and_confirm(Posting& post, Element stanza, bool g
   auto pending = std::make_shared<Pending>();
   std::string client_id(stanza.child("origin-id", kNsSid)->attr("id"));
   pending_[client_id] = pending;
+  if (groupchat) pending->room = xmpp::fold_bare(source);
   // No reflection in a chat: its own id is its receipt, known now.
   if (!groupchat && !keep_id) post.announce(id);
   std::string from(stanza.attr("from"));
@@ -1081,18 +1138,45 @@ Task<PutResult> XMPPPlug::send_and_confirm(Posting& post, Element stanza, bool g
   // (XEP-0198; without it, by the write). A link that drops keeps the wait
   // going while the session may resume; confirm-timeout counts only while
   // a link is up.
-  asio::steady_timer bound(host().executor(), confirm_timeout_);
+  asio::steady_timer bound(host().executor());
   auto expired = std::make_shared<bool>(false);
-  bound.async_wait([this, expired, pending, alive = std::weak_ptr<bool>(alive_)](
-                       boost::system::error_code ec) {
-    if (ec || pending->done || alive.expired()) return;
-    *expired = true;
-    progress_.notify();
-  });
+  auto arm = [&] {
+    *expired = false;
+    bound.expires_after(confirm_timeout_);
+    bound.async_wait([this, expired, pending, alive = std::weak_ptr<bool>(alive_)](
+                         boost::system::error_code ec) {
+      if (ec || pending->done || alive.expired()) return;
+      *expired = true;
+      progress_.notify();
+    });
+  };
+  arm();
   auto confirmed = [&] {
     return pending->done || (!groupchat && session_->acked >= pending->seq);
   };
-  while (!confirmed() && !(*expired && connected())) co_await progress_.wait();
+  // With stream management, a stanza our server has not acknowledged on a
+  // live link is still on its way to it (a loaded server reads slowly):
+  // sending it again would double it. The time then counts again from the
+  // server's ack.
+  auto unread = [&] {
+    const xmpp::Session& s = *session_;
+    return s.enabled && pending->seq > s.base && pending->seq > s.acked;
+  };
+  bool waited_for_server = false, rearmed = false;
+  while (!confirmed()) {
+    // (One held for the room's history waits for it, whatever the time.)
+    if (*expired && connected() && !pending->held) {
+      if (unread()) {
+        waited_for_server = true;
+      } else if (waited_for_server && !rearmed) {
+        rearmed = true;
+        arm();
+      } else {
+        break;
+      }
+    }
+    co_await progress_.wait();
+  }
   bound.cancel();
   if (auto it = pending_.find(client_id); it != pending_.end() && it->second == pending) {
     pending_.erase(it);
@@ -1115,8 +1199,17 @@ Task<PutResult> XMPPPlug::send_and_confirm(Posting& post, Element stanza, bool g
     co_return PutResult::delivered();
   }
   if (!pending->done) {
-    co_return PutResult::retry("the room did not reflect our message within " +
-                               std::to_string(confirm_timeout_.count()) + " ms");
+    const xmpp::Session& session = *session_;
+    if (session.enabled && !pending->held && pending->seq > session.base &&
+        pending->seq <= session.acked) {
+      // Our server acknowledged it (XEP-0198): it went on to the room,
+      // which is only slow to reflect it (a loaded server). Sent again, it
+      // would show twice; its own id names it until then.
+      pending->receipt_id = client_id;
+    } else {
+      co_return PutResult::retry("the room did not reflect our message within " +
+                                 std::to_string(confirm_timeout_.count()) + " ms");
+    }
   }
   if (keep_id) {
     post.sent(id);

@@ -104,6 +104,12 @@ class XMPPPlug final : public Plug {
     bool joining = false;
     bool subject_seen = false;  // the subject that completes a join is not a change
     std::string subject;
+    // When we last took a live message from the room; a join after a lost
+    // session asks the room for what it said since (a little before).
+    std::optional<std::chrono::system_clock::time_point> last_live;
+    // Joined with that request, until the subject ends the room's history:
+    // what it replays is taken unless we already had it.
+    bool catching_up = false;
     std::map<std::string, Occupant> occupants;  // by nick
   };
   // What we know of one message: who sent it (a stable key), the id its
@@ -126,6 +132,11 @@ class XMPPPlug final : public Plug {
     std::optional<std::string> receipt_id;
     std::string error;
     bool done = false;
+    std::string room;  // the folded room it went to; empty in a chat
+    // The session it went in was lost before the room reflected it: it
+    // waits for the room's history on joining again, which shows whether the
+    // room had it, so that it is sent again only if not (never twice).
+    bool held = false;
   };
 
   Task<> run();
@@ -134,6 +145,9 @@ class XMPPPlug final : public Plug {
   // what waits for a reflection is settled: delivered if the server
   // acknowledged it (`acks`: the session counted them), else retried.
   void settle(bool acks, const std::string& why);
+  // The room's history after a join is in: what was held for it and not
+  // found there is sent again (retried by the outbox).
+  void end_catch_up(Room& room);
   xmpp::StreamOptions stream_options() const;
   void handle(const xmpp::Element& stanza);
   void on_message(const xmpp::Element& m);
