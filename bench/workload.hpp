@@ -15,6 +15,7 @@
 #pragma once
 
 #include <boost/asio/steady_timer.hpp>
+#include <charconv>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -49,32 +50,41 @@ inline Task<> feed(plugs::MemoryPlug& plug, std::string source, Feed& f) {
   std::vector<std::string> ring(f.change_every ? kRing : 0);  // ids of plain messages
   for (std::size_t i = 0; i < f.n; ++i) {
     AllocCounts before = alloc_count_this_thread();
-    SentPtr sent;
     const bool change =
         f.change_every && i % f.change_every == f.change_every - 1 && f.news > kRing;
-    Message m;
-    m.user = author;
+    // Built in place, as a plug that parses a network event fills in the
+    // message it hands over (no Receipt or Message moved into it).
+    auto sent = std::make_shared<SentMessage>();
+    sent->channel = channel;
+    sent->user = author;
+    auto number = [&](std::string_view text) {
+      char digits[20];
+      auto end = std::to_chars(digits, digits + sizeof digits, i).ptr;
+      std::string out;
+      out.reserve(text.size() + (end - digits));  // one allocation, none if short
+      out.append(text).append(digits, end);
+      return out;
+    };
     if (change) {
       std::size_t back = kRing / 2 + (i * 2654435761u) % (kRing / 2);  // 16k..32k back
       const std::string& target = ring[(f.news - back) % kRing];
       if ((i / f.change_every) % 2 == 0) {
-        m.text = RichText("message " + std::to_string(i) + " (edited)");
-        m.edited = true;
-        sent = std::make_shared<const SentMessage>(Receipt{target, channel, Clock::now(), {}, false},
-                                                   std::move(m));
+        sent->id = target;
+        sent->text = RichText(number("message ").append(" (edited)"));
+        sent->edited = true;
         ++f.edits;
       } else {
-        m.text = RichText("reply " + std::to_string(i));
-        m.reply_to = std::make_shared<const SentMessage>(
-            Receipt{target, channel, Clock::now(), {}, false}, Message{});
-        sent = std::make_shared<const SentMessage>(
-            Receipt{prefix + std::to_string(i), channel, Clock::now(), {}, false}, std::move(m));
+        sent->id = number(prefix);
+        sent->text = RichText(number("reply "));
+        auto parent = std::make_shared<SentMessage>();
+        parent->id = target;
+        parent->channel = channel;
+        sent->reply_to = std::move(parent);
         ++f.replies;
       }
     } else {
-      m.text = RichText("message " + std::to_string(i));
-      sent = std::make_shared<const SentMessage>(
-          Receipt{prefix + std::to_string(i), channel, Clock::now(), {}, false}, std::move(m));
+      sent->id = number(prefix);
+      sent->text = RichText(number("message "));
       if (!ring.empty()) ring[f.news % kRing] = sent->id;
       ++f.news;
     }

@@ -112,14 +112,20 @@ class [[nodiscard]] PutResult {
   }
 
   Kind kind() const { return kind_; }
-  const std::string& reason() const { return reason_; }
+  const std::string& reason() const { return reason_ ? *reason_ : no_reason(); }
   std::chrono::milliseconds after() const { return after_; }
 
  private:
   PutResult(Kind kind, std::string reason, std::chrono::milliseconds after)
-      : kind_(kind), reason_(std::move(reason)), after_(after) {}
+      : kind_(kind),
+        reason_(reason.empty() ? nullptr : std::make_shared<const std::string>(std::move(reason))),
+        after_(after) {}
+  static const std::string& no_reason();
   Kind kind_;
-  std::string reason_;
+  // Null when there is none (every delivered()): a result passes through
+  // several coroutines per message, and moving a pointer costs less than
+  // moving a string.
+  std::shared_ptr<const std::string> reason_;
   std::chrono::milliseconds after_;
 };
 

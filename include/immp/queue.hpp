@@ -6,11 +6,11 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <optional>
 #include <utility>
 
 #include "immp/asio.hpp"
+#include "immp/ring.hpp"
 #include "immp/tasks.hpp"
 
 namespace immp {
@@ -88,7 +88,7 @@ class ConsumerQueue {
  private:
   std::size_t capacity_;
   Overflow overflow_;
-  std::deque<T> items_;
+  Ring<T> items_;  // no allocation per item once warm
   Signal arrived_;
   bool waiting_ = false;
   bool closed_ = false;

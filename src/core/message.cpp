@@ -18,9 +18,7 @@ bool Segment::same_format(const Segment& o) const {
 }
 
 RichText::RichText(std::string plain) {
-  Segment s;
-  s.text = std::move(plain);
-  push(std::move(s));
+  mutate().emplace_back().text = std::move(plain);  // built in place: no Segment moved
 }
 
 RichText::RichText(std::vector<Segment> segments) {

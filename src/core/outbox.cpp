@@ -53,23 +53,24 @@ Outboxes::Box& Outboxes::box(const Channel& channel) {
 }
 
 void Outboxes::post(Channel channel, MessagePtr message, OriginPtr origin) {
-  OutboxEntry entry;
+  ++stats_.queued;
+  Box& b = box(channel);
+  // Made in place: an entry is moved once, into its flight.
+  OutboxEntry& entry = b.entries.emplace_back();
   entry.seq = ++seq_;  // the id is made only if it is ever saved
   entry.channel = std::move(channel);
   entry.message = std::move(message);
   entry.origin = std::move(origin);
   entry.queued_at = core_.now();
-  ++stats_.queued;
-  Box& b = box(entry.channel);
-  enqueue(b, std::move(entry));
+  admit(b);
 }
 
-void Outboxes::enqueue(Box& b, OutboxEntry entry) {
+void Outboxes::admit(Box& b) {
   // Saved at once when it cannot go out soon; otherwise only memory is used.
+  OutboxEntry& entry = b.entries.back();
   if (store_ && !entry.persisted && (b.failing || closing_ || !deliverable(b.channel.plug()))) {
     persist(entry);
   }
-  b.entries.push_back(std::move(entry));
   launch(b);
   const OutboxPolicy& policy = policy_of(b.channel);
   while (b.entries.size() > policy.capacity) {
@@ -146,7 +147,8 @@ Task<> Outboxes::restore(OutboxStore& store) {
     // it listens again.
     if (e.origin) known_owners_.insert(e.origin->owner);
     Box& b = box(e.channel);
-    enqueue(b, std::move(e));
+    b.entries.push_back(std::move(e));
+    admit(b);
   }
   if (!entries.empty()) log_->info("outbox: restored {} undelivered messages", stats_.restored);
 }
@@ -202,34 +204,34 @@ bool Outboxes::drop_expired(Box& b) {
   return true;
 }
 
-Task<PutResult> Outboxes::deliver(Box& b, Flight& f) {
-  OutboxEntry& e = f.entry;
-  if (e.message->deleted) co_return co_await core_.remove_message(b.channel, e.message);
-  PostingState state;
-  state.channel = b.channel;
-  state.message = e.message;
-  state.origin = e.origin;
-  state.parts = std::move(e.parts);
-  state.resume = state.parts.size();
-  if (policy_of(b.channel).pipeline > 1) {
-    state.on_ordered = &Outboxes::on_ordered;
-    state.ordered_context = &f;
-  }
-  PutResult result = PutResult::retry({});
-  try {
-    result = co_await core_.attempt(state);
-  } catch (...) {
-    e.parts = std::move(state.parts);
-    throw;
-  }
-  e.parts = std::move(state.parts);
-  co_return result;
-}
-
+// One coroutine for the whole attempt (not one to deliver and one to catch):
+// every coroutine frame on this path costs each message its set-up.
 Task<> Outboxes::fly(Flight& f) {
+  Box& b = *f.box;
+  OutboxEntry& e = f.entry;
+  PostingState state;
   PutResult result = PutResult::retry({});
   try {
-    result = co_await deliver(*f.box, f);
+    if (e.message->deleted) {
+      result = co_await core_.remove_message(b.channel, e.message);
+    } else {
+      state.channel = b.channel;
+      state.message = e.message;
+      state.origin = e.origin;
+      state.parts = std::move(e.parts);
+      state.resume = state.parts.size();
+      if (policy_of(b.channel).pipeline > 1) {
+        state.on_ordered = &Outboxes::on_ordered;
+        state.ordered_context = &f;
+      }
+      try {
+        result = co_await core_.attempt(state);
+      } catch (...) {
+        e.parts = std::move(state.parts);
+        throw;
+      }
+      e.parts = std::move(state.parts);
+    }
   } catch (const boost::system::system_error& err) {
     // Stopped: the entry stays with the flight, and close() takes it back.
     if (err.code() == asio::error::operation_aborted) throw;
@@ -238,7 +240,7 @@ Task<> Outboxes::fly(Flight& f) {
     result = PutResult::retry(err.what());
   }
   f.result = std::move(result);
-  f.box->landed.notify();
+  b.landed.notify();
 }
 
 void Outboxes::on_ordered(void* flight) {

@@ -15,6 +15,7 @@
 
 #include "immp/backoff.hpp"
 #include "immp/host.hpp"
+#include "immp/ring.hpp"
 #include "immp/tasks.hpp"
 
 namespace immp::detail {
@@ -102,13 +103,19 @@ class Outboxes {
     auto end() const { return live_.end(); }
     auto rbegin() { return live_.rbegin(); }
     auto rend() { return live_.rend(); }
+    // The caller sets the flight's entry (a spare keeps its old strings'
+    // buffers, which the next entry's move-assignment reuses).
     Flight& emplace_back() {
       if (spare_.empty()) return live_.emplace_back();
       live_.splice(live_.end(), spare_, spare_.begin());
-      return live_.back() = Flight{};
+      return live_.back();
     }
     void pop_front() {
-      live_.front() = Flight{};  // lets go of the message now
+      Flight& f = live_.front();
+      f.entry.message.reset();  // lets go of the message now
+      f.entry.origin.reset();
+      f.result.reset();
+      f.ordered = false;
       spare_.splice(spare_.end(), live_, live_.begin());
     }
     void clear() {
@@ -124,7 +131,7 @@ class Outboxes {
     Box(Executor ex, Channel c, Backoff b)
         : channel(std::move(c)), wake(ex), landed(ex), backoff(b) {}
     Channel channel;
-    std::deque<OutboxEntry> entries;
+    Ring<OutboxEntry> entries;  // no allocation per message once warm
     // In flight, oldest first; several only for a plug that pipelines.
     FlightList flights;
     Signal wake;  // an entry arrived, the plug came back, or a retry is due
@@ -136,7 +143,8 @@ class Outboxes {
     Backoff backoff;
   };
   Box& box(const Channel& channel);
-  void enqueue(Box& box, OutboxEntry entry);
+  // Takes in the entry just added at the back of the box.
+  void admit(Box& box);
   void save_all(Box& box);
   void persist(OutboxEntry& entry);
   void finish(Box& box, OutboxEntry& entry);
@@ -156,7 +164,6 @@ class Outboxes {
   Task<> ground(Box& box);
   // Entries of flights that never ended (stopped) go back to the box.
   void reclaim(Box& box);
-  Task<PutResult> deliver(Box& box, Flight& flight);
   Task<> pause(Box& box, std::chrono::milliseconds delay);
   std::string next_id();
 

@@ -6,6 +6,11 @@
 
 namespace immp {
 
+const std::string& PutResult::no_reason() {
+  static const std::string empty;
+  return empty;
+}
+
 Plug::Plug(const Init& init)
     : Openable(init, "immp.plug." + init.name),
       core_(std::make_unique<detail::PlugCore>(init.host.executor())),

@@ -13,6 +13,7 @@
 
 #include "immp/hook.hpp"
 #include "immp/message.hpp"
+#include "immp/ring.hpp"
 #include "immp/tasks.hpp"
 
 namespace immp::detail {
@@ -51,7 +52,7 @@ struct PlugCore {
   explicit PlugCore(Executor ex) : arrived(ex), drained(ex), idle(ex) {}
 
   // Inbound: filled by Plug::queue(), emptied by the host's reader.
-  std::deque<SentPtr> inbox;
+  Ring<SentPtr> inbox;
   Signal arrived;
   bool reader_waiting = false;
   Signal drained;

@@ -86,16 +86,18 @@ class MemoryPlug final : public Plug {
   // Unique across restarts, as a real network's ids are; short (base 36),
   // as most networks' are, so that they fit in a string without the heap.
   static std::string base36(std::uint64_t n) {
-    std::string out;
+    char digits[13];  // 36^13 > 2^64
+    char* first = std::end(digits);
     do {
-      out.insert(out.begin(), "0123456789abcdefghijklmnopqrstuvwxyz"[n % 36]);
+      *--first = "0123456789abcdefghijklmnopqrstuvwxyz"[n % 36];
       n /= 36;
     } while (n > 0);
-    return out;
+    return std::string(first, std::end(digits));
   }
   std::string next_id() {
-    std::string id = run_;
-    id += base36(++counter_);
+    std::string id;
+    id.reserve(run_.size() + 13);
+    id.append(run_).append(base36(++counter_));
     return id;
   }
 
