@@ -407,33 +407,48 @@ Task<Response> WebUIHook::get_login(Request& r) {
   if (!setup_token_.empty()) co_return redirect(route_ + "/setup");
   // Login CSRF: the form's token must match this cookie, which only a
   // page of ours can have set.
+  co_return fresh_form(r, &WebUIHook::login_page, 200, "");
+}
+
+Response WebUIHook::fresh_form(Request& r, FormPage page, int status,
+                               std::string_view error) const {
   std::string csrf = random_token();
-  Response res = login_page(200, "", csrf);
+  Response res = (this->*page)(status, error, csrf);
   res.headers.emplace_back("Set-Cookie", cookie(kLoginCookie, csrf, r.tls, std::chrono::hours(1)));
-  co_return res;
+  return res;
+}
+
+std::optional<Response> WebUIHook::refuse_form(Request& r,
+                                               const std::map<std::string, std::string>& form,
+                                               FormPage page, std::string_view what,
+                                               std::string_view secrets) {
+  std::string expected = cookie_value(r, kLoginCookie);
+  auto csrf = form.find("csrf");
+  if (expected.empty() || csrf == form.end() || !same_secret(csrf->second, expected)) {
+    log()->warn("a {} without the form's CSRF token from {} was refused", what, r.remote);
+    return fresh_form(r, page, 403, "This form has expired or came from elsewhere: try again.");
+  }
+  if (auto wait = limiter_.wait(address_of(r)); wait.count() > 0) {
+    Response res = fresh_form(
+        r, page, 429, fmt::format("Too many wrong {}: try again in {} s.", secrets, wait.count()));
+    res.headers.emplace_back("Retry-After", std::to_string(wait.count()));
+    return res;
+  }
+  return std::nullopt;
+}
+
+Response WebUIHook::start_session(Request& r) {
+  auto [id, session_csrf] = sessions_.create();
+  Response res = redirect(route_);
+  res.headers.emplace_back("Set-Cookie", cookie(kCookie, id, r.tls, sessions_.lifetime()));
+  res.headers.emplace_back("Set-Cookie", cookie(kLoginCookie, "", r.tls, std::chrono::seconds(0)));
+  return res;
 }
 
 Task<Response> WebUIHook::post_login(Request& r) {
   auto form = parse_form(r.body);
-  std::string address = address_of(r);
-  auto fresh = [&](int status, std::string_view error) {
-    std::string csrf = random_token();
-    Response res = login_page(status, error, csrf);
-    res.headers.emplace_back("Set-Cookie",
-                             cookie(kLoginCookie, csrf, r.tls, std::chrono::hours(1)));
-    return res;
-  };
-  std::string expected = cookie_value(r, kLoginCookie);
-  auto csrf = form.find("csrf");
-  if (expected.empty() || csrf == form.end() || !same_secret(csrf->second, expected)) {
-    log()->warn("a login without the login form's CSRF token from {} was refused", r.remote);
-    co_return fresh(403, "This login form has expired or came from elsewhere: try again.");
-  }
-  if (auto wait = limiter_.wait(address); wait.count() > 0) {
-    Response res =
-        fresh(429, fmt::format("Too many wrong passwords: try again in {} s.", wait.count()));
-    res.headers.emplace_back("Retry-After", std::to_string(wait.count()));
-    co_return res;
+  if (auto refused = refuse_form(r, form, &WebUIHook::login_page, "login", "passwords")) {
+    co_return std::move(*refused);
   }
   auto password = form.find("password");
   bool right = false;
@@ -443,16 +458,12 @@ Task<Response> WebUIHook::post_login(Request& r) {
     right = co_await check_password(std::move(given));
   }
   if (!right) {
-    limiter_.failed(address);
+    limiter_.failed(address_of(r));
     log()->warn("a wrong admin password from {}", r.remote);
-    co_return fresh(401, "Wrong password.");
+    co_return fresh_form(r, &WebUIHook::login_page, 401, "Wrong password.");
   }
-  auto [id, session_csrf] = sessions_.create();
   log()->info("admin logged in from {}", r.remote);
-  Response res = redirect(route_);
-  res.headers.emplace_back("Set-Cookie", cookie(kCookie, id, r.tls, sessions_.lifetime()));
-  res.headers.emplace_back("Set-Cookie", cookie(kLoginCookie, "", r.tls, std::chrono::seconds(0)));
-  co_return res;
+  co_return start_session(r);
 }
 
 Task<Response> WebUIHook::post_logout(Request& r) {
@@ -487,38 +498,21 @@ Response WebUIHook::setup_page(int status, std::string_view error, const std::st
 
 Task<Response> WebUIHook::get_setup(Request& r) {
   if (setup_token_.empty()) co_return redirect(route_ + "/login");
-  std::string csrf = random_token();
-  Response res = setup_page(200, "", csrf);
-  res.headers.emplace_back("Set-Cookie", cookie(kLoginCookie, csrf, r.tls, std::chrono::hours(1)));
-  co_return res;
+  co_return fresh_form(r, &WebUIHook::setup_page, 200, "");
 }
 
 Task<Response> WebUIHook::post_setup(Request& r) {
   if (setup_token_.empty()) co_return redirect(route_ + "/login");
   auto form = parse_form(r.body);
-  std::string address = address_of(r);
   auto fresh = [&](int status, std::string_view error) {
-    std::string csrf = random_token();
-    Response res = setup_page(status, error, csrf);
-    res.headers.emplace_back("Set-Cookie",
-                             cookie(kLoginCookie, csrf, r.tls, std::chrono::hours(1)));
-    return res;
+    return fresh_form(r, &WebUIHook::setup_page, status, error);
   };
-  std::string expected = cookie_value(r, kLoginCookie);
-  auto csrf = form.find("csrf");
-  if (expected.empty() || csrf == form.end() || !same_secret(csrf->second, expected)) {
-    log()->warn("a password setup without the form's CSRF token from {} was refused", r.remote);
-    co_return fresh(403, "This form has expired or came from elsewhere: try again.");
-  }
   // Wrong tokens count as wrong passwords: the token is a password too.
-  if (auto wait = limiter_.wait(address); wait.count() > 0) {
-    Response res =
-        fresh(429, fmt::format("Too many wrong tokens: try again in {} s.", wait.count()));
-    res.headers.emplace_back("Retry-After", std::to_string(wait.count()));
-    co_return res;
+  if (auto refused = refuse_form(r, form, &WebUIHook::setup_page, "password setup", "tokens")) {
+    co_return std::move(*refused);
   }
   if (!same_secret(form["token"], setup_token_)) {
-    limiter_.failed(address);
+    limiter_.failed(address_of(r));
     log()->warn("a wrong admin setup token from {}", r.remote);
     co_return fresh(401, "Wrong setup token: copy it from immp's log.");
   }
@@ -539,11 +533,7 @@ Task<Response> WebUIHook::post_setup(Request& r) {
   updated.set("password", hash_);
   set_config(std::move(updated));
   log()->warn("the admin password was set from {} (saved in the config with immp -w)", r.remote);
-  auto [id, session_csrf] = sessions_.create();
-  Response res = redirect(route_);
-  res.headers.emplace_back("Set-Cookie", cookie(kCookie, id, r.tls, sessions_.lifetime()));
-  res.headers.emplace_back("Set-Cookie", cookie(kLoginCookie, "", r.tls, std::chrono::seconds(0)));
-  co_return res;
+  co_return start_session(r);
 }
 
 // ---- the page ----------------------------------------------------------------

@@ -132,6 +132,19 @@ class WebUIHook final : public ResourceHook {
 
   web::Response login_page(int status, std::string_view error, const std::string& csrf) const;
   web::Response setup_page(int status, std::string_view error, const std::string& csrf) const;
+  // The two password forms (login, first-start setup) share their checks.
+  using FormPage = web::Response (WebUIHook::*)(int, std::string_view, const std::string&) const;
+  // The form again, with a fresh CSRF token and its cookie.
+  web::Response fresh_form(web::Request& request, FormPage page, int status,
+                           std::string_view error) const;
+  // A post of a password form without the form's CSRF token, or from an
+  // address over the limit of wrong `secrets`: the answer that refuses it.
+  std::optional<web::Response> refuse_form(web::Request& request,
+                                           const std::map<std::string, std::string>& form,
+                                           FormPage page, std::string_view what,
+                                           std::string_view secrets);
+  // A new admin session: to the main page with its cookie, the form's cleared.
+  web::Response start_session(web::Request& request);
   web::Response main_page(const std::string& csrf, std::string_view notice) const;
   std::string state_json() const;
   // The page's whole picture (plugs, hooks, channels, recent changes,
