@@ -120,6 +120,7 @@ Task<> Bus::fan_out(const EventPtr& event) {
     }
     if (!wanted) continue;
     if (sub->queue_.push(event)) ++sub->accepted_;
+    sub->pushed();
   }
   if (keep_) {
     kept_.push_back(event);

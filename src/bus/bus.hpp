@@ -51,11 +51,21 @@ class Subscriber {
   std::uint64_t take_missed() { return std::exchange(missed_, 0) + queue_.take_unreported(); }
   // Events delivered to this subscriber's queue so far.
   std::uint64_t accepted() const { return accepted_; }
+  // A signal the bus notifies after each push (and when a push closes the
+  // queue), so that a consumer that waits on other things too (control
+  // frames) waits on one signal rather than racing two waits. Must outlive
+  // the subscriber's use by the bus, or be cleared.
+  void set_waker(Signal* waker) { waker_ = waker; }
 
  private:
   friend class Bus;
+  void pushed() {
+    if (waker_) waker_->notify();
+  }
+
   SubscriberOptions options_;
   ConsumerQueue<EventPtr> queue_;
+  Signal* waker_ = nullptr;
   std::uint64_t missed_ = 0;
   std::uint64_t accepted_ = 0;
 };

@@ -3,7 +3,6 @@
 #include <array>
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/json.hpp>
@@ -25,7 +24,6 @@
 namespace immp::operators {
 
 namespace json = boost::json;
-using namespace asio::experimental::awaitable_operators;
 
 namespace {
 
@@ -77,7 +75,14 @@ Connection::Connection(Context& context, asio::local::stream_protocol::socket so
       wake_(context.host.executor()),
       writer_ended_(context.host.executor()) {}
 
-Connection::~Connection() = default;
+Connection::~Connection() { drop_subscriber(); }
+
+void Connection::drop_subscriber() {
+  // The bus may still hold the subscriber for a moment (a fan-out in
+  // progress): it must not notify our signal after we are gone.
+  if (subscriber_) subscriber_->set_waker(nullptr);
+  subscriber_.reset();
+}
 
 std::size_t Connection::queued() const { return subscriber_ ? subscriber_->queue().size() : 0; }
 
@@ -135,7 +140,7 @@ Task<> Connection::run() {
     }
   }
   if (operator_) operator_->detach(this);
-  subscriber_.reset();
+  drop_subscriber();
   closing_ = true;
   wake_.notify();
   while (!writer_done_) co_await writer_ended_.wait();
@@ -165,7 +170,7 @@ Task<> Connection::writer([[maybe_unused]] std::shared_ptr<Connection> self) {
       }
       if (batch.empty() && subscriber_->queue().closed()) {
         operator_->log()->warn("fell behind with a full queue (overflow: disconnect): disconnected");
-        subscriber_.reset();
+        drop_subscriber();
         batch = R"({"op":"error","error":"your queue was full (overflow: disconnect): reconnect and resume with since","field":""})";
         batch += '\n';
         closing_ = true;
@@ -173,13 +178,8 @@ Task<> Connection::writer([[maybe_unused]] std::shared_ptr<Connection> self) {
     }
     if (batch.empty()) {
       if (closing_) break;
-      if (deliver) {
-        auto sub = subscriber_;
-        auto either = (sub->queue().wait() || wake_.wait());
-        co_await std::move(either);
-      } else {
-        co_await wake_.wait();
-      }
+      // The bus notifies wake_ too when it pushes to our subscriber.
+      co_await wake_.wait();
       continue;
     }
     auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(batch), asio::as_tuple(asio::use_awaitable));
@@ -254,7 +254,7 @@ Task<> Connection::handle_frame(json::object& frame) {
   } else if (op == "subscribe") {
     on_subscribe(frame, ref);
   } else if (op == "unsubscribe") {
-    subscriber_.reset();
+    drop_subscriber();
     operator_->set_subscriber(nullptr);
   } else if (op == "send") {
     auto s = on_send(frame, ref);
@@ -385,7 +385,9 @@ void Connection::on_subscribe(const json::object& frame, const json::value* ref)
     o.own_events = own->get_bool();
   }
   std::string describe = o.filter.describe();
+  drop_subscriber();
   subscriber_ = ctx_.bus.subscribe(std::move(o));
+  subscriber_->set_waker(&wake_);
   operator_->set_subscriber(subscriber_);
   operator_->log()->info("subscribed: {}", describe.empty() ? "everything" : describe);
   reply(json::object{{"op", "subscribed"}, {"seq", ctx_.bus.last_seq()}}, ref);

@@ -58,6 +58,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void on_config(const boost::json::object& frame, const boost::json::value* ref);
   void error(std::string field, std::string problem, const boost::json::value* ref);
   void reply(boost::json::object frame, const boost::json::value* ref);
+  void drop_subscriber();
 
   Context& ctx_;
   asio::local::stream_protocol::socket socket_;
