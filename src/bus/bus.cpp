@@ -1,5 +1,7 @@
 #include "bus/bus.hpp"
 
+#include <array>
+
 #include <fmt/format.h>
 #include <boost/container/small_vector.hpp>
 #include <boost/json.hpp>
@@ -10,7 +12,13 @@ namespace json = boost::json;
 
 const std::string& envelope_line(const Event& event) {
   if (event.envelope.empty() && event.sent) {
-    event.envelope = json::serialize(to_envelope(*event.sent, event.seq));
+    // Built, serialised and dropped at once: the tree comes from a buffer
+    // on the stack (spilling to the heap for large messages), not from
+    // one allocation per node.
+    std::array<unsigned char, 8192> buffer;
+    json::monotonic_resource arena(buffer.data(), buffer.size());
+    json::object envelope = to_envelope(*event.sent, event.seq, &arena);
+    event.envelope = json::serialize(envelope);
   }
   return event.envelope;
 }

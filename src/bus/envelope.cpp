@@ -2,7 +2,6 @@
 
 #include <any>
 #include <array>
-#include <ctime>
 
 #include <fmt/format.h>
 #include <boost/json.hpp>
@@ -20,17 +19,19 @@ constexpr std::array<std::string_view, kKinds> kKindNames = {"message", "edit", 
                                                              "join",    "part", "reaction"};
 
 // RFC 3339 in UTC with milliseconds, as CloudEvents wants `time`.
+// "2026-12-02T11:28:56.123Z": civil-date arithmetic, not gmtime_r, which
+// takes the time zone lock at every call.
 std::string rfc3339(Clock::time_point at) {
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(at.time_since_epoch()).count();
-  std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  int frac = static_cast<int>(ms % 1000);
-  if (frac < 0) frac += 1000, --secs;
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
-  return buf;
+  using namespace std::chrono;
+  auto ms = floor<milliseconds>(at.time_since_epoch());
+  sys_days day = floor<days>(sys_time<milliseconds>(ms));
+  year_month_day ymd(day);
+  auto in_day = ms - duration_cast<milliseconds>(day.time_since_epoch());
+  hh_mm_ss<milliseconds> hms(in_day);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", static_cast<int>(ymd.year()),
+                     static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                     hms.hours().count(), hms.minutes().count(), hms.seconds().count(),
+                     hms.subseconds().count());
 }
 
 // The network's payload, when it is something JSON can carry.
@@ -291,11 +292,11 @@ std::string source_of(const Channel& channel) {
   return out;
 }
 
-json::object to_envelope(const SentMessage& sent, std::uint64_t seq) {
-  json::object data = sent_to_json(sent);
+json::object to_envelope(const SentMessage& sent, std::uint64_t seq, const json::storage_ptr& sp) {
+  json::object data = sent_to_json(sent, sp);
   if (sent.text) data["plain"] = sent.plain();
   if (auto raw = raw_json(sent.raw)) data["raw"] = std::move(*raw);
-  json::object e;
+  json::object e(sp);
   e.reserve(9);
   e["specversion"] = "1.0";
   e["immpversion"] = kEnvelopeVersion;

@@ -41,7 +41,8 @@ std::string source_of(const Channel& channel);
 
 // The envelope of one message of the stream. `seq` is the bus's number for
 // it (the event id, and a subscriber's resume cursor).
-boost::json::object to_envelope(const SentMessage& sent, std::uint64_t seq);
+boost::json::object to_envelope(const SentMessage& sent, std::uint64_t seq,
+                                const boost::json::storage_ptr& sp = {});
 
 // A problem with what an operator sent: the field (a dotted path from the
 // frame, "event.data.text[0].bold") and what is wrong with it.

@@ -2,6 +2,7 @@
 
 #include <nats/nats.h>
 
+#include <array>
 #include <atomic>
 #include <deque>
 #include <mutex>
@@ -627,7 +628,9 @@ void NatsHook::Impl::publish(Item& item) {
   // Nats-Msg-Id and the bridges' dedupe key.
   u.id = fmt::format("{}-{}-{}", s.subjects.prefix, boot, n);
   u.subject = s.subjects.event(sent.channel, bus::kind_of(sent));
-  json::object env = bus::to_envelope(sent, n);
+  std::array<unsigned char, 8192> buffer;  // the envelope's tree, dropped once serialised
+  json::monotonic_resource arena(buffer.data(), buffer.size());
+  json::object env = bus::to_envelope(sent, n, &arena);
   env["id"] = u.id;
   u.body = json::serialize(env);
   u.relayed = std::move(item.relayed);

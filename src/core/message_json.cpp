@@ -27,10 +27,11 @@ bool flag(const json::object& o, std::string_view key) {
   return v && v->is_bool() && v->as_bool();
 }
 
-json::array rich_to_json(const RichText& text) {
-  json::array out;
+json::array rich_to_json(const RichText& text, const json::storage_ptr& sp) {
+  json::array out(sp);
+  out.reserve(text.segments().size());
   for (const auto& s : text.segments()) {
-    json::object seg{{"text", s.text}};
+    json::object seg({{"text", s.text}}, sp);
     if (s.bold) seg["bold"] = true;
     if (s.italic) seg["italic"] = true;
     if (s.underline) seg["underline"] = true;
@@ -38,7 +39,7 @@ json::array rich_to_json(const RichText& text) {
     if (s.code) seg["code"] = true;
     if (s.pre) seg["pre"] = true;
     if (!s.link.empty()) seg["link"] = s.link;
-    if (s.mention) seg["mention"] = user_to_json(*s.mention);
+    if (s.mention) seg["mention"] = user_to_json(*s.mention, sp);
     out.push_back(std::move(seg));
   }
   return out;
@@ -66,12 +67,13 @@ RichText rich_from_json(const json::value& v, const Host& host) {
 
 constexpr std::string_view kFileTypes[] = {"file", "image", "video", "audio", "voice", "sticker"};
 
-json::object file_to_json(const File& f) {
-  json::object o{{"type", "file"},
-                 {"kind", kFileTypes[static_cast<std::size_t>(f.type)]},
-                 {"title", f.title},
-                 {"url", f.url},
-                 {"path", f.path}};
+json::object file_to_json(const File& f, const json::storage_ptr& sp) {
+  json::object o({{"type", "file"},
+                  {"kind", kFileTypes[static_cast<std::size_t>(f.type)]},
+                  {"title", f.title},
+                  {"url", f.url},
+                  {"path", f.path}},
+                 sp);
   if (!f.mime.empty()) o["mime"] = f.mime;
   if (f.size) o["size"] = *f.size;
   if (f.origin) o["origin"] = plug_name(f.origin);
@@ -101,8 +103,8 @@ File file_from_json(const json::object& o, const Host& host) {
   return f;
 }
 
-json::object channel_to_json(const Channel& c) {
-  return {{"plug", plug_name(c.handle)}, {"source", c.source}};
+json::object channel_to_json(const Channel& c, const json::storage_ptr& sp) {
+  return json::object({{"plug", plug_name(c.handle)}, {"source", c.source}}, sp);
 }
 
 Channel channel_from_json(const json::value& v, const Host& host) {
@@ -112,8 +114,8 @@ Channel channel_from_json(const json::value& v, const Host& host) {
 
 }  // namespace
 
-json::object user_to_json(const User& u) {
-  json::object o{{"id", u.id}, {"plug", plug_name(u.handle)}};
+json::object user_to_json(const User& u, const json::storage_ptr& sp) {
+  json::object o({{"id", u.id}, {"plug", plug_name(u.handle)}}, sp);
   if (!u.username.empty()) o["username"] = u.username;
   if (!u.real_name.empty()) o["real_name"] = u.real_name;
   if (!u.avatar.empty()) o["avatar"] = u.avatar;
@@ -136,45 +138,46 @@ UserPtr user_from_json(const json::value& v, const Host& host) {
   return u;
 }
 
-json::object message_to_json(const Message& m) {
-  json::object o;
-  if (m.text) o["text"] = rich_to_json(*m.text);
-  if (m.user) o["user"] = user_to_json(*m.user);
+json::object message_to_json(const Message& m, const json::storage_ptr& sp) {
+  json::object o(sp);
+  if (m.text) o["text"] = rich_to_json(*m.text, sp);
+  if (m.user) o["user"] = user_to_json(*m.user, sp);
   if (m.action) o["action"] = true;
   if (m.edited) o["edited"] = true;
   if (m.deleted) o["deleted"] = true;
-  if (m.reply_to) o["reply_to"] = sent_to_json(*m.reply_to);
+  if (m.reply_to) o["reply_to"] = sent_to_json(*m.reply_to, sp);
   if (!m.thread.empty()) o["thread"] = m.thread;
   if (m.reaction) {
-    json::object r{{"emoji", m.reaction->emoji}};
+    json::object r({{"emoji", m.reaction->emoji}}, sp);
     if (m.reaction->removed) r["removed"] = true;
-    if (m.reaction->on) r["on"] = sent_to_json(*m.reaction->on);
+    if (m.reaction->on) r["on"] = sent_to_json(*m.reaction->on, sp);
     o["reaction"] = std::move(r);
   }
-  auto users = [](const std::vector<UserPtr>& list) {
-    json::array a;
-    for (const auto& u : list) a.push_back(user_to_json(*u));
+  auto users = [&sp](const std::vector<UserPtr>& list) {
+    json::array a(sp);
+    for (const auto& u : list) a.push_back(user_to_json(*u, sp));
     return a;
   };
   if (!m.joined.empty()) o["joined"] = users(m.joined);
   if (!m.left.empty()) o["left"] = users(m.left);
   if (m.title) o["title"] = *m.title;
   if (!m.attachments.empty()) {
-    json::array a;
+    json::array a(sp);
     for (const auto& att : m.attachments) {
       if (const auto* f = std::get_if<File>(&att)) {
-        a.push_back(file_to_json(*f));
+        a.push_back(file_to_json(*f, sp));
       } else if (const auto* l = std::get_if<Location>(&att)) {
-        a.push_back(json::object{{"type", "location"},
-                                 {"latitude", l->latitude},
-                                 {"longitude", l->longitude},
-                                 {"name", l->name},
-                                 {"address", l->address}});
+        a.push_back(json::object({{"type", "location"},
+                                  {"latitude", l->latitude},
+                                  {"longitude", l->longitude},
+                                  {"name", l->name},
+                                  {"address", l->address}},
+                                 sp));
       } else if (const auto* fwd = std::get_if<std::shared_ptr<const Message>>(&att); *fwd) {
         // A forwarded SentMessage keeps its receipt: where, when and as
         // what it was first posted.
         const auto* sent = dynamic_cast<const SentMessage*>(fwd->get());
-        json::object f = sent ? sent_to_json(*sent) : message_to_json(**fwd);
+        json::object f = sent ? sent_to_json(*sent, sp) : message_to_json(**fwd, sp);
         f["type"] = "message";
         if (sent) f["sent"] = true;
         a.push_back(std::move(f));
@@ -185,10 +188,10 @@ json::object message_to_json(const Message& m) {
   return o;
 }
 
-json::object sent_to_json(const SentMessage& s) {
-  json::object o = message_to_json(s);
+json::object sent_to_json(const SentMessage& s, const json::storage_ptr& sp) {
+  json::object o = message_to_json(s, sp);
   o["id"] = s.id;
-  o["channel"] = channel_to_json(s.channel);
+  o["channel"] = channel_to_json(s.channel, sp);
   o["at"] = std::chrono::duration_cast<std::chrono::milliseconds>(s.at.time_since_epoch()).count();
   if (!s.revision.empty()) o["revision"] = s.revision;
   if (s.Receipt::deleted) o["receipt_deleted"] = true;

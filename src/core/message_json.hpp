@@ -9,10 +9,12 @@
 
 namespace immp {
 
-boost::json::object user_to_json(const User& user);
-boost::json::object message_to_json(const Message& msg);
+// `sp`: where the JSON's memory comes from (e.g. a monotonic buffer for
+// JSON that is serialised at once and dropped).
+boost::json::object user_to_json(const User& user, const boost::json::storage_ptr& sp = {});
+boost::json::object message_to_json(const Message& msg, const boost::json::storage_ptr& sp = {});
 // Includes the receipt fields (id, channel, at, revision, deleted).
-boost::json::object sent_to_json(const SentMessage& sent);
+boost::json::object sent_to_json(const SentMessage& sent, const boost::json::storage_ptr& sp = {});
 
 // The reverse; plugs are found by name in `host`. A channel or user whose
 // plug no longer exists keeps a null plug. Throws std::invalid_argument for
