@@ -1,14 +1,21 @@
 // web: the API plug on the web server, measured from outside over loopback.
 //
 //   post_per_s     POSTs answered per second: IMMP_BENCH_WEB_CONNS (64)
-//                  keep-alive connections posting for 2 s, each waiting
-//                  for its answer before the next
+//                  keep-alive connections posting for
+//                  IMMP_BENCH_WEB_POST_SECONDS (2), each waiting for its
+//                  answer before the next
+//   post_cpu_us    the server's CPU time (user + system) per POST
 //   fanout_p50_ms  delivery latency of the stream: IMMP_BENCH_WEB_CLIENTS
 //   fanout_p99_ms  (1000) WebSocket clients subscribed while
 //                  IMMP_BENCH_WEB_RATE (1000) messages/s are posted for
 //                  IMMP_BENCH_WEB_SECONDS (3); from the POST being written
 //                  to each client reading the event
-//   delivered      the share of (messages x clients) that arrived
+//   posted         messages the paced poster got a 201 for
+//   delivered      the share of (posted x clients) that arrived
+//   lagged         clients told they lagged (then disconnected)
+//   closed         clients whose connection ended otherwise before the end
+//   fanout_cpu_us  the server's CPU time per delivery (one event to one
+//                  client), over the fan-out phase
 //   peak_rss_mb    the server process's peak (the clients run in another)
 //
 // The server (host, web server, API plug, no database) runs in this
@@ -93,6 +100,10 @@ struct Fanout {
   std::size_t ready = 0;
   std::size_t done = 0;
   std::uint64_t received = 0;
+  std::size_t lagged = 0;
+  std::size_t closed = 0;
+  std::uint64_t posted = 0;
+  bool posting = true;
 };
 
 Task<> stream_client(tcp::endpoint ep, std::size_t expect, Fanout& f) {
@@ -108,10 +119,24 @@ Task<> stream_client(tcp::endpoint ep, std::size_t expect, Fanout& f) {
   b.consume(b.size());
   ++f.ready;
   constexpr std::string_view kPlain = "\"plain\":\"";
+  bool lagged = false;
   for (std::size_t got = 0; got < expect; ++got) {
-    co_await ws.async_read(b, kAwait);
+    auto [ec, n] = co_await ws.async_read(b, asio::as_tuple(kAwait));
+    if (ec) {
+      // Gone before the end: a lagged client was told so first.
+      if (!lagged) ++f.closed;
+      ++f.done;
+      co_return;
+    }
     std::int64_t now = now_ns();
     std::string_view frame(static_cast<const char*>(b.data().data()), b.size());
+    if (frame.find("\"stream\":\"lagged\"") != std::string_view::npos) {
+      ++f.lagged;
+      lagged = true;
+      b.consume(b.size());
+      --got;
+      continue;
+    }
     auto at = frame.find(kPlain);
     if (at != std::string_view::npos) {
       std::int64_t sent = std::strtoll(frame.data() + at + kPlain.size(), nullptr, 10);
@@ -119,11 +144,13 @@ Task<> stream_client(tcp::endpoint ep, std::size_t expect, Fanout& f) {
     }
     ++f.received;
     b.consume(b.size());
+    // The poster may have had fewer answered than planned.
+    if (!f.posting && got + 1 >= f.posted) break;
   }
   ++f.done;
 }
 
-Task<> paced_poster(tcp::endpoint ep, std::size_t rate, std::size_t total) {
+Task<> paced_poster(tcp::endpoint ep, std::size_t rate, std::size_t total, Fanout& f) {
   beast::tcp_stream s(co_await asio::this_coro::executor);
   co_await s.async_connect(ep, kAwait);
   beast::flat_buffer buf;
@@ -137,7 +164,9 @@ Task<> paced_poster(tcp::endpoint ep, std::size_t rate, std::size_t total) {
     co_await http::async_write(s, req, kAwait);
     http::response<http::string_body> res;
     co_await http::async_read(s, buf, res, kAwait);
+    if (res.result_int() == 201) ++f.posted;
   }
+  f.posting = false;
 }
 
 double percentile(std::vector<double>& v, double p) {
@@ -147,8 +176,15 @@ double percentile(std::vector<double>& v, double p) {
   return v[k];
 }
 
-// The child: the load generator. Returns "post_per_s p50 p99 delivered".
-std::string run_clients(int port) {
+// Tells the server's side which phase the clients are in ('P' posting,
+// 'F' fan-out, 'E' end), so that it can measure its own CPU time in each.
+void mark(int fd, char phase) {
+  if (write(fd, &phase, 1) != 1) std::_Exit(1);
+}
+
+// The child: the load generator. Returns
+// "post_per_s posts p50 p99 delivered posted lagged closed".
+std::string run_clients(int port, int phases) {
   raise_fd_limit();
   const std::size_t conns = env_size("IMMP_BENCH_WEB_CONNS", 64);
   const std::size_t clients = env_size("IMMP_BENCH_WEB_CLIENTS", 1000);
@@ -166,11 +202,14 @@ std::string run_clients(int port) {
   };
 
   std::uint64_t posted = 0;
-  auto end = Steady::now() + std::chrono::seconds(2);
+  const std::size_t post_seconds = env_size("IMMP_BENCH_WEB_POST_SECONDS", 2);
+  mark(phases, 'P');
+  auto end = Steady::now() + std::chrono::seconds(post_seconds);
   Stopwatch post_clock;
   for (std::size_t i = 0; i < conns; ++i) asio::co_spawn(io, poster(ep, end, posted), fail);
   io.run();
   double post_per_s = static_cast<double>(posted) / post_clock.seconds();
+  mark(phases, 'F');  // the connections of the fan-out are made in it
 
   io.restart();
   Fanout f;
@@ -179,25 +218,32 @@ std::string run_clients(int port) {
   for (std::size_t i = 0; i < clients; ++i) asio::co_spawn(io, stream_client(ep, total, f), fail);
   while (f.ready < clients && io.run_one_for(std::chrono::seconds(10))) {
   }
-  asio::co_spawn(io, paced_poster(ep, rate, total), fail);
+  mark(phases, 'S');
+  asio::co_spawn(io, paced_poster(ep, rate, total, f), fail);
   auto deadline = Steady::now() + std::chrono::seconds(seconds + 20);
   while (f.done < clients && Steady::now() < deadline) io.run_one_for(std::chrono::milliseconds(100));
-  double delivered = static_cast<double>(f.received) / static_cast<double>(clients * total);
+  mark(phases, 'E');
+  double delivered = f.posted ? static_cast<double>(f.received) /
+                                    static_cast<double>(clients * f.posted)
+                              : 0;
   double p50 = percentile(f.latencies_ms, 0.50);
   double p99 = percentile(f.latencies_ms, 0.99);
   char out[256];
-  std::snprintf(out, sizeof out, "%.0f %.3f %.3f %.4f\n", post_per_s, p50, p99, delivered);
+  std::snprintf(out, sizeof out, "%.0f %llu %.3f %.3f %.4f %llu %zu %zu %llu\n", post_per_s,
+                static_cast<unsigned long long>(posted), p50, p99, delivered,
+                static_cast<unsigned long long>(f.posted), f.lagged, f.closed,
+                static_cast<unsigned long long>(f.received));
   return out;
 }
 
 int web(int, char**) {
-  int to_child[2], to_parent[2];
-  if (pipe(to_child) != 0 || pipe(to_parent) != 0) return 1;
+  int to_child[2], to_parent[2], phases[2];
+  if (pipe(to_child) != 0 || pipe(to_parent) != 0 || pipe(phases) != 0) return 1;
   pid_t child = fork();
   if (child == 0) {
     int port = 0;
     if (read(to_child[0], &port, sizeof port) != sizeof port) std::_Exit(1);
-    std::string result = run_clients(port);
+    std::string result = run_clients(port, phases[1]);
     if (write(to_parent[1], result.data(), result.size()) < 0) std::_Exit(1);
     std::_Exit(0);
   }
@@ -223,6 +269,15 @@ int web(int, char**) {
   int port = web->port();
   if (write(to_child[1], &port, sizeof port) != sizeof port) return 1;
 
+  // The server's CPU time at each phase mark of the clients.
+  std::map<char, double> cpu_at;
+  std::thread phase_reader([&] {
+    char c;
+    while (read(phases[0], &c, 1) == 1) {
+      cpu_at[c] = cpu_seconds();
+      if (c == 'E') break;
+    }
+  });
   // The answer comes on the pipe; the server runs until then.
   std::string result;
   std::thread reader([&] {
@@ -236,19 +291,32 @@ int web(int, char**) {
   auto guard = asio::make_work_guard(io);
   io.run();
   reader.join();
+  phase_reader.join();
   waitpid(child, nullptr, 0);
   double post_per_s = 0, p50 = 0, p99 = 0, delivered = 0;
-  if (std::sscanf(result.c_str(), "%lf %lf %lf %lf", &post_per_s, &p50, &p99, &delivered) != 4) {
+  unsigned long long posts = 0, posted = 0, received = 0;
+  std::size_t lagged = 0, closed = 0;
+  if (std::sscanf(result.c_str(), "%lf %llu %lf %lf %lf %llu %zu %zu %llu", &post_per_s, &posts,
+                  &p50, &p99, &delivered, &posted, &lagged, &closed, &received) != 9 ||
+      cpu_at.size() != 4) {
     std::fprintf(stderr, "web bench: the clients failed\n");
     return 1;
   }
+  double post_cpu_us = posts ? (cpu_at['F'] - cpu_at['P']) * 1e6 / static_cast<double>(posts) : 0;
+  double fanout_cpu_us =
+      received ? (cpu_at['E'] - cpu_at['S']) * 1e6 / static_cast<double>(received) : 0;
   Json("web")
       .num("post_per_s", post_per_s, 0)
+      .num("post_cpu_us", post_cpu_us, 2)
       .count("clients", env_size("IMMP_BENCH_WEB_CLIENTS", 1000))
       .count("rate", env_size("IMMP_BENCH_WEB_RATE", 1000))
       .num("fanout_p50_ms", p50)
       .num("fanout_p99_ms", p99)
+      .count("posted", posted)
       .num("delivered", delivered, 4)
+      .count("lagged", lagged)
+      .count("closed", closed)
+      .num("fanout_cpu_us", fanout_cpu_us, 2)
       .num("peak_rss_mb", peak_rss_mb(), 1)
       .print();
   return 0;

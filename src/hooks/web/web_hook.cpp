@@ -1,6 +1,7 @@
 #include "hooks/web/web_hook.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -14,17 +15,23 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
-#include <boost/beast/websocket/ssl.hpp>
-#include <boost/beast/websocket/stream.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+#include <boost/container/small_vector.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
+#include <array>
 #include <cctype>
+#include <iterator>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
+#include <fmt/format.h>
+
 #include "bus/bus.hpp"
+#include "hooks/web/ws_frame.hpp"
+#include "hooks/web/ws_session.hpp"
 #include "immp/host.hpp"
 
 namespace immp::web {
@@ -34,6 +41,7 @@ namespace http = beast::http;
 namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
 using boost::system::error_code;
+using namespace asio::experimental::awaitable_operators;
 
 namespace {
 
@@ -99,44 +107,6 @@ class StreamWriter final : public EventStream {
   Stream& stream_;
   std::chrono::milliseconds timeout_;
   bool gone_ = false;
-};
-
-template <typename Stream>
-class Session final : public WebSocketSession {
- public:
-  explicit Session(websocket::stream<Stream>& ws) : ws_(ws) {}
-  Task<std::optional<std::string>> read() override {
-    if (closed_) co_return std::nullopt;
-    auto [ec, n] = co_await ws_.async_read(buffer_, kTuple);
-    if (ec) {
-      closed_ = true;
-      co_return std::nullopt;
-    }
-    std::string out = beast::buffers_to_string(buffer_.data());
-    buffer_.consume(buffer_.size());
-    co_return out;
-  }
-  Task<bool> send(std::string_view text) override {
-    if (closed_) co_return false;
-    ws_.text(true);
-    auto [ec, n] = co_await ws_.async_write(asio::buffer(text.data(), text.size()), kTuple);
-    if (ec) closed_ = true;
-    co_return !closed_;
-  }
-  Task<> close(std::string_view reason, bool policy = false) override {
-    if (closed_) co_return;
-    closed_ = true;
-    websocket::close_reason why(policy ? websocket::close_code::policy_error
-                                       : websocket::close_code::normal);
-    why.reason = std::string(reason.substr(0, 120));
-    auto [ec] = co_await ws_.async_close(why, kTuple);
-    (void)ec;
-  }
-
- private:
-  websocket::stream<Stream>& ws_;
-  beast::flat_buffer buffer_;
-  bool closed_ = false;
 };
 
 // A handler's headers replace the server's defaults of the same name, but
@@ -347,6 +317,24 @@ bus::Bus& WebHook::stream() {
   return *bus_;
 }
 
+std::shared_ptr<bus::Subscriber> WebHook::stream_wake() {
+  bus::SubscriberOptions o;
+  o.name = "web stream wake-up";
+  o.capacity = 1;  // one is enough to wake; the rest are dropped
+  o.overflow = Overflow::drop_oldest;
+  o.own_events = true;
+  auto sub = stream().subscribe(std::move(o));
+  std::erase_if(wakes_, [](const auto& w) { return w.expired(); });
+  wakes_.push_back(sub);
+  return sub;
+}
+
+std::size_t WebHook::stream_clients() {
+  if (!bus_) return 0;
+  std::erase_if(wakes_, [](const auto& w) { return w.expired(); });
+  return bus_->subscribers() - std::min(bus_->subscribers(), wakes_.size());
+}
+
 bool WebHook::wants(const Received&) const { return bus_ != nullptr || !metrics_path_.empty(); }
 
 Task<> WebHook::on_receive(const Received& received) {
@@ -364,8 +352,9 @@ Task<std::optional<Outgoing>> WebHook::before_send(Outgoing out) {
 
 std::uint64_t WebHook::add(std::string method, std::string pattern, Handler handler,
                            SocketHandler socket) {
-  Entry e{++next_route_, std::move(method), split_path(pattern), std::move(handler),
-          std::move(socket)};
+  Entry e{++next_route_, std::move(method), split_path(pattern),
+          handler ? std::make_shared<const Handler>(std::move(handler)) : nullptr,
+          socket ? std::make_shared<const SocketHandler>(std::move(socket)) : nullptr};
   for (std::size_t i = 0; i + 1 < e.segments.size(); ++i) {
     if (e.segments[i] == "*") throw std::invalid_argument("route " + pattern + ": '*' not last");
   }
@@ -379,18 +368,26 @@ void WebHook::remove(std::uint64_t id) {
 }
 
 const WebHook::Entry* WebHook::match(Request& request, bool& path_known) const {
-  std::vector<std::string> segs = split_path(request.path);
+  // The path's segments as views: nothing is allocated for the routes
+  // that do not match.
+  boost::container::small_vector<std::string_view, 8> segs;
+  std::string_view path = request.path;
+  for (std::size_t i = 0; i < path.size();) {
+    if (path[i] == '/') {
+      ++i;
+      continue;
+    }
+    std::size_t j = std::min(path.find('/', i), path.size());
+    segs.push_back(path.substr(i, j - i));
+    i = j;
+  }
   path_known = false;
   for (const Entry& e : routes_) {
-    std::map<std::string, std::string, std::less<>> params;
     bool ok = true;
     std::size_t i = 0;
     for (; i < e.segments.size(); ++i) {
       const std::string& p = e.segments[i];
       if (p == "*") {
-        std::string rest;
-        for (std::size_t j = i; j < segs.size(); ++j) rest += (j > i ? "/" : "") + segs[j];
-        params["*"] = std::move(rest);
         i = segs.size();
         break;
       }
@@ -398,9 +395,8 @@ const WebHook::Entry* WebHook::match(Request& request, bool& path_known) const {
         ok = false;
         break;
       }
-      if (p.size() > 2 && p.front() == '{' && p.back() == '}') {
-        params[p.substr(1, p.size() - 2)] = segs[i];
-      } else if (p != segs[i]) {
+      bool placeholder = p.size() > 2 && p.front() == '{' && p.back() == '}';
+      if (!placeholder && p != segs[i]) {
         ok = false;
         break;
       }
@@ -410,7 +406,22 @@ const WebHook::Entry* WebHook::match(Request& request, bool& path_known) const {
       path_known = true;
       continue;
     }
-    request.params = std::move(params);
+    request.params.clear();
+    for (std::size_t k = 0; k < e.segments.size(); ++k) {
+      const std::string& p = e.segments[k];
+      if (p == "*") {
+        std::string rest;
+        for (std::size_t j = k; j < segs.size(); ++j) {
+          if (j > k) rest += '/';
+          rest += segs[j];
+        }
+        request.params.emplace("*", std::move(rest));
+        break;
+      }
+      if (p.size() > 2 && p.front() == '{' && p.back() == '}') {
+        request.params.emplace(p.substr(1, p.size() - 2), segs[k]);
+      }
+    }
     return &e;
   }
   return nullptr;
@@ -436,7 +447,7 @@ Task<> WebHook::start() {
   if (!metrics_path_.empty()) {
     metrics_route_.emplace(*this, "GET", metrics_path_, [this](Request&) -> Task<Response> {
       Response res = Response::text(
-          200, metrics_.render(host(), bus_ ? bus_->subscribers() : 0, connections_));
+          200, metrics_.render(host(), stream_clients(), connections_));
       res.content_type = "text/plain; version=0.0.4; charset=utf-8";
       co_return res;
     });
@@ -507,6 +518,42 @@ Task<> refuse(Stream& stream, int status, std::string_view why,
   (void)ec;
 }
 
+// Appends `text` with CR and LF made spaces: a handler's header value
+// (a Location made from a request's path, say) can never end the head.
+void append_field_text(std::string& out, std::string_view text) {
+  for (char c : text) out.push_back(c == '\r' || c == '\n' ? ' ' : c);
+}
+
+// The status line and headers of `res` for a request of HTTP `version`
+// (11 for 1.1), with its Content-Length, into `out`.
+void format_head(std::string& out, const Response& res, unsigned version, bool keep_alive) {
+  out.clear();
+  out += version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+  fmt::format_to(std::back_inserter(out), "{} ", res.status);
+  out += http::obsolete_reason(static_cast<http::status>(res.status));
+  out += "\r\nServer: immp\r\n";
+  // A handler's Content-Type header wins over the response's type.
+  bool type_set = false;
+  for (const auto& [k, v] : res.headers) type_set = type_set || iequals(k, "Content-Type");
+  if (!type_set) {
+    out += "Content-Type: ";
+    append_field_text(out, res.content_type);
+    out += "\r\n";
+  }
+  for (const auto& [k, v] : res.headers) {
+    if (iequals(k, "Server") || iequals(k, "Content-Length") || iequals(k, "Connection")) continue;
+    append_field_text(out, k);
+    out += ": ";
+    append_field_text(out, v);
+    out += "\r\n";
+  }
+  bool bodiless = res.status < 200 || res.status == 204 || res.status == 304;
+  if (!bodiless) fmt::format_to(std::back_inserter(out), "Content-Length: {}\r\n", res.body.size());
+  if (version == 10 && keep_alive) out += "Connection: keep-alive\r\n";
+  if (version != 10 && !keep_alive) out += "Connection: close\r\n";
+  out += "\r\n";
+}
+
 template <typename Stream>
 void shut(Stream& stream) {
   error_code ec;
@@ -544,6 +591,7 @@ Task<> WebHook::serve(Stream stream, std::string remote) {
   }
 
   beast::flat_buffer buffer;
+  std::string head;
   for (;;) {
     http::request_parser<http::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(limits_.max_header_bytes));
@@ -599,30 +647,49 @@ Task<> WebHook::serve(Stream stream, std::string remote) {
     const Entry* route = match(request, path_known);
     if (route && route->socket && websocket::is_upgrade(req)) {
       // The route's handler may remove the route: keep what it needs.
-      SocketHandler handler = route->socket;
+      std::shared_ptr<const SocketHandler> handler = route->socket;
       request.body = std::move(req.body());
-      websocket::stream<Stream> ws(std::move(stream));
-      ws.read_message_max(limits_.max_body);
-      websocket::stream_base::timeout opt{};
-      opt.handshake_timeout = limits_.request_timeout;
-      opt.idle_timeout = limits_.idle_timeout;
-      opt.keep_alive_pings = true;
-      lowest(ws).expires_never();
-      ws.set_option(opt);
-      ws.set_option(websocket::stream_base::decorator(
-          [](websocket::response_type& res) { res.set(http::field::server, "immp"); }));
-      auto [aec] = co_await ws.async_accept(req, kTuple);
-      if (aec) co_return;
-      Session<Stream> session(ws);
+      std::string_view key = req[http::field::sec_websocket_key];
+      if (req[http::field::sec_websocket_version] != "13") {
+        http::response<http::string_body> res{http::status::upgrade_required, 11};
+        res.set(http::field::server, "immp");
+        res.set(http::field::sec_websocket_version, "13");
+        res.set(http::field::content_type, "application/json");
+        res.body() = R"({"error":"WebSocket version 13 only"})";
+        res.keep_alive(false);
+        res.prepare_payload();
+        lowest(stream).expires_after(limits_.write_timeout);
+        auto [wec, wn] = co_await http::async_write(stream, res, kTuple);
+        if (!wec) shut(stream);
+        co_return;
+      }
+      if (key.size() != 24) {
+        co_await refuse(stream, 400, "Sec-WebSocket-Key: expected 16 bytes in base64",
+                        limits_.write_timeout);
+        shut(stream);
+        co_return;
+      }
+      http::response<http::empty_body> res{http::status::switching_protocols, 11};
+      res.set(http::field::server, "immp");
+      res.set(http::field::upgrade, "websocket");
+      res.set(http::field::connection, "upgrade");
+      res.set(http::field::sec_websocket_accept, ws::accept_key(key));
+      lowest(stream).expires_after(limits_.write_timeout);
+      auto [wec, wn] = co_await http::async_write(stream, res, kTuple);
+      if (wec) co_return;
+      lowest(stream).expires_never();
+      WsSession<Stream> session(stream, std::move(buffer), limits_);
       try {
-        co_await handler(request, session);
+        auto run = (*handler)(request, session) || session.pump() || session.watch();
+        co_await std::move(run);
       } catch (const boost::system::system_error& e) {
         if (e.code() == asio::error::operation_aborted) throw;
         log()->warn("WebSocket {} from {}: {}", request.path, remote, e.what());
       } catch (const std::exception& e) {
         log()->error("WebSocket {} from {}: {}", request.path, remote, e.what());
       }
-      co_await session.close("bye");
+      co_await session.finish("bye");
+      shut(stream);
       co_return;
     }
     request.body = std::move(req.body());
@@ -634,9 +701,9 @@ Task<> WebHook::serve(Stream stream, std::string remote) {
     } else if (!route->handler) {
       response = Response::error(426, "this route takes WebSocket connections only");
     } else {
-      Handler handler = route->handler;
+      std::shared_ptr<const Handler> handler = route->handler;
       try {
-        response = co_await handler(request);
+        response = co_await (*handler)(request);
       } catch (const boost::system::system_error& e) {
         if (e.code() == asio::error::operation_aborted) throw;
         log()->error("{} {} from {}: {}", request.method, request.path, remote, e.what());
@@ -665,17 +732,15 @@ Task<> WebHook::serve(Stream stream, std::string remote) {
       co_return;
     }
 
-    http::response<http::string_body> res{static_cast<http::status>(response.status),
-                                          req.version()};
-    res.set(http::field::server, "immp");
-    res.set(http::field::content_type, response.content_type);
-    add_headers(res, response.headers);
-    res.keep_alive(keep_alive && response.status < 500);
-    res.body() = std::move(response.body);
-    res.prepare_payload();
+    // The head is formatted by hand into a buffer the connection keeps,
+    // and goes out with the body in one write: Beast's fields and
+    // serializer cost more than the rest of a small request.
+    bool keep = keep_alive && response.status < 500;
+    format_head(head, response, req.version(), keep);
+    std::array<asio::const_buffer, 2> out{asio::buffer(head), asio::buffer(response.body)};
     lowest(stream).expires_after(limits_.write_timeout);
-    auto [wec, wn] = co_await http::async_write(stream, res, kTuple);
-    if (wec || !res.keep_alive()) {
+    auto [wec, wn] = co_await asio::async_write(stream, out, kTuple);
+    if (wec || !keep) {
       if (!wec) shut(stream);
       co_return;
     }

@@ -25,6 +25,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -36,6 +37,7 @@
 
 namespace immp::bus {
 class Bus;
+class Subscriber;
 }
 
 namespace immp::web {
@@ -88,17 +90,33 @@ class EventStream {
   virtual Task<bool> write(std::string_view data) = 0;
 };
 
-// One accepted WebSocket connection. One read() and one send() may be in
-// progress at once (from two coroutines); not two of the same.
+// A WebSocket frame as sent: encoded once (hooks/web/ws_frame.hpp) and
+// shared by every connection that writes it.
+using FramePtr = std::shared_ptr<const std::string>;
+
+// One accepted WebSocket connection. One read() may be in progress at once;
+// sends may come from any coroutine of the connection and go out in the
+// order they were made.
 class WebSocketSession {
  public:
   virtual ~WebSocketSession() = default;
   // The next text or binary message; nullopt when the connection closed.
   virtual Task<std::optional<std::string>> read() = 0;
-  // Sends one text message. False once the connection is gone.
+  // Sends one text message; completes once it is written. False once the
+  // connection is gone.
   virtual Task<bool> send(std::string_view text) = 0;
+  // Queues whole server frames (ws::encode) after what is queued and starts
+  // writing them: at once, on this call, when nothing else is being
+  // written. Never waits. False once the connection is gone (or closing).
+  virtual bool send_frames(std::span<const FramePtr> frames) = 0;
+  // Bytes queued and not written yet.
+  virtual std::size_t backlog() const = 0;
+  // `fn` runs (on the connection's executor) each time the backlog has
+  // all been written; empty: nothing runs.
+  virtual void on_drained(std::function<void()> fn) = 0;
   // Sends a close frame with `reason` (code 1000, or 1008 policy when
-  // `policy`), then closes.
+  // `policy`) after what is queued and waits until it is written. The
+  // server then waits briefly for the client's close before hanging up.
   virtual Task<> close(std::string_view reason, bool policy = false) = 0;
 };
 
@@ -169,6 +187,10 @@ class WebHook final : public ResourceHook {
   // The host's message stream, made on first use and fed from then on.
   // Valid as long as this hook.
   bus::Bus& stream();
+  // A subscriber to the stream that takes every event, for a consumer that
+  // only needs to wake when something arrived (the web plug's rounds). Not
+  // counted among the stream's clients.
+  std::shared_ptr<bus::Subscriber> stream_wake();
 
   struct Impl;
 
@@ -178,12 +200,16 @@ class WebHook final : public ResourceHook {
     std::uint64_t id;
     std::string method;
     std::vector<std::string> segments;
-    Handler handler;
-    SocketHandler socket;
+    // Shared, so that a request keeps its handler without copying it even
+    // if the route goes meanwhile.
+    std::shared_ptr<const Handler> handler;
+    std::shared_ptr<const SocketHandler> socket;
   };
   std::uint64_t add(std::string method, std::string pattern, Handler handler,
                     SocketHandler socket);
   void remove(std::uint64_t id);
+  // Subscribers of the stream but the wake-ups.
+  std::size_t stream_clients();
   // The route for a request, filling in its params; null when none. Sets
   // `path_known` when some route has this path with another method.
   const Entry* match(Request& request, bool& path_known) const;
@@ -202,6 +228,7 @@ class WebHook final : public ResourceHook {
   std::uint64_t next_route_ = 0;
   std::unique_ptr<Impl> impl_;
   std::unique_ptr<bus::Bus> bus_;
+  std::vector<std::weak_ptr<bus::Subscriber>> wakes_;
   Metrics metrics_;
   std::string metrics_path_;  // empty: no /metrics
   std::optional<Route> metrics_route_;

@@ -19,6 +19,7 @@
 #include "core/message_json.hpp"
 #include "immp/database.hpp"
 #include "immp/host.hpp"
+#include "plugs/web/stream_rounds.hpp"
 
 namespace immp::plugs {
 
@@ -66,6 +67,11 @@ std::string control(std::string_view kind, json::object o) {
 
 std::string sent_id(std::uint64_t seq) { return std::to_string(seq); }
 
+// How long the first event of a round of stream writes waits for more
+// (StreamRounds): long enough to gather a burst, short beside a network's
+// own latency.
+constexpr std::chrono::microseconds kRoundWindow{500};
+
 Response unauthorized() {
   Response r = Response::error(401, "a valid bearer token is needed (Authorization: Bearer ...)");
   r.headers.emplace_back("WWW-Authenticate", "Bearer");
@@ -111,7 +117,8 @@ WebPlug::WebPlug(const Init& init)
       prefix_(config().at("route").as_string()),
       queue_(static_cast<std::size_t>(config().at("queue").as_int())),
       page_(static_cast<std::size_t>(config().at("history").as_int())),
-      heartbeat_(static_cast<long>(config().at("heartbeat").as_double() * 1000)) {
+      heartbeat_(static_cast<long>(config().at("heartbeat").as_double() * 1000)),
+      tasks_(host().executor(), log()) {
   features_.echo = true;
   features_.edit = true;
   features_.remove = true;
@@ -193,6 +200,8 @@ Task<> WebPlug::start() {
     }
   }
   web_->stream();  // the stream is kept from now on, for clients that resume
+  if (!rounds_) rounds_ = std::make_unique<StreamRounds>(*web_, kRoundWindow);
+  tasks_.spawn("stream rounds", rounds_->run());
   auto bind = [this](auto fn) {
     return [this, fn](Request& r) -> Task<Response> { return (this->*fn)(r); };
   };
@@ -220,7 +229,7 @@ Task<> WebPlug::start() {
 
 Task<> WebPlug::stop() {
   routes_.clear();
-  co_return;
+  co_await tasks_.stop();
 }
 
 bool WebPlug::has_channel(const std::string& source) const {
@@ -784,37 +793,30 @@ Task<> WebPlug::run_socket(Request& r, web::WebSocketSession& s) {
     ~Leave() { --n; }
   } leave{stream_clients_};
   bus::Subscriber& sub = *opened.sub;
-  std::uint64_t cursor = opened.cursor;
-  std::string hello = control("ready", {{"cursor", std::to_string(cursor)}});
+  std::string hello = control("ready", {{"cursor", std::to_string(opened.cursor)}});
   if (!co_await s.send(hello)) co_return;
   if (opened.missed) {
     std::string gap =
-        control("gap", {{"missed", opened.missed}, {"cursor", std::to_string(cursor)}});
+        control("gap", {{"missed", opened.missed}, {"cursor", std::to_string(opened.cursor)}});
     if (!co_await s.send(gap)) co_return;
   }
+  // The rounds write its events; this waits for the end.
+  StreamRounds::Client client(sub, s, opened.cursor, host().executor());
+  StreamRounds::Member member(*rounds_, client);
   // The client says nothing we need; reading notices when it leaves.
   auto reader = [&]() -> Task<> {
     while (co_await s.read()) {
     }
   };
-  auto writer = [&]() -> Task<> {
-    for (;;) {
-      co_await sub.queue().wait();
-      if (sub.queue().closed()) {
-        std::string lag = control("lagged", {{"cursor", std::to_string(cursor)},
-                                             {"reason", "the client fell behind; resume from cursor"}});
-        co_await s.send(lag);
-        co_await s.close("lagged", true);
-        co_return;
-      }
-      while (auto e = sub.queue().try_pop()) {
-        const bus::Event& ev = **e;
-        if (!co_await s.send(bus::envelope_line(ev))) co_return;
-        cursor = ev.seq;
-      }
-    }
+  auto ended = [&]() -> Task<> {
+    while (!client.done) co_await client.ended.wait();
+    if (!sub.queue().closed()) co_return;  // the connection is gone
+    std::string lag = control("lagged", {{"cursor", std::to_string(client.cursor)},
+                                         {"reason", "the client fell behind; resume from cursor"}});
+    co_await s.send(lag);
+    co_await s.close("lagged", true);
   };
-  auto both = reader() || writer();
+  auto both = reader() || ended();
   co_await std::move(both);
 }
 

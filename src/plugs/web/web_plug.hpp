@@ -34,12 +34,15 @@
 
 #include "hooks/web/web_hook.hpp"
 #include "immp/plug.hpp"
+#include "immp/tasks.hpp"
 
 namespace immp {
 class Database;
 }
 
 namespace immp::plugs {
+
+class StreamRounds;
 
 class WebPlug final : public Plug {
  public:
@@ -124,6 +127,9 @@ class WebPlug final : public Plug {
   std::size_t stream_clients_ = 0;
   std::filesystem::path chat_dir_;  // empty: no web chat
   std::vector<web::Route> routes_;
+  // Made at the first start and kept: connections may outlive a stop.
+  std::unique_ptr<StreamRounds> rounds_;
+  TaskGroup tasks_;
 };
 
 }  // namespace immp::plugs

@@ -1,0 +1,93 @@
+// StreamRounds: how the web plug writes the host's stream to its
+// WebSocket clients.
+//
+// One event goes to every client that may see it; with a thousand clients
+// that is a thousand writes per event. Instead of a coroutine per client
+// waking for each event and writing it alone, events are written in
+// rounds: the first event to arrive after a quiet spell opens a short
+// window (`window`, half a millisecond by default) for more to gather; then
+// every client with something in its queue gets ONE write carrying all of
+// it, each event encoded as a frame once per round and shared by all.
+// Under load the rounds grow on their own: what arrives while a round is
+// being written waits for the next one.
+//
+// A client whose previous write has not gone out yet is skipped: its
+// events stay in its own bounded queue (bus::Subscriber), which closes
+// when full, and the client is then told it lagged. Nothing here waits for
+// a client, so no client slows the others or the networks.
+//
+// Runs on the host's executor; not thread-safe.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "bus/bus.hpp"
+#include "hooks/web/web_hook.hpp"
+#include "immp/tasks.hpp"
+
+namespace immp::plugs {
+
+class StreamRounds {
+ public:
+  // One WebSocket client while it is registered (see Member).
+  struct Client {
+    Client(bus::Subscriber& sub, web::WebSocketSession& session, std::uint64_t cursor,
+           Executor ex)
+        : sub(sub), session(session), cursor(cursor), ended(std::move(ex)) {}
+    bus::Subscriber& sub;
+    web::WebSocketSession& session;
+    std::uint64_t cursor;  // the seq of the last event handed to the connection
+    // Set, and `ended` notified, when the rounds are done with the client:
+    // its queue closed (it lagged) or its connection is gone.
+    bool done = false;
+    Signal ended;
+    std::size_t index = 0;  // in clients_
+  };
+
+  // `web` must outlive this; `window` is how long the first event of a
+  // round waits for others.
+  StreamRounds(web::WebHook& web, std::chrono::microseconds window);
+  StreamRounds(const StreamRounds&) = delete;
+  StreamRounds& operator=(const StreamRounds&) = delete;
+
+  // Writes rounds until cancelled.
+  Task<> run();
+
+  // Registers a client for as long as it lives; what is already in its
+  // queue goes out in the next round.
+  class Member {
+   public:
+    Member(StreamRounds& rounds, Client& client);
+    Member(const Member&) = delete;
+    Member& operator=(const Member&) = delete;
+    ~Member();
+
+   private:
+    StreamRounds& rounds_;
+    Client& client_;
+  };
+
+  std::size_t clients() const { return clients_.size(); }
+
+ private:
+  void add(Client& client);
+  void remove(Client& client);
+  // Asks for a round without a new event (a client was added, or a slow
+  // client's write finished with events waiting).
+  void kick();
+  void round();
+  void end(Client& client);
+  const web::FramePtr& frame_of(const bus::Event& event);
+
+  bus::SubscriberPtr wake_;
+  std::chrono::microseconds window_;
+  std::vector<Client*> clients_;
+  std::unordered_map<std::uint64_t, web::FramePtr> frames_;  // this round's, by seq
+  std::vector<web::FramePtr> batch_;                          // one client's, reused
+};
+
+}  // namespace immp::plugs
