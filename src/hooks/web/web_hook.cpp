@@ -6,6 +6,7 @@
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/buffers_suffix.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -581,6 +582,12 @@ Task<> WebHook::serve(Stream stream, std::string remote) {
   } leave{*this, open_id};
 
   constexpr bool kSecure = !std::is_same_v<Stream, beast::tcp_stream>;
+  if constexpr (!kSecure) {
+    // For the writes tried at once (answers, WebSocket frames); Asio's
+    // asynchronous operations work the same either way.
+    error_code ec;
+    lowest(stream).socket().non_blocking(true, ec);
+  }
   if constexpr (kSecure) {
     lowest(stream).expires_after(limits_.request_timeout);
     auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, kTuple);
@@ -738,8 +745,21 @@ Task<> WebHook::serve(Stream stream, std::string remote) {
     bool keep = keep_alive && response.status < 500;
     format_head(head, response, req.version(), keep);
     std::array<asio::const_buffer, 2> out{asio::buffer(head), asio::buffer(response.body)};
-    lowest(stream).expires_after(limits_.write_timeout);
-    auto [wec, wn] = co_await asio::async_write(stream, out, kTuple);
+    error_code wec;
+    std::size_t sent = 0;
+    if constexpr (!kSecure) {
+      // Most answers fit in the socket's buffer: written now, without an
+      // asynchronous operation and its timer.
+      sent = lowest(stream).socket().write_some(out, wec);
+      if (wec == asio::error::would_block || wec == asio::error::try_again) wec = {};
+    }
+    if (!wec && sent < head.size() + response.body.size()) {
+      beast::buffers_suffix<std::array<asio::const_buffer, 2>> rest(out);
+      rest.consume(sent);
+      lowest(stream).expires_after(limits_.write_timeout);
+      auto [ec2, n2] = co_await asio::async_write(stream, rest, kTuple);
+      wec = ec2;
+    }
     if (wec || !keep) {
       if (!wec) shut(stream);
       co_return;
