@@ -1,5 +1,7 @@
 #include "plugs/web/stream_rounds.hpp"
 
+#include <algorithm>
+
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -8,8 +10,12 @@
 
 namespace immp::plugs {
 
-StreamRounds::StreamRounds(web::WebHook& web, std::chrono::microseconds window)
-    : wake_(web.stream_wake()), window_(window) {}
+StreamRounds::StreamRounds(web::WebHook& web, std::chrono::microseconds min_window,
+                           std::chrono::microseconds max_window)
+    : wake_(web.stream_wake()),
+      min_window_(min_window),
+      max_window_(std::max(min_window, max_window)),
+      window_(min_window) {}
 
 StreamRounds::Member::Member(StreamRounds& rounds, Client& client)
     : rounds_(rounds), client_(client) {
@@ -51,7 +57,11 @@ Task<> StreamRounds::run() {
     }
     while (wake_->queue().try_pop()) {
     }
+    auto started = std::chrono::steady_clock::now();
     round();
+    auto took = std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::steady_clock::now() - started);
+    window_ = std::clamp(took, min_window_, max_window_);
   }
 }
 

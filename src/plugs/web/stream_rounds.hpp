@@ -4,12 +4,18 @@
 // One event goes to every client that may see it; with a thousand clients
 // that is a thousand writes per event. Instead of a coroutine per client
 // waking for each event and writing it alone, events are written in
-// rounds: the first event to arrive after a quiet spell opens a short
-// window (`window`, half a millisecond by default) for more to gather; then
-// every client with something in its queue gets ONE write carrying all of
-// it, each event encoded as a frame once per round and shared by all.
-// Under load the rounds grow on their own: what arrives while a round is
-// being written waits for the next one.
+// rounds: the first event to arrive after the last round opens a window
+// for more to gather; then every client with something in its queue gets
+// ONE write carrying all of it, each event encoded as a frame once per
+// round and shared by all.
+//
+// The window is as long as the last round took to write, but at least
+// `min_window` and at most `max_window`: with few clients rounds follow
+// each other closely; with many, the time spent writing rounds stays
+// about half of the thread's (a write to a socket costs microseconds, so
+// a thousand clients cannot each get a write per event at a thousand
+// events a second), the rest is left to the networks, and each write
+// carries more events.
 //
 // A client whose previous write has not gone out yet is skipped: its
 // events stay in its own bounded queue (bus::Subscriber), which closes
@@ -48,9 +54,10 @@ class StreamRounds {
     std::size_t index = 0;  // in clients_
   };
 
-  // `web` must outlive this; `window` is how long the first event of a
-  // round waits for others.
-  StreamRounds(web::WebHook& web, std::chrono::microseconds window);
+  // `web` must outlive this; the window is how long the first event of a
+  // round waits for others (see above).
+  StreamRounds(web::WebHook& web, std::chrono::microseconds min_window,
+               std::chrono::microseconds max_window);
   StreamRounds(const StreamRounds&) = delete;
   StreamRounds& operator=(const StreamRounds&) = delete;
 
@@ -72,6 +79,8 @@ class StreamRounds {
   };
 
   std::size_t clients() const { return clients_.size(); }
+  // The window the next round will wait.
+  std::chrono::microseconds window() const { return window_; }
 
  private:
   void add(Client& client);
@@ -84,6 +93,8 @@ class StreamRounds {
   const web::FramePtr& frame_of(const bus::Event& event);
 
   bus::SubscriberPtr wake_;
+  std::chrono::microseconds min_window_;
+  std::chrono::microseconds max_window_;
   std::chrono::microseconds window_;
   std::vector<Client*> clients_;
   std::unordered_map<std::uint64_t, web::FramePtr> frames_;  // this round's, by seq

@@ -69,9 +69,10 @@ std::string control(std::string_view kind, json::object o) {
 std::string sent_id(std::uint64_t seq) { return std::to_string(seq); }
 
 // How long the first event of a round of stream writes waits for more
-// (StreamRounds): long enough to gather a burst, short beside a network's
-// own latency.
-constexpr std::chrono::microseconds kRoundWindow{500};
+// (StreamRounds): at least long enough to gather a burst, at most short
+// beside a network's own latency.
+constexpr std::chrono::microseconds kMinRoundWindow{500};
+constexpr std::chrono::microseconds kMaxRoundWindow{8000};
 
 Response unauthorized() {
   Response r = Response::error(401, "a valid bearer token is needed (Authorization: Bearer ...)");
@@ -201,7 +202,7 @@ Task<> WebPlug::start() {
     }
   }
   web_->stream();  // the stream is kept from now on, for clients that resume
-  if (!rounds_) rounds_ = std::make_unique<StreamRounds>(*web_, kRoundWindow);
+  if (!rounds_) rounds_ = std::make_unique<StreamRounds>(*web_, kMinRoundWindow, kMaxRoundWindow);
   tasks_.spawn("stream rounds", rounds_->run());
   auto bind = [this](auto fn) {
     return [this, fn](Request& r) -> Task<Response> { return (this->*fn)(r); };
