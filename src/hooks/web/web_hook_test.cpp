@@ -196,6 +196,68 @@ TEST_F(WebHookTest, WebSocketRoute) {
   EXPECT_EQ(test::run(e.io, http.get(url("/ws"))).body, "plain");
 }
 
+// A client frame as a browser sends it: FIN and `opcode` in the first
+// byte, masked.
+std::string masked(std::uint8_t first, std::string_view payload) {
+  const char key[4] = {0x12, 0x34, 0x56, 0x78};
+  std::string out;
+  out.push_back(static_cast<char>(first));
+  out.push_back(static_cast<char>(0x80 | payload.size()));  // short payloads only
+  out.append(key, 4);
+  for (std::size_t i = 0; i < payload.size(); ++i) out.push_back(payload[i] ^ key[i & 3]);
+  return out;
+}
+
+std::string upgrade_request(std::string_view path, std::string_view version = "13") {
+  return std::string("GET ") + std::string(path) +
+         " HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: " +
+         std::string(version) + "\r\n\r\n";
+}
+
+TEST_F(WebHookTest, WebSocketOnTheWire) {
+  Route route(web, "GET", "/echo", {}, [](Request&, WebSocketSession& s) -> Task<> {
+    while (auto m = co_await s.read()) {
+      if (!co_await s.send("echo:" + *m)) break;
+    }
+  });
+  // A message in two fragments with a ping between them, then a close.
+  std::string wire = upgrade_request("/echo") + masked(0x01, "he") + masked(0x89, "p") +
+                     masked(0x80, "llo") + masked(0x88, "\x03\xE8");
+  auto got = test::run(e.io, test::raw_exchange(web.port(), wire));
+  EXPECT_EQ(test::status_of(got.reply), 101);
+  EXPECT_NE(got.reply.find("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"),
+            std::string::npos);
+  std::string frames = got.reply.substr(got.reply.find("\r\n\r\n") + 4);
+  // The pong first (the ping came before the message was whole), then the
+  // echo, then the close answering the client's.
+  EXPECT_EQ(frames, std::string("\x8A\x01p\x81\x0A" "echo:hello\x88\x02\x03\xE8", 19));
+  EXPECT_TRUE(got.closed);
+}
+
+TEST_F(WebHookTest, WebSocketRefusals) {
+  Route route(web, "GET", "/echo", {}, [](Request&, WebSocketSession& s) -> Task<> {
+    while (co_await s.read()) {
+    }
+  });
+  // More than max-body (1000 bytes) in one frame: closed with 1009 from
+  // the header alone.
+  std::string big("\x81\xFE\x07\xD0\x01\x02\x03\x04", 8);  // masked, 2000 bytes announced
+  auto got = test::run(e.io, test::raw_exchange(web.port(), upgrade_request("/echo") + big));
+  EXPECT_EQ(test::status_of(got.reply), 101);
+  EXPECT_NE(got.reply.find("\x88\x11\x03\xF1message too big"), std::string::npos);
+  EXPECT_TRUE(got.closed);
+  // An unmasked frame breaks the protocol: 1002.
+  got = test::run(e.io, test::raw_exchange(web.port(), upgrade_request("/echo") + "\x81\x01x"));
+  EXPECT_NE(got.reply.find("\x88\x1F\x03\xEA"
+                           "a client frame must be masked"),
+            std::string::npos);
+  // Another version of the protocol: 426, naming the one spoken.
+  got = test::run(e.io, test::raw_exchange(web.port(), upgrade_request("/echo", "8")));
+  EXPECT_EQ(test::status_of(got.reply), 426);
+  EXPECT_NE(got.reply.find("Sec-WebSocket-Version: 13"), std::string::npos);
+}
+
 TEST_F(WebHookTest, StreamingResponse) {
   Route route(web, "GET", "/events", [](Request&) -> Task<Response> {
     Response r;

@@ -192,6 +192,51 @@ TEST_F(WebPlugTest, SlowClientIsToldWithACursorAndLosesNothing) {
   for (int i = 0; i < 20; ++i) EXPECT_EQ(next_text(*again), "flood " + std::to_string(i));
 }
 
+TEST_F(WebPlugTest, ManyClientsGetEveryEventInOrderAcrossRounds) {
+  constexpr int kClients = 20;
+  constexpr int kEvents = 60;
+  std::vector<std::unique_ptr<net::WebSocket>> clients;
+  std::vector<std::vector<std::string>> got(kClients);
+  for (int c = 0; c < kClients; ++c) {
+    clients.push_back(connect("?channels=net/%23many"));
+    ASSERT_EQ(frame(*clients.back()).at("stream"), "ready");
+  }
+  // Parameters, not captures: the coroutine outlives the lambda object.
+  auto reader = [](net::WebSocket& ws, std::vector<std::string>& out) -> Task<> {
+    while (out.size() < kEvents) {
+      auto m = co_await ws.read();
+      out.push_back(std::string(json::parse(m.data).at("data").at("plain").as_string()));
+    }
+  };
+  for (int c = 0; c < kClients; ++c) {
+    asio::co_spawn(e.io, reader(*clients[c], got[c]), asio::detached);
+  }
+  // Bursts of 4 (the queues hold 8), each written as one round.
+  auto publish = [&](int from) -> Task<> {
+    for (int i = from; i < from + 4; ++i) {
+      Message m;
+      m.text = RichText("many " + std::to_string(i));
+      auto sent = std::make_shared<const SentMessage>(
+          Receipt{"m" + std::to_string(i), e.net->channel("#many"), Clock::now(), {}, false},
+          std::move(m));
+      co_await e.web->stream().publish(sent);
+    }
+  };
+  for (int i = 0; i < kEvents; i += 4) {
+    test::run(e.io, publish(i));
+    ASSERT_TRUE(test::run_until(e.io, [&] {
+      for (const auto& g : got) {
+        if (g.size() < static_cast<std::size_t>(i + 4)) return false;
+      }
+      return true;
+    }));
+  }
+  for (int c = 0; c < kClients; ++c) {
+    ASSERT_EQ(got[c].size(), static_cast<std::size_t>(kEvents));
+    for (int i = 0; i < kEvents; ++i) EXPECT_EQ(got[c][i], "many " + std::to_string(i));
+  }
+}
+
 TEST_F(WebPlugTest, ServerSentEvents) {
   std::string request = "GET /api/v1/stream?channels=api/lobby HTTP/1.1\r\nHost: x\r\n"
                         "Authorization: Bearer " +
