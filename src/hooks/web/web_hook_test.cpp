@@ -191,6 +191,20 @@ TEST_F(WebHookTest, WebSocketRoute) {
   auto m = test::run(e.io, ws.read());
   EXPECT_EQ(m.data, "ann:hi");
   test::run(e.io, ws.close());
+  // The same over TLS.
+  Route secure_route(
+      *e.secure, "GET", "/ws", {}, [](Request&, WebSocketSession& s) -> Task<> {
+        while (auto m = co_await s.read()) {
+          if (!co_await s.send("tls:" + *m)) break;
+        }
+      });
+  net::WebSocketOptions o;
+  o.tls.fingerprint = e.cert.fingerprint;
+  net::WebSocket wss(e.io.get_executor(), o);
+  test::run(e.io, wss.connect("wss" + e.secure->base_url().substr(5) + "/ws"));
+  test::run(e.io, wss.send(std::string(5000, 'x')));  // more than one TLS record's worth
+  EXPECT_EQ(test::run(e.io, wss.read()).data, "tls:" + std::string(5000, 'x'));
+  test::run(e.io, wss.close());
   // The same path without an upgrade goes to the plain handler.
   net::HttpClient http(e.io.get_executor());
   EXPECT_EQ(test::run(e.io, http.get(url("/ws"))).body, "plain");
