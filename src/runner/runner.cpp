@@ -1,5 +1,7 @@
 #include "runner/runner.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <csignal>
 #include <cstdlib>
 #include <unistd.h>
@@ -31,6 +33,18 @@ SpecPtr names() { return list_of(str()); }
 
 Node empty_map() { return Node::map(); }
 
+// The whole tree of a file as written, validated with defaults filled in.
+Node validated(const Node& raw) {
+  Node root = raw;
+  std::vector<std::string> extensions;
+  for (const auto& [key, value] : root.as_map()) {
+    if (key.starts_with("x-")) extensions.push_back(key);
+  }
+  for (const auto& key : extensions) root.erase(key);
+  validate(root, *runner_schema());
+  return root;
+}
+
 // Reads the file into `raw` (as written, for -w) and `root` (validated).
 // Top-level keys starting with "x-" are extension fields, as in
 // docker-compose: they hold anchors for the rest of the file
@@ -44,13 +58,7 @@ void read_config(const std::filesystem::path& file, Node& raw, Node& root) {
     if (!mark.file) mark.file = std::make_shared<const std::string>(file.string());
     throw ConfigError(mark, "", "expected a map of sections at the top of the file");
   }
-  root = raw;
-  std::vector<std::string> extensions;
-  for (const auto& [key, value] : root.as_map()) {
-    if (key.starts_with("x-")) extensions.push_back(key);
-  }
-  for (const auto& key : extensions) root.erase(key);
-  validate(root, *runner_schema());
+  root = validated(raw);
 }
 
 // Warnings as the file has them, top to bottom (sections are checked one
@@ -590,6 +598,119 @@ Task<bool> Runner::reload() {
     log_->info("Reloaded {}: {}", file_.string(), list);
   }
   co_return true;
+}
+
+// ---- edits (ConfigEditor) -------------------------------------------------------
+
+std::optional<ConfigEditor::Entry> Runner::entry(ConfigEditor::Kind kind,
+                                                 std::string_view name) const {
+  const Node* section = raw_.find(kind == ConfigEditor::Kind::plug ? "plugs" : "hooks");
+  const Node* e = section && section->is_map() ? section->find(name) : nullptr;
+  if (!e || !e->is_map()) return std::nullopt;
+  const Node* path = e->find("path");
+  const Node* config = e->find("config");
+  return Entry{path && path->is_string() ? path->as_string() : std::string(),
+               config && !config->is_null() ? *config : Node::map()};
+}
+
+std::vector<std::string> Runner::classes(ConfigEditor::Kind kind) const {
+  auto want = kind == ConfigEditor::Kind::plug ? ClassInfo::Kind::plug : ClassInfo::Kind::hook;
+  std::vector<std::string> out;
+  for (const std::string& path : registry_.paths()) {
+    if (const ClassInfo* info = registry_.find(path); info && info->kind == want) {
+      out.push_back(path);
+    }
+  }
+  return out;
+}
+
+Task<ConfigWarnings> Runner::put(ConfigEditor::Kind kind, std::string name, std::string path,
+                                 Node config) {
+  const bool is_plug = kind == ConfigEditor::Kind::plug;
+  const char* section = is_plug ? "plugs" : "hooks";
+  const std::string where = fmt::format("{}.{}", section, name);
+  if (reloading_) {
+    throw ConfigError(Mark{}, where, "a reload or another change is running: try again");
+  }
+  // The file as it would be, checked as a reload checks a file: nothing
+  // changes until the new instance exists.
+  Node raw = raw_;
+  if (!raw.find(section) || !raw.find(section)->is_map()) raw.set(section, Node::map());
+  Node& raw_section = *raw.find(section);
+  Node* existing = raw_section.find(name);
+  const bool edited = existing && existing->is_map();
+  if (edited) {
+    existing->set("config", std::move(config));
+  } else {
+    bool plain = !name.empty() && std::all_of(name.begin(), name.end(), [](unsigned char c) {
+      return std::isalnum(c) || c == '_' || c == '-';
+    });
+    if (!plain) throw ConfigError(Mark{}, where, "a name is letters, digits, '_' and '-'");
+    if (host_->plug(name) || host_->hook(name)) {
+      throw ConfigError(Mark{}, where,
+                        fmt::format("the name '{}' is taken by a {}", name,
+                                    host_->plug(name) ? "plug" : "hook"));
+    }
+    Node fresh = Node::map();
+    fresh.set("path", std::move(path));
+    fresh.set("config", std::move(config));
+    raw_section.set(name, std::move(fresh));
+  }
+  ConfigWarningScope scope;
+  Node root = validated(raw);
+  Node& entry = *root.find(section)->find(name);
+  std::unique_ptr<Plug> plug;
+  std::unique_ptr<Hook> hook;
+  if (is_plug) {
+    plug = make_plug(*host_, root, name, entry);
+  } else {
+    hook = make_hook(*host_, root, name, entry);
+  }
+  check_hook_refs(*host_, root);
+  // Only this entry's warnings: the rest of the file was warned about at start.
+  ConfigWarnings warnings;
+  for (ConfigWarning& w : in_file_order(scope.take())) {
+    if (w.path == where || w.path.starts_with(where + ".")) warnings.push_back(std::move(w));
+  }
+
+  struct Busy {
+    bool& flag;
+    ~Busy() { flag = false; }
+  } busy{reloading_};
+  reloading_ = true;
+  Openable* old = is_plug ? static_cast<Openable*>(host_->plug(name))
+                          : static_cast<Openable*>(host_->hook(name));
+  // A plug or hook disabled at runtime stays so; a new one follows `enabled`.
+  bool enabled = old ? old->state() != State::disabled : entry.at("enabled").as_bool();
+  std::set<std::string> plugs_before;
+  for (Plug* p : host_->plugs()) plugs_before.insert(p->name());
+  if (is_plug) plugs_before.insert(name);
+  if (is_plug) {
+    co_await host_->replace(std::move(plug), enabled);
+  } else {
+    std::optional<int> priority = old ? host_->priority(static_cast<Hook&>(*old))
+                                      : priority_of(entry);
+    co_await host_->replace(std::move(hook), priority, enabled);
+  }
+  // Plugs a hook made for itself (a sync's virtual plug) start with it;
+  // plugs stopped from elsewhere stay stopped.
+  for (Plug* p : host_->plugs()) {
+    if (p->state() == State::inactive && !plugs_before.count(p->name())) {
+      co_await host_->start(p->name());
+    }
+  }
+  bind_runner_hooks();
+  // Only this entry is replaced, in both trees: whatever else changed while
+  // the host worked (a hook's own set_config) stays.
+  Node raw_entry = *raw.find(section)->find(name);
+  for (auto [tree, value] : {std::pair{&raw_, &raw_entry}, std::pair{&root_, &entry}}) {
+    if (!tree->find(section) || !tree->find(section)->is_map()) tree->set(section, Node::map());
+    tree->find(section)->set(name, *value);
+  }
+  log_->info("{} {} {}{}", edited ? "Changed the config of" : "Added", is_plug ? "plug" : "hook",
+             name, write_back_ ? ", written to " + file_.string() : "");
+  if (write_back_) write_back();
+  co_return warnings;
 }
 
 void Runner::apply_config(Openable& source) {

@@ -7,6 +7,7 @@
 
 #include "core/registry.hpp"
 #include "immp/config.hpp"
+#include "immp/config_editor.hpp"
 #include "immp/host.hpp"
 #include "runner/runner_hook.hpp"
 
@@ -15,7 +16,7 @@ namespace immp {
 // The whole top-level schema (IMMP's runner sections plus the bus).
 SpecPtr runner_schema();
 
-class Runner final : private RunnerControl {
+class Runner final : private RunnerControl, private ConfigEditor {
  public:
   // Reads and validates `config_file`, resolves every class and builds
   // every plug, hook, channel and group, without starting anything, then
@@ -59,6 +60,16 @@ class Runner final : private RunnerControl {
   bool writeable() const override { return write_back_; }
   bool write_now() override;
   void reload_later(std::function<void(bool applied)> done) override;
+  ConfigEditor& editor() override { return *this; }
+  // ConfigEditor (reached through RunnerHook): an edit is checked as a
+  // reload checks a file, applied as a reload applies one entry, and
+  // written back like a hook's own set_config() (apply_config).
+  bool editable() const override { return true; }
+  bool saves() const override { return write_back_; }
+  std::optional<Entry> entry(ConfigEditor::Kind kind, std::string_view name) const override;
+  std::vector<std::string> classes(ConfigEditor::Kind kind) const override;
+  Task<ConfigWarnings> put(ConfigEditor::Kind kind, std::string name, std::string path,
+                           Node config) override;
   // Binds every RunnerHook of the host to this runner.
   void bind_runner_hooks();
   // Writes operators' config changes back (-w).
@@ -92,7 +103,7 @@ class Runner final : private RunnerControl {
   std::unique_ptr<Host> host_;
   Subscription config_written_;
   Subscription operators_written_;
-  bool reloading_ = false;      // a reload (SIGHUP or the reload command) is running
+  bool reloading_ = false;      // a reload (SIGHUP, the reload command) or an edit is running
   std::size_t implicit_hooks_ = 0;  // hooks the runner added itself (IMMP's `runner`)
   LoggerPtr log_;
 };

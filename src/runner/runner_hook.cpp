@@ -1,5 +1,6 @@
 #include "runner/runner_hook.hpp"
 
+#include <stdexcept>
 #include <string>
 
 #include "immp/host.hpp"
@@ -48,6 +49,26 @@ RunnerHook::RunnerHook(const Init& init) : Hook(init) {
          });
          co_return;
        }});
+}
+
+std::optional<ConfigEditor::Entry> RunnerHook::entry(Kind kind, std::string_view name) const {
+  if (!control_) return std::nullopt;
+  return control_->editor().entry(kind, name);
+}
+
+std::vector<std::string> RunnerHook::classes(Kind kind) const {
+  if (!control_) return {};
+  return control_->editor().classes(kind);
+}
+
+Task<ConfigWarnings> RunnerHook::put(Kind kind, std::string name, std::string path, Node config) {
+  if (!control_) throw std::logic_error("no runner: the config cannot be edited");
+  // The runner, not this hook, does the work: the edit may replace any
+  // hook, and the runner outlives them all.
+  ConfigEditor& editor = control_->editor();
+  auto done = editor.put(kind, std::move(name), std::move(path), std::move(config));
+  ConfigWarnings warnings = co_await std::move(done);
+  co_return warnings;
 }
 
 }  // namespace immp

@@ -10,6 +10,10 @@
 //              SIGHUP does (new here).
 // The runner writes the config back itself on changes (docs/config.md,
 // "Writing back: -w").
+//
+// It is also how other hooks reach the runner's ConfigEditor (an admin UI
+// adding or editing plugs and hooks): they find it among the host's hooks
+// by that type; it forwards to the runner it is bound to.
 #pragma once
 
 #include <functional>
@@ -17,6 +21,7 @@
 
 #include "immp/command.hpp"
 #include "immp/config.hpp"
+#include "immp/config_editor.hpp"
 #include "immp/hook.hpp"
 
 namespace immp {
@@ -34,9 +39,11 @@ class RunnerControl {
   // reloading, with the reason logged). A reload may replace any hook,
   // the one that asked included, so nothing waits for it.
   virtual void reload_later(std::function<void(bool applied)> done) = 0;
+  // The runner's editor of plug and hook entries (see ConfigEditor).
+  virtual ConfigEditor& editor() = 0;
 };
 
-class RunnerHook final : public Hook, public CommandProvider {
+class RunnerHook final : public Hook, public CommandProvider, public ConfigEditor {
  public:
   static constexpr std::string_view kPath = "immp.hook.runner.RunnerHook";
   static constexpr std::string_view kDescription =
@@ -49,6 +56,13 @@ class RunnerHook final : public Hook, public CommandProvider {
   // The runner binds itself once the host is built; until then (and in
   // hosts built without a runner) the commands are not offered.
   void bind(RunnerControl* control) { control_ = control; }
+
+  // ConfigEditor, forwarded to the runner; editable() only once bound.
+  bool editable() const override { return control_ != nullptr; }
+  bool saves() const override { return control_ && control_->editor().saves(); }
+  std::optional<Entry> entry(Kind kind, std::string_view name) const override;
+  std::vector<std::string> classes(Kind kind) const override;
+  Task<ConfigWarnings> put(Kind kind, std::string name, std::string path, Node config) override;
 
  private:
   RunnerControl* control_ = nullptr;

@@ -309,5 +309,96 @@ TEST(WebAdminFirstStart, TheSetupTokenFromTheLogSetsAPasswordThatIsWrittenBack) 
   EXPECT_EQ(again.wait(20s), 0);
 }
 
+// `immp -w`: the operator opens a hook's config in the page, makes a
+// mistake, sees it named beside the form (nothing changes), fixes it, and
+// sees the hook answer with the new config; after a clean stop the file
+// holds the change and everything else it held.
+TEST(WebAdminConfig, AMistakeIsShownInlineAndTheFixIsAppliedAndWrittenBack) {
+  std::string missing = Browser::missing();
+  ASSERT_TRUE(missing.empty()) << missing;
+  TempDir dir("immp-web-admin-config");
+  int port = free_port();
+  fs::path file = dir / "edit.yaml";
+  write_file(file,
+             "plugs:\n"
+             "  dummy:\n"
+             "    path: immp.plug.dummy.DummyPlug\n"
+             "    config: {interval: 0.2, text: ping}\n"
+             "channels:\n"
+             "  room: {plug: dummy, source: dummy}\n"
+             "groups:\n"
+             "  all: {channels: [room]}\n"
+             "hooks:\n"
+             "  http:\n"
+             "    path: immp.hook.web.WebHook\n"
+             "    config: {port: " +
+                 std::to_string(port) +
+                 "}\n"
+                 "  admin:\n"
+                 "    path: immp.hook.webui.WebUIHook\n"
+                 "    config: {route: /admin, password: " +
+                 kPassword +
+                 "}\n"
+                 "  ar:\n"
+                 "    path: immp.hook.autorespond.AutoRespondHook\n"
+                 "    config:\n"
+                 "      groups: [all]\n"
+                 "      responses: {hello: hi}\n");
+  Process immp({(fs::path(IMMP_BINARY_DIR) / "immp").string(), "-w", file.string()});
+  ASSERT_TRUE(immp.wait_for(Stream::err, "Host ready", 20s)) << immp.err();
+
+  Browser& b = Browser::shared();
+  b.use("config");
+  const std::string base = "http://127.0.0.1:" + std::to_string(port) + "/admin";
+  ASSERT_TRUE(b.open(base, "config")) << b.last_error();
+  ASSERT_TRUE(b.fill("#password", kPassword)) << b.last_error();
+  ASSERT_TRUE(b.press("#password", "Enter")) << b.last_error();
+  ASSERT_TRUE(b.wait_text("#hooks", "ar")) << b.last_error();
+  // Nothing answers the dummy's "ping" yet: nothing goes out to the room.
+  EXPECT_EQ(b.text("#channels td[data-count=\"channel:room:out\"]"), "0");
+
+  ASSERT_TRUE(b.click("#hooks tr[data-name=\"ar\"] a.edit")) << b.last_error();
+  ASSERT_TRUE(b.wait_fn("location.pathname === '/admin/edit/hook/ar'")) << b.last_error();
+  EXPECT_EQ(b.eval("document.getElementById('config').value.includes('hello: hi')"), true);
+  ASSERT_TRUE(b.fill("#config", "groups: [all]\nresponses: {ping: pong}\ncooldown: never\n"))
+      << b.last_error();
+  ASSERT_TRUE(b.click("#apply")) << b.last_error();
+  ASSERT_TRUE(b.wait_text("#config-error", "hooks.ar.config.cooldown")) << b.last_error();
+  EXPECT_TRUE(b.wait_text("#config-error", "(line 3)")) << b.last_error();
+  EXPECT_EQ(b.eval("document.getElementById('config').value.includes('cooldown: never')"), true)
+      << "what was typed stays to be fixed";
+  EXPECT_TRUE(b.screenshot(kShots / "admin-config-error.png")) << b.last_error();
+  b.page_errors();  // the refusal's 400 is logged as a failed load
+  EXPECT_EQ(read_file(file).find("pong"), std::string::npos) << "a refused edit was written";
+
+  ASSERT_TRUE(b.fill("#config", "groups: [all]\nresponses: {ping: pong}\ncooldown: 0\n"))
+      << b.last_error();
+  ASSERT_TRUE(b.click("#apply")) << b.last_error();
+  ASSERT_TRUE(b.wait_text("[role=status]", "hook ar: config applied (active)")) << b.last_error();
+  EXPECT_TRUE(b.wait_text("[role=status]", "saved in the config file")) << b.last_error();
+  EXPECT_EQ(b.eval("location.pathname"), "/admin");
+  // Applied live: the hook answers the dummy's pings, counted going out.
+  EXPECT_TRUE(b.wait_fn("document.querySelector('#channels td[data-count=\"channel:room:out\"]')"
+                        ".textContent !== '0'"))
+      << b.last_error() << immp.err();
+  EXPECT_TRUE(b.screenshot(kShots / "admin-config-applied.png")) << b.last_error();
+  EXPECT_EQ(b.page_errors(), "");
+  b.close("config");
+  b.use("main");
+
+  immp.signal(SIGTERM);
+  EXPECT_EQ(immp.wait(20s), 0) << immp.err();
+  std::string written = read_file(file);
+  EXPECT_TRUE(std::regex_search(written, std::regex(R"(ping: pong)"))) << written;
+  EXPECT_TRUE(std::regex_search(written, std::regex(R"(cooldown: 0)"))) << written;
+  EXPECT_EQ(written.find("hello: hi"), std::string::npos) << written;
+  const std::string port_text = std::to_string(port);
+  for (const char* kept : {"immp.plug.dummy.DummyPlug", "interval: 0.2", "text: ping",
+                           "room:", "immp.hook.web.WebHook", "route: /admin", kPassword,
+                           "immp.hook.autorespond.AutoRespondHook", port_text.c_str()}) {
+    EXPECT_NE(written.find(kept), std::string::npos) << kept << " is gone:\n" << written;
+  }
+}
+
 }  // namespace
 }  // namespace immp::test

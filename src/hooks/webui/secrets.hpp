@@ -20,6 +20,20 @@ namespace immp::webui {
 // (case-insensitive).
 bool is_secret_key(std::string_view key);
 
+// What an edit form may show of a config: `config` with every value that
+// Redactor::learn() would take for a secret (the values under secret keys,
+// numbers too) replaced by Redactor::kHidden, and the password inside
+// every URL too (scheme://user:[hidden]@host).
+Node mask_secrets(const Node& config);
+// `edited` (a config as posted back from such a form) with every value
+// that is still what mask_secrets() showed of `stored` at the same key
+// path put back to the stored value: an edit that leaves "[hidden]" keeps
+// the secret; one that types a new value changes it.
+Node unmask_secrets(Node edited, const Node& stored);
+// The first string under `config` that still holds Redactor::kHidden (a
+// "[hidden]" with no stored secret behind it), or null.
+const Node* find_hidden(const Node& config);
+
 class Redactor {
  public:
   // What replaces a secret in text.

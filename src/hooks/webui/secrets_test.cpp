@@ -36,5 +36,42 @@ TEST(Secrets, EverySecretOfAConfigIsHiddenInText) {
   EXPECT_EQ(r.redact("nothing here"), "nothing here");
 }
 
+Node yaml(const char* text) { return parse_config(text, ConfigFormat::yaml, "test"); }
+
+TEST(Secrets, AFormShowsSecretsHiddenAndKeepsThoseLeftHidden) {
+  Node stored = yaml(
+      "nick: bridge\n"
+      "password: hunter2hunter2\n"
+      "port: 6697\n"
+      "api-key: 123456\n"
+      "database: postgresql://immp:dbpass@localhost/immp\n"
+      "tokens: [{name: bot, token: tok-one}, {name: ci, token: tok-two}]\n");
+  Node shown = mask_secrets(stored);
+  std::string text = dump_config(shown, ConfigFormat::yaml);
+  for (const char* secret : {"hunter2", "123456", "dbpass", "tok-one", "tok-two"}) {
+    EXPECT_EQ(text.find(secret), std::string::npos) << secret << " in\n" << text;
+  }
+  for (const char* kept : {"bridge", "6697", "postgresql://immp:[hidden]@localhost/immp", "bot"}) {
+    EXPECT_NE(text.find(kept), std::string::npos) << kept << " not in\n" << text;
+  }
+  EXPECT_EQ(find_hidden(stored), nullptr);
+  ASSERT_NE(find_hidden(shown), nullptr);
+
+  // Posted back as shown, with one token changed and the nick too.
+  Node edited = parse_config(text, ConfigFormat::yaml, "form");
+  edited.set("nick", "relay");
+  edited.at("tokens").as_list()[1].set("token", "tok-new");
+  Node back = unmask_secrets(edited, stored);
+  EXPECT_EQ(find_hidden(back), nullptr) << dump_config(back, ConfigFormat::yaml);
+  Node expected = stored;
+  expected.set("nick", "relay");
+  expected.find("tokens")->as_list()[1].set("token", "tok-new");
+  EXPECT_EQ(back, expected) << dump_config(back, ConfigFormat::yaml);
+
+  // A [hidden] where nothing was stored stays, for the form to refuse.
+  Node fresh = yaml("password: '[hidden]'\n");
+  EXPECT_NE(find_hidden(unmask_secrets(fresh, Node::map())), nullptr);
+}
+
 }  // namespace
 }  // namespace immp::webui

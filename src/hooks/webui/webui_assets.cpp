@@ -25,7 +25,11 @@ td.actions form { display: inline; margin-right: .3em; }
 form.inline, form.login { display: flex; flex-wrap: wrap; gap: .5em; align-items: end; margin-top: .6em; }
 form.login { flex-direction: column; align-items: stretch; }
 label { display: flex; flex-direction: column; font-size: .85em; color: var(--muted); }
-input, select, button { font: inherit; padding: .25em .5em; }
+input, select, button, textarea { font: inherit; padding: .25em .5em; }
+form.config { display: flex; flex-direction: column; gap: .6em; max-width: 48em; }
+form.config textarea { font: 13px/1.45 ui-monospace, monospace; width: 100%; resize: vertical; }
+header a.back { color: #fff; font-size: .9em; }
+#config-error code.path { font-weight: 600; }
 dl.stats { display: grid; grid-template-columns: max-content max-content; gap: .2em 1.5em; }
 dl.stats dd { margin: 0; font-variant-numeric: tabular-nums; }
 td.count { font-variant-numeric: tabular-nums; white-space: nowrap; }
@@ -61,6 +65,10 @@ function actionForm(kind, name, action) {
     el("input", { type: "hidden", name: "csrf", value: csrf }),
     el("button", { type: "submit", class: action, "aria-label": `${action} ${name}` }, action));
 }
+function editLink(kind, name) {
+  return el("a", { class: "edit", href: `${base}/edit/${kind}/${encodeURIComponent(name)}`,
+    "aria-label": `config of ${name}` }, "config");
+}
 function actionsFor(state) {
   if (state === "active" || state === "starting") return ["stop", "restart", "disable"];
   if (state === "disabled") return ["enable"];
@@ -86,13 +94,15 @@ function showState(s) {
       el("td", { class: "state", "data-of": `plug:${p.name}`, "data-state": p.state }, p.state),
       el("td", { class: "link", "data-of": `plug:${p.name}` }, link), el("td", {}, String(p.channels)),
       ...countCells(`plug:${p.name}`),
-      el("td", { class: "actions" }, ...actionsFor(p.state).map((a) => actionForm("plug", p.name, a))));
+      el("td", { class: "actions" }, ...actionsFor(p.state).map((a) => actionForm("plug", p.name, a)),
+        ...(p.editable ? [editLink("plug", p.name)] : [])));
   }));
   fill("hooks", s.hooks.map((h) => el("tr", { "data-name": h.name }, el("td", {}, h.name),
     el("td", { class: "state", "data-of": `hook:${h.name}`, "data-state": h.state }, h.state),
     el("td", {}, h.priority === null ? "—" : String(h.priority)),
     el("td", { class: "actions" }, ...(h.fixed ? [el("span", { class: "muted" }, "serves this page")]
-      : actionsFor(h.state).map((a) => actionForm("hook", h.name, a)))))));
+      : [...actionsFor(h.state).map((a) => actionForm("hook", h.name, a)),
+        ...(h.editable ? [editLink("hook", h.name)] : [])])))));
   fill("channels", s.channels.map((c) => el("tr", { "data-name": c.name }, el("td", {}, c.name),
     el("td", {}, c.plug), el("td", {}, c.source), ...countCells(`channel:${c.name}`),
     el("td", { class: "actions" }, el("form", { method: "post",

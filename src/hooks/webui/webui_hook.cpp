@@ -7,6 +7,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <cctype>
 #include <ctime>
 
@@ -262,6 +263,10 @@ Task<> WebUIHook::start() {
     res.content_type = "text/javascript; charset=utf-8";
     co_return res;
   });
+  add("GET", "/edit/{kind}/{name}", [](WebUIHook* h, Request& r) { return h->get_edit(r); });
+  add("POST", "/edit/{kind}/{name}", [](WebUIHook* h, Request& r) { return h->post_edit(r); });
+  add("GET", "/add", [](WebUIHook* h, Request& r) { return h->get_add(r); });
+  add("POST", "/add", [](WebUIHook* h, Request& r) { return h->post_add(r); });
   add("GET", "/setup", [](WebUIHook* h, Request& r) { return h->get_setup(r); });
   add("POST", "/setup", [](WebUIHook* h, Request& r) { return h->post_setup(r); });
   log()->info("admin UI at {}{}", web_->base_url(), route_);
@@ -557,6 +562,11 @@ Response WebUIHook::main_page(const std::string& csrf, std::string_view notice) 
         route, kind, escape_html(encode_segment(name)), action, hidden_csrf(csrf), action, action,
         escape_html(name), action);
   };
+  auto edit_link = [&](std::string_view kind, const std::string& name) {
+    return fmt::format("<a class=\"edit\" href=\"{}/edit/{}/{}\" aria-label=\"config of {}\">"
+                       "config</a>",
+                       route, kind, escape_html(encode_segment(name)), escape_html(name));
+  };
   auto count_cells = [](std::string_view of, const Counts& c) {
     return fmt::format(
         "<td class=\"count\" data-count=\"{0}:in\">{1}</td><td class=\"count\" "
@@ -590,6 +600,7 @@ Response WebUIHook::main_page(const std::string& csrf, std::string_view notice) 
   for (Plug* p : host().plugs()) {
     std::string actions;
     for (auto a : actions_for(p->state())) actions += action_form("plug", p->name(), a);
+    if (can_edit(ConfigEditor::Kind::plug, p->name())) actions += edit_link("plug", p->name());
     body += fmt::format(
         "<tr data-name=\"{0}\"><td>{0}</td><td>{1}</td><td class=\"state\" "
         "data-of=\"plug:{0}\" data-state=\"{2}\">{2}</td><td class=\"link\" "
@@ -612,6 +623,7 @@ Response WebUIHook::main_page(const std::string& csrf, std::string_view notice) 
       actions = "<span class=\"muted\">serves this page</span>";
     } else {
       for (auto a : actions_for(h->state())) actions += action_form("hook", h->name(), a);
+      if (can_edit(ConfigEditor::Kind::hook, h->name())) actions += edit_link("hook", h->name());
     }
     auto priority = host().priority(*h);
     body += fmt::format(
@@ -620,7 +632,13 @@ Response WebUIHook::main_page(const std::string& csrf, std::string_view notice) 
         escape_html(h->name()), state_name(h->state()),
         priority ? std::to_string(*priority) : std::string("—"), actions);
   }
-  body += "</tbody></table></section>\n";
+  body += "</tbody></table>\n";
+  if (config_editor()) {
+    body += "<p><a id=\"add\" href=\"" + route +
+            "/add\">Add a plug or hook</a> <span class=\"muted\">(its config is checked, then "
+            "it starts)</span></p>\n";
+  }
+  body += "</section>\n";
 
   body +=
       "<section><h2>Channels</h2>\n<table id=\"channels\"><thead><tr><th>Name</th>"
@@ -732,12 +750,16 @@ std::string WebUIHook::snapshot_json() const {
                                  {"network", p->network_name()},
                                  {"state", state_name(p->state())},
                                  {"online", p->online()},
-                                 {"channels", channel_count[p->name()]}});
+                                 {"channels", channel_count[p->name()]},
+                                 {"editable", can_edit(ConfigEditor::Kind::plug, p->name())}});
   }
   for (Hook* h : host().hooks()) {
     auto priority = host().priority(*h);
     json::object o{
-        {"name", h->name()}, {"state", state_name(h->state())}, {"fixed", h == this || h == web_}};
+        {"name", h->name()},
+        {"state", state_name(h->state())},
+        {"fixed", h == this || h == web_},
+        {"editable", can_edit(ConfigEditor::Kind::hook, h->name())}};
     o["priority"] = priority ? json::value(*priority) : json::value(nullptr);
     hooks.push_back(std::move(o));
   }
@@ -992,6 +1014,290 @@ Task<Response> WebUIHook::post_channel_remove(Request& r) {
   live_->wake();
   log()->info("admin at {}: removed channel '{}'", r.remote, name);
   session->notice = "channel " + name + " removed";
+  co_return redirect(route_);
+}
+
+// ---- configs -----------------------------------------------------------------
+
+namespace {
+
+// The file name that marks of a posted form carry: their lines are the
+// form's lines.
+constexpr std::string_view kFormFile = "the form";
+
+std::optional<ConfigEditor::Kind> kind_of(std::string_view kind) {
+  if (kind == "plug") return ConfigEditor::Kind::plug;
+  if (kind == "hook") return ConfigEditor::Kind::hook;
+  return std::nullopt;
+}
+
+std::string_view kind_name(ConfigEditor::Kind kind) {
+  return kind == ConfigEditor::Kind::plug ? "plug" : "hook";
+}
+
+std::string_view section_of(ConfigEditor::Kind kind) {
+  return kind == ConfigEditor::Kind::plug ? "plugs" : "hooks";
+}
+
+// A config as the form shows it: YAML, nothing for an empty one.
+std::string form_text(const Node& config) {
+  if (config.is_null() || (config.is_map() && config.size() == 0)) return "";
+  return dump_config(config, ConfigFormat::yaml);
+}
+
+}  // namespace
+
+ConfigEditor* WebUIHook::config_editor() const {
+  for (Hook* h : host().hooks()) {
+    if (auto* editor = dynamic_cast<ConfigEditor*>(h); editor && editor->editable()) return editor;
+  }
+  return nullptr;
+}
+
+bool WebUIHook::can_edit(ConfigEditor::Kind kind, const std::string& name) const {
+  ConfigEditor* editor = config_editor();
+  if (!editor) return false;
+  if (kind == ConfigEditor::Kind::hook) {
+    const Hook* h = host().hook(name);
+    if (h == this || h == web_) return false;
+  }
+  return editor->entry(kind, name).has_value();
+}
+
+Node WebUIHook::read_form_config(const std::string& text, const std::string& where,
+                                 const Node& stored) {
+  Node config = parse_config(text, ConfigFormat::yaml, std::string(kFormFile));
+  config.set_path(where);
+  if (config.is_null()) config = Node::map(), config.set_path(where);
+  if (!config.is_map()) {
+    config.fail(fmt::format("expected a map of keys, got {}", Node::kind_name(config.kind())));
+  }
+  config.repath();
+  config = unmask_secrets(std::move(config), stored);
+  if (const Node* hidden = find_hidden(config)) {
+    hidden->fail(
+        "[hidden] stands for a secret kept from before, and there is none here: type the value");
+  }
+  return config;
+}
+
+Task<WebUIHook::Outcome> WebUIHook::apply_form(ConfigEditor& editor, ConfigEditor::Kind kind,
+                                               std::string name, std::string path,
+                                               const std::string& text, const Node& stored,
+                                               std::string remote) {
+  Outcome outcome;
+  const bool adding = !editor.entry(kind, name);
+  const std::string where = fmt::format("{}.{}.config", section_of(kind), name);
+  try {
+    Node config = read_form_config(text, where, stored);
+    auto put = editor.put(kind, name, std::move(path), std::move(config));
+    ConfigWarnings warnings = co_await std::move(put);
+    const Openable* now = kind == ConfigEditor::Kind::plug
+                              ? static_cast<const Openable*>(host().plug(name))
+                              : static_cast<const Openable*>(host().hook(name));
+    outcome.notice = fmt::format("{} {}: {} ({}); {}", kind_name(kind), name,
+                                 adding ? "added" : "config applied",
+                                 now ? state_name(now->state()) : "gone",
+                                 editor.saves() ? "saved in the config file"
+                                                : "until immp stops (it runs without -w)");
+    for (const ConfigWarning& w : warnings) {
+      outcome.notice += fmt::format("; warning: {}: {}", w.path, w.problem);
+    }
+    log()->info("admin at {}: {} {} '{}'", remote, adding ? "added" : "changed the config of",
+                kind_name(kind), name);
+  } catch (const ConfigError& e) {
+    outcome.error = e.problem();
+    outcome.error_path = e.path();
+    if (e.mark().file && *e.mark().file == kFormFile) outcome.line = e.mark().line;
+  } catch (const std::exception& e) {
+    outcome.error = e.what();
+  }
+  if (!outcome.error.empty()) {
+    log()->info("admin at {}: {} {} '{}' refused: {}{}", remote, adding ? "adding" : "editing",
+                kind_name(kind), name, outcome.error_path.empty() ? "" : outcome.error_path + ": ",
+                redactor_.redact(outcome.error));
+  }
+  co_return outcome;
+}
+
+namespace {
+
+// The problem beside a form: what, where (key path, form line).
+std::string error_block(const std::string& error, const std::string& path, int line) {
+  std::string where;
+  if (!path.empty()) where += "<code class=\"path\">" + escape_html(path) + "</code>";
+  if (line > 0) where += fmt::format(" (line {})", line);
+  return fmt::format(
+      "<div class=\"error\" role=\"alert\" id=\"config-error\" data-line=\"{}\"><strong>Not "
+      "applied:</strong> {}{}{}</div>\n",
+      line, where, where.empty() ? "" : ": ", escape_html(error));
+}
+
+std::string textarea(const std::string& text, bool error) {
+  std::size_t lines = static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')) + 3;
+  return fmt::format(
+      "<label>Config (YAML: the <code>config</code> section of the entry)<textarea name=\"config\" "
+      "id=\"config\" rows=\"{}\" spellcheck=\"false\" autocapitalize=\"off\"{}>{}</textarea>"
+      "</label>\n<p class=\"muted\">Secrets are shown as <code>[hidden]</code>: leave one so to "
+      "keep it, or type a new value.</p>\n",
+      std::clamp<std::size_t>(lines, 8, 40), error ? " aria-describedby=\"config-error\"" : "",
+      escape_html(text));
+}
+
+}  // namespace
+
+Response WebUIHook::edit_page(int status, const std::string& csrf, ConfigEditor::Kind kind,
+                              const std::string& name, const std::string& path,
+                              const std::string& text, const Outcome& outcome) const {
+  const std::string route = escape_html(route_);
+  ConfigEditor* editor = config_editor();
+  std::string body = fmt::format(
+      "<header><h1>immp admin</h1><a href=\"{0}\" class=\"back\">back to the overview</a>"
+      "</header>\n<main>\n<h2>{1} {2}</h2>\n<p class=\"muted\">class <code>{3}</code>; "
+      "{4}</p>\n",
+      route, kind_name(kind), escape_html(name), escape_html(path),
+      editor && editor->saves() ? "a change is checked, applied at once (the " +
+                                      std::string(kind_name(kind)) +
+                                      " restarts) and saved in the config file"
+                                : "a change is checked and applied at once (the " +
+                                      std::string(kind_name(kind)) +
+                                      " restarts); immp runs without -w, so it lasts until immp "
+                                      "stops");
+  if (!outcome.error.empty()) {
+    body += error_block(redactor_.redact(outcome.error), outcome.error_path, outcome.line);
+  }
+  body += fmt::format("<form method=\"post\" action=\"{}/edit/{}/{}\" class=\"config\" "
+                      "id=\"config-form\">{}\n",
+                      route, kind_name(kind), escape_html(encode_segment(name)),
+                      hidden_csrf(csrf));
+  body += textarea(text, !outcome.error.empty());
+  body += "<p><button type=\"submit\" id=\"apply\">Check and apply</button> <a href=\"" + route +
+          "\">Cancel</a></p>\n</form>\n</main>\n";
+  return page(status, fmt::format("{} {}", kind_name(kind), name), std::move(body));
+}
+
+Response WebUIHook::add_page(int status, const std::string& csrf, const ConfigEditor& editor,
+                             const std::map<std::string, std::string>& form,
+                             const Outcome& outcome) const {
+  const std::string route = escape_html(route_);
+  auto value = [&](const char* key) {
+    auto it = form.find(key);
+    return it == form.end() ? std::string() : it->second;
+  };
+  std::string body = fmt::format(
+      "<header><h1>immp admin</h1><a href=\"{0}\" class=\"back\">back to the overview</a>"
+      "</header>\n<main>\n<h2>Add a plug or hook</h2>\n<p class=\"muted\">It is checked as the "
+      "config file would be, then started; {1}.</p>\n",
+      route,
+      editor.saves() ? "it is saved in the config file"
+                     : "immp runs without -w, so it lasts until immp stops");
+  if (!outcome.error.empty()) {
+    body += error_block(redactor_.redact(outcome.error), outcome.error_path, outcome.line);
+  }
+  std::string options;
+  for (auto kind : {ConfigEditor::Kind::plug, ConfigEditor::Kind::hook}) {
+    for (const std::string& path : editor.classes(kind)) {
+      options += "<option value=\"" + escape_html(path) + "\">";
+    }
+  }
+  std::string kind = value("kind");
+  body += fmt::format(
+      "<form method=\"post\" action=\"{}/add\" class=\"config\" id=\"add-form\">{}\n"
+      "<label>Kind <select name=\"kind\" id=\"kind\"><option{}>plug</option><option{}>hook"
+      "</option></select></label>\n<label>Name <input name=\"name\" id=\"name\" required "
+      "pattern=\"[A-Za-z0-9_\\-]+\" value=\"{}\"></label>\n<label>Class <input name=\"path\" "
+      "id=\"path\" required list=\"classes\" placeholder=\"immp.plug.irc.IRCPlug\" "
+      "value=\"{}\"></label>\n<datalist id=\"classes\">{}</datalist>\n",
+      route, hidden_csrf(csrf), kind == "hook" ? "" : " selected",
+      kind == "hook" ? " selected" : "", escape_html(value("name")), escape_html(value("path")),
+      options);
+  body += textarea(redactor_.redact(value("config")), !outcome.error.empty());
+  body += "<p><button type=\"submit\" id=\"apply\">Check and add</button> <a href=\"" + route +
+          "\">Cancel</a></p>\n</form>\n</main>\n";
+  return page(status, "Add a plug or hook", std::move(body));
+}
+
+Task<Response> WebUIHook::get_edit(Request& r) {
+  if (!setup_token_.empty()) co_return redirect(route_ + "/setup");
+  Sessions::Session* session = session_of(r);
+  if (!session) co_return redirect(route_ + "/login");
+  auto kind = kind_of(r.params.at("kind"));
+  const std::string name = r.params.at("name");
+  ConfigEditor* editor = config_editor();
+  if (!kind || !editor || !can_edit(*kind, name)) {
+    co_return Response::text(404, "no config to edit for '" + name + "' here");
+  }
+  auto entry = editor->entry(*kind, name);
+  co_return edit_page(200, session->csrf, *kind, name, entry->path,
+                      form_text(mask_secrets(entry->config)), Outcome{});
+}
+
+Task<Response> WebUIHook::post_edit(Request& r) {
+  auto form = parse_form(r.body);
+  Sessions::Session* session = nullptr;
+  if (auto refused = refuse_change(r, form, session)) co_return std::move(*refused);
+  auto kind = kind_of(r.params.at("kind"));
+  const std::string name = r.params.at("name");
+  ConfigEditor* editor = config_editor();
+  if (!kind || !editor || !can_edit(*kind, name)) {
+    co_return Response::text(404, "no config to edit for '" + name + "' here");
+  }
+  auto entry = editor->entry(*kind, name);
+  const std::string text = form["config"];
+  // Made first, then awaited: no temporary inside the co_await (GCC 12).
+  auto apply = apply_form(*editor, *kind, name, entry->path, text, entry->config, r.remote);
+  Outcome outcome = co_await std::move(apply);
+  Sessions::Session* now = session_of(r);  // the session may have ended meanwhile
+  if (!outcome.error.empty()) {
+    if (!now) co_return redirect(route_ + "/login");
+    // What was typed, to fix it; no stored secret goes back with it.
+    co_return edit_page(400, now->csrf, *kind, name, entry->path, redactor_.redact(text), outcome);
+  }
+  if (now) now->notice = outcome.notice;
+  co_return redirect(route_);
+}
+
+Task<Response> WebUIHook::get_add(Request& r) {
+  if (!setup_token_.empty()) co_return redirect(route_ + "/setup");
+  Sessions::Session* session = session_of(r);
+  if (!session) co_return redirect(route_ + "/login");
+  ConfigEditor* editor = config_editor();
+  if (!editor) co_return Response::text(404, "plugs and hooks can be added only under the runner");
+  co_return add_page(200, session->csrf, *editor, {}, Outcome{});
+}
+
+Task<Response> WebUIHook::post_add(Request& r) {
+  auto form = parse_form(r.body);
+  Sessions::Session* session = nullptr;
+  if (auto refused = refuse_change(r, form, session)) co_return std::move(*refused);
+  ConfigEditor* editor = config_editor();
+  if (!editor) co_return Response::text(404, "plugs and hooks can be added only under the runner");
+  auto kind = kind_of(form["kind"]);
+  const std::string name = form["name"];
+  Outcome outcome;
+  if (!kind) {
+    outcome.error = "choose plug or hook";
+  } else if (name.empty()) {
+    outcome.error = "a new plug or hook needs a name";
+  } else if (form["path"].empty()) {
+    outcome.error = "a new plug or hook needs a class, such as immp.plug.irc.IRCPlug";
+  } else if (editor->entry(*kind, name) || host().plug(name) || host().hook(name)) {
+    outcome.error = fmt::format("the name '{}' is taken: edit that one instead", name);
+    outcome.error_path = fmt::format("{}.{}", section_of(*kind), name);
+  } else {
+    const Node nothing_stored = Node::map();
+    auto apply = apply_form(*editor, *kind, name, form["path"], form["config"], nothing_stored,
+                            r.remote);
+    outcome = co_await std::move(apply);
+  }
+  Sessions::Session* now = session_of(r);
+  if (!outcome.error.empty()) {
+    if (!now) co_return redirect(route_ + "/login");
+    ConfigEditor* still = config_editor();
+    if (!still) co_return redirect(route_);
+    co_return add_page(400, now->csrf, *still, form, outcome);
+  }
+  if (now) now->notice = outcome.notice;
   co_return redirect(route_);
 }
 

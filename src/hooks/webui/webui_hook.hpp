@@ -4,6 +4,13 @@
 // and disables plugs and hooks, and adds and removes channels; operators
 // (when the config has any) with their state and controls too.
 //
+// Plugs and hooks of the config file are edited and added here too, as
+// YAML (`route/edit/{plug|hook}/{name}`, `route/add`): through the
+// runner's ConfigEditor, which checks an edit as a file would be checked
+// (a problem is shown beside the form, naming the key and the line, and
+// changes nothing), replaces the running instance and, with `immp -w`,
+// writes the file. Secrets are shown as "[hidden]"; one left so is kept.
+//
 // The page stays live over one Server-Sent Events stream (`route/events`,
 // the session cookie's): the host's state as it changes, every plug's and
 // channel's message counts each second, delivery and drop counters, and a
@@ -19,7 +26,7 @@
 //   to the route) and a CSRF token in every form; a change without the
 //   session's token is refused (403);
 // - nothing from plugs' or hooks' configs is shown (they hold tokens and
-//   passwords), and there is no way to add a plug or hook by class path.
+//   passwords): config forms show secrets as "[hidden]".
 //
 // Runs on the host's executor.
 #pragma once
@@ -42,6 +49,7 @@
 #include "hooks/webui/log_tail.hpp"
 #include "hooks/webui/secrets.hpp"
 #include "hooks/webui/webui_auth.hpp"
+#include "immp/config_editor.hpp"
 #include "immp/host.hpp"
 
 namespace immp::operators {
@@ -129,6 +137,37 @@ class WebUIHook final : public ResourceHook {
   operators::OperatorsHook* operators_hook() const;
   void add_event(Event event);
   Task<web::Response> post_channel_remove(web::Request& request);
+  // Config forms: one plug's or hook's (edit), a new one's (add).
+  Task<web::Response> get_edit(web::Request& request);
+  Task<web::Response> post_edit(web::Request& request);
+  Task<web::Response> get_add(web::Request& request);
+  Task<web::Response> post_add(web::Request& request);
+  // The runner's editor, when there is one and it can edit now.
+  ConfigEditor* config_editor() const;
+  // Whether the page offers to edit `name`'s config: the file has it and
+  // it does not serve this page.
+  bool can_edit(ConfigEditor::Kind kind, const std::string& name) const;
+  // What the form posted, as the config to put: parsed, secrets kept.
+  // Throws ConfigError naming the line of the form.
+  static Node read_form_config(const std::string& text, const std::string& where,
+                               const Node& stored);
+  // Applies a checked form; the notice to show on the main page, or the
+  // error to show beside the form.
+  struct Outcome {
+    std::string notice;
+    std::string error;       // empty: applied
+    std::string error_path;  // the key path the error names
+    int line = 0;            // its line in the form, 0 if none
+  };
+  Task<Outcome> apply_form(ConfigEditor& editor, ConfigEditor::Kind kind, std::string name,
+                           std::string path, const std::string& text, const Node& stored,
+                           std::string remote);
+  web::Response edit_page(int status, const std::string& csrf, ConfigEditor::Kind kind,
+                          const std::string& name, const std::string& path,
+                          const std::string& text, const Outcome& outcome) const;
+  web::Response add_page(int status, const std::string& csrf, const ConfigEditor& editor,
+                         const std::map<std::string, std::string>& form,
+                         const Outcome& outcome) const;
 
   web::Response login_page(int status, std::string_view error, const std::string& csrf) const;
   web::Response setup_page(int status, std::string_view error, const std::string& csrf) const;

@@ -7,6 +7,7 @@
 #include "immp/host.hpp"
 #include "operators/operators_hook.hpp"
 #include "operators/settings.hpp"
+#include "runner/runner.hpp"
 #include "support/async.hpp"
 #include "support/hooks.hpp"
 #include "support/memory.hpp"
@@ -489,6 +490,276 @@ TEST(WebUIOperators, OperatorsAreShownAndControlled) {
   EXPECT_EQ(test::status_of(http("/admin/operator/nobody/stop", "csrf=" + csrf)), 404);
   EXPECT_EQ(test::status_of(http("/admin/operator/echoer/explode", "csrf=" + csrf)), 404);
   test::run(io, host.close(), std::chrono::seconds(30));
+}
+
+}  // namespace
+}  // namespace immp::webui
+
+// ---- configs: edited and added from the page, under the runner -------------
+
+namespace immp::webui {
+namespace {
+
+constexpr const char* kApiToken = "api-token-that-stays-secret";
+
+// A host built by the runner from a file, with -w: what `immp -w` runs.
+struct RunnerEnv {
+  asio::io_context io;
+  test::TempDir dir{"immp-webui-edit"};
+  std::filesystem::path file = dir / "immp.yaml";
+  std::string written;  // the file as the test wrote it
+  std::unique_ptr<Runner> runner;
+  web::WebHook* web = nullptr;
+
+  RunnerEnv() {
+    written = std::string(
+                  "plugs:\n"
+                  "  dummy:\n"
+                  "    path: immp.plug.dummy.DummyPlug\n"
+                  "    config: {interval: 3600, text: hello}\n"
+                  "  api:\n"
+                  "    path: immp.plug.web.WebPlug\n"
+                  "    config:\n"
+                  "      channels: [room]\n"
+                  "      tokens: [{name: bot, token: ") +
+              kApiToken +
+              ", scopes: [read]}]\n"
+              "channels:\n"
+              "  room: {plug: dummy, source: dummy-room}\n"
+              "groups:\n"
+              "  all: {channels: [room]}\n"
+              "hooks:\n"
+              "  web:\n"
+              "    path: immp.hook.web.WebHook\n"
+              "    config: {port: 0}\n"
+              "  admin:\n"
+              "    path: immp.hook.webui.WebUIHook\n"
+              "    config: {route: /admin, password: " +
+              kPassword +
+              "}\n"
+              "  ar:\n"
+              "    path: immp.hook.autorespond.AutoRespondHook\n"
+              "    config:\n"
+              "      groups: [all]\n"
+              "      responses: {hello: hi there}\n";
+    test::write_file(file, written);
+    runner = std::make_unique<Runner>(file, io, /*write_back=*/true);
+    web = dynamic_cast<web::WebHook*>(runner->host().hook("web"));
+    test::run(io, runner->host().open());
+  }
+  ~RunnerEnv() {
+    if (runner->host().is_open()) test::run(io, runner->host().close());
+  }
+  Host& host() { return runner->host(); }
+};
+
+class WebUIEdit : public ::testing::Test {
+ protected:
+  RunnerEnv e;
+  std::string jar = (e.dir / "cookies.jar").string();
+
+  Got http(const std::string& method, const std::string& path,
+           const std::vector<std::pair<std::string, std::string>>& fields = {}) {
+    std::vector<std::string> args{"-i", "-b", jar, "-c", jar, "-X", method};
+    for (const auto& [key, value] : fields) {
+      args.insert(args.end(), {"--data-urlencode", key + "=" + value});
+    }
+    args.push_back(e.web->base_url() + path);
+    std::string out = test::curl(e.io, args);
+    Got got;
+    auto end = out.find("\r\n\r\n");
+    got.head = out.substr(0, end);
+    got.body = end == std::string::npos ? "" : out.substr(end + 4);
+    got.status = test::status_of(out);
+    return got;
+  }
+  static std::string csrf_of(const std::string& html) {
+    std::smatch m;
+    static const std::regex kCsrf(R"re(name="csrf" value="([0-9a-f]+)")re");
+    return std::regex_search(html, m, kCsrf) ? m[1].str() : std::string();
+  }
+  // The form's text as the page shows it (HTML entities undone).
+  static std::string textarea_of(const std::string& html) {
+    std::smatch m;
+    static const std::regex kArea(R"re(<textarea[^>]*>([^<]*)</textarea>)re");
+    if (!std::regex_search(html, m, kArea)) return "";
+    std::string text = m[1].str();
+    for (auto [entity, c] : {std::pair{"&quot;", "\""}, std::pair{"&#39;", "'"},
+                             std::pair{"&lt;", "<"}, std::pair{"&gt;", ">"},
+                             std::pair{"&amp;", "&"}}) {
+      for (auto at = text.find(entity); at != std::string::npos; at = text.find(entity, at + 1)) {
+        text.replace(at, std::string_view(entity).size(), c);
+      }
+    }
+    return text;
+  }
+  std::string login() {
+    Got form = http("GET", "/admin/login");
+    Got in = http("POST", "/admin/login", {{"csrf", csrf_of(form.body)}, {"password", kPassword}});
+    EXPECT_EQ(in.status, 303) << in.head << in.body;
+    Got page = http("GET", "/admin");
+    EXPECT_EQ(page.status, 200) << page.head;
+    return csrf_of(page.body);
+  }
+  std::string on_disk() { return test::read_file(e.file); }
+};
+
+TEST_F(WebUIEdit, AMistakeIsShownBesideTheFormNamingTheKeyAndChangesNothing) {
+  std::string csrf = login();
+  Got page = http("GET", "/admin");
+  EXPECT_NE(page.body.find("href=\"/admin/edit/hook/ar\""), std::string::npos) << page.body;
+  EXPECT_NE(page.body.find("href=\"/admin/add\""), std::string::npos);
+  // Neither this page nor its server can be edited from it.
+  EXPECT_EQ(page.body.find("/admin/edit/hook/admin"), std::string::npos);
+  EXPECT_EQ(page.body.find("/admin/edit/hook/web"), std::string::npos);
+  EXPECT_EQ(http("GET", "/admin/edit/hook/admin").status, 404);
+
+  Got form = http("GET", "/admin/edit/hook/ar");
+  ASSERT_EQ(form.status, 200) << form.body;
+  std::string text = textarea_of(form.body);
+  EXPECT_NE(text.find("hello: hi there"), std::string::npos) << text;
+
+  Hook* before = e.host().hook("ar");
+  Got wrong = http("POST", "/admin/edit/hook/ar",
+                   {{"csrf", csrf},
+                    {"config", "groups: [all]\nresponses: {hello: hi there}\ncooldown: soon\n"}});
+  EXPECT_EQ(wrong.status, 400);
+  EXPECT_NE(wrong.body.find("role=\"alert\""), std::string::npos) << wrong.body;
+  EXPECT_NE(wrong.body.find("hooks.ar.config.cooldown"), std::string::npos) << wrong.body;
+  EXPECT_NE(wrong.body.find("(line 3)"), std::string::npos) << wrong.body;
+  EXPECT_NE(wrong.body.find("expected a number"), std::string::npos) << wrong.body;
+  // What was typed stays in the form, to be fixed.
+  EXPECT_NE(textarea_of(wrong.body).find("cooldown: soon"), std::string::npos);
+
+  // The constructor's own complaint too: a group that does not exist.
+  Got no_group = http("POST", "/admin/edit/hook/ar",
+                      {{"csrf", csrf}, {"config", "groups: [nowhere]\n"}});
+  EXPECT_EQ(no_group.status, 400);
+  EXPECT_NE(no_group.body.find("hooks.ar.config.groups[0]"), std::string::npos) << no_group.body;
+  EXPECT_NE(no_group.body.find("no group named"), std::string::npos) << no_group.body;
+  // YAML that does not parse names its line.
+  Got syntax = http("POST", "/admin/edit/hook/ar", {{"csrf", csrf}, {"config", "groups: [all\n"}});
+  EXPECT_EQ(syntax.status, 400);
+  EXPECT_NE(syntax.body.find("id=\"config-error\""), std::string::npos) << syntax.body;
+
+  EXPECT_EQ(e.host().hook("ar"), before) << "the running hook was replaced";
+  EXPECT_EQ(before->state(), State::active);
+  EXPECT_EQ(on_disk(), e.written);
+  // Without the session's token, nothing at all.
+  EXPECT_EQ(http("POST", "/admin/edit/hook/ar", {{"config", "groups: [all]\n"}}).status, 403);
+  EXPECT_EQ(e.host().hook("ar"), before);
+}
+
+TEST_F(WebUIEdit, AValidEditReplacesTheRunningPlugAndIsWrittenBack) {
+  std::string csrf = login();
+  Plug* before = e.host().plug("dummy");
+  Got form = http("GET", "/admin/edit/plug/dummy");
+  ASSERT_EQ(form.status, 200);
+  std::string text = textarea_of(form.body);
+  auto at = text.find("hello");
+  ASSERT_NE(at, std::string::npos) << text;
+  text.replace(at, 5, "changed live");
+  Got done = http("POST", "/admin/edit/plug/dummy", {{"csrf", csrf}, {"config", text}});
+  ASSERT_EQ(done.status, 303) << done.body;
+
+  Plug* after = e.host().plug("dummy");
+  ASSERT_NE(after, nullptr);
+  EXPECT_NE(after, before);
+  EXPECT_EQ(after->state(), State::active);
+  EXPECT_EQ(after->config().at("text").as_string(), "changed live");
+  EXPECT_EQ(e.host().channel("room")->plug(), after) << "the channel follows the new instance";
+  Got page = http("GET", "/admin");
+  EXPECT_NE(page.body.find("plug dummy: config applied (active); saved in the config file"),
+            std::string::npos)
+      << page.body;
+
+  // Written at once (-w), and again at a clean stop: the change and
+  // everything else the file held.
+  EXPECT_NE(on_disk().find("changed live"), std::string::npos) << on_disk();
+  test::run(e.io, e.host().close());
+  e.runner->write_back();  // what `immp -w` does once the host is closed
+  Node now = load_config_file(e.file);
+  Node expected = parse_config(e.written, ConfigFormat::yaml, "expected");
+  expected.find("plugs")->find("dummy")->find("config")->set("text", "changed live");
+  EXPECT_EQ(now, expected) << on_disk();
+}
+
+TEST_F(WebUIEdit, SecretsAreShownHiddenAndKeptWhenLeftSo) {
+  std::string csrf = login();
+  Got form = http("GET", "/admin/edit/plug/api");
+  ASSERT_EQ(form.status, 200);
+  EXPECT_EQ(form.body.find(kApiToken), std::string::npos) << form.body;
+  std::string text = textarea_of(form.body);
+  EXPECT_TRUE(std::regex_search(text, std::regex(R"(token: .\[hidden\].)"))) << text;
+  // The operator widens the bot's scopes and leaves the token as shown.
+  auto at = text.find("- read");
+  ASSERT_NE(at, std::string::npos) << text;
+  std::string indent(at - (text.rfind('\n', at) + 1), ' ');
+  text.replace(at, 6, "- read\n" + indent + "- write");
+  Got done = http("POST", "/admin/edit/plug/api", {{"csrf", csrf}, {"config", text}});
+  ASSERT_EQ(done.status, 303) << done.body << "\n" << text;
+  const Node& tokens = e.host().plug("api")->config().at("tokens");
+  EXPECT_EQ(tokens.as_list().at(0).at("token").as_string(), kApiToken);
+  EXPECT_EQ(tokens.as_list().at(0).at("scopes").as_list().size(), 2u);
+  Node now = load_config_file(e.file);
+  EXPECT_EQ(now.at("plugs").at("api").at("config").at("tokens").as_list().at(0).at("token"),
+            Node(kApiToken));
+  Got again = http("GET", "/admin/edit/plug/api");
+  EXPECT_EQ(again.body.find(kApiToken), std::string::npos);
+
+  // A "[hidden]" with nothing stored behind it is refused, not saved.
+  Got added = http("POST", "/admin/add",
+                   {{"csrf", csrf},
+                    {"kind", "plug"},
+                    {"name", "api2"},
+                    {"path", "immp.plug.web.WebPlug"},
+                    {"config", "channels: [room]\ntokens: [{name: x, token: \"[hidden]\"}]\n"}});
+  EXPECT_EQ(added.status, 400);
+  EXPECT_NE(added.body.find("plugs.api2.config.tokens[0].token"), std::string::npos)
+      << added.body;
+  EXPECT_EQ(e.host().plug("api2"), nullptr);
+}
+
+TEST_F(WebUIEdit, APlugOrHookIsAddedAndStarted) {
+  std::string csrf = login();
+  Got form = http("GET", "/admin/add");
+  ASSERT_EQ(form.status, 200);
+  EXPECT_NE(form.body.find("<option value=\"immp.plug.dummy.DummyPlug\">"), std::string::npos);
+
+  Got unknown = http("POST", "/admin/add",
+                     {{"csrf", csrf},
+                      {"kind", "plug"},
+                      {"name", "extra"},
+                      {"path", "immp.plug.dummy.DumyPlug"},
+                      {"config", ""}});
+  EXPECT_EQ(unknown.status, 400);
+  EXPECT_NE(unknown.body.find("plugs.extra.path"), std::string::npos) << unknown.body;
+  EXPECT_NE(unknown.body.find("did you mean &#39;immp.plug.dummy.DummyPlug&#39;"),
+            std::string::npos)
+      << unknown.body;
+  Got taken = http("POST", "/admin/add",
+                   {{"csrf", csrf},
+                    {"kind", "hook"},
+                    {"name", "ar"},
+                    {"path", "immp.hook.autorespond.AutoRespondHook"},
+                    {"config", "groups: [all]"}});
+  EXPECT_EQ(taken.status, 400);
+  EXPECT_NE(taken.body.find("the name &#39;ar&#39; is taken"), std::string::npos) << taken.body;
+
+  Got added = http("POST", "/admin/add",
+                   {{"csrf", csrf},
+                    {"kind", "plug"},
+                    {"name", "extra"},
+                    {"path", "immp.plug.dummy.DummyPlug"},
+                    {"config", "interval: 60\n"}});
+  ASSERT_EQ(added.status, 303) << added.body;
+  Plug* extra = e.host().plug("extra");
+  ASSERT_NE(extra, nullptr);
+  EXPECT_EQ(extra->state(), State::active);
+  EXPECT_NE(http("GET", "/admin").body.find("plug extra: added (active)"), std::string::npos);
+  Node now = load_config_file(e.file);
+  EXPECT_EQ(now.at("plugs").at("extra").at("path").as_string(), "immp.plug.dummy.DummyPlug");
+  EXPECT_EQ(now.at("plugs").at("extra").at("config").at("interval").as_int(), 60);
 }
 
 }  // namespace
