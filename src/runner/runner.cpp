@@ -673,32 +673,36 @@ Task<ConfigWarnings> Runner::put(ConfigEditor::Kind kind, std::string name, std:
     if (w.path == where || w.path.starts_with(where + ".")) warnings.push_back(std::move(w));
   }
 
-  struct Busy {
-    bool& flag;
-    ~Busy() { flag = false; }
-  } busy{reloading_};
+  // Set back by hand, not by a guard's destructor: a frame destroyed
+  // unfinished at exit may outlive the runner.
   reloading_ = true;
-  Openable* old = is_plug ? static_cast<Openable*>(host_->plug(name))
-                          : static_cast<Openable*>(host_->hook(name));
-  // A plug or hook disabled at runtime stays so; a new one follows `enabled`.
-  bool enabled = old ? old->state() != State::disabled : entry.at("enabled").as_bool();
-  std::set<std::string> plugs_before;
-  for (Plug* p : host_->plugs()) plugs_before.insert(p->name());
-  if (is_plug) plugs_before.insert(name);
-  if (is_plug) {
-    co_await host_->replace(std::move(plug), enabled);
-  } else {
-    std::optional<int> priority = old ? host_->priority(static_cast<Hook&>(*old))
-                                      : priority_of(entry);
-    co_await host_->replace(std::move(hook), priority, enabled);
-  }
-  // Plugs a hook made for itself (a sync's virtual plug) start with it;
-  // plugs stopped from elsewhere stay stopped.
-  for (Plug* p : host_->plugs()) {
-    if (p->state() == State::inactive && !plugs_before.count(p->name())) {
-      co_await host_->start(p->name());
+  try {
+    Openable* old = is_plug ? static_cast<Openable*>(host_->plug(name))
+                            : static_cast<Openable*>(host_->hook(name));
+    // A plug or hook disabled at runtime stays so; a new one follows `enabled`.
+    bool enabled = old ? old->state() != State::disabled : entry.at("enabled").as_bool();
+    std::set<std::string> plugs_before;
+    for (Plug* p : host_->plugs()) plugs_before.insert(p->name());
+    if (is_plug) plugs_before.insert(name);
+    if (is_plug) {
+      co_await host_->replace(std::move(plug), enabled);
+    } else {
+      std::optional<int> priority =
+          old ? host_->priority(static_cast<Hook&>(*old)) : priority_of(entry);
+      co_await host_->replace(std::move(hook), priority, enabled);
     }
+    // Plugs a hook made for itself (a sync's virtual plug) start with it;
+    // plugs stopped from elsewhere stay stopped.
+    for (Plug* p : host_->plugs()) {
+      if (p->state() == State::inactive && !plugs_before.count(p->name())) {
+        co_await host_->start(p->name());
+      }
+    }
+  } catch (...) {
+    reloading_ = false;
+    throw;
   }
+  reloading_ = false;
   bind_runner_hooks();
   // Only this entry is replaced, in both trees: whatever else changed while
   // the host worked (a hook's own set_config) stays.

@@ -60,7 +60,7 @@ TEST(Secrets, AFormShowsSecretsHiddenAndKeepsThoseLeftHidden) {
   // Posted back as shown, with one token changed and the nick too.
   Node edited = parse_config(text, ConfigFormat::yaml, "form");
   edited.set("nick", "relay");
-  edited.at("tokens").as_list()[1].set("token", "tok-new");
+  edited.find("tokens")->as_list()[1].set("token", "tok-new");
   Node back = unmask_secrets(edited, stored);
   EXPECT_EQ(find_hidden(back), nullptr) << dump_config(back, ConfigFormat::yaml);
   Node expected = stored;
