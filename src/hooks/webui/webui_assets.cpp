@@ -83,6 +83,12 @@ function countCells(of) {
   };
   return [cell("in"), cell("out")];
 }
+function waitingCell(name) {
+  const td = el("td", { class: "count", "data-waiting": name });
+  const old = document.querySelector(`td[data-waiting="${CSS.escape(name)}"]`);
+  td.textContent = old ? old.textContent : "0";
+  return td;
+}
 function fill(id, rows) {
   document.querySelector(`#${id} tbody`).replaceChildren(...rows);
 }
@@ -105,6 +111,7 @@ function showState(s) {
         ...(h.editable ? [editLink("hook", h.name)] : [])])))));
   fill("channels", s.channels.map((c) => el("tr", { "data-name": c.name }, el("td", {}, c.name),
     el("td", {}, c.plug), el("td", {}, c.source), ...countCells(`channel:${c.name}`),
+    waitingCell(c.name),
     el("td", { class: "actions" }, el("form", { method: "post",
       action: `${base}/channel/${encodeURIComponent(c.name)}/remove` },
       el("input", { type: "hidden", name: "csrf", value: csrf }),
@@ -145,6 +152,10 @@ function showCounts(c) {
         cell.textContent = rate > 0 ? `${n[dir]} (${rate.toFixed(1)}/s)` : String(n[dir]);
       }
     }
+  }
+  for (const [name, n] of Object.entries(c.waiting || {})) {
+    const cell = document.querySelector(`td[data-waiting="${CSS.escape(name)}"]`);
+    if (cell) cell.textContent = String(n);
   }
   for (const [key, n] of Object.entries(c.delivery)) {
     const dd = document.querySelector(`[data-delivery="${key}"]`);

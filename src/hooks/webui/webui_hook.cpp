@@ -13,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include "core/outbox.hpp"
 #include "hooks/identity/password.hpp"
 #include "hooks/webui/webui_assets.hpp"
 #include "operators/operators_hook.hpp"
@@ -642,15 +643,18 @@ Response WebUIHook::main_page(const std::string& csrf, std::string_view notice) 
 
   body +=
       "<section><h2>Channels</h2>\n<table id=\"channels\"><thead><tr><th>Name</th>"
-      "<th>Plug</th><th>Source</th><th>In</th><th>Out</th><th></th></tr></thead><tbody>\n";
+      "<th>Plug</th><th>Source</th><th>In</th><th>Out</th><th title=\"messages waiting in its "
+      "outbox\">Waiting</th><th></th></tr></thead><tbody>\n";
   for (const auto& [name, channel] : host().channels()) {
     body += fmt::format(
-        "<tr data-name=\"{0}\"><td>{0}</td><td>{1}</td><td>{2}</td>{6}<td class=\"actions\">"
+        "<tr data-name=\"{0}\"><td>{0}</td><td>{1}</td><td>{2}</td>{6}<td class=\"count\" "
+        "data-waiting=\"{0}\">{7}</td><td class=\"actions\">"
         "<form method=\"post\" action=\"{3}/channel/{4}/remove\">{5}<button type=\"submit\" "
         "class=\"remove\" aria-label=\"remove {0}\">remove</button></form></td></tr>\n",
         escape_html(name), escape_html(channel.handle ? channel.handle->name() : "?"),
         escape_html(channel.source), route, escape_html(encode_segment(name)), hidden_csrf(csrf),
-        count_cells("channel:" + name, counts_of(channel_counts_, name)));
+        count_cells("channel:" + name, counts_of(channel_counts_, name)),
+        detail::outbox_depth(host(), channel));
   }
   std::string plug_options;
   for (Plug* p : host().plugs()) {
@@ -804,6 +808,12 @@ std::string WebUIHook::counts_json() const {
     for (const auto& [name, c] : of) o[name] = json::object{{"in", c.in}, {"out", c.out}};
     return o;
   };
+  // Per named channel: what waits in its outbox now (a network that is
+  // down or slow shows here first).
+  json::object waiting;
+  for (const auto& [name, channel] : host().channels()) {
+    waiting[name] = detail::outbox_depth(host(), channel);
+  }
   auto out = host().outbox_stats();
   auto hooks = host().hook_stats();
   return json::serialize(
@@ -812,6 +822,7 @@ std::string WebUIHook::counts_json() const {
                               .count()},
                    {"plugs", counts(plug_counts_)},
                    {"channels", counts(channel_counts_)},
+                   {"waiting", waiting},
                    {"delivery", json::object{{"pending", out.pending},
                                              {"delivered", out.delivered},
                                              {"retried", out.retried},

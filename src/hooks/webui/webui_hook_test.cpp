@@ -4,6 +4,7 @@
 
 #include <regex>
 
+#include "core/outbox.hpp"
 #include "immp/host.hpp"
 #include "operators/operators_hook.hpp"
 #include "operators/settings.hpp"
@@ -525,7 +526,7 @@ struct RunnerEnv {
               kApiToken +
               ", scopes: [read]}]\n"
               "channels:\n"
-              "  room: {plug: dummy, source: dummy-room}\n"
+              "  room: {plug: dummy, source: dummy}\n"
               "groups:\n"
               "  all: {channels: [room]}\n"
               "hooks:\n"
@@ -760,6 +761,23 @@ TEST_F(WebUIEdit, APlugOrHookIsAddedAndStarted) {
   Node now = load_config_file(e.file);
   EXPECT_EQ(now.at("plugs").at("extra").at("path").as_string(), "immp.plug.dummy.DummyPlug");
   EXPECT_EQ(now.at("plugs").at("extra").at("config").at("interval").as_int(), 60);
+}
+
+// Per channel, what waits in its outbox: a network that is down shows
+// there first.
+TEST_F(WebUIEdit, ChannelsShowWhatWaitsInTheirOutbox) {
+  login();
+  test::run(e.io, e.host().stop("dummy"));
+  auto msg = std::make_shared<Message>();
+  msg->text = RichText("queued while the network is down");
+  e.host().post(*e.host().channel("room"), std::move(msg));
+  Got page = http("GET", "/admin");
+  EXPECT_NE(page.body.find("data-waiting=\"room\">1<"), std::string::npos) << page.body;
+  test::run(e.io, e.host().start("dummy"));
+  ASSERT_TRUE(test::run_until(e.io, [&] {
+    return detail::outbox_depth(e.host(), *e.host().channel("room")) == 0;
+  }));
+  EXPECT_NE(http("GET", "/admin").body.find("data-waiting=\"room\">0<"), std::string::npos);
 }
 
 }  // namespace
