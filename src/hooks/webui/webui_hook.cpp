@@ -1147,7 +1147,8 @@ std::string error_block(const std::string& error, const std::string& path, int l
 std::string textarea(const std::string& text, bool error) {
   std::size_t lines = static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')) + 3;
   return fmt::format(
-      "<label>Config (YAML: the <code>config</code> section of the entry)<textarea name=\"config\" "
+      "<label><span>Config (YAML: the <code>config</code> section of the entry)</span><textarea "
+      "name=\"config\" "
       "id=\"config\" rows=\"{}\" spellcheck=\"false\" autocapitalize=\"off\"{}>{}</textarea>"
       "</label>\n<p class=\"muted\">Secrets are shown as <code>[hidden]</code>: leave one so to "
       "keep it, or type a new value.</p>\n",
