@@ -13,10 +13,13 @@
 //
 // The page stays live over one Server-Sent Events stream (`route/events`,
 // the session cookie's): the host's state as it changes, every plug's and
-// channel's message counts each second, delivery and drop counters, and a
+// channel's message counts each second, what waits in each named channel's
+// outbox, delivery and drop counters, and a
 // tail of the log with every secret of every config hidden.
 //
-// Unlike IMMP's, it has a login and loads no code:
+// Unlike IMMP's, it has a login and takes no code from the browser (a
+// class added here is one the runner has: built in, or a plugin in a
+// directory the config's `path` lists):
 // - a password from config (`password`: an Argon2id hash, or a plain
 //   password that is hashed at start), checked with libsodium off the
 //   host's thread; failed logins are limited per client address; without
@@ -25,8 +28,8 @@
 // - a session cookie (HttpOnly, SameSite=Strict, Secure under TLS, scoped
 //   to the route) and a CSRF token in every form; a change without the
 //   session's token is refused (403);
-// - nothing from plugs' or hooks' configs is shown (they hold tokens and
-//   passwords): config forms show secrets as "[hidden]".
+// - no secret of any config is shown (tokens, passwords): config forms
+//   show them as "[hidden]", and the log and errors pass the Redactor.
 //
 // Runs on the host's executor.
 #pragma once
