@@ -1075,6 +1075,16 @@ bool WebUIHook::can_edit(ConfigEditor::Kind kind, const std::string& name) const
   return editor->entry(kind, name).has_value();
 }
 
+std::optional<WebUIHook::EditTarget> WebUIHook::edit_target(const web::Request& r) const {
+  auto kind = kind_of(r.params.at("kind"));
+  std::string name = r.params.at("name");
+  ConfigEditor* editor = config_editor();
+  if (!kind || !editor || !can_edit(*kind, name)) return std::nullopt;
+  auto entry = editor->entry(*kind, name);
+  if (!entry) return std::nullopt;
+  return EditTarget{*kind, std::move(name), editor, std::move(*entry)};
+}
+
 Node WebUIHook::read_form_config(const std::string& text, const std::string& where,
                                  const Node& stored) {
   Node config = parse_config(text, ConfigFormat::yaml, std::string(kFormFile));
@@ -1233,37 +1243,30 @@ Task<Response> WebUIHook::get_edit(Request& r) {
   if (!setup_token_.empty()) co_return redirect(route_ + "/setup");
   Sessions::Session* session = session_of(r);
   if (!session) co_return redirect(route_ + "/login");
-  auto kind = kind_of(r.params.at("kind"));
-  const std::string name = r.params.at("name");
-  ConfigEditor* editor = config_editor();
-  if (!kind || !editor || !can_edit(*kind, name)) {
-    co_return Response::text(404, "no config to edit for '" + name + "' here");
-  }
-  auto entry = editor->entry(*kind, name);
-  co_return edit_page(200, session->csrf, *kind, name, entry->path,
-                      form_text(mask_secrets(entry->config)), Outcome{});
+  auto target = edit_target(r);
+  if (!target) co_return Response::text(404, "no config to edit for '" + r.params.at("name") + "' here");
+  co_return edit_page(200, session->csrf, target->kind, target->name, target->entry.path,
+                      form_text(mask_secrets(target->entry.config)), Outcome{});
 }
 
 Task<Response> WebUIHook::post_edit(Request& r) {
   auto form = parse_form(r.body);
   Sessions::Session* session = nullptr;
   if (auto refused = refuse_change(r, form, session)) co_return std::move(*refused);
-  auto kind = kind_of(r.params.at("kind"));
-  const std::string name = r.params.at("name");
-  ConfigEditor* editor = config_editor();
-  if (!kind || !editor || !can_edit(*kind, name)) {
-    co_return Response::text(404, "no config to edit for '" + name + "' here");
-  }
-  auto entry = editor->entry(*kind, name);
+  auto target = edit_target(r);
+  if (!target) co_return Response::text(404, "no config to edit for '" + r.params.at("name") + "' here");
+  const ConfigEditor::Kind kind = target->kind;
+  const std::string& name = target->name;
   const std::string text = form["config"];
   // Made first, then awaited: no temporary inside the co_await (GCC 12).
-  auto apply = apply_form(*editor, *kind, name, entry->path, text, entry->config, r.remote);
+  auto apply = apply_form(*target->editor, kind, name, target->entry.path, text, target->entry.config,
+                          r.remote);
   Outcome outcome = co_await std::move(apply);
   Sessions::Session* now = session_of(r);  // the session may have ended meanwhile
   if (!outcome.error.empty()) {
     if (!now) co_return redirect(route_ + "/login");
     // What was typed, to fix it; no stored secret goes back with it.
-    co_return edit_page(400, now->csrf, *kind, name, entry->path, redactor_.redact(text), outcome);
+    co_return edit_page(400, now->csrf, kind, name, target->entry.path, redactor_.redact(text), outcome);
   }
   if (now) now->notice = outcome.notice;
   co_return redirect(route_);

@@ -150,6 +150,15 @@ class WebUIHook final : public ResourceHook {
   // Whether the page offers to edit `name`'s config: the file has it and
   // it does not serve this page.
   bool can_edit(ConfigEditor::Kind kind, const std::string& name) const;
+  // What an edit page's address names (/edit/{kind}/{name}), when it may
+  // be edited here.
+  struct EditTarget {
+    ConfigEditor::Kind kind;
+    std::string name;
+    ConfigEditor* editor;
+    ConfigEditor::Entry entry;
+  };
+  std::optional<EditTarget> edit_target(const web::Request& request) const;
   // What the form posted, as the config to put: parsed, secrets kept.
   // Throws ConfigError naming the line of the form.
   static Node read_form_config(const std::string& text, const std::string& where,

@@ -58,6 +58,29 @@ struct Got {
   std::string body;
 };
 
+// One request by curl with the cookie jar `jar` (a browser of its own);
+// `data` are curl's arguments for the body, if any.
+Got fetch(asio::io_context& io, const std::string& jar, const std::string& method,
+          const std::string& url, const std::vector<std::string>& data = {}) {
+  std::vector<std::string> args{"-i", "-b", jar, "-c", jar, "-X", method};
+  args.insert(args.end(), data.begin(), data.end());
+  args.push_back(url);
+  std::string out = test::curl(io, args);
+  Got got;
+  auto end = out.find("\r\n\r\n");
+  got.head = out.substr(0, end);
+  got.body = end == std::string::npos ? "" : out.substr(end + 4);
+  got.status = test::status_of(out);
+  return got;
+}
+
+// The CSRF token of the form on a page.
+std::string csrf_of(const std::string& html) {
+  std::smatch m;
+  static const std::regex kCsrf(R"re(name="csrf" value="([0-9a-f]+)")re");
+  return std::regex_search(html, m, kCsrf) ? m[1].str() : std::string();
+}
+
 class WebUITest : public ::testing::Test {
  protected:
   Env& e = env();
@@ -69,21 +92,9 @@ class WebUITest : public ::testing::Test {
           .string();
 
   Got http(const std::string& method, const std::string& path, const std::string& form = "") {
-    std::vector<std::string> args{"-i", "-b", jar, "-c", jar, "-X", method};
-    if (!form.empty()) args.insert(args.end(), {"--data-raw", form});
-    args.push_back(e.web->base_url() + path);
-    std::string out = test::curl(e.io, args);
-    Got got;
-    auto end = out.find("\r\n\r\n");
-    got.head = out.substr(0, end);
-    got.body = end == std::string::npos ? "" : out.substr(end + 4);
-    got.status = test::status_of(out);
-    return got;
-  }
-  static std::string csrf_of(const std::string& html) {
-    std::smatch m;
-    static const std::regex kCsrf(R"re(name="csrf" value="([0-9a-f]+)")re");
-    return std::regex_search(html, m, kCsrf) ? m[1].str() : std::string();
+    std::vector<std::string> data;
+    if (!form.empty()) data = {"--data-raw", form};
+    return fetch(e.io, jar, method, e.web->base_url() + path, data);
   }
   // Logs in; returns the session's CSRF token (from the admin page).
   std::string login(const std::string& password = kPassword) {
@@ -561,23 +572,9 @@ class WebUIEdit : public ::testing::Test {
 
   Got http(const std::string& method, const std::string& path,
            const std::vector<std::pair<std::string, std::string>>& fields = {}) {
-    std::vector<std::string> args{"-i", "-b", jar, "-c", jar, "-X", method};
-    for (const auto& [key, value] : fields) {
-      args.insert(args.end(), {"--data-urlencode", key + "=" + value});
-    }
-    args.push_back(e.web->base_url() + path);
-    std::string out = test::curl(e.io, args);
-    Got got;
-    auto end = out.find("\r\n\r\n");
-    got.head = out.substr(0, end);
-    got.body = end == std::string::npos ? "" : out.substr(end + 4);
-    got.status = test::status_of(out);
-    return got;
-  }
-  static std::string csrf_of(const std::string& html) {
-    std::smatch m;
-    static const std::regex kCsrf(R"re(name="csrf" value="([0-9a-f]+)")re");
-    return std::regex_search(html, m, kCsrf) ? m[1].str() : std::string();
+    std::vector<std::string> data;
+    for (const auto& [key, value] : fields) data.insert(data.end(), {"--data-urlencode", key + "=" + value});
+    return fetch(e.io, jar, method, e.web->base_url() + path, data);
   }
   // The form's text as the page shows it (HTML entities undone).
   static std::string textarea_of(const std::string& html) {
