@@ -266,6 +266,20 @@ TEST_F(WebHookTest, WebSocketRefusals) {
   EXPECT_NE(got.reply.find("\x88\x1F\x03\xEA"
                            "a client frame must be masked"),
             std::string::npos);
+  // A text message split inside a character is whole once joined; one
+  // with a stray continuation byte is not UTF-8: 1007.
+  Route echo(web, "GET", "/echo-text", {}, [](Request&, WebSocketSession& s) -> Task<> {
+    while (auto m = co_await s.read()) {
+      if (!co_await s.send(*m)) break;
+    }
+  });
+  std::string wire = upgrade_request("/echo-text") + masked(0x01, "caf\xC3") + masked(0x80, "\xA9") +
+                     masked(0x81, "\xA9x");
+  got = test::run(e.io, test::raw_exchange(web.port(), wire));
+  std::string frames = got.reply.substr(got.reply.find("\r\n\r\n") + 4);
+  EXPECT_EQ(frames, std::string("\x81\x05" "caf\xC3\xA9" "\x88\x22\x03\xEF"
+                                "a text message that is not UTF-8"));
+  EXPECT_TRUE(got.closed);
   // Another version of the protocol: 426, naming the one spoken.
   got = test::run(e.io, test::raw_exchange(web.port(), upgrade_request("/echo", "8")));
   EXPECT_EQ(test::status_of(got.reply), 426);

@@ -29,6 +29,7 @@ enum class Opcode : std::uint8_t {
 // Close codes the server sends.
 inline constexpr std::uint16_t kNormal = 1000;
 inline constexpr std::uint16_t kProtocolError = 1002;
+inline constexpr std::uint16_t kInvalidData = 1007;  // a text message that is not UTF-8
 inline constexpr std::uint16_t kPolicy = 1008;
 inline constexpr std::uint16_t kTooBig = 1009;
 

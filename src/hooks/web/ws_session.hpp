@@ -30,6 +30,7 @@
 
 #include "hooks/web/web_hook.hpp"
 #include "hooks/web/ws_frame.hpp"
+#include "text/utf8.hpp"
 
 namespace immp::web {
 
@@ -56,6 +57,7 @@ class WsSession final : public WebSocketSession {
   Task<std::optional<std::string>> read() override {
     std::string message;
     bool in_message = false;
+    bool text = false;  // the message in progress is text, so must be UTF-8
     for (;;) {
       if (gone_ || got_close_ || sent_close_) co_return std::nullopt;
       auto data = buffer_.data();
@@ -107,6 +109,7 @@ class WsSession final : public WebSocketSession {
             co_return std::nullopt;
           }
           in_message = true;
+          text = op == ws::Opcode::text;
           message.assign(p.payload);
           break;
         case ws::Opcode::continuation:
@@ -124,6 +127,10 @@ class WsSession final : public WebSocketSession {
       buffer_.consume(p.size);
       if (in_message && fin && (op == ws::Opcode::text || op == ws::Opcode::binary ||
                                 op == ws::Opcode::continuation)) {
+        if (text && !unicode::valid_utf8(message)) {
+          fail(ws::kInvalidData, "a text message that is not UTF-8");
+          co_return std::nullopt;
+        }
         co_return message;
       }
     }
