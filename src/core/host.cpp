@@ -492,6 +492,10 @@ std::size_t outbox_depth(Host& host, const Channel& channel) {
   return HostAccess::core(host).outboxes->depth(channel);
 }
 
+std::uint64_t outbox_drops(Host& host, const Channel& channel) {
+  return HostAccess::core(host).outboxes->dropped(channel);
+}
+
 void set_outbox_store(Host& host, OutboxStore* store) {
   HostCore& c = HostAccess::core(host);
   c.outbox_store = store;

@@ -81,6 +81,7 @@ void Outboxes::admit(Box& b) {
     b.entries.pop_front();
     --stats_.pending;
     ++stats_.overflowed;
+    ++b.dropped;
   }
   ++stats_.pending;
   if (b.waiting) {
@@ -200,6 +201,7 @@ bool Outboxes::drop_expired(Box& b) {
   OutboxEntry gone = std::move(front);
   b.entries.pop_front();
   ++stats_.expired;
+  ++b.dropped;
   finish(b, gone);
   return true;
 }
@@ -280,6 +282,7 @@ bool Outboxes::land(Box& b, Flight& f) {
       log_->error("outbox {}: dropped a message that cannot be delivered: {}", b.channel.repr(),
                   result.reason());
       ++stats_.failed;
+      ++b.dropped;
       report(b.channel, f.entry);  // the parts that did go out are still copies
       finish(b, f.entry);
       return true;
@@ -442,6 +445,11 @@ Host::OutboxStats Outboxes::stats() const { return stats_; }
 std::size_t Outboxes::depth(const Channel& channel) const {
   auto it = boxes_.find(channel);
   return it == boxes_.end() ? 0 : it->second->entries.size() + it->second->flights.size();
+}
+
+std::uint64_t Outboxes::dropped(const Channel& channel) const {
+  auto it = boxes_.find(channel);
+  return it == boxes_.end() ? 0 : it->second->dropped;
 }
 
 }  // namespace immp::detail

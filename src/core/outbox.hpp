@@ -58,6 +58,9 @@ void set_outbox_store(Host& host, OutboxStore* store);
 // poster that paces itself to what the network takes (the plug's
 // OutboxPolicy::capacity is where the oldest start to be dropped).
 std::size_t outbox_depth(Host& host, const Channel& channel);
+// Messages `channel`'s outbox dropped since the host started: over
+// capacity, past the expiry, or refused for good by the network.
+std::uint64_t outbox_drops(Host& host, const Channel& channel);
 
 class Outboxes {
  public:
@@ -78,6 +81,7 @@ class Outboxes {
   Task<> close(std::chrono::milliseconds timeout);
   Host::OutboxStats stats() const;
   std::size_t depth(const Channel& channel) const;
+  std::uint64_t dropped(const Channel& channel) const;
 
  private:
   struct Box;
@@ -136,6 +140,7 @@ class Outboxes {
     FlightList flights;
     Signal wake;  // an entry arrived, the plug came back, or a retry is due
     Signal landed;  // a pipelined flight ended
+    std::uint64_t dropped = 0;  // overflowed, expired or failed, since the host started
     bool waiting = false;
     bool failing = false;
     bool running = false;

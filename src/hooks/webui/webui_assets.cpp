@@ -83,9 +83,11 @@ function countCells(of) {
   };
   return [cell("in"), cell("out")];
 }
-function waitingCell(name) {
-  const td = el("td", { class: "count", "data-waiting": name });
-  const old = document.querySelector(`td[data-waiting="${CSS.escape(name)}"]`);
+// A channel's outbox figure ("waiting" or "dropped"), keeping what the
+// live counts last said.
+function outboxCell(what, name) {
+  const td = el("td", { class: "count", [`data-${what}`]: name });
+  const old = document.querySelector(`td[data-${what}="${CSS.escape(name)}"]`);
   td.textContent = old ? old.textContent : "0";
   return td;
 }
@@ -111,7 +113,7 @@ function showState(s) {
         ...(h.editable ? [editLink("hook", h.name)] : [])])))));
   fill("channels", s.channels.map((c) => el("tr", { "data-name": c.name }, el("td", {}, c.name),
     el("td", {}, c.plug), el("td", {}, c.source), ...countCells(`channel:${c.name}`),
-    waitingCell(c.name),
+    outboxCell("waiting", c.name), outboxCell("dropped", c.name),
     el("td", { class: "actions" }, el("form", { method: "post",
       action: `${base}/channel/${encodeURIComponent(c.name)}/remove` },
       el("input", { type: "hidden", name: "csrf", value: csrf }),
@@ -153,9 +155,11 @@ function showCounts(c) {
       }
     }
   }
-  for (const [name, n] of Object.entries(c.waiting || {})) {
-    const cell = document.querySelector(`td[data-waiting="${CSS.escape(name)}"]`);
-    if (cell) cell.textContent = String(n);
+  for (const what of ["waiting", "dropped"]) {
+    for (const [name, n] of Object.entries(c[what] || {})) {
+      const cell = document.querySelector(`td[data-${what}="${CSS.escape(name)}"]`);
+      if (cell) cell.textContent = String(n);
+    }
   }
   for (const [key, n] of Object.entries(c.delivery)) {
     const dd = document.querySelector(`[data-delivery="${key}"]`);

@@ -644,17 +644,19 @@ Response WebUIHook::main_page(const std::string& csrf, std::string_view notice) 
   body +=
       "<section><h2>Channels</h2>\n<table id=\"channels\"><thead><tr><th>Name</th>"
       "<th>Plug</th><th>Source</th><th>In</th><th>Out</th><th title=\"messages waiting in its "
-      "outbox\">Waiting</th><th></th></tr></thead><tbody>\n";
+      "outbox\">Waiting</th><th title=\"messages its outbox dropped: over capacity, past the "
+      "expiry, or refused by the network\">Dropped</th><th></th></tr></thead><tbody>\n";
   for (const auto& [name, channel] : host().channels()) {
     body += fmt::format(
         "<tr data-name=\"{0}\"><td>{0}</td><td>{1}</td><td>{2}</td>{6}<td class=\"count\" "
-        "data-waiting=\"{0}\">{7}</td><td class=\"actions\">"
+        "data-waiting=\"{0}\">{7}</td><td class=\"count\" data-dropped=\"{0}\">{8}</td>"
+        "<td class=\"actions\">"
         "<form method=\"post\" action=\"{3}/channel/{4}/remove\">{5}<button type=\"submit\" "
         "class=\"remove\" aria-label=\"remove {0}\">remove</button></form></td></tr>\n",
         escape_html(name), escape_html(channel.handle ? channel.handle->name() : "?"),
         escape_html(channel.source), route, escape_html(encode_segment(name)), hidden_csrf(csrf),
         count_cells("channel:" + name, counts_of(channel_counts_, name)),
-        detail::outbox_depth(host(), channel));
+        detail::outbox_depth(host(), channel), detail::outbox_drops(host(), channel));
   }
   std::string plug_options;
   for (Plug* p : host().plugs()) {
@@ -811,8 +813,10 @@ std::string WebUIHook::counts_json() const {
   // Per named channel: what waits in its outbox now (a network that is
   // down or slow shows here first).
   json::object waiting;
+  json::object dropped;
   for (const auto& [name, channel] : host().channels()) {
     waiting[name] = detail::outbox_depth(host(), channel);
+    dropped[name] = detail::outbox_drops(host(), channel);
   }
   auto out = host().outbox_stats();
   auto hooks = host().hook_stats();
@@ -823,6 +827,7 @@ std::string WebUIHook::counts_json() const {
                    {"plugs", counts(plug_counts_)},
                    {"channels", counts(channel_counts_)},
                    {"waiting", waiting},
+                   {"dropped", dropped},
                    {"delivery", json::object{{"pending", out.pending},
                                              {"delivered", out.delivered},
                                              {"retried", out.retried},

@@ -270,6 +270,23 @@ TEST_F(WebUITest, ChannelsAreAddedAndRemoved) {
   EXPECT_FALSE(e.host->channel("dev"));
 }
 
+// A message the network refuses for good is dropped by the channel's
+// outbox, and the channel's row says so.
+TEST_F(WebUITest, ChannelsShowWhatTheirOutboxDropped) {
+  login();
+  EXPECT_NE(http("GET", "/admin").body.find("data-dropped=\"lobby\">0<"), std::string::npos);
+  const Channel& lobby = *e.host->channel("lobby");
+  std::uint64_t before = detail::outbox_drops(*e.host, lobby);
+  e.net->set_rejecting(true);
+  auto msg = std::make_shared<Message>();
+  msg->text = RichText("a message the network refuses");
+  e.host->post(lobby, std::move(msg));
+  ASSERT_TRUE(test::run_until(e.io, [&] { return detail::outbox_drops(*e.host, lobby) == before + 1; }));
+  e.net->set_rejecting(false);
+  EXPECT_EQ(before, 0u);
+  EXPECT_NE(http("GET", "/admin").body.find("data-dropped=\"lobby\">1<"), std::string::npos);
+}
+
 // Last of the program's logins: 127.0.0.1 must wait a minute after it.
 TEST_F(WebUITest, WrongPasswordsAreLimitedPerAddress) {
   Got form = http("GET", "/admin/login");
