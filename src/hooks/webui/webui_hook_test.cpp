@@ -275,7 +275,7 @@ TEST_F(WebUITest, ChannelsAreAddedAndRemoved) {
 TEST_F(WebUITest, ChannelsShowWhatTheirOutboxDropped) {
   login();
   EXPECT_NE(http("GET", "/admin").body.find("data-dropped=\"lobby\">0<"), std::string::npos);
-  const Channel& lobby = *e.host->channel("lobby");
+  const Channel lobby = *e.host->channel("lobby");  // a copy: channel() returns one
   std::uint64_t before = detail::outbox_drops(*e.host, lobby);
   e.net->set_rejecting(true);
   auto msg = std::make_shared<Message>();
