@@ -1,14 +1,34 @@
 #include "immp/backoff.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <cstdint>
 #include <random>
 
 namespace immp {
 
+namespace {
+
+// A different seed for every backoff, without asking the system each time
+// (std::random_device costs a system call per construction, and a database
+// makes one backoff per batch of writes): one random base per process,
+// stepped by a Weyl sequence and mixed.
+std::uint64_t next_seed() {
+  static const std::uint64_t base = (std::uint64_t{std::random_device{}()} << 32) |
+                                    std::random_device{}();
+  static std::atomic<std::uint64_t> step{0};
+  std::uint64_t z = base + step.fetch_add(0x9e3779b97f4a7c15ULL, std::memory_order_relaxed);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return (z ^ (z >> 31)) | 1u;
+}
+
+}  // namespace
+
 Backoff::Backoff(std::chrono::milliseconds first, std::chrono::milliseconds max)
     : first_(std::max(first, std::chrono::milliseconds(1))),
       max_(std::max(max, first_)),
-      state_(std::random_device{}() | 1u) {}
+      state_(next_seed()) {}
 
 std::chrono::milliseconds Backoff::next() {
   // Doubling in integers: no overflow however many attempts there were.

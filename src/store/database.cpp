@@ -66,6 +66,8 @@ struct Job {
   std::string sql;  // a write, when `call` is null
   std::vector<Value> params;
   std::unique_ptr<Call> call;
+  const std::string* kept = nullptr;  // the write's SQL when it outlives the database
+  const std::string& text() const { return kept ? *kept : sql; }
 };
 
 // Owns the thread and its queue. Everything below `backend` is touched by
@@ -83,10 +85,12 @@ struct Worker {
     {
       std::lock_guard lock(mu);
       if (closed) return false;
-      wake = queue.empty();
+      // The worker sleeps on an empty queue, or gathers writes (see loop):
+      // then a request, or a full batch, ends its wait.
+      if (job.call) ++calls;
+      wake = queue.empty() || job.call || queue.size() + 1 == kGroupBatch;
       queue.push_back(std::move(job));
     }
-    // The worker only sleeps on an empty queue.
     if (wake) cv.notify_one();
     return true;
   }
@@ -112,6 +116,15 @@ struct Worker {
         std::unique_lock lock(mu);
         cv.wait(lock, [&] { return !queue.empty() || closed; });
         if (queue.empty()) break;
+        // Group commit: writes that trickle in wait a moment for company,
+        // so that one transaction (one WAL append, one set of dirty pages)
+        // carries many. A request (a query, a flush) or a full batch goes
+        // at once, so nobody who waits for the database waits longer.
+        if (!closed && calls == 0 && queue.size() < kGroupBatch) {
+          cv.wait_for(lock, kGroupWindow,
+                      [&] { return closed || calls > 0 || queue.size() >= kGroupBatch; });
+        }
+        calls = 0;
         jobs.swap(queue);
       }
       process(jobs);
@@ -150,7 +163,8 @@ struct Worker {
     std::string error;
     if (try_writes(first, last, error)) return;
     if (last - first == 1) {
-      log->error("database write failed ({}): {}; SQL: {}", target.describe, error, first->sql);
+      log->error("database write failed ({}): {}; SQL: {}", target.describe, error,
+                 first->text());
       return;
     }
     for (Job* j = first; j != last; ++j) apply_writes(j, j + 1);
@@ -169,7 +183,7 @@ struct Worker {
         Backend& b = connection();
         try {
           b.begin();
-          for (Job* j = first; j != last; ++j) b.run(j->sql, j->params, nullptr);
+          for (Job* j = first; j != last; ++j) b.run(j->text(), j->params, nullptr);
           b.commit();
           return true;
         } catch (...) {
@@ -183,7 +197,8 @@ struct Worker {
         }
         if (attempt >= kWriteRetries) {
           for (Job* j = first; j != last; ++j) {
-            log->error("database write lost ({}): {}; SQL: {}", target.describe, e.what(), j->sql);
+            log->error("database write lost ({}): {}; SQL: {}", target.describe, e.what(),
+                       j->text());
           }
           return true;
         }
@@ -203,6 +218,9 @@ struct Worker {
   mutable std::mutex mu;
   std::condition_variable cv;
   std::vector<Job> queue;  // guarded by mu
+  std::size_t calls = 0;   // requests in `queue`; guarded by mu
+  static constexpr std::size_t kGroupBatch = 512;
+  static constexpr std::chrono::milliseconds kGroupWindow{1};
   bool closed = false;     // guarded by mu
   std::thread thread;
 
@@ -343,7 +361,14 @@ Task<std::int64_t> Database::execute(std::string sql, std::vector<Value> params)
 void Database::write(std::string sql, std::vector<Value> params) {
   detail::Job job{std::move(sql), std::move(params), nullptr};
   if (!worker_->push(job)) {
-    worker_->log->error("database write after close ({}); SQL: {}", describe(), job.sql);
+    worker_->log->error("database write after close ({}); SQL: {}", describe(), job.text());
+  }
+}
+
+void Database::write(const KeptSql& sql, std::vector<Value> params) {
+  detail::Job job{{}, std::move(params), nullptr, &sql.text};
+  if (!worker_->push(job)) {
+    worker_->log->error("database write after close ({}); SQL: {}", describe(), job.text());
   }
 }
 

@@ -91,6 +91,12 @@ class Database {
   // A write that fails is logged with its SQL and the error, and the others
   // of its batch still apply.
   void write(std::string sql, std::vector<Value> params = {});
+  // The same, for a statement the caller keeps (a static KeptSql): queued
+  // without copying its text, for writes made once per message.
+  struct KeptSql {
+    std::string text;
+  };
+  void write(const KeptSql& sql, std::vector<Value> params);
   // Completes when every write queued before it is committed (or logged as
   // failed).
   Task<> flush();

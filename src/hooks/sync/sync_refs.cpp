@@ -9,6 +9,11 @@ namespace immp::hooks {
 namespace {
 constexpr std::size_t kMaxProbe = 32;
 
+// Written once per delivered copy: kept, so each write queues no copy of it.
+const store::Database::KeptSql kInsertCopy{
+    "INSERT INTO sync_refs (network, channel, message, key) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT DO NOTHING"};
+
 std::uint64_t mix(std::uint64_t h) {
   h ^= h >> 33;
   h *= 0xff51afd7ed558ccdULL;
@@ -206,10 +211,7 @@ void SyncRefs::add_copy(const Origin& origin, const Channel& channel, const std:
   r->add(channel, id);
   index(*r, r->copies[r->count - 1]);
   if (db_) {
-    db_->write(
-        "INSERT INTO sync_refs (network, channel, message, key) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT DO NOTHING",
-        {network_of(channel.plug()), channel.source, id, key});
+    db_->write(kInsertCopy, {network_of(channel.plug()), channel.source, id, key});
   }
 }
 
@@ -245,10 +247,7 @@ std::string SyncRefs::adopt(const std::vector<store::ImmpSyncCopy>& found) {
     r.add(c.channel, c.id);
     index(r, r.copies[r.count - 1]);
     if (i > 0 && db_ && c.channel.plug()) {
-      db_->write(
-          "INSERT INTO sync_refs (network, channel, message, key) VALUES (?, ?, ?, ?) "
-          "ON CONFLICT DO NOTHING",
-          {network_of(c.channel.plug()), c.channel.source, c.id, key});
+      db_->write(kInsertCopy, {network_of(c.channel.plug()), c.channel.source, c.id, key});
     }
   }
   return key;
