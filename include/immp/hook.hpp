@@ -28,6 +28,10 @@ struct Outgoing {
 struct Origin {
   std::string owner;  // the poster's name, as given to Host::post()
   std::string tag;    // the poster's own reference for this post
+  // The poster's own number for this record, for finding it again without
+  // a lookup by tag; 0 for none. Not saved with outboxes: a record restored
+  // after a restart has 0, and its tag says what it is.
+  std::uint64_t ref = 0;
 };
 using OriginPtr = std::shared_ptr<const Origin>;
 

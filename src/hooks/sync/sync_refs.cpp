@@ -111,8 +111,11 @@ SyncRefs::Ref* SyncRefs::find_key(std::string_view key) {
   return r && r->key() == key ? r : nullptr;
 }
 
-SyncRefs::Ref& SyncRefs::claim(OriginPtr origin) {
+SyncRefs::Ref& SyncRefs::claim(std::string key) {
   std::uint64_t n = next_n_++;
+  // A delivery finds its ref by the number its record carries, without
+  // hashing the key.
+  auto origin = std::make_shared<const Origin>(Origin{owner_, std::move(key), n});
   std::size_t slot = slot_of(n);
   // The ring and its index grow with use up to the capacity, so a quiet
   // bridge costs little memory.
@@ -128,15 +131,12 @@ SyncRefs::Ref& SyncRefs::claim(OriginPtr origin) {
     // the same key (or hash) took the entry since.
     auto it = by_key_.find(r.key_hash);
     if (it != by_key_.end() && it->second == r.n) by_key_.erase(it);
-    auto ot = by_origin_.find(r.origin.get());
-    if (ot != by_origin_.end() && ot->second == r.n) by_origin_.erase(ot);
   }
   r.n = n;
   r.origin = std::move(origin);
   r.count = 0;
   r.key_hash = std::hash<std::string_view>()(r.key());
   by_key_.insert_or_assign(r.key_hash, n);
-  by_origin_.insert_or_assign(r.origin.get(), n);
   return r;
 }
 
@@ -183,7 +183,7 @@ SyncRefs::Ref* SyncRefs::lookup(const Channel& channel, std::string_view id) {
 }
 
 OriginPtr SyncRefs::add_origin(const Channel& channel, const std::string& id) {
-  Ref& r = claim(std::make_shared<const Origin>(Origin{owner_, make_key(channel, id)}));
+  Ref& r = claim(make_key(channel, id));
   r.add(channel, id);
   index(r, r.copies[0]);
   return r.origin;
@@ -196,12 +196,11 @@ OriginPtr SyncRefs::origin_for(const std::string& key) {
 
 void SyncRefs::add_copy(const Origin& origin, const Channel& channel, const std::string& id) {
   const std::string& key = origin.tag;
-  Ref* r = nullptr;
-  if (auto it = by_origin_.find(&origin); it != by_origin_.end()) r = find_ref(it->second);
+  Ref* r = origin.ref ? find_ref(origin.ref) : nullptr;
   if (!r || &*r->origin != &origin) r = find_key(key);
   if (!r) {
     // Evicted, or delivered after a restart: start the ref again.
-    r = &claim(std::make_shared<const Origin>(origin));
+    r = &claim(key);
     Copy first = origin_of(key);
     if (first.channel.plug()) {
       r->add(first.channel, first.id);
@@ -241,7 +240,7 @@ std::string SyncRefs::adopt(const std::vector<store::ImmpSyncCopy>& found) {
   // stands for the message, and the others are recorded as its copies, in
   // our table too, so the next lookup needs IMMP's no more.
   std::string key = make_key(found.front().channel, found.front().id);
-  Ref& r = claim(std::make_shared<const Origin>(Origin{owner_, key}));
+  Ref& r = claim(key);
   for (std::size_t i = 0; i < found.size(); ++i) {
     const auto& c = found[i];
     r.add(c.channel, c.id);
@@ -276,7 +275,7 @@ Task<std::vector<Copy>> SyncRefs::copies(const std::string& key) {
     }
   }
   // Cached again: more edits or replies to the same message are likely.
-  Ref& r = claim(std::make_shared<const Origin>(Origin{owner_, key}));
+  Ref& r = claim(key);
   for (const auto& c : out) {
     r.add(c.channel, c.id);
     index(r, r.copies[r.count - 1]);

@@ -78,7 +78,9 @@ class SyncRefs {
     std::uint64_t n = 0;
   };
   static std::uint64_t hash_of(const Channel& channel, std::string_view id);
-  Ref& claim(OriginPtr origin);  // a fresh ref in the ring (evicting the oldest)
+  // A fresh ref in the ring (evicting the oldest), with a new record of
+  // `key` that carries its number.
+  Ref& claim(std::string key);
   bool stale(std::uint64_t n) const;
   std::size_t slot_of(std::uint64_t n) const;
   void grow_index();
@@ -101,10 +103,6 @@ class SyncRefs {
   // Key -> ref number, by a hash of the key: edits, deletes and replies find
   // a bridged message's copies without scanning the ring.
   boost::unordered_flat_map<std::uint64_t, std::uint64_t> by_key_;
-  // The record a live ref was posted with -> ref number: a delivery finds
-  // its message without hashing the key (the ref keeps the record alive,
-  // so its address is not reused meanwhile).
-  boost::unordered_flat_map<const Origin*, std::uint64_t> by_origin_;
   std::uint64_t next_n_ = 1;
   std::deque<std::pair<const Plug*, std::string>> networks_;  // stable references
   std::optional<store::ImmpSyncRefs> legacy_;
