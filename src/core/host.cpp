@@ -9,6 +9,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "core/host_core.hpp"
+#include "immp/config.hpp"
 #include "core/plug_core.hpp"
 
 namespace immp {
@@ -667,14 +668,22 @@ Task<> Host::open() {
   for (auto& p : c.plugs) {
     if (p->state() != State::disabled) plugs.push_back(p.get());
   }
+  // A hook checks its references to other hooks here. A wrong one is a
+  // config error like any other: nothing starts, and open() throws the
+  // first (each is logged).
+  std::exception_ptr config_error;
   for (auto& s : c.hooks) {
     if (s->hook->state() == State::disabled) continue;
     try {
       co_await s->hook->on_load();
+    } catch (const ConfigError& e) {
+      s->hook->log()->error("config error: {}", e.what());
+      if (!config_error) config_error = std::current_exception();
     } catch (const std::exception& e) {
       s->hook->log()->error("on_load failed: {}", e.what());
     }
   }
+  if (config_error) std::rethrow_exception(config_error);
   co_await c.run_phase("resource", resources, true);
   if (c.outbox_store) {
     try {

@@ -327,6 +327,35 @@ TEST_F(HostTest, DisabledPlugsAndHooksNeverStart) {
   EXPECT_EQ(rec.state(), State::disabled);
 }
 
+// A hook whose references are wrong (found in on_load) stops the start:
+// open() throws the config error and no plug or hook has started.
+struct BadReference : Hook {
+  explicit BadReference(Host& host) : Hook(Init{"bad", Node::map(), host}) {}
+  Task<> on_load() override {
+    throw ConfigError(Mark{}, "hooks.bad.config.groups[0]", "unknown group 'nosuch'");
+    co_return;
+  }
+};
+
+TEST_F(HostTest, AConfigErrorWhileHooksLoadStopsTheStartBeforeAnythingRuns) {
+  auto& a = add_memory_plug(host, "a");
+  auto& rec = host.add_hook(std::make_unique<Recorder>(host, "rec"));
+  host.add_hook(std::make_unique<BadReference>(host));
+  EXPECT_THROW(
+      {
+        try {
+          open();
+        } catch (const ConfigError& e) {
+          EXPECT_NE(std::string(e.what()).find("unknown group 'nosuch'"), std::string::npos);
+          throw;
+        }
+      },
+      ConfigError);
+  EXPECT_FALSE(host.is_open());
+  EXPECT_EQ(a.state(), State::inactive);
+  EXPECT_EQ(rec.state(), State::inactive);
+}
+
 TEST_F(HostTest, CloseStopsHooksThenPlugs) {
   auto& a = add_memory_plug(host, "a");
   auto& rec = host.add_hook(std::make_unique<Recorder>(host, "rec"));

@@ -1,5 +1,6 @@
 #include "runner/runner.hpp"
 
+#include <iostream>
 #include <algorithm>
 #include <cctype>
 #include <csignal>
@@ -784,10 +785,19 @@ int Runner::run() {
         });
       };
   signals.async_wait(on_signal);
+  int status = 0;
   asio::co_spawn(io_, host_->open(), [&](std::exception_ptr e) {
     if (e) {
       try {
         std::rethrow_exception(e);
+      } catch (const ConfigError& err) {
+        // Found while loading hooks (a reference to another hook), before
+        // anything started: the same exit as any config error.
+        std::cerr << "immp: config error: " << err.what() << "\n";
+        status = 2;
+        signals.cancel();
+        hangups.cancel();
+        io_.stop();
       } catch (const std::exception& err) {
         log_->error("Host failed to open: {}", err.what());
       }
@@ -796,6 +806,10 @@ int Runner::run() {
     }
   });
   io_.run();
+  if (status != 0) {
+    shutdown_logging();
+    return status;
+  }
   if (write_back_) write_back();
   log_->info("Stopped");
   shutdown_logging();

@@ -127,6 +127,26 @@ channels:
     title: Room
 )";
 
+// A hook's reference to a group is checked when hooks load, before
+// anything starts: a start with a wrong one is a config error like any
+// other (exit 2, the key and the problem on stderr), not a bot that runs
+// without its groups.
+TEST(Runner, AHookNamingAnUnknownGroupStopsTheStartWithExit2) {
+  TempDir dir("immp-runner-test");
+  write_file(dir / "bad.yaml", std::string(kGoodConfig) +
+                                   "hooks:\n"
+                                   "  mentions:\n"
+                                   "    path: immp.hook.alerts.MentionsHook\n"
+                                   "    config:\n"
+                                   "      groups: [nosuch]\n");
+  ProcessResult r = run_process({immp_binary(), (dir / "bad.yaml").string()}, 20s);
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_NE(r.err.find("immp: config error:"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("unknown group 'nosuch'"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out.find("Host ready"), std::string::npos) << r.out;
+  EXPECT_EQ(r.err.find("Host ready"), std::string::npos) << r.err;
+}
+
 TEST(Runner, CheckWarnsAboutUnknownKeysAndStrictRefusesThem) {
   TempDir dir("immp-runner-test");
   const fs::path file = dir / "keys.yaml";
