@@ -254,7 +254,8 @@ Task<> Relay::relay_reaction(const SentPtr& sent) {
   }
 }
 
-Task<> Relay::relay_change(const SentPtr& sent, const std::string& key) {
+Task<> Relay::relay_change(const SentPtr& sent, const std::string& key,
+                           const std::vector<Channel>& targets) {
   std::vector<Copy> copies = co_await refs_->copies(key);
   OriginPtr origin = refs_->origin_for(key);
   // Deletes and in-place edits add no copy: the host still knows them as
@@ -293,6 +294,18 @@ Task<> Relay::relay_change(const SentPtr& sent, const std::string& key) {
       if (!sent->thread.empty()) co_await with_thread(*copy, sent, c.channel);
       host().post(c.channel, std::move(copy), origin);
     }
+  }
+  if (sent->deleted) co_return;
+  for (const Channel& target : targets) {
+    if (target == sent->channel || !target.plug() || target.plug()->features().edit) continue;
+    if (std::find(edited.begin(), edited.end(), target) != edited.end()) continue;
+    edited.push_back(target);
+    std::string title = co_await title_for(sent, target);
+    auto copy = co_await copy_for(sent, target, title);
+    if (!copy) continue;
+    copy->edited = true;
+    if (!sent->thread.empty()) co_await with_thread(*copy, sent, target);
+    host().post(target, std::move(copy), origin);
   }
 }
 
@@ -445,7 +458,12 @@ Task<> SyncHook::on_receive(const Received& r) {
     if (!edits_) co_return;
     auto key = co_await refs_->key_for(sent->channel, sent->id);
     if (key) {
-      co_await relay_change(sent, *key);
+      std::vector<Channel> targets;
+      for (const auto& label : it->second) {
+        const std::vector<Channel>& m = labels_[label];
+        targets.insert(targets.end(), m.begin(), m.end());
+      }
+      co_await relay_change(sent, *key, targets);
       co_return;
     }
     if (sent->deleted) co_return;  // never bridged: nothing to delete

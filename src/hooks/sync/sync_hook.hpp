@@ -47,8 +47,12 @@ class Relay : public Hook {
   // The `channel` (title) a name-format sees for a copy to `target`.
   virtual Task<std::string> title_for(const SentPtr& sent, const Channel& target) = 0;
   // Sends an edit or delete of the message `key` names to its copies: in
-  // place where the target network can, else (edits) as a new copy.
-  Task<> relay_change(const SentPtr& sent, const std::string& key);
+  // place where the target network can, else (edits) as a new copy. An
+  // edit also reaches each of `targets` that has no recorded copy yet and
+  // cannot edit in place (its copy may still await the network's
+  // confirmation): there it is a new copy anyway.
+  Task<> relay_change(const SentPtr& sent, const std::string& key,
+                      const std::vector<Channel>& targets = {});
   // Sends a reaction to the copies of the message it is on, where the
   // target network has reactions; elsewhere it is dropped.
   Task<> relay_reaction(const SentPtr& sent);

@@ -149,6 +149,26 @@ TEST_F(SyncTest, EachEditReachesANetworkOnceWhateverItsCopiesAre) {
   EXPECT_EQ(c->posted()[4]->plain(), "sentinel");
 }
 
+// c cannot edit and confirms what it was sent only later (as IRC answers
+// a PING): an edit made before c confirmed the copy still reaches c, as a
+// new message marked edited, which is what c would get anyway.
+TEST_F(SyncTest, AnEditReachesANetworkThatHasNotYetConfirmedTheCopy) {
+  build("channels: {room: [a, b, c]}", {}, {}, {{"pipelined", true}});
+  c->hold_confirmations();
+  SentPtr original = a->inject("room", "tpyo", "alice");
+  ASSERT_TRUE(wait([&] { return b->posted_count() == 1 && c->posted_count() == 1; }));
+  Message edit = text_message("typo", a->user("alice"));
+  edit.edited = true;
+  a->inject_as("room", original->id, edit);
+  ASSERT_TRUE(wait([&] { return b->posted_count() == 2 && c->posted_count() == 2; }));
+  EXPECT_TRUE(c->posted().back()->edited);
+  EXPECT_EQ(c->posted().back()->plain(), "typo");
+  c->release(false);
+  a->inject("room", "sentinel", "alice");
+  ASSERT_TRUE(wait([&] { return c->posted_count() == 3; }));
+  EXPECT_EQ(c->posted().back()->plain(), "sentinel") << "the edit went to c once";
+}
+
 TEST_F(SyncTest, EditsAreIgnoredWhenTurnedOff) {
   build("{channels: {room: [a, b, c]}, edits: false}");
   SentPtr original = a->inject("room", "first", "alice");
