@@ -51,6 +51,13 @@ void TokenBucket::take(Clock::time_point now) {
   if (interval_.count() > 0) tokens_ -= 1.0;
 }
 
+void TokenBucket::overdue(Clock::time_point now) {
+  refill(now);
+  // One token is what the waiting request was owed; more would be the
+  // schedule's, minted while it waited.
+  tokens_ = std::min(tokens_, 1.0);
+}
+
 void TokenBucket::pause_until(Clock::time_point until) {
   paused_until_ = std::max(paused_until_, until);
 }

@@ -30,6 +30,14 @@ class TokenBucket {
   // when wait() was not zero (something that must go anyway, e.g. a PONG),
   // in which case later requests wait longer.
   void take(Clock::time_point now);
+  // A request that had to wait goes at `now`, maybe later than wait() said
+  // (a timer that fired late): the tokens that came in while it was
+  // overdue are dropped, so that the requests after it are spaced from
+  // this one by a whole interval instead of catching up with the schedule
+  // in a burst. Call it before that request's take(). For links that
+  // punish requests close together (IRC servers); an API's quota per
+  // window does not, and RateLimiter lets such requests catch up.
+  void overdue(Clock::time_point now);
   // Tokens available at `now` (negative after forced takes).
   double tokens(Clock::time_point now);
   // Nothing may go before `until` (the server's "retry after"). A later

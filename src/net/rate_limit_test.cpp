@@ -32,6 +32,26 @@ TEST(TokenBucketTest, ABurstGoesAtOnceThenOnePerInterval) {
   EXPECT_DOUBLE_EQ(bucket.tokens(t0 + 1h), 3.0);
 }
 
+// A request whose timer fired late (a loaded machine) goes at once, but the
+// next one still waits a whole interval after it: the time it was late for
+// mints no tokens, so two requests never go closer than the interval.
+TEST(TokenBucketTest, AnOverdueRequestIsSpacedFromItsActualSendNotTheSchedule) {
+  Time t0 = Time{} + 1h;
+  TokenBucket bucket(350ms, 8, t0);
+  for (int i = 0; i < 8; ++i) bucket.take(t0);
+  auto due = bucket.wait(t0);
+  ASSERT_GT(due, 349ms);
+  Time late = t0 + due + 300ms;  // the timer fired 300 ms late
+  ASSERT_EQ(bucket.wait(late), Time::duration::zero());
+  bucket.overdue(late);
+  bucket.take(late);
+  auto next = bucket.wait(late);
+  EXPECT_GT(next, 349ms) << "caught up with the schedule";
+  EXPECT_LE(next, 351ms);
+  // Without a wait, idle time still fills the burst.
+  EXPECT_DOUBLE_EQ(bucket.tokens(late + 1h), 8.0);
+}
+
 TEST(TokenBucketTest, ARetryAfterHoldsEvenAFullBucket) {
   Time t0 = Time{} + 1h;
   TokenBucket bucket(100ms, 5, t0);

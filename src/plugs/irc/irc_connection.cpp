@@ -74,7 +74,7 @@ Connection::Connection(Executor ex, ConnectionOptions options, LoggerPtr log)
       wake_writer_(ex),
       written_(ex) {}
 
-Connection::~Connection() = default;
+Connection::~Connection() { *alive_ = false; }
 
 std::string Connection::prefix() const {
   // Unknown parts count as long as servers allow (USERLEN 10, HOSTLEN 63),
@@ -97,6 +97,7 @@ void Connection::close(std::string reason) {
   transport_->close();
   wake_writer_.notify();
   written_.notify();
+  delivered_.release_all();
 }
 
 void Connection::write_failed(const boost::system::error_code& ec) {
@@ -513,12 +514,13 @@ bool Connection::enqueue(std::string line, bool urgent) {
   }
   if (urgent) {
     urgent_.push_back(std::move(line));
+    wake_writer_.notify();
   } else {
     bool echoes = echoes_back(line);
     queue_.push_back(Pending{std::move(line), 1, echoes});
     ++queued_seq_;
+    flush_soon();
   }
-  wake_writer_.notify();
   return true;
 }
 
@@ -552,9 +554,11 @@ void Connection::confirm_through(std::uint64_t seq) {
   while (!echoes_.empty() && echoes_.front() <= seq) echoes_.pop_front();
   if (seq > confirmed_seq_) {
     confirmed_seq_ = seq;
-    written_.notify();
+    progressed();
   }
 }
+
+void Connection::progressed() { delivered_.reach(done_seq()); }
 
 bool Connection::echoes_back(std::string_view wire) const {
   if (!echo_confirms_) return false;
@@ -582,64 +586,133 @@ void Connection::expect_echo(std::uint64_t seq, bool echoes) {
 bool Connection::post(std::string line) { return enqueue(std::move(line), false); }
 bool Connection::post_urgent(std::string line) { return enqueue(std::move(line), true); }
 
-bool Connection::try_write_now(std::vector<std::string>& lines) {
-  // Only when nothing is queued or being written (order), when the
-  // transport can write without suspending (not TLS), and when the bucket
-  // lets every line go now.
-  if (!transport_->can_try_write() || writing_ || !urgent_.empty() || !queue_.empty()) {
-    return false;
+void Connection::flush_soon() {
+  if (flush_posted_) return;
+  flush_posted_ = true;
+  asio::post(ex_, [this, alive = alive_] {
+    if (!*alive) return;
+    flush_posted_ = false;
+    flush();
+  });
+}
+
+std::uint64_t Connection::take_batch(ConnectionClock::TimePoint now, bool& echoes) {
+  // Every queued line the bucket lets go now, in one write: without flood
+  // control that is the whole queue (up to kMaxBatch bytes).
+  batch_.clear();
+  batch_parts_.clear();
+  std::uint64_t count = 0;
+  echoes = true;
+  if (paced_) {
+    // After a wait for the bucket, a late timer must not let the next
+    // lines catch up in a burst (servers count lines close together).
+    bucket_.overdue(now);
+    paced_ = false;
   }
-  auto now = clock_->now();
-  if (bucket_.tokens(now) < static_cast<double>(lines.size()) && options_.send_delay.count() > 0) {
-    return false;
-  }
-  const std::size_t total = lines.size();
-  bool echoes = echo_confirms_;
-  for (const auto& l : lines) echoes = echoes && echoes_back(l);
-  std::string batch;
-  if (total == 1) {
-    batch = std::move(lines.front());
-  } else {
-    std::size_t size = 0;
-    for (const auto& l : lines) size += l.size();
-    batch.reserve(size + 32);
-    for (const auto& l : lines) batch += l;
-  }
-  // One line's size, when it was moved into the batch.
-  const std::size_t single = total == 1 ? batch.size() : 0;
-  const std::uint64_t first = queued_seq_ + 1;
-  queued_seq_ += total;
-  // The confirming PING, where no echo will do, rides in the same write:
-  // one system call.
-  if (!echoes) append_confirmation(batch, queued_seq_);
-  for (std::size_t i = 0; i < total; ++i) bucket_.take(now);
-  auto [ec, n] = transport_->try_write(asio::buffer(batch));
-  if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
-    write_failed(ec);
-    n = 0;
-  }
-  std::size_t whole = 0;
-  if (total == 1) {
-    whole = n >= single ? 1 : 0;
-  } else {
-    for (std::size_t taken = 0; whole < total && taken + lines[whole].size() <= n; ++whole) {
-      taken += lines[whole].size();
+  do {
+    Pending& p = queue_.front();
+    batch_ += p.bytes;
+    count += p.lines;
+    echoes = echoes && p.echoes;
+    batch_parts_.push_back(Part{p.bytes.size(), p.lines, p.echoes});
+    queue_.pop_front();
+    // The rest of a PING costs no token: the PING was never paced.
+    if (batch_parts_.back().lines > 0) bucket_.take(now);
+  } while (!queue_.empty() && batch_.size() + queue_.front().bytes.size() <= kMaxBatch &&
+           bucket_.wait(now) == ConnectionClock::Duration::zero());
+  return count;
+}
+
+std::uint64_t Connection::lines_within(std::size_t n) const {
+  std::uint64_t whole = 0;
+  std::size_t at = 0;
+  for (const Part& part : batch_parts_) {
+    if (at + part.bytes <= n) {
+      whole += part.lines;
+    } else {
+      // Cut inside this part: its lines that ended before the cut (each
+      // ends in its only LF; a part of no lines is a PING's rest).
+      if (part.lines > 0 && n > at) {
+        whole += static_cast<std::uint64_t>(
+            std::count(batch_.begin() + static_cast<std::ptrdiff_t>(at),
+                       batch_.begin() + static_cast<std::ptrdiff_t>(n), '\n'));
+      }
+      break;
     }
+    at += part.bytes;
   }
+  return whole;
+}
+
+void Connection::requeue_rest(std::size_t n, std::size_t lines_end, std::uint64_t count,
+                              bool echoes, std::uint64_t pinged_before) {
+  if (n < lines_end) {
+    // Lines are left: they go first, and the PING that was to follow them
+    // (not begun) is appended again after them.
+    pinged_seq_ = pinged_before;
+    queue_.push_front(
+        Pending{batch_.substr(n, lines_end - n), count - lines_within(n), echoes});
+  } else {
+    // Only the rest of the PING: it must end what the server has of it.
+    queue_.push_front(Pending{batch_.substr(n), 0, true});
+  }
+}
+
+void Connection::note_written(std::uint64_t whole) {
+  if (whole == 0) return;
   if (echo_confirms_) {
-    for (std::size_t i = 0; i < whole; ++i) {
-      expect_echo(first + i, total == 1 ? echoes : echoes_back(lines[i]));
+    std::uint64_t seq = written_seq_;
+    std::uint64_t left = whole;
+    for (const Part& part : batch_parts_) {
+      for (std::size_t i = 0; i < part.lines && left > 0; ++i, --left) {
+        expect_echo(++seq, part.echoes);
+      }
+      if (left == 0) break;
     }
   }
   written_seq_ += whole;
-  if (whole > 0) last_write_ = now;
-  // The stream took part of it: the writer sends the rest (maybe only the
-  // PING's) before anything queued later.
-  if (!closed_ && n < batch.size()) {
-    queue_.push_back(Pending{batch.substr(n), total - whole, echoes});
+  last_write_ = clock_->now();
+  if (answered_seq_ > confirmed_seq_) confirm_through(std::min(answered_seq_, written_seq_));
+  if (!options_.confirm) progressed();
+}
+
+void Connection::flush() {
+  if (closed_ || queue_.empty()) return;
+  // Urgent lines, a write under way, TLS (no write without suspending) or
+  // flood control holding the next line: the writer's job, in its order.
+  if (!urgent_.empty() || writing_ || !transport_->can_try_write()) {
     wake_writer_.notify();
+    return;
   }
-  return true;
+  auto now = clock_->now();
+  if (bucket_.wait(now) > ConnectionClock::Duration::zero()) {
+    paced_ = true;
+    wake_writer_.notify();
+    return;
+  }
+  bool echoes = true;
+  const std::uint64_t count = take_batch(now, echoes);
+  const std::size_t lines_end = batch_.size();
+  const std::uint64_t pinged_before = pinged_seq_;
+  // Where echoes will not confirm it all, a PING confirms the batch, in the
+  // same write: one system call.
+  if (!echoes) append_confirmation(batch_, written_seq_ + count);
+  auto [ec, n] = transport_->try_write(asio::buffer(batch_));
+  const bool failed = ec && ec != asio::error::would_block && ec != asio::error::try_again;
+  n = std::min(n, batch_.size());
+  if (n == batch_.size()) {
+    note_written(count);
+  } else {
+    note_written(lines_within(n));
+    if (failed) {
+      write_failed(ec);
+      return;
+    }
+    // The stream took part of it: the writer sends the rest before
+    // anything queued later.
+    requeue_rest(n, lines_end, count, echoes, pinged_before);
+  }
+  if (!queue_.empty() && !closed_) wake_writer_.notify();
 }
 
 Connection::Ticket Connection::queue_lines(std::vector<std::string> lines) {
@@ -655,25 +728,58 @@ Connection::Ticket Connection::queue_lines(std::vector<std::string> lines) {
   if (closed_ || !open_ || lines.empty()) return Ticket{};
   const std::uint64_t base = queued_seq_;
   const std::uint64_t target = base + lines.size();
-  // Fast path: written at once without waking the writer, so a put() costs
-  // one system call and no task switch.
-  if (!try_write_now(lines)) {
-    for (auto& l : lines) {
-      bool echoes = echoes_back(l);
-      queue_.push_back(Pending{std::move(l), 1, echoes});
-    }
-    queued_seq_ = target;
-    wake_writer_.notify();
+  for (auto& l : lines) {
+    bool echoes = echoes_back(l);
+    queue_.push_back(Pending{std::move(l), 1, echoes});
   }
+  queued_seq_ = target;
+  flush_soon();
   return Ticket{base, target};
+}
+
+Connection::Ticket Connection::queue_wire(std::string wire) {
+  // Whole wire lines: every LF after a CR, no other CR, no NUL, and the
+  // last byte an LF; each line at least a command long.
+  std::size_t count = 0;
+  bool echoes = echo_confirms_;
+  for (std::size_t at = 0; at < wire.size();) {
+    std::size_t lf = wire.find('\n', at);
+    std::string_view line(wire.data() + at,
+                          lf == std::string::npos ? wire.size() - at : lf + 1 - at);
+    if (!is_wire_line(line)) {
+      throw std::invalid_argument("line " + std::to_string(count + 1) +
+                                  " is not one IRC line (CR LF at its end and nowhere else)");
+    }
+    if (echoes) echoes = echoes_back(line);
+    ++count;
+    at += line.size();
+  }
+  if (closed_ || !open_ || count == 0) return Ticket{};
+  const std::uint64_t base = queued_seq_;
+  if (count == 1 || (options_.send_delay.count() == 0 && (echoes || !echo_confirms_))) {
+    queue_.push_back(Pending{std::move(wire), count, echoes});
+  } else {
+    // Paced (the bucket lets them go one at a time), or echoed in part:
+    // a part's lines must all be echoed or none.
+    for (std::size_t at = 0; at < wire.size();) {
+      std::size_t end = wire.find('\n', at) + 1;
+      std::string line = wire.substr(at, end - at);
+      bool line_echoes = echoes_back(line);
+      queue_.push_back(Pending{std::move(line), 1, line_echoes});
+      at = end;
+    }
+  }
+  queued_seq_ = base + count;
+  flush_soon();
+  return Ticket{base, queued_seq_};
 }
 
 Task<std::size_t> Connection::delivered(Ticket ticket) {
   if (ticket.target == ticket.base) co_return 0;
-  auto done = [this] { return options_.confirm ? confirmed_seq_ : written_seq_; };
-  while (done() < ticket.target && !closed_) co_await written_.wait();
-  co_return done() > ticket.base
-      ? static_cast<std::size_t>(std::min(done(), ticket.target) - ticket.base)
+  // Woken once: when its lines are done, or the link closed.
+  if (done_seq() < ticket.target && !closed_) co_await delivered_.wait(ticket.target);
+  co_return done_seq() > ticket.base
+      ? static_cast<std::size_t>(std::min(done_seq(), ticket.target) - ticket.base)
       : 0;
 }
 
@@ -703,55 +809,30 @@ Task<> Connection::write_loop() {
     }
     auto wait = bucket_.wait(now);
     if (wait > ConnectionClock::Duration::zero()) {
+      paced_ = true;
       // Sleep in short steps so that an urgent line (PONG) is not held long.
       co_await clock_->sleep(std::min<ConnectionClock::Duration>(wait, 100ms));
       continue;
     }
-    // Every queued line the bucket lets go now, in one write: without flood
-    // control that is the whole queue (up to kMaxBatch bytes).
-    std::string batch = std::move(queue_.front().bytes);
-    std::uint64_t count = queue_.front().lines;
-    bool echoes = queue_.front().echoes;
-    batch_parts_.clear();
-    batch_parts_.emplace_back(queue_.front().lines, queue_.front().echoes);
-    queue_.pop_front();
-    bucket_.take(now);
-    while (!queue_.empty() && batch.size() + queue_.front().bytes.size() <= kMaxBatch &&
-           bucket_.wait(now) == ConnectionClock::Duration::zero()) {
-      batch += queue_.front().bytes;
-      count += queue_.front().lines;
-      echoes = echoes && queue_.front().echoes;
-      batch_parts_.emplace_back(queue_.front().lines, queue_.front().echoes);
-      queue_.pop_front();
-      bucket_.take(now);
-    }
+    bool echoes = true;
+    const std::uint64_t count = take_batch(now, echoes);
     // Where echoes will not confirm it all, a PING after every batch does,
     // so that a link cut in the middle of a paced backlog repeats nothing
     // confirmed before the cut. Not paced itself: it must not hold the
     // next line back by a whole send_delay (servers count it, so it costs
     // a little of their flood allowance: one short line per write).
-    if (!echoes) append_confirmation(batch, written_seq_ + count);
+    if (!echoes) append_confirmation(batch_, written_seq_ + count);
     writing_ = true;
-    auto [ec, n] = co_await transport_->write(asio::buffer(batch));
+    auto [ec, n] = co_await transport_->write(asio::buffer(batch_));
     writing_ = false;
     if (ec) {
-      // Lines that left whole before the failure count as written: each
-      // ends in the batch's only LF characters.
-      written_seq_ += static_cast<std::uint64_t>(
-          std::count(batch.begin(), batch.begin() + static_cast<std::ptrdiff_t>(n), '\n'));
+      // Lines that left whole before the failure count as written.
+      note_written(lines_within(std::min(n, batch_.size())));
       write_failed(ec);
       written_.notify();
       co_return;
     }
-    if (echo_confirms_) {
-      std::uint64_t seq = written_seq_;
-      for (auto [lines, part_echoes] : batch_parts_) {
-        for (std::size_t i = 0; i < lines; ++i) expect_echo(++seq, part_echoes);
-      }
-    }
-    written_seq_ += count;
-    last_write_ = clock_->now();
-    if (answered_seq_ > confirmed_seq_) confirm_through(std::min(answered_seq_, written_seq_));
+    note_written(count);
     written_.notify();
   }
 }

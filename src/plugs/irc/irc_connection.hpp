@@ -18,7 +18,9 @@
 
 #include "immp/asio.hpp"
 #include "immp/log.hpp"
+#include "immp/ring.hpp"
 #include "immp/tasks.hpp"
+#include "net/seq_waiters.hpp"
 #include "plugs/irc/irc_bucket.hpp"
 #include "plugs/irc/irc_line.hpp"
 #include "plugs/irc/irc_sasl.hpp"
@@ -125,6 +127,11 @@ class Connection {
     std::uint64_t target = 0;  // base + their number; base when none went
   };
   Ticket queue_lines(std::vector<std::string> lines);
+  // queue_lines() for lines already in one buffer, one after the other
+  // (append_line()): a message's lines go as they were rendered, with no
+  // string per line (unless flood control paces them one by one). Throws
+  // std::invalid_argument, queuing none, unless `wire` is whole wire lines.
+  Ticket queue_wire(std::string wire);
   Task<std::size_t> delivered(Ticket ticket);
   // The same for one line without waiting; false if closed or not one wire
   // line (logged).
@@ -160,7 +167,7 @@ class Connection {
 
  private:
   // Queued bytes for the writer: `lines` whole lines, or the rest of a
-  // batch the fast path wrote in part (its first line begun already).
+  // batch written in part (its first line begun already).
   struct Pending {
     std::string bytes;
     std::size_t lines = 1;
@@ -179,11 +186,28 @@ class Connection {
   Task<> write_loop();
   Task<> keepalive();
   Task<> write_now(std::string line);
-  // Writes `lines` at once without suspending when that is allowed (the
-  // transport can, nothing queued, the bucket has tokens for all), and
-  // counts them; what the stream did not take is queued for the writer.
-  // False, having done nothing, when not allowed.
-  bool try_write_now(std::vector<std::string>& lines);
+  // Queued lines go out from a handler posted once per turn of the
+  // executor: every put() of that turn shares one write and one PING.
+  void flush_soon();
+  // Writes what is queued without suspending, when the transport can, no
+  // write is under way and the bucket allows; else leaves it to the writer.
+  void flush();
+  // Moves into batch_ the queued lines the bucket lets go at `now` (at
+  // least one; spends their tokens), noting their parts in batch_parts_;
+  // the number of lines, and in `echoes` whether every one is echoed.
+  std::uint64_t take_batch(ConnectionClock::TimePoint now, bool& echoes);
+  // Lines of batch_ that its first `n` bytes hold whole.
+  std::uint64_t lines_within(std::size_t n) const;
+  // The first `whole` lines of batch_ were written: count them and note
+  // the echoes they expect.
+  void note_written(std::uint64_t whole);
+  // After a write of batch_ that took only its first `n` bytes: the rest
+  // goes back to the front of the queue, before anything queued later.
+  void requeue_rest(std::size_t n, std::size_t lines_end, std::uint64_t count, bool echoes,
+                    std::uint64_t pinged_before);
+  // What delivered() counts moved on (or the link closed): wake its waiters.
+  void progressed();
+  std::uint64_t done_seq() const { return options_.confirm ? confirmed_seq_ : written_seq_; }
   std::string wire(std::string_view command, const std::vector<std::string>& params);
   bool enqueue(std::string line, bool urgent);
   // Appends to `batch` the PING that confirms the first `seq` lines, when
@@ -221,7 +245,7 @@ class Connection {
   std::optional<std::chrono::seconds> sts_duration_;
 
   std::deque<std::string> urgent_;
-  std::deque<Pending> queue_;
+  Ring<Pending> queue_;  // no allocation per line once warm (std::deque: a block every few)
   std::uint64_t queued_seq_ = 0;   // lines ever queued (normal queue)
   std::uint64_t written_seq_ = 0;  // of those, written whole
   std::uint64_t pinged_seq_ = 0;   // a confirmation PING went out after this many
@@ -232,10 +256,25 @@ class Connection {
   bool echo_confirms_ = false;
   std::deque<std::uint64_t> echoes_;  // numbers of written lines awaiting their echo
   ConnectionClock::TimePoint last_write_;
-  // Per entry of the batch being written: its lines, and whether they echo.
-  std::vector<std::pair<std::size_t, bool>> batch_parts_;
+  // The batch being written, reused (its buffer stays); per entry of it,
+  // its lines and whether they echo. Used by the writer while writing_,
+  // and by flush() only when not.
+  std::string batch_;
+  struct Part {
+    std::size_t bytes;  // of batch_, in order; a PING appended after them is none
+    std::size_t lines;  // ended in it (the first may have begun in an earlier write)
+    bool echoes;
+  };
+  std::vector<Part> batch_parts_;
   Signal wake_writer_;
-  Signal written_;
+  Signal written_;  // a write ended or the link closed (quit() waits on it)
+  net::SeqWaiters delivered_;  // delivered() callers, by the line count they wait for
+  bool flush_posted_ = false;
+  // Queued lines waited for the bucket: the next batch is spaced from its
+  // actual send, not from the schedule (TokenBucket::overdue).
+  bool paced_ = false;
+  // False once destroyed: a posted flush() then does nothing.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   ConnectionClock::TimePoint last_rx_;
   bool ping_sent_ = false;
   bool writing_ = false;
