@@ -261,27 +261,32 @@ std::string Line::str() const {
   return out;
 }
 
-std::optional<std::string> format_line(std::string_view command,
-                                       const std::vector<std::string>& params,
-                                       std::string* error, const std::vector<Tag>& tags) {
+namespace {
+
+// The checks and the writing of format_line(), on views: nothing is built
+// unless refused (the reason) or written (the line, appended to `out`).
+bool append_checked(std::string& out, std::string_view command, const std::string_view* params,
+                    std::size_t count, std::string* error, const std::vector<Tag>& tags) {
   if (!valid_command(command)) {
     set_error(error, "refusing to send invalid IRC command \"" +
                          without(command.substr(0, 32), kForbidden) + "\"");
-    return std::nullopt;
+    return false;
   }
-  for (std::size_t k = 0; k < params.size(); ++k) {
-    const std::string& p = params[k];
-    std::string where = "parameter " + std::to_string(k + 1) + " of " + std::string(command);
-    if (p.find_first_of(kForbidden) != std::string::npos) {
-      set_error(error, "refusing to send " + where + ": it contains CR, LF or NUL");
-      return std::nullopt;
+  for (std::size_t k = 0; k < count; ++k) {
+    std::string_view p = params[k];
+    auto where = [&] {
+      return "parameter " + std::to_string(k + 1) + " of " + std::string(command);
+    };
+    if (p.find_first_of(kForbidden) != std::string_view::npos) {
+      set_error(error, "refusing to send " + where() + ": it contains CR, LF or NUL");
+      return false;
     }
-    if (k + 1 < params.size()) {
-      if (p.empty() || p[0] == ':' || p.find(' ') != std::string::npos) {
-        set_error(error, "refusing to send " + where +
+    if (k + 1 < count) {
+      if (p.empty() || p[0] == ':' || p.find(' ') != std::string_view::npos) {
+        set_error(error, "refusing to send " + where() +
                              ": only the last parameter may be empty, start with ':' or "
                              "contain spaces");
-        return std::nullopt;
+        return false;
       }
     }
   }
@@ -290,34 +295,78 @@ std::optional<std::string> format_line(std::string_view command,
                              std::string::npos) {
       set_error(error, "refusing to send tag key \"" + without(t.key, kForbidden) +
                            "\": empty or contains '=', ';', space, CR, LF or NUL");
-      return std::nullopt;
+      return false;
     }
     if (t.value.find('\0') != std::string::npos) {
       set_error(error, "refusing to send tag " + t.key + ": its value contains NUL");
-      return std::nullopt;
+      return false;
     }
   }
-  Line line;
-  line.command = upper(command);
-  line.params = params;
-  line.tags = tags;
-  std::string out = line.str();
-  std::size_t tag_bytes = 0;
-  if (!tags.empty()) tag_bytes = out.find(' ') + 1;
+  // As Line::str() writes it (every field is clean by now).
+  const std::size_t start = out.size();
+  for (std::size_t i = 0; i < tags.size(); ++i) {
+    out += i == 0 ? '@' : ';';
+    out += tags[i].key;
+    if (!tags[i].value.empty()) {
+      out += '=';
+      out += escape_tag_value(tags[i].value);
+    }
+  }
+  if (!tags.empty()) out += ' ';
+  const std::size_t tag_bytes = out.size() - start;
+  for (char c : command) out += (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
+  for (std::size_t k = 0; k < count; ++k) {
+    std::string_view p = params[k];
+    out += ' ';
+    if (k + 1 == count && (p.empty() || p[0] == ':' || p.find(' ') != std::string_view::npos)) {
+      out += ':';
+    }
+    out += p;
+  }
+  out += "\r\n";
+  const std::size_t body = out.size() - start - tag_bytes;
   if (tag_bytes > kMaxTagsBytes) {
+    out.resize(start);
     set_error(error, "refusing to send " + std::string(command) + ": tags are " +
                          std::to_string(tag_bytes) + " bytes, over the limit of " +
                          std::to_string(kMaxTagsBytes));
-    return std::nullopt;
+    return false;
   }
-  if (out.size() - tag_bytes > kMaxLineBytes) {
+  if (body > kMaxLineBytes) {
+    out.resize(start);
     set_error(error, "refusing to send " + std::string(command) + ": the line is " +
-                         std::to_string(out.size() - tag_bytes) +
-                         " bytes, over the IRC limit of " + std::to_string(kMaxLineBytes) +
-                         " (split the text first)");
-    return std::nullopt;
+                         std::to_string(body) + " bytes, over the IRC limit of " +
+                         std::to_string(kMaxLineBytes) + " (split the text first)");
+    return false;
   }
+  return true;
+}
+
+}  // namespace
+
+std::optional<std::string> format_line(std::string_view command,
+                                       const std::vector<std::string>& params,
+                                       std::string* error, const std::vector<Tag>& tags) {
+  // Views of the params: inline for the usual few.
+  constexpr std::size_t kInline = 16;
+  std::string_view inline_views[kInline];
+  std::vector<std::string_view> many;
+  std::string_view* views = inline_views;
+  if (params.size() > kInline) {
+    many.assign(params.begin(), params.end());
+    views = many.data();
+  } else {
+    for (std::size_t k = 0; k < params.size(); ++k) views[k] = params[k];
+  }
+  std::string out;
+  if (!append_checked(out, command, views, params.size(), error, tags)) return std::nullopt;
   return out;
+}
+
+bool append_line(std::string& out, std::string_view command,
+                 std::initializer_list<std::string_view> params, std::string* error,
+                 const std::vector<Tag>& tags) {
+  return append_checked(out, command, params.begin(), params.size(), error, tags);
 }
 
 namespace {

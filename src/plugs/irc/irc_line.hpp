@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -78,6 +79,13 @@ std::optional<std::string> format_line(std::string_view command,
                                        const std::vector<std::string>& params,
                                        std::string* error = nullptr,
                                        const std::vector<Tag>& tags = {});
+
+// format_line() appended to `out` without building a Line: the same bytes,
+// the same refusals (then `out` is left as it was). For the send path,
+// where one buffer holds all the lines of a message.
+bool append_line(std::string& out, std::string_view command,
+                 std::initializer_list<std::string_view> params, std::string* error = nullptr,
+                 const std::vector<Tag>& tags = {});
 
 // IRCv3 tag value escaping: ';' -> "\:", ' ' -> "\s", '\' -> "\\",
 // CR -> "\r", LF -> "\n". Unescaping drops the backslash of unknown escapes

@@ -398,6 +398,25 @@ TEST(IrcFormatLine, OutputAlwaysParsesBackToTheSameParams) {
   EXPECT_EQ(line.params, params);
 }
 
+TEST(IrcAppendLine, AppendsWhatFormatLineGivesAndNothingWhenRefused) {
+  std::string out = "PRIVMSG #a :first\r\n";
+  ASSERT_TRUE(append_line(out, "privmsg", {"#chan", "hello world"}));
+  ASSERT_TRUE(append_line(out, "TAGMSG", {"#a"}, nullptr, {{"+draft/react", "a b;c"}}));
+  ASSERT_TRUE(append_line(out, "PRIVMSG", {"#a", ":)"}));
+  EXPECT_EQ(out, "PRIVMSG #a :first\r\n" + *format_line("PRIVMSG", {"#chan", "hello world"}) +
+                     *format_line("TAGMSG", {"#a"}, nullptr, {{"+draft/react", "a b;c"}}) +
+                     *format_line("PRIVMSG", {"#a", ":)"}));
+  const std::string before = out;
+  std::string error;
+  EXPECT_FALSE(append_line(out, "PRIVMSG", {"#a", "hi\r\nQUIT :bye"}, &error));
+  EXPECT_NE(error.find("parameter 2 of PRIVMSG"), std::string::npos) << error;
+  EXPECT_FALSE(append_line(out, "PRIVMSG", {"#a b", "x"}));
+  EXPECT_FALSE(append_line(out, "PRIVMSG", {"#a", " " + std::string(510 - 12, 'x')}, &error));
+  EXPECT_NE(error.find("over the IRC limit of 512"), std::string::npos) << error;
+  EXPECT_FALSE(append_line(out, "TAGMSG", {"#a"}, nullptr, {{"k", std::string(9000, 'x')}}));
+  EXPECT_EQ(out, before) << "a refused line leaves nothing behind";
+}
+
 // ---- server time ----
 
 TEST(IrcServerTime, ParsesFractionsAndOffsets) {

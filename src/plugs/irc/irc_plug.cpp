@@ -255,7 +255,17 @@ bool IRCPlug::is_puppet(const std::string& nick) const { return puppets_ && pupp
 
 bool IRCPlug::is_us(std::string_view nick) const { return irc::same_name(nick, this->nick(), casemap_); }
 
-std::string IRCPlug::next_id() { return run_ + "-" + std::to_string(++counter_); }
+std::string IRCPlug::next_id() {
+  // One allocation: "<run>-<counter>".
+  char digits[24];
+  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, ++counter_);
+  std::string id;
+  id.reserve(run_.size() + 1 + static_cast<std::size_t>(end - digits));
+  id += run_;
+  id += '-';
+  id.append(digits, end);
+  return id;
+}
 
 // ---- lifecycle -------------------------------------------------------------
 
@@ -434,10 +444,30 @@ void IRCPlug::send_join(const std::string& source) {
 
 UserPtr IRCPlug::make_user(const std::string& nick, const std::string& user,
                            const std::string& host) {
+  // A user is immutable and made only of these: the one made last for this
+  // nick is used again while its user and host are the same (a busy
+  // channel's regulars cost no allocation per message).
+  auto known = users_.find(nick);
+  if (known != users_.end()) {
+    const std::string& id = known->second->id;
+    bool same = user.empty() && host.empty()
+                    ? id == nick
+                    : id.size() == nick.size() + 1 + user.size() + 1 + host.size() &&
+                          id.compare(nick.size() + 1, user.size(), user) == 0 &&
+                          id.compare(nick.size() + 2 + user.size(), host.size(), host) == 0;
+    if (same) return known->second;
+  }
+  constexpr std::size_t kKnownUsers = 1024;
+  if (users_.size() >= kKnownUsers && known == users_.end()) users_.clear();
   auto u = std::make_shared<User>();
   u->handle = Plug::handle();
   u->username = nick;
   u->id = user.empty() && host.empty() ? nick : nick + "!" + user + "@" + host;
+  if (known != users_.end()) {
+    known->second = u;
+  } else {
+    users_.emplace(nick, u);
+  }
   return u;
 }
 
@@ -547,11 +577,15 @@ void IRCPlug::on_privmsg(const irc::Line& line) {
     msg.reply_to = std::make_shared<const SentMessage>(std::move(to), Message{});
   }
   // Our own echoed lines are already the last message (put() noted them all).
-  if (!echoed) last_ids_[fold(source)] = {id};
+  if (!echoed) {
+    auto& last = last_ids_[fold(source)];
+    last.clear();  // keeps its capacity
+    last.push_back(id);
+  }
   auto at = line.time().value_or(Clock::now());
   auto sent = std::make_shared<const SentMessage>(
       Receipt{id, Plug::channel(source), at, {}, false}, std::move(msg));
-  if (!echoed) remember(source, sent);
+  if (!echoed) remember(source, std::move(id), sent);
   queue(std::move(sent));
 }
 
@@ -750,9 +784,10 @@ IRCPlug::Rendered IRCPlug::render(const std::string& target, const Message& msg,
   if (msg.reply_to && !msg.reply_to->text) {
     auto it = recent_.find(fold(target));
     if (it != recent_.end()) {
-      for (auto m = it->second.rbegin(); m != it->second.rend(); ++m) {
-        if ((*m)->id == msg.reply_to->id) {
-          o.parent = m->get();
+      const auto& recent = it->second;
+      for (std::size_t i = recent.size(); i-- > 0;) {
+        if (recent[i].id == msg.reply_to->id) {
+          o.parent = recent[i].message.get();
           break;
         }
       }
@@ -762,22 +797,17 @@ IRCPlug::Rendered IRCPlug::render(const std::string& target, const Message& msg,
   return {irc::render_message(msg, o), irc::quotes_parent(msg, o) ? std::size_t{1} : 0};
 }
 
-void IRCPlug::remember(const std::string& source, SentPtr sent) {
+void IRCPlug::remember(const std::string& source, std::string id, MessagePtr message) {
   // Enough to quote what people answer; older parents lose their quote.
   constexpr std::size_t kRecent = 256;
   auto& recent = recent_[fold(source)];
-  recent.push_back(std::move(sent));
+  recent.push_back(Recent{std::move(id), std::move(message)});
   if (recent.size() > kRecent) recent.pop_front();
 }
 
 void IRCPlug::remember_ours(const std::string& target, const std::vector<std::string>& ids,
-                            const Message& msg) {
-  if (ids.empty()) return;
-  Message copy = msg;
-  copy.reply_to = nullptr;  // a quote shows the parent alone: keep no chain
-  remember(target, std::make_shared<const SentMessage>(
-                       Receipt{ids.front(), Plug::channel(target), Clock::now(), {}, false},
-                       std::move(copy)));
+                            const MessagePtr& msg) {
+  if (!ids.empty()) remember(target, ids.front(), msg);
 }
 
 bool IRCPlug::reply_is_last(const std::string& target, const Message& msg) const {
@@ -788,9 +818,12 @@ bool IRCPlug::reply_is_last(const std::string& target, const Message& msg) const
 }
 
 std::size_t IRCPlug::budget(const std::string& target) const {
-  std::string longest = std::string(nicklen_, 'n') + "!~" + std::string(userlen_, 'u') + "@" +
-                        std::string(hostlen_, 'h');
-  return irc::privmsg_budget(longest, target);
+  // The longest prefix the server allows, "nick!~user@host": only its
+  // length counts (no string built per message).
+  const std::size_t longest = nicklen_ + 2 + userlen_ + 1 + hostlen_;
+  const std::size_t overhead = 1 + longest + 1 + std::string_view("PRIVMSG").size() + 1 +
+                               target.size() + 2;
+  return overhead >= irc::kMaxBodyBytes ? 0 : irc::kMaxBodyBytes - overhead;
 }
 
 Task<PutResult> IRCPlug::put(Posting& post) {
@@ -831,7 +864,7 @@ Task<PutResult> IRCPlug::put(Posting& post) {
         last.push_back(next_id());
         post.sent(last.back());
       }
-      remember_ours(target, last, *msg);
+      remember_ours(target, last, msg);
       if (*written == count) co_return PutResult::delivered();
       co_return PutResult::partial("the puppet's link dropped");
     }
@@ -842,20 +875,28 @@ Task<PutResult> IRCPlug::put(Posting& post) {
   if (msg->reply_to && conn->has_cap("message-tags")) {
     if (auto msgid = msgid_of(*msg->reply_to)) reply_tag.push_back({"+draft/reply", *msgid});
   }
-  std::vector<std::string> lines;
+  // Rendered once, into the one buffer its lines go out in.
   Rendered rendered = render(target, *msg, !own);
-  for (auto& text : rendered.texts) {
+  const std::vector<irc::Tag> no_tags;
+  std::string wire;
+  std::size_t resumed_at = 0;  // bytes of the lines an earlier attempt sent
+  std::size_t count = 0;
+  for (std::size_t i = 0; i < rendered.texts.size(); ++i) {
     std::string error;
     // The tag goes on the reply's own first line, not on the quote above it.
-    auto line = irc::format_line("PRIVMSG", {target, text}, &error,
-                                 lines.size() == rendered.reply_line ? reply_tag
-                                                                     : std::vector<irc::Tag>{});
-    if (!line) co_return PutResult::failed("cannot send to '" + target + "': " + error);
-    lines.push_back(std::move(*line));
+    if (!irc::append_line(wire, "PRIVMSG", {target, rendered.texts[i]}, &error,
+                          i == rendered.reply_line ? reply_tag : no_tags)) {
+      co_return PutResult::failed("cannot send to '" + target + "': " + error);
+    }
+    if (i < post.resume()) {
+      resumed_at = wire.size();
+    } else {
+      ++count;
+    }
   }
   // Lines an earlier attempt sent are never sent again.
-  if (post.resume() >= lines.size()) co_return PutResult::delivered();
-  lines.erase(lines.begin(), lines.begin() + static_cast<std::ptrdiff_t>(post.resume()));
+  if (count == 0) co_return PutResult::delivered();
+  if (resumed_at > 0) wire.erase(0, resumed_at);
   // Each line's id is the host's before the line can be echoed: the echo
   // then needs no lock to be known as ours.
   bool echo = conn->has_cap("echo-message");
@@ -863,17 +904,16 @@ Task<PutResult> IRCPlug::put(Posting& post) {
   std::deque<std::string>* pending = echo ? &pending_echo_[fold(target)] : nullptr;
   auto& last = last_ids_[fold(target)];
   last.clear();
-  for (std::size_t i = 0; i < lines.size(); ++i) {
+  for (std::size_t i = 0; i < count; ++i) {
     std::string id = next_id();
     if (pending) pending->push_back(id);
     last.push_back(id);
     post.announce(std::move(id));
   }
-  remember_ours(target, last, *msg);
-  std::size_t count = lines.size();
+  remember_ours(target, last, msg);
   // In line on the link: the next message may start while the server
   // confirms these (Posting::ordered).
-  auto ticket = conn->queue_lines(std::move(lines));
+  auto ticket = conn->queue_wire(std::move(wire));
   if (ticket.target > ticket.base) post.ordered();
   std::size_t written = co_await conn->delivered(ticket);
   for (std::size_t i = 0; i < written; ++i) post.sent();

@@ -20,6 +20,7 @@
 
 #include "immp/backoff.hpp"
 #include "immp/plug.hpp"
+#include "immp/ring.hpp"
 #include "immp/tasks.hpp"
 #include "plugs/irc/irc_casemap.hpp"
 #include "plugs/irc/irc_connection.hpp"
@@ -156,9 +157,11 @@ class IRCPlug final : public Plug {
     std::size_t reply_line = 0;
   };
   Rendered render(const std::string& target, const Message& msg, bool with_name) const;
-  void remember(const std::string& source, SentPtr sent);
+  // A message of `source` that a later reply may quote, under `id`.
+  void remember(const std::string& source, std::string id, MessagePtr message);
+  // Our message, as it was posted, under the id of its first line.
   void remember_ours(const std::string& target, const std::vector<std::string>& ids,
-                     const Message& msg);
+                     const MessagePtr& msg);
 
   std::unique_ptr<irc::StsStore> sts_;  // null when `sts` is off
   std::optional<int> sts_upgrade_;      // the TLS port a plaintext link was told to use
@@ -184,8 +187,14 @@ class IRCPlug final : public Plug {
   // Per folded channel, its recent messages (received ones, and ours under
   // the id of their first line), newest last: a reply that names its parent
   // by id only (sync's bare receipt) is quoted from here.
-  std::map<std::string, std::deque<SentPtr>> recent_;
+  struct Recent {
+    std::string id;
+    MessagePtr message;  // shared, never copied (its own reply_to is not followed)
+  };
+  std::map<std::string, Ring<Recent>> recent_;
   UserPtr self_;
+  // The user made last per nick (make_user), at most 1024 nicks.
+  std::map<std::string, UserPtr, std::less<>> users_;
   std::unique_ptr<IrcPuppets> puppets_;
   TaskGroup tasks_;
 };

@@ -148,7 +148,7 @@ const std::string& author_name(const User& user) {
 
 namespace {
 // The parent as far as it is known: the message's own, or the plug's copy.
-const SentMessage* parent_of(const Message& msg, const RenderOptions& options) {
+const Message* parent_of(const Message& msg, const RenderOptions& options) {
   if (!msg.reply_to) return nullptr;
   if (!msg.reply_to->text && options.parent) return options.parent;
   return msg.reply_to.get();
@@ -156,7 +156,7 @@ const SentMessage* parent_of(const Message& msg, const RenderOptions& options) {
 }  // namespace
 
 bool quotes_parent(const Message& msg, const RenderOptions& options) {
-  const SentMessage* parent = parent_of(msg, options);
+  const Message* parent = parent_of(msg, options);
   return options.quote_reply_to && !options.reply_is_last && parent && parent->text &&
          !parent->text->empty();
 }
@@ -172,7 +172,7 @@ std::vector<std::string> render_message(const Message& msg, const RenderOptions&
 
   // The parent, quoted, unless it is right above: "[<bob> text]".
   if (quotes_parent(msg, options)) {
-    const SentMessage& r = *parent_of(msg, options);
+    const Message& r = *parent_of(msg, options);
     std::string who;
     if (r.user) who = (r.action ? "* " : "<") + shown_name(*r.user) + (r.action ? " " : "> ");
     lines.add_quote("[" + who + markup::to_irc(inline_quote(*r.text)) + "]");

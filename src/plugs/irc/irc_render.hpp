@@ -34,7 +34,7 @@ struct RenderOptions {
   // The message replied to, when msg.reply_to names it by id only (sync's
   // bare receipt) and the plug still knows it: what the quote shows. Not
   // owned; must outlive the call.
-  const SentMessage* parent = nullptr;
+  const Message* parent = nullptr;
   // The budget of one PRIVMSG text (privmsg_budget() of our prefix and the
   // target).
   std::size_t budget = 400;
