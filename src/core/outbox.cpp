@@ -2,7 +2,14 @@
 
 #include <fmt/chrono.h>
 #include <fmt/format.h>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/associated_cancellation_slot.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/recycling_allocator.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include "core/host_core.hpp"
 
@@ -23,6 +30,73 @@ const OutboxPolicy& policy_of(const Channel& channel) {
 }
 
 }  // namespace
+
+template <typename H>
+struct Outboxes::Parking::HandlerOf final : Outboxes::Parking::Handler {
+  using Alloc = asio::recycling_allocator<HandlerOf>;
+  explicit HandlerOf(H h) : handler(std::move(h)) {}
+  static HandlerOf* make(H h) {
+    Alloc alloc;
+    HandlerOf* p = alloc.allocate(1);
+    try {
+      return new (p) HandlerOf(std::move(h));
+    } catch (...) {
+      alloc.deallocate(p, 1);
+      throw;
+    }
+  }
+  void destroy() override {
+    Alloc alloc;
+    this->~HandlerOf();
+    alloc.deallocate(this, 1);
+  }
+  void complete(boost::system::error_code ec, bool inline_call) override {
+    auto slot = asio::get_associated_cancellation_slot(handler);
+    if (slot.is_connected()) slot.clear();
+    H h = std::move(handler);
+    destroy();
+    if (inline_call) {
+      std::move(h)(ec);
+    } else {
+      auto ex = asio::get_associated_executor(h);
+      asio::post(ex, [h = std::move(h), ec]() mutable { std::move(h)(ec); });
+    }
+  }
+  H handler;
+};
+
+Outboxes::Parking::~Parking() {
+  // Parked coroutines are cancelled before their box goes (close()); one
+  // left is freed without being resumed, as a destroyed io_context does.
+  if (parked_) parked_->destroy();
+}
+
+Task<> Outboxes::Parking::park() {
+  auto token = asio::as_tuple(asio::use_awaitable);
+  auto [ec] = co_await asio::async_initiate<decltype(token), void(boost::system::error_code)>(
+      [this](auto handler) {
+        auto slot = asio::get_associated_cancellation_slot(handler);
+        using H = decltype(handler);
+        parked_ = HandlerOf<H>::make(std::move(handler));
+        if (slot.is_connected()) {
+          slot.assign([this](asio::cancellation_type) {
+            // Posted: the canceller may be mid-bookkeeping.
+            if (Handler* h = std::exchange(parked_, nullptr)) {
+              h->complete(asio::error::operation_aborted, false);
+            }
+          });
+        }
+      },
+      token);
+  if (ec) throw boost::system::system_error(ec);
+}
+
+bool Outboxes::Parking::resume() {
+  Handler* h = std::exchange(parked_, nullptr);
+  if (!h) return false;
+  h->complete({}, true);
+  return true;
+}
 
 Outboxes::Outboxes(HostCore& core, LoggerPtr log)
     : core_(core),
@@ -47,7 +121,7 @@ Outboxes::Box& Outboxes::box(const Channel& channel) {
   Box& b = *it->second;
   if (!b.running && !closing_) {
     b.running = true;
-    workers_.spawn("outbox " + channel.repr(), run(b));
+    workers_.spawn(b.task_name, run(b));
   }
   return b;
 }
@@ -263,7 +337,32 @@ void Outboxes::launch(Box& b) {
     next.box = &b;
     next.entry = std::move(b.entries.front());
     b.entries.pop_front();
-    workers_.spawn("outbox " + b.channel.repr(), fly(next));
+    // Its put() starts now, inside this call, on a parked lane or a new one.
+    if (!b.idle_lanes.empty()) {
+      Lane& l = *b.idle_lanes.back();
+      b.idle_lanes.pop_back();
+      l.flight = &next;
+      l.parking.resume();
+    } else {
+      Lane& l = b.lanes.emplace_back();
+      workers_.spawn(b.task_name, lane(b, l, &next));
+    }
+  }
+}
+
+Task<> Outboxes::lane(Box& b, Lane& l, Flight* first) {
+  Flight* flight = first;
+  for (;;) {
+    co_await fly(*flight);
+    // Parked until launch() hands it the next flight; close() cancels it.
+    b.idle_lanes.push_back(&l);
+    try {
+      co_await l.parking.park();
+    } catch (...) {
+      std::erase(b.idle_lanes, &l);
+      throw;
+    }
+    flight = std::exchange(l.flight, nullptr);
   }
 }
 

@@ -131,13 +131,49 @@ class Outboxes {
     std::list<Flight> live_;
     std::list<Flight> spare_;
   };
+  // A coroutine parked until it is handed work: resume() runs it at once,
+  // inside the call, up to its next suspension (as co_spawn starts a task
+  // on its own executor), with no post and, once warm, no allocation.
+  class Parking {
+   public:
+    Parking() = default;
+    Parking(const Parking&) = delete;
+    Parking& operator=(const Parking&) = delete;
+    ~Parking();
+    // Suspends until resume(); throws operation_aborted when cancelled.
+    Task<> park();
+    // Runs the parked coroutine; false when none is parked.
+    bool resume();
+
+   private:
+    struct Handler {
+      virtual void complete(boost::system::error_code ec, bool inline_call) = 0;
+      virtual void destroy() = 0;
+
+     protected:
+      ~Handler() = default;
+    };
+    template <typename H>
+    struct HandlerOf;
+    Handler* parked_ = nullptr;
+  };
+  // A task that runs pipelined flights one after another, parked between
+  // them: a flight costs no task of its own (no spawn per message).
+  struct Lane {
+    Parking parking;
+    Flight* flight = nullptr;  // handed over by launch()
+  };
   struct Box {
     Box(Executor ex, Channel c, Backoff b)
-        : channel(std::move(c)), wake(ex), landed(ex), backoff(b) {}
+        : channel(std::move(c)), task_name("outbox " + channel.repr()), wake(ex), landed(ex),
+          backoff(b) {}
     Channel channel;
+    std::string task_name;
     Ring<OutboxEntry> entries;  // no allocation per message once warm
     // In flight, oldest first; several only for a plug that pipelines.
     FlightList flights;
+    std::list<Lane> lanes;          // made as the pipeline deepens; never fewer
+    std::vector<Lane*> idle_lanes;  // parked, waiting for a flight
     Signal wake;  // an entry arrived, the plug came back, or a retry is due
     Signal landed;  // a pipelined flight ended
     std::uint64_t dropped = 0;  // overflowed, expired or failed, since the host started
@@ -159,6 +195,8 @@ class Outboxes {
   Task<> run(Box& box);
   // Runs the put() of `flight`; its outcome goes into flight.result.
   Task<> fly(Flight& flight);
+  // A lane's life: `first`, then each flight launch() hands it.
+  Task<> lane(Box& box, Lane& lane, Flight* first);
   // Starts the next entries' put()s while the last flight is ordered.
   void launch(Box& box);
   static void on_ordered(void* flight);
