@@ -35,6 +35,10 @@
 // client, immp too, is an operator with user mode +F): only immp's own
 // flood control paces anything.
 //
+// IMMP_BENCH_IRC_RUNS picks runs by name, comma-separated (default
+// "throughput,latency,idle,backlog"), e.g. "throughput" alone under a
+// profiler (with IMMP_BENCH_IRC_REPEAT for a longer window).
+//
 // IMMP_BENCH_IRC_PIPELINE sets the IRC plugs' outbox pipeline (default 32;
 // 1: one put() at a time per channel, as before pipelining).
 //
@@ -679,6 +683,20 @@ int run_backlog(Rig& rig, ImmpProcess& immp, const Backlog& b) {
   return lost ? 1 : 0;
 }
 
+// Whether IMMP_BENCH_IRC_RUNS names `run` (all runs when unset).
+bool wanted(std::string_view run) {
+  const char* v = std::getenv("IMMP_BENCH_IRC_RUNS");
+  if (!v || !*v) return true;
+  std::string_view list(v);
+  while (!list.empty()) {
+    auto comma = list.find(',');
+    if (list.substr(0, comma) == run) return true;
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
 int irc(int, char**) {
   if (!test::NgircdServer::available()) {
     std::fprintf(stderr, "irc: %s is not installed; skipped\n", test::NgircdServer::kBinary);
@@ -711,7 +729,7 @@ int irc(int, char**) {
     rig.all = {&sender, &listener, &receiver, &listener_b};
     rig.wire();
     int status = 0;
-    {
+    if (wanted("throughput") || wanted("latency") || wanted("idle")) {
       ImmpProcess immp(server1.port(), server2.port(), false);
       rig.await_bridge();
       std::fprintf(stderr, "irc: immp runs as pid %d\n", static_cast<int>(immp.pid()));
@@ -727,46 +745,51 @@ int irc(int, char**) {
       // longer window for a profiler).
       std::size_t throughput_lost = 0;
       for (std::size_t i = 0, k = std::max<std::size_t>(1, env_size("IMMP_BENCH_IRC_REPEAT", 1));
-           i < k; ++i) {
+           wanted("throughput") && i < k; ++i) {
         RunResult throughput = run(rig, immp, 't', n, 0ns, 30s);
         throughput_lost += throughput.lost;
         print("throughput", throughput, status_mb(immp.pid(), "VmHWM"));
       }
-      auto latency = run(rig, immp, 'l', latency_n, 50ms, 5s);
+      RunResult latency;
+      if (wanted("latency")) {
+        latency = run(rig, immp, 'l', latency_n, 50ms, 5s);
+        print("latency", latency, status_mb(immp.pid(), "VmHWM"));
+      }
       double rss = status_mb(immp.pid(), "VmHWM");
-      print("latency", latency, rss);
 
-      // Idle: let the database's batched writes settle, then sample.
-      pump(rig.all, Clock::now() + 500ms, nullptr);
-      auto allocs_before = immp.allocs();
-      auto before = cpu_sample(immp.pid());
-      auto t0 = Clock::now();
-      pump(rig.all, Clock::now() + 2s, nullptr);
-      auto after = cpu_sample(immp.pid());
-      auto idle_allocs = difference(allocs_before, immp.allocs());
-      double wall_ns = std::chrono::duration<double, std::nano>(Clock::now() - t0).count();
-      double idle_pct = 100.0 * (after.cpu_ns - before.cpu_ns) / wall_ns;
-      double wakeups = (after.wakeups - before.wakeups) / (wall_ns / 1e9);
-      // What the resident memory is: shared libraries' pages (file) or
-      // the process's own (anon).
-      double anon = status_mb(immp.pid(), "RssAnon");
-      double file = status_mb(immp.pid(), "RssFile");
-      auto code = immp.stop();
-      Json("irc")
-          .str("run", "idle")
-          .num("idle_cpu_pct", idle_pct, 4)
-          .num("idle_wakeups_per_s", wakeups, 1)
-          .num("idle_allocs_per_s", idle_allocs ? static_cast<double>(idle_allocs->total()) / 2 : -1, 1)
-          .raw("allocs_per_msg", "null")  // no messages: see idle_allocs_per_s
-          .num("peak_rss_mb", rss, 1)
-          .num("rss_ready_mb", rss_ready, 1)
-          .num("rss_anon_mb", anon, 1)
-          .num("rss_file_mb", file, 1)
-          .num("exit_code", code.value_or(-1), 0)
-          .print();
       if (throughput_lost || latency.lost) status = 1;
+      if (wanted("idle")) {
+        // Idle: let the database's batched writes settle, then sample.
+        pump(rig.all, Clock::now() + 500ms, nullptr);
+        auto allocs_before = immp.allocs();
+        auto before = cpu_sample(immp.pid());
+        auto t0 = Clock::now();
+        pump(rig.all, Clock::now() + 2s, nullptr);
+        auto after = cpu_sample(immp.pid());
+        auto idle_allocs = difference(allocs_before, immp.allocs());
+        double wall_ns = std::chrono::duration<double, std::nano>(Clock::now() - t0).count();
+        double idle_pct = 100.0 * (after.cpu_ns - before.cpu_ns) / wall_ns;
+        double wakeups = (after.wakeups - before.wakeups) / (wall_ns / 1e9);
+        // What the resident memory is: shared libraries' pages (file) or
+        // the process's own (anon).
+        double anon = status_mb(immp.pid(), "RssAnon");
+        double file = status_mb(immp.pid(), "RssFile");
+        auto code = immp.stop();
+        Json("irc")
+            .str("run", "idle")
+            .num("idle_cpu_pct", idle_pct, 4)
+            .num("idle_wakeups_per_s", wakeups, 1)
+            .num("idle_allocs_per_s", idle_allocs ? static_cast<double>(idle_allocs->total()) / 2 : -1, 1)
+            .raw("allocs_per_msg", "null")  // no messages: see idle_allocs_per_s
+            .num("peak_rss_mb", rss, 1)
+            .num("rss_ready_mb", rss_ready, 1)
+            .num("rss_anon_mb", anon, 1)
+            .num("rss_file_mb", file, 1)
+            .num("exit_code", code.value_or(-1), 0)
+            .print();
+      }
     }
-    {
+    if (wanted("backlog")) {
       ImmpProcess immp(server1.port(), server2.port(), true);
       rig.await_bridge();
       // Warm-up both ways (paced by the plugs).
