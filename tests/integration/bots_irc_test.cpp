@@ -183,10 +183,15 @@ TEST_F(BotsOnIrc, ArAddIsWrittenBackAndTheRestOfTheFileIsIntact) {
             "\xE2\x9C\x85 Added");
   EXPECT_EQ(ask("#lobby", "good night all", "#lobby"), "Good night, night!");
   EXPECT_EQ(ask("bot", "?run-write", "alice"), "\xE2\x9C\x85 Written");
+  // Not written on request: `-w` alone must keep it.
+  EXPECT_EQ(ask("#lobby", "?ar-add 'see you' 'Bye for now'", "#lobby"), "\xE2\x9C\x85 Added");
+  EXPECT_EQ(ask("#lobby", "ok see you", "#lobby"), "Bye for now");
   stop_cleanly();
   std::string after = test::read_file(file_);
   EXPECT_NE(after.find("good (morning|night)"), std::string::npos) << after;
   EXPECT_NE(after.find("Good {0}, {0}!"), std::string::npos) << after;
+  EXPECT_NE(after.find("see you"), std::string::npos) << after;
+  EXPECT_NE(after.find("Bye for now"), std::string::npos) << after;
   // Everything else is still there.
   for (const char* kept : {"immp.hook.textcommand.TextCommandHook", "rules: Be nice.", "hello bot",
                            "Hello!", "prefix:", "admins:", "real-name: immp bot", "#lobby"}) {

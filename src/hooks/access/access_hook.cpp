@@ -243,6 +243,13 @@ Task<std::vector<Member>> ChannelAccessHook::verify(
     for (const Member& m : decisions.denied) denied.insert(key_of(m.channel, *m.user));
   }
 
+  // A busy channel's joins would grow the record without end.
+  auto report = [this](Report r) {
+    if (reports_.size() >= kMaxReports) {
+      reports_.erase(reports_.begin(), reports_.begin() + kMaxReports / 2);
+    }
+    reports_.push_back(std::move(r));
+  };
   std::vector<Member> refused;
   for (const Channel& channel : everywhere) {
     auto it = targets.find(channel);
@@ -256,7 +263,7 @@ Task<std::vector<Member>> ChannelAccessHook::verify(
   for (const Member& m : refused) {
     if (passive_) {
       log()->warn("would remove {} from {} (passive)", m.user->display_name(), m.channel.repr());
-      reports_.push_back(Report{m.channel, m.user, false});
+      report(Report{m.channel, m.user, false});
       continue;
     }
     Plug* plug = m.channel.plug();
@@ -264,7 +271,7 @@ Task<std::vector<Member>> ChannelAccessHook::verify(
     try {
       co_await plug->channel_remove(m.channel, *m.user);
       log()->info("removed {} from {}", m.user->display_name(), m.channel.repr());
-      reports_.push_back(Report{m.channel, m.user, true});
+      report(Report{m.channel, m.user, true});
     } catch (const std::exception& e) {
       log()->warn("cannot remove {} from {}: {}", m.user->display_name(), m.channel.repr(),
                   e.what());

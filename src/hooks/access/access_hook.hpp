@@ -46,14 +46,15 @@ class ChannelAccessHook final : public Hook, public AccessPredicate {
   Task<std::vector<Member>> verify(
       std::optional<std::unordered_map<Channel, std::vector<UserPtr>>> members = std::nullopt);
 
-  // Every denial so far, for the admin UI and tests: who, where, and
-  // whether they were removed (false in passive mode).
+  // The latest denials (up to kMaxReports), for the admin UI and tests:
+  // who, where, and whether they were removed (false in passive mode).
   struct Report {
     Channel channel;
     UserPtr user;
     bool removed = false;
   };
   const std::vector<Report>& reports() const { return reports_; }
+  static constexpr std::size_t kMaxReports = 1000;
   // Startup checks finished (or `startup` is off).
   bool ready() const { return startup_done_; }
 

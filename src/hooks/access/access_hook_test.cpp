@@ -104,6 +104,20 @@ TEST_F(AccessTest, PassiveModeOnlyReports) {
   EXPECT_FALSE(access->reports()[0].removed);
 }
 
+// A busy channel in passive mode: the record keeps the latest denials and
+// does not grow without end.
+TEST_F(AccessTest, TheRecordOfDenialsKeepsTheLatestOnly) {
+  build("hooks: {list: [vip]}\npassive: true\ndefault: false");
+  const std::size_t joins = ChannelAccessHook::kMaxReports + 100;
+  for (std::size_t i = 0; i < joins; ++i) net->join("#vip", "guest" + std::to_string(i));
+  settle("#vip");
+  const auto& r = access->reports();
+  EXPECT_LE(r.size(), ChannelAccessHook::kMaxReports);
+  EXPECT_GE(r.size(), ChannelAccessHook::kMaxReports / 2);
+  EXPECT_EQ(r.back().user->id, "sentinel");
+  EXPECT_EQ(r[r.size() - 2].user->id, "guest" + std::to_string(joins - 1));
+}
+
 TEST_F(AccessTest, StartupChecksEveryMemberExceptExcludedOnes) {
   build("hooks: {list: [vip]}\nstartup: true\ndefault: false\nexclude: {net: [bot]}", [&] {
     net->enter("#vip", "alice");

@@ -22,6 +22,7 @@ struct SubscriptionsTest : ::testing::Test {
   test::TempDir dir{"immp-subs"};
   std::unique_ptr<Host> host;
   test::RosterPlug* net = nullptr;
+  SubscriptionsHook* subs = nullptr;
 
   void build() {
     HostOptions o;
@@ -34,7 +35,7 @@ struct SubscriptionsTest : ::testing::Test {
     host->add_group(std::move(people));
     test::add_hook<store::DatabaseHook>(*host, "db",
                                         "url: \"sqlite:///" + (dir / "immp.db").string() + "\"");
-    test::add_hook<SubscriptionsHook>(*host, "subs", "groups: [people]");
+    subs = &test::add_hook<SubscriptionsHook>(*host, "subs", "groups: [people]");
     test::add_command_hook(*host, "people", "[subs]");
     net->enter("#room", "alice");
     net->enter("#room", "bob");
@@ -136,6 +137,29 @@ TEST_F(SubscriptionsTest, SubscriptionsSurviveARestart) {
   net->say("#other", "alice", "kittens there");
   ASSERT_TRUE(wait([&] { return net->said("dm:bob").size() > before; }));
   EXPECT_EQ(net->said("dm:bob").back(), "alice mentioned kittens in #other:\nkittens there");
+}
+
+// A room that moves (an upgraded group) keeps its excludes, in the
+// database too.
+TEST_F(SubscriptionsTest, ExcludesMoveWithTheChannel) {
+  build();
+  ask("dm:bob", "bob", "!sub-add kittens");
+  EXPECT_EQ(ask("#room", "bob", "!sub-exclude kittens"), kTick + " Excluded");
+  bool moved = test::run(io, subs->channel_migrate(net->channel("#room"), net->channel("#new")));
+  EXPECT_TRUE(moved);
+  EXPECT_FALSE(test::run(io, subs->channel_migrate(net->channel("#room"), net->channel("#new"))))
+      << "nothing left to move";
+  close();
+  build();
+  net->enter("#new", "alice");
+  net->enter("#new", "bob");
+  std::size_t before = net->said("dm:bob").size();
+  net->say("#new", "alice", "kittens, moved");  // excluded where the room went
+  settle();
+  EXPECT_EQ(net->said("dm:bob").size(), before);
+  net->say("#room", "alice", "kittens, left behind");  // no longer excluded
+  ASSERT_TRUE(wait([&] { return net->said("dm:bob").size() > before; }));
+  EXPECT_EQ(net->said("dm:bob").back(), "alice mentioned kittens in #room:\nkittens, left behind");
 }
 
 }  // namespace

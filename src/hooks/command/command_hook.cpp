@@ -6,6 +6,7 @@
 
 #include <boost/container/small_vector.hpp>
 
+#include "hooks/identity/identity.hpp"
 #include "hooks/sync/sync_hook.hpp"
 #include "immp/plug.hpp"
 
@@ -60,6 +61,9 @@ SpecPtr CommandHook::schema() {
       {"sets", list_of(str()), Node::list(), "command sets (see `sets`) offered"},
       {"admins", map_of(list_of(text())), Node::map(),
        "plug -> user ids allowed to run admin commands"},
+      {"identify", map_of(list_of(str())), Node::map(),
+       "identity provider hook -> roles: only users identified by one of them (with one of "
+       "its roles, when any are listed) get these commands"},
   });
   return object({
       {"prefix", either({str(), list_of(str())}), required,
@@ -114,6 +118,12 @@ CommandHook::CommandHook(const Init& init)
       auto& list = mapping.admins[plug];
       for (const Node& id : ids.as_list()) list.push_back(id.as_text());
     }
+    for (const auto& [provider, roles] : m.at("identify").as_map()) {
+      std::vector<std::string> names;
+      for (const Node& r : roles.as_list()) names.push_back(r.as_string());
+      mapping.identify.emplace_back(provider, std::move(names));
+    }
+    any_identify_ = any_identify_ || !mapping.identify.empty();
     mappings_.push_back(std::move(mapping));
   }
   add_command({.name = "help",
@@ -125,6 +135,24 @@ CommandHook::CommandHook(const Init& init)
 
 CommandHook::~CommandHook() {
   if (listening_) host().unsubscribe(state_listener_);
+}
+
+Task<> CommandHook::on_load() {
+  const Node& mapping = config().at("mapping");
+  for (const Mapping& m : mappings_) {
+    const Node& identify = mapping.at(m.name).at("identify");
+    for (const auto& [provider, roles] : m.identify) {
+      Hook* h = host().hook(provider);
+      if (!h) identify.at(provider).fail("no hook named '" + provider + "' (see `hooks`)");
+      if (!dynamic_cast<IdentityProvider*>(h)) {
+        identify.at(provider).fail("'" + provider + "' is not an identity provider hook");
+      }
+      if (!roles.empty() && !dynamic_cast<IdentityDirectory*>(h)) {
+        identify.at(provider).fail("'" + provider + "' has no roles: list no roles for it");
+      }
+    }
+  }
+  co_return;
 }
 
 Task<> CommandHook::start() {
@@ -273,11 +301,62 @@ bool CommandHook::is_admin(const Mapping& m, const User& user) const {
   return std::find(it->second.begin(), it->second.end(), user.id) != it->second.end();
 }
 
-bool CommandHook::allowed(const Entry& e, const Place& where, CommandCaller& caller) const {
+Task<std::optional<std::vector<std::string>>> CommandHook::roles_with(const std::string& provider,
+                                                                     const User& user) {
+  Hook* h = host().hook(provider);
+  if (!h || h->state() != State::active) {
+    log()->debug("identity provider '{}' is not running: nobody is identified by it", provider);
+    co_return std::nullopt;
+  }
+  try {
+    // Roles where the provider has them; otherwise being identified is all.
+    if (auto* directory = dynamic_cast<IdentityDirectory*>(h)) {
+      co_return co_await directory->roles_of(user);
+    }
+    if (auto* plain = dynamic_cast<IdentityProvider*>(h)) {
+      std::optional<IdentityGroup> identity = co_await plain->identity_from_user(user);
+      if (identity) co_return std::vector<std::string>{};
+    }
+  } catch (const std::exception& e) {
+    log()->warn("identity provider '{}' failed for {}: {}", provider, user.id, e.what());
+  }
+  co_return std::nullopt;
+}
+
+Task<std::vector<bool>> CommandHook::identified(const Place& where, const UserPtr& user) {
+  std::vector<bool> passes(mappings_.size(), true);
+  // Each provider is asked once per command, whatever the mappings naming it.
+  std::map<std::string, std::optional<std::vector<std::string>>, std::less<>> asked;
+  for (std::size_t i = 0; i < mappings_.size(); ++i) {
+    const Mapping& m = mappings_[i];
+    if (m.identify.empty() || !where.in_mapping[i]) continue;
+    bool ok = false;
+    for (const auto& [provider, roles] : m.identify) {
+      auto it = asked.find(provider);
+      if (it == asked.end()) {
+        std::optional<std::vector<std::string>> held;
+        if (user) held = co_await roles_with(provider, *user);
+        it = asked.emplace(provider, std::move(held)).first;
+      }
+      const auto& held = it->second;
+      if (!held) continue;
+      ok = roles.empty() || std::any_of(roles.begin(), roles.end(), [&](const std::string& r) {
+             return std::find(held->begin(), held->end(), r) != held->end();
+           });
+      if (ok) break;
+    }
+    if (!ok) log()->debug("{} is not identified for mapping '{}'", user ? user->id : "?", m.name);
+    passes[i] = ok;
+  }
+  co_return passes;
+}
+
+bool CommandHook::allowed(const Entry& e, const Place& where, const std::vector<bool>* passes,
+                          CommandCaller& caller) const {
   bool offered = false;
   bool admin = false;
   for (std::size_t m : e.mappings) {
-    if (!where.in_mapping[m]) continue;
+    if (!where.in_mapping[m] || (passes && !(*passes)[m])) continue;
     offered = true;
     if (caller.user && is_admin(mappings_[m], *caller.user)) admin = true;
   }
@@ -292,10 +371,11 @@ bool CommandHook::allowed(const Entry& e, const Place& where, CommandCaller& cal
 }
 
 Task<std::vector<const CommandHook::Entry*>> CommandHook::applicable(
-    const std::vector<Entry>& entries, const Place& where, CommandCaller& caller) {
+    const std::vector<Entry>& entries, const Place& where, const std::vector<bool>* passes,
+    CommandCaller& caller) {
   std::vector<const Entry*> out;
   for (const Entry& e : entries) {
-    if (!allowed(e, where, caller)) continue;
+    if (!allowed(e, where, passes, caller)) continue;
     if (e.command.test) {
       bool ok = co_await e.command.test(caller);
       if (!ok) continue;
@@ -341,11 +421,15 @@ Task<> CommandHook::on_receive(const Received& r) {
   } else {
     where = co_await place(sent->channel);
   }
+  // Identities are asked only when some mapping wants them.
+  std::vector<bool> identities;
+  if (any_identify_) identities = co_await identified(*where, sent->user);
+  const std::vector<bool>* passes = any_identify_ ? &identities : nullptr;
   CommandCaller caller{&host(),           sent, sent->channel, sent->channel, sent->user,
                        where->is_private, false};
   boost::container::small_vector<const Entry*, 2> entries;
   for (const Entry& e : found->second) {
-    if (!allowed(e, *where, caller)) continue;
+    if (!allowed(e, *where, passes, caller)) continue;
     if (e.command.test) {
       bool ok = co_await e.command.test(caller);
       if (!ok) continue;
@@ -369,7 +453,9 @@ Task<> CommandHook::on_receive(const Received& r) {
   caller.channel = (where->synced && !cmd.sync_aware) ? *where->synced : caller.typed_in;
   caller.admin = false;
   for (std::size_t m : entry.mappings) {
-    if (where->in_mapping[m] && is_admin(mappings_[m], *sent->user)) caller.admin = true;
+    if (where->in_mapping[m] && (!passes || (*passes)[m]) && is_admin(mappings_[m], *sent->user)) {
+      caller.admin = true;
+    }
   }
   auto args = parse_command_args(cmd.parser, rest, entry.arity.max);
   CommandContext ctx(std::move(caller), cmd, args ? std::move(*args) : std::vector<std::string>{},
@@ -417,9 +503,12 @@ Task<std::map<std::string, const Command*>> CommandHook::available(const Table& 
   std::map<std::string, const Command*> out;
   std::shared_ptr<const Place> where = co_await place(channel);
   const Place& here = *where;
+  std::vector<bool> identities;
+  if (any_identify_) identities = co_await identified(here, user);
+  const std::vector<bool>* passes = any_identify_ ? &identities : nullptr;
   for (const auto& [name, entries] : table.by_name) {
     CommandCaller caller{&host(), nullptr, channel, channel, user, here.is_private, false};
-    auto ok = co_await applicable(entries, here, caller);
+    auto ok = co_await applicable(entries, here, passes, caller);
     if (!ok.empty()) out.emplace(name, &ok.front()->command);
   }
   co_return out;

@@ -2,6 +2,11 @@
 // hooks declare (immp/command.hpp), offers them where its `mapping` says,
 // to whom their role, scope and test allow, and runs them.
 //
+// A mapping with `identify` (IMMP's key: identity provider hook -> roles)
+// applies only to users identified by one of those providers, holding one
+// of its roles when roles are listed; it is asked at every command, so a
+// new identity or role counts at once.
+//
 // A message is a command when its plain text starts with one of `prefix`
 // (compared with the text in lower case, as IMMP does); the next word is
 // the command's name. In a channel bridged by a sync hook that has a
@@ -33,6 +38,8 @@ class CommandHook final : public Hook, public CommandProvider, public CommandRep
   explicit CommandHook(const Init& init);
   ~CommandHook() override;
 
+  // Checks that every `identify` provider is an identity provider hook.
+  Task<> on_load() override;
   Task<> start() override;
   Task<> stop() override;
   // Quick: only a primary message from a user that starts with a prefix,
@@ -55,6 +62,9 @@ class CommandHook final : public Hook, public CommandProvider, public CommandRep
     std::vector<std::string> hooks;
     std::vector<std::string> sets;
     std::map<std::string, std::vector<std::string>, std::less<>> admins;  // plug -> user ids
+    // Identity provider hook -> roles (empty: any identified user). Empty:
+    // no identity asked.
+    std::vector<std::pair<std::string, std::vector<std::string>>> identify;
   };
   // One command of one hook, and the mappings that offer it.
   struct Entry {
@@ -79,11 +89,22 @@ class CommandHook final : public Hook, public CommandProvider, public CommandRep
   // Shared: a run keeps its Place while the table is cleared meanwhile.
   Task<std::shared_ptr<const Place>> place(const Channel& channel);
   bool is_admin(const Mapping& m, const User& user) const;
-  // Whether `caller` may run `e` in `where` (mapping, scope, role; not
-  // its test); when so, sets caller.admin and caller.channel for it.
-  bool allowed(const Entry& e, const Place& where, CommandCaller& caller) const;
+  // Per mapping, whether `user` passes its `identify` (true for mappings
+  // without one, and for those that do not cover `where`).
+  Task<std::vector<bool>> identified(const Place& where, const UserPtr& user);
+  // The roles `user` has with identity provider hook `provider`; nullopt
+  // when not identified there (or the provider is missing or failed).
+  Task<std::optional<std::vector<std::string>>> roles_with(const std::string& provider,
+                                                           const User& user);
+  // Whether `caller` may run `e` in `where` (mapping, identity, scope,
+  // role; not its test); when so, sets caller.admin and caller.channel for
+  // it. `passes`: identified()'s answer, or null when no mapping has
+  // `identify`.
+  bool allowed(const Entry& e, const Place& where, const std::vector<bool>* passes,
+               CommandCaller& caller) const;
   // The entries of `name` that `caller` may run, tests included.
   Task<std::vector<const Entry*>> applicable(const std::vector<Entry>& entries, const Place& where,
+                                             const std::vector<bool>* passes,
                                              CommandCaller& caller);
   Task<std::map<std::string, const Command*>> available(const Table& table, const Channel& channel,
                                                         const UserPtr& user);
@@ -98,6 +119,7 @@ class CommandHook final : public Hook, public CommandProvider, public CommandRep
   bool return_errors_ = false;
   std::map<std::string, std::map<std::string, std::vector<std::string>>, std::less<>> sets_;
   std::vector<Mapping> mappings_;
+  bool any_identify_ = false;  // some mapping has `identify`
   std::shared_ptr<const Table> table_;  // null: rebuild before use
   std::unordered_map<Channel, std::shared_ptr<const Place>> places_;
   std::uint64_t state_listener_ = 0;

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "hooks/identity/identity.hpp"
 #include "hooks/sync/sync_hook.hpp"
 #include "support/async.hpp"
 #include "support/hooks.hpp"
@@ -86,6 +87,39 @@ class Bot final : public Hook, public CommandProvider {
   bool open = false;
 };
 
+// An identity provider: user id -> roles, changed by the test as it goes.
+class Directory final : public Hook, public IdentityDirectory {
+ public:
+  explicit Directory(const Init& init) : Hook(init) {}
+  std::string provider_name() const override { return "Test"; }
+  Task<std::optional<IdentityGroup>> identity_from_user(const User& user) override {
+    auto it = roles.find(user.id);
+    if (it == roles.end()) co_return std::nullopt;
+    co_return IdentityGroup{user.id, {}};
+  }
+  Task<std::optional<Identity>> identity_from_name(std::string) override {
+    co_return std::nullopt;
+  }
+  Task<std::optional<Identity>> identity_of(const User&) override { co_return std::nullopt; }
+  Task<std::optional<std::vector<std::string>>> roles_of(const User& user) override {
+    ++asked;
+    auto it = roles.find(user.id);
+    if (it == roles.end()) co_return std::nullopt;
+    co_return it->second;
+  }
+  std::map<std::string, std::vector<std::string>> roles;
+  int asked = 0;
+};
+
+// A provider that knows identities but no roles (the SDK interface only).
+class PlainProvider final : public Hook, public IdentityProvider {
+ public:
+  explicit PlainProvider(const Init& init) : Hook(init) {}
+  Task<std::optional<IdentityGroup>> identity_from_user(const User&) override {
+    co_return std::nullopt;
+  }
+};
+
 std::vector<std::string> texts(const MemoryPlug& plug) {
   std::vector<std::string> out;
   for (const auto& m : plug.posted()) out.push_back(m->plain());
@@ -98,6 +132,7 @@ struct CommandTest : ::testing::Test {
   MemoryPlug* a = nullptr;
   MemoryPlug* b = nullptr;
   Bot* bot = nullptr;
+  Directory* directory = nullptr;
   CommandHook* commands = nullptr;
 
   // Plug `a` (room "room", private channel "dm-alice") is in group "bots";
@@ -119,6 +154,8 @@ struct CommandTest : ::testing::Test {
     bots.anywhere.push_back(&host->plug_handle("a"));
     host->add_group(bots);
     bot = &host->add_hook(std::make_unique<Bot>(Init{"bot", Node::map(), *host}));
+    directory = &host->add_hook(std::make_unique<Directory>(Init{"dir", Node::map(), *host}));
+    host->add_hook(std::make_unique<PlainProvider>(Init{"plain", Node::map(), *host}));
     commands = &test::add_hook<CommandHook>(*host, "commands", config);
     test::run(io, host->open());
   }
@@ -282,6 +319,74 @@ TEST_F(CommandTest, AMappingNamingAnUnknownGroupIsAConfigError) {
     EXPECT_EQ(std::string(e.what()),
               "test.yaml:2:27: hooks.commands.config.mapping.main.groups[0]: no group named "
               "'nope' (see `groups`)");
+  }
+}
+
+// IMMP's `identify`: a mapping only for users an identity provider knows.
+TEST_F(CommandTest, IdentifyOffersAMappingOnlyToIdentifiedUsers) {
+  build(
+      "prefix: '?'\n"
+      "sets: {basic: {bot: [sentinel]}}\n"
+      "mapping:\n"
+      "  everyone: {groups: [bots], hooks: [commands], sets: [basic]}\n"
+      "  known: {groups: [bots], hooks: [bot], identify: {dir: []}}\n");
+  EXPECT_EQ(say("?ping"), std::vector<std::string>{}) << "alice is not identified";
+  EXPECT_EQ(say("?help ping"), std::vector<std::string>{"\xE2\x9D\x8C No such command"});
+  directory->roles["alice"] = {};
+  EXPECT_EQ(say("?ping"), std::vector<std::string>{"pong"}) << "asked again at each command";
+  EXPECT_EQ(say("?help ping"), std::vector<std::string>{"ping:\nAnswers pong."});
+  EXPECT_EQ(say("?ping", "room", "bob"), std::vector<std::string>{}) << "only alice is known";
+  directory->roles.erase("alice");
+  EXPECT_EQ(say("?ping"), std::vector<std::string>{}) << "forgotten at once";
+}
+
+TEST_F(CommandTest, IdentifyWithRolesNeedsOneOfThem) {
+  build(
+      "prefix: '?'\n"
+      "sets: {basic: {bot: [sentinel]}}\n"
+      "mapping:\n"
+      "  everyone: {groups: [bots], sets: [basic]}\n"
+      "  staff: {groups: [bots], hooks: [bot], identify: {dir: [ops, admin]}}\n");
+  directory->roles["alice"] = {"member"};
+  EXPECT_EQ(say("?ping"), std::vector<std::string>{}) << "identified, but not staff";
+  directory->roles["alice"] = {"member", "admin"};
+  EXPECT_EQ(say("?ping"), std::vector<std::string>{"pong"});
+}
+
+TEST_F(CommandTest, MappingsWithoutIdentifyNeverAskForIdentities) {
+  build("prefix: '?'\nmapping: {main: {groups: [bots], hooks: [bot]}}");
+  EXPECT_EQ(say("?ping"), std::vector<std::string>{"pong"});
+  EXPECT_EQ(directory->asked, 0);
+}
+
+// Checked once every hook exists (on_load); until fixed, nobody is
+// identified by it.
+TEST_F(CommandTest, IdentifyNamingNoIdentityProviderIsAConfigError) {
+  build(
+      "prefix: '?'\n"
+      "sets: {basic: {bot: [sentinel]}}\n"
+      "mapping:\n"
+      "  everyone: {groups: [bots], sets: [basic]}\n"
+      "  main: {groups: [bots], hooks: [bot], identify: {bot: []}}\n");
+  EXPECT_EQ(say("?ping"), std::vector<std::string>{});
+  try {
+    test::run(io, commands->on_load());
+    FAIL() << "accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("mapping.main.identify.bot: 'bot' is not an identity "
+                                         "provider hook"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+TEST_F(CommandTest, IdentifyRolesNeedAProviderThatHasRoles) {
+  build("prefix: '?'\nmapping: {main: {groups: [bots], hooks: [bot], identify: {plain: [x]}}}");
+  try {
+    test::run(io, commands->on_load());
+    FAIL() << "accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("'plain' has no roles"), std::string::npos) << e.what();
   }
 }
 

@@ -1,6 +1,8 @@
 // What identity hooks offer beyond the SDK's immp::IdentityProvider (which
 // the sync hook uses): lookups by name, roles and the provider's name, as
-// IMMP's IdentityProvider has them, for WhoIsHook and other hooks.
+// IMMP's IdentityProvider has them, for WhoIsHook, CommandHook's
+// `identify` and other hooks. Header only (no key function), so a hook may
+// ask for it with dynamic_cast without linking the identity library.
 #pragma once
 
 #include <optional>
@@ -28,6 +30,10 @@ class IdentityDirectory : public IdentityProvider {
   virtual Task<std::optional<Identity>> identity_from_name(std::string name) = 0;
   // By one of their accounts, with links looked up and roles.
   virtual Task<std::optional<Identity>> identity_of(const User& user) = 0;
+  // The roles of the identity `user` belongs to (maybe none); nullopt when
+  // `user` is not identified. Cheap, no network lookup: the command hook's
+  // `identify` asks it at every command of a mapping that has one.
+  virtual Task<std::optional<std::vector<std::string>>> roles_of(const User& user) = 0;
 };
 
 }  // namespace immp::hooks

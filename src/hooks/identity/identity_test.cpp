@@ -6,6 +6,7 @@
 #include "hooks/identity/password.hpp"
 #include "hooks/identity/whois_hook.hpp"
 #include "hooks/sync/sync_hook.hpp"
+#include "hooks/textcommand/textcommand_hook.hpp"
 #include "store/database_hook.hpp"
 #include "support/async.hpp"
 #include "support/hooks.hpp"
@@ -31,7 +32,8 @@ struct IdentityTest : ::testing::Test {
   test::RosterPlug* chat = nullptr;
   LocalIdentityHook* ids = nullptr;
   std::string ids_config = "plugs: [irc, chat]\nadmins: {irc: [root]}";
-  std::string extra_hooks;  // "access", "sync"
+  std::string extra_hooks;  // "access", "sync", "text"
+  std::string commands_config;  // empty: the people group gets ids' and who's commands
   std::function<void()> before_open;
 
   void build() {
@@ -52,7 +54,14 @@ struct IdentityTest : ::testing::Test {
                                         "url: \"sqlite:///" + (dir / "immp.db").string() + "\"");
     ids = &test::add_hook<LocalIdentityHook>(*host, "ids", ids_config);
     test::add_hook<WhoIsHook>(*host, "who", "identities: [ids]");
-    test::add_command_hook(*host, "people", "[ids, who]");
+    if (extra_hooks == "text") {
+      test::add_hook<TextCommandHook>(*host, "text", "commands: {secret: hush}");
+    }
+    if (commands_config.empty()) {
+      test::add_command_hook(*host, "people", "[ids, who]");
+    } else {
+      test::add_hook<CommandHook>(*host, "commands", commands_config);
+    }
     if (extra_hooks == "access") {
       test::add_hook<ChannelAccessHook>(*host, "access", "hooks: {ids: [vip]}\ndefault: false");
     }
@@ -177,6 +186,32 @@ TEST_F(IdentityTest, RolesAreForAdmins) {
   // Not an admin: the command is not theirs to run.
   irc->say("dm:alice", "alice", "!id-role Alice staff");
   EXPECT_EQ(ask(*irc, "root", "!id-role Alice"), "No roles for Alice.");
+}
+
+// The command hook's `identify` (IMMP's key) with this provider: a
+// mapping for holders of a role, given and taken by id-role.
+TEST_F(IdentityTest, ACommandMappingCanBeForHoldersOfARole) {
+  extra_hooks = "text";
+  commands_config =
+      "prefix: \"!\"\n"
+      "mapping:\n"
+      "  all: {groups: [people], hooks: [ids, who]}\n"
+      "  staff: {groups: [people], hooks: [text], identify: {ids: [staff]}}\n";
+  build();
+  // Commands run in order: the answer to the next one comes first when
+  // !secret is not offered.
+  irc->say("dm:alice", "alice", "!secret");
+  ASSERT_EQ(ask(*irc, "alice", "!id-add Alice s3cret"), kTick + " Claimed");
+  irc->say("dm:alice", "alice", "!secret");
+  ASSERT_EQ(ask(*irc, "alice", "!id-rename Alice"), kTick + " No change")
+      << "identified, but without the role";
+  ASSERT_EQ(ask(*irc, "root", "!id-role Alice staff"), kTick + " Added");
+  EXPECT_EQ(ask(*irc, "alice", "!secret"), "hush");
+  EXPECT_EQ(ask(*chat, "alice2", "!id-add Alice s3cret"), kTick + " Added");
+  EXPECT_EQ(ask(*chat, "alice2", "!secret"), "hush") << "from any linked account";
+  ASSERT_EQ(ask(*irc, "root", "!id-role Alice staff"), kTick + " Removed");
+  irc->say("dm:alice", "alice", "!secret");
+  EXPECT_EQ(ask(*irc, "alice", "!id-rename Alice"), kTick + " No change");
 }
 
 TEST_F(IdentityTest, OneAccountPerNetworkWhenMultipleIsOff) {

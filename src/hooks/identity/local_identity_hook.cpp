@@ -286,6 +286,12 @@ Task<std::optional<Identity>> LocalIdentityHook::identity_of(const User& user) {
   co_return co_await to_identity(copy);
 }
 
+Task<std::optional<std::vector<std::string>>> LocalIdentityHook::roles_of(const User& user) {
+  Group* g = find(user);
+  if (!g) co_return std::nullopt;
+  co_return g->roles;
+}
+
 Task<std::optional<bool>> LocalIdentityHook::channel_access(const Channel&, const User& user) {
   co_return find(user) != nullptr;
 }

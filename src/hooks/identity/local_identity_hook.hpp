@@ -51,6 +51,7 @@ class LocalIdentityHook final : public Hook,
   std::string provider_name() const override { return "Local"; }
   Task<std::optional<Identity>> identity_from_name(std::string name) override;
   Task<std::optional<Identity>> identity_of(const User& user) override;
+  Task<std::optional<std::vector<std::string>>> roles_of(const User& user) override;
   // AccessPredicate: identified users are allowed, others denied.
   Task<std::optional<bool>> channel_access(const Channel& channel, const User& user) override;
 
