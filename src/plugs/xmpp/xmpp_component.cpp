@@ -86,7 +86,8 @@ Puppet* Puppets::by_nick(const std::string& room, std::string_view nick) {
   auto r = rooms_.find(fold_bare(room));
   if (r == rooms_.end()) return nullptr;
   for (auto& [key, p] : r->second) {
-    if (p.state != Puppet::State::out && p.nick == nick) return &p;
+    if (p.state != Puppet::State::out && (p.nick == nick || (!p.old_nick.empty() && p.old_nick == nick)))
+      return &p;
   }
   return nullptr;
 }
@@ -115,6 +116,7 @@ void Puppets::all_out() {
       p.state = Puppet::State::out;
       p.tries = 0;
       p.nick = p.name;
+      p.old_nick.clear();
     }
   }
 }

@@ -38,6 +38,10 @@ struct Puppet {
   std::string jid;   // full JID: local@component/immp
   std::string nick;  // the nick we asked for, or got
   std::string name;  // the name the nick was made from
+  // While the user's new name is being taken as the puppet's nick (it is
+  // `joining` then): the nick it leaves, which stays ours until the room
+  // confirms.
+  std::string old_nick;
   int tries = 0;     // nick collisions so far
   State state = State::out;
   std::string error;  // why it failed to join

@@ -430,18 +430,37 @@ void XMPPPlug::settle(bool acks, const std::string& why) {
   progress_.notify();
 }
 
-void XMPPPlug::end_catch_up(Room& room) {
+void XMPPPlug::end_catch_up(Room& room, const std::string& failed) {
   room.catching_up = false;
   const std::string key = xmpp::fold_bare(room.jid);
+  std::vector<std::shared_ptr<Pending>> missing;
   for (auto it = pending_.begin(); it != pending_.end();) {
     auto& p = it->second;
     if (!p->held || p->room != key) {
       ++it;
       continue;
     }
+    if (failed.empty() && p->stanza && stream_ && stream_->is_open()) {
+      missing.push_back(p);
+      ++it;
+      continue;
+    }
     p->done = true;
-    p->error = "link lost: the room's history after joining again does not have it";
+    p->error = "link lost: " + (failed.empty() ? "not connected" : failed);
     it = pending_.erase(it);
+  }
+  // The room's history does not have them: the server never took them.
+  // Sent again now, in their first order; their put()s go on waiting for
+  // the reflections.
+  std::sort(missing.begin(), missing.end(),
+            [](const auto& a, const auto& b) { return a->seq < b->seq; });
+  if (!missing.empty()) {
+    log()->info("{}: sending {} message(s) again that the room's history lacks", room.jid,
+                missing.size());
+  }
+  for (auto& p : missing) {
+    p->held = false;
+    p->seq = send(*p->stanza, p->from);
   }
   progress_.notify();
 }
@@ -1028,7 +1047,7 @@ void XMPPPlug::on_presence(const Element& p) {
     }
     log()->error("cannot join {}: {}", source, why);
     room.joining = false;
-    if (room.catching_up) end_catch_up(room);
+    if (room.catching_up) end_catch_up(room, "cannot join " + source + ": " + why);
     if (std::none_of(rooms_.begin(), rooms_.end(), [](const auto& r) { return r.second.joining; }))
       set_online(true);
     return;
@@ -1121,13 +1140,26 @@ Task<PutResult> XMPPPlug::send_and_confirm(Posting& post, Element stanza, bool g
   auto stream = stream_;
   if (!stream || !stream->is_open()) co_return PutResult::retry("not connected");
   const std::string& source = post.channel().source;
+  if (groupchat) {
+    // After a lost session the room's history shows which of our earlier
+    // messages it has; those it lacks go again first (end_catch_up).
+    while (stream_ == stream && stream->is_open() && find_room(source)->catching_up) {
+      co_await progress_.wait();
+    }
+    if (stream_ != stream || !stream->is_open()) co_return PutResult::retry("not connected");
+    if (!find_room(source)->joined) co_return PutResult::retry("not in " + source);
+  }
   auto pending = std::make_shared<Pending>();
   std::string client_id(stanza.child("origin-id", kNsSid)->attr("id"));
   pending_[client_id] = pending;
-  if (groupchat) pending->room = xmpp::fold_bare(source);
+  std::string from(stanza.attr("from"));
+  if (groupchat) {
+    pending->room = xmpp::fold_bare(source);
+    pending->stanza = stanza;
+    pending->from = from;
+  }
   // No reflection in a chat: its own id is its receipt, known now.
   if (!groupchat && !keep_id) post.announce(id);
-  std::string from(stanza.attr("from"));
   pending->seq = send(std::move(stanza), from);
   // Queued on the link, so in order on the wire: the next put() to this
   // channel may start while this one is confirmed (Posting::ordered). A

@@ -137,6 +137,11 @@ class XMPPPlug final : public Plug {
     // waits for the room's history on joining again, which shows whether the
     // room had it, so that it is sent again only if not (never twice).
     bool held = false;
+    // What was sent to a room (and as whom), to send it again from
+    // end_catch_up: ahead of anything newer, so that the room sees our
+    // messages in the order they were put.
+    std::optional<xmpp::Element> stanza;
+    std::string from;
   };
 
   Task<> run();
@@ -146,8 +151,11 @@ class XMPPPlug final : public Plug {
   // acknowledged it (`acks`: the session counted them), else retried.
   void settle(bool acks, const std::string& why);
   // The room's history after a join is in: what was held for it and not
-  // found there is sent again (retried by the outbox).
-  void end_catch_up(Room& room);
+  // found there is sent again at once, in the order it was first sent and
+  // before anything put() since (which waits for the catch-up), so nothing
+  // overtakes it. When the room cannot be joined, `failed` says why, and
+  // the held messages fail with it (the outbox retries them in order).
+  void end_catch_up(Room& room, const std::string& failed = {});
   xmpp::StreamOptions stream_options() const;
   void handle(const xmpp::Element& stanza);
   void on_message(const xmpp::Element& m);

@@ -3,6 +3,8 @@
 // xmpp_component.hpp's; the rest of the plug is the same in both modes.
 #include "plugs/xmpp/xmpp_plug.hpp"
 
+#include <utility>
+
 #include <boost/asio/steady_timer.hpp>
 
 #include "immp/host.hpp"
@@ -46,6 +48,11 @@ void XMPPPlug::send_puppet_join(const std::string& room, xmpp::Puppet& puppet) {
   puppet.state = xmpp::Puppet::State::joining;
   xmpp::Element p("presence", std::string(xmpp::kNsClient));
   p.set("to", room + "/" + puppet.nick);
+  if (!puppet.old_nick.empty()) {
+    // In the room already: a presence to the new nick changes it (XEP-0045 §7.6).
+    send(std::move(p), puppet.jid);
+    return;
+  }
   xmpp::Element& x = p.add("x", std::string(kNsMuc));
   x.add("history", std::string(kNsMuc)).set("maxstanzas", "0");
   if (Room* r = find_room(room); r && !r->password.empty()) {
@@ -59,10 +66,24 @@ Task<const xmpp::Puppet*> XMPPPlug::puppet_for(const std::string& source, const 
   std::string id = user.id.empty() ? user.display_name() : user.id;
   xmpp::Puppet& puppet =
       puppets_->get(source, network ? network->name() : "user", id, user.display_name());
+  // The user's name changed since the puppet took its nick (an IRC user
+  // who changed nick, a renamed account): the puppet follows, as the user
+  // would, before it speaks.
+  std::string wanted = xmpp::puppet_nick(user.display_name());
+  if (puppet.state == xmpp::Puppet::State::joined && wanted != puppet.name) {
+    log()->debug("{} in {}: {} is now known as {}", puppet.jid, source, puppet.nick, wanted);
+    puppet.old_nick = puppet.nick;
+    puppet.name = wanted;
+    puppet.nick = wanted;
+    puppet.tries = 0;
+    send_puppet_join(source, puppet);
+  }
   if (puppet.state == xmpp::Puppet::State::joined) co_return &puppet;
   if (puppet.state == xmpp::Puppet::State::failed) co_return nullptr;
   auto stream = stream_;
   if (puppet.state == xmpp::Puppet::State::out) {
+    puppet.name = wanted;
+    puppet.nick = wanted;
     log()->debug("{} joins {} as {}", puppet.jid, source, puppet.nick);
     send_puppet_join(source, puppet);
   }
@@ -98,7 +119,32 @@ void XMPPPlug::on_puppet_stanza(const xmpp::Element& s) {
   if (s.name == "message") {
     // A room refusing what a puppet sent fails the put() that waits (the
     // reflections and everyone's messages come to our own occupant too).
-    if (s.attr("type") == "error") on_message(s);
+    if (s.attr("type") == "error") {
+      on_message(s);
+      return;
+    }
+    // Someone wrote to a bridged user privately (a chat to the puppet's
+    // JID, or a private message through the room): nothing carries it to
+    // the user's network, so the sender is told at once rather than left
+    // waiting for an answer. Chat states and receipts (no body) are not
+    // answered, nor is anything from our own domain. The condition is
+    // feature-not-implemented: rooms (Prosody, ejabberd) kick an occupant
+    // that answers a private message with service-unavailable and the
+    // other "ghost" conditions.
+    if (!s.child("body") || puppets_->is_ours(from) ||
+        (room_jid != from && find_room(room_jid) && puppets_->by_nick(room_jid, xmpp::resource(from)))) {
+      return;
+    }
+    log()->info("{} wrote privately to the bridged user {}: refused", from, to);
+    xmpp::Element answer("message", std::string(xmpp::kNsClient));
+    answer.set("type", "error").set("to", from);
+    if (s.has_attr("id")) answer.set("id", std::string(s.attr("id")));
+    xmpp::Element& e = answer.add("error", std::string(xmpp::kNsClient));
+    e.set("type", "cancel");
+    e.add("feature-not-implemented", std::string(xmpp::kNsStanzas));
+    e.add("text", std::string(xmpp::kNsStanzas),
+          "This user is bridged from another network: private messages do not reach them.");
+    send(std::move(answer), to);
     return;
   }
   if (s.name == "iq") {
@@ -114,7 +160,7 @@ void XMPPPlug::on_puppet_stanza(const xmpp::Element& s) {
       answer.set("type", "error");
       xmpp::Element& e = answer.add("error", std::string(xmpp::kNsClient));
       e.set("type", "cancel");
-      e.add("service-unavailable", std::string(xmpp::kNsStanzas));
+      e.add("feature-not-implemented", std::string(xmpp::kNsStanzas));
     }
     send(std::move(answer), to);
     return;
@@ -140,19 +186,34 @@ void XMPPPlug::on_puppet_stanza(const xmpp::Element& s) {
         if (c.ns == xmpp::kNsStanzas && c.name != "text") puppet->error = c.name;
       }
     }
+    if (!puppet->old_nick.empty()) {
+      // The new nick was refused; the old one is still the puppet's.
+      log()->info("{} keeps the nick {} in {}: {} was refused ({})", puppet->jid,
+                  puppet->old_nick, room->jid, puppet->nick, puppet->error);
+      puppet->nick = std::exchange(puppet->old_nick, {});
+      puppet->state = xmpp::Puppet::State::joined;
+      progress_.notify();
+      return;
+    }
     puppet->state = xmpp::Puppet::State::failed;
     progress_.notify();
     return;
   }
   if (!self_presence(s)) return;  // the room's other occupants, as this puppet sees them
   if (type == "unavailable") {
+    const xmpp::Element* x = s.child("x", kNsMucUser);
+    bool renamed = false;
+    for (const auto* st : x->children_named("status")) renamed |= st->attr("code") == "303";
+    if (renamed) return;  // leaving the old nick for the new one: still in
     // Kicked, or the room went: joins again with its next message.
     puppet->state = xmpp::Puppet::State::out;
     puppet->nick = puppet->name;
+    puppet->old_nick.clear();
     puppet->tries = 0;
     return;
   }
   puppet->nick = std::string(xmpp::resource(from));
+  puppet->old_nick.clear();
   puppet->state = xmpp::Puppet::State::joined;
   progress_.notify();
 }
