@@ -726,6 +726,87 @@ TEST_P(XmppBridgeTest, InComponentModeAnOccupantFollowsItsUsersNameAndAnswersPri
   test::run(io, host->close());
 }
 
+// A room that forgets a bridged user's occupant without a word (an admin's
+// cleanup, a room module reloaded while our link stayed up) refuses that
+// user's next message as from someone not in the room. The occupant joins
+// again and the message goes through, rather than being dropped as refused.
+TEST_P(XmppBridgeTest, InComponentModeAnOccupantRemovedSilentlyJoinsAgainAndNothingIsLost) {
+  auto* prosody = dynamic_cast<test::ProsodyServer*>(server);
+  if (!prosody) {
+    GTEST_SKIP() << server->name() << " has no way here to remove an occupant without telling it";
+  }
+  host = std::make_unique<Host>(io.get_executor(), HostOptions{.phase_timeout = 5s});
+  xmpp = &test::add_plug<XMPPPlug>(
+      *host, "xmpp",
+      std::string("jid: ") + test::XmppServer::kComponent + "\npassword: " +
+          test::XmppServer::kComponentSecret + "\ncomponent: true\n"
+          "server: {host: 127.0.0.1, port: " + std::to_string(server->component_port()) + "}\n");
+  auto& mem = test::add_plug<plugs::MemoryPlug>(*host, "mem", "");
+  host->add_channel("room", xmpp->channel(room));
+  host->add_channel("mem", mem.channel("lobby"));
+  test::add_hook<SyncHook>(*host, "sync", "channels: {bridge: [room, mem]}\njoins: false\n");
+  test::run(io, host->open());
+  ASSERT_TRUE(until([&] { return xmpp->joined(room); })) << server->log();
+  auto alice = user("alice");
+  auto says = [&](const std::string& text) {
+    auto u = std::make_shared<User>(*mem.user("u1"));
+    u->real_name = "Marge";
+    Message msg;
+    msg.user = u;
+    msg.text = RichText(text);
+    mem.inject("lobby", std::move(msg));
+  };
+  says("before");
+  ASSERT_TRUE(until([&] { return xmpp_saw(*alice, "before"); })) << alice->output();
+  // Out of the room's occupant table, with no presence sent to anyone.
+  std::string lua =
+      "local r = prosody.hosts['" + std::string(test::XmppServer::kMuc) +
+      "'].modules.muc.get_room_from_jid('" + room + "'); local n = '" + room +
+      "/Marge'; local o = r._occupants[n]; for jid in pairs(o.sessions) do "
+      "r._jid_nick[jid] = nil end; r._occupants[n] = nil; return 'removed'";
+  ASSERT_NE(prosody->shell(lua).find("removed"), std::string::npos);
+  says("after");
+  ASSERT_TRUE(until([&] { return xmpp_saw(*alice, "after"); }, 30s)) << alice->output();
+  std::size_t afters = 0;
+  for (const auto& m : alice->messages()) {
+    if (m.child_text("body") == "after") {
+      ++afters;
+      EXPECT_EQ(m.attr("from"), room + "/Marge");
+    }
+  }
+  EXPECT_EQ(afters, 1u);
+  test::run(io, host->close());
+}
+
+// The same for the bridge's own occupant (account mode): removed without a
+// word, it learns it from its next message's refusal (long before the next
+// self-ping), joins again, and the IRC line arrives once.
+TEST_P(XmppBridgeTest, AnAccountRemovedSilentlyFromTheRoomJoinsAgainAndNothingIsLost) {
+  auto* prosody = dynamic_cast<test::ProsodyServer*>(server);
+  if (!prosody) {
+    GTEST_SKIP() << server->name() << " has no way here to remove an occupant without telling it";
+  }
+  build();
+  auto alice = user("alice");
+  auto bob = irc_client("bob");
+  bob->say(chan, "before");
+  ASSERT_TRUE(until([&] { return xmpp_saw(*alice, "before"); })) << alice->output();
+  std::string lua =
+      "local r = prosody.hosts['" + std::string(test::XmppServer::kMuc) +
+      "'].modules.muc.get_room_from_jid('" + room + "'); local n = '" + room +
+      "/bridge'; local o = r._occupants[n]; for jid in pairs(o.sessions) do "
+      "r._jid_nick[jid] = nil end; r._occupants[n] = nil; return 'removed'";
+  ASSERT_NE(prosody->shell(lua).find("removed"), std::string::npos);
+  bob->say(chan, "after");
+  ASSERT_TRUE(until([&] { return xmpp_saw(*alice, "after"); }, 30s)) << alice->output();
+  std::size_t afters = 0;
+  for (const auto& b : alice->bodies()) afters += b.find("after") != std::string::npos;
+  EXPECT_EQ(afters, 1u);
+  // And the room's words reach IRC again.
+  alice->say("back", "b1");
+  EXPECT_TRUE(until([&] { return irc_saw(*bob, "back"); })) << server->log();
+}
+
 // ---- XEP-0198: a dropped link ------------------------------------------------
 
 // Both rooms talk at once through the one link of the bridge, which breaks

@@ -116,7 +116,8 @@ ProsodyServer::ProsodyServer(bool debug_log)
              "pidfile = '" + p + "/prosody.pid'\n"
              "data_path = '" + p + "/data'\n"
              "modules_enabled = { 'roster'; 'saslauth'; 'tls'; 'disco'; 'ping'; 'smacks'; "
-             "'posix' }\n"
+             "'posix'; 'admin_shell' }\n"
+             "admin_socket = '" + p + "/admin.sock'\n"
              "interfaces = { '127.0.0.1' }\n"
              "c2s_ports = { " + std::to_string(port_) + " }\n"
              "c2s_direct_tls_ports = { " + std::to_string(tls_port_) + " }\n"
@@ -152,6 +153,17 @@ ProsodyServer::ProsodyServer(bool debug_log)
 }
 
 ProsodyServer::~ProsodyServer() { stop(); }
+
+std::string ProsodyServer::shell(const std::string& lua) {
+  auto r = run_process({"/usr/bin/prosodyctl", "--config", (dir_.path() / "prosody.cfg.lua").string(),
+                        "shell", "> " + lua},
+                       10s);
+  std::string output = r.out + r.err;
+  if (r.exit_code != 0 || r.out.find("Result:") == std::string::npos) {
+    throw std::runtime_error("prosodyctl shell failed: " + output);
+  }
+  return r.out;
+}
 
 void ProsodyServer::add_user(const std::string& name, const std::string& password) {
   // internal_plain's account file (Prosody's datamanager: the host with

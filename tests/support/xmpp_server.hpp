@@ -106,6 +106,11 @@ class ProsodyServer final : public XmppServer {
   void start() override;
   bool running() const override { return process_ != nullptr; }
   std::string log() const override;
+  // Runs Lua in the running server (mod_admin_shell), as an admin at
+  // `prosodyctl shell` would: for what no client can do, such as removing
+  // an occupant from a room without telling anyone. Returns its output;
+  // throws when it fails.
+  std::string shell(const std::string& lua);
 
  private:
   TempDir dir_;

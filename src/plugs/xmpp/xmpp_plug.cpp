@@ -797,7 +797,7 @@ const XMPPPlug::Known* XMPPPlug::known(const std::string& source,
   return it == map->second.by_receipt.end() ? nullptr : &it->second;
 }
 
-void XMPPPlug::on_message(const Element& m) {
+void XMPPPlug::on_message(const Element& m, bool retry) {
   auto type = m.attr("type");
   std::string from(m.attr("from"));
   std::string from_bare(xmpp::bare(from));
@@ -815,7 +815,21 @@ void XMPPPlug::on_message(const Element& m) {
         }
         if (auto t = e->child_text("text"); !t.empty()) why += " (" + std::string(t) + ")";
       }
+      // The room no longer counts our own occupant in (removed silently;
+      // XEP-0410's conditions, as for a self-ping): we join again, with the
+      // room's history since the last message we took, and the message is
+      // retried once we are back rather than dropped as refused.
+      Room* room = find_room(from_bare);
+      if (!retry && room && room->joined && from == from_bare && e &&
+          xmpp::fold_bare(m.attr("to")) == xmpp::fold_bare(account_) &&
+          (e->child("not-acceptable") || e->child("item-not-found"))) {
+        log()->warn("no longer in {} (our message was refused: {}); rejoining", room->jid, why);
+        room->joined = false;
+        send_join(*room);
+        retry = true;
+      }
       it->second->error = from + " refused the message: " + why;
+      it->second->retry = retry;
       it->second->done = true;
       pending_.erase(it);
       progress_.notify();
@@ -1214,7 +1228,9 @@ Task<PutResult> XMPPPlug::send_and_confirm(Posting& post, Element stanza, bool g
     pending_.erase(it);
   }
   if (pending->done && !pending->receipt_id) {
-    if (pending->error.starts_with("link lost")) co_return PutResult::retry(pending->error);
+    if (pending->retry || pending->error.starts_with("link lost")) {
+      co_return PutResult::retry(pending->error);
+    }
     co_return PutResult::failed(pending->error);
   }
   if (!groupchat) {

@@ -137,6 +137,7 @@ class XMPPPlug final : public Plug {
     // waits for the room's history on joining again, which shows whether the
     // room had it, so that it is sent again only if not (never twice).
     bool held = false;
+    bool retry = false;  // failed, but worth sending again (see on_message)
     // What was sent to a room (and as whom), to send it again from
     // end_catch_up: ahead of anything newer, so that the room sees our
     // messages in the order they were put.
@@ -158,7 +159,10 @@ class XMPPPlug final : public Plug {
   void end_catch_up(Room& room, const std::string& failed = {});
   xmpp::StreamOptions stream_options() const;
   void handle(const xmpp::Element& stanza);
-  void on_message(const xmpp::Element& m);
+  // `retry`: an error answering one of ours fails its put() as worth
+  // retrying (the sender was out of the room and joins again) rather than
+  // as refused for good.
+  void on_message(const xmpp::Element& m, bool retry = false);
   void on_presence(const xmpp::Element& p);
   void on_iq(const xmpp::Element& iq);
   void send_join(Room& room);

@@ -120,6 +120,23 @@ void XMPPPlug::on_puppet_stanza(const xmpp::Element& s) {
     // A room refusing what a puppet sent fails the put() that waits (the
     // reflections and everyone's messages come to our own occupant too).
     if (s.attr("type") == "error") {
+      // Refused because the puppet is no longer an occupant (removed
+      // silently, as when the room was recreated while our link stayed
+      // up; XEP-0410's conditions): it joins again, and the message is
+      // retried by its outbox instead of being dropped as refused.
+      const xmpp::Element* e = s.child("error");
+      Room* room = find_room(room_jid);
+      xmpp::Puppet* puppet = room ? puppets_->by_jid(room->jid, to) : nullptr;
+      if (puppet && e && (e->child("not-acceptable") || e->child("item-not-found"))) {
+        log()->warn("{} is no longer in {} ({}): it joins again", puppet->jid, room->jid,
+                    e->child("not-acceptable") ? "not-acceptable" : "item-not-found");
+        puppet->state = xmpp::Puppet::State::out;
+        puppet->nick = puppet->name;
+        puppet->old_nick.clear();
+        puppet->tries = 0;
+        on_message(s, /*retry=*/true);
+        return;
+      }
       on_message(s);
       return;
     }
