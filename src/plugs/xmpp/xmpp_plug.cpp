@@ -1061,6 +1061,7 @@ void XMPPPlug::on_presence(const Element& p) {
     }
     log()->error("cannot join {}: {}", source, why);
     room.joining = false;
+    progress_.notify();  // put()s waiting for the join
     if (room.catching_up) end_catch_up(room, "cannot join " + source + ": " + why);
     if (std::none_of(rooms_.begin(), rooms_.end(), [](const auto& r) { return r.second.joining; }))
       set_online(true);
@@ -1095,6 +1096,7 @@ void XMPPPlug::on_presence(const Element& p) {
       room.joined = true;
       room.joining = false;
       room.nick_tries = 0;
+      progress_.notify();  // put()s waiting for the join
       log()->info("joined {} as {}", source, nick);
       if (std::none_of(rooms_.begin(), rooms_.end(),
                        [](const auto& r) { return r.second.joining; })) {
@@ -1156,8 +1158,10 @@ Task<PutResult> XMPPPlug::send_and_confirm(Posting& post, Element stanza, bool g
   const std::string& source = post.channel().source;
   if (groupchat) {
     // After a lost session the room's history shows which of our earlier
-    // messages it has; those it lacks go again first (end_catch_up).
-    while (stream_ == stream && stream->is_open() && find_room(source)->catching_up) {
+    // messages it has; those it lacks go again first (end_catch_up). And
+    // a room being joined again is waited for rather than failed.
+    while (stream_ == stream && stream->is_open() &&
+           (find_room(source)->catching_up || find_room(source)->joining)) {
       co_await progress_.wait();
     }
     if (stream_ != stream || !stream->is_open()) co_return PutResult::retry("not connected");
@@ -1228,9 +1232,10 @@ Task<PutResult> XMPPPlug::send_and_confirm(Posting& post, Element stanza, bool g
     pending_.erase(it);
   }
   if (pending->done && !pending->receipt_id) {
-    if (pending->retry || pending->error.starts_with("link lost")) {
-      co_return PutResult::retry(pending->error);
-    }
+    // Its sender was out of the room and is joining again: tried again at
+    // once (the next put() waits for the join), not after a backoff step.
+    if (pending->retry) co_return PutResult::retry(pending->error, std::chrono::milliseconds(1));
+    if (pending->error.starts_with("link lost")) co_return PutResult::retry(pending->error);
     co_return PutResult::failed(pending->error);
   }
   if (!groupchat) {
