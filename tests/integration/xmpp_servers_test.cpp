@@ -306,6 +306,44 @@ struct XmppBridgeTest : ::testing::TestWithParam<std::string> {
     }, 10s)) << server->log();
   }
 
+  // A host whose XMPP plug is a component (one occupant per bridged user),
+  // bridging `room` to a memory plug's "lobby", open.
+  plugs::MemoryPlug& build_component_with_memory() {
+    host = std::make_unique<Host>(io.get_executor(), HostOptions{.phase_timeout = 5s});
+    xmpp = &test::add_plug<XMPPPlug>(
+        *host, "xmpp",
+        std::string("jid: ") + test::XmppServer::kComponent + "\npassword: " +
+            test::XmppServer::kComponentSecret + "\ncomponent: true\n"
+            "server: {host: 127.0.0.1, port: " + std::to_string(server->component_port()) + "}\n");
+    auto& mem = test::add_plug<plugs::MemoryPlug>(*host, "mem", "");
+    host->add_channel("room", xmpp->channel(room));
+    host->add_channel("mem", mem.channel("lobby"));
+    test::add_hook<SyncHook>(*host, "sync", "channels: {bridge: [room, mem]}\njoins: false\n");
+    test::run(io, host->open());
+    return mem;
+  }
+
+  // The memory plug's user u1, named `name` this time, says `text`.
+  static void say_as(plugs::MemoryPlug& mem, const std::string& name, const std::string& text) {
+    auto u = std::make_shared<User>(*mem.user("u1"));
+    u->real_name = name;
+    Message msg;
+    msg.user = u;
+    msg.text = RichText(text);
+    mem.inject("lobby", std::move(msg));
+  }
+
+  // Takes `nick` out of `room`'s occupants on Prosody without a presence to
+  // anyone: a silent removal, which no client can cause.
+  void remove_silently(test::ProsodyServer& prosody, const std::string& nick) {
+    std::string lua =
+        "local r = prosody.hosts['" + std::string(test::XmppServer::kMuc) +
+        "'].modules.muc.get_room_from_jid('" + room + "'); local n = '" + room + "/" + nick +
+        "'; local o = r._occupants[n]; for jid in pairs(o.sessions) do "
+        "r._jid_nick[jid] = nil end; r._occupants[n] = nil; return 'removed'";
+    ASSERT_NE(prosody.shell(lua).find("removed"), std::string::npos);
+  }
+
   bool until(const std::function<bool()>& done, std::chrono::milliseconds limit = 10s) {
     return test::run_until(
         io,
@@ -663,26 +701,11 @@ TEST_P(XmppBridgeTest, InComponentModeEachBridgedUserIsTheirOwnOccupant) {
 // private message to that occupant cannot reach them: the sender is told
 // so at once, with an error, instead of waiting for an answer.
 TEST_P(XmppBridgeTest, InComponentModeAnOccupantFollowsItsUsersNameAndAnswersPrivateMessages) {
-  host = std::make_unique<Host>(io.get_executor(), HostOptions{.phase_timeout = 5s});
-  xmpp = &test::add_plug<XMPPPlug>(
-      *host, "xmpp",
-      std::string("jid: ") + test::XmppServer::kComponent + "\npassword: " +
-          test::XmppServer::kComponentSecret + "\ncomponent: true\n"
-          "server: {host: 127.0.0.1, port: " + std::to_string(server->component_port()) + "}\n");
-  auto& mem = test::add_plug<plugs::MemoryPlug>(*host, "mem", "");
-  host->add_channel("room", xmpp->channel(room));
-  host->add_channel("mem", mem.channel("lobby"));
-  test::add_hook<SyncHook>(*host, "sync", "channels: {bridge: [room, mem]}\njoins: false\n");
-  test::run(io, host->open());
+  auto& mem = build_component_with_memory();
   ASSERT_TRUE(until([&] { return xmpp->joined(room); })) << server->log();
   auto alice = user("alice");
   auto says = [&](const std::string& name, const std::string& text) {
-    auto u = std::make_shared<User>(*mem.user("u1"));
-    u->real_name = name;
-    Message msg;
-    msg.user = u;
-    msg.text = RichText(text);
-    mem.inject("lobby", std::move(msg));
+    say_as(mem, name, text);
   };
   says("Marge", "first words");
   ASSERT_TRUE(until([&] { return xmpp_saw(*alice, "first words"); })) << alice->output();
@@ -735,36 +758,14 @@ TEST_P(XmppBridgeTest, InComponentModeAnOccupantRemovedSilentlyJoinsAgainAndNoth
   if (!prosody) {
     GTEST_SKIP() << server->name() << " has no way here to remove an occupant without telling it";
   }
-  host = std::make_unique<Host>(io.get_executor(), HostOptions{.phase_timeout = 5s});
-  xmpp = &test::add_plug<XMPPPlug>(
-      *host, "xmpp",
-      std::string("jid: ") + test::XmppServer::kComponent + "\npassword: " +
-          test::XmppServer::kComponentSecret + "\ncomponent: true\n"
-          "server: {host: 127.0.0.1, port: " + std::to_string(server->component_port()) + "}\n");
-  auto& mem = test::add_plug<plugs::MemoryPlug>(*host, "mem", "");
-  host->add_channel("room", xmpp->channel(room));
-  host->add_channel("mem", mem.channel("lobby"));
-  test::add_hook<SyncHook>(*host, "sync", "channels: {bridge: [room, mem]}\njoins: false\n");
-  test::run(io, host->open());
+  auto& mem = build_component_with_memory();
   ASSERT_TRUE(until([&] { return xmpp->joined(room); })) << server->log();
   auto alice = user("alice");
-  auto says = [&](const std::string& text) {
-    auto u = std::make_shared<User>(*mem.user("u1"));
-    u->real_name = "Marge";
-    Message msg;
-    msg.user = u;
-    msg.text = RichText(text);
-    mem.inject("lobby", std::move(msg));
-  };
+  auto says = [&](const std::string& text) { say_as(mem, "Marge", text); };
   says("before");
   ASSERT_TRUE(until([&] { return xmpp_saw(*alice, "before"); })) << alice->output();
   // Out of the room's occupant table, with no presence sent to anyone.
-  std::string lua =
-      "local r = prosody.hosts['" + std::string(test::XmppServer::kMuc) +
-      "'].modules.muc.get_room_from_jid('" + room + "'); local n = '" + room +
-      "/Marge'; local o = r._occupants[n]; for jid in pairs(o.sessions) do "
-      "r._jid_nick[jid] = nil end; r._occupants[n] = nil; return 'removed'";
-  ASSERT_NE(prosody->shell(lua).find("removed"), std::string::npos);
+  remove_silently(*prosody, "Marge");
   says("after");
   ASSERT_TRUE(until([&] { return xmpp_saw(*alice, "after"); }, 30s)) << alice->output();
   std::size_t afters = 0;
@@ -791,12 +792,7 @@ TEST_P(XmppBridgeTest, AnAccountRemovedSilentlyFromTheRoomJoinsAgainAndNothingIs
   auto bob = irc_client("bob");
   bob->say(chan, "before");
   ASSERT_TRUE(until([&] { return xmpp_saw(*alice, "before"); })) << alice->output();
-  std::string lua =
-      "local r = prosody.hosts['" + std::string(test::XmppServer::kMuc) +
-      "'].modules.muc.get_room_from_jid('" + room + "'); local n = '" + room +
-      "/bridge'; local o = r._occupants[n]; for jid in pairs(o.sessions) do "
-      "r._jid_nick[jid] = nil end; r._occupants[n] = nil; return 'removed'";
-  ASSERT_NE(prosody->shell(lua).find("removed"), std::string::npos);
+  remove_silently(*prosody, "bridge");
   bob->say(chan, "after");
   ASSERT_TRUE(until([&] { return xmpp_saw(*alice, "after"); }, 30s)) << alice->output();
   std::size_t afters = 0;
