@@ -29,14 +29,8 @@ bool EjabberdServer::available() {
          std::filesystem::exists(std::filesystem::path(kLibs) / "ejabberd-23.01-1" / "ebin");
 }
 
-EjabberdServer::EjabberdServer()
-    : dir_("immp-ejabberd"),
-      port_(free_port()),
-      tls_port_(free_port()),
-      component_port_(free_port()),
-      http_port_(free_port()) {
+EjabberdServer::EjabberdServer() : XmppServer("immp-ejabberd") {
   const auto& d = dir_.path();
-  make_xmpp_test_files(d);
   write_file(d / "server.pem", read_file(d / "cert.pem") + read_file(d / "key.pem"));
   const std::string p = d.string();
   const std::string http = "http://127.0.0.1:" + std::to_string(http_port_);

@@ -29,29 +29,18 @@ class EjabberdServer final : public XmppServer {
 
   EjabberdServer();
   ~EjabberdServer() override;
-  EjabberdServer(const EjabberdServer&) = delete;
-  EjabberdServer& operator=(const EjabberdServer&) = delete;
 
   std::string name() const override { return "ejabberd"; }
-  int port() const override { return port_; }
-  int tls_port() const override { return tls_port_; }
-  int component_port() const override { return component_port_; }
-  int http_port() const override { return http_port_; }
-  const std::filesystem::path& dir() const override { return dir_.path(); }
 
   // Registers the account (ejabberd_auth:try_register); throws when the
   // server refuses it.
   void add_user(const std::string& name, const std::string& password) override;
   void stop() override;
   void start() override;
-  bool running() const override { return process_ != nullptr; }
   // Its log file and what the Erlang shell printed.
   std::string log() const override;
 
  private:
-  TempDir dir_;
-  int port_, tls_port_, component_port_, http_port_;
-  std::unique_ptr<Process> process_;
   std::size_t log_seen_ = 0;  // bytes of ejabberd.log from earlier runs
 };
 

@@ -101,14 +101,17 @@ void make_xmpp_test_files(const std::filesystem::path& d) {
 
 bool ProsodyServer::available() { return ::access(kBinary, X_OK) == 0; }
 
-ProsodyServer::ProsodyServer(bool debug_log)
-    : dir_("immp-prosody"),
+XmppServer::XmppServer(std::string_view dir_prefix)
+    : dir_(dir_prefix),
       port_(free_port()),
       tls_port_(free_port()),
       component_port_(free_port()),
       http_port_(free_port()) {
+  make_xmpp_test_files(dir_.path());
+}
+
+ProsodyServer::ProsodyServer(bool debug_log) : XmppServer("immp-prosody") {
   const auto& d = dir_.path();
-  make_xmpp_test_files(d);
   std::string p = d.string();
   write_file(d / "prosody.cfg.lua",
              "run_as_root = true\n"

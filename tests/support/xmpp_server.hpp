@@ -48,13 +48,15 @@ class XmppServer {
   static constexpr const char* kUpload = "upload.localhost";
 
   virtual ~XmppServer() = default;
+  XmppServer(const XmppServer&) = delete;
+  XmppServer& operator=(const XmppServer&) = delete;
   // "prosody", "ejabberd": for test names and messages.
   virtual std::string name() const = 0;
-  virtual int port() const = 0;            // c2s, STARTTLS
-  virtual int tls_port() const = 0;        // c2s, direct TLS
-  virtual int component_port() const = 0;  // XEP-0114
-  virtual int http_port() const = 0;       // HTTP upload (PUT and GET of files)
-  virtual const std::filesystem::path& dir() const = 0;
+  int port() const { return port_; }                      // c2s, STARTTLS
+  int tls_port() const { return tls_port_; }              // c2s, direct TLS
+  int component_port() const { return component_port_; }  // XEP-0114
+  int http_port() const { return http_port_; }            // HTTP upload (PUT and GET of files)
+  const std::filesystem::path& dir() const { return dir_.path(); }
   std::filesystem::path ca_file() const { return dir() / "ca.pem"; }
   // A CA that signed nothing the server shows: "unknown CA" for clients.
   std::filesystem::path other_ca_file() const { return dir() / "other-ca.pem"; }
@@ -68,8 +70,18 @@ class XmppServer {
   // on the same ports, waiting until it listens.
   virtual void stop() = 0;
   virtual void start() = 0;
-  virtual bool running() const = 0;
+  bool running() const { return process_ != nullptr; }
   virtual std::string log() const = 0;
+
+ protected:
+  // A fresh directory /tmp/<dir_prefix>.XXXXXX holding the test CA, the
+  // certificates and the client script (make_xmpp_test_files), and free
+  // loopback ports for every listener.
+  explicit XmppServer(std::string_view dir_prefix);
+
+  TempDir dir_;
+  int port_, tls_port_, component_port_, http_port_;
+  std::unique_ptr<Process> process_;
 
  private:
   int counter_ = 0;
@@ -90,32 +102,19 @@ class ProsodyServer final : public XmppServer {
   // does (benchmarks: its own delivery is then measured as it runs).
   explicit ProsodyServer(bool debug_log = true);
   ~ProsodyServer();
-  ProsodyServer(const ProsodyServer&) = delete;
-  ProsodyServer& operator=(const ProsodyServer&) = delete;
 
   std::string name() const override { return "prosody"; }
-  int port() const override { return port_; }
-  int tls_port() const override { return tls_port_; }
-  int component_port() const override { return component_port_; }
-  int http_port() const override { return http_port_; }
-  const std::filesystem::path& dir() const override { return dir_.path(); }
 
   // Creates (or changes the password of) an account on kDomain.
   void add_user(const std::string& name, const std::string& password) override;
   void stop() override;
   void start() override;
-  bool running() const override { return process_ != nullptr; }
   std::string log() const override;
   // Runs Lua in the running server (mod_admin_shell), as an admin at
   // `prosodyctl shell` would: for what no client can do, such as removing
   // an occupant from a room without telling anyone. Returns its output;
   // throws when it fails.
   std::string shell(const std::string& lua);
-
- private:
-  TempDir dir_;
-  int port_, tls_port_, component_port_, http_port_;
-  std::unique_ptr<Process> process_;
 };
 
 // One server for the whole test program, started on first use.
