@@ -7,10 +7,8 @@
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
 
+#include "net/socket.hpp"
 #include "net/tls.hpp"
 #include "plugs/irc/irc_connection.hpp"
 
@@ -88,16 +86,7 @@ class SocketTransport final : public Transport {
     } else {
       std::tie(r.ec, r.bytes) = co_await socket().async_read_some(into, kTuple);
     }
-#ifdef TCP_QUICKACK
-    if (r.bytes > 0) {
-      // Some servers (ngircd) never set TCP_NODELAY: Nagle then holds their
-      // next small line until we ACK, and a client that is not writing
-      // ACKs late (delayed ACK, up to 40 ms on Linux). ACK at once. Linux
-      // clears the flag by itself, hence once per read.
-      int one = 1;
-      ::setsockopt(socket().native_handle(), IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
-    }
-#endif
+    if (r.bytes > 0) net::quick_ack(socket().native_handle());  // ngircd never sets TCP_NODELAY
     co_return r;
   }
 

@@ -14,6 +14,8 @@
 #include <algorithm>
 #include <charconv>
 
+#include "net/socket.hpp"
+
 namespace immp::xmpp {
 
 namespace {
@@ -60,6 +62,8 @@ class SocketTransport final : public Transport {
     } else {
       std::tie(r.ec, r.bytes) = co_await socket().async_read_some(into, kTuple);
     }
+    // Prosody sets no TCP_NODELAY unless configured to (network_settings).
+    if (r.bytes > 0) net::quick_ack(socket().native_handle());
     co_return r;
   }
 
