@@ -11,7 +11,10 @@
 // One JSON line:
 //   throughput: N (IMMP_BENCH_XMPP_N, default 1,000) messages back to back;
 //   latency:    IMMP_BENCH_XMPP_LATENCY_N (default 200) at 20 messages/s,
-//               p50 and p99 through the bridge, p99 of the server's own;
+//               p50 and p99 through the bridge, p99 of the server's own
+//               (one hop, sender to listener), and of a plain client that
+//               relays room a to an unbridged room c (two hops, as the
+//               bridge's path: `plain_relay_*`);
 //   peak_rss_mb: the immp process's VmHWM.
 #include <algorithm>
 #include <chrono>
@@ -49,30 +52,44 @@ struct Client {
   std::string room;
   std::string nick;
   bool joined = false;
+  // The messages it counts: "#m<seq>" (the sender's), "#r<seq>" (relayed).
+  std::string tag = "#m";
   // Arrival time per sequence number (first arrival), and the order.
   std::map<long, Time> got;
   std::vector<long> order;
+  // A plain relay: each message from `room` numbered `relay_from` or more
+  // is said again in `relay_room` (joined too) as "#r<seq>", at once.
+  std::string relay_room;
+  long relay_from = 0;
+  bool relay_joined = false;
 };
 
-long seq_of(std::string_view body) {
-  auto at = body.find("#m");
+long seq_of(std::string_view body, std::string_view tag) {
+  auto at = body.find(tag);
   if (at == std::string_view::npos) return -1;
-  return std::strtol(std::string(body.substr(at + 2)).c_str(), nullptr, 10);
+  return std::strtol(std::string(body.substr(at + tag.size())).c_str(), nullptr, 10);
 }
 
 Task<> read_loop(Client& c) {
   for (;;) {
     xmpp::Element s = co_await c.stream->read();
-    if (s.name == "presence" && xmpp::fold_bare(s.attr("from")) == xmpp::fold_bare(c.room) &&
-        xmpp::resource(s.attr("from")) == c.nick) {
-      c.joined = true;
+    std::string from_room = xmpp::fold_bare(s.attr("from"));
+    if (s.name == "presence" && xmpp::resource(s.attr("from")) == c.nick) {
+      if (from_room == xmpp::fold_bare(c.room)) c.joined = true;
+      if (!c.relay_room.empty() && from_room == xmpp::fold_bare(c.relay_room)) c.relay_joined = true;
     }
     if (s.name != "message" || s.attr("type") != "groupchat") continue;
     auto body = s.child_text("body");
-    long n = seq_of(body);
-    if (n < 0 || c.got.count(n)) continue;
+    long n = seq_of(body, c.tag);
+    if (n < 0 || c.got.count(n) || from_room != xmpp::fold_bare(c.room)) continue;
     c.got[n] = std::chrono::steady_clock::now();
     c.order.push_back(n);
+    if (!c.relay_room.empty() && n >= c.relay_from) {
+      xmpp::Element m("message", "jabber:client");
+      m.set("to", c.relay_room).set("type", "groupchat").set("id", "r" + std::to_string(n));
+      m.add("body", "jabber:client", "#r" + std::to_string(n));
+      c.stream->send(m);
+    }
   }
 }
 
@@ -93,7 +110,10 @@ int run_xmpp() {
   test::ProsodyServer server(/*debug_log=*/false);
   const std::string room_a = "benchA@" + std::string(test::ProsodyServer::kMuc);
   const std::string room_b = "benchB@" + std::string(test::ProsodyServer::kMuc);
-  for (const char* u : {"bridge", "sender", "listener", "receiver"}) server.add_user(u, "pw");
+  const std::string room_c = "benchC@" + std::string(test::ProsodyServer::kMuc);
+  for (const char* u : {"bridge", "sender", "listener", "receiver", "watcher"}) {
+    server.add_user(u, "pw");
+  }
 
   test::TempDir dir("immp-xmpp-bench");
   test::write_file(dir / "config.yaml",
@@ -148,7 +168,15 @@ int run_xmpp() {
   auto sender = make("sender", room_a);
   auto listener = make("listener", room_a);
   auto receiver = make("receiver", room_b);
-  std::vector<Client*> all{sender.get(), listener.get(), receiver.get()};
+  // The like-for-like baseline of the latency run: the listener relays
+  // what it hears in room a to room c, unbridged, where the watcher hears
+  // it: two server hops, as the bridge's path has, with a plain client's
+  // (no store, no hooks) turn in between.
+  auto watcher = make("watcher", room_c);
+  watcher->tag = "#r";
+  listener->relay_room = room_c;
+  listener->relay_from = static_cast<long>(n);
+  std::vector<Client*> all{sender.get(), listener.get(), receiver.get(), watcher.get()};
   bool failed = false;
   for (Client* c : all) {
     asio::co_spawn(
@@ -160,6 +188,14 @@ int run_xmpp() {
           xmpp::Element& x = p.add("x", "http://jabber.org/protocol/muc");
           x.add("history", "http://jabber.org/protocol/muc").set("maxstanzas", "0");
           c->stream->send(p);
+          if (!c->relay_room.empty()) {
+            xmpp::Element q("presence", "jabber:client");
+            q.set("to", c->relay_room + "/" + c->nick);
+            q.add("x", "http://jabber.org/protocol/muc")
+                .add("history", "http://jabber.org/protocol/muc")
+                .set("maxstanzas", "0");
+            c->stream->send(q);
+          }
           co_await read_loop(*c);
         },
         [&](std::exception_ptr e) {
@@ -180,7 +216,10 @@ int run_xmpp() {
     }
     return done();
   };
-  if (!run_until([&] { return sender->joined && listener->joined && receiver->joined; }, 20s)) {
+  if (!run_until([&] {
+        return sender->joined && listener->joined && listener->relay_joined &&
+               receiver->joined && watcher->joined;
+      }, 20s)) {
     std::fprintf(stderr, "xmpp bench: clients did not join\n");
     return 1;
   }
@@ -218,14 +257,16 @@ int run_xmpp() {
   double server_rate = server_received / std::max(span(*listener), 1e-9);
 
   // Latency at 20 msg/s.
-  std::vector<double> lat, server_lat;
+  std::vector<double> lat, server_lat, relay_lat;
   for (long k = 0; k < static_cast<long>(latency_n); ++k) {
     long i = static_cast<long>(n) + k;
     say(i);
     auto next = std::chrono::steady_clock::now() + 50ms;
     run_until([&] { return std::chrono::steady_clock::now() >= next; }, 1s);
   }
-  run_until([&] { return receiver->got.size() >= n + latency_n; }, 20s);
+  run_until([&] {
+    return receiver->got.size() >= n + latency_n && watcher->got.size() >= latency_n;
+  }, 20s);
   for (long k = 0; k < static_cast<long>(latency_n); ++k) {
     long i = static_cast<long>(n) + k;
     auto ms = [&](const Client& c) -> std::optional<double> {
@@ -235,6 +276,7 @@ int run_xmpp() {
     };
     if (auto v = ms(*receiver)) lat.push_back(*v);
     if (auto v = ms(*listener)) server_lat.push_back(*v);
+    if (auto v = ms(*watcher)) relay_lat.push_back(*v);
   }
   std::size_t lost = (n - received) + (latency_n - lat.size());
   double rss = proc_status_mb(std::to_string(immp.pid()), "VmHWM");
@@ -248,6 +290,9 @@ int run_xmpp() {
       .num("p99_ms", percentile(lat, 0.99))
       .num("server_msg_per_s", server_rate)
       .num("server_p99_ms", percentile(server_lat, 0.99))
+      .num("server_p50_ms", percentile(server_lat, 0.5))
+      .num("plain_relay_p50_ms", percentile(relay_lat, 0.5))
+      .num("plain_relay_p99_ms", percentile(relay_lat, 0.99))
       .num("peak_rss_mb", rss);
   j.print();
   immp.signal(SIGTERM);
