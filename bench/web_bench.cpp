@@ -7,19 +7,33 @@
 //   post_cpu_us    the server's CPU time (user + system) per POST
 //   fanout_p50_ms  delivery latency of the stream: IMMP_BENCH_WEB_CLIENTS
 //   fanout_p99_ms  (1000) WebSocket clients subscribed while
-//                  IMMP_BENCH_WEB_RATE (1000) messages/s are posted for
-//                  IMMP_BENCH_WEB_SECONDS (3); from the POST being written
-//                  to each client reading the event
-//   posted         messages the paced poster got a 201 for
-//   delivered      the share of (posted x clients) that arrived
+//   fanout_max_ms  IMMP_BENCH_WEB_RATE (1000) messages/s are posted for
+//                  IMMP_BENCH_WEB_SECONDS (3); from just before the POST
+//                  is written to the client's read() that returned the
+//                  event, every delivery to every client counted (10 us
+//                  steps)
+//   posted         messages the paced poster got a 201 for (any other
+//                  answer fails the bench)
+//   received       events read, summed over the clients
+//   delivered      received / (posted x clients)
+//   lost           deliveries that never came, at clients not told they
+//                  lagged (each event carries its index; a client checks
+//                  it gets each once, in order)
+//   duplicated     events a client got twice or out of order
 //   lagged         clients told they lagged (then disconnected)
 //   closed         clients whose connection ended otherwise before the end
+//   unfinished     clients still short of events 5 s after the last POST
+//   events_per_read  events per read() of a client: how the server batches
+//   client_threads IMMP_BENCH_WEB_READERS (1): the clients' reader threads
 //   fanout_cpu_us  the server's CPU time per delivery (one event to one
 //                  client), over the fan-out phase
 //   peak_rss_mb    the server process's peak (the clients run in another)
 //
 // The server (host, web server, API plug, no database) runs in this
-// process on one thread; the clients in a forked child on one thread.
+// process on one thread; the clients in a forked child. The stream
+// clients are raw sockets read with epoll (ws_stream_clients.hpp), not
+// Beast streams: a coroutine and a completion per frame made the load
+// generator, not the server, the bottleneck.
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -34,13 +48,13 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
-#include <boost/beast/websocket/stream.hpp>
 
 #include <cstdio>
 #include <cstring>
 #include <thread>
 
 #include "bench.hpp"
+#include "ws_stream_clients.hpp"
 #include "hooks/web/web_hook.hpp"
 #include "immp/config.hpp"
 #include "immp/host.hpp"
@@ -51,7 +65,6 @@ namespace {
 
 namespace beast = boost::beast;
 namespace http = beast::http;
-namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
 using Steady = std::chrono::steady_clock;
 
@@ -95,88 +108,26 @@ Task<> poster(tcp::endpoint ep, Steady::time_point end, std::uint64_t& count) {
   }
 }
 
-struct Fanout {
-  std::vector<double> latencies_ms;
-  std::size_t ready = 0;
-  std::size_t done = 0;
-  std::uint64_t received = 0;
-  std::size_t lagged = 0;
-  std::size_t closed = 0;
-  std::uint64_t posted = 0;
-  bool posting = true;
-};
-
-Task<> stream_client(tcp::endpoint ep, std::size_t expect, Fanout& f) {
-  websocket::stream<beast::tcp_stream> ws(co_await asio::this_coro::executor);
-  co_await beast::get_lowest_layer(ws).async_connect(ep, kAwait);
-  ws.set_option(websocket::stream_base::decorator([](websocket::request_type& req) {
-    req.set(http::field::authorization, std::string("Bearer ") + kToken);
-  }));
-  co_await ws.async_handshake("127.0.0.1", "/api/v1/stream?channels=api/lobby&kinds=message",
-                              kAwait);
-  beast::flat_buffer b;
-  co_await ws.async_read(b, kAwait);  // ready
-  b.consume(b.size());
-  ++f.ready;
-  constexpr std::string_view kPlain = "\"plain\":\"";
-  bool lagged = false;
-  for (std::size_t got = 0; got < expect; ++got) {
-    auto [ec, n] = co_await ws.async_read(b, asio::as_tuple(kAwait));
-    if (ec) {
-      // Gone before the end: a lagged client was told so first.
-      if (!lagged) ++f.closed;
-      ++f.done;
-      co_return;
-    }
-    std::int64_t now = now_ns();
-    std::string_view frame(static_cast<const char*>(b.data().data()), b.size());
-    // Events are envelopes; anything else is a control frame (scanned only
-    // then: a find on every frame cost the clients more than the server).
-    if (!frame.starts_with("{\"specversion\"") &&
-        frame.find("\"stream\":\"lagged\"") != std::string_view::npos) {
-      ++f.lagged;
-      lagged = true;
-      b.consume(b.size());
-      --got;
-      continue;
-    }
-    auto at = frame.find(kPlain);
-    if (at != std::string_view::npos) {
-      std::int64_t sent = std::strtoll(frame.data() + at + kPlain.size(), nullptr, 10);
-      f.latencies_ms.push_back(static_cast<double>(now - sent) / 1e6);
-    }
-    ++f.received;
-    b.consume(b.size());
-    // The poster may have had fewer answered than planned.
-    if (!f.posting && got + 1 >= f.posted) break;
-  }
-  ++f.done;
-}
-
-Task<> paced_poster(tcp::endpoint ep, std::size_t rate, std::size_t total, Fanout& f) {
+// The paced poster of the fan-out phase: message i is due at start +
+// i / rate; its text is "b<i>:<ns>", the index every client checks and
+// the time (steady clock) just before its POST was written.
+Task<> paced_poster(tcp::endpoint ep, std::size_t rate, std::size_t total, std::uint64_t& posted) {
   beast::tcp_stream s(co_await asio::this_coro::executor);
   co_await s.async_connect(ep, kAwait);
   beast::flat_buffer buf;
   asio::steady_timer timer(co_await asio::this_coro::executor);
   auto start = Steady::now();
   for (std::size_t i = 0; i < total; ++i) {
-    // Message i is due at start + i / rate.
     timer.expires_at(start + std::chrono::microseconds(i * 1'000'000 / rate));
     co_await timer.async_wait(kAwait);
-    auto req = post_request(std::to_string(now_ns()));
+    auto req = post_request("b" + std::to_string(i) + ":" + std::to_string(now_ns()));
     co_await http::async_write(s, req, kAwait);
     http::response<http::string_body> res;
     co_await http::async_read(s, buf, res, kAwait);
-    if (res.result_int() == 201) ++f.posted;
+    // A refused post would read as lost at every client: fail instead.
+    if (res.result_int() != 201) throw std::runtime_error("POST answered " + res.body());
+    ++posted;
   }
-  f.posting = false;
-}
-
-double percentile(std::vector<double>& v, double p) {
-  if (v.empty()) return 0;
-  std::size_t k = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1));
-  std::nth_element(v.begin(), v.begin() + static_cast<long>(k), v.end());
-  return v[k];
 }
 
 // Tells the server's side which phase the clients are in ('P' posting,
@@ -214,28 +165,38 @@ std::string run_clients(int port, int phases) {
   double post_per_s = static_cast<double>(posted) / post_clock.seconds();
   mark(phases, 'F');  // the connections of the fan-out are made in it
 
-  io.restart();
-  Fanout f;
-  f.latencies_ms.reserve(clients * rate * seconds);
+  const std::size_t readers = env_size("IMMP_BENCH_WEB_READERS", 1);
   const std::size_t total = rate * seconds;
-  for (std::size_t i = 0; i < clients; ++i) asio::co_spawn(io, stream_client(ep, total, f), fail);
-  while (f.ready < clients && io.run_one_for(std::chrono::seconds(10))) {
-  }
+  StreamClients stream(port, "/api/v1/stream?channels=api/lobby&kinds=message", kToken, clients,
+                       readers);
   mark(phases, 'S');
-  asio::co_spawn(io, paced_poster(ep, rate, total, f), fail);
-  auto deadline = Steady::now() + std::chrono::seconds(seconds + 20);
-  while (f.done < clients && Steady::now() < deadline) io.run_one_for(std::chrono::milliseconds(100));
+  stream.start();
+  io.restart();
+  std::uint64_t fanout_posted = 0;
+  bool poster_failed = false;
+  asio::co_spawn(io, paced_poster(ep, rate, total, fanout_posted), [&](std::exception_ptr e) {
+    poster_failed = e != nullptr;
+    fail(e);
+  });
+  io.run();
+  // What is still on its way gets a few seconds.
+  StreamTally t = stream.finish(fanout_posted, 5.0);
   mark(phases, 'E');
-  double delivered = f.posted ? static_cast<double>(f.received) /
-                                    static_cast<double>(clients * f.posted)
-                              : 0;
-  double p50 = percentile(f.latencies_ms, 0.50);
-  double p99 = percentile(f.latencies_ms, 0.99);
-  char out[256];
-  std::snprintf(out, sizeof out, "%.0f %llu %.3f %.3f %.4f %llu %zu %zu %llu\n", post_per_s,
-                static_cast<unsigned long long>(posted), p50, p99, delivered,
-                static_cast<unsigned long long>(f.posted), f.lagged, f.closed,
-                static_cast<unsigned long long>(f.received));
+  if (poster_failed) return "";
+  double delivered = fanout_posted ? static_cast<double>(t.received) /
+                                         static_cast<double>(clients * fanout_posted)
+                                   : 0;
+  double per_read =
+      t.reads ? static_cast<double>(t.received) / static_cast<double>(t.reads) : 0;
+  char out[512];
+  std::snprintf(out, sizeof out, "%.0f %llu %.3f %.3f %.4f %llu %zu %zu %llu %llu %llu %zu %.2f %.3f\n",
+                post_per_s, static_cast<unsigned long long>(posted), t.latency.quantile_ms(0.50),
+                t.latency.quantile_ms(0.99), delivered,
+                static_cast<unsigned long long>(fanout_posted), t.lagged, t.closed,
+                static_cast<unsigned long long>(t.received),
+                static_cast<unsigned long long>(t.lost),
+                static_cast<unsigned long long>(t.duplicated), t.unfinished, per_read,
+                t.latency.quantile_ms(1.0));
   return out;
 }
 
@@ -296,11 +257,12 @@ int web(int, char**) {
   reader.join();
   phase_reader.join();
   waitpid(child, nullptr, 0);
-  double post_per_s = 0, p50 = 0, p99 = 0, delivered = 0;
-  unsigned long long posts = 0, posted = 0, received = 0;
-  std::size_t lagged = 0, closed = 0;
-  if (std::sscanf(result.c_str(), "%lf %llu %lf %lf %lf %llu %zu %zu %llu", &post_per_s, &posts,
-                  &p50, &p99, &delivered, &posted, &lagged, &closed, &received) != 9 ||
+  double post_per_s = 0, p50 = 0, p99 = 0, delivered = 0, per_read = 0, max_ms = 0;
+  unsigned long long posts = 0, posted = 0, received = 0, lost = 0, duplicated = 0;
+  std::size_t lagged = 0, closed = 0, unfinished = 0;
+  if (std::sscanf(result.c_str(), "%lf %llu %lf %lf %lf %llu %zu %zu %llu %llu %llu %zu %lf %lf",
+                  &post_per_s, &posts, &p50, &p99, &delivered, &posted, &lagged, &closed,
+                  &received, &lost, &duplicated, &unfinished, &per_read, &max_ms) != 14 ||
       cpu_at.size() != 4) {
     std::fprintf(stderr, "web bench: the clients failed\n");
     return 1;
@@ -315,10 +277,17 @@ int web(int, char**) {
       .count("rate", env_size("IMMP_BENCH_WEB_RATE", 1000))
       .num("fanout_p50_ms", p50)
       .num("fanout_p99_ms", p99)
+      .num("fanout_max_ms", max_ms)
       .count("posted", posted)
+      .count("received", received)
       .num("delivered", delivered, 4)
+      .count("lost", lost)
+      .count("duplicated", duplicated)
       .count("lagged", lagged)
       .count("closed", closed)
+      .count("unfinished", unfinished)
+      .num("events_per_read", per_read, 2)
+      .count("client_threads", env_size("IMMP_BENCH_WEB_READERS", 1))
       .num("fanout_cpu_us", fanout_cpu_us, 2)
       .num("peak_rss_mb", peak_rss_mb(), 1)
       .print();
