@@ -71,7 +71,10 @@ class WsSession final : public WebSocketSession {
         std::size_t want = std::max<std::size_t>(p.size - bytes.size(), 4096);
         auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(want), kTuple);
         if (ec) {
-          gone_ = true;
+          // A cancelled read (the handler ended it to close the connection
+          // itself) leaves the connection up: finish() still reads the
+          // client's close, and the socket closes without a reset.
+          if (ec != asio::error::operation_aborted) gone_ = true;
           co_return std::nullopt;
         }
         buffer_.commit(n);

@@ -74,6 +74,9 @@ std::string sent_id(std::uint64_t seq) { return std::to_string(seq); }
 constexpr std::chrono::microseconds kMinRoundWindow{500};
 constexpr std::chrono::microseconds kMaxRoundWindow{8000};
 
+// How long stop() waits for the stream clients to take their close.
+constexpr std::chrono::seconds kStopGrace{2};
+
 Response unauthorized() {
   Response r = Response::error(401, "a valid bearer token is needed (Authorization: Bearer ...)");
   r.headers.emplace_back("WWW-Authenticate", "Bearer");
@@ -120,6 +123,8 @@ WebPlug::WebPlug(const Init& init)
       queue_(static_cast<std::size_t>(config().at("queue").as_int())),
       page_(static_cast<std::size_t>(config().at("history").as_int())),
       heartbeat_(static_cast<long>(config().at("heartbeat").as_double() * 1000)),
+      stopping_signal_(host().executor()),
+      clients_left_(host().executor()),
       tasks_(host().executor(), log()) {
   features_.echo = true;
   features_.edit = true;
@@ -176,6 +181,7 @@ WebPlug::WebPlug(const Init& init)
 WebPlug::~WebPlug() = default;
 
 Task<> WebPlug::start() {
+  stopping_ = false;
   web_ = &host().resource<web::WebHook>(*this);
   // Cursors (message ids) keep rising across restarts, with or without a
   // database: they start from the time in microseconds.
@@ -230,7 +236,18 @@ Task<> WebPlug::start() {
 }
 
 Task<> WebPlug::stop() {
+  // No new clients; the connected ones end while the rounds still run
+  // (their close frames go out behind what is queued), and get a moment
+  // for it: a slow one is cut off when the web server closes.
   routes_.clear();
+  stopping_ = true;
+  stopping_signal_.notify();
+  asio::steady_timer timer(host().executor());
+  timer.expires_after(kStopGrace);
+  while (stream_clients_ > 0 && std::chrono::steady_clock::now() < timer.expiry()) {
+    auto left = clients_left_.wait() || timer.async_wait(asio::use_awaitable);
+    co_await std::move(left);
+  }
   co_await tasks_.stop();
 }
 
@@ -744,10 +761,7 @@ Task<Response> WebPlug::get_stream(Request& r) {
   res.headers.emplace_back("X-Accel-Buffering", "no");
   res.stream = [this, opened](web::EventStream& out) -> Task<> {
     ++stream_clients_;
-    struct Leave {
-      std::size_t& n;
-      ~Leave() { --n; }
-    } leave{stream_clients_};
+    Leave leave{*this};
     bus::Subscriber& sub = *opened.sub;
     std::uint64_t cursor = opened.cursor;
     auto frame = [](std::string_view event, std::string_view data) {
@@ -762,10 +776,15 @@ Task<Response> WebPlug::get_stream(Request& r) {
     }
     asio::steady_timer timer(host().executor());
     for (;;) {
+      // Stopping: the response ends here, which EventSource reports as an
+      // error and reconnects from Last-Event-ID.
+      if (stopping_) co_return;
       if (sub.queue().empty() && !sub.queue().closed()) {
         timer.expires_after(heartbeat_);
-        auto woke = sub.queue().wait() || timer.async_wait(asio::use_awaitable);
+        auto woke =
+            sub.queue().wait() || timer.async_wait(asio::use_awaitable) || stopping_signal_.wait();
         co_await std::move(woke);
+        if (stopping_) co_return;
         if (sub.queue().empty() && !sub.queue().closed()) {
           if (!co_await out.write(": keep-alive\n\n")) co_return;
           continue;
@@ -799,10 +818,7 @@ Task<> WebPlug::run_socket(Request& r, web::WebSocketSession& s) {
     co_return;
   }
   ++stream_clients_;
-  struct Leave {
-    std::size_t& n;
-    ~Leave() { --n; }
-  } leave{stream_clients_};
+  Leave leave{*this};
   bus::Subscriber& sub = *opened.sub;
   std::string hello = control("ready", {{"cursor", std::to_string(opened.cursor)}});
   if (!co_await s.send(hello)) co_return;
@@ -827,8 +843,13 @@ Task<> WebPlug::run_socket(Request& r, web::WebSocketSession& s) {
     co_await s.send(lag);
     co_await s.close("lagged", true);
   };
-  auto both = reader() || ended();
-  co_await std::move(both);
+  // Stopping: a close frame after what is already queued.
+  auto stopped = [&]() -> Task<> {
+    while (!stopping_) co_await stopping_signal_.wait();
+    co_await s.close("the server is stopping");
+  };
+  auto all = reader() || ended() || stopped();
+  co_await std::move(all);
 }
 
 }  // namespace immp::plugs

@@ -65,6 +65,9 @@ class WebPlug final : public Plug {
   std::string network_id() const override { return "web:" + name(); }
 
   Task<> start() override;
+  // Ends the stream clients first, each cleanly (a WebSocket gets a close
+  // frame, an SSE response ends), and waits a little for them to go; then
+  // the routes and the rest.
   Task<> stop() override;
   Task<PutResult> put(Posting& post) override;
   Task<std::vector<Channel>> public_channels() override;
@@ -109,6 +112,15 @@ class WebPlug final : public Plug {
   Task<> run_socket(web::Request& request, web::WebSocketSession& session);
   web::Response serve_chat(web::Request& request) const;
 
+  // Counts a stream client out when it ends.
+  struct Leave {
+    WebPlug& plug;
+    ~Leave() {
+      --plug.stream_clients_;
+      plug.clients_left_.notify();
+    }
+  };
+
   // Queues a message of ours (or a new revision or deletion of one: the
   // same id) into the host and records it in the history under the cursor
   // `seq`, from next_seq().
@@ -125,6 +137,11 @@ class WebPlug final : public Plug {
   Database* db_ = nullptr;
   std::uint64_t seq_ = 0;
   std::size_t stream_clients_ = 0;
+  // stop() in progress: stream clients end, `stopping_signal_` wakes them,
+  // and each that leaves notifies `clients_left_`.
+  bool stopping_ = false;
+  Signal stopping_signal_;
+  Signal clients_left_;
   std::filesystem::path chat_dir_;  // empty: no web chat
   std::vector<web::Route> routes_;
   // Made at the first start and kept: connections may outlive a stop.

@@ -508,6 +508,65 @@ TEST_F(WebPlugTest, ServesTheWebChatFilesAndNothingElse) {
   }
 }
 
+// Stopping the plug (an admin's stop, a restart, immp shutting down) ends
+// its stream clients cleanly while the web server still runs: a WebSocket
+// client gets a close frame with its reason, an SSE response ends. Before,
+// they stayed connected and got nothing until the server dropped them.
+TEST(WebPlugStop, StreamClientsGetACleanEnd) {
+  asio::io_context io;
+  Host host(io.get_executor());
+  auto& web = test::add_hook<web::WebHook>(host, "web", "port: 0\n");
+  auto& api = test::add_plug<WebPlug>(
+      host, "api",
+      std::string("channels: [lobby]\ntokens: [{name: reader, token: ") + kReader +
+          ", scopes: [read]}]\n");
+  test::run(io, host.open());
+
+  net::WebSocketOptions o;
+  o.headers.emplace_back("Authorization", std::string("Bearer ") + kReader);
+  net::WebSocket ws(io.get_executor(), o);
+  test::run(io, ws.connect("ws" + web.base_url().substr(4) + "/api/v1/stream"));
+  ASSERT_NE(test::run(io, ws.read()).data.find("\"ready\""), std::string::npos);
+  std::string ws_end;
+  bool ws_done = false;
+  auto ws_reader = [&]() -> Task<> {
+    try {
+      for (;;) {
+        auto m = co_await ws.read();
+        (void)m;
+      }
+    } catch (const net::WebSocketError& e) {
+      ws_end = e.what();
+    }
+    ws_done = true;
+  };
+  asio::co_spawn(io, ws_reader(), asio::detached);
+
+  std::string request = "GET /api/v1/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                        std::string(kReader) + "\r\n\r\n";
+  test::RawExchange sse;
+  bool sse_done = false;
+  auto sse_reader = [&]() -> Task<> {
+    sse = co_await test::raw_exchange(web.port(), request);
+    sse_done = true;
+  };
+  asio::co_spawn(io, sse_reader(), asio::detached);
+  ASSERT_TRUE(test::run_until(io, [&] { return api.stream_clients() == 2; }));
+
+  bool stopped = false;
+  asio::co_spawn(io, host.stop("api"), [&](std::exception_ptr) { stopped = true; });
+  ASSERT_TRUE(test::run_until(io, [&] { return stopped && ws_done && sse_done; }, 5s))
+      << "stopped " << stopped << ", WebSocket ended " << ws_done << ", SSE ended " << sse_done;
+  EXPECT_NE(ws_end.find("closed by the server, code 1000 (the server is stopping)"),
+            std::string::npos)
+      << ws_end;
+  EXPECT_TRUE(sse.closed);
+  EXPECT_NE(sse.reply.find("event: ready\n"), std::string::npos) << sse.reply;
+  EXPECT_EQ(api.stream_clients(), 0u);
+  EXPECT_NE(web.port(), 0);  // the web server itself still runs
+  test::run(io, host.close());
+}
+
 TEST(WebPlugConfig, TokensAndChannelsAreChecked) {
   asio::io_context io;
   Host host(io.get_executor());
