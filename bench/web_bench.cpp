@@ -25,6 +25,9 @@
 //   unfinished     clients still short of events 5 s after the last POST
 //   events_per_read  events per read() of a client: how the server batches
 //   client_threads IMMP_BENCH_WEB_READERS (1): the clients' reader threads
+//   fanout_post_p99_ms  the paced POSTs' round trip during the fan-out
+//                  (p99): how long the stream's writes hold up the
+//                  server's other work
 //   fanout_cpu_us  the server's CPU time per delivery (one event to one
 //                  client), over the fan-out phase
 //   peak_rss_mb    the server process's peak (the clients run in another)
@@ -111,7 +114,8 @@ Task<> poster(tcp::endpoint ep, Steady::time_point end, std::uint64_t& count) {
 // The paced poster of the fan-out phase: message i is due at start +
 // i / rate; its text is "b<i>:<ns>", the index every client checks and
 // the time (steady clock) just before its POST was written.
-Task<> paced_poster(tcp::endpoint ep, std::size_t rate, std::size_t total, std::uint64_t& posted) {
+Task<> paced_poster(tcp::endpoint ep, std::size_t rate, std::size_t total, std::uint64_t& posted,
+                    LatencyHistogram& rtt) {
   beast::tcp_stream s(co_await asio::this_coro::executor);
   co_await s.async_connect(ep, kAwait);
   beast::flat_buffer buf;
@@ -120,10 +124,12 @@ Task<> paced_poster(tcp::endpoint ep, std::size_t rate, std::size_t total, std::
   for (std::size_t i = 0; i < total; ++i) {
     timer.expires_at(start + std::chrono::microseconds(i * 1'000'000 / rate));
     co_await timer.async_wait(kAwait);
-    auto req = post_request("b" + std::to_string(i) + ":" + std::to_string(now_ns()));
+    std::int64_t sent = now_ns();
+    auto req = post_request("b" + std::to_string(i) + ":" + std::to_string(sent));
     co_await http::async_write(s, req, kAwait);
     http::response<http::string_body> res;
     co_await http::async_read(s, buf, res, kAwait);
+    rtt.add(now_ns() - sent);
     // A refused post would read as lost at every client: fail instead.
     if (res.result_int() != 201) throw std::runtime_error("POST answered " + res.body());
     ++posted;
@@ -174,7 +180,8 @@ std::string run_clients(int port, int phases) {
   io.restart();
   std::uint64_t fanout_posted = 0;
   bool poster_failed = false;
-  asio::co_spawn(io, paced_poster(ep, rate, total, fanout_posted), [&](std::exception_ptr e) {
+  LatencyHistogram post_rtt;
+  asio::co_spawn(io, paced_poster(ep, rate, total, fanout_posted, post_rtt), [&](std::exception_ptr e) {
     poster_failed = e != nullptr;
     fail(e);
   });
@@ -189,14 +196,14 @@ std::string run_clients(int port, int phases) {
   double per_read =
       t.reads ? static_cast<double>(t.received) / static_cast<double>(t.reads) : 0;
   char out[512];
-  std::snprintf(out, sizeof out, "%.0f %llu %.3f %.3f %.4f %llu %zu %zu %llu %llu %llu %zu %.2f %.3f\n",
+  std::snprintf(out, sizeof out, "%.0f %llu %.3f %.3f %.4f %llu %zu %zu %llu %llu %llu %zu %.2f %.3f %.3f\n",
                 post_per_s, static_cast<unsigned long long>(posted), t.latency.quantile_ms(0.50),
                 t.latency.quantile_ms(0.99), delivered,
                 static_cast<unsigned long long>(fanout_posted), t.lagged, t.closed,
                 static_cast<unsigned long long>(t.received),
                 static_cast<unsigned long long>(t.lost),
                 static_cast<unsigned long long>(t.duplicated), t.unfinished, per_read,
-                t.latency.quantile_ms(1.0));
+                t.latency.quantile_ms(1.0), post_rtt.quantile_ms(0.99));
   return out;
 }
 
@@ -257,12 +264,14 @@ int web(int, char**) {
   reader.join();
   phase_reader.join();
   waitpid(child, nullptr, 0);
-  double post_per_s = 0, p50 = 0, p99 = 0, delivered = 0, per_read = 0, max_ms = 0;
+  double post_per_s = 0, p50 = 0, p99 = 0, delivered = 0, per_read = 0, max_ms = 0,
+         post_rtt_p99 = 0;
   unsigned long long posts = 0, posted = 0, received = 0, lost = 0, duplicated = 0;
   std::size_t lagged = 0, closed = 0, unfinished = 0;
-  if (std::sscanf(result.c_str(), "%lf %llu %lf %lf %lf %llu %zu %zu %llu %llu %llu %zu %lf %lf",
+  if (std::sscanf(result.c_str(), "%lf %llu %lf %lf %lf %llu %zu %zu %llu %llu %llu %zu %lf %lf %lf",
                   &post_per_s, &posts, &p50, &p99, &delivered, &posted, &lagged, &closed,
-                  &received, &lost, &duplicated, &unfinished, &per_read, &max_ms) != 14 ||
+                  &received, &lost, &duplicated, &unfinished, &per_read, &max_ms,
+                  &post_rtt_p99) != 15 ||
       cpu_at.size() != 4) {
     std::fprintf(stderr, "web bench: the clients failed\n");
     return 1;
@@ -288,6 +297,7 @@ int web(int, char**) {
       .count("unfinished", unfinished)
       .num("events_per_read", per_read, 2)
       .count("client_threads", env_size("IMMP_BENCH_WEB_READERS", 1))
+      .num("fanout_post_p99_ms", post_rtt_p99)
       .num("fanout_cpu_us", fanout_cpu_us, 2)
       .num("peak_rss_mb", peak_rss_mb(), 1)
       .print();

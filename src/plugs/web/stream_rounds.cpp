@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -39,6 +40,9 @@ void StreamRounds::remove(Client& client) {
   clients_[i] = clients_.back();
   clients_[i]->index = i;
   clients_.pop_back();
+  // The client moved may land in a slot the round in progress has passed:
+  // another round gets to it.
+  if (i < clients_.size() && !clients_[i]->sub.queue().empty()) kick();
 }
 
 void StreamRounds::kick() {
@@ -48,7 +52,8 @@ void StreamRounds::kick() {
 }
 
 Task<> StreamRounds::run() {
-  asio::steady_timer timer(co_await asio::this_coro::executor);
+  auto ex = co_await asio::this_coro::executor;
+  asio::steady_timer timer(ex);
   for (;;) {
     co_await wake_->queue().wait();
     if (window_.count() > 0) {
@@ -57,35 +62,43 @@ Task<> StreamRounds::run() {
     }
     while (wake_->queue().try_pop()) {
     }
-    auto started = std::chrono::steady_clock::now();
-    round();
-    auto took = std::chrono::duration_cast<std::chrono::microseconds>(
-        std::chrono::steady_clock::now() - started);
-    window_ = std::clamp(took, min_window_, max_window_);
+    // A slice at a time (see the header). Clients come and go between
+    // slices: the index is read afresh (and remove() asks for another
+    // round for a client moved into a slot already passed).
+    // The window follows the time spent writing, not the time the others
+    // took between slices.
+    std::chrono::steady_clock::duration busy{};
+    for (std::size_t i = 0; i < clients_.size();) {
+      auto started = std::chrono::steady_clock::now();
+      for (std::size_t end = std::min(clients_.size(), i + kSlice); i < end; ++i) {
+        write(*clients_[i]);
+      }
+      busy += std::chrono::steady_clock::now() - started;
+      if (i < clients_.size()) co_await asio::post(ex, asio::use_awaitable);
+    }
+    batch_.clear();
+    frames_.clear();
+    window_ = std::clamp(std::chrono::duration_cast<std::chrono::microseconds>(busy), min_window_,
+                         max_window_);
   }
 }
 
-void StreamRounds::round() {
-  for (std::size_t i = 0; i < clients_.size(); ++i) {
-    Client& c = *clients_[i];
-    if (c.done) continue;
-    auto& queue = c.sub.queue();
-    if (queue.closed()) {
-      // It lagged: what is still queued is not sent; it resumes from
-      // `cursor`, the last event it was given.
-      end(c);
-      continue;
-    }
-    if (queue.empty() || c.session.backlog() > 0) continue;
-    batch_.clear();
-    while (auto e = queue.try_pop()) {
-      batch_.push_back(frame_of(**e));
-      c.cursor = (*e)->seq;
-    }
-    if (!c.session.send_frames(batch_)) end(c);
+void StreamRounds::write(Client& c) {
+  if (c.done) return;
+  auto& queue = c.sub.queue();
+  if (queue.closed()) {
+    // It lagged: what is still queued is not sent; it resumes from
+    // `cursor`, the last event it was given.
+    end(c);
+    return;
   }
+  if (queue.empty() || c.session.backlog() > 0) return;
   batch_.clear();
-  frames_.clear();
+  while (auto e = queue.try_pop()) {
+    batch_.push_back(frame_of(**e));
+    c.cursor = (*e)->seq;
+  }
+  if (!c.session.send_frames(batch_)) end(c);
 }
 
 void StreamRounds::end(Client& client) {
