@@ -82,8 +82,8 @@ std::string handshake(int fd, const std::string& target, const std::string& toke
   std::string req = "GET " + target +
                     " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                     "Sec-WebSocket-Key: " +
-                    std::string(kKey) +
-                    "\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer " + token + "\r\n\r\n";
+                    std::string(kKey) + "\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer " +
+                    token + "\r\n\r\n";
   write_all(fd, req);
   std::string in;
   char buf[4096];
@@ -170,7 +170,8 @@ struct StreamClients::Reader {
     const char* p = text.data() + at + kPlain.size();
     const char* end = text.data() + text.size();
     std::uint64_t index = 0;
-    while (p < end && *p >= '0' && *p <= '9') index = index * 10 + static_cast<unsigned>(*p++ - '0');
+    while (p < end && *p >= '0' && *p <= '9')
+      index = index * 10 + static_cast<unsigned>(*p++ - '0');
     if (p >= end || *p != ':') return;
     ++p;
     std::int64_t sent = 0;
@@ -201,19 +202,20 @@ struct StreamClients::Reader {
             ++tally.lagged;
           }
           break;
-        case 8:
-          closing = true;
-          return off;
+        case 8: closing = true; return off;
         case 9: {
           // A pong with the ping's payload, masked with the zero key.
           std::string pong{static_cast<char>(0x8a),
-                           static_cast<char>(0x80 | (f.payload.size() & 0x7f)), 0, 0, 0, 0};
+                           static_cast<char>(0x80 | (f.payload.size() & 0x7f)),
+                           0,
+                           0,
+                           0,
+                           0};
           pong.append(f.payload);
           (void)!::write(c.fd, pong.data(), pong.size());
           break;
         }
-        default:
-          break;
+        default: break;
       }
     }
     if (tally.received != before) ++tally.reads;
