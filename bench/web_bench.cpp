@@ -57,11 +57,11 @@
 #include <thread>
 
 #include "bench.hpp"
-#include "ws_stream_clients.hpp"
 #include "hooks/web/web_hook.hpp"
 #include "immp/config.hpp"
 #include "immp/host.hpp"
 #include "plugs/web/web_plug.hpp"
+#include "ws_stream_clients.hpp"
 
 namespace immp::bench {
 namespace {
@@ -181,29 +181,28 @@ std::string run_clients(int port, int phases) {
   std::uint64_t fanout_posted = 0;
   bool poster_failed = false;
   LatencyHistogram post_rtt;
-  asio::co_spawn(io, paced_poster(ep, rate, total, fanout_posted, post_rtt), [&](std::exception_ptr e) {
-    poster_failed = e != nullptr;
-    fail(e);
-  });
+  asio::co_spawn(io, paced_poster(ep, rate, total, fanout_posted, post_rtt),
+                 [&](std::exception_ptr e) {
+                   poster_failed = e != nullptr;
+                   fail(e);
+                 });
   io.run();
   // What is still on its way gets a few seconds.
   StreamTally t = stream.finish(fanout_posted, 5.0);
   mark(phases, 'E');
   if (poster_failed) return "";
-  double delivered = fanout_posted ? static_cast<double>(t.received) /
-                                         static_cast<double>(clients * fanout_posted)
-                                   : 0;
-  double per_read =
-      t.reads ? static_cast<double>(t.received) / static_cast<double>(t.reads) : 0;
+  double delivered =
+      fanout_posted ? static_cast<double>(t.received) / static_cast<double>(clients * fanout_posted)
+                    : 0;
+  double per_read = t.reads ? static_cast<double>(t.received) / static_cast<double>(t.reads) : 0;
   char out[512];
-  std::snprintf(out, sizeof out, "%.0f %llu %.3f %.3f %.4f %llu %zu %zu %llu %llu %llu %zu %.2f %.3f %.3f\n",
-                post_per_s, static_cast<unsigned long long>(posted), t.latency.quantile_ms(0.50),
-                t.latency.quantile_ms(0.99), delivered,
-                static_cast<unsigned long long>(fanout_posted), t.lagged, t.closed,
-                static_cast<unsigned long long>(t.received),
-                static_cast<unsigned long long>(t.lost),
-                static_cast<unsigned long long>(t.duplicated), t.unfinished, per_read,
-                t.latency.quantile_ms(1.0), post_rtt.quantile_ms(0.99));
+  std::snprintf(
+      out, sizeof out, "%.0f %llu %.3f %.3f %.4f %llu %zu %zu %llu %llu %llu %zu %.2f %.3f %.3f\n",
+      post_per_s, static_cast<unsigned long long>(posted), t.latency.quantile_ms(0.50),
+      t.latency.quantile_ms(0.99), delivered, static_cast<unsigned long long>(fanout_posted),
+      t.lagged, t.closed, static_cast<unsigned long long>(t.received),
+      static_cast<unsigned long long>(t.lost), static_cast<unsigned long long>(t.duplicated),
+      t.unfinished, per_read, t.latency.quantile_ms(1.0), post_rtt.quantile_ms(0.99));
   return out;
 }
 
@@ -268,10 +267,10 @@ int web(int, char**) {
          post_rtt_p99 = 0;
   unsigned long long posts = 0, posted = 0, received = 0, lost = 0, duplicated = 0;
   std::size_t lagged = 0, closed = 0, unfinished = 0;
-  if (std::sscanf(result.c_str(), "%lf %llu %lf %lf %lf %llu %zu %zu %llu %llu %llu %zu %lf %lf %lf",
-                  &post_per_s, &posts, &p50, &p99, &delivered, &posted, &lagged, &closed,
-                  &received, &lost, &duplicated, &unfinished, &per_read, &max_ms,
-                  &post_rtt_p99) != 15 ||
+  if (std::sscanf(result.c_str(),
+                  "%lf %llu %lf %lf %lf %llu %zu %zu %llu %llu %llu %zu %lf %lf %lf", &post_per_s,
+                  &posts, &p50, &p99, &delivered, &posted, &lagged, &closed, &received, &lost,
+                  &duplicated, &unfinished, &per_read, &max_ms, &post_rtt_p99) != 15 ||
       cpu_at.size() != 4) {
     std::fprintf(stderr, "web bench: the clients failed\n");
     return 1;

@@ -516,10 +516,10 @@ TEST(WebPlugStop, StreamClientsGetACleanEnd) {
   asio::io_context io;
   Host host(io.get_executor());
   auto& web = test::add_hook<web::WebHook>(host, "web", "port: 0\n");
-  auto& api = test::add_plug<WebPlug>(
-      host, "api",
-      std::string("channels: [lobby]\ntokens: [{name: reader, token: ") + kReader +
-          ", scopes: [read]}]\n");
+  auto& api =
+      test::add_plug<WebPlug>(host, "api",
+                              std::string("channels: [lobby]\ntokens: [{name: reader, token: ") +
+                                  kReader + ", scopes: [read]}]\n");
   test::run(io, host.open());
 
   net::WebSocketOptions o;
@@ -555,7 +555,8 @@ TEST(WebPlugStop, StreamClientsGetACleanEnd) {
 
   bool stopped = false;
   asio::co_spawn(io, host.stop("api"), [&](std::exception_ptr) { stopped = true; });
-  ASSERT_TRUE(test::run_until(io, [&] { return stopped && ws_done && sse_done; }, 5s))
+  ASSERT_TRUE(test::run_until(
+      io, [&] { return stopped && ws_done && sse_done; }, 5s))
       << "stopped " << stopped << ", WebSocket ended " << ws_done << ", SSE ended " << sse_done;
   EXPECT_NE(ws_end.find("closed by the server, code 1000 (the server is stopping)"),
             std::string::npos)
