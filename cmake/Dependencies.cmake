@@ -17,7 +17,7 @@ add_library(immp_core_deps INTERFACE)
 target_link_libraries(immp_core_deps INTERFACE
   Boost::json Boost::url yaml-cpp PkgConfig::TOMLPP ${CMAKE_DL_LIBS})
 add_library(immp_store_deps INTERFACE)
-target_link_libraries(immp_store_deps INTERFACE Boost::json PkgConfig::SQLITE3 PkgConfig::PQXX)
+target_link_libraries(immp_store_deps INTERFACE Boost::json PkgConfig::SQLITE3)
 # ICU: Unicode case mapping for the template filters (upper, lower, title)
 # and grapheme clusters. cmark-gfm: Markdown (its GFM extensions for
 # strikethrough); Debian ships no pkg-config file for the extensions.
@@ -30,7 +30,7 @@ target_link_libraries(immp_text_deps INTERFACE
 # their private dependencies, for tests and benchmarks, which may reach into
 # any layer's internals.
 add_library(immp_deps INTERFACE)
-target_link_libraries(immp_deps INTERFACE immp_core_deps immp_store_deps immp_text_deps)
+target_link_libraries(immp_deps INTERFACE immp_core_deps immp_store_deps immp_text_deps PkgConfig::PQXX)
 
 # RE2: the auto-respond and filter hooks match all their patterns in one
 # pass (RE2::Set). The library only: re2.pc's -pthread compile flag would

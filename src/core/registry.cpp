@@ -2,6 +2,8 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 namespace immp {
@@ -15,21 +17,48 @@ Registry::~Registry() {
 void Registry::add(const Module& module, const std::string& origin) {
   for (const auto& info : module.classes) {
     auto [it, fresh] = classes_.emplace(info.path, info);
-    if (!fresh) {
+    if (!fresh || deferred_.count(info.path)) {
+      if (fresh) classes_.erase(it);
       throw std::runtime_error(
           fmt::format("{} registers {}, which is already registered", origin, info.path));
     }
   }
 }
 
-const ClassInfo* Registry::find(std::string_view path) const {
+void Registry::defer(const std::string& path, ClassInfo::Kind kind, Loader load) {
+  if (classes_.count(path) || !deferred_.emplace(path, Deferred{kind, std::move(load)}).second) {
+    throw std::runtime_error(fmt::format("{} is already registered", path));
+  }
+}
+
+const ClassInfo* Registry::find(std::string_view path) {
+  if (auto it = classes_.find(path); it != classes_.end()) return &it->second;
+  auto d = deferred_.find(path);
+  if (d == deferred_.end()) return nullptr;
+  Loader load = d->second.load;
+  const Module& module = load();
+  // The module's classes, this one and any other deferred to it, are loaded.
+  for (const auto& info : module.classes) deferred_.erase(info.path);
+  add(module, std::string(module.name));
   auto it = classes_.find(path);
-  return it == classes_.end() ? nullptr : &it->second;
+  if (it == classes_.end()) {
+    throw std::runtime_error(
+        fmt::format("built-in module {} does not provide class {}", module.name, path));
+  }
+  return &it->second;
+}
+
+std::optional<ClassInfo::Kind> Registry::kind(std::string_view path) const {
+  if (auto it = classes_.find(path); it != classes_.end()) return it->second.kind;
+  if (auto d = deferred_.find(path); d != deferred_.end()) return d->second.kind;
+  return std::nullopt;
 }
 
 std::vector<std::string> Registry::paths() const {
   std::vector<std::string> out;
   for (const auto& [path, info] : classes_) out.push_back(path);
+  for (const auto& [path, d] : deferred_) out.push_back(path);
+  std::sort(out.begin(), out.end());
   return out;
 }
 

@@ -1,12 +1,15 @@
 // Registry: every plug and hook class the runner can instantiate, by dotted
-// path. The runner adds the built-ins as one module (runner/builtins.hpp);
-// external plugins are found on the config's `path` directories and loaded
-// on demand.
+// path. The runner adds the built-ins (runner/builtins.hpp): the `immp`
+// command names them as deferred classes, whose library is loaded when a
+// config first uses one; external plugins are found on the config's `path`
+// directories and loaded on demand.
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,18 +26,33 @@ class Registry {
 
   // Adds every class of a module; a path registered twice is an error.
   void add(const Module& module, const std::string& origin);
-  const ClassInfo* find(std::string_view path) const;
+  // A class known by path and kind whose code is not loaded yet: the first
+  // find() or resolve() of it calls `load`, which returns the module that
+  // has it (and maybe other deferred classes: all of them are added).
+  // `load` throws std::runtime_error with a sentence a user can act on.
+  using Loader = std::function<const Module&()>;
+  void defer(const std::string& path, ClassInfo::Kind kind, Loader load);
+  // The class for `path`, loading it if it was deferred; nullptr if unknown.
+  const ClassInfo* find(std::string_view path);
+  // Its kind, without loading anything.
+  std::optional<ClassInfo::Kind> kind(std::string_view path) const;
 
   // The class for `path`: registered already, or loaded from
   // `<dir>/module/file.so` for "module.file.Class" in one of `dirs`.
   // Throws std::runtime_error with a sentence a user can act on.
   const ClassInfo& resolve(const std::string& path, const std::vector<std::filesystem::path>& dirs);
 
+  // Every known path, loaded or deferred.
   std::vector<std::string> paths() const;
 
  private:
   void load(const std::filesystem::path& file);
   std::map<std::string, ClassInfo, std::less<>> classes_;
+  struct Deferred {
+    ClassInfo::Kind kind;
+    Loader load;
+  };
+  std::map<std::string, Deferred, std::less<>> deferred_;
   std::map<std::string, void*> handles_;  // dlopen handles by file
 };
 

@@ -58,4 +58,6 @@ const Module& builtin_module() {
   return module;
 }
 
+void register_builtins(Registry& registry) { registry.add(builtin_module(), "immp"); }
+
 }  // namespace immp

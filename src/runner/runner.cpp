@@ -141,7 +141,7 @@ void Runner::build(const std::vector<const Module*>& extra) {
   HostOptions options;
   options.base_dir = std::filesystem::absolute(file_).parent_path();
   host_ = std::make_unique<Host>(io_.get_executor(), options);
-  registry_.add(builtin_module(), "immp");
+  register_builtins(registry_);
   for (const Module* m : extra) registry_.add(*m, std::string(m->name));
   populate(*host_, root_);
   config_written_ = host_->on_config_changed([this](Openable& source) { apply_config(source); });
@@ -618,9 +618,7 @@ std::vector<std::string> Runner::classes(ConfigEditor::Kind kind) const {
   auto want = kind == ConfigEditor::Kind::plug ? ClassInfo::Kind::plug : ClassInfo::Kind::hook;
   std::vector<std::string> out;
   for (const std::string& path : registry_.paths()) {
-    if (const ClassInfo* info = registry_.find(path); info && info->kind == want) {
-      out.push_back(path);
-    }
+    if (registry_.kind(path) == want) out.push_back(path);
   }
   return out;
 }

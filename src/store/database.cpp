@@ -7,6 +7,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <dlfcn.h>
+
 #include <algorithm>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/post.hpp>
@@ -17,13 +19,13 @@
 #include <condition_variable>
 #include <ctime>
 #include <exception>
+#include <filesystem>
 #include <functional>
 #include <mutex>
 #include <stdexcept>
 #include <thread>
 
 #include "store/backend.hpp"
-#include "store/postgres_backend.hpp"
 #include "store/sqlite_backend.hpp"
 
 namespace immp::store {
@@ -293,6 +295,35 @@ Database::Database(std::unique_ptr<detail::Worker> worker) : worker_(std::move(w
 
 Database::~Database() { close(); }
 
+namespace {
+
+// The PostgreSQL backend, from libimmp_store_postgres.so (postgres_backend.hpp),
+// loaded once, the first time a URL names PostgreSQL, and never unloaded.
+std::unique_ptr<detail::Backend> open_postgres_library(const std::string& conninfo) {
+  using Open = detail::Backend* (*)(const std::string&);
+  static std::string problem;
+  static const Open open = []() -> Open {
+    // It sits next to the store's library, in the build tree and once
+    // installed: by full path (a tool that wraps dlopen, such as heaptrack
+    // or a sanitizer, would search its own runtime path for a bare name).
+    std::string file = "libimmp_store_postgres.so";
+    Dl_info self{};
+    if (::dladdr(reinterpret_cast<void*>(&open_postgres_library), &self) && self.dli_fname) {
+      auto beside = std::filesystem::path(self.dli_fname).parent_path() / file;
+      if (std::filesystem::exists(beside)) file = beside.string();
+    }
+    void* handle = ::dlopen(file.c_str(), RTLD_NOW | RTLD_GLOBAL);
+    auto found = handle ? reinterpret_cast<Open>(::dlsym(handle, "immp_store_open_postgres_v1"))
+                        : nullptr;
+    if (!found) problem = ::dlerror();
+    return found;
+  }();
+  if (!open) throw std::runtime_error("PostgreSQL support cannot be loaded: " + problem);
+  return std::unique_ptr<detail::Backend>(open(conninfo));
+}
+
+}  // namespace
+
 Task<std::unique_ptr<Database>> Database::open(std::string url, Options options) {
   Target target = parse_database_url(url, options.style, options.base_dir).target;
   auto worker = std::make_unique<detail::Worker>(std::move(target), std::move(options));
@@ -304,7 +335,7 @@ Task<std::unique_ptr<Database>> Database::open(std::string url, Options options)
       if (w.target.dialect == Dialect::sqlite) {
         w.backend = detail::open_sqlite(w.target.where, w.target.sqlite);
       } else {
-        w.backend = detail::open_postgres(w.target.where);
+        w.backend = open_postgres_library(w.target.where);
       }
       return true;
     });

@@ -232,3 +232,11 @@ std::unique_ptr<Backend> open_postgres(const std::string& conninfo) {
 }
 
 }  // namespace immp::store::detail
+
+// What the store's loader looks up (database.cpp, open_postgres_library):
+// PostgreSQL is a library of its own, so a process that uses none maps
+// neither it nor libpq and the dozen libraries libpq needs.
+extern "C" __attribute__((visibility("default"))) immp::store::detail::Backend*
+immp_store_open_postgres_v1(const std::string& conninfo) {
+  return immp::store::detail::open_postgres(conninfo).release();
+}

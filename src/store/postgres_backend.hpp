@@ -1,5 +1,7 @@
 // PostgreSQL engine over libpqxx: one connection, prepared statements kept
-// by SQL text, `?` placeholders rewritten to $1..$n.
+// by SQL text, `?` placeholders rewritten to $1..$n. It is a library of its
+// own (libimmp_store_postgres.so): the store loads it when a database URL
+// first names PostgreSQL (database.cpp), tests link it.
 #pragma once
 
 #include <memory>
