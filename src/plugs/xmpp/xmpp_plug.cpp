@@ -1160,12 +1160,15 @@ Task<PutResult> XMPPPlug::send_and_confirm(Posting& post, Element stanza, bool g
     // After a lost session the room's history shows which of our earlier
     // messages it has; those it lacks go again first (end_catch_up). And
     // a room being joined again is waited for rather than failed.
-    while (stream_ == stream && stream->is_open() &&
-           (find_room(source)->catching_up || find_room(source)->joining)) {
-      co_await progress_.wait();
-    }
+    // (Looked up each time: the room may be left meanwhile.)
+    auto settling = [&] {
+      const Room* room = find_room(source);
+      return room && (room->catching_up || room->joining);
+    };
+    while (stream_ == stream && stream->is_open() && settling()) co_await progress_.wait();
     if (stream_ != stream || !stream->is_open()) co_return PutResult::retry("not connected");
-    if (!find_room(source)->joined) co_return PutResult::retry("not in " + source);
+    const Room* room = find_room(source);
+    if (!room || !room->joined) co_return PutResult::retry("not in " + source);
   }
   auto pending = std::make_shared<Pending>();
   std::string client_id(stanza.child("origin-id", kNsSid)->attr("id"));
