@@ -62,11 +62,10 @@ std::vector<std::string> Registry::paths() const {
   return out;
 }
 
-void Registry::load(const std::filesystem::path& file) {
-  std::string key = file.string();
-  if (handles_.count(key)) return;
-  void* handle = ::dlopen(key.c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (!handle) throw std::runtime_error(fmt::format("cannot load plugin {}: {}", key, ::dlerror()));
+OpenedModule open_module(const std::string& file, bool global, std::string_view what,
+                         std::string_view remedy) {
+  void* handle = ::dlopen(file.c_str(), RTLD_NOW | (global ? RTLD_GLOBAL : RTLD_LOCAL));
+  if (!handle) throw std::runtime_error(fmt::format("cannot load {} {}: {}", what, file, ::dlerror()));
   using Entry = const Module* (*)();
   auto entry = reinterpret_cast<Entry>(::dlsym(handle, "immp_plugin_module_v1"));
   if (!entry) {
@@ -74,20 +73,28 @@ void Registry::load(const std::filesystem::path& file) {
     throw std::runtime_error(fmt::format(
         "{} is not an immp plugin: it has no immp_plugin_module_v1 entry point "
         "(define one with IMMP_PLUGIN)",
-        key));
+        file));
   }
   const Module* module = entry();
   if (module->abi != kAbiVersion || module->build != kBuildSignature) {
-    // The module lives in the plugin's memory: read it before dlclose.
-    std::string message = fmt::format(
-        "plugin {} was built for immp ABI {} ({}), but this is immp {} with ABI {} ({}): "
-        "rebuild the plugin against immp {}",
-        key, module->abi, module->build, kVersion, kAbiVersion, kBuildSignature, kVersion);
+    // The module lives in the library's memory: read it before dlclose.
+    std::string message =
+        fmt::format("{} {} was built for immp ABI {} ({}), but this is immp {} with ABI {} ({}): {}",
+                    what, file, module->abi, module->build, kVersion, kAbiVersion,
+                    kBuildSignature, remedy);
     ::dlclose(handle);
     throw std::runtime_error(message);
   }
-  handles_.emplace(key, handle);
-  add(*module, key);
+  return {handle, module};
+}
+
+void Registry::load(const std::filesystem::path& file) {
+  std::string key = file.string();
+  if (handles_.count(key)) return;
+  auto opened = open_module(key, /*global=*/false, "plugin",
+                            fmt::format("rebuild the plugin against immp {}", kVersion));
+  handles_.emplace(key, opened.handle);
+  add(*opened.module, key);
 }
 
 const ClassInfo& Registry::resolve(const std::string& path,

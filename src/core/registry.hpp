@@ -17,6 +17,19 @@
 
 namespace immp {
 
+// A module library opened and its module checked against this immp's ABI.
+// `global`: its symbols serve the libraries loaded after it (RTLD_GLOBAL),
+// as a linked layer's do; plugins are opened local. `what` names it in the
+// errors ("plugin", "immp's built-in module"), `remedy` says what to do
+// when it was built for another immp. Throws std::runtime_error naming the
+// file; on success the library stays open (the handle is the caller's).
+struct OpenedModule {
+  void* handle;
+  const Module* module;
+};
+OpenedModule open_module(const std::string& file, bool global, std::string_view what,
+                         std::string_view remedy);
+
 class Registry {
  public:
   Registry() = default;

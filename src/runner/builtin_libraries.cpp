@@ -1,8 +1,6 @@
-#include <dlfcn.h>
 #include <link.h>
 
 #include <filesystem>
-#include <stdexcept>
 #include <string>
 
 #include <fmt/format.h>
@@ -67,19 +65,8 @@ const Module& load_builtin_library(std::string_view library) {
   static const std::filesystem::path dir = layers_dir();
   std::string file = fmt::format("libimmp_builtin_{}.so", library);
   if (!dir.empty() && std::filesystem::exists(dir / file)) file = (dir / file).string();
-  void* handle = ::dlopen(file.c_str(), RTLD_NOW | RTLD_GLOBAL);
-  if (!handle) {
-    throw std::runtime_error(
-        fmt::format("cannot load immp's built-in module {}: {}", file, ::dlerror()));
-  }
-  using Entry = const Module* (*)();
-  auto entry = reinterpret_cast<Entry>(::dlsym(handle, "immp_plugin_module_v1"));
-  if (!entry) throw std::runtime_error(fmt::format("{} has no immp_plugin_module_v1", file));
-  const Module* module = entry();
-  if (module->abi != kAbiVersion || module->build != kBuildSignature) {
-    throw std::runtime_error(fmt::format("{} was built for another immp (ABI {}, {}): reinstall immp",
-                                         file, module->abi, module->build));
-  }
+  const Module* module =
+      open_module(file, /*global=*/true, "immp's built-in module", "reinstall immp").module;
   // Never unloaded, like a linked library.
   return *module;
 }
