@@ -251,10 +251,18 @@ struct StreamClients::Reader {
     c.carry.assign(buf.data(), have);
   }
 
-  void run(const std::atomic<std::uint64_t>& posted_at, const std::atomic<bool>& stop) {
+  // Until every client is complete once the poster is done, `stop`, or
+  // `deadline` (steady-clock nanoseconds; epoll wakes at least every 10 ms
+  // to look).
+  void run(const std::atomic<std::uint64_t>& posted_at, const std::atomic<bool>& stop,
+           const std::atomic<std::int64_t>& deadline) {
     epoll_event events[256];
     while (open > 0 && !stop.load(std::memory_order_relaxed)) {
       int n = epoll_wait(epoll, events, 256, 10);
+      if (std::chrono::steady_clock::now().time_since_epoch().count() >=
+          deadline.load(std::memory_order_acquire)) {
+        break;
+      }
       std::uint64_t posted = posted_at.load(std::memory_order_acquire);
       for (int i = 0; i < n; ++i) {
         Conn& c = conns[events[i].data.u32];
@@ -329,7 +337,7 @@ void StreamClients::start() {
             c.carry.erase(0, used);
           }
         }
-        reader->run(posted_, stop_);
+        reader->run(posted_, stop_, deadline_);
       } catch (const std::exception& e) {
         std::fprintf(stderr, "web bench reader: %s\n", e.what());
         std::_Exit(1);
@@ -343,19 +351,13 @@ StreamTally StreamClients::finish(std::uint64_t posted, double deadline_s) {
   auto deadline = std::chrono::steady_clock::now() +
                   std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                       std::chrono::duration<double>(deadline_s));
-  // The readers end by themselves when every client is complete; past the
-  // deadline they are told to stop.
-  std::thread timer([this, deadline] {
-    while (std::chrono::steady_clock::now() < deadline && !stop_.load()) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    stop_ = true;
-  });
+  // The readers end by themselves when every client is complete, or at the
+  // deadline.
+  deadline_.store(deadline.time_since_epoch().count(), std::memory_order_release);
   for (auto& r : readers_) {
     if (r->thread.joinable()) r->thread.join();
   }
   stop_ = true;
-  timer.join();
   StreamTally out;
   for (auto& r : readers_) {
     StreamTally& t = r->tally;

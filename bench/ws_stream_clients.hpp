@@ -82,6 +82,7 @@ class StreamClients {
   std::vector<std::unique_ptr<Reader>> readers_;
   std::atomic<std::uint64_t> posted_{~std::uint64_t{0}};
   std::atomic<bool> stop_{false};
+  std::atomic<std::int64_t> deadline_{INT64_MAX};  // steady-clock ns; set by finish()
 };
 
 }  // namespace immp::bench
