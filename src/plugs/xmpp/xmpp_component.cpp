@@ -112,12 +112,7 @@ std::vector<Puppet*> Puppets::present(const std::string& room) {
 
 void Puppets::all_out() {
   for (auto& [room, puppets] : rooms_) {
-    for (auto& [key, p] : puppets) {
-      p.state = Puppet::State::out;
-      p.tries = 0;
-      p.nick = p.name;
-      p.old_nick.clear();
-    }
+    for (auto& [key, p] : puppets) p.leave();
   }
 }
 

@@ -45,6 +45,15 @@ struct Puppet {
   int tries = 0;     // nick collisions so far
   State state = State::out;
   std::string error;  // why it failed to join
+
+  // Not in the room (any more): its next message joins again, with the nick
+  // made from its name.
+  void leave() {
+    state = State::out;
+    tries = 0;
+    nick = name;
+    old_nick.clear();
+  }
 };
 
 // The puppets of every room. Rooms by xmpp::fold_bare, users by their key

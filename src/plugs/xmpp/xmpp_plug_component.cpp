@@ -66,9 +66,9 @@ Task<const xmpp::Puppet*> XMPPPlug::puppet_for(const std::string& source, const 
   std::string id = user.id.empty() ? user.display_name() : user.id;
   xmpp::Puppet& puppet =
       puppets_->get(source, network ? network->name() : "user", id, user.display_name());
-  // The user's name changed since the puppet took its nick (an IRC user
-  // who changed nick, a renamed account): the puppet follows, as the user
-  // would, before it speaks.
+  // The user's name changed since the puppet took its nick (a renamed
+  // account; an IRC nick change is a new user, as IRC ids hold the nick):
+  // the puppet follows, as the user would, before it speaks.
   std::string wanted = xmpp::puppet_nick(user.display_name());
   if (puppet.state == xmpp::Puppet::State::joined && wanted != puppet.name) {
     log()->debug("{} in {}: {} is now known as {}", puppet.jid, source, puppet.nick, wanted);
@@ -108,7 +108,7 @@ Task<const xmpp::Puppet*> XMPPPlug::puppet_for(const std::string& source, const 
   }
   // Neither in nor refused: the link went, or the room is slow. Asked again
   // when the message is retried.
-  puppet.state = xmpp::Puppet::State::out;
+  puppet.leave();
   throw std::runtime_error(puppet.jid + " did not join " + source + " in time");
 }
 
@@ -130,10 +130,7 @@ void XMPPPlug::on_puppet_stanza(const xmpp::Element& s) {
       if (puppet && e && (e->child("not-acceptable") || e->child("item-not-found"))) {
         log()->warn("{} is no longer in {} ({}): it joins again", puppet->jid, room->jid,
                     e->child("not-acceptable") ? "not-acceptable" : "item-not-found");
-        puppet->state = xmpp::Puppet::State::out;
-        puppet->nick = puppet->name;
-        puppet->old_nick.clear();
-        puppet->tries = 0;
+        puppet->leave();
         on_message(s, /*retry=*/true);
         return;
       }
@@ -223,10 +220,7 @@ void XMPPPlug::on_puppet_stanza(const xmpp::Element& s) {
     for (const auto* st : x->children_named("status")) renamed |= st->attr("code") == "303";
     if (renamed) return;  // leaving the old nick for the new one: still in
     // Kicked, or the room went: joins again with its next message.
-    puppet->state = xmpp::Puppet::State::out;
-    puppet->nick = puppet->name;
-    puppet->old_nick.clear();
-    puppet->tries = 0;
+    puppet->leave();
     return;
   }
   puppet->nick = std::string(xmpp::resource(from));
