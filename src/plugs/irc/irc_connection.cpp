@@ -41,7 +41,7 @@ std::string endpoint(const ConnectionOptions& o) { return o.host + ":" + std::to
 bool is_wire_line(std::string_view line) {
   if (line.size() < 3 || !line.ends_with("\r\n")) return false;
   line.remove_suffix(2);
-  return line.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
+  return find_line_break(line) == std::string_view::npos;
 }
 
 // The trailing text of a reply (its last parameter), or its command.

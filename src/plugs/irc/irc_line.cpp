@@ -132,7 +132,7 @@ std::string unescape_tag_value(std::string_view escaped) {
 std::optional<Line> parse_line(std::string_view raw, std::string* error) {
   std::string_view s = raw;
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.remove_suffix(1);
-  if (std::size_t bad = s.find_first_of(kForbidden); bad != std::string_view::npos) {
+  if (std::size_t bad = find_line_break(s); bad != std::string_view::npos) {
     const char* what = s[bad] == '\0' ? "NUL" : s[bad] == '\r' ? "CR" : "LF";
     set_error(error, "IRC line contains " + std::string(what) + " at byte " +
                          std::to_string(bad) + " (one line expected)");
@@ -186,6 +186,19 @@ std::optional<Line> parse_line(std::string_view raw, std::string* error) {
   }
   line.command = upper(command);
   j = end;
+
+  // Counted first, so the params take one allocation, not one per growth
+  // (most lines have two or more).
+  std::size_t count = 0;
+  for (std::size_t k = j;;) {
+    while (k < rest.size() && is_space(rest[k])) ++k;
+    if (k >= rest.size()) break;
+    ++count;
+    if (rest[k] == ':') break;
+    k = rest.find(' ', k);
+    if (k == std::string_view::npos) break;
+  }
+  line.params.reserve(count);
 
   while (true) {
     while (j < rest.size() && is_space(rest[j])) ++j;
@@ -277,7 +290,7 @@ bool append_checked(std::string& out, std::string_view command, const std::strin
     auto where = [&] {
       return "parameter " + std::to_string(k + 1) + " of " + std::string(command);
     };
-    if (p.find_first_of(kForbidden) != std::string_view::npos) {
+    if (find_line_break(p) != std::string_view::npos) {
       set_error(error, "refusing to send " + where() + ": it contains CR, LF or NUL");
       return false;
     }

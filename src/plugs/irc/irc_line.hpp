@@ -87,6 +87,17 @@ bool append_line(std::string& out, std::string_view command,
                  std::initializer_list<std::string_view> params, std::string* error = nullptr,
                  const std::vector<Tag>& tags = {});
 
+// The first CR, LF or NUL in `text` (what would end or break a wire line),
+// npos when none. A byte loop rather than find_first_of("\r\n\0"), which
+// searches the set once per byte: this runs over every line read and sent.
+inline std::size_t find_line_break(std::string_view text) {
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (static_cast<unsigned char>(c) <= '\r' && (c == '\r' || c == '\n' || c == '\0')) return i;
+  }
+  return std::string_view::npos;
+}
+
 // IRCv3 tag value escaping: ';' -> "\:", ' ' -> "\s", '\' -> "\\",
 // CR -> "\r", LF -> "\n". Unescaping drops the backslash of unknown escapes
 // and a trailing lone backslash.

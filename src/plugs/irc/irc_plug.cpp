@@ -578,9 +578,10 @@ void IRCPlug::on_privmsg(const irc::Line& line) {
   }
   // Our own echoed lines are already the last message (put() noted them all).
   if (!echoed) {
+    // Assigned into the string already there: its buffer is used again.
     auto& last = last_ids_[fold(source)];
-    last.clear();  // keeps its capacity
-    last.push_back(id);
+    last.resize(1);
+    last[0] = id;
   }
   auto at = line.time().value_or(Clock::now());
   auto sent = std::make_shared<const SentMessage>(
@@ -879,6 +880,11 @@ Task<PutResult> IRCPlug::put(Posting& post) {
   Rendered rendered = render(target, *msg, !own);
   const std::vector<irc::Tag> no_tags;
   std::string wire;
+  // One allocation: "PRIVMSG <target> :<text>\r\n" per line, and the tag.
+  std::size_t wire_bytes = 0;
+  for (const auto& text : rendered.texts) wire_bytes += 12 + target.size() + text.size();
+  for (const auto& tag : reply_tag) wire_bytes += 3 + tag.key.size() + 2 * tag.value.size();
+  wire.reserve(wire_bytes);
   std::size_t resumed_at = 0;  // bytes of the lines an earlier attempt sent
   std::size_t count = 0;
   for (std::size_t i = 0; i < rendered.texts.size(); ++i) {
@@ -903,11 +909,11 @@ Task<PutResult> IRCPlug::put(Posting& post) {
   features_.echo = echo;
   std::deque<std::string>* pending = echo ? &pending_echo_[fold(target)] : nullptr;
   auto& last = last_ids_[fold(target)];
-  last.clear();
+  last.resize(count);  // the strings left are assigned into: no allocation
   for (std::size_t i = 0; i < count; ++i) {
     std::string id = next_id();
     if (pending) pending->push_back(id);
-    last.push_back(id);
+    last[i] = id;
     post.announce(std::move(id));
   }
   remember_ours(target, last, msg);

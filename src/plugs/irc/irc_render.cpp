@@ -86,10 +86,13 @@ class LineWriter {
                              ? options_.budget - kActionOverhead
                              : options_.budget;
     // Room for the longest lead (the arrow); later lines use less of it.
-    std::string longest = lead(false) + std::string(author);
-    std::size_t room = budget > longest.size() + 16 ? budget - longest.size() : 16;
+    std::size_t longest = lead(false).size() + author.size();
+    std::size_t room = budget > longest + 16 ? budget - longest : 16;
     for (auto& part : split_text(body, room)) {
-      std::string line = lead(true) + std::string(author) + part;
+      std::string line = lead(true);
+      line.reserve(line.size() + author.size() + part.size());
+      line += author;
+      line += part;
       out_.push_back(as_ctcp_action ? ctcp_action(line) : std::move(line));
     }
   }

@@ -1,5 +1,6 @@
 #include "plugs/irc/irc_split.hpp"
 
+#include <algorithm>
 #include <cstdint>
 
 #include "text/markup_irc.hpp"
@@ -21,6 +22,7 @@ struct Atom {
 
 std::vector<Atom> atoms_of(std::string_view line) {
   std::vector<Atom> atoms;
+  atoms.reserve(line.size());  // at most one per byte: one allocation
   markup::IrcFormat scratch;
   for (std::size_t i = 0; i < line.size();) {
     if (std::size_t n = markup::read_irc_code(line, i, scratch)) {
@@ -125,6 +127,16 @@ std::size_t privmsg_budget(std::string_view prefix, std::string_view target) {
 }
 
 std::vector<std::string> split_text(std::string_view text, std::size_t budget) {
+  // Most chat lines: one line that fits, without control bytes (so no line
+  // break, NUL, CTCP marker or formatting code). The general path below
+  // would keep it whole, as it is, if it shows anything; no need to cut it
+  // into atoms.
+  auto printable = [](char c) { return static_cast<unsigned char>(c) >= 0x20; };
+  if (text.size() <= budget && std::all_of(text.begin(), text.end(), printable)) {
+    std::vector<std::string> out;
+    if (text.find_first_not_of(' ') != std::string_view::npos) out.emplace_back(text);
+    return out;
+  }
   std::string clean;
   clean.reserve(text.size());
   for (std::size_t i = 0; i < text.size(); ++i) {

@@ -310,6 +310,27 @@ TEST(IrcSplitProperty, RandomPlainTexts) {
   check_random_texts(kTextPieces, 8, 60, 0, 4242);
 }
 
+TEST(IrcSplitProperty, OneFittingLineIsSplitAsByTheGeneralPath) {
+  // A line without control bytes that fits takes a shortcut; a trailing
+  // line break (an empty line, dropped) sends the same text through the
+  // general path. Both must agree, spaces and invalid bytes included.
+  std::vector<std::string> pieces = kTextPieces;
+  for (const char* piece : {" ", "  ", "\xFF", "\xC3", "\x7F", "~"}) pieces.push_back(piece);
+  std::mt19937 rng(99);
+  for (int round = 0; round < 2000; ++round) {
+    std::string text;
+    int n = std::uniform_int_distribution<int>(0, 30)(rng);
+    for (int k = 0; k < n; ++k) {
+      text += pieces[std::uniform_int_distribution<std::size_t>(0, pieces.size() - 1)(rng)];
+    }
+    std::size_t budget = std::uniform_int_distribution<std::size_t>(0, 80)(rng);
+    SCOPED_TRACE("budget " + std::to_string(budget) + " text " + text);
+    EXPECT_EQ(split_text(text, budget), split_text(text + "\n", budget));
+  }
+  EXPECT_TRUE(split_text("   ", 10).empty());
+  EXPECT_EQ(split_text(" a ", 3), (Lines{" a "}));
+}
+
 // ---- injection ----
 
 TEST(IrcSplitInjection, TextCannotForgeAQuit) {
