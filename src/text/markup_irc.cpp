@@ -194,6 +194,10 @@ std::size_t read_irc_code(std::string_view text, std::size_t pos, IrcFormat& sta
 }
 
 RichText from_irc(std::string_view text) {
+  // Most lines have no formatting: one plain segment, built in place.
+  if (find_code(text, 0) == std::string_view::npos) {
+    return text.empty() ? RichText() : RichText(std::string(text));
+  }
   std::vector<Segment> segments;
   IrcFormat state;
   std::size_t i = 0;

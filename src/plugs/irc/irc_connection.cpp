@@ -131,25 +131,30 @@ Task<> Connection::write_now(std::string line) {
   }
 }
 
-Task<std::optional<Line>> Connection::read_raw() {
+std::optional<Line> Connection::next_buffered() {
   for (;;) {
     // Lines are taken from read_pos_ on; consumed bytes are dropped once per
     // read from the socket, not once per line.
     std::size_t nl = buffer_.find('\n', read_pos_);
-    if (nl != std::string::npos) {
-      std::string_view raw(buffer_.data() + read_pos_, nl + 1 - read_pos_);
-      read_pos_ = nl + 1;
-      std::string error;
-      auto line = parse_line(raw, &error);
-      if (!line) {
-        // A broken server line is skipped, never fatal.
-        if (raw.find_first_not_of("\r\n") != std::string_view::npos) {
-          log_->warn("skipping a malformed line from {}: {}", endpoint(options_), error);
-        }
-        continue;
+    if (nl == std::string::npos) return std::nullopt;
+    std::string_view raw(buffer_.data() + read_pos_, nl + 1 - read_pos_);
+    read_pos_ = nl + 1;
+    std::string error;
+    auto line = parse_line(raw, &error);
+    if (!line) {
+      // A broken server line is skipped, never fatal.
+      if (raw.find_first_not_of("\r\n") != std::string_view::npos) {
+        log_->warn("skipping a malformed line from {}: {}", endpoint(options_), error);
       }
-      co_return line;
+      continue;
     }
+    return line;
+  }
+}
+
+Task<std::optional<Line>> Connection::read_raw() {
+  for (;;) {
+    if (auto line = next_buffered()) co_return line;
     buffer_.erase(0, read_pos_);
     read_pos_ = 0;
     if (buffer_.size() > kMaxRead) {
@@ -470,39 +475,52 @@ Task<Line> Connection::read() {
     if (closed_) throw ConnectionError(close_reason_);
     auto line = co_await read_raw();
     if (!line) throw ConnectionError(close_reason_);
-    if (line->command == "PING") {
-      std::string error;
-      if (auto pong = format_line("PONG", {line->param(0)}, &error)) post_urgent(std::move(*pong));
-      continue;
-    }
-    if (line->command == "PONG") {
-      note_pong(*line);
-      continue;
-    }
-    if (line->command == "ERROR") {
-      close("the server ended the connection: " + line->param(0));
-      throw ConnectionError(close_reason_);
-    }
-    if (!echoes_.empty() || writing_) {
-      const std::string& cmd = line->command;
-      // Our message's echo, or the error that refused it (it was handled
-      // all the same: sending it again would meet the same error).
-      bool ours = (cmd == "PRIVMSG" || cmd == "NOTICE" || cmd == "TAGMSG") &&
-                  line->nick.size() == nick_.size() &&
-                  std::equal(line->nick.begin(), line->nick.end(), nick_.begin(),
-                             [](unsigned char a, unsigned char b) {
-                               return std::tolower(a) == std::tolower(b);
-                             });
-      if (ours || cmd == "404" || cmd == "412" || cmd == "531") {
-        if (!echoes_.empty()) {
-          confirm_through(echoes_.front());
-        } else if (echo_confirms_) {
-          ++early_echoes_;  // the write it answers has not completed yet
-        }
+    if (passes(*line)) co_return std::move(*line);
+  }
+}
+
+std::optional<Line> Connection::try_read() {
+  while (!closed_) {
+    auto line = next_buffered();
+    if (!line) break;
+    if (passes(*line)) return line;
+  }
+  return std::nullopt;
+}
+
+bool Connection::passes(const Line& line) {
+  if (line.command == "PING") {
+    std::string error;
+    if (auto pong = format_line("PONG", {line.param(0)}, &error)) post_urgent(std::move(*pong));
+    return false;
+  }
+  if (line.command == "PONG") {
+    note_pong(line);
+    return false;
+  }
+  if (line.command == "ERROR") {
+    close("the server ended the connection: " + line.param(0));
+    throw ConnectionError(close_reason_);
+  }
+  if (!echoes_.empty() || writing_) {
+    const std::string& cmd = line.command;
+    // Our message's echo, or the error that refused it (it was handled
+    // all the same: sending it again would meet the same error).
+    bool ours = (cmd == "PRIVMSG" || cmd == "NOTICE" || cmd == "TAGMSG") &&
+                line.nick.size() == nick_.size() &&
+                std::equal(line.nick.begin(), line.nick.end(), nick_.begin(),
+                           [](unsigned char a, unsigned char b) {
+                             return std::tolower(a) == std::tolower(b);
+                           });
+    if (ours || cmd == "404" || cmd == "412" || cmd == "531") {
+      if (!echoes_.empty()) {
+        confirm_through(echoes_.front());
+      } else if (echo_confirms_) {
+        ++early_echoes_;  // the write it answers has not completed yet
       }
     }
-    co_return std::move(*line);
   }
+  return true;
 }
 
 bool Connection::enqueue(std::string line, bool urgent) {

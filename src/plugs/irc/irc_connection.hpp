@@ -109,6 +109,12 @@ class Connection {
   // skips (and logs) malformed lines. Throws ConnectionError once the link
   // is closed or dead (no answer to our keepalive PING).
   Task<Line> read();
+  // read() without suspending: the next line already read from the socket
+  // (PING answered and the rest, as read() does), or nullopt when read()
+  // would have to wait for the socket (or the link is closed). A line
+  // costs no coroutine this way: a reader takes what one read brought with
+  // this, then awaits read(). Throws as read() does on the server's ERROR.
+  std::optional<Line> try_read();
 
   // Queues lines (full wire lines from format_line()) behind the flood
   // control and returns how many of them were delivered, in order: all of
@@ -183,6 +189,13 @@ class Connection {
   Task<> registration_deadline();
   Task<> quit_deadline(std::chrono::milliseconds grace);
   Task<std::optional<Line>> read_raw();
+  // The next whole line in buffer_, parsed (malformed ones skipped and
+  // logged); nullopt when the buffer holds no whole line.
+  std::optional<Line> next_buffered();
+  // What read() does with a line before handing it out: answers PING,
+  // notes PONG and echoes; false for the lines it keeps to itself. Throws
+  // ConnectionError on ERROR (the link is closed).
+  bool passes(const Line& line);
   Task<> write_loop();
   Task<> keepalive();
   Task<> write_now(std::string line);

@@ -630,6 +630,28 @@ TEST_F(IrcConnection, ALineSplitAcrossReadsIsJoined) {
   EXPECT_EQ(second->value->param(1), "second");
 }
 
+TEST_F(IrcConnection, TryReadTakesWhatOneReadBroughtAndHandlesItAsReadDoes) {
+  ASSERT_NO_FATAL_FAILURE(open_plain());
+  auto read = start(conn->read());
+  server->send(
+      ":alice!a@host PRIVMSG #room :first\r\nPING :tok\r\n:bob!b@host PRIVMSG #room :second\r\n"
+      ":carol!c@host PRIVMSG #room :thi");
+  ASSERT_TRUE(until([&] { return read->done; }));
+  EXPECT_EQ(read->value->param(1), "first");
+  auto second = conn->try_read();
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->nick, "bob") << "the PING between is answered, not returned";
+  EXPECT_FALSE(conn->try_read()) << "half a line waits for the socket";
+  ASSERT_TRUE(until([&] { return server->saw("PONG tok"); }));
+  auto third = start(conn->read());
+  server->send("rd\r\nERROR :bye\r\n");
+  ASSERT_TRUE(until([&] { return third->done; }));
+  EXPECT_EQ(third->value->param(1), "third");
+  EXPECT_THROW(conn->try_read(), ConnectionError) << "the server's ERROR ends it as read() does";
+  EXPECT_FALSE(conn->is_open());
+  EXPECT_FALSE(conn->try_read()) << "nothing once closed";
+}
+
 TEST_F(IrcConnection, AMalformedServerLineIsSkippedAndLogged) {
   ASSERT_NO_FATAL_FAILURE(open_plain());
   auto read = start(conn->read());

@@ -405,13 +405,18 @@ Task<> IRCPlug::serve(irc::Connection& conn) {
   // The server handles our lines in order, so what the outboxes send now
   // reaches the channels just joined.
   set_online(true);
-  for (;;) {
-    irc::Line line = co_await conn.read();
+  auto handle_logged = [this](const irc::Line& line) {
     try {
       handle(line);
     } catch (const std::exception& e) {
       log()->warn("ignoring {} from {}: {}", line.command, line.source(), e.what());
     }
+  };
+  for (;;) {
+    irc::Line line = co_await conn.read();
+    handle_logged(line);
+    // The other lines the same read brought: no coroutine each.
+    while (auto more = conn.try_read()) handle_logged(*more);
   }
 }
 
