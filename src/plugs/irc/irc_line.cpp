@@ -327,7 +327,10 @@ bool append_checked(std::string& out, std::string_view command, const std::strin
   }
   if (!tags.empty()) out += ' ';
   const std::size_t tag_bytes = out.size() - start;
-  for (char c : command) out += (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
+  out += command;  // then upper-cased in place: no push_back per letter
+  for (std::size_t k = out.size() - command.size(); k < out.size(); ++k) {
+    if (out[k] >= 'a' && out[k] <= 'z') out[k] = static_cast<char>(out[k] - 'a' + 'A');
+  }
   for (std::size_t k = 0; k < count; ++k) {
     std::string_view p = params[k];
     out += ' ';
