@@ -590,8 +590,8 @@ void IRCPlug::on_privmsg(const irc::Line& line) {
   }
   auto at = line.time().value_or(Clock::now());
   auto sent = std::make_shared<const SentMessage>(
-      Receipt{id, Plug::channel(source), at, {}, false}, std::move(msg));
-  if (!echoed) remember(source, std::move(id), sent);
+      Receipt{std::move(id), Plug::channel(source), at, {}, false}, std::move(msg));
+  if (!echoed) remember(source, sent->id, sent);
   queue(std::move(sent));
 }
 
@@ -803,12 +803,21 @@ IRCPlug::Rendered IRCPlug::render(const std::string& target, const Message& msg,
   return {irc::render_message(msg, o), irc::quotes_parent(msg, o) ? std::size_t{1} : 0};
 }
 
-void IRCPlug::remember(const std::string& source, std::string id, MessagePtr message) {
+void IRCPlug::remember(const std::string& source, std::string_view id, MessagePtr message) {
   // Enough to quote what people answer; older parents lose their quote.
   constexpr std::size_t kRecent = 256;
   auto& recent = recent_[fold(source)];
-  recent.push_back(Recent{std::move(id), std::move(message)});
-  if (recent.size() > kRecent) recent.pop_front();
+  if (recent.size() < kRecent) {
+    recent.push_back(Recent{std::string(id), std::move(message)});
+    return;
+  }
+  // Full: the oldest entry becomes the newest, its id assigned into the
+  // string it has (no allocation per message once the ring is full).
+  Recent reused = std::move(recent.front());
+  recent.pop_front();
+  reused.id.assign(id);
+  reused.message = std::move(message);
+  recent.push_back(std::move(reused));
 }
 
 void IRCPlug::remember_ours(const std::string& target, const std::vector<std::string>& ids,

@@ -158,7 +158,7 @@ class IRCPlug final : public Plug {
   };
   Rendered render(const std::string& target, const Message& msg, bool with_name) const;
   // A message of `source` that a later reply may quote, under `id`.
-  void remember(const std::string& source, std::string id, MessagePtr message);
+  void remember(const std::string& source, std::string_view id, MessagePtr message);
   // Our message, as it was posted, under the id of its first line.
   void remember_ours(const std::string& target, const std::vector<std::string>& ids,
                      const MessagePtr& msg);
