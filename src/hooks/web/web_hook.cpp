@@ -23,6 +23,7 @@
 
 #include <array>
 #include <cctype>
+#include <charconv>
 #include <iterator>
 #include <filesystem>
 #include <fstream>
@@ -48,13 +49,14 @@ namespace {
 
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
+// ASCII only, as header names are; std::tolower is a call per character
+// (and follows the locale).
+char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c; }
+
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (std::size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i]))) {
-      return false;
-    }
+    if (a[i] != b[i] && ascii_lower(a[i]) != ascii_lower(b[i])) return false;
   }
   return true;
 }
@@ -176,6 +178,11 @@ std::string percent_decode(std::string_view text, bool form) {
     if (c >= 'A' && c <= 'F') return c - 'A' + 10;
     return -1;
   };
+  // Most paths have nothing to decode.
+  if (text.find('%') == std::string_view::npos &&
+      (!form || text.find('+') == std::string_view::npos)) {
+    return std::string(text);
+  }
   std::string out;
   out.reserve(text.size());
   for (std::size_t i = 0; i < text.size(); ++i) {
@@ -525,12 +532,21 @@ void append_field_text(std::string& out, std::string_view text) {
   for (char c : text) out.push_back(c == '\r' || c == '\n' ? ' ' : c);
 }
 
+// fmt's runtime format strings cost more than the rest of a small answer.
+template <typename Int>
+void append_number(std::string& out, Int n) {
+  char digits[24];
+  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, n);
+  out.append(digits, end);
+}
+
 // The status line and headers of `res` for a request of HTTP `version`
 // (11 for 1.1), with its Content-Length, into `out`.
 void format_head(std::string& out, const Response& res, unsigned version, bool keep_alive) {
   out.clear();
   out += version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
-  fmt::format_to(std::back_inserter(out), "{} ", res.status);
+  append_number(out, res.status);
+  out += ' ';
   out += http::obsolete_reason(static_cast<http::status>(res.status));
   out += "\r\nServer: immp\r\n";
   // A handler's Content-Type header wins over the response's type.
@@ -549,7 +565,11 @@ void format_head(std::string& out, const Response& res, unsigned version, bool k
     out += "\r\n";
   }
   bool bodiless = res.status < 200 || res.status == 204 || res.status == 304;
-  if (!bodiless) fmt::format_to(std::back_inserter(out), "Content-Length: {}\r\n", res.body.size());
+  if (!bodiless) {
+    out += "Content-Length: ";
+    append_number(out, res.body.size());
+    out += "\r\n";
+  }
   if (version == 10 && keep_alive) out += "Connection: keep-alive\r\n";
   if (version != 10 && !keep_alive) out += "Connection: close\r\n";
   out += "\r\n";

@@ -127,12 +127,15 @@ class WebPlug final : public Plug {
   void emit(SentPtr sent, std::uint64_t seq);
   std::uint64_t next_seq() { return ++seq_; }
 
+  class Digest;
+
   std::vector<std::string> channels_;
   std::vector<Token> tokens_;
   std::string prefix_;
   std::size_t queue_;
   std::size_t page_;
   std::chrono::milliseconds heartbeat_;
+  std::unique_ptr<Digest> digest_;  // of tokens; used from the host's executor only
   web::WebHook* web_ = nullptr;
   Database* db_ = nullptr;
   std::uint64_t seq_ = 0;
