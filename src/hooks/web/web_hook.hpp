@@ -111,6 +111,28 @@ class WebSocketSession {
   virtual bool send_frames(std::span<const FramePtr> frames) = 0;
   // Bytes queued and not written yet.
   virtual std::size_t backlog() const = 0;
+
+  // send_frames() in three steps, so that the system calls can be made on
+  // another thread (the web plug's stream writers; a write to a socket
+  // costs microseconds in the kernel):
+  // 1. On the connection's executor: direct() says whether the socket may
+  //    be written straight away: plain TCP, nothing queued or being
+  //    written, not closing. If not, use send_frames().
+  // 2. On any thread, while the connection's executor runs none of this
+  //    connection's code (the caller keeps it busy until step 3):
+  //    write_direct() writes what the socket takes now, without waiting,
+  //    and changes nothing in the session.
+  // 3. On the executor: finish_direct() with the same frames and the
+  //    result queues the rest (the session's own writer takes it from
+  //    there). False once the connection is gone.
+  struct Written {
+    std::size_t frames = 0;  // whole frames written
+    std::size_t bytes = 0;   // bytes of the next frame written
+    bool failed = false;     // the connection is gone
+  };
+  virtual bool direct() const = 0;
+  virtual Written write_direct(std::span<const FramePtr> frames) const = 0;
+  virtual bool finish_direct(std::span<const FramePtr> frames, Written written) = 0;
   // `fn` runs (on the connection's executor) each time the backlog has
   // all been written; empty: nothing runs.
   virtual void on_drained(std::function<void()> fn) = 0;

@@ -23,7 +23,12 @@
 #include <boost/beast/core/stream_traits.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 
+#include <sys/socket.h>
+#include <sys/uio.h>
+
 #include <algorithm>
+#include <array>
+#include <cerrno>
 #include <chrono>
 #include <deque>
 #include <type_traits>
@@ -154,6 +159,62 @@ class WsSession final : public WebSocketSession {
 
   std::size_t backlog() const override { return pending_bytes_; }
 
+  bool direct() const override {
+    return kPlain && !gone_ && !sent_close_ && !writing_ && pending_.empty();
+  }
+
+  // Plain TCP: one gather write (sendmsg) after another while the socket
+  // takes them whole; touches nothing but the socket, so it may run on
+  // another thread (see WebSocketSession).
+  Written write_direct(std::span<const FramePtr> frames) const override {
+    Written out;
+    if constexpr (kPlain) {
+      int fd = stream_.socket().native_handle();
+      while (out.frames < frames.size()) {
+        std::array<iovec, kMaxGather> iov;
+        std::size_t count = 0;
+        for (std::size_t i = out.frames; i < frames.size() && count < kMaxGather; ++i) {
+          iov[count++] = iovec{const_cast<char*>(frames[i]->data()), frames[i]->size()};
+        }
+        msghdr msg{};
+        msg.msg_iov = iov.data();
+        msg.msg_iovlen = count;
+        ssize_t sent = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+        if (sent < 0) {
+          if (errno == EINTR) continue;
+          if (errno != EAGAIN && errno != EWOULDBLOCK) out.failed = true;
+          return out;
+        }
+        auto n = static_cast<std::size_t>(sent);
+        while (out.frames < frames.size() && n >= frames[out.frames]->size()) {
+          n -= frames[out.frames]->size();
+          ++out.frames;
+        }
+        if (n > 0) {
+          out.bytes = n;  // a frame cut short: the socket is full
+          return out;
+        }
+      }
+    }
+    return out;
+  }
+
+  bool finish_direct(std::span<const FramePtr> frames, Written written) override {
+    if (written.failed) gone_ = true;
+    if (gone_) return false;
+    // The rest goes from the pump, a frame cut short first.
+    for (std::size_t i = written.frames; i < frames.size(); ++i) {
+      pending_bytes_ += frames[i]->size();
+      pending_.push_back(frames[i]);
+    }
+    if (written.frames < frames.size()) {
+      written_ = written.bytes;
+      pending_bytes_ -= written.bytes;
+    }
+    start_pump();
+    return true;
+  }
+
   void on_drained(std::function<void()> fn) override { on_drained_ = std::move(fn); }
 
   Task<> close(std::string_view reason, bool policy = false) override {
@@ -273,50 +334,22 @@ class WsSession final : public WebSocketSession {
   }
 
   void enqueue(std::span<const FramePtr> frames) {
-    std::size_t i = 0;
-    if (!writing_ && pending_.empty()) {
-      if constexpr (kPlain) i = write_now(frames);
+    if (direct()) {
+      finish_direct(frames, write_direct(frames));
+      return;
     }
-    for (; i < frames.size(); ++i) {
-      pending_bytes_ += frames[i]->size();
-      pending_.push_back(frames[i]);
+    for (const FramePtr& f : frames) {
+      pending_bytes_ += f->size();
+      pending_.push_back(f);
     }
+    start_pump();
+  }
+
+  void start_pump() {
     if (!pending_.empty() && !writing_ && !gone_) {
       writing_ = true;
       wake_pump_.notify();
     }
-  }
-
-  // Plain TCP: writes as much of `frames` as the socket takes now, without
-  // waiting. Returns how many frames went out whole; the rest of a frame
-  // cut short is queued, as written_ says.
-  std::size_t write_now(std::span<const FramePtr> frames) {
-    std::size_t done = 0;
-    while (done < frames.size()) {
-      iov_.clear();
-      for (std::size_t i = done; i < frames.size() && iov_.size() < kMaxGather; ++i) {
-        iov_.emplace_back(frames[i]->data(), frames[i]->size());
-      }
-      boost::system::error_code ec;
-      std::size_t n = stream_.socket().write_some(iov_, ec);
-      if (ec == asio::error::would_block || ec == asio::error::try_again) return done;
-      if (ec) {
-        gone_ = true;
-        return frames.size();
-      }
-      while (done < frames.size() && n >= frames[done]->size()) {
-        n -= frames[done]->size();
-        ++done;
-      }
-      if (n > 0) {
-        // A frame cut short: the rest of it goes first, from the pump.
-        pending_bytes_ += frames[done]->size() - n;
-        pending_.push_back(frames[done]);
-        written_ = n;
-        return done + 1;
-      }
-    }
-    return done;
   }
 
   // iov_ = up to `max` pending frames, the first one past what was written.

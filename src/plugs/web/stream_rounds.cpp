@@ -12,11 +12,19 @@
 namespace immp::plugs {
 
 StreamRounds::StreamRounds(web::WebHook& web, std::chrono::microseconds min_window,
-                           std::chrono::microseconds max_window)
+                           std::chrono::microseconds max_window, std::size_t writers)
     : wake_(web.stream_wake()),
       min_window_(min_window),
       max_window_(std::max(min_window, max_window)),
-      window_(min_window) {}
+      window_(min_window),
+      writers_(writers) {
+  // On the writers' threads, while the host's waits in writers_.run().
+  write_job_ = [this](std::size_t i) {
+    Job& job = jobs_[i];
+    job.written = job.client->session.write_direct(
+        std::span<const web::FramePtr>(pool_).subspan(job.first, job.count));
+  };
+}
 
 StreamRounds::Member::Member(StreamRounds& rounds, Client& client)
     : rounds_(rounds), client_(client) {
@@ -68,22 +76,33 @@ Task<> StreamRounds::run() {
     // The window follows the time spent writing, not the time the others
     // took between slices.
     std::chrono::steady_clock::duration busy{};
+    const std::size_t per_slice = kSlice * (1 + writers_.helpers());
     for (std::size_t i = 0; i < clients_.size();) {
       auto started = std::chrono::steady_clock::now();
-      for (std::size_t end = std::min(clients_.size(), i + kSlice); i < end; ++i) {
-        write(*clients_[i]);
+      pool_.clear();
+      jobs_.clear();
+      for (std::size_t end = std::min(clients_.size(), i + per_slice); i < end; ++i) {
+        prepare(*clients_[i]);
+      }
+      // The system calls, shared with the writers; nothing else runs on
+      // this thread meanwhile, so no connection changes under them.
+      writers_.run(jobs_.size(), write_job_);
+      for (Job& job : jobs_) {
+        auto frames = std::span<const web::FramePtr>(pool_).subspan(job.first, job.count);
+        if (!job.client->session.finish_direct(frames, job.written)) end(*job.client);
       }
       busy += std::chrono::steady_clock::now() - started;
       if (i < clients_.size()) co_await asio::post(ex, asio::use_awaitable);
     }
-    batch_.clear();
+    pool_.clear();
+    jobs_.clear();
     frames_.clear();
-    window_ = std::clamp(std::chrono::duration_cast<std::chrono::microseconds>(busy), min_window_,
-                         max_window_);
+    window_ = std::clamp(std::chrono::duration_cast<std::chrono::microseconds>(busy) / kWindowShare,
+                         min_window_, max_window_);
   }
 }
 
-void StreamRounds::write(Client& c) {
+void StreamRounds::prepare(Client& c) {
   if (c.done) return;
   auto& queue = c.sub.queue();
   if (queue.closed()) {
@@ -93,12 +112,18 @@ void StreamRounds::write(Client& c) {
     return;
   }
   if (queue.empty() || c.session.backlog() > 0) return;
-  batch_.clear();
+  std::size_t first = pool_.size();
   while (auto e = queue.try_pop()) {
-    batch_.push_back(frame_of(**e));
+    pool_.push_back(frame_of(**e));
     c.cursor = (*e)->seq;
   }
-  if (!c.session.send_frames(batch_)) end(c);
+  if (c.session.direct()) {
+    jobs_.push_back(Job{&c, first, pool_.size() - first, {}});
+    return;
+  }
+  // TLS, or a close on its way: the connection's own writer.
+  if (!c.session.send_frames(std::span<const web::FramePtr>(pool_).subspan(first))) end(c);
+  pool_.resize(first);
 }
 
 void StreamRounds::end(Client& client) {

@@ -132,6 +132,8 @@ SpecPtr WebPlug::schema() {
        "events a stream client may fall behind by before it is told and disconnected"},
       {"history", integer(), 100, "most messages in one history page"},
       {"heartbeat", real(), 15.0, "seconds between keep-alive comments on an idle SSE stream"},
+      {"writers", integer(), 1,
+       "threads besides the host's that write the stream to WebSocket clients (0: none)"},
       {"chat", str(), Node(), "a folder of static files served at /chat/ (the web chat: web/chat)"},
   });
 }
@@ -154,6 +156,7 @@ WebPlug::WebPlug(const Init& init)
       queue_(static_cast<std::size_t>(config().at("queue").as_int())),
       page_(static_cast<std::size_t>(config().at("history").as_int())),
       heartbeat_(static_cast<long>(config().at("heartbeat").as_double() * 1000)),
+      writers_(static_cast<std::size_t>(config().at("writers").as_int())),
       digest_(std::make_unique<Digest>()),
       stopping_signal_(host().executor()),
       clients_left_(host().executor()),
@@ -200,6 +203,9 @@ WebPlug::WebPlug(const Init& init)
   if (queue_ == 0) config().at("queue").fail("must be more than 0");
   if (page_ == 0) config().at("history").fail("must be more than 0");
   if (heartbeat_.count() <= 0) config().at("heartbeat").fail("must be more than 0 seconds");
+  if (config().at("writers").as_int() < 0 || config().at("writers").as_int() > 16) {
+    config().at("writers").fail("must be 0 to 16");
+  }
   if (const Node* chat = config().find("chat"); chat && !chat->is_null()) {
     std::filesystem::path dir(chat->as_string());
     if (dir.is_relative()) dir = host().options().base_dir / dir;
@@ -240,7 +246,9 @@ Task<> WebPlug::start() {
     }
   }
   web_->stream();  // the stream is kept from now on, for clients that resume
-  if (!rounds_) rounds_ = std::make_unique<StreamRounds>(*web_, kMinRoundWindow, kMaxRoundWindow);
+  if (!rounds_) {
+    rounds_ = std::make_unique<StreamRounds>(*web_, kMinRoundWindow, kMaxRoundWindow, writers_);
+  }
   tasks_.spawn("stream rounds", rounds_->run());
   auto bind = [this](auto fn) {
     return [this, fn](Request& r) -> Task<Response> { return (this->*fn)(r); };

@@ -135,6 +135,7 @@ class WebPlug final : public Plug {
   std::size_t queue_;
   std::size_t page_;
   std::chrono::milliseconds heartbeat_;
+  std::size_t writers_;             // stream writer threads besides the host's
   std::unique_ptr<Digest> digest_;  // of tokens; used from the host's executor only
   web::WebHook* web_ = nullptr;
   Database* db_ = nullptr;

@@ -568,6 +568,94 @@ TEST(WebPlugStop, StreamClientsGetACleanEnd) {
   test::run(io, host.close());
 }
 
+// The stream's writes are shared between the host's thread and helper
+// threads (`writers`): whatever their number, every client gets every
+// event once and in order, across several slices of a round.
+class WebPlugWriters : public ::testing::TestWithParam<int> {};
+
+TEST_P(WebPlugWriters, EveryClientGetsEveryEventInOrder) {
+  constexpr int kClients = 150;  // more than a slice of 64 per thread
+  constexpr int kEvents = 40;
+  asio::io_context io;
+  Host host(io.get_executor());
+  auto& web = test::add_hook<web::WebHook>(host, "web", "port: 0\n");
+  auto& api = test::add_plug<WebPlug>(
+      host, "api",
+      "channels: [lobby]\nqueue: 1024\nwriters: " + std::to_string(GetParam()) +
+          "\ntokens: [{name: reader, token: " + kReader + ", scopes: [read]}]\n");
+  test::run(io, host.open());
+  net::WebSocketOptions o;
+  o.headers.emplace_back("Authorization", std::string("Bearer ") + kReader);
+  std::vector<std::unique_ptr<net::WebSocket>> clients;
+  std::vector<std::vector<std::string>> got(kClients);
+  for (int c = 0; c < kClients; ++c) {
+    clients.push_back(std::make_unique<net::WebSocket>(io.get_executor(), o));
+    test::run(io, clients.back()->connect("ws" + web.base_url().substr(4) + "/api/v1/stream"));
+    ASSERT_NE(test::run(io, clients.back()->read()).data.find("\"ready\""), std::string::npos);
+  }
+  auto reader = [](net::WebSocket& ws, std::vector<std::string>& out) -> Task<> {
+    while (out.size() < kEvents) {
+      auto m = co_await ws.read();
+      out.push_back(std::string(json::parse(m.data).at("data").at("plain").as_string()));
+    }
+  };
+  for (int c = 0; c < kClients; ++c)
+    asio::co_spawn(io, reader(*clients[c], got[c]), asio::detached);
+  // Events come while rounds are being written: some clients of a round
+  // get one in it, the others in the next.
+  auto publish = [&]() -> Task<> {
+    asio::steady_timer pause(io);
+    for (int i = 0; i < kEvents; ++i) {
+      Message m;
+      m.text = RichText("event " + std::to_string(i));
+      auto sent = std::make_shared<const SentMessage>(
+          Receipt{"e" + std::to_string(i), api.channel("lobby"), Clock::now(), {}, false},
+          std::move(m));
+      co_await web.stream().publish(sent);
+      if (i % 8 == 7) {
+        pause.expires_after(1ms);
+        co_await pause.async_wait(asio::use_awaitable);
+      }
+    }
+  };
+  test::run(io, publish());
+  ASSERT_TRUE(test::run_until(io, [&] {
+    for (const auto& g : got) {
+      if (g.size() < static_cast<std::size_t>(kEvents)) return false;
+    }
+    return true;
+  }));
+  for (int c = 0; c < kClients; ++c) {
+    for (int i = 0; i < kEvents; ++i) ASSERT_EQ(got[c][i], "event " + std::to_string(i)) << c;
+  }
+  clients.clear();
+  test::run(io, host.close());
+}
+
+INSTANTIATE_TEST_SUITE_P(Threads, WebPlugWriters, ::testing::Values(0, 1, 3));
+
+// An event bigger than a socket's buffer cannot be written at once: the
+// writer's part goes out, the connection's own writer sends the rest, and
+// what comes after it follows in order.
+TEST_F(WebPlugTest, AnEventBiggerThanTheSocketTakesArrivesWholeAndInOrder) {
+  auto a = connect("?channels=net/%23big");
+  ASSERT_EQ(frame(*a).at("stream"), "ready");
+  std::string big(6 << 20, 'x');
+  for (std::size_t i = 0; i < big.size(); i += 4096)
+    big[i] = static_cast<char>('a' + i / 4096 % 26);
+  auto publish = [&](std::string text, std::string id) -> Task<> {
+    Message m;
+    m.text = RichText(std::move(text));
+    auto sent = std::make_shared<const SentMessage>(
+        Receipt{std::move(id), e.net->channel("#big"), Clock::now(), {}, false}, std::move(m));
+    co_await e.web->stream().publish(sent);
+  };
+  test::run(e.io, publish(big, "big"));
+  test::run(e.io, publish("after", "after"));
+  EXPECT_EQ(next_text(*a), big);
+  EXPECT_EQ(next_text(*a), "after");
+}
+
 TEST(WebPlugConfig, TokensAndChannelsAreChecked) {
   asio::io_context io;
   Host host(io.get_executor());
