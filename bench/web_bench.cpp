@@ -54,10 +54,12 @@
 
 #include <cstdio>
 #include <cstring>
+#include <sstream>
 #include <thread>
 
 #include "bench.hpp"
 #include "hooks/web/web_hook.hpp"
+#include "http_post_clients.hpp"
 #include "immp/config.hpp"
 #include "immp/host.hpp"
 #include "plugs/web/web_plug.hpp"
@@ -73,6 +75,13 @@ using Steady = std::chrono::steady_clock;
 
 constexpr const char* kToken = "bench-token-0123456789abcdef";
 constexpr auto kAwait = asio::use_awaitable;
+
+// IMMP_BENCH_WEB_POSTER=beast: the POST phase's load from Beast
+// coroutines (as before the raw client), for comparison.
+bool beast_poster() {
+  const char* v = std::getenv("IMMP_BENCH_WEB_POSTER");
+  return v && std::string_view(v) == "beast";
+}
 
 void raise_fd_limit() {
   rlimit r{};
@@ -164,11 +173,27 @@ std::string run_clients(int port, int phases) {
   std::uint64_t posted = 0;
   const std::size_t post_seconds = env_size("IMMP_BENCH_WEB_POST_SECONDS", 2);
   mark(phases, 'P');
-  auto end = Steady::now() + std::chrono::seconds(post_seconds);
-  Stopwatch post_clock;
-  for (std::size_t i = 0; i < conns; ++i) asio::co_spawn(io, poster(ep, end, posted), fail);
-  io.run();
-  double post_per_s = static_cast<double>(posted) / post_clock.seconds();
+  double post_per_s = 0;
+  if (beast_poster()) {
+    auto end = Steady::now() + std::chrono::seconds(post_seconds);
+    Stopwatch post_clock;
+    for (std::size_t i = 0; i < conns; ++i) asio::co_spawn(io, poster(ep, end, posted), fail);
+    io.run();
+    post_per_s = static_cast<double>(posted) / post_clock.seconds();
+  } else {
+    try {
+      auto req = post_request("bench");
+      std::ostringstream bytes;
+      bytes << req;
+      PostTally t = run_posts(port, bytes.str(), conns, static_cast<double>(post_seconds));
+      posted = t.answered;
+      post_per_s = t.seconds > 0 ? static_cast<double>(posted) / t.seconds : 0;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "web bench client: %s\n", e.what());
+      mark(phases, 'E');  // the server's side stops waiting for phases
+      return "";
+    }
+  }
   mark(phases, 'F');  // the connections of the fan-out are made in it
 
   const std::size_t readers = env_size("IMMP_BENCH_WEB_READERS", 1);
@@ -229,8 +254,10 @@ int web(int, char**) {
     return std::make_unique<T>(Init{section, config, host});
   };
   host.add_hook(make("port: 0\nmax-connections: 20000\n", "web", (web::WebHook*)nullptr));
-  host.add_plug(make(std::string("channels: [lobby]\nqueue: 4096\ntokens: [{name: bench, token: ") +
-                         kToken + ", scopes: [read, write]}]\n",
+  const std::size_t writers = env_size("IMMP_BENCH_WEB_WRITERS", 1);
+  host.add_plug(make(std::string("channels: [lobby]\nqueue: 4096\nwriters: ") +
+                         std::to_string(writers) + "\ntokens: [{name: bench, token: " + kToken +
+                         ", scopes: [read, write]}]\n",
                      "api", (plugs::WebPlug*)nullptr));
   bool opened = false;
   asio::co_spawn(io, host.open(), [&](std::exception_ptr) { opened = true; });
@@ -295,7 +322,9 @@ int web(int, char**) {
       .count("closed", closed)
       .count("unfinished", unfinished)
       .num("events_per_read", per_read, 2)
+      .str("post_client", beast_poster() ? "beast" : "raw")
       .count("client_threads", env_size("IMMP_BENCH_WEB_READERS", 1))
+      .count("writers", writers)
       .num("fanout_post_p99_ms", post_rtt_p99)
       .num("fanout_cpu_us", fanout_cpu_us, 2)
       .num("peak_rss_mb", peak_rss_mb(), 1)
