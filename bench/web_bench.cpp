@@ -3,7 +3,9 @@
 //   post_per_s     POSTs answered per second: IMMP_BENCH_WEB_CONNS (64)
 //                  keep-alive connections posting for
 //                  IMMP_BENCH_WEB_POST_SECONDS (2), each waiting for its
-//                  answer before the next
+//                  answer before the next; plain sockets on epoll
+//                  (http_post_clients.hpp), or Beast coroutines with
+//                  IMMP_BENCH_WEB_POSTER=beast (post_client)
 //   post_cpu_us    the server's CPU time (user + system) per POST
 //   fanout_p50_ms  delivery latency of the stream: IMMP_BENCH_WEB_CLIENTS
 //   fanout_p99_ms  (1000) WebSocket clients subscribed while
@@ -25,6 +27,8 @@
 //   unfinished     clients still short of events 5 s after the last POST
 //   events_per_read  events per read() of a client: how the server batches
 //   client_threads IMMP_BENCH_WEB_READERS (1): the clients' reader threads
+//   writers        IMMP_BENCH_WEB_WRITERS (0): the API plug's `writers`,
+//                  threads besides the server's that share its stream writes
 //   fanout_post_p99_ms  the paced POSTs' round trip during the fan-out
 //                  (p99): how long the stream's writes hold up the
 //                  server's other work
@@ -254,7 +258,7 @@ int web(int, char**) {
     return std::make_unique<T>(Init{section, config, host});
   };
   host.add_hook(make("port: 0\nmax-connections: 20000\n", "web", (web::WebHook*)nullptr));
-  const std::size_t writers = env_size("IMMP_BENCH_WEB_WRITERS", 1);
+  const std::size_t writers = env_size("IMMP_BENCH_WEB_WRITERS", 0);
   host.add_plug(make(std::string("channels: [lobby]\nqueue: 4096\nwriters: ") +
                          std::to_string(writers) + "\ntokens: [{name: bench, token: " + kToken +
                          ", scopes: [read, write]}]\n",

@@ -132,8 +132,9 @@ SpecPtr WebPlug::schema() {
        "events a stream client may fall behind by before it is told and disconnected"},
       {"history", integer(), 100, "most messages in one history page"},
       {"heartbeat", real(), 15.0, "seconds between keep-alive comments on an idle SSE stream"},
-      {"writers", integer(), 1,
-       "threads besides the host's that write the stream to WebSocket clients (0: none)"},
+      {"writers", integer(), 0,
+       "threads besides the host's that share the stream's writes to WebSocket clients (for a "
+       "machine with cores to spare: each write costs microseconds in the kernel)"},
       {"chat", str(), Node(), "a folder of static files served at /chat/ (the web chat: web/chat)"},
   });
 }

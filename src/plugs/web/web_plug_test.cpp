@@ -669,6 +669,8 @@ TEST(WebPlugConfig, TokensAndChannelsAreChecked) {
                                        "channels: [x]\ntokens: [{name: t, token: "
                                        "0123456789abcdefgh, channels: [y]}]"),
                ConfigError);
+  EXPECT_THROW(test::add_plug<WebPlug>(host, "d", "channels: [x]\nwriters: -1"), ConfigError);
+  EXPECT_THROW(test::add_plug<WebPlug>(host, "e", "channels: [x]\nwriters: 17"), ConfigError);
 }
 
 }  // namespace
