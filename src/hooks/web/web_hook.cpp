@@ -11,7 +11,8 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/empty_body.hpp>
-#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/basic_parser.hpp>
+#include <boost/beast/http/rfc7230.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
@@ -509,6 +510,59 @@ Task<> WebHook::accept_loop() {
 
 namespace {
 
+// Reads a request's head and body straight into a Request. Beast's
+// request_parser keeps its own copy of every field (an allocation and a
+// tree node each), which serve() then copied into the Request again.
+class RequestParser final : public http::basic_parser<true> {
+ public:
+  explicit RequestParser(Request& request) : request_(request) {}
+  unsigned version() const { return version_; }
+  std::size_t fields() const { return fields_; }
+  // A WebSocket upgrade (as websocket::is_upgrade() says of a message):
+  // GET, HTTP/1.1, Connection: upgrade and Upgrade: websocket.
+  bool websocket_upgrade() const {
+    if (version_ < 11 || request_.method != "GET") return false;
+    const std::string* connection = request_.header("Connection");
+    const std::string* to = request_.header("Upgrade");
+    return connection && to && http::token_list(*connection).exists("upgrade") &&
+           http::token_list(*to).exists("websocket");
+  }
+
+ private:
+  void on_request_impl(http::verb, beast::string_view method, beast::string_view target,
+                       int version, error_code&) override {
+    request_.method.assign(method.data(), method.size());
+    request_.target.assign(target.data(), target.size());
+    version_ = static_cast<unsigned>(version);
+  }
+  void on_response_impl(int, beast::string_view, int, error_code&) override {}
+  void on_field_impl(http::field, beast::string_view name, beast::string_view value,
+                     error_code&) override {
+    ++fields_;
+    request_.headers.emplace_back(std::string(name.data(), name.size()),
+                                  std::string(value.data(), value.size()));
+  }
+  void on_header_impl(error_code&) override {}
+  // The length was checked against the body limit.
+  void on_body_init_impl(const boost::optional<std::uint64_t>& length, error_code&) override {
+    if (length) request_.body.reserve(static_cast<std::size_t>(*length));
+  }
+  std::size_t on_body_impl(beast::string_view body, error_code&) override {
+    request_.body.append(body.data(), body.size());
+    return body.size();
+  }
+  void on_chunk_header_impl(std::uint64_t, beast::string_view, error_code&) override {}
+  std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view body, error_code&) override {
+    request_.body.append(body.data(), body.size());
+    return body.size();
+  }
+  void on_finish_impl(error_code&) override {}
+
+  Request& request_;
+  unsigned version_ = 11;
+  std::size_t fields_ = 0;
+};
+
 // The answer to a request that broke the rules; the connection closes after.
 template <typename Stream>
 Task<> refuse(Stream& stream, int status, std::string_view why,
@@ -620,7 +674,8 @@ Task<> WebHook::serve(Stream stream, std::string remote) {
   beast::flat_buffer buffer;
   std::string head;
   for (;;) {
-    http::request_parser<http::string_body> parser;
+    Request request;
+    RequestParser parser(request);
     parser.header_limit(static_cast<std::uint32_t>(limits_.max_header_bytes));
     parser.body_limit(limits_.max_body);
     // One bound for the whole request, so a client that trickles its
@@ -647,37 +702,29 @@ Task<> WebHook::serve(Stream stream, std::string remote) {
       shut(stream);
       co_return;
     }
-    auto req = parser.release();
-    std::size_t fields = static_cast<std::size_t>(std::distance(req.begin(), req.end()));
-    if (fields > limits_.max_headers) {
+    if (parser.fields() > limits_.max_headers) {
       co_await refuse(stream, 431, "too many header fields", limits_.write_timeout);
       shut(stream);
       co_return;
     }
 
-    Request request;
-    request.method = std::string(req.method_string());
-    request.target = std::string(req.target());
-    std::string_view target = req.target();
+    std::string_view target = request.target;
     std::size_t q = target.find('?');
     request.path = percent_decode(target.substr(0, q));
     if (q != std::string_view::npos) request.query = std::string(target.substr(q + 1));
-    request.headers.reserve(fields);
-    for (const auto& f : req) {
-      request.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
-    }
     request.remote = remote;
     request.tls = kSecure;
-    bool keep_alive = req.keep_alive();
+    bool keep_alive = parser.keep_alive();
 
     bool path_known = false;
     const Entry* route = match(request, path_known);
-    if (route && route->socket && websocket::is_upgrade(req)) {
+    if (route && route->socket && parser.websocket_upgrade()) {
       // The route's handler may remove the route: keep what it needs.
       std::shared_ptr<const SocketHandler> handler = route->socket;
-      request.body = std::move(req.body());
-      std::string_view key = req[http::field::sec_websocket_key];
-      if (req[http::field::sec_websocket_version] != "13") {
+      const std::string* key_field = request.header("Sec-WebSocket-Key");
+      std::string key = key_field ? *key_field : std::string();
+      const std::string* version = request.header("Sec-WebSocket-Version");
+      if (!version || *version != "13") {
         http::response<http::string_body> res{http::status::upgrade_required, 11};
         res.set(http::field::server, "immp");
         res.set(http::field::sec_websocket_version, "13");
@@ -719,8 +766,6 @@ Task<> WebHook::serve(Stream stream, std::string remote) {
       shut(stream);
       co_return;
     }
-    request.body = std::move(req.body());
-
     Response response;
     if (!route) {
       response = path_known ? Response::error(405, "method not allowed")
@@ -763,7 +808,7 @@ Task<> WebHook::serve(Stream stream, std::string remote) {
     // and goes out with the body in one write: Beast's fields and
     // serializer cost more than the rest of a small request.
     bool keep = keep_alive && response.status < 500;
-    format_head(head, response, req.version(), keep);
+    format_head(head, response, parser.version(), keep);
     std::array<asio::const_buffer, 2> out{asio::buffer(head), asio::buffer(response.body)};
     error_code wec;
     std::size_t sent = 0;
