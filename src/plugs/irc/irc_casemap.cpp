@@ -26,9 +26,14 @@ std::optional<CaseMapping> parse_casemapping(std::string_view token) {
 }
 
 std::string fold(std::string_view text, CaseMapping mapping) {
-  std::string out(text);
-  for (char& c : out) c = fold_char(c, mapping);
+  std::string out;
+  fold_into(out, text, mapping);
   return out;
+}
+
+void fold_into(std::string& out, std::string_view text, CaseMapping mapping) {
+  out.assign(text);
+  for (char& c : out) c = fold_char(c, mapping);
 }
 
 bool same_name(std::string_view a, std::string_view b, CaseMapping mapping) {

@@ -18,6 +18,9 @@ std::optional<CaseMapping> parse_casemapping(std::string_view token);
 
 // `text` folded to lower case under `mapping`. Bytes >= 0x80 are unchanged.
 std::string fold(std::string_view text, CaseMapping mapping = CaseMapping::rfc1459);
+// fold() into `out`, replacing what it held: no allocation once `out` has
+// the capacity. `text` must not be a view into `out`.
+void fold_into(std::string& out, std::string_view text, CaseMapping mapping = CaseMapping::rfc1459);
 
 // True if `a` and `b` are the same nick or channel under `mapping`.
 bool same_name(std::string_view a, std::string_view b,

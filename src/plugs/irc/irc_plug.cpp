@@ -247,7 +247,7 @@ bool IRCPlug::is_channel(std::string_view source) const {
 }
 
 bool IRCPlug::joined(const std::string& source) const {
-  auto it = channels_.find(fold(source));
+  auto it = channels_.find(folded(source));
   return it != channels_.end() && it->second.joined;
 }
 
@@ -547,7 +547,7 @@ void IRCPlug::on_privmsg(const irc::Line& line) {
   }
   std::string source;
   if (is_channel(target)) {
-    auto it = channels_.find(fold(target));
+    auto it = channels_.find(folded(target));
     source = it != channels_.end() && !it->second.name.empty() ? it->second.name : target;
   } else {
     source = from_us ? target : line.nick;
@@ -561,7 +561,7 @@ void IRCPlug::on_privmsg(const irc::Line& line) {
   if (msgid && msgid->empty()) msgid = nullptr;
   if (from_us) {
     // echo-message: the server returns our lines in the order we sent them.
-    auto it = pending_echo_.find(fold(target));
+    auto it = pending_echo_.find(folded(target));
     if (it != pending_echo_.end() && !it->second.empty()) {
       id = std::move(it->second.front());
       it->second.pop_front();
@@ -584,7 +584,7 @@ void IRCPlug::on_privmsg(const irc::Line& line) {
   // Our own echoed lines are already the last message (put() noted them all).
   if (!echoed) {
     // Assigned into the string already there: its buffer is used again.
-    auto& last = last_ids_[fold(source)];
+    auto& last = last_ids_[folded(source)];
     last.resize(1);
     last[0] = id;
   }
@@ -788,7 +788,7 @@ IRCPlug::Rendered IRCPlug::render(const std::string& target, const Message& msg,
   o.reply_is_last = reply_is_last(target, msg);
   o.budget = budget(target);
   if (msg.reply_to && !msg.reply_to->text) {
-    auto it = recent_.find(fold(target));
+    auto it = recent_.find(folded(target));
     if (it != recent_.end()) {
       const auto& recent = it->second;
       for (std::size_t i = recent.size(); i-- > 0;) {
@@ -806,7 +806,7 @@ IRCPlug::Rendered IRCPlug::render(const std::string& target, const Message& msg,
 void IRCPlug::remember(const std::string& source, std::string_view id, MessagePtr message) {
   // Enough to quote what people answer; older parents lose their quote.
   constexpr std::size_t kRecent = 256;
-  auto& recent = recent_[fold(source)];
+  auto& recent = recent_[folded(source)];
   if (recent.size() < kRecent) {
     recent.push_back(Recent{std::string(id), std::move(message)});
     return;
@@ -827,7 +827,7 @@ void IRCPlug::remember_ours(const std::string& target, const std::vector<std::st
 
 bool IRCPlug::reply_is_last(const std::string& target, const Message& msg) const {
   if (!msg.reply_to) return false;
-  auto it = last_ids_.find(fold(target));
+  auto it = last_ids_.find(folded(target));
   if (it == last_ids_.end()) return false;
   return std::find(it->second.begin(), it->second.end(), msg.reply_to->id) != it->second.end();
 }
@@ -921,8 +921,8 @@ Task<PutResult> IRCPlug::put(Posting& post) {
   // then needs no lock to be known as ours.
   bool echo = conn->has_cap("echo-message");
   features_.echo = echo;
-  std::deque<std::string>* pending = echo ? &pending_echo_[fold(target)] : nullptr;
-  auto& last = last_ids_[fold(target)];
+  std::deque<std::string>* pending = echo ? &pending_echo_[folded(target)] : nullptr;
+  auto& last = last_ids_[folded(target)];
   last.resize(count);  // the strings left are assigned into: no allocation
   for (std::size_t i = 0; i < count; ++i) {
     std::string id = next_id();

@@ -114,6 +114,13 @@ class IRCPlug final : public Plug {
                     const std::string& host = {});
   const UserPtr& self();
   std::string fold(std::string_view name) const { return irc::fold(name, casemap_); }
+  // fold() into a buffer the plug keeps, for a lookup on the message path
+  // (a channel name over 15 bytes would cost an allocation per fold()).
+  // Valid until the next call: use it in one lookup, never two at once.
+  const std::string& folded(std::string_view name) const {
+    irc::fold_into(fold_scratch_, name, casemap_);
+    return fold_scratch_;
+  }
   bool is_us(std::string_view nick) const;
   std::string next_id();
   irc::ConnectionOptions connection_options() const;
@@ -192,6 +199,7 @@ class IRCPlug final : public Plug {
     MessagePtr message;  // shared, never copied (its own reply_to is not followed)
   };
   std::map<std::string, Ring<Recent>> recent_;
+  mutable std::string fold_scratch_;  // folded()'s buffer
   UserPtr self_;
   // The user made last per nick (make_user), at most 1024 nicks.
   std::map<std::string, UserPtr, std::less<>> users_;
