@@ -138,7 +138,7 @@ Patterns run_patterns(std::size_t n) {
       std::string text = i % 100 == 99 ? trigger((i / 100) % kPatterns)
                                        : "message " + std::to_string(i) + " about nothing much";
       SentPtr sent = message(channel, user, std::to_string(i), std::move(text));
-      co_await a.queue_paced(std::move(sent));
+      if (a.queue(std::move(sent))) co_await a.paced();
     }
   };
   asio::co_spawn(io, feed(), asio::detached);

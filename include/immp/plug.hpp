@@ -151,7 +151,7 @@ class [[nodiscard]] PutResult {
 // takes their results in order.
 class Posting {
  public:
-  Posting(const Channel& channel, MessagePtr message, detail::PostingState& state);
+  Posting(const Channel& channel, const MessagePtr& message, detail::PostingState& state);
   Posting(const Posting&) = delete;
   Posting& operator=(const Posting&) = delete;
 
@@ -172,7 +172,7 @@ class Posting {
 
  private:
   const Channel& channel_;
-  MessagePtr message_;
+  const MessagePtr& message_;  // the attempt's own, which outlives this
   detail::PostingState& state_;
 };
 
@@ -227,10 +227,14 @@ class Plug : public Openable {
   virtual bool may_be_echo(const SentMessage& sent) const;
 
   // Hands a message from the network to the host. Never blocks; the plug's
-  // inbound queue is unbounded, so a plug that can produce faster than the
-  // host consumes should use queue_paced() instead.
-  void queue(SentPtr sent);
-  // queue(), then waits while the inbound queue is over its high-water mark.
+  // inbound queue is unbounded. Returns true when the queue is over its
+  // high-water mark: a plug that can produce faster than the host consumes
+  // then awaits paced() before it queues more (the hot path of a busy plug:
+  // no coroutine per message), or uses queue_paced().
+  bool queue(SentPtr sent);
+  // Waits while the inbound queue is over its high-water mark.
+  Task<> paced();
+  // queue(), then paced().
   Task<> queue_paced(SentPtr sent);
 
   Channel channel(std::string source) const { return Channel{handle_, std::move(source)}; }

@@ -9,8 +9,8 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "core/host_core.hpp"
-#include "immp/config.hpp"
 #include "core/plug_core.hpp"
+#include "immp/config.hpp"
 
 namespace immp {
 
@@ -87,37 +87,52 @@ void HostCore::set_state(Openable& item, State state, std::string reason) {
 
 // ---- delivery --------------------------------------------------------------
 
-Task<PutResult> HostCore::attempt(PostingState& state) {
-  if (!plan_->before_senders.empty()) {
-    Outgoing out{state.channel, state.message};  // named: GCC 12 co_await temporaries
-    auto prepared = co_await host.prepare(std::move(out));
-    if (!prepared) co_return PutResult::delivered();  // dropped by a hook: nothing to send
-    state.channel = std::move(prepared->channel);
-    state.message = std::move(prepared->message);
-  }
-  Plug* target = state.channel.plug();
-  if (!target) co_return PutResult::failed("plug " + state.channel.repr() + " was removed");
-  Plug& plug = *target;
-  PlugCore& c = core_of(plug);
+PutScope::PutScope(HostCore& host, PostingState& state) : host_(host), state_(state) {
+  plug_ = state.channel.plug();
+  if (!plug_) return;
+  PlugCore& c = HostCore::core_of(*plug_);
   state.core = &c;
-  state.plug = &plug;
+  state.plug = plug_;
   state.announced.clear();
   state.next = 0;
-  Posting post(state.channel, state.message, state);
+  posting_.emplace(state.channel, state.message, state);
   ++c.putting;
-  PutResult result = PutResult::retry({});
-  try {
-    result = co_await plug.put(post);
-  } catch (...) {
-    put_done(c);
-    throw;
-  }
-  put_done(c);
-  if (result.kind() == PutResult::Kind::partial && state.parts.size() == state.resume) {
+}
+
+PutScope::~PutScope() {
+  if (plug_) host_.put_done(*state_.core);
+}
+
+PutResult PutScope::removed() const {
+  return PutResult::failed("plug " + state_.channel.repr() + " was removed");
+}
+
+PutResult PutScope::finish(PutResult result) const {
+  if (result.kind() == PutResult::Kind::partial && state_.parts.size() == state_.resume) {
     // Nothing went out in this attempt after all: an ordinary retry.
-    result = PutResult::retry(result.reason(), result.after());
+    return PutResult::retry(result.reason(), result.after());
   }
-  co_return result;
+  return result;
+}
+
+Task<bool> HostCore::prepare(PostingState& state) {
+  Outgoing out{state.channel, state.message};  // named: GCC 12 co_await temporaries
+  auto prepared = co_await host.prepare(std::move(out));
+  if (!prepared) co_return false;
+  state.channel = std::move(prepared->channel);
+  state.message = std::move(prepared->message);
+  co_return true;
+}
+
+Task<PutResult> HostCore::attempt(PostingState& state) {
+  if (!plan_->before_senders.empty()) {
+    bool go = co_await prepare(state);
+    if (!go) co_return PutResult::delivered();  // dropped by a hook: nothing to send
+  }
+  PutScope scope(*this, state);
+  if (!scope.plug()) co_return scope.removed();
+  PutResult result = co_await scope.plug()->put(scope.posting());
+  co_return scope.finish(std::move(result));
 }
 
 Task<PutResult> HostCore::remove_message(const Channel& channel, MessagePtr message) {
@@ -201,6 +216,15 @@ Task<> HostCore::read(Reader& reader) {
       r.source = sent;
     }
     r.sent = std::move(sent);
+    const Plan& plan = *plan_;
+    if (plan.before_receivers.empty() && plan.ordered.empty()) {
+      // Only queued hooks: handed over here, with no coroutine per message
+      // unless a queue is full.
+      if (std::size_t i = fan_out(plan, r, 0); i < plan.unordered.size()) {
+        co_await fan_out_in_turn(plan_, std::move(r), i);
+      }
+      continue;
+    }
     co_await dispatch(std::move(r), &reader);
   }
 }
@@ -271,13 +295,30 @@ Task<> HostCore::dispatch(Received r, Reader* reader) {
     }
     if (stage_end(reader)) co_await asio::this_coro::reset_cancellation_state();
   }
-  for (const HookSlotPtr& s : plan->unordered) {
-    if (s->removed || !s->hook->wants(r)) continue;
-    if (s->lagging || (s->tickets.empty() && s->inbox.size() < s->inbox.capacity())) {
-      s->inbox.push(r);
+  if (std::size_t i = fan_out(*plan, r, 0); i < plan->unordered.size()) {
+    co_await fan_out_in_turn(std::move(plan), std::move(r), i);
+  }
+}
+
+std::size_t HostCore::fan_out(const Plan& plan, Received& r, std::size_t i) {
+  const std::size_t n = plan.unordered.size();
+  for (; i < n; ++i) {
+    HookSlot& s = *plan.unordered[i];
+    if (s.removed || !s.hook->wants(r)) continue;
+    if (!s.lagging && (!s.tickets.empty() || s.inbox.size() >= s.inbox.capacity())) return i;
+    if (i + 1 == n) {
+      s.inbox.push(std::move(r));  // the last one: nobody needs `r` after it
     } else {
-      co_await feed(*s, r);
+      s.inbox.push(r);
     }
+  }
+  return i;
+}
+
+Task<> HostCore::fan_out_in_turn(std::shared_ptr<const Plan> plan, Received r, std::size_t i) {
+  while (i < plan->unordered.size()) {
+    co_await feed(*plan->unordered[i], r);
+    i = fan_out(*plan, r, i + 1);
   }
 }
 
@@ -338,7 +379,9 @@ Task<> HostCore::work(HookSlotPtr s) {
     ~Done() { s.worker = false; }
   } done{*s};
   for (;;) {
-    co_await s->inbox.wait();
+    // Awaited only when there is nothing to take: a ready message costs no
+    // coroutine frame.
+    if (s->inbox.empty() && !s->inbox.closed()) co_await s->inbox.wait();
     if (std::uint64_t lost = s->inbox.take_unreported(); lost > 0) {
       hook_stats.dropped += lost;
       s->hook->log()->warn("fell behind: lost the oldest {} messages (queue of {})", lost,
@@ -507,8 +550,8 @@ void set_outbox_store(Host& host, OutboxStore* store) {
 
 // ---- Posting -----------------------------------------------------------------
 
-Posting::Posting(const Channel& channel, MessagePtr message, detail::PostingState& state)
-    : channel_(channel), message_(std::move(message)), state_(state) {}
+Posting::Posting(const Channel& channel, const MessagePtr& message, detail::PostingState& state)
+    : channel_(channel), message_(message), state_(state) {}
 
 std::size_t Posting::resume() const { return state_.resume; }
 std::size_t Posting::done() const { return state_.parts.size(); }

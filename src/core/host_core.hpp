@@ -42,7 +42,7 @@ struct HookSlot {
   bool lagging = false;
   std::deque<std::uint64_t> tickets;  // readers waiting for room, in order
   std::uint64_t next_ticket = 0;
-  std::uint64_t taken = 0;  // messages the worker took: its progress
+  std::uint64_t taken = 0;                    // messages the worker took: its progress
   std::unique_ptr<asio::steady_timer> stall;  // armed while readers wait
   bool stalled = false;
 };
@@ -64,7 +64,7 @@ struct Reader {
   Plug* plug = nullptr;
   HostCore* core = nullptr;
   asio::cancellation_signal* cancel = nullptr;  // the task's, valid while it runs
-  const HookSlot* stage = nullptr;  // the hook stage in progress, if any
+  const HookSlot* stage = nullptr;              // the hook stage in progress, if any
   const char* stage_name = "";
   std::uint64_t stage_seq = 0;  // bumped at every stage
   std::uint64_t seen_seq = 0;   // the watchdog's last look
@@ -79,8 +79,8 @@ struct PostingState {
   Channel channel;
   MessagePtr message;
   OriginPtr origin;
-  PartIds parts;          // delivered, over every attempt
-  std::size_t resume = 0;          // parts delivered before this attempt
+  PartIds parts;           // delivered, over every attempt
+  std::size_t resume = 0;  // parts delivered before this attempt
   // Announced, not yet sent: from `next` on. Inline for the usual one part.
   boost::container::small_vector<std::string, 1> announced;
   std::size_t next = 0;
@@ -135,6 +135,12 @@ struct HostCore {
   void start_worker(const HookSlotPtr& slot);
   Task<> read(Reader& reader);
   Task<> dispatch(Received received, Reader* reader);
+  // Hands `r` to the queued (unordered) hooks from the i-th on, as long as
+  // each has room: returns the index of the first that has none (to be fed
+  // in turn), or the number of hooks. Moves `r` into the last one.
+  std::size_t fan_out(const Plan& plan, Received& r, std::size_t i);
+  // The rest of a fan-out from hook i on, waiting for room where needed.
+  Task<> fan_out_in_turn(std::shared_ptr<const Plan> plan, Received r, std::size_t i);
   Task<> work(HookSlotPtr slot);
   Task<> feed(HookSlot& slot, const Received& received);
   void watch_stall(HookSlot& slot, std::uint64_t taken);
@@ -145,9 +151,36 @@ struct HostCore {
   Task<> run_phase(std::string_view phase, std::vector<Openable*> items, bool starting);
   // before_send, then one put() attempt; the outcome and parts are in `state`.
   Task<PutResult> attempt(PostingState& state);
+  // The before_send stages for `state` (only when there are any); false
+  // when a hook dropped the message.
+  Task<bool> prepare(PostingState& state);
   // delete_message() for a deleted SentMessage, counted as a put in flight.
   Task<PutResult> remove_message(const Channel& channel, MessagePtr message);
   void put_done(PlugCore& core);
+};
+
+// One put() attempt's bookkeeping around the plug's own put(): the Posting,
+// and the put counted in flight while it lives (the reader holds back
+// possible echoes meanwhile). attempt() uses it, and the outbox, which
+// awaits the plug's put() itself: one coroutine frame less per message.
+class PutScope {
+ public:
+  PutScope(HostCore& host, PostingState& state);
+  ~PutScope();
+  PutScope(const PutScope&) = delete;
+  PutScope& operator=(const PutScope&) = delete;
+  // Null when the channel's plug was removed; removed() is then the outcome.
+  Plug* plug() const { return plug_; }
+  Posting& posting() { return *posting_; }
+  PutResult removed() const;
+  // The outcome of the plug's put() as the outbox takes it.
+  PutResult finish(PutResult result) const;
+
+ private:
+  HostCore& host_;
+  PostingState& state_;
+  Plug* plug_ = nullptr;
+  std::optional<Posting> posting_;
 };
 
 // The host's internals, for the rest of src/core and the store layer.

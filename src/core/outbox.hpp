@@ -5,9 +5,9 @@
 #include <deque>
 #include <list>
 #include <map>
-#include <set>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 
@@ -30,8 +30,8 @@ struct OutboxEntry {
   std::int64_t seq = 0;
   Channel channel;
   MessagePtr message;
-  OriginPtr origin;                // who posted it; null if nobody said
-  PartIds parts;  // ids of the parts already delivered
+  OriginPtr origin;  // who posted it; null if nobody said
+  PartIds parts;     // ids of the parts already delivered
   Clock::time_point queued_at;
   bool persisted = false;
 };
@@ -91,7 +91,7 @@ class Outboxes {
     Box* box = nullptr;
     OutboxEntry entry;
     std::optional<PutResult> result;  // set when put() ended
-    bool ordered = false;  // put() said the next may start (Posting::ordered)
+    bool ordered = false;             // put() said the next may start (Posting::ordered)
   };
   // Flights in order. A flight stays where it is while others come and go
   // at the ends (fly() holds it by reference), and a landed flight's node
@@ -165,7 +165,10 @@ class Outboxes {
   };
   struct Box {
     Box(Executor ex, Channel c, Backoff b)
-        : channel(std::move(c)), task_name("outbox " + channel.repr()), wake(ex), landed(ex),
+        : channel(std::move(c)),
+          task_name("outbox " + channel.repr()),
+          wake(ex),
+          landed(ex),
           backoff(b) {}
     Channel channel;
     std::string task_name;
@@ -174,9 +177,9 @@ class Outboxes {
     FlightList flights;
     std::list<Lane> lanes;          // made as the pipeline deepens; never fewer
     std::vector<Lane*> idle_lanes;  // parked, waiting for a flight
-    Signal wake;  // an entry arrived, the plug came back, or a retry is due
-    Signal landed;  // a pipelined flight ended
-    std::uint64_t dropped = 0;  // overflowed, expired or failed, since the host started
+    Signal wake;                    // an entry arrived, the plug came back, or a retry is due
+    Signal landed;                  // a pipelined flight ended
+    std::uint64_t dropped = 0;      // overflowed, expired or failed, since the host started
     bool waiting = false;
     bool failing = false;
     bool running = false;
@@ -213,7 +216,8 @@ class Outboxes {
   HostCore& core_;
   LoggerPtr log_;
   OutboxStore* store_ = nullptr;
-  std::unordered_map<Channel, std::unique_ptr<Box>> boxes_;
+  std::unordered_map<Channel, std::unique_ptr<Box>> boxes_;  // never erased
+  Box* last_box_ = nullptr;                                  // the one box() gave last
   struct Listener {
     std::uint64_t id;
     Host::DeliveryListener call;

@@ -24,22 +24,26 @@ Task<std::vector<Receipt>> Plug::send(const Channel& channel, MessagePtr msg) {
   return host().send(channel, std::move(msg));
 }
 
-void Plug::queue(SentPtr sent) {
+bool Plug::queue(SentPtr sent) {
   auto& c = *core_;
   c.inbox.push_back(std::move(sent));
   if (c.reader_waiting) {
     c.reader_waiting = false;
     c.arrived.notify();
   }
+  return c.inbox.size() > detail::PlugCore::kHighWater;
 }
 
-Task<> Plug::queue_paced(SentPtr sent) {
-  queue(std::move(sent));
+Task<> Plug::paced() {
   auto& c = *core_;
   while (c.inbox.size() > detail::PlugCore::kHighWater) {
     c.producer_waiting = true;
     co_await c.drained.wait();
   }
+}
+
+Task<> Plug::queue_paced(SentPtr sent) {
+  if (queue(std::move(sent))) co_await paced();
 }
 
 bool Plug::may_be_echo(const SentMessage&) const { return false; }

@@ -218,7 +218,8 @@ Task<PutResult> MemoryPlug::put(Posting& post) {
 // Every part goes "on the wire" at once, in order; the next message may
 // start meanwhile; then the network confirms them all, or the link drops
 // and they are lost (hold_confirmations, release).
-Task<PutResult> MemoryPlug::put_pipelined(Posting& post, std::vector<std::optional<RichText>>& lines,
+Task<PutResult> MemoryPlug::put_pipelined(Posting& post,
+                                          std::vector<std::optional<RichText>>& lines,
                                           std::size_t count) {
   const MessagePtr& msg = post.message();
   std::vector<SentPtr> wire;
@@ -373,7 +374,7 @@ Task<> MemoryPlug::flood(std::string source, std::size_t count) {
     msg.user = author;
     auto sent = std::make_shared<const SentMessage>(
         Receipt{next_id(), channel, Clock::now(), {}, false}, std::move(msg));
-    co_await queue_paced(std::move(sent));
+    if (queue(std::move(sent))) co_await paced();
   }
 }
 
