@@ -689,11 +689,17 @@ TEST_F(IrcBridgeTest, QueuedMessagesGoOutWithin100MsOfThePlugBeingOnlineAgain) {
   build("burst: 10\n");
   bool watching = false;
   std::optional<std::chrono::steady_clock::time_point> online_at;
-  host->subscribe([&](const StateEvent& e) {
+  // Unsubscribed when the test ends: the host closes later, at teardown,
+  // and its state events must not reach these locals then.
+  struct Listening {
+    Host& host;
+    std::uint64_t id;
+    ~Listening() { host.unsubscribe(id); }
+  } listening{*host, host->subscribe([&](const StateEvent& e) {
     if (watching && !online_at && e.kind == StateEvent::Kind::plug && e.name == "irc" && e.online) {
       online_at = std::chrono::steady_clock::now();
     }
-  });
+  })};
   server->stop();
   ASSERT_TRUE(until([&] { return !irc->online(); }, 5s));
   watching = true;
