@@ -191,6 +191,7 @@ std::uint64_t Outboxes::listen(std::string owner, Host::DeliveryListener listene
     reports = std::move(waiting->second);
     unclaimed_.erase(waiting);
   }
+  last_listener_ = nullptr;  // the table changes
   auto& l = listeners_.insert_or_assign(std::move(owner), Listener{id, std::move(listener)})
                 .first->second;
   Host::DeliveryListener call = l.call;  // the listener may replace itself meanwhile
@@ -200,7 +201,10 @@ std::uint64_t Outboxes::listen(std::string owner, Host::DeliveryListener listene
 
 void Outboxes::unlisten(const std::string& owner, std::uint64_t id) {
   auto it = listeners_.find(owner);
-  if (it != listeners_.end() && it->second.id == id) listeners_.erase(it);
+  if (it != listeners_.end() && it->second.id == id) {
+    last_listener_ = nullptr;
+    listeners_.erase(it);
+  }
 }
 
 void Outboxes::wake(const Plug& plug) {
@@ -237,11 +241,15 @@ Task<> Outboxes::restore(OutboxStore& store) {
 // with them, so they are moved, not copied.
 void Outboxes::report(const Channel& channel, OutboxEntry& e) {
   if (!e.origin || e.parts.empty()) return;
-  auto it = listeners_.find(e.origin->owner);
+  // One owner usually posts many in a row: its listener is looked up once.
+  if (!last_listener_ || last_listener_->first != e.origin->owner) {
+    auto found = listeners_.find(e.origin->owner);
+    last_listener_ = found == listeners_.end() ? nullptr : &*found;
+  }
   // Owners that never listened (a forward hook) have nothing to be told.
-  if (it == listeners_.end() && !known_owners_.count(e.origin->owner)) return;
+  if (!last_listener_ && !known_owners_.count(e.origin->owner)) return;
   auto at = Clock::now();
-  if (it == listeners_.end()) {
+  if (!last_listener_) {
     // Its owner is restarting: kept for it.
     std::vector<Receipt> receipts;
     for (auto& id : e.parts) receipts.push_back(Receipt{std::move(id), channel, at, {}, false});
@@ -268,7 +276,7 @@ void Outboxes::report(const Channel& channel, OutboxEntry& e) {
     r.revision.clear();
     r.deleted = false;
   }
-  it->second.call(*e.origin, channel, receipts);
+  last_listener_->second.call(*e.origin, channel, receipts);
   report_scratch_ = std::move(receipts);
 }
 

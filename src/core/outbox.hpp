@@ -223,6 +223,9 @@ class Outboxes {
     Host::DeliveryListener call;
   };
   std::map<std::string, Listener, std::less<>> listeners_;
+  // The listener report() found last (map nodes stay put); reset whenever
+  // listeners_ changes.
+  std::pair<const std::string, Listener>* last_listener_ = nullptr;
   std::uint64_t next_listener_ = 0;
   // Deliveries whose owner is not listening (yet), kept for it.
   struct Report {
