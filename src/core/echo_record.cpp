@@ -1,13 +1,11 @@
 #include "core/plug_core.hpp"
 
-#include <boost/container_hash/hash.hpp>
+#include "immp/hash.hpp"
 
 namespace immp::detail {
 
 std::uint64_t EchoRecord::hash_of(std::string_view source, std::string_view id) {
-  std::size_t h = boost::hash_value(id);
-  boost::hash_combine(h, boost::hash_value(source));
-  return h;
+  return hash_string(id, hash_string(source));
 }
 
 void EchoRecord::add(std::string_view source, std::string_view id, const MessagePtr& message,

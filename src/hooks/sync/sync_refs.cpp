@@ -3,6 +3,7 @@
 #include <bit>
 
 #include <fmt/format.h>
+#include "immp/hash.hpp"
 
 namespace immp::hooks {
 
@@ -14,12 +15,6 @@ const store::Database::KeptSql kInsertCopy{
     "INSERT INTO sync_refs (network, channel, message, key) VALUES (?, ?, ?, ?) "
     "ON CONFLICT DO NOTHING"};
 
-std::uint64_t mix(std::uint64_t h) {
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdULL;
-  h ^= h >> 33;
-  return h;
-}
 }  // namespace
 
 SyncRefs::SyncRefs(const Host& host, store::Database* db, std::size_t capacity, std::string owner)
@@ -74,9 +69,8 @@ Copy SyncRefs::origin_of(std::string_view key) {
 }
 
 std::uint64_t SyncRefs::hash_of(const Channel& channel, std::string_view id) {
-  std::uint64_t h = std::hash<const void*>()(channel.handle);
-  h = mix(h ^ std::hash<std::string_view>()(channel.source));
-  h = mix(h ^ std::hash<std::string_view>()(id));
+  auto seed = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(channel.handle));
+  std::uint64_t h = hash_string(id, hash_string(channel.source, seed));
   return h | 1;  // never 0, which marks an empty entry
 }
 
@@ -105,7 +99,7 @@ SyncRefs::Ref* SyncRefs::find_ref(std::uint64_t n) {
 }
 
 SyncRefs::Ref* SyncRefs::find_key(std::string_view key) {
-  auto it = by_key_.find(std::hash<std::string_view>()(key));
+  auto it = by_key_.find(hash_string(key));
   if (it == by_key_.end()) return nullptr;
   Ref* r = find_ref(it->second);
   return r && r->key() == key ? r : nullptr;
@@ -135,7 +129,7 @@ SyncRefs::Ref& SyncRefs::claim(std::string key) {
   r.n = n;
   r.origin = std::move(origin);
   r.count = 0;
-  r.key_hash = std::hash<std::string_view>()(r.key());
+  r.key_hash = hash_string(r.key());
   by_key_.insert_or_assign(r.key_hash, n);
   return r;
 }

@@ -1,0 +1,46 @@
+// A fast 64-bit hash of short strings (message ids, channel sources, keys),
+// for in-memory tables on the message path. Not for anything stored or
+// compared across processes: the value may change between versions.
+//
+// std::hash<std::string_view> (MurmurHash2 in libstdc++) is a call into the
+// library and a byte loop for the tail; ids are 10-40 bytes, so this reads
+// them eight bytes at a time, inline, and mixes once at the end.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <string_view>
+
+namespace immp {
+
+// Spreads every input bit over the whole result (the finaliser of
+// MurmurHash3's 64-bit variant).
+constexpr std::uint64_t hash_mix(std::uint64_t h) {
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ULL;
+  h ^= h >> 33;
+  return h;
+}
+
+inline std::uint64_t hash_string(std::string_view s, std::uint64_t seed = 0) {
+  constexpr std::uint64_t k = 0x9e3779b97f4a7c15ULL;
+  std::uint64_t h = seed ^ (s.size() * k);
+  const char* p = s.data();
+  std::size_t n = s.size();
+  for (; n >= 8; p += 8, n -= 8) {
+    std::uint64_t w;
+    std::memcpy(&w, p, 8);
+    h = (h ^ w) * k;
+    h ^= h >> 29;
+  }
+  if (n > 0) {
+    std::uint64_t w = 0;
+    std::memcpy(&w, p, n);
+    h = (h ^ w) * k;
+  }
+  return hash_mix(h);
+}
+
+}  // namespace immp
