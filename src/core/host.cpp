@@ -88,14 +88,14 @@ void HostCore::set_state(Openable& item, State state, std::string reason) {
 // ---- delivery --------------------------------------------------------------
 
 PutScope::PutScope(HostCore& host, PostingState& state) : host_(host), state_(state) {
-  plug_ = state.channel.plug();
+  plug_ = state.channel->plug();
   if (!plug_) return;
   PlugCore& c = HostCore::core_of(*plug_);
   state.core = &c;
   state.plug = plug_;
   state.announced.clear();
   state.next = 0;
-  posting_.emplace(state.channel, state.message, state);
+  posting_.emplace(*state.channel, *state.message, state);
   ++c.putting;
 }
 
@@ -104,11 +104,11 @@ PutScope::~PutScope() {
 }
 
 PutResult PutScope::removed() const {
-  return PutResult::failed("plug " + state_.channel.repr() + " was removed");
+  return PutResult::failed("plug " + state_.channel->repr() + " was removed");
 }
 
 PutResult PutScope::finish(PutResult result) const {
-  if (result.kind() == PutResult::Kind::partial && state_.parts.size() == state_.resume) {
+  if (result.kind() == PutResult::Kind::partial && state_.parts->size() == state_.resume) {
     // Nothing went out in this attempt after all: an ordinary retry.
     return PutResult::retry(result.reason(), result.after());
   }
@@ -116,11 +116,12 @@ PutResult PutScope::finish(PutResult result) const {
 }
 
 Task<bool> HostCore::prepare(PostingState& state) {
-  Outgoing out{state.channel, state.message};  // named: GCC 12 co_await temporaries
+  Outgoing out{*state.channel, *state.message};  // named: GCC 12 co_await temporaries
   auto prepared = co_await host.prepare(std::move(out));
   if (!prepared) co_return false;
-  state.channel = std::move(prepared->channel);
-  state.message = std::move(prepared->message);
+  state.prepared = std::move(prepared);
+  state.channel = &state.prepared->channel;
+  state.message = &state.prepared->message;
   co_return true;
 }
 
@@ -554,12 +555,12 @@ Posting::Posting(const Channel& channel, const MessagePtr& message, detail::Post
     : channel_(channel), message_(message), state_(state) {}
 
 std::size_t Posting::resume() const { return state_.resume; }
-std::size_t Posting::done() const { return state_.parts.size(); }
+std::size_t Posting::done() const { return state_.parts->size(); }
 
 void Posting::announce(std::string id) {
   if (state_.plug->features().echo) {
-    bool primary = state_.parts.empty() && state_.next == state_.announced.size();
-    state_.core->ours.add(channel_.source, id, message_, state_.origin, primary);
+    bool primary = state_.parts->empty() && state_.next == state_.announced.size();
+    state_.core->ours.add(channel_.source, id, message_, *state_.origin, primary);
   }
   state_.announced.push_back(std::move(id));
 }
@@ -573,14 +574,14 @@ void Posting::ordered() {
 void Posting::sent(std::string id) {
   if (state_.next < state_.announced.size() &&
       (id.empty() || id == state_.announced[state_.next])) {
-    state_.parts.push_back(std::move(state_.announced[state_.next++]));
+    state_.parts->push_back(std::move(state_.announced[state_.next++]));
     return;
   }
   if (id.empty()) return;  // nothing announced and no id: nothing to record
   if (state_.plug->features().echo) {
-    state_.core->ours.add(channel_.source, id, message_, state_.origin, state_.parts.empty());
+    state_.core->ours.add(channel_.source, id, message_, *state_.origin, state_.parts->empty());
   }
-  state_.parts.push_back(std::move(id));
+  state_.parts->push_back(std::move(id));
 }
 
 // ---- Plug pieces that need the host --------------------------------------------
@@ -795,19 +796,23 @@ Task<std::optional<Outgoing>> Host::prepare(Outgoing out) {
 }
 
 Task<std::vector<Receipt>> Host::send(const Channel& target, MessagePtr msg) {
+  const Channel channel = target;  // the caller's may not outlive the first suspension
+  const OriginPtr origin;          // nobody to tell
+  detail::PartIds parts;
   detail::PostingState state;
-  state.channel = target;
-  state.message = std::move(msg);
+  state.channel = &channel;
+  state.message = &msg;
+  state.origin = &origin;
+  state.parts = &parts;
   PutResult result = co_await core_->attempt(state);
   if (result.kind() != PutResult::Kind::delivered) {
-    throw std::runtime_error("not delivered to " + state.channel.repr() + ": " +
+    throw std::runtime_error("not delivered to " + state.channel->repr() + ": " +
                              (result.reason().empty() ? "no reason given" : result.reason()));
   }
   std::vector<Receipt> receipts;
-  receipts.reserve(state.parts.size());
+  receipts.reserve(parts.size());
   auto at = Clock::now();
-  for (auto& id : state.parts)
-    receipts.push_back(Receipt{std::move(id), state.channel, at, {}, false});
+  for (auto& id : parts) receipts.push_back(Receipt{std::move(id), *state.channel, at, {}, false});
   co_return receipts;
 }
 

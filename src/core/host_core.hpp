@@ -72,21 +72,25 @@ struct Reader {
   bool timed_out = false;  // the watchdog cancelled the stage
 };
 
-// What one put() attempt needs; Posting is its face to the plug.
+// What one put() attempt needs; Posting is its face to the plug. The
+// channel, message, origin and delivered parts are the caller's (the outbox
+// entry's, or send()'s): referred to, not copied, so an attempt touches no
+// reference count. A before_send hook's changes live in `prepared`.
 struct PostingState {
   PlugCore* core = nullptr;
   const Plug* plug = nullptr;
-  Channel channel;
-  MessagePtr message;
-  OriginPtr origin;
-  PartIds parts;           // delivered, over every attempt
-  std::size_t resume = 0;  // parts delivered before this attempt
+  const Channel* channel = nullptr;
+  const MessagePtr* message = nullptr;
+  const OriginPtr* origin = nullptr;
+  PartIds* parts = nullptr;  // delivered, over every attempt
+  std::size_t resume = 0;    // parts delivered before this attempt
   // Announced, not yet sent: from `next` on. Inline for the usual one part.
   boost::container::small_vector<std::string, 1> announced;
   std::size_t next = 0;
   // Posting::ordered(): called once, when set (the outbox's pipeline).
   void (*on_ordered)(void* context) = nullptr;
   void* ordered_context = nullptr;
+  std::optional<Outgoing> prepared;  // what before_send made of channel and message
 };
 
 struct HostCore {

@@ -301,55 +301,68 @@ bool Outboxes::drop_expired(Box& b) {
   return true;
 }
 
+void Outboxes::board(Flight& f, PostingState& state) {
+  Box& b = *f.box;
+  OutboxEntry& e = f.entry;
+  state.channel = &b.channel;
+  state.message = &e.message;
+  state.origin = &e.origin;
+  state.parts = &e.parts;
+  state.resume = e.parts.size();
+  if (policy_of(b.channel).pipeline > 1) {
+    state.on_ordered = &Outboxes::on_ordered;
+    state.ordered_context = &f;
+  }
+}
+
+PutResult Outboxes::outcome_of(const std::exception_ptr& error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const boost::system::system_error& err) {
+    // Stopped: the entry stays with the flight, and close() takes it back.
+    if (err.code() == asio::error::operation_aborted) throw;
+    return PutResult::retry(err.what());
+  } catch (const std::exception& err) {
+    return PutResult::retry(err.what());
+  }
+}
+
+bool Outboxes::direct(const Flight& f) const {
+  return !f.entry.message->deleted && core_.plan_->before_senders.empty();
+}
+
 // One coroutine for the whole attempt (not one to deliver and one to catch):
-// every coroutine frame on this path costs each message its set-up.
+// every coroutine frame on this path costs each message its set-up. run()
+// does the direct case itself, without this frame.
 Task<> Outboxes::fly(Flight& f) {
   Box& b = *f.box;
   OutboxEntry& e = f.entry;
-  PostingState state;
   PutResult result = PutResult::retry({});
+  std::exception_ptr error;
   try {
     if (e.message->deleted) {
       result = co_await core_.remove_message(b.channel, e.message);
     } else {
-      state.channel = b.channel;
-      state.message = e.message;
-      state.origin = e.origin;
-      state.parts = std::move(e.parts);
-      state.resume = state.parts.size();
-      if (policy_of(b.channel).pipeline > 1) {
-        state.on_ordered = &Outboxes::on_ordered;
-        state.ordered_context = &f;
-      }
-      try {
-        bool go = true;
-        if (!core_.plan_->before_senders.empty()) go = co_await core_.prepare(state);
-        if (!go) {
-          result = PutResult::delivered();  // dropped by a hook: nothing to send
+      PostingState state;
+      board(f, state);
+      bool go = true;
+      if (!core_.plan_->before_senders.empty()) go = co_await core_.prepare(state);
+      if (!go) {
+        result = PutResult::delivered();  // dropped by a hook: nothing to send
+      } else {
+        PutScope scope(core_, state);
+        if (!scope.plug()) {
+          result = scope.removed();
         } else {
-          // The plug's put() awaited here, not through attempt(): one
-          // coroutine frame less per message.
-          PutScope scope(core_, state);
-          if (!scope.plug()) {
-            result = scope.removed();
-          } else {
-            PutResult done = co_await scope.plug()->put(scope.posting());
-            result = scope.finish(std::move(done));
-          }
+          PutResult done = co_await scope.plug()->put(scope.posting());
+          result = scope.finish(std::move(done));
         }
-      } catch (...) {
-        e.parts = std::move(state.parts);
-        throw;
       }
-      e.parts = std::move(state.parts);
     }
-  } catch (const boost::system::system_error& err) {
-    // Stopped: the entry stays with the flight, and close() takes it back.
-    if (err.code() == asio::error::operation_aborted) throw;
-    result = PutResult::retry(err.what());
-  } catch (const std::exception& err) {
-    result = PutResult::retry(err.what());
+  } catch (...) {
+    error = std::current_exception();
   }
+  if (error) result = outcome_of(error);
   f.result = std::move(result);
   b.landed.notify();
 }
@@ -521,9 +534,30 @@ Task<> Outboxes::run(Box& b) {
       f.box = &b;
       f.entry = std::move(b.entries.front());
       b.entries.pop_front();
-      // Run here: the usual lone put() costs no task of its own. Those it
-      // lets start (Posting::ordered) run as tasks of their own.
-      co_await fly(f);
+      // Run here: the usual lone put() costs no task of its own, and with
+      // no delete or before_send to await first, no coroutine frame either
+      // (as fly() would). Those it lets start (Posting::ordered) run on lanes.
+      if (!direct(f)) {
+        co_await fly(f);
+      } else {
+        PutResult result = PutResult::retry({});
+        std::exception_ptr error;
+        try {
+          PostingState state;
+          board(f, state);
+          PutScope scope(core_, state);
+          if (!scope.plug()) {
+            result = scope.removed();
+          } else {
+            PutResult done = co_await scope.plug()->put(scope.posting());
+            result = scope.finish(std::move(done));
+          }
+        } catch (...) {
+          error = std::current_exception();
+        }
+        if (error) result = outcome_of(error);
+        f.result = std::move(result);  // nobody else waits for this one: run() takes it next
+      }
     }
     // Results are taken in order, however the flights ended.
     while (!b.flights.front().result) co_await b.landed.wait();

@@ -21,6 +21,7 @@
 namespace immp::detail {
 
 struct HostCore;
+struct PostingState;
 
 // Ids of the parts of one message that went out: inline for the usual one.
 using PartIds = boost::container::small_vector<std::string, 1>;
@@ -198,6 +199,12 @@ class Outboxes {
   Task<> run(Box& box);
   // Runs the put() of `flight`; its outcome goes into flight.result.
   Task<> fly(Flight& flight);
+  // Whether the flight's put() can start at once: no delete, no before_send.
+  bool direct(const Flight& flight) const;
+  // Points `state` at the flight's entry (its parts are filled in place).
+  void board(Flight& flight, PostingState& state);
+  // What an exception out of put() means: a retry; rethrows a stop.
+  static PutResult outcome_of(const std::exception_ptr& error);
   // A lane's life: `first`, then each flight launch() hands it.
   Task<> lane(Box& box, Lane& lane, Flight* first);
   // Starts the next entries' put()s while the last flight is ordered.
