@@ -22,13 +22,17 @@ SyncRefs::SyncRefs(const Host& host, store::Database* db, std::size_t capacity, 
       db_(db),
       capacity_(std::max<std::size_t>(capacity, 16)),
       owner_(std::move(owner)),
-      index_(kFirstIndex) {}
+      index_(kFirstIndex) {
+  ring_.reserve(capacity_);
+}
 
-void SyncRefs::Ref::add(const Channel& channel, std::string_view id) {
-  if (count == copies.size()) copies.emplace_back();
-  Copy& c = copies[count++];
-  c.channel = channel;
-  c.id.assign(id);
+void SyncRefs::add(Ref& ref, const Channel& channel, std::string_view id) {
+  if (ref.count == ref.copies.size()) ref.copies.emplace_back();
+  Ref::Slot& s = ref.copies[ref.count++];
+  s.copy.channel = channel;
+  s.copy.id.assign(id);
+  s.hash = hash_of(channel, id);
+  index(s.hash, ref.n);
 }
 
 std::vector<std::string> SyncRefs::migrations(store::Dialect dialect) {
@@ -74,6 +78,13 @@ std::uint64_t SyncRefs::hash_of(const Channel& channel, std::string_view id) {
   return h | 1;  // never 0, which marks an empty entry
 }
 
+std::uint64_t SyncRefs::hash_of_key(std::string_view key) {
+  // Seeded apart from copies' hashes (whose seed is a handle's address),
+  // though a clash would only cost a comparison: every hit is verified.
+  constexpr std::uint64_t kKeySeed = 0x6b6579;  // "key"
+  return hash_string(key, kKeySeed) | 1;
+}
+
 const std::string& SyncRefs::network_of(const Plug* plug) {
   for (const auto& [p, id] : networks_) {
     if (p == plug) return id;
@@ -99,10 +110,17 @@ SyncRefs::Ref* SyncRefs::find_ref(std::uint64_t n) {
 }
 
 SyncRefs::Ref* SyncRefs::find_key(std::string_view key) {
-  auto it = by_key_.find(hash_string(key));
-  if (it == by_key_.end()) return nullptr;
-  Ref* r = find_ref(it->second);
-  return r && r->key() == key ? r : nullptr;
+  std::uint64_t h = hash_of_key(key);
+  std::size_t mask = index_.size() - 1;
+  // The first live match is the newest ref of the key: index() puts a
+  // newer entry in place of, or before, an older one of the same hash.
+  for (std::size_t i = 0; i < kMaxProbe; ++i) {
+    const IndexEntry& e = index_[(h + i) & mask];
+    if (e.hash == 0) return nullptr;
+    if (e.hash != h) continue;
+    if (Ref* r = find_ref(e.n); r && r->key() == key) return r;
+  }
+  return nullptr;
 }
 
 SyncRefs::Ref& SyncRefs::claim(std::string key) {
@@ -115,49 +133,50 @@ SyncRefs::Ref& SyncRefs::claim(std::string key) {
   // bridge costs little memory.
   if (slot >= ring_.size()) {
     ring_.emplace_back();
-    if (ring_.size() * 4 > index_.size() && index_.size() < std::bit_ceil(capacity_ * 4)) {
+    if (ring_.size() * kSlotsPerRef > index_.size() &&
+        index_.size() < std::bit_ceil(capacity_ * kSlotsPerRef)) {
       grow_index();
     }
   }
+  // The ref that held the slot leaves the ring: its index entries go stale
+  // with its number, and are reused as they are met.
   Ref& r = ring_[slot];
-  if (r.n != 0) {
-    // The oldest ref leaves the ring: forget its key unless a newer ref of
-    // the same key (or hash) took the entry since.
-    auto it = by_key_.find(r.key_hash);
-    if (it != by_key_.end() && it->second == r.n) by_key_.erase(it);
-  }
   r.n = n;
   r.origin = std::move(origin);
   r.count = 0;
-  r.key_hash = hash_string(r.key());
-  by_key_.insert_or_assign(r.key_hash, n);
+  r.key_hash = hash_of_key(r.key());
+  index(r.key_hash, n);
   return r;
 }
 
 void SyncRefs::grow_index() {
   std::vector<IndexEntry> bigger(index_.size() * 2);
   index_.swap(bigger);
-  for (const Ref& r : ring_) {
-    if (r.n == 0 || stale(r.n)) continue;
-    for (std::size_t i = 0; i < r.count; ++i) index(r, r.copies[i]);
+  // Oldest first, so that a newer ref of a key takes its entry (see
+  // find_key). The hashes are kept: nothing is hashed again.
+  std::uint64_t oldest = next_n_ > capacity_ ? next_n_ - capacity_ : 1;
+  for (std::uint64_t n = oldest; n < next_n_; ++n) {
+    const Ref* r = find_ref(n);
+    if (!r) continue;
+    index(r->key_hash, n);
+    for (std::size_t i = 0; i < r->count; ++i) index(r->copies[i].hash, n);
   }
 }
 
-void SyncRefs::index(const Ref& ref, const Copy& copy) {
-  std::uint64_t h = hash_of(copy.channel, copy.id);
+void SyncRefs::index(std::uint64_t h, std::uint64_t n) {
   std::size_t mask = index_.size() - 1;
   std::size_t victim = h & mask;
   for (std::size_t i = 0; i < kMaxProbe; ++i) {
     IndexEntry& e = index_[(h + i) & mask];
     // Empty, stale (its ref was overwritten) or the same message: take it.
     if (e.hash == 0 || e.hash == h || stale(e.n)) {
-      e = IndexEntry{h, ref.n};
+      e = IndexEntry{h, n};
       return;
     }
     victim = (h + i) & mask;
   }
   // Crowded: forget an arbitrary live entry; the database still knows it.
-  index_[victim] = IndexEntry{h, ref.n};
+  index_[victim] = IndexEntry{h, n};
 }
 
 SyncRefs::Ref* SyncRefs::lookup(const Channel& channel, std::string_view id) {
@@ -169,7 +188,8 @@ SyncRefs::Ref* SyncRefs::lookup(const Channel& channel, std::string_view id) {
     if (e.hash != h) continue;
     if (Ref* r = find_ref(e.n)) {
       for (std::size_t c = 0; c < r->count; ++c) {
-        if (r->copies[c].id == id && r->copies[c].channel == channel) return r;
+        const Copy& copy = r->copies[c].copy;
+        if (copy.id == id && copy.channel == channel) return r;
       }
     }
   }
@@ -178,8 +198,7 @@ SyncRefs::Ref* SyncRefs::lookup(const Channel& channel, std::string_view id) {
 
 OriginPtr SyncRefs::add_origin(const Channel& channel, const std::string& id) {
   Ref& r = claim(make_key(channel, id));
-  r.add(channel, id);
-  index(r, r.copies[0]);
+  add(r, channel, id);
   return r.origin;
 }
 
@@ -196,13 +215,9 @@ void SyncRefs::add_copy(const Origin& origin, const Channel& channel, const std:
     // Evicted, or delivered after a restart: start the ref again.
     r = &claim(key);
     Copy first = origin_of(key);
-    if (first.channel.plug()) {
-      r->add(first.channel, first.id);
-      index(*r, r->copies[0]);
-    }
+    if (first.channel.plug()) add(*r, first.channel, first.id);
   }
-  r->add(channel, id);
-  index(*r, r->copies[r->count - 1]);
+  add(*r, channel, id);
   if (db_) {
     db_->write(kInsertCopy, {network_of(channel.plug()), channel.source, id, key});
   }
@@ -237,8 +252,7 @@ std::string SyncRefs::adopt(const std::vector<store::ImmpSyncCopy>& found) {
   Ref& r = claim(key);
   for (std::size_t i = 0; i < found.size(); ++i) {
     const auto& c = found[i];
-    r.add(c.channel, c.id);
-    index(r, r.copies[r.count - 1]);
+    add(r, c.channel, c.id);
     if (i > 0 && db_ && c.channel.plug()) {
       db_->write(kInsertCopy, {network_of(c.channel.plug()), c.channel.source, c.id, key});
     }
@@ -248,8 +262,10 @@ std::string SyncRefs::adopt(const std::vector<store::ImmpSyncCopy>& found) {
 
 Task<std::vector<Copy>> SyncRefs::copies(const std::string& key) {
   if (Ref* r = find_key(key)) {
-    co_return std::vector<Copy>(r->copies.begin(),
-                                r->copies.begin() + static_cast<std::ptrdiff_t>(r->count));
+    std::vector<Copy> out;
+    out.reserve(r->count);
+    for (std::size_t i = 0; i < r->count; ++i) out.push_back(r->copies[i].copy);
+    co_return out;
   }
   if (!db_) co_return std::vector<Copy>{};
   std::vector<store::Value> params{key};
@@ -270,10 +286,7 @@ Task<std::vector<Copy>> SyncRefs::copies(const std::string& key) {
   }
   // Cached again: more edits or replies to the same message are likely.
   Ref& r = claim(key);
-  for (const auto& c : out) {
-    r.add(c.channel, c.id);
-    index(r, r.copies[r.count - 1]);
-  }
+  for (const auto& c : out) add(r, c.channel, c.id);
   co_return out;
 }
 

@@ -5,8 +5,9 @@
 //
 // The cache is on the path of every bridged message, so it allocates
 // nothing per message beyond the ids themselves: refs live in a ring that
-// overwrites the oldest, and the index from (channel, id) to a ref is an
-// open-addressing table of hashes whose stale entries are simply reused.
+// overwrites the oldest, and one index finds a ref both by (channel, id)
+// and by key: an open-addressing table of hashes whose stale entries are
+// simply reused. Each hash is computed once, when its copy or key arrives.
 #pragma once
 
 #include <cstdint>
@@ -15,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include <boost/unordered/unordered_flat_map.hpp>
+#include <boost/container/small_vector.hpp>
 
 #include "immp/host.hpp"
 #include "store/database.hpp"
@@ -66,28 +67,40 @@ class SyncRefs {
     std::uint64_t n = 0;  // 0: empty
     OriginPtr origin;     // its tag is the key
     std::uint64_t key_hash = 0;
-    // Live copies are the first `count`, origin first. Slots beyond are
-    // kept when the ring wraps, so their strings' memory is reused.
-    std::vector<Copy> copies;
+    // Live copies are the first `count`, origin first, each with its hash
+    // (its entry in the index). Slots beyond are kept when the ring wraps,
+    // so their strings' memory is reused. Inline for an origin and one
+    // copy: a two-way bridge allocates no list per message.
+    struct Slot {
+      Copy copy;
+      std::uint64_t hash = 0;
+    };
+    boost::container::small_vector<Slot, 2> copies;
     std::size_t count = 0;
     const std::string& key() const { return origin->tag; }
-    void add(const Channel& channel, std::string_view id);
   };
   struct IndexEntry {
-    std::uint64_t hash = 0;
-    std::uint64_t n = 0;
+    std::uint64_t hash = 0;  // 0: empty
+    std::uint64_t n = 0;     // the ref; stale once that number left the ring
   };
   static std::uint64_t hash_of(const Channel& channel, std::string_view id);
+  static std::uint64_t hash_of_key(std::string_view key);
   // A fresh ref in the ring (evicting the oldest), with a new record of
-  // `key` that carries its number.
+  // `key` that carries its number, indexed by its key.
   Ref& claim(std::string key);
+  // Appends a copy to `ref` and indexes it.
+  void add(Ref& ref, const Channel& channel, std::string_view id);
   bool stale(std::uint64_t n) const;
   std::size_t slot_of(std::uint64_t n) const;
   void grow_index();
   static constexpr std::size_t kFirstIndex = 1024;
+  // Index slots per ref: a key and (in a two-way bridge) two copies take
+  // three, so the table stays under 40 % full: linear probing crowds out
+  // entries (kMaxProbe) when it is fuller.
+  static constexpr std::size_t kSlotsPerRef = 8;
   Ref* find_ref(std::uint64_t n);
   Ref* find_key(std::string_view key);
-  void index(const Ref& ref, const Copy& copy);
+  void index(std::uint64_t hash, std::uint64_t n);
   Ref* lookup(const Channel& channel, std::string_view id);
   const std::string& network_of(const Plug* plug);
   std::string make_key(const Channel& channel, std::string_view id);
@@ -98,11 +111,13 @@ class SyncRefs {
   store::Database* db_;
   std::size_t capacity_;
   std::string owner_;
-  std::vector<Ref> ring_;          // grows to capacity_, then wraps
-  std::vector<IndexEntry> index_;  // a power of two, about 4x the ring
-  // Key -> ref number, by a hash of the key: edits, deletes and replies find
-  // a bridged message's copies without scanning the ring.
-  boost::unordered_flat_map<std::uint64_t, std::uint64_t> by_key_;
+  // Grows to capacity_, then wraps. Reserved at once, so that it never
+  // moves (untouched, the reserve costs address space, not memory).
+  std::vector<Ref> ring_;
+  // Copies and keys -> ref numbers: edits, deletes and replies find a
+  // bridged message's copies without scanning the ring. A power of two,
+  // about kSlotsPerRef times the ring.
+  std::vector<IndexEntry> index_;
   std::uint64_t next_n_ = 1;
   std::deque<std::pair<const Plug*, std::string>> networks_;  // stable references
   std::optional<store::ImmpSyncRefs> legacy_;

@@ -63,6 +63,23 @@ TEST_F(SyncRefsTest, MemoryOnlyForgetsTheOldestBeyondItsCapacity) {
   }
 }
 
+TEST_F(SyncRefsTest, EveryMessageStaysFoundWhileTheIndexGrows) {
+  // The index starts small and grows with the ring: keys and copies
+  // indexed before each growth are still found after it.
+  SyncRefs refs(host, nullptr, 3000, "sync:test");
+  std::vector<OriginPtr> origins;
+  for (int i = 0; i < 3000; ++i) {
+    origins.push_back(refs.add_origin(ra, "m" + std::to_string(i)));
+    refs.add_copy(*origins.back(), rb, "c" + std::to_string(i));
+  }
+  for (int i = 0; i < 3000; ++i) {
+    ASSERT_EQ(key_for(refs, ra, "m" + std::to_string(i)), origins[i]->tag) << i;
+    ASSERT_EQ(key_for(refs, rb, "c" + std::to_string(i)), origins[i]->tag) << i;
+    ASSERT_EQ(copies(refs, origins[i]->tag).size(), 2u) << i;
+    ASSERT_EQ(refs.origin_for(origins[i]->tag), origins[i]) << i;
+  }
+}
+
 TEST_F(SyncRefsTest, ADeliveryAfterARestartRebuildsItsMessageFromTheKey) {
   std::string tag;
   {
