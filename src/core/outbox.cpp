@@ -367,6 +367,35 @@ Task<> Outboxes::fly(Flight& f) {
   b.landed.notify();
 }
 
+Outboxes::Flight& Outboxes::take_off(Box& b) {
+  Flight& f = b.flights.emplace_back();
+  f.outboxes = this;
+  f.box = &b;
+  // Field by field (keep in step with OutboxEntry): a new entry has no id
+  // and no delivered parts yet, so the flight's own, kept from its last
+  // entry, are cleared rather than replaced, and keep their buffers.
+  OutboxEntry& from = b.entries.front();
+  OutboxEntry& to = f.entry;
+  if (from.id.empty()) {
+    to.id.clear();
+  } else {
+    to.id = std::move(from.id);
+  }
+  to.seq = from.seq;
+  to.channel = std::move(from.channel);
+  to.message = std::move(from.message);
+  to.origin = std::move(from.origin);
+  if (from.parts.empty()) {
+    to.parts.clear();
+  } else {
+    to.parts = std::move(from.parts);
+  }
+  to.queued_at = from.queued_at;
+  to.persisted = from.persisted;
+  b.entries.pop_front();
+  return f;
+}
+
 void Outboxes::on_ordered(void* flight) {
   auto& f = *static_cast<Flight*>(flight);
   f.ordered = true;
@@ -380,11 +409,7 @@ void Outboxes::launch(Box& b) {
     if (!last.ordered || last.result) return;  // not yet, or the run loop takes over
     if (b.entries.empty() || !deliverable(b.channel.plug())) return;
     if (drop_expired(b)) continue;
-    Flight& next = b.flights.emplace_back();
-    next.outboxes = this;
-    next.box = &b;
-    next.entry = std::move(b.entries.front());
-    b.entries.pop_front();
+    Flight& next = take_off(b);
     // Its put() starts now, inside this call, on a parked lane or a new one.
     if (!b.idle_lanes.empty()) {
       Lane& l = *b.idle_lanes.back();
@@ -529,11 +554,7 @@ Task<> Outboxes::run(Box& b) {
       }
       // Taken out while in flight, so an overflow never drops it
       // mid-delivery.
-      Flight& f = b.flights.emplace_back();
-      f.outboxes = this;
-      f.box = &b;
-      f.entry = std::move(b.entries.front());
-      b.entries.pop_front();
+      Flight& f = take_off(b);
       // Run here: the usual lone put() costs no task of its own, and with
       // no delete or before_send to await first, no coroutine frame either
       // (as fly() would). Those it lets start (Posting::ordered) run on lanes.

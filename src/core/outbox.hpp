@@ -26,6 +26,7 @@ struct PostingState;
 // Ids of the parts of one message that went out: inline for the usual one.
 using PartIds = boost::container::small_vector<std::string, 1>;
 
+// Outboxes::take_off() moves one field by field: add new fields there too.
 struct OutboxEntry {
   std::string id;  // unique across restarts; made when first saved
   std::int64_t seq = 0;
@@ -207,6 +208,8 @@ class Outboxes {
   static PutResult outcome_of(const std::exception_ptr& error);
   // A lane's life: `first`, then each flight launch() hands it.
   Task<> lane(Box& box, Lane& lane, Flight* first);
+  // Moves the box's first entry into a new flight at the back.
+  Flight& take_off(Box& box);
   // Starts the next entries' put()s while the last flight is ordered.
   void launch(Box& box);
   static void on_ordered(void* flight);

@@ -4,8 +4,11 @@
 // sends.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <deque>
+#include <iterator>
 #include <map>
 #include <set>
 
@@ -85,20 +88,27 @@ class MemoryPlug final : public Plug {
  private:
   // Unique across restarts, as a real network's ids are; short (base 36),
   // as most networks' are, so that they fit in a string without the heap.
+  static constexpr char kDigits36[] = "0123456789abcdefghijklmnopqrstuvwxyz";
   static std::string base36(std::uint64_t n) {
     char digits[13];  // 36^13 > 2^64
     char* first = std::end(digits);
     do {
-      *--first = "0123456789abcdefghijklmnopqrstuvwxyz"[n % 36];
+      *--first = kDigits36[n % 36];
       n /= 36;
     } while (n > 0);
     return std::string(first, std::end(digits));
   }
+  // Made in one buffer: one string built, no temporaries.
   std::string next_id() {
-    std::string id;
-    id.reserve(run_.size() + 13);
-    id.append(run_).append(base36(++counter_));
-    return id;
+    char buf[64];
+    std::size_t n = std::min(run_.size(), sizeof buf - 13);
+    std::memcpy(buf, run_.data(), n);
+    char digits[13];
+    char* first = std::end(digits);
+    for (std::uint64_t c = ++counter_; c > 0; c /= 36) *--first = kDigits36[c % 36];
+    std::size_t d = static_cast<std::size_t>(std::end(digits) - first);
+    std::memcpy(buf + n, first, d);
+    return std::string(buf, n + d);
   }
 
   std::vector<std::optional<RichText>> parts_of(const Message& msg) const;
