@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "immp/hash.hpp"
 #include "immp/host.hpp"
 #include "store/database_hook.hpp"
 #include "text/graphemes.hpp"
@@ -342,12 +343,13 @@ SpecPtr SyncHook::schema() {
 
 SyncHook::SyncHook(const Init& init) : Relay(init) {
   const Node& c = config();
+  std::vector<std::pair<Channel, const std::string*>> label_of;
   for (const auto& [label, names] : c.at("channels").as_map()) {
     auto& members = labels_[label];
     for (const auto& n : names.as_list()) {
       Channel ch = resolve_channel(init.host, n);
       if (std::find(members.begin(), members.end(), ch) == members.end()) members.push_back(ch);
-      label_of_[ch].push_back(label);
+      label_of.emplace_back(ch, &labels_.find(label)->first);
     }
   }
   edits_ = c.at("edits").as_bool();
@@ -355,6 +357,9 @@ SyncHook::SyncHook(const Init& init) : Relay(init) {
     // A title for a label not (yet) in `channels` is kept, as IMMP keeps
     // it: it takes effect when the label is added.
     titles_[label] = title.as_string();
+  }
+  for (const auto& [ch, label] : label_of) {
+    bridges_[ch].push_back(Bridge{label, &labels_.find(*label)->second, &title_of(*label)});
   }
   if (const Node& p = c.at("plug"); !p.is_null()) {
     if (Plug* existing = init.host.plug(p.as_string())) {
@@ -419,8 +424,8 @@ Task<> SyncHook::start() {
 }
 
 Task<std::string> SyncHook::title_for(const SentPtr&, const Channel& target) {
-  auto it = label_of_.find(target);
-  co_return it == label_of_.end() ? std::string() : title_of(it->second.front());
+  auto it = bridges_.find(target);
+  co_return it == bridges_.end() ? std::string() : *it->second.front().title;
 }
 
 const std::vector<Channel>& SyncHook::members(const std::string& label) const {
@@ -442,14 +447,16 @@ std::optional<std::string> SyncHook::title(const std::string& label) const {
 }
 
 bool SyncHook::wants(const Received& r) const {
-  return label_of_.find(r.sent->channel) != label_of_.end() && !skip(r);
+  // skip() first: it turns away our own echoes (half of what arrives in
+  // a bridge) without a lookup.
+  return !skip(r) && bridges_.contains(r.sent->channel);
 }
 
 Task<> SyncHook::on_receive(const Received& r) {
   const SentPtr& sent = r.sent;
-  auto it = label_of_.find(sent->channel);
+  auto it = bridges_.find(sent->channel);
   // wants() has already turned away what skip() refuses.
-  if (it == label_of_.end() || !refs_) co_return;
+  if (it == bridges_.end() || !refs_) co_return;
   if (sent->reaction) {
     co_await relay_reaction(sent);
     co_return;
@@ -459,27 +466,30 @@ Task<> SyncHook::on_receive(const Received& r) {
     auto key = co_await refs_->key_for(sent->channel, sent->id);
     if (key) {
       std::vector<Channel> targets;
-      for (const auto& label : it->second) {
-        const std::vector<Channel>& m = labels_[label];
-        targets.insert(targets.end(), m.begin(), m.end());
+      for (const Bridge& bridge : it->second) {
+        targets.insert(targets.end(), bridge.members->begin(), bridge.members->end());
       }
       co_await relay_change(sent, *key, targets);
       co_return;
     }
     if (sent->deleted) co_return;  // never bridged: nothing to delete
   }
-  for (const auto& label : it->second) co_await relay_new(sent, label);
+  for (const Bridge& bridge : it->second) co_await relay_new(sent, bridge);
   // Backpressure: a database slower than the networks must not let its
   // queue of id-map writes grow without bound.
   if (db_) co_await db_->throttle(kMaxQueuedWrites);
 }
 
-Task<> SyncHook::relay_new(const SentPtr& sent, const std::string& label) {
+std::size_t SyncHook::ChannelHash::operator()(const Channel& c) const {
+  return hash_string(c.source, reinterpret_cast<std::uintptr_t>(c.handle));
+}
+
+Task<> SyncHook::relay_new(const SentPtr& sent, const Bridge& bridge) {
   // One record for every copy of this message: the host keeps it with each
   // outbox entry and each id the copies get, and its tag is the message's
   // key in the id map.
   OriginPtr origin = refs_->add_origin(sent->channel, sent->id);
-  const std::string& title = title_of(label);
+  const std::string& title = *bridge.title;
   // Targets whose plugs share naming rules share one copy, unless a reply
   // or thread makes each copy point at that target's own message, or files
   // go as uploads to one and as links to the other.
@@ -488,7 +498,7 @@ Task<> SyncHook::relay_new(const SentPtr& sent, const std::string& label) {
   MessagePtr shared;
   bool per_target = sent->reply_to || !sent->thread.empty();
   bool files = has_files(*sent);
-  for (const Channel& target : labels_[label]) {
+  for (const Channel& target : *bridge.members) {
     if (target == sent->channel) continue;
     const TargetRules* rules = &rules_for(target.plug());
     bool upload = files && target.plug() && target.plug()->features().upload;
@@ -507,7 +517,7 @@ Task<> SyncHook::relay_new(const SentPtr& sent, const std::string& label) {
   }
   if (plug_) {
     auto unified = std::make_shared<const SentMessage>(
-        Receipt{sent->id, plug_->channel(label), sent->at, sent->revision, false},
+        Receipt{sent->id, plug_->channel(*bridge.label), sent->at, sent->revision, false},
         static_cast<const Message&>(*sent));
     plug_->queue(std::move(unified));
   }

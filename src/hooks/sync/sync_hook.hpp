@@ -10,6 +10,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include <boost/unordered/unordered_flat_map.hpp>
+
 #include "hooks/sync/naming.hpp"
 #include "hooks/sync/sync_refs.hpp"
 #include "immp/hook.hpp"
@@ -101,14 +103,26 @@ class SyncHook final : public Relay {
   std::optional<std::string> title(const std::string& label) const;
 
  private:
-  Task<> relay_new(const SentPtr& sent, const std::string& label);
+  // A label a channel belongs to, as the message path needs it.
+  struct Bridge {
+    const std::string* label;
+    const std::vector<Channel>* members;
+    const std::string* title;  // title_of(label)
+  };
+  struct ChannelHash {
+    using is_avalanching = std::true_type;  // hash_string mixes its result
+    std::size_t operator()(const Channel& c) const;
+  };
+  Task<> relay_new(const SentPtr& sent, const Bridge& bridge);
   Task<std::string> title_for(const SentPtr& sent, const Channel& target) override;
   Task<std::shared_ptr<Message>> with_reply(std::shared_ptr<Message> copy, const SentPtr& sent,
                                             const Channel& target);
   const std::string& title_of(const std::string& label) const;
 
   std::map<std::string, std::vector<Channel>, std::less<>> labels_;
-  std::unordered_map<Channel, std::vector<std::string>> label_of_;
+  // Each bridged channel's labels, in config order; pointing into labels_
+  // and titles_, which never change after the constructor.
+  boost::unordered_flat_map<Channel, std::vector<Bridge>, ChannelHash> bridges_;
   std::map<std::string, std::string, std::less<>> titles_;
   bool edits_ = true;
   store::Database* db_ = nullptr;
