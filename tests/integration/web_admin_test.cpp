@@ -82,8 +82,10 @@ struct AdminEnv {
 };
 
 AdminEnv& env() {
-  static AdminEnv* e = new AdminEnv();
-  return *e;
+  // Destroyed when the test program exits: its immp and ngircd go with it
+  // (a leaked one kept running after `make test`).
+  static AdminEnv e;
+  return e;
 }
 
 class WebAdminInBrowser : public ::testing::Test {
@@ -217,12 +219,14 @@ TEST_F(WebAdminInBrowser, MessageCountsAndTheLogAreLiveWithoutSecrets) {
 
   std::string before = b.text("#plugs td[data-count=\"plug:irc:in\"]");
   e.alice->send("PRIVMSG #lobby :counted by the admin page");
-  EXPECT_TRUE(b.wait_fn("document.querySelector('#plugs td[data-count=\"plug:irc:in\"]')"
-                        ".textContent.split(' ')[0] !== '" +
-                        before.substr(0, before.find(' ')) + "'"))
+  EXPECT_TRUE(
+      b.wait_fn("document.querySelector('#plugs td[data-count=\"plug:irc:in\"]')"
+                ".textContent.split(' ')[0] !== '" +
+                before.substr(0, before.find(' ')) + "'"))
       << b.last_error() << " was " << before;
-  EXPECT_TRUE(b.wait_fn("document.querySelector('#channels td[data-count=\"channel:lobby:in\"]')"
-                        ".textContent !== '0'"))
+  EXPECT_TRUE(
+      b.wait_fn("document.querySelector('#channels td[data-count=\"channel:lobby:in\"]')"
+                ".textContent !== '0'"))
       << b.last_error();
 
   // The config held the password as it is: immp logged its hash, which the
@@ -378,8 +382,9 @@ TEST(WebAdminConfig, AMistakeIsShownInlineAndTheFixIsAppliedAndWrittenBack) {
   EXPECT_TRUE(b.wait_text("[role=status]", "saved in the config file")) << b.last_error();
   EXPECT_EQ(b.eval("location.pathname"), "/admin");
   // Applied live: the hook answers the dummy's pings, counted going out.
-  EXPECT_TRUE(b.wait_fn("document.querySelector('#channels td[data-count=\"channel:room:out\"]')"
-                        ".textContent !== '0'"))
+  EXPECT_TRUE(
+      b.wait_fn("document.querySelector('#channels td[data-count=\"channel:room:out\"]')"
+                ".textContent !== '0'"))
       << b.last_error() << immp.err();
   EXPECT_TRUE(b.screenshot(kShots / "admin-config-applied.png")) << b.last_error();
   EXPECT_EQ(b.page_errors(), "");

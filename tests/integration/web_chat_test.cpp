@@ -104,8 +104,10 @@ struct ChatEnv {
 };
 
 ChatEnv& env() {
-  static ChatEnv* e = new ChatEnv();
-  return *e;
+  // Destroyed when the test program exits: its immp and ngircd go with it
+  // (a leaked one kept running after `make test`).
+  static ChatEnv e;
+  return e;
 }
 
 // A stream client beside the page (curl on the SSE stream): waits until
