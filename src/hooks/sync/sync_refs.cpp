@@ -46,13 +46,18 @@ std::vector<std::string> SyncRefs::migrations(store::Dialect dialect) {
 }
 
 std::string SyncRefs::make_key(const Channel& channel, std::string_view id) {
-  const std::string& network = channel.plug() ? network_of(channel.plug()) : std::string();
   std::string key;
-  key.reserve(network.size() + channel.source.size() + id.size() + 2);
-  key.append(network).push_back('\x1f');
-  key.append(channel.source).push_back('\x1f');
-  key.append(id);
+  append_key(key, channel, id);
   return key;
+}
+
+void SyncRefs::append_key(std::string& out, const Channel& channel, std::string_view id) {
+  static const std::string kNone;
+  const std::string& network = channel.plug() ? network_of(channel.plug()) : kNone;
+  out.reserve(out.size() + network.size() + channel.source.size() + id.size() + 2);
+  out.append(network).push_back('\x1f');
+  out.append(channel.source).push_back('\x1f');
+  out.append(id);
 }
 
 Copy SyncRefs::origin_of(std::string_view key) {
@@ -123,11 +128,8 @@ SyncRefs::Ref* SyncRefs::find_key(std::string_view key) {
   return nullptr;
 }
 
-SyncRefs::Ref& SyncRefs::claim(std::string key) {
+SyncRefs::Ref& SyncRefs::claim(std::string_view key) {
   std::uint64_t n = next_n_++;
-  // A delivery finds its ref by the number its record carries, without
-  // hashing the key.
-  auto origin = std::make_shared<const Origin>(Origin{owner_, std::move(key), n});
   std::size_t slot = slot_of(n);
   // The ring and its index grow with use up to the capacity, so a quiet
   // bridge costs little memory.
@@ -142,7 +144,15 @@ SyncRefs::Ref& SyncRefs::claim(std::string key) {
   // with its number, and are reused as they are met.
   Ref& r = ring_[slot];
   r.n = n;
-  r.origin = std::move(origin);
+  // A delivery finds its ref by the number its record carries, without
+  // hashing the key. use_count() is exact here: records are only copied
+  // on the host's executor, which is running this.
+  if (r.origin && r.origin.use_count() == 1) {
+    r.origin->tag.assign(key);
+    r.origin->ref = n;
+  } else {
+    r.origin = std::make_shared<Origin>(Origin{owner_, std::string(key), n});
+  }
   r.count = 0;
   r.key_hash = hash_of_key(r.key());
   index(r.key_hash, n);
@@ -197,7 +207,9 @@ SyncRefs::Ref* SyncRefs::lookup(const Channel& channel, std::string_view id) {
 }
 
 OriginPtr SyncRefs::add_origin(const Channel& channel, const std::string& id) {
-  Ref& r = claim(make_key(channel, id));
+  key_.clear();
+  append_key(key_, channel, id);
+  Ref& r = claim(key_);
   add(r, channel, id);
   return r.origin;
 }

@@ -65,7 +65,10 @@ class SyncRefs {
  private:
   struct Ref {
     std::uint64_t n = 0;  // 0: empty
-    OriginPtr origin;     // its tag is the key
+    // Its tag is the key. Ours alone once every delivery and echo of its
+    // copies is done: then a newer ref in this slot reuses it (no record
+    // and no key allocated per message once the ring has wrapped).
+    std::shared_ptr<Origin> origin;
     std::uint64_t key_hash = 0;
     // Live copies are the first `count`, origin first, each with its hash
     // (its entry in the index). Slots beyond are kept when the ring wraps,
@@ -86,8 +89,9 @@ class SyncRefs {
   static std::uint64_t hash_of(const Channel& channel, std::string_view id);
   static std::uint64_t hash_of_key(std::string_view key);
   // A fresh ref in the ring (evicting the oldest), with a new record of
-  // `key` that carries its number, indexed by its key.
-  Ref& claim(std::string key);
+  // `key` that carries its number, indexed by its key. `key` must not
+  // point into the evicted ref's record.
+  Ref& claim(std::string_view key);
   // Appends a copy to `ref` and indexes it.
   void add(Ref& ref, const Channel& channel, std::string_view id);
   bool stale(std::uint64_t n) const;
@@ -104,6 +108,8 @@ class SyncRefs {
   Ref* lookup(const Channel& channel, std::string_view id);
   const std::string& network_of(const Plug* plug);
   std::string make_key(const Channel& channel, std::string_view id);
+  void append_key(std::string& out, const Channel& channel, std::string_view id);
+  std::string key_;  // add_origin's key, built in place
   // Takes copies IMMP recorded as one bridged message of ours; its key.
   std::string adopt(const std::vector<store::ImmpSyncCopy>& found);
 

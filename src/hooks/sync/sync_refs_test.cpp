@@ -63,6 +63,26 @@ TEST_F(SyncRefsTest, MemoryOnlyForgetsTheOldestBeyondItsCapacity) {
   }
 }
 
+TEST_F(SyncRefsTest, ARecordStillHeldIsNotReusedWhenTheRingWraps) {
+  // An outbox entry or echo still holds the first record: the slot's next
+  // message gets a record of its own, and the held one keeps its tag.
+  SyncRefs refs(host, nullptr, 16, "sync:test");
+  OriginPtr held = refs.add_origin(ra, "m0");
+  const std::string tag = held->tag;
+  std::vector<std::string> tags;
+  for (int i = 1; i < 40; ++i) {
+    OriginPtr o = refs.add_origin(ra, "m" + std::to_string(i));
+    refs.add_copy(*o, rb, "c" + std::to_string(i));
+    tags.push_back(o->tag);
+  }
+  EXPECT_EQ(held->tag, tag);
+  EXPECT_EQ(held->ref, 1u);
+  for (int i = 24; i < 40; ++i) {
+    EXPECT_EQ(key_for(refs, rb, "c" + std::to_string(i)), tags[i - 1]) << i;
+    EXPECT_EQ(refs.origin_for(tags[i - 1])->tag, tags[i - 1]) << i;
+  }
+}
+
 TEST_F(SyncRefsTest, EveryMessageStaysFoundWhileTheIndexGrows) {
   // The index starts small and grows with the ring: keys and copies
   // indexed before each growth are still found after it.
