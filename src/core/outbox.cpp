@@ -131,13 +131,12 @@ Outboxes::Box& Outboxes::box(const Channel& channel) {
   return b;
 }
 
-void Outboxes::post(Channel channel, MessagePtr message, OriginPtr origin) {
+void Outboxes::post(const Channel& channel, MessagePtr message, OriginPtr origin) {
   ++stats_.queued;
   Box& b = box(channel);
   // Made in place: an entry is moved once, into its flight.
   OutboxEntry& entry = b.entries.emplace_back();
-  entry.seq = ++seq_;  // the id is made only if it is ever saved
-  entry.channel = std::move(channel);
+  entry.seq = ++seq_;  // the id and the channel are set only if it is ever saved
   entry.message = std::move(message);
   entry.origin = std::move(origin);
   entry.queued_at = core_.now();
@@ -148,7 +147,7 @@ void Outboxes::admit(Box& b) {
   // Saved at once when it cannot go out soon; otherwise only memory is used.
   OutboxEntry& entry = b.entries.back();
   if (store_ && !entry.persisted && (b.failing || closing_ || !deliverable(b.channel.plug()))) {
-    persist(entry);
+    persist(b, entry);
   }
   launch(b);
   const OutboxPolicy& policy = policy_of(b.channel);
@@ -172,12 +171,13 @@ void Outboxes::admit(Box& b) {
 void Outboxes::save_all(Box& b) {
   if (!store_) return;
   for (auto& e : b.entries) {
-    if (!e.persisted) persist(e);
+    if (!e.persisted) persist(b, e);
   }
 }
 
-void Outboxes::persist(OutboxEntry& e) {
+void Outboxes::persist(Box& b, OutboxEntry& e) {
   if (e.id.empty()) e.id = next_id();
+  e.channel = b.channel;
   store_->save(e);
   e.persisted = true;
 }
@@ -382,7 +382,6 @@ Outboxes::Flight& Outboxes::take_off(Box& b) {
     to.id = std::move(from.id);
   }
   to.seq = from.seq;
-  to.channel = std::move(from.channel);
   to.message = std::move(from.message);
   to.origin = std::move(from.origin);
   if (from.parts.empty()) {
@@ -488,7 +487,7 @@ Task<> Outboxes::ground(Box& b) {
     ++stats_.retried;
     bool persisted_before = it->persisted;
     b.entries.push_front(std::move(*it));
-    if (persisted_before && store_) persist(b.entries.front());  // keep its delivered parts
+    if (persisted_before && store_) persist(b, b.entries.front());  // keep its delivered parts
   }
   auto delay = b.backoff.next();
   b.rate_limited = result.after().count() > 0;

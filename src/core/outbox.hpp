@@ -30,7 +30,7 @@ using PartIds = boost::container::small_vector<std::string, 1>;
 struct OutboxEntry {
   std::string id;  // unique across restarts; made when first saved
   std::int64_t seq = 0;
-  Channel channel;
+  Channel channel;  // set when saved (the box has it meanwhile)
   MessagePtr message;
   OriginPtr origin;  // who posted it; null if nobody said
   PartIds parts;     // ids of the parts already delivered
@@ -68,7 +68,7 @@ class Outboxes {
  public:
   Outboxes(HostCore& core, LoggerPtr log);
 
-  void post(Channel channel, MessagePtr message, OriginPtr origin);
+  void post(const Channel& channel, MessagePtr message, OriginPtr origin);
   // Returns an id for unlisten(), which removes the listener only if it is
   // still that one.
   std::uint64_t listen(std::string owner, Host::DeliveryListener listener);
@@ -192,7 +192,7 @@ class Outboxes {
   // Takes in the entry just added at the back of the box.
   void admit(Box& box);
   void save_all(Box& box);
-  void persist(OutboxEntry& entry);
+  void persist(Box& box, OutboxEntry& entry);
   void finish(Box& box, OutboxEntry& entry);
   // Drops the first entry if it is older than the expiry; whether it did.
   bool drop_expired(Box& box);

@@ -180,7 +180,14 @@ Task<PutResult> MemoryPlug::put(Posting& post) {
     std::string id = edit_id.empty() ? next_id() : edit_id;
     // Announced before it "reaches the network", unless this network tells
     // ids only in its answer (late-ids): then the host must hold our echoes.
-    if (!late_ids_) post.announce(id);
+    if (!late_ids_) {
+      // Handed over whole when nothing below needs it again (no copy).
+      if (keep_ > 0 || features_.echo) {
+        post.announce(id);
+      } else {
+        post.announce(std::move(id));
+      }
+    }
     ++posted_count_;
     auto part = [&](UserPtr author) {
       Message copy = *msg;
