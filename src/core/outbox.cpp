@@ -337,7 +337,7 @@ bool Outboxes::direct(const Flight& f) const {
 Task<> Outboxes::fly(Flight& f) {
   Box& b = *f.box;
   OutboxEntry& e = f.entry;
-  PutResult result = PutResult::retry({});
+  PutResult result = PutResult::delivered();  // set below; this one costs no string
   std::exception_ptr error;
   try {
     if (e.message->deleted) {
@@ -402,6 +402,7 @@ void Outboxes::on_ordered(void* flight) {
 }
 
 void Outboxes::launch(Box& b) {
+  if (b.flights.empty()) return;  // the run loop starts the next one
   const std::size_t limit = policy_of(b.channel).pipeline;
   while (!closing_ && !b.failing && !b.flights.empty() && b.flights.size() < limit) {
     const Flight& last = b.flights.back();
@@ -560,7 +561,7 @@ Task<> Outboxes::run(Box& b) {
       if (!direct(f)) {
         co_await fly(f);
       } else {
-        PutResult result = PutResult::retry({});
+        PutResult result = PutResult::delivered();  // set below; this one costs no string
         std::exception_ptr error;
         try {
           PostingState state;
