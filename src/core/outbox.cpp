@@ -248,7 +248,7 @@ void Outboxes::report(const Channel& channel, OutboxEntry& e) {
   }
   // Owners that never listened (a forward hook) have nothing to be told.
   if (!last_listener_ && !known_owners_.count(e.origin->owner)) return;
-  auto at = Clock::now();
+  auto at = core_.now();  // the outbox's clock: coarse, or the injected one
   if (!last_listener_) {
     // Its owner is restarting: kept for it.
     std::vector<Receipt> receipts;
