@@ -209,8 +209,11 @@ Task<> HostCore::read(Reader& reader) {
       continue;
     }
     Received r;
-    if (const EchoRecord::Entry* ours = c.ours.find(sent->channel.source, sent->id)) {
-      r.source = ours->message;
+    if (EchoRecord::Entry* ours = c.ours.find(sent->channel.source, sent->id)) {
+      // The first echo takes our message along (it is needed no longer, and
+      // is freed with this Received rather than 16k messages later); a
+      // repeated echo is still ours, by its origin.
+      r.source = ours->message ? std::move(ours->message) : sent;
       r.primary = ours->primary;
       r.origin = ours->origin;
     } else {

@@ -7,6 +7,7 @@
 #include <deque>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <boost/unordered/unordered_flat_map.hpp>
@@ -39,6 +40,9 @@ class EchoRecord {
            const OriginPtr& origin, bool primary);
   // The entry for a message that came in, or null when it is not ours.
   const Entry* find(std::string_view source, std::string_view id) const;
+  Entry* find(std::string_view source, std::string_view id) {
+    return const_cast<Entry*>(std::as_const(*this).find(source, id));
+  }
   bool empty() const { return index_.empty(); }
 
  private:
