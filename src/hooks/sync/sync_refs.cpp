@@ -38,11 +38,26 @@ void SyncRefs::add(Ref& ref, const Channel& channel, std::string_view id) {
 std::vector<std::string> SyncRefs::migrations(store::Dialect dialect) {
   // Why WITHOUT ROWID: two B-trees per copy instead of three, on the
   // hot path of every bridged message. PostgreSQL has no such option.
-  std::string table =
+  const std::string without_rowid = dialect == store::Dialect::sqlite ? " WITHOUT ROWID" : "";
+  std::string v1 =
       "CREATE TABLE sync_refs (network TEXT NOT NULL, channel TEXT NOT NULL,"
-      " message TEXT NOT NULL, key TEXT NOT NULL, PRIMARY KEY (network, channel, message))";
-  if (dialect == store::Dialect::sqlite) table += " WITHOUT ROWID";
-  return {table + "; CREATE INDEX sync_refs_key ON sync_refs (key)"};
+      " message TEXT NOT NULL, key TEXT NOT NULL, PRIMARY KEY (network, channel, message))" +
+      without_rowid + "; CREATE INDEX sync_refs_key ON sync_refs (key)";
+  // Version 2: the message id leads the primary key. A bridge has a few
+  // networks and channels but many messages, so with the network first
+  // nearly every comparison in the B-tree found two equal columns before
+  // the one that decides (SQLite's record comparison has a fast path only
+  // for the first column): about a fifth of an insert's cost.
+  std::string v2 =
+      "CREATE TABLE sync_refs_v2 (message TEXT NOT NULL, channel TEXT NOT NULL,"
+      " network TEXT NOT NULL, key TEXT NOT NULL, PRIMARY KEY (message, channel, network))" +
+      without_rowid +
+      "; INSERT INTO sync_refs_v2 (message, channel, network, key)"
+      " SELECT message, channel, network, key FROM sync_refs"
+      "; DROP TABLE sync_refs"
+      "; ALTER TABLE sync_refs_v2 RENAME TO sync_refs"
+      "; CREATE INDEX sync_refs_key ON sync_refs (key)";
+  return {v1, v2};
 }
 
 std::string SyncRefs::make_key(const Channel& channel, std::string_view id) {

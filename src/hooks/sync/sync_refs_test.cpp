@@ -148,5 +148,43 @@ TEST_F(SyncRefsTest, TheDatabaseKeepsWhatTheCacheForgets) {
   fs::remove_all(dir);
 }
 
+TEST_F(SyncRefsTest, TheMapWrittenBeforeTheKeyOrderChangedIsKept) {
+  // A database from before version 2 of the table (the network led its
+  // primary key): what it knew is still found after the migration.
+  std::string t = (fs::temp_directory_path() / "immp-refs-XXXXXX").string();
+  fs::path dir = mkdtemp(t.data());
+  {
+    auto db = test::run(io, store::Database::open("sqlite:///" + (dir / "refs.db").string()));
+    std::vector<std::string> steps = SyncRefs::migrations(db->dialect());
+    ASSERT_EQ(steps.size(), 2u);
+    test::run(io, db->migrate("sync", {steps[0]}));
+    std::string tag;
+    {
+      SyncRefs refs(host, db.get(), 16, "sync:test");
+      OriginPtr o = refs.add_origin(ra, "m1");
+      refs.add_copy(*o, rb, "c1");
+      tag = o->tag;
+      test::run(io, db->flush());
+    }
+    test::run(io, db->migrate("sync", steps));
+    SyncRefs fresh(host, db.get(), 16, "sync:test");
+    EXPECT_EQ(key_for(fresh, rb, "c1"), tag);
+    EXPECT_EQ(key_for(fresh, ra, "m1"), tag);
+    auto all = copies(fresh, tag);
+    ASSERT_EQ(all.size(), 2u);
+    EXPECT_EQ(all[1].channel, rb);
+    EXPECT_EQ(all[1].id, "c1");
+    // New rows go to the new table, and a repeat is still refused.
+    OriginPtr o = fresh.add_origin(ra, "m2");
+    fresh.add_copy(*o, rb, "c2");
+    fresh.add_copy(*o, rb, "c2");
+    test::run(io, db->flush());
+    auto rows = test::run(io, db->query("SELECT COUNT(*) FROM sync_refs"));
+    EXPECT_EQ(store::as_int(rows[0][0]), 2);
+    db->close();
+  }
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace immp::hooks
