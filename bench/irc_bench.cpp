@@ -45,6 +45,10 @@
 // IMMP_BIN names the immp binary (default: the one built beside this
 // bench; IMMP_BENCH_IRC_START_S, default 15, is how long it may take to
 // start, e.g. under valgrind); IMMP_BENCH_IRC_TRACE prints arrivals per millisecond on stderr.
+// A wrapper that drops LD_PRELOAD (so that callgrind counts no counting
+// allocator) must ignore SIGUSR2 (`trap '' USR2` before `exec valgrind`):
+// the bench asks the allocator for its figures with it, and without the
+// allocator it ends immp, which then relays nothing.
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
