@@ -558,6 +558,8 @@ Task<> Outboxes::run(Box& b) {
       // Run here: the usual lone put() costs no task of its own, and with
       // no delete or before_send to await first, no coroutine frame either
       // (as fly() would). Those it lets start (Posting::ordered) run on lanes.
+      // The put below is fly()'s twin on purpose: awaiting fly() instead
+      // costs 5 % more instructions per relayed message (callgrind, relay).
       if (!direct(f)) {
         co_await fly(f);
       } else {
