@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,15 @@ class Backend {
   // tries again (throws when it cannot).
   virtual bool healthy() const { return true; }
   virtual void reconnect() {}
+
+  // Runs one statement whose parameters are the concatenation of `params`
+  // (a statement of several rows, one list each), without a result.
+  virtual void run_joined(const std::string& sql,
+                          std::span<const std::vector<Value>* const> params) {
+    std::vector<Value> all;
+    for (const auto* p : params) all.insert(all.end(), p->begin(), p->end());
+    run(sql, all, nullptr);
+  }
 };
 
 }  // namespace immp::store::detail

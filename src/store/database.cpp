@@ -10,6 +10,7 @@
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <array>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -24,6 +25,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <thread>
+#include <unordered_map>
 
 #include "store/backend.hpp"
 #include "store/sqlite_backend.hpp"
@@ -68,8 +70,8 @@ struct Job {
   std::string sql;  // a write, when `call` is null
   std::vector<Value> params;
   std::unique_ptr<Call> call;
-  const std::string* kept = nullptr;  // the write's SQL when it outlives the database
-  const std::string& text() const { return kept ? *kept : sql; }
+  const Database::KeptSql* kept = nullptr;  // the write's SQL when it outlives the database
+  const std::string& text() const { return kept ? kept->text : sql; }
 };
 
 // Owns the thread and its queue. Everything below `backend` is touched by
@@ -165,8 +167,7 @@ struct Worker {
     std::string error;
     if (try_writes(first, last, error)) return;
     if (last - first == 1) {
-      log->error("database write failed ({}): {}; SQL: {}", target.describe, error,
-                 first->text());
+      log->error("database write failed ({}): {}; SQL: {}", target.describe, error, first->text());
       return;
     }
     for (Job* j = first; j != last; ++j) apply_writes(j, j + 1);
@@ -185,7 +186,7 @@ struct Worker {
         Backend& b = connection();
         try {
           b.begin();
-          for (Job* j = first; j != last; ++j) b.run(j->text(), j->params, nullptr);
+          for (Job* j = first; j != last;) j = run_write(b, j, last);
           b.commit();
           return true;
         } catch (...) {
@@ -213,6 +214,31 @@ struct Worker {
 
   static constexpr int kWriteRetries = 5;  // 0.2 s doubling: at most about 6 s in all
 
+  // Runs the write at `j`, with the writes of the same mergeable statement
+  // that follow it (see KeptSql) in one statement on SQLite; returns the
+  // next write to run.
+  Job* run_write(Backend& b, Job* j, Job* last) {
+    using KeptSql = Database::KeptSql;
+    const KeptSql* kept = j->kept;
+    if (kept && kept->mergeable() && target.dialect == Dialect::sqlite &&
+        last - j >= static_cast<std::ptrdiff_t>(KeptSql::kRowsPerStatement)) {
+      Job* end = j + 1;
+      while (end - j < static_cast<std::ptrdiff_t>(KeptSql::kRowsPerStatement) && end->kept == kept)
+        ++end;
+      if (end - j == static_cast<std::ptrdiff_t>(KeptSql::kRowsPerStatement)) {
+        // Only full statements: one text (and one prepared statement) each.
+        auto [it, fresh] = merged.try_emplace(kept);
+        if (fresh) it->second = kept->with_rows(KeptSql::kRowsPerStatement);
+        std::array<const std::vector<Value>*, KeptSql::kRowsPerStatement> params;
+        for (std::size_t i = 0; i < params.size(); ++i) params[i] = &j[i].params;
+        b.run_joined(it->second, params);
+        return end;
+      }
+    }
+    b.run(j->text(), j->params, nullptr);
+    return j + 1;
+  }
+
   const Target target;
   const Options options;
   const LoggerPtr log;
@@ -223,10 +249,12 @@ struct Worker {
   std::size_t calls = 0;   // requests in `queue`; guarded by mu
   static constexpr std::size_t kGroupBatch = 512;
   static constexpr std::chrono::milliseconds kGroupWindow{1};
-  bool closed = false;     // guarded by mu
+  bool closed = false;  // guarded by mu
   std::thread thread;
 
   std::unique_ptr<Backend> backend;  // worker thread only
+  // Statements of kRowsPerStatement rows, by the KeptSql they repeat.
+  std::unordered_map<const Database::KeptSql*, std::string> merged;  // worker thread only
 };
 
 }  // namespace detail
@@ -313,8 +341,8 @@ std::unique_ptr<detail::Backend> open_postgres_library(const std::string& connin
       if (std::filesystem::exists(beside)) file = beside.string();
     }
     void* handle = ::dlopen(file.c_str(), RTLD_NOW | RTLD_GLOBAL);
-    auto found = handle ? reinterpret_cast<Open>(::dlsym(handle, "immp_store_open_postgres_v1"))
-                        : nullptr;
+    auto found =
+        handle ? reinterpret_cast<Open>(::dlsym(handle, "immp_store_open_postgres_v1")) : nullptr;
     if (!found) problem = ::dlerror();
     return found;
   }();
@@ -396,8 +424,23 @@ void Database::write(std::string sql, std::vector<Value> params) {
   }
 }
 
+Database::KeptSql Database::KeptSql::rows(std::string head, std::string row, std::string tail) {
+  KeptSql k;
+  k.text = head + " " + row + " " + tail;
+  k.head = std::move(head);
+  k.row = std::move(row);
+  k.tail = std::move(tail);
+  return k;
+}
+
+std::string Database::KeptSql::with_rows(std::size_t n) const {
+  std::string out = head;
+  for (std::size_t i = 0; i < n; ++i) out.append(i ? ", " : " ").append(row);
+  return out.append(" ").append(tail);
+}
+
 void Database::write(const KeptSql& sql, std::vector<Value> params) {
-  detail::Job job{{}, std::move(params), nullptr, &sql.text};
+  detail::Job job{{}, std::move(params), nullptr, &sql};
   if (!worker_->push(job)) {
     worker_->log->error("database write after close ({}); SQL: {}", describe(), job.text());
   }

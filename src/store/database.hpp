@@ -30,14 +30,14 @@
 namespace immp::store {
 
 // The SDK's values and dialects (immp/database.hpp), under their store names.
-using sql::Dialect;
-using sql::Row;
-using sql::Rows;
-using sql::Value;
 using sql::as_int;
 using sql::as_real;
 using sql::as_text;
+using sql::Dialect;
 using sql::is_null;
+using sql::Row;
+using sql::Rows;
+using sql::Value;
 
 struct Options {
   // Where relative SQLite paths resolve: the working directory, as in IMMP.
@@ -94,7 +94,21 @@ class Database {
   // The same, for a statement the caller keeps (a static KeptSql): queued
   // without copying its text, for writes made once per message.
   struct KeptSql {
+    // An INSERT whose rows may share a statement: `head`, one `row` of
+    // placeholders, `tail` (e.g. "INSERT INTO t (a, b) VALUES", "(?, ?)",
+    // "ON CONFLICT DO NOTHING"). On SQLite, writes of it queued one after
+    // another are applied up to kRowsPerStatement at a time as one
+    // statement with that many rows: each row does what its own statement
+    // would, for a fraction of the per-statement cost. If such a statement
+    // fails, its writes are replayed one by one as usual.
+    static KeptSql rows(std::string head, std::string row, std::string tail);
+    static constexpr std::size_t kRowsPerStatement = 32;
+
     std::string text;
+    std::string head, row, tail;  // empty: one statement per write
+    bool mergeable() const { return !row.empty(); }
+    // head, n rows, tail.
+    std::string with_rows(std::size_t n) const;
   };
   void write(const KeptSql& sql, std::vector<Value> params);
   // Completes when every write queued before it is committed (or logged as

@@ -57,39 +57,21 @@ class SqliteBackend final : public Backend {
 
   Dialect dialect() const override { return Dialect::sqlite; }
 
+  // Reset and unbind however a run leaves, so the cached statement is clean
+  // and holds no pointer into its parameters.
+  struct Reset {
+    sqlite3_stmt* s;
+    ~Reset() {
+      sqlite3_reset(s);
+      sqlite3_clear_bindings(s);
+    }
+  };
+
   std::int64_t run(const std::string& sql, const std::vector<Value>& params, Rows* rows) override {
     sqlite3_stmt* stmt = prepare(sql);
-    // Reset and unbind however we leave, so the cached statement is clean
-    // and holds no pointer into `params`.
-    struct Reset {
-      sqlite3_stmt* s;
-      ~Reset() {
-        sqlite3_reset(s);
-        sqlite3_clear_bindings(s);
-      }
-    } reset{stmt};
-
-    int expected = sqlite3_bind_parameter_count(stmt);
-    if (expected != static_cast<int>(params.size())) {
-      throw std::runtime_error("statement takes " + std::to_string(expected) + " parameters, " +
-                               std::to_string(params.size()) + " given");
-    }
-    for (int i = 0; i < expected; ++i) {
-      const Value& v = params[static_cast<std::size_t>(i)];
-      int rc = SQLITE_OK;
-      if (std::holds_alternative<std::monostate>(v)) {
-        rc = sqlite3_bind_null(stmt, i + 1);
-      } else if (auto* n = std::get_if<std::int64_t>(&v)) {
-        rc = sqlite3_bind_int64(stmt, i + 1, *n);
-      } else if (auto* d = std::get_if<double>(&v)) {
-        rc = sqlite3_bind_double(stmt, i + 1, *d);
-      } else {
-        const auto& s = std::get<std::string>(v);
-        // STATIC: `params` outlives the step; Reset unbinds before return.
-        rc = sqlite3_bind_text64(stmt, i + 1, s.data(), s.size(), SQLITE_STATIC, SQLITE_UTF8);
-      }
-      if (rc != SQLITE_OK) fail();
-    }
+    Reset reset{stmt};
+    expect_parameters(stmt, params.size());
+    bind(stmt, 0, params);
 
     for (;;) {
       int rc = sqlite3_step(stmt);
@@ -101,15 +83,9 @@ class SqliteBackend final : public Backend {
       row.reserve(static_cast<std::size_t>(n));
       for (int c = 0; c < n; ++c) {
         switch (sqlite3_column_type(stmt, c)) {
-          case SQLITE_INTEGER:
-            row.emplace_back(std::int64_t{sqlite3_column_int64(stmt, c)});
-            break;
-          case SQLITE_FLOAT:
-            row.emplace_back(sqlite3_column_double(stmt, c));
-            break;
-          case SQLITE_NULL:
-            row.emplace_back(std::monostate{});
-            break;
+          case SQLITE_INTEGER: row.emplace_back(std::int64_t{sqlite3_column_int64(stmt, c)}); break;
+          case SQLITE_FLOAT: row.emplace_back(sqlite3_column_double(stmt, c)); break;
+          case SQLITE_NULL: row.emplace_back(std::monostate{}); break;
           default: {  // TEXT or BLOB
             auto* p = static_cast<const char*>(sqlite3_column_blob(stmt, c));
             int len = sqlite3_column_bytes(stmt, c);
@@ -122,6 +98,25 @@ class SqliteBackend final : public Backend {
     // changes() keeps the count of the last INSERT/UPDATE/DELETE, so only
     // those report one.
     return sqlite3_stmt_readonly(stmt) ? 0 : sqlite3_changes64(db_);
+  }
+
+  void run_joined(const std::string& sql,
+                  std::span<const std::vector<Value>* const> params) override {
+    sqlite3_stmt* stmt = prepare(sql);
+    Reset reset{stmt};
+    std::size_t total = 0;
+    for (const auto* p : params) total += p->size();
+    expect_parameters(stmt, total);
+    int at = 0;
+    for (const auto* p : params) {
+      bind(stmt, at, *p);
+      at += static_cast<int>(p->size());
+    }
+    for (;;) {
+      int rc = sqlite3_step(stmt);
+      if (rc == SQLITE_DONE) break;
+      if (rc != SQLITE_ROW) fail();
+    }
   }
 
   void script(const std::string& sql) override {
@@ -166,6 +161,36 @@ class SqliteBackend final : public Backend {
   }
 
   [[noreturn]] void fail() { throw std::runtime_error(sqlite3_errmsg(db_)); }
+
+  void expect_parameters(sqlite3_stmt* stmt, std::size_t given) {
+    int expected = sqlite3_bind_parameter_count(stmt);
+    if (expected != static_cast<int>(given)) {
+      throw std::runtime_error("statement takes " + std::to_string(expected) + " parameters, " +
+                               std::to_string(given) + " given");
+    }
+  }
+
+  // Binds `params` to the statement's parameters from number `first` + 1.
+  void bind(sqlite3_stmt* stmt, int first, const std::vector<Value>& params) {
+    int i = first;
+    for (const Value& v : params) {
+      ++i;
+      int rc = SQLITE_OK;
+      if (std::holds_alternative<std::monostate>(v)) {
+        rc = sqlite3_bind_null(stmt, i);
+      } else if (auto* n = std::get_if<std::int64_t>(&v)) {
+        rc = sqlite3_bind_int64(stmt, i, *n);
+      } else if (auto* d = std::get_if<double>(&v)) {
+        rc = sqlite3_bind_double(stmt, i, *d);
+      } else {
+        const auto& s = std::get<std::string>(v);
+        // STATIC: the parameters outlive the step; Reset unbinds before
+        // the run returns.
+        rc = sqlite3_bind_text64(stmt, i, s.data(), s.size(), SQLITE_STATIC, SQLITE_UTF8);
+      }
+      if (rc != SQLITE_OK) fail();
+    }
+  }
 
   void clear_cache() {
     for (auto& [sql, stmt] : cache_) sqlite3_finalize(stmt);

@@ -477,7 +477,12 @@ Task<> SyncHook::on_receive(const Received& r) {
   for (const Bridge& bridge : it->second) co_await relay_new(sent, bridge);
   // Backpressure: a database slower than the networks must not let its
   // queue of id-map writes grow without bound.
-  if (db_) co_await db_->throttle(kMaxQueuedWrites);
+  // Asked every kThrottleEvery messages: the queue's length is behind a
+  // lock the database thread takes for every batch.
+  if (db_ && ++since_throttle_ == kThrottleEvery) {
+    since_throttle_ = 0;
+    co_await db_->throttle(kMaxQueuedWrites);
+  }
 }
 
 std::size_t SyncHook::ChannelHash::operator()(const Channel& c) const {

@@ -127,6 +127,8 @@ class SyncHook final : public Relay {
   bool edits_ = true;
   store::Database* db_ = nullptr;
   static constexpr std::size_t kMaxQueuedWrites = 20000;
+  static constexpr std::size_t kThrottleEvery = 64;
+  std::size_t since_throttle_ = 0;
   SyncPlug* plug_ = nullptr;
   std::uint64_t posted_ = 0;  // messages posted to the virtual plug
 };

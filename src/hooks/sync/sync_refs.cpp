@@ -11,9 +11,10 @@ namespace {
 constexpr std::size_t kMaxProbe = 32;
 
 // Written once per delivered copy: kept, so each write queues no copy of it.
-const store::Database::KeptSql kInsertCopy{
-    "INSERT INTO sync_refs (network, channel, message, key) VALUES (?, ?, ?, ?) "
-    "ON CONFLICT DO NOTHING"};
+// Its rows may share statements (KeptSql::rows): a busy bridge writes many.
+const store::Database::KeptSql kInsertCopy =
+    store::Database::KeptSql::rows("INSERT INTO sync_refs (network, channel, message, key) VALUES",
+                                   "(?, ?, ?, ?)", "ON CONFLICT DO NOTHING");
 
 }  // namespace
 
@@ -246,7 +247,14 @@ void SyncRefs::add_copy(const Origin& origin, const Channel& channel, const std:
   }
   add(*r, channel, id);
   if (db_) {
-    db_->write(kInsertCopy, {network_of(channel.plug()), channel.source, id, key});
+    // Built in place: a braced list would copy each string twice.
+    std::vector<store::Value> row;
+    row.reserve(4);
+    row.emplace_back(network_of(channel.plug()));
+    row.emplace_back(channel.source);
+    row.emplace_back(id);
+    row.emplace_back(key);
+    db_->write(kInsertCopy, std::move(row));
   }
 }
 
