@@ -157,6 +157,14 @@ bool Relay::skip(const Received& r) const {
 
 Task<std::shared_ptr<Message>> Relay::copy_for(const SentPtr& sent, const Channel& target,
                                                const std::string& title) {
+  std::optional<IdentityGroup> identity;
+  if (identities_ && sent->user) identity = co_await identities_->identity_from_user(*sent->user);
+  co_return copy_with(sent, target, title, identity);
+}
+
+std::shared_ptr<Message> Relay::copy_with(const SentPtr& sent, const Channel& target,
+                                          const std::string& title,
+                                          const std::optional<IdentityGroup>& identity) {
   auto copy = std::make_shared<Message>(static_cast<const Message&>(*sent));
   // Replies, threads and reactions name messages by the source network's
   // ids: the caller maps them to the target's (with_reply, with_thread,
@@ -164,8 +172,6 @@ Task<std::shared_ptr<Message>> Relay::copy_for(const SentPtr& sent, const Channe
   copy->reply_to = nullptr;
   copy->thread.clear();
   copy->reaction.reset();
-  std::optional<IdentityGroup> identity;
-  if (identities_ && sent->user) identity = co_await identities_->identity_from_user(*sent->user);
   const TargetRules& rules = rules_for(target.plug());
   copy->user = rename_author(sent->user, rules.naming, identity, title);
   std::string who = copy->user ? copy->user->display_name() : std::string("someone");
@@ -191,7 +197,7 @@ Task<std::shared_ptr<Message>> Relay::copy_for(const SentPtr& sent, const Channe
     copy->joined.clear();
     copy->left.clear();
     copy->title.reset();
-    if (note.empty() && !copy->text) co_return nullptr;
+    if (note.empty() && !copy->text) return nullptr;
     if (!note.empty()) {
       Segment s;
       s.text = note;
@@ -211,7 +217,7 @@ Task<std::shared_ptr<Message>> Relay::copy_for(const SentPtr& sent, const Channe
   if (target.plug() && !target.plug()->features().upload && has_files(*copy)) {
     files_as_links(*copy);
   }
-  co_return copy;
+  return copy;
 }
 
 Task<> Relay::with_thread(Message& copy, const SentPtr& sent, const Channel& target) {
@@ -511,7 +517,14 @@ Task<> SyncHook::relay_new(const SentPtr& sent, const Bridge& bridge) {
       host().post(target, shared, origin);
       continue;
     }
-    auto copy = co_await copy_for(sent, target, title);
+    // Without an identity provider there is nothing to wait for: no
+    // coroutine for the copy of every message.
+    std::shared_ptr<Message> copy;
+    if (identities_) {
+      copy = co_await copy_for(sent, target, title);
+    } else {
+      copy = copy_with(sent, target, title, std::nullopt);
+    }
     if (!copy) continue;
     if (sent->reply_to) copy = co_await with_reply(std::move(copy), sent, target);
     if (!sent->thread.empty()) co_await with_thread(*copy, sent, target);

@@ -45,6 +45,11 @@ class Relay : public Hook {
   // Null when there is nothing to relay.
   Task<std::shared_ptr<Message>> copy_for(const SentPtr& sent, const Channel& target,
                                           const std::string& title);
+  // The same, given the author's identity (copy_for asks the identity
+  // provider for it).
+  std::shared_ptr<Message> copy_with(const SentPtr& sent, const Channel& target,
+                                     const std::string& title,
+                                     const std::optional<IdentityGroup>& identity);
   const TargetRules& rules_for(const Plug* plug) const;
   // The `channel` (title) a name-format sees for a copy to `target`.
   virtual Task<std::string> title_for(const SentPtr& sent, const Channel& target) = 0;
