@@ -36,8 +36,21 @@ inline std::uint64_t hash_string(std::string_view s, std::uint64_t seed = 0) {
     h ^= h >> 29;
   }
   if (n > 0) {
-    std::uint64_t w = 0;
-    std::memcpy(&w, p, n);
+    // The last 1-7 bytes in at most two loads (overlapping when n is not 4
+    // or 8), not a byte loop: the length, mixed in above, tells apart the
+    // tails that overlap differently.
+    std::uint64_t w;
+    if (n >= 4) {
+      std::uint32_t lo, hi;
+      std::memcpy(&lo, p, 4);
+      std::memcpy(&hi, p + n - 4, 4);
+      w = (static_cast<std::uint64_t>(hi) << 32) | lo;
+    } else {
+      auto at = [p](std::size_t i) {
+        return static_cast<std::uint64_t>(static_cast<unsigned char>(p[i]));
+      };
+      w = (at(0) << 16) | (at(n / 2) << 8) | at(n - 1);
+    }
     h = (h ^ w) * k;
   }
   return hash_mix(h);
