@@ -134,7 +134,8 @@ struct HostCore {
 
   // The outboxes' clock (queued_at, expiry): milliseconds are plenty for an
   // expiry counted in hours, and the coarse clock reads no hardware counter
-  // (a few ns against some 25 for Clock::now(), twice per message).
+  // (about 8 ns a read on this machine against 45 for Clock::now(), read
+  // three times per message: queued, expiry checked, delivered).
   Clock::time_point now() const {
     if (options.clock) return options.clock();
     timespec ts{};
