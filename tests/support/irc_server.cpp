@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <mutex>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -17,7 +19,9 @@ namespace immp::test {
 
 using namespace std::chrono_literals;
 
-int free_port() {
+namespace {
+
+int probe_port() {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) throw std::runtime_error("socket() failed");
   sockaddr_in addr{};
@@ -32,6 +36,22 @@ int free_port() {
   }
   ::close(fd);
   return ntohs(addr.sin_port);
+}
+
+}  // namespace
+
+int free_port() {
+  // The kernel may offer a port it just offered, once the probe closed: a
+  // server given four ports then found two the same ("overlapping
+  // listeners", ejabberd). A port is handed out once per test program.
+  static std::mutex lock;
+  static std::set<int> given;
+  std::lock_guard<std::mutex> hold(lock);
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    int port = probe_port();
+    if (given.insert(port).second) return port;
+  }
+  throw std::runtime_error("cannot find a free port not handed out before");
 }
 
 bool wait_for_port(int port, std::chrono::milliseconds timeout) {
@@ -136,8 +156,8 @@ InspircdServer::InspircdServer(InspircdOptions options)
   for (const char* f : {"ca.pem", "cert.pem", "key.pem"}) ::chmod((dir_ / f).c_str(), 0644);
   std::string d = dir_.path().string();
   std::string conf;
-  conf += std::string("<server name=\"") + kName +
-          "\" description=\"immp test\" network=\"Test\">\n";
+  conf +=
+      std::string("<server name=\"") + kName + "\" description=\"immp test\" network=\"Test\">\n";
   conf += "<admin name=\"immp\" nick=\"immp\" email=\"root@localhost\">\n";
   conf += "<bind address=\"127.0.0.1\" port=\"" + std::to_string(port_) + "\" type=\"clients\">\n";
   conf += "<bind address=\"127.0.0.1\" port=\"" + std::to_string(tls_port_) +
@@ -145,10 +165,11 @@ InspircdServer::InspircdServer(InspircdOptions options)
           // m_ircv3_sts looks for TLS listeners by the older `ssl` key.
           (options.sts ? " ssl=\"main\"" : "") + ">\n";
   conf += "<module name=\"ssl_gnutls\">\n";
-  conf += "<sslprofile name=\"main\" provider=\"gnutls\" certfile=\"" + d + "/cert.pem\" keyfile=\"" +
-          d + "/key.pem\" hash=\"sha256\" requestclientcert=\"" +
+  conf += "<sslprofile name=\"main\" provider=\"gnutls\" certfile=\"" + d +
+          "/cert.pem\" keyfile=\"" + d + "/key.pem\" hash=\"sha256\" requestclientcert=\"" +
           (options.client_certs ? "yes" : "no") + "\">\n";
-  for (const char* m : {"cap", "ircv3", "ircv3_echomessage", "ircv3_servertime", "ircv3_capnotify"}) {
+  for (const char* m :
+       {"cap", "ircv3", "ircv3_echomessage", "ircv3_servertime", "ircv3_capnotify"}) {
     conf += std::string("<module name=\"") + m + "\">\n";
   }
   if (options.message_tags) {
@@ -164,8 +185,7 @@ InspircdServer::InspircdServer(InspircdOptions options)
   conf += "<connect allow=\"*\" timeout=\"60\" pingfreq=\"120\" recvq=\"" +
           std::to_string(options.recvq) + "\" sendq=\"262144\" threshold=\"" +
           std::to_string(options.threshold) + "\" commandrate=\"" +
-          std::to_string(options.commandrate) + "\" fakelag=\"" +
-          (options.fakelag ? "yes" : "no") +
+          std::to_string(options.commandrate) + "\" fakelag=\"" + (options.fakelag ? "yes" : "no") +
           "\" localmax=\"100\" globalmax=\"100\" limit=\"1000\">\n";
   conf += "<class name=\"all\" commands=\"*\">\n";
   if (options.services) {
@@ -223,8 +243,8 @@ AthemeServices::AthemeServices(const InspircdServer& ircd) : ircd_(ircd), dir_("
   const std::string services = InspircdServer::kServicesName;
   std::ostringstream conf;
   for (const char* m : {"protocol/inspircd", "backend/opensex", "crypto/pbkdf2v2", "nickserv/main",
-                        "nickserv/register", "nickserv/identify", "nickserv/cert",
-                        "saslserv/main", "saslserv/plain", "saslserv/external"}) {
+                        "nickserv/register", "nickserv/identify", "nickserv/cert", "saslserv/main",
+                        "saslserv/plain", "saslserv/external"}) {
     conf << "loadmodule \"modules/" << m << "\";\n";
   }
   // auth = none: REGISTER needs no e-mail verification; mta /bin/true sends
@@ -251,9 +271,9 @@ AthemeServices::AthemeServices(const InspircdServer& ircd) : ircd_(ircd), dir_("
        << "  uplink_sendq_limit = 1048576;\n  language = \"en\";\n};\n";
   write_file(dir_ / "atheme.conf", conf.str());
   const std::string d = dir_.path().string();
-  process_ = std::make_unique<Process>(std::vector<std::string>{
-      kBinary, "-n", "-c", d + "/atheme.conf", "-D", d, "-l", d + "/atheme.log", "-p",
-      d + "/atheme.pid"});
+  process_ = std::make_unique<Process>(
+      std::vector<std::string>{kBinary, "-n", "-c", d + "/atheme.conf", "-D", d, "-l",
+                               d + "/atheme.log", "-p", d + "/atheme.pid"});
   if (!process_->wait_for(Stream::err, "finished synching with uplink", 10s)) {
     std::string out = log();
     process_.reset();

@@ -27,7 +27,8 @@ struct NgircdOptions {
   bool no_penalty = false;
 };
 
-// A free TCP port on 127.0.0.1 (bound and released; racy only in theory).
+// A free TCP port on 127.0.0.1 (bound and released), never one this program
+// was given before; another process may still take it first, in theory.
 int free_port();
 // Waits until 127.0.0.1:port accepts a connection; false after `timeout`.
 bool wait_for_port(int port, std::chrono::milliseconds timeout);
