@@ -54,6 +54,19 @@ std::size_t code_points(std::string_view text) {
   return n;
 }
 
+// A message as this network has it once posted, sent now. Filled in place:
+// the message is copied once, straight into the SentMessage, rather than
+// copied and then moved member by member.
+std::shared_ptr<SentMessage> on_wire(const Message& msg, const std::string& id,
+                                     const Channel& channel) {
+  auto sent = std::make_shared<SentMessage>();  // `at`: now
+  static_cast<Message&>(*sent) = msg;
+  sent->id = id;
+  sent->channel = channel;
+  sent->Receipt::deleted = sent->Message::deleted;
+  return sent;
+}
+
 }  // namespace
 
 MemoryPlug::MemoryPlug(const Init& init)
@@ -190,11 +203,10 @@ Task<PutResult> MemoryPlug::put(Posting& post) {
     }
     ++posted_count_;
     auto part = [&](UserPtr author) {
-      Message copy = *msg;
-      if (!lines.empty()) copy.text = lines[i];
-      if (author) copy.user = std::move(author);
-      return std::make_shared<SentMessage>(Receipt{id, post.channel(), Clock::now(), {}, false},
-                                           std::move(copy));
+      auto sent = on_wire(*msg, id, post.channel());
+      if (!lines.empty()) sent->text = lines[i];
+      if (author) sent->user = std::move(author);
+      return sent;
     };
     if (keep_ > 0) {
       // Kept as posted, for tests to inspect and replies to look up.
@@ -233,10 +245,9 @@ Task<PutResult> MemoryPlug::put_pipelined(Posting& post,
   for (std::size_t i = post.resume(); i < count; ++i) {
     std::string id = next_id();
     post.announce(id);
-    Message copy = *msg;
-    if (!lines.empty()) copy.text = lines[i];
-    wire.push_back(std::make_shared<SentMessage>(
-        Receipt{id, post.channel(), Clock::now(), {}, false}, std::move(copy)));
+    auto sent = on_wire(*msg, id, post.channel());
+    if (!lines.empty()) sent->text = lines[i];
+    wire.push_back(std::move(sent));
     posted_.push_back(wire.back());
     ++posted_count_;
   }
