@@ -22,7 +22,8 @@ void EchoRecord::add(std::string_view source, std::string_view id, const Message
   }
   e.n = n;
   e.hash = hash_of(source, id);
-  e.source.assign(source);
+  // A plug posts to few channels: the slot usually has this source already.
+  if (e.source != source) e.source.assign(source);
   e.id.assign(id);
   e.message = message;
   e.origin = origin;
