@@ -46,9 +46,10 @@ class RelayHook final : public Hook {
     if (mode_ == Mode::post) {
       // As a bridge does (cf. ForwardHook): a copy for the target, posted
       // with the host's record of who posted it.
+      // Its copies need no record of their own, so they share one Origin,
+      // as the command and autorespond hooks' answers do.
       auto copy = std::make_shared<Message>(static_cast<const Message&>(*r.sent));
-      auto origin = std::make_shared<const Origin>(Origin{owner_, {}});
-      host().post(to_, std::move(copy), std::move(origin));
+      host().post(to_, std::move(copy), origin_);
     } else {
       MessagePtr msg = r.sent;  // the message itself: no copy
       co_await host().send(to_, std::move(msg));
@@ -59,6 +60,7 @@ class RelayHook final : public Hook {
   Mode mode_;
   Channel from_, to_;
   std::string owner_ = "relay";
+  OriginPtr origin_ = std::make_shared<const Origin>(Origin{owner_, {}});
   Subscription delivered_;
   std::uint64_t receipts_ = 0;
 };
