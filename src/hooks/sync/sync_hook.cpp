@@ -480,7 +480,16 @@ Task<> SyncHook::on_receive(const Received& r) {
     }
     if (sent->deleted) co_return;  // never bridged: nothing to delete
   }
-  for (const Bridge& bridge : it->second) co_await relay_new(sent, bridge);
+  // Most messages need nothing awaited (no reply or thread to map, no
+  // identity provider to ask): relayed without a coroutine frame each.
+  bool plain = !identities_ && !sent->reply_to && sent->thread.empty();
+  for (const Bridge& bridge : it->second) {
+    if (plain) {
+      relay_plain(sent, bridge);
+    } else {
+      co_await relay_new(sent, bridge);
+    }
+  }
   // Backpressure: a database slower than the networks must not let its
   // queue of id-map writes grow without bound.
   // Asked every kThrottleEvery messages: the queue's length is behind a
@@ -493,6 +502,38 @@ Task<> SyncHook::on_receive(const Received& r) {
 
 std::size_t SyncHook::ChannelHash::operator()(const Channel& c) const {
   return hash_string(c.source, reinterpret_cast<std::uintptr_t>(c.handle));
+}
+
+void SyncHook::relay_plain(const SentPtr& sent, const Bridge& bridge) {
+  OriginPtr origin = refs_->add_origin(sent->channel, sent->id);
+  const TargetRules* shared_rules = nullptr;
+  bool shared_upload = false;
+  MessagePtr shared;
+  bool files = has_files(*sent);
+  for (const Channel& target : *bridge.members) {
+    if (target == sent->channel) continue;
+    const TargetRules* rules = &rules_for(target.plug());
+    bool upload = files && target.plug() && target.plug()->features().upload;
+    if (shared && rules == shared_rules && upload == shared_upload) {
+      host().post(target, shared, origin);
+      continue;
+    }
+    std::shared_ptr<Message> copy = copy_with(sent, target, *bridge.title, std::nullopt);
+    if (!copy) continue;
+    shared_rules = rules;
+    shared_upload = upload;
+    shared = copy;
+    host().post(target, std::move(copy), origin);
+  }
+  queue_unified(sent, bridge);
+}
+
+void SyncHook::queue_unified(const SentPtr& sent, const Bridge& bridge) {
+  if (!plug_) return;
+  auto unified = std::make_shared<const SentMessage>(
+      Receipt{sent->id, plug_->channel(*bridge.label), sent->at, sent->revision, false},
+      static_cast<const Message&>(*sent));
+  plug_->queue(std::move(unified));
 }
 
 Task<> SyncHook::relay_new(const SentPtr& sent, const Bridge& bridge) {
@@ -533,12 +574,7 @@ Task<> SyncHook::relay_new(const SentPtr& sent, const Bridge& bridge) {
     shared = copy;
     host().post(target, std::move(copy), origin);
   }
-  if (plug_) {
-    auto unified = std::make_shared<const SentMessage>(
-        Receipt{sent->id, plug_->channel(*bridge.label), sent->at, sent->revision, false},
-        static_cast<const Message&>(*sent));
-    plug_->queue(std::move(unified));
-  }
+  queue_unified(sent, bridge);
 }
 
 const std::string& SyncHook::title_of(const std::string& label) const {

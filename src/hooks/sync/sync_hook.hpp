@@ -118,7 +118,13 @@ class SyncHook final : public Relay {
     using is_avalanching = std::true_type;  // hash_string mixes its result
     std::size_t operator()(const Channel& c) const;
   };
+  // Relays a new message to the bridge's other channels, and to its
+  // channel on the virtual plug.
   Task<> relay_new(const SentPtr& sent, const Bridge& bridge);
+  // relay_new for a message that needs nothing awaited: no reply or thread
+  // to map to the target's ids, no identity provider.
+  void relay_plain(const SentPtr& sent, const Bridge& bridge);
+  void queue_unified(const SentPtr& sent, const Bridge& bridge);
   Task<std::string> title_for(const SentPtr& sent, const Channel& target) override;
   Task<std::shared_ptr<Message>> with_reply(std::shared_ptr<Message> copy, const SentPtr& sent,
                                             const Channel& target);
