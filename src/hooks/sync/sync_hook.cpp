@@ -174,7 +174,6 @@ std::shared_ptr<Message> Relay::copy_with(const SentPtr& sent, const Channel& ta
   copy->reaction.reset();
   const TargetRules& rules = rules_for(target.plug());
   copy->user = rename_author(sent->user, rules.naming, identity, title);
-  std::string who = copy->user ? copy->user->display_name() : std::string("someone");
   bool membership = !sent->joined.empty() || !sent->left.empty();
   if (membership || sent->title) {
     if (membership && !rules.joins) {
@@ -192,8 +191,10 @@ std::shared_ptr<Message> Relay::copy_with(const SentPtr& sent, const Channel& ta
     };
     if (!copy->joined.empty()) note += names(copy->joined) + " joined";
     if (!copy->left.empty()) note += (note.empty() ? "" : "; ") + names(copy->left) + " left";
-    if (copy->title)
+    if (copy->title) {
+      const std::string who = copy->user ? copy->user->display_name() : std::string("someone");
       note += (note.empty() ? "" : "; ") + who + " changed the title to " + *copy->title;
+    }
     copy->joined.clear();
     copy->left.clear();
     copy->title.reset();
