@@ -115,6 +115,7 @@ class SyncRefs {
 
   const Host& host_;
   store::Database* db_;
+  const store::Database::KeptSql* insert_copy_;  // in db_'s dialect
   std::size_t capacity_;
   std::string owner_;
   // Grows to capacity_, then wraps. Reserved at once, so that it never

@@ -148,6 +148,47 @@ TEST_F(SyncRefsTest, TheDatabaseKeepsWhatTheCacheForgets) {
   fs::remove_all(dir);
 }
 
+TEST_F(SyncRefsTest, CopiesWrittenManyToAStatementKeepEveryRowOnce) {
+  // A busy bridge's rows share INSERTs (32 to a statement on SQLite): a
+  // copy recorded again, in the same statement or after a restart, is
+  // refused without losing the rows around it.
+  std::string t = (fs::temp_directory_path() / "immp-refs-XXXXXX").string();
+  fs::path dir = mkdtemp(t.data());
+  {
+    auto db = test::run(io, store::Database::open("sqlite:///" + (dir / "refs.db").string()));
+    test::run(io, db->migrate("sync", SyncRefs::migrations(db->dialect())));
+    std::vector<std::string> keys;
+    {
+      SyncRefs refs(host, db.get(), 16, "sync:test");
+      for (int i = 0; i < 100; ++i) {
+        OriginPtr o = refs.add_origin(ra, "m" + std::to_string(i));
+        refs.add_copy(*o, rb, "c" + std::to_string(i));
+        refs.add_copy(*o, rb, "c" + std::to_string(i));  // a repeat, queued beside it
+        keys.push_back(o->tag);
+      }
+      test::run(io, db->flush());
+    }
+    SyncRefs again(host, db.get(), 16, "sync:test");
+    for (int i = 0; i < 100; ++i) {
+      // Delivered again after a restart, with a new copy of each.
+      OriginPtr o = again.origin_for(keys[static_cast<std::size_t>(i)]);
+      again.add_copy(*o, rb, "c" + std::to_string(i));
+      again.add_copy(*o, rb, "d" + std::to_string(i));
+    }
+    test::run(io, db->flush());
+    auto rows = test::run(io, db->query("SELECT COUNT(*) FROM sync_refs"));
+    EXPECT_EQ(store::as_int(rows[0][0]), 200);
+    SyncRefs fresh(host, db.get(), 16, "sync:test");
+    for (int i : {0, 31, 32, 63, 99}) {
+      std::string n = std::to_string(i);
+      EXPECT_EQ(key_for(fresh, rb, "c" + n), keys[static_cast<std::size_t>(i)]);
+      EXPECT_EQ(key_for(fresh, rb, "d" + n), keys[static_cast<std::size_t>(i)]);
+    }
+    db->close();
+  }
+  fs::remove_all(dir);
+}
+
 TEST_F(SyncRefsTest, TheMapWrittenBeforeTheKeyOrderChangedIsKept) {
   // A database from before version 2 of the table (the network led its
   // primary key): what it knew is still found after the migration.
