@@ -10,8 +10,6 @@
 #include <utility>
 #include <vector>
 
-#include <boost/unordered/unordered_flat_map.hpp>
-
 #include "immp/hook.hpp"
 #include "immp/message.hpp"
 #include "immp/ring.hpp"
@@ -23,6 +21,11 @@ namespace immp::detail {
 // Bounded: a ring of the last kCapacity parts, indexed by a hash of (source,
 // id); allocates nothing per part once the ring is full (strings reuse the
 // slot's capacity).
+//
+// The index is our own small open-addressed table (linear probing, at most
+// half full, deletion by backward shift) of 4-byte buckets: 128 KiB, so it
+// stays in the CPU's cache where a general map of 16-byte pairs did not,
+// and each add() prefetches what the next one will evict.
 class EchoRecord {
  public:
   struct Entry {
@@ -43,12 +46,34 @@ class EchoRecord {
   Entry* find(std::string_view source, std::string_view id) {
     return const_cast<Entry*>(std::as_const(*this).find(source, id));
   }
-  bool empty() const { return index_.empty(); }
+  bool empty() const { return live_ == 0; }
 
  private:
+  // A bucket: 0 when empty, else the slot in ring_ plus one (the low
+  // kSlotBits) under the low kTagBits of the entry's hash, which hold its
+  // home bucket and filter probes without reading the ring.
+  static constexpr unsigned kSlotBits = 15;  // 1..kCapacity
+  static constexpr unsigned kTagBits = 32 - kSlotBits;
+  static constexpr std::size_t kBuckets = 2 * kCapacity;
+  static_assert(kCapacity < (std::size_t{1} << kSlotBits));
+  static_assert((kBuckets & (kBuckets - 1)) == 0 && kBuckets <= (std::size_t{1} << kTagBits));
+  static constexpr std::uint32_t kSlotMask = (1u << kSlotBits) - 1;
+  static constexpr std::size_t kMask = kBuckets - 1;
+
   static std::uint64_t hash_of(std::string_view source, std::string_view id);
+  static std::uint32_t tag_of(std::uint64_t hash) {
+    return static_cast<std::uint32_t>(hash) & ((1u << kTagBits) - 1);
+  }
+  static std::size_t home_of(std::uint32_t bucket) { return (bucket >> kSlotBits) & kMask; }
+  // The bucket that names ring_[slot], or kBuckets if none does (a newer
+  // part with the same hash took it over).
+  std::size_t bucket_of(std::uint64_t hash, std::size_t slot) const;
+  void erase_bucket(std::size_t i);
+  void prefetch_next() const;
+
   std::vector<Entry> ring_;
-  boost::unordered_flat_map<std::uint64_t, std::uint64_t> index_;  // hash -> n
+  std::vector<std::uint32_t> buckets_;
+  std::size_t live_ = 0;  // buckets in use
   std::uint64_t next_n_ = 1;
 };
 
