@@ -100,7 +100,11 @@ class Database {
     // another are applied up to kRowsPerStatement at a time as one
     // statement with that many rows: each row does what its own statement
     // would, for a fraction of the per-statement cost. If such a statement
-    // fails, its writes are replayed one by one as usual.
+    // fails, its writes are replayed one by one as usual. On SQLite, use a
+    // statement that cannot abort half-way (INSERT OR IGNORE rather than
+    // ON CONFLICT DO NOTHING, which leaves NOT NULL to abort): else SQLite
+    // keeps a statement journal of every page it changes, in a temporary
+    // file past 64 KiB (see SyncRefs).
     static KeptSql rows(std::string head, std::string row, std::string tail);
     static constexpr std::size_t kRowsPerStatement = 32;
 
