@@ -7,6 +7,8 @@
 //                  (http_post_clients.hpp), or Beast coroutines with
 //                  IMMP_BENCH_WEB_POSTER=beast (post_client)
 //   post_cpu_us    the server's CPU time (user + system) per POST
+//   posts          POSTs answered in that phase (to divide a profiler's
+//                  counts by)
 //   fanout_p50_ms  delivery latency of the stream: IMMP_BENCH_WEB_CLIENTS
 //   fanout_p99_ms  (1000) WebSocket clients subscribed while
 //   fanout_max_ms  IMMP_BENCH_WEB_RATE (1000) messages/s are posted for
@@ -285,9 +287,8 @@ int web(int, char**) {
     char buf[256];
     ssize_t n = read(to_parent[0], buf, sizeof buf);
     if (n > 0) result.assign(buf, static_cast<std::size_t>(n));
-    asio::post(io, [&] {
-      asio::co_spawn(io, host.close(), [&](std::exception_ptr) { io.stop(); });
-    });
+    asio::post(io,
+               [&] { asio::co_spawn(io, host.close(), [&](std::exception_ptr) { io.stop(); }); });
   });
   auto guard = asio::make_work_guard(io);
   io.run();
@@ -312,6 +313,7 @@ int web(int, char**) {
   Json("web")
       .num("post_per_s", post_per_s, 0)
       .num("post_cpu_us", post_cpu_us, 2)
+      .count("posts", posts)
       .count("clients", env_size("IMMP_BENCH_WEB_CLIENTS", 1000))
       .count("rate", env_size("IMMP_BENCH_WEB_RATE", 1000))
       .num("fanout_p50_ms", p50)

@@ -4,16 +4,18 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/buffers_suffix.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/read_size.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/basic_parser.hpp>
-#include <boost/beast/http/rfc7230.hpp>
+#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/read.hpp>
+#include <boost/beast/http/rfc7230.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
@@ -22,12 +24,14 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 #include <charconv>
-#include <iterator>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -101,8 +105,8 @@ class StreamWriter final : public EventStream {
   Task<bool> write(std::string_view data) override {
     if (gone_) co_return false;
     lowest(stream_).expires_after(timeout_);
-    auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(data.data(), data.size()),
-                                              kTuple);
+    auto [ec, n] =
+        co_await asio::async_write(stream_, asio::buffer(data.data(), data.size()), kTuple);
     if (ec) gone_ = true;
     co_return !gone_;
   }
@@ -236,6 +240,17 @@ struct WebHook::Impl {
   // a read or write ends at once.
   std::map<std::uint64_t, std::function<void()>> open;
   std::uint64_t next_open = 0;
+  // Plain connections while they wait for a request: serve() sets the
+  // deadline, sweep() cancels the socket's wait once it passed. (Instead
+  // of a timer armed and cancelled per request, as Beast's stream does:
+  // that cost a timer-queue insert, a cancellation and a completion per
+  // request.)
+  struct Reading {
+    std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+    tcp::socket* socket = nullptr;
+    bool expired = false;
+  };
+  std::list<Reading> reading;
 };
 
 SpecPtr WebHook::schema() {
@@ -257,10 +272,8 @@ SpecPtr WebHook::schema() {
       {"idle-timeout", real(), 300.0,
        "seconds a WebSocket may stay silent (pings are sent at half of it)"},
       {"write-timeout", real(), 10.0, "seconds a write to a client may make no progress"},
-      {"keep", integer(), 10000,
-       "recent stream events kept for clients that resume from a cursor"},
-      {"metrics", str(), "/metrics",
-       "the path of the Prometheus metrics (an empty string: none)"},
+      {"keep", integer(), 10000, "recent stream events kept for clients that resume from a cursor"},
+      {"metrics", str(), "/metrics", "the path of the Prometheus metrics (an empty string: none)"},
   });
 }
 
@@ -447,22 +460,43 @@ Task<> WebHook::start() {
   if (!ec) acceptor.bind(ep, ec);
   if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
-    throw std::runtime_error(fmt::format("cannot listen on {}:{}: {}", bind_host_, config_port_,
-                                         ec.message()));
+    throw std::runtime_error(
+        fmt::format("cannot listen on {}:{}: {}", bind_host_, config_port_, ec.message()));
   }
   port_ = acceptor.local_endpoint().port();
   impl_->acceptor.emplace(std::move(acceptor));
   log()->info("listening on {}", base_url());
   if (!metrics_path_.empty()) {
     metrics_route_.emplace(*this, "GET", metrics_path_, [this](Request&) -> Task<Response> {
-      Response res = Response::text(
-          200, metrics_.render(host(), stream_clients(), connections_));
+      Response res = Response::text(200, metrics_.render(host(), stream_clients(), connections_));
       res.content_type = "text/plain; version=0.0.4; charset=utf-8";
       co_return res;
     });
   }
   tasks_.spawn("accept", accept_loop());
+  tasks_.spawn("sweep", sweep());
   co_return;
+}
+
+Task<> WebHook::sweep() {
+  using std::chrono::milliseconds;
+  // A request is cut off at most an eighth of the timeout late.
+  const milliseconds tick =
+      std::clamp<milliseconds>(limits_.request_timeout / 8, milliseconds(10), milliseconds(1000));
+  asio::steady_timer timer(host().executor());
+  for (;;) {
+    timer.expires_after(tick);
+    auto [ec] = co_await timer.async_wait(kTuple);
+    if (ec) co_return;
+    auto now = std::chrono::steady_clock::now();
+    for (Impl::Reading& r : impl_->reading) {
+      if (r.deadline > now) continue;
+      r.deadline = std::chrono::steady_clock::time_point::max();
+      r.expired = true;
+      error_code ignored;
+      r.socket->cancel(ignored);
+    }
+  }
 }
 
 Task<> WebHook::stop() {
@@ -515,7 +549,8 @@ namespace {
 // tree node each), which serve() then copied into the Request again.
 class RequestParser final : public http::basic_parser<true> {
  public:
-  explicit RequestParser(Request& request) : request_(request) {}
+  // (Room for a usual request's fields: the vector grew three times.)
+  explicit RequestParser(Request& request) : request_(request) { request_.headers.reserve(8); }
   unsigned version() const { return version_; }
   std::size_t fields() const { return fields_; }
   // A WebSocket upgrade (as websocket::is_upgrade() says of a message):
@@ -565,8 +600,7 @@ class RequestParser final : public http::basic_parser<true> {
 
 // The answer to a request that broke the rules; the connection closes after.
 template <typename Stream>
-Task<> refuse(Stream& stream, int status, std::string_view why,
-              std::chrono::milliseconds timeout) {
+Task<> refuse(Stream& stream, int status, std::string_view why, std::chrono::milliseconds timeout) {
   http::response<http::string_body> res{static_cast<http::status>(status), 11};
   res.set(http::field::server, "immp");
   res.set(http::field::content_type, "application/json");
@@ -654,6 +688,13 @@ Task<> WebHook::serve(Stream stream, std::string remote) {
       web.impl_->open.erase(id);
     }
   } leave{*this, open_id};
+  // The sweeper's entry: plain connections' request deadlines.
+  struct Unlist {
+    std::list<Impl::Reading>& list;
+    std::list<Impl::Reading>::iterator it;
+    ~Unlist() { list.erase(it); }
+  } reading{impl_->reading, impl_->reading.emplace(impl_->reading.end())};
+  reading.it->socket = &lowest(stream).socket();
 
   constexpr bool kSecure = !std::is_same_v<Stream, beast::tcp_stream>;
   if constexpr (!kSecure) {
@@ -680,8 +721,60 @@ Task<> WebHook::serve(Stream stream, std::string remote) {
     parser.body_limit(limits_.max_body);
     // One bound for the whole request, so a client that trickles its
     // headers or body is cut off (and an idle keep-alive connection too).
-    lowest(stream).expires_after(limits_.request_timeout);
-    auto [ec, n] = co_await http::async_read(stream, buffer, parser, kTuple);
+    error_code ec;
+    if constexpr (kSecure) {
+      lowest(stream).expires_after(limits_.request_timeout);
+      auto [rec, rn] = co_await http::async_read(stream, buffer, parser, kTuple);
+      ec = rec;
+    } else {
+      // What http::async_read does (the same parser calls, the same
+      // errors), on the socket: its composed operations and per-read
+      // timer cost more than the parse.
+      tcp::socket& sock = lowest(stream).socket();
+      reading.it->deadline = std::chrono::steady_clock::now() + limits_.request_timeout;
+      bool parse = buffer.size() > 0;
+      for (;;) {
+        if (parse) {
+          std::size_t used = parser.put(buffer.data(), ec);
+          buffer.consume(used);
+          if (ec != http::error::need_more) {
+            if (ec || parser.is_done()) break;
+            // The head is done; the body is parsed next, from what is
+            // buffered or else what comes.
+            parse = buffer.size() > 0;
+            if (parse) continue;
+          }
+          ec = {};
+        }
+        std::size_t size = beast::read_size(buffer, 65536);
+        if (size == 0) {
+          ec = http::error::buffer_overflow;
+          break;
+        }
+        // (Asio reads at once and waits only if nothing is there.)
+        auto space = buffer.prepare(size);
+        auto [rec, got] = co_await sock.async_read_some(space, kTuple);
+        ec = rec;
+        if (ec == asio::error::operation_aborted && reading.it->expired) {
+          ec = beast::error::timeout;
+          break;
+        }
+        buffer.commit(got);
+        parse = true;
+        if (ec == asio::error::eof) {
+          if (parser.got_some()) {
+            // As Beast: a body that runs to the end of the connection.
+            ec = {};
+            parser.put_eof(ec);
+          } else {
+            ec = http::error::end_of_stream;
+          }
+          break;
+        }
+        if (ec) break;
+      }
+      reading.it->deadline = std::chrono::steady_clock::time_point::max();
+    }
     if (ec) {
       if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
           ec == asio::error::operation_aborted || ec == asio::error::eof ||

@@ -38,7 +38,7 @@
 namespace immp::bus {
 class Bus;
 class Subscriber;
-}
+}  // namespace immp::bus
 
 namespace immp::web {
 
@@ -227,8 +227,7 @@ class WebHook final : public ResourceHook {
     std::shared_ptr<const Handler> handler;
     std::shared_ptr<const SocketHandler> socket;
   };
-  std::uint64_t add(std::string method, std::string pattern, Handler handler,
-                    SocketHandler socket);
+  std::uint64_t add(std::string method, std::string pattern, Handler handler, SocketHandler socket);
   void remove(std::uint64_t id);
   // Subscribers of the stream but the wake-ups.
   std::size_t stream_clients();
@@ -237,6 +236,8 @@ class WebHook final : public ResourceHook {
   const Entry* match(Request& request, bool& path_known) const;
 
   Task<> accept_loop();
+  // Ends the waits of plain connections whose request is overdue.
+  Task<> sweep();
   template <typename Stream>
   Task<> serve(Stream stream, std::string remote);
 
