@@ -37,6 +37,7 @@
 #include <fmt/format.h>
 
 #include "bus/bus.hpp"
+#include "hooks/web/http_simple.hpp"
 #include "hooks/web/ws_frame.hpp"
 #include "hooks/web/ws_session.hpp"
 #include "immp/host.hpp"
@@ -722,6 +723,8 @@ Task<> WebHook::serve(Stream stream, std::string remote) {
     // One bound for the whole request, so a client that trickles its
     // headers or body is cut off (and an idle keep-alive connection too).
     error_code ec;
+    SimpleHead simple;
+    bool simple_read = false;
     if constexpr (kSecure) {
       lowest(stream).expires_after(limits_.request_timeout);
       auto [rec, rn] = co_await http::async_read(stream, buffer, parser, kTuple);
@@ -730,10 +733,23 @@ Task<> WebHook::serve(Stream stream, std::string remote) {
       // What http::async_read does (the same parser calls, the same
       // errors), on the socket: its composed operations and per-read
       // timer cost more than the parse.
+      // The usual request, when it is all there, is read by
+      // parse_simple_request(); Beast's parser reads the rest.
       tcp::socket& sock = lowest(stream).socket();
       reading.it->deadline = std::chrono::steady_clock::now() + limits_.request_timeout;
       bool parse = buffer.size() > 0;
       for (;;) {
+        if (parse && !parser.got_some()) {
+          auto data = buffer.data();
+          std::size_t n = parse_simple_request(
+              std::string_view(static_cast<const char*>(data.data()), data.size()), limits_,
+              request, simple);
+          if (n > 0) {
+            buffer.consume(n);
+            simple_read = true;
+            break;
+          }
+        }
         if (parse) {
           std::size_t used = parser.put(buffer.data(), ec);
           buffer.consume(used);
@@ -795,7 +811,9 @@ Task<> WebHook::serve(Stream stream, std::string remote) {
       shut(stream);
       co_return;
     }
-    if (parser.fields() > limits_.max_headers) {
+    const std::size_t fields = simple_read ? simple.fields : parser.fields();
+    const unsigned version = simple_read ? simple.version : parser.version();
+    if (fields > limits_.max_headers) {
       co_await refuse(stream, 431, "too many header fields", limits_.write_timeout);
       shut(stream);
       co_return;
@@ -807,11 +825,12 @@ Task<> WebHook::serve(Stream stream, std::string remote) {
     if (q != std::string_view::npos) request.query = std::string(target.substr(q + 1));
     request.remote = remote;
     request.tls = kSecure;
-    bool keep_alive = parser.keep_alive();
+    bool keep_alive = simple_read ? simple.keep_alive : parser.keep_alive();
 
     bool path_known = false;
     const Entry* route = match(request, path_known);
-    if (route && route->socket && parser.websocket_upgrade()) {
+    // (An upgrade is never a simple request.)
+    if (route && route->socket && !simple_read && parser.websocket_upgrade()) {
       // The route's handler may remove the route: keep what it needs.
       std::shared_ptr<const SocketHandler> handler = route->socket;
       const std::string* key_field = request.header("Sec-WebSocket-Key");
@@ -901,7 +920,7 @@ Task<> WebHook::serve(Stream stream, std::string remote) {
     // and goes out with the body in one write: Beast's fields and
     // serializer cost more than the rest of a small request.
     bool keep = keep_alive && response.status < 500;
-    format_head(head, response, parser.version(), keep);
+    format_head(head, response, version, keep);
     std::array<asio::const_buffer, 2> out{asio::buffer(head), asio::buffer(response.body)};
     error_code wec;
     std::size_t sent = 0;
