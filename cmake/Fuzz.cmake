@@ -60,7 +60,7 @@ if(IMMP_FUZZ)
 
   # fuzz_run runs every target in turn; the time is split between them (at
   # least 2 s each), so `make test-fuzz` takes IMMP_FUZZ_SECONDS in all.
-  set(fuzz_targets 6)
+  set(fuzz_targets 7)
   math(EXPR fuzz_each "${IMMP_FUZZ_SECONDS} / ${fuzz_targets}")
   if(fuzz_each LESS 2)
     set(fuzz_each 2)
@@ -145,4 +145,37 @@ if(IMMP_FUZZ)
     USES_TERMINAL
     COMMENT "Fuzzing the XMPP stream parser for ${fuzz_each} s")
   add_dependencies(fuzz_run fuzz_xmpp_xml_run)
+
+  # The web server's fast request parser, differential: whatever it takes,
+  # Beast's parser must take the same way (header-only Beast, compiled in).
+  add_executable(fuzz_http_simple
+    src/hooks/web/http_simple_fuzz.cpp src/hooks/web/http_simple.cpp)
+  target_include_directories(fuzz_http_simple PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/include)
+  target_link_libraries(fuzz_http_simple PRIVATE Boost::headers fmt::fmt)
+  target_compile_options(fuzz_http_simple PRIVATE ${IMMP_FUZZ_FLAGS})
+  target_link_options(fuzz_http_simple PRIVATE ${IMMP_FUZZ_FLAGS})
+  set(corpus ${CMAKE_BINARY_DIR}/fuzz/http_simple_corpus)
+  file(MAKE_DIRECTORY ${corpus})
+  string(ASCII 13 cr)
+  string(ASCII 10 lf)
+  set(crlf "${cr}${lf}")
+  file(WRITE ${corpus}/post
+    "POST /api/v1/channels/lobby/messages HTTP/1.1${crlf}Host: 127.0.0.1${crlf}"
+    "Authorization: Bearer abc${crlf}Content-Type: application/json${crlf}"
+    "Content-Length: 15${crlf}${crlf}{\"text\":\"hi!\"}${lf}")
+  file(WRITE ${corpus}/pipelined
+    "GET /a?b HTTP/1.0${crlf}Connection: keep-alive${crlf}${crlf}GET / HTTP/1.1${crlf}${crlf}")
+  file(WRITE ${corpus}/chunked
+    "POST / HTTP/1.1${crlf}Transfer-Encoding: chunked${crlf}${crlf}3${crlf}abc${crlf}0${crlf}${crlf}")
+  file(WRITE ${CMAKE_BINARY_DIR}/fuzz/http_simple.dict
+    "\"HTTP/1.1\"\n\"HTTP/1.0\"\n\"\\x0d\\x0a\"\n\"Content-Length: \"\n\"Connection: \"\n"
+    "\"close\"\n\"keep-alive\"\n\"Transfer-Encoding: chunked\"\n\"Upgrade: \"\n")
+  add_custom_target(fuzz_http_simple_run
+    COMMAND fuzz_http_simple -max_total_time=${fuzz_each}
+            -dict=${CMAKE_BINARY_DIR}/fuzz/http_simple.dict ${corpus}
+    WORKING_DIRECTORY ${CMAKE_BINARY_DIR}/fuzz
+    DEPENDS fuzz_http_simple
+    USES_TERMINAL
+    COMMENT "Fuzzing the web server's fast request parser against Beast's for ${fuzz_each} s")
+  add_dependencies(fuzz_run fuzz_http_simple_run)
 endif()

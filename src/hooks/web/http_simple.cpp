@@ -11,13 +11,30 @@ namespace {
 // More fields than this are left to Beast (and the server's own count).
 constexpr std::size_t kMaxFields = 32;
 
-bool is_name_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-         c == '_';
-}
+// What each byte may be: a table, since the loops below look at every
+// byte of the head (comparison chains cost twice as much).
+constexpr unsigned char kName = 1;    // in a field name: letters, digits, '-', '_'
+constexpr unsigned char kValue = 2;   // in a field value: visible ASCII, space, tab
+constexpr unsigned char kTarget = 4;  // in the target: visible ASCII
+constexpr unsigned char kMethod = 8;  // in the method: capitals
 
-// Visible ASCII, space and tab: no controls, no obs-text.
-bool is_value_char(char c) { return (c >= 0x20 && c <= 0x7e) || c == '\t'; }
+constexpr std::array<unsigned char, 256> make_classes() {
+  std::array<unsigned char, 256> t{};
+  for (int c = 0x21; c <= 0x7e; ++c) t[c] |= kValue | kTarget;
+  t[' '] |= kValue;
+  t['\t'] |= kValue;
+  for (int c = 'A'; c <= 'Z'; ++c) t[c] |= kName | kMethod;
+  for (int c = 'a'; c <= 'z'; ++c) t[c] |= kName;
+  for (int c = '0'; c <= '9'; ++c) t[c] |= kName;
+  t['-'] |= kName;
+  t['_'] |= kName;
+  return t;
+}
+constexpr std::array<unsigned char, 256> kClasses = make_classes();
+
+bool is(char c, unsigned char what) {
+  return (kClasses[static_cast<unsigned char>(c)] & what) != 0;
+}
 
 bool is_space(char c) { return c == ' ' || c == '\t'; }
 
@@ -47,13 +64,13 @@ std::size_t parse_simple_request(std::string_view in, const Limits& limits, Requ
 
   // Request line: METHOD SP /target SP HTTP/1.x CRLF
   std::size_t i = 0;
-  while (in[i] >= 'A' && in[i] <= 'Z') ++i;
+  while (is(in[i], kMethod)) ++i;
   if (i == 0 || in[i] != ' ') return 0;
   const std::string_view method = in.substr(0, i);
   ++i;
   if (in[i] != '/') return 0;
   const std::size_t target_start = i;
-  while (in[i] > 0x20 && in[i] < 0x7f) ++i;
+  while (is(in[i], kTarget)) ++i;
   if (in[i] != ' ') return 0;
   const std::string_view target = in.substr(target_start, i - target_start);
   ++i;
@@ -78,13 +95,13 @@ std::size_t parse_simple_request(std::string_view in, const Limits& limits, Requ
   std::uint64_t length = 0;
   while (i < end + 2) {
     const std::size_t name_start = i;
-    while (is_name_char(in[i])) ++i;
+    while (is(in[i], kName)) ++i;
     if (i == name_start || in[i] != ':') return 0;
     const std::string_view name = in.substr(name_start, i - name_start);
     ++i;
     while (is_space(in[i])) ++i;
     const std::size_t value_start = i;
-    while (is_value_char(in[i])) ++i;
+    while (is(in[i], kValue)) ++i;
     if (in[i] != '\r' || in[i + 1] != '\n') return 0;
     std::size_t value_end = i;
     while (value_end > value_start && is_space(in[value_end - 1])) --value_end;

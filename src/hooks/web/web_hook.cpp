@@ -618,6 +618,12 @@ Task<> refuse(Stream& stream, int status, std::string_view why, std::chrono::mil
 // Appends `text` with CR and LF made spaces: a handler's header value
 // (a Location made from a request's path, say) can never end the head.
 void append_field_text(std::string& out, std::string_view text) {
+  bool clean = true;
+  for (char c : text) clean = clean && c != '\r' && c != '\n';
+  if (clean) {
+    out.append(text);  // as nearly always: one copy, not a push per byte
+    return;
+  }
   for (char c : text) out.push_back(c == '\r' || c == '\n' ? ' ' : c);
 }
 
