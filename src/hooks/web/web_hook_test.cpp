@@ -37,8 +37,8 @@ struct Env {
     web = &test::add_hook<WebHook>(*host, "web",
                                    "port: 0\nmax-body: 1000\nmax-header: 2000\nmax-headers: 20\n"
                                    "timeout: 0.5\n");
-    secure = &test::add_hook<WebHook>(*host, "secure",
-                                      "port: 0\ntls: {cert: cert.pem, key: key.pem}\n");
+    secure =
+        &test::add_hook<WebHook>(*host, "secure", "port: 0\ntls: {cert: cert.pem, key: key.pem}\n");
     test::run(io, host->open());
   }
 };
@@ -57,8 +57,8 @@ class WebHookTest : public ::testing::Test {
 
 Route hello_route(WebHook& web) {
   return Route(web, "GET", "/hello/{name}", [](Request& r) -> Task<Response> {
-    co_return Response::text(200, "hello " + r.params.at("name") + " " +
-                                      r.query_param("x").value_or("-"));
+    co_return Response::text(
+        200, "hello " + r.params.at("name") + " " + r.query_param("x").value_or("-"));
   });
 }
 
@@ -110,8 +110,8 @@ TEST_F(WebHookTest, MalformedRequestGets400AndIsClosed) {
   EXPECT_EQ(test::status_of(r.reply), 400) << r.reply;
   EXPECT_TRUE(r.closed);
   auto bad_length = test::run(
-      e.io, test::raw_exchange(web.port(),
-                               "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: zz\r\n\r\n"));
+      e.io,
+      test::raw_exchange(web.port(), "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: zz\r\n\r\n"));
   EXPECT_EQ(test::status_of(bad_length.reply), 400) << bad_length.reply;
 }
 
@@ -144,14 +144,39 @@ TEST_F(WebHookTest, OversizedBodyGets413BeforeItIsRead) {
 }
 
 TEST_F(WebHookTest, OversizedOrTooManyHeadersGet431) {
-  auto big = test::run(e.io, test::raw_exchange(web.port(), "GET / HTTP/1.1\r\nHost: a\r\nX: " +
-                                                                 std::string(3000, 'h') +
-                                                                 "\r\n\r\n"));
+  auto big =
+      test::run(e.io, test::raw_exchange(web.port(), "GET / HTTP/1.1\r\nHost: a\r\nX: " +
+                                                         std::string(3000, 'h') + "\r\n\r\n"));
   EXPECT_EQ(test::status_of(big.reply), 431) << big.reply;
   std::string many = "GET / HTTP/1.1\r\nHost: a\r\n";
   for (int i = 0; i < 30; ++i) many += "X-" + std::to_string(i) + ": 1\r\n";
   auto m = test::run(e.io, test::raw_exchange(web.port(), many + "\r\n"));
   EXPECT_EQ(test::status_of(m.reply), 431) << m.reply;
+}
+
+TEST_F(WebHookTest, PipelinedRequestsAreAnsweredInOrder) {
+  Route route = hello_route(web);
+  // Three requests in one write: the fast path, a chunked body (Beast's
+  // parser) and the fast path again, answered in order on one connection.
+  Route post(web, "POST", "/in",
+             [](Request& r) -> Task<Response> { co_return Response::text(200, "got " + r.body); });
+  auto r = test::run(
+      e.io,
+      test::raw_exchange(web.port(),
+                         "GET /hello/a HTTP/1.1\r\nHost: a\r\n\r\n"
+                         "POST /in HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         "3\r\nabc\r\n0\r\n\r\n"
+                         "GET /hello/b?x=1 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"));
+  EXPECT_TRUE(r.closed);
+  std::size_t a = r.reply.find("hello a -");
+  std::size_t chunked = r.reply.find("got abc");
+  std::size_t b = r.reply.find("hello b 1");
+  ASSERT_NE(a, std::string::npos) << r.reply;
+  ASSERT_NE(chunked, std::string::npos) << r.reply;
+  ASSERT_NE(b, std::string::npos) << r.reply;
+  EXPECT_LT(a, chunked);
+  EXPECT_LT(chunked, b);
+  EXPECT_NE(r.reply.find("Connection: close"), std::string::npos) << r.reply;
 }
 
 TEST_F(WebHookTest, SlowClientIsCutOffAndOthersAreServedMeanwhile) {
@@ -169,7 +194,8 @@ TEST_F(WebHookTest, SlowClientIsCutOffAndOthersAreServedMeanwhile) {
   EXPECT_EQ(r.status, 200u);
   EXPECT_FALSE(slow_done);
   auto started = std::chrono::steady_clock::now();
-  ASSERT_TRUE(test::run_until(e.io, [&] { return slow_done; }, 5s));
+  ASSERT_TRUE(test::run_until(
+      e.io, [&] { return slow_done; }, 5s));
   EXPECT_TRUE(slow.closed);
   EXPECT_EQ(slow.reply, "");
   EXPECT_LT(std::chrono::steady_clock::now() - started, 3s);
@@ -192,12 +218,11 @@ TEST_F(WebHookTest, WebSocketRoute) {
   EXPECT_EQ(m.data, "ann:hi");
   test::run(e.io, ws.close());
   // The same over TLS.
-  Route secure_route(
-      *e.secure, "GET", "/ws", {}, [](Request&, WebSocketSession& s) -> Task<> {
-        while (auto m = co_await s.read()) {
-          if (!co_await s.send("tls:" + *m)) break;
-        }
-      });
+  Route secure_route(*e.secure, "GET", "/ws", {}, [](Request&, WebSocketSession& s) -> Task<> {
+    while (auto m = co_await s.read()) {
+      if (!co_await s.send("tls:" + *m)) break;
+    }
+  });
   net::WebSocketOptions o;
   o.tls.fingerprint = e.cert.fingerprint;
   net::WebSocket wss(e.io.get_executor(), o);
@@ -245,7 +270,9 @@ TEST_F(WebHookTest, WebSocketOnTheWire) {
   std::string frames = got.reply.substr(got.reply.find("\r\n\r\n") + 4);
   // The pong first (the ping came before the message was whole), then the
   // echo, then the close answering the client's.
-  EXPECT_EQ(frames, std::string("\x8A\x01p\x81\x0A" "echo:hello\x88\x02\x03\xE8", 19));
+  EXPECT_EQ(frames, std::string("\x8A\x01p\x81\x0A"
+                                "echo:hello\x88\x02\x03\xE8",
+                                19));
   EXPECT_TRUE(got.closed);
 }
 
@@ -273,11 +300,13 @@ TEST_F(WebHookTest, WebSocketRefusals) {
       if (!co_await s.send(*m)) break;
     }
   });
-  std::string wire = upgrade_request("/echo-text") + masked(0x01, "caf\xC3") + masked(0x80, "\xA9") +
-                     masked(0x81, "\xA9x");
+  std::string wire = upgrade_request("/echo-text") + masked(0x01, "caf\xC3") +
+                     masked(0x80, "\xA9") + masked(0x81, "\xA9x");
   got = test::run(e.io, test::raw_exchange(web.port(), wire));
   std::string frames = got.reply.substr(got.reply.find("\r\n\r\n") + 4);
-  EXPECT_EQ(frames, std::string("\x81\x05" "caf\xC3\xA9" "\x88\x22\x03\xEF"
+  EXPECT_EQ(frames, std::string("\x81\x05"
+                                "caf\xC3\xA9"
+                                "\x88\x22\x03\xEF"
                                 "a text message that is not UTF-8"));
   EXPECT_TRUE(got.closed);
   // Another version of the protocol: 426, naming the one spoken.
@@ -325,8 +354,7 @@ TEST(WebHookConfig, BadValuesNameTheKey) {
     test::add_hook<WebHook>(host, "w", "port: 1\ntls: {cert: /nonexistent.pem, key: k}\n");
     FAIL();
   } catch (const ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("hooks.w.config.tls.cert"), std::string::npos)
-        << e.what();
+    EXPECT_NE(std::string(e.what()).find("hooks.w.config.tls.cert"), std::string::npos) << e.what();
   }
 }
 
