@@ -21,19 +21,26 @@ if(IMMP_FUZZ)
   set(IMMP_FUZZ_FLAGS -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
       -fno-omit-frame-pointer)
 
+  # A fuzz target: its sources, fully instrumented, and the LINKS it needs
+  # beside Boost's headers and fmt.
+  function(immp_fuzz_target target)
+    cmake_parse_arguments(arg "" "" "SOURCES;LINKS" ${ARGN})
+    add_executable(${target} ${arg_SOURCES})
+    target_include_directories(${target} PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/include)
+    target_link_libraries(${target} PRIVATE ${arg_LINKS} Boost::headers fmt::fmt)
+    target_compile_options(${target} PRIVATE ${IMMP_FUZZ_FLAGS})
+    target_link_options(${target} PRIVATE ${IMMP_FUZZ_FLAGS})
+  endfunction()
+
   # The IRC protocol helpers are pure: the fuzz target compiles their sources
   # itself, fully instrumented, without libimmp (RichText from its source).
-  add_executable(fuzz_irc_line
+  immp_fuzz_target(fuzz_irc_line SOURCES
     src/plugs/irc/irc_line_fuzz.cpp
     src/plugs/irc/irc_line.cpp
     src/text/markup_irc.cpp
     src/plugs/irc/irc_split.cpp
     src/text/utf8.cpp
     src/core/message.cpp)
-  target_include_directories(fuzz_irc_line PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/include)
-  target_link_libraries(fuzz_irc_line PRIVATE Boost::headers fmt::fmt)
-  target_compile_options(fuzz_irc_line PRIVATE ${IMMP_FUZZ_FLAGS})
-  target_link_options(fuzz_irc_line PRIVATE ${IMMP_FUZZ_FLAGS})
 
   # A small seed corpus and dictionary, so the fuzzer starts from real lines.
   set(corpus ${CMAKE_BINARY_DIR}/fuzz/irc_line_corpus)
@@ -81,15 +88,11 @@ if(IMMP_FUZZ)
   set(dialect_number 0)
   foreach(dialect ${markup_dialects})
     set(target fuzz_markup_${dialect})
-    add_executable(${target}
+    immp_fuzz_target(${target} LINKS immp_text_deps SOURCES
       src/text/markup_fuzz.cpp src/text/markup_html.cpp src/text/markup_markdown.cpp
       src/text/markup_chat.cpp src/text/markup_inline.cpp src/text/utf8.cpp
       src/core/message.cpp)
-    target_include_directories(${target} PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/include)
     target_compile_definitions(${target} PRIVATE IMMP_FUZZ_DIALECT=${dialect_number})
-    target_compile_options(${target} PRIVATE ${IMMP_FUZZ_FLAGS})
-    target_link_options(${target} PRIVATE ${IMMP_FUZZ_FLAGS})
-    target_link_libraries(${target} PRIVATE immp_text_deps Boost::headers fmt::fmt)
     math(EXPR dialect_number "${dialect_number} + 1")
 
     set(corpus ${CMAKE_BINARY_DIR}/fuzz/markup_${dialect}_corpus)
@@ -117,12 +120,8 @@ if(IMMP_FUZZ)
 
   # The XMPP stream parser (expat), with its own limits: hostile nesting,
   # sizes, entities and any split of the input.
-  add_executable(fuzz_xmpp_xml
+  immp_fuzz_target(fuzz_xmpp_xml LINKS expat immp_text_deps SOURCES
     src/plugs/xmpp/xmpp_xml_fuzz.cpp src/plugs/xmpp/xmpp_xml.cpp src/text/utf8.cpp)
-  target_include_directories(fuzz_xmpp_xml PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/include)
-  target_link_libraries(fuzz_xmpp_xml PRIVATE expat immp_text_deps Boost::headers fmt::fmt)
-  target_compile_options(fuzz_xmpp_xml PRIVATE ${IMMP_FUZZ_FLAGS})
-  target_link_options(fuzz_xmpp_xml PRIVATE ${IMMP_FUZZ_FLAGS})
   set(corpus ${CMAKE_BINARY_DIR}/fuzz/xmpp_xml_corpus)
   file(MAKE_DIRECTORY ${corpus})
   file(WRITE ${corpus}/message
@@ -148,12 +147,8 @@ if(IMMP_FUZZ)
 
   # The web server's fast request parser, differential: whatever it takes,
   # Beast's parser must take the same way (header-only Beast, compiled in).
-  add_executable(fuzz_http_simple
+  immp_fuzz_target(fuzz_http_simple SOURCES
     src/hooks/web/http_simple_fuzz.cpp src/hooks/web/http_simple.cpp)
-  target_include_directories(fuzz_http_simple PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/include)
-  target_link_libraries(fuzz_http_simple PRIVATE Boost::headers fmt::fmt)
-  target_compile_options(fuzz_http_simple PRIVATE ${IMMP_FUZZ_FLAGS})
-  target_link_options(fuzz_http_simple PRIVATE ${IMMP_FUZZ_FLAGS})
   set(corpus ${CMAKE_BINARY_DIR}/fuzz/http_simple_corpus)
   file(MAKE_DIRECTORY ${corpus})
   string(ASCII 13 cr)
