@@ -72,15 +72,20 @@ if(IMMP_FUZZ)
   if(fuzz_each LESS 2)
     set(fuzz_each 2)
   endif()
+  add_custom_target(fuzz_run)
+  # Fuzzes `target` for fuzz_each seconds from ${corpus} with its
+  # dictionary (build-fuzz/fuzz/<dict>), as part of fuzz_run.
+  function(immp_fuzz_run target dict what)
+    add_custom_target(${target}_run
+      COMMAND ${target} -max_total_time=${fuzz_each} -dict=${CMAKE_BINARY_DIR}/fuzz/${dict} ${corpus}
+      WORKING_DIRECTORY ${CMAKE_BINARY_DIR}/fuzz
+      DEPENDS ${target}
+      USES_TERMINAL
+      COMMENT "Fuzzing ${what} for ${fuzz_each} s")
+    add_dependencies(fuzz_run ${target}_run)
+  endfunction()
 
-  add_custom_target(fuzz_irc_line_run
-    COMMAND fuzz_irc_line -max_total_time=${fuzz_each}
-            -dict=${CMAKE_BINARY_DIR}/fuzz/irc_line.dict ${corpus}
-    WORKING_DIRECTORY ${CMAKE_BINARY_DIR}/fuzz
-    DEPENDS fuzz_irc_line
-    USES_TERMINAL
-    COMMENT "Fuzzing the IRC line parser for ${fuzz_each} s")
-  add_custom_target(fuzz_run DEPENDS fuzz_irc_line_run)
+  immp_fuzz_run(fuzz_irc_line irc_line.dict "the IRC line parser")
 
   # The markup readers and writers of src/text, one binary per dialect.
   # RichText comes from its source (src/core/message.cpp), compiled in.
@@ -97,14 +102,7 @@ if(IMMP_FUZZ)
 
     set(corpus ${CMAKE_BINARY_DIR}/fuzz/markup_${dialect}_corpus)
     file(MAKE_DIRECTORY ${corpus})
-    add_custom_target(${target}_run
-      COMMAND ${target} -max_total_time=${fuzz_each} -dict=${CMAKE_BINARY_DIR}/fuzz/markup.dict
-              ${corpus}
-      WORKING_DIRECTORY ${CMAKE_BINARY_DIR}/fuzz
-      DEPENDS ${target}
-      USES_TERMINAL
-      COMMENT "Fuzzing the ${dialect} reader and writer for ${fuzz_each} s")
-    add_dependencies(fuzz_run ${target}_run)
+    immp_fuzz_run(${target} markup.dict "the ${dialect} reader and writer")
   endforeach()
   file(WRITE ${CMAKE_BINARY_DIR}/fuzz/markup_html_corpus/tags
     "<b>bold</b> <i>it</i> <a href=\"https://e.org/?a&amp;b\">link</a><pre>x</pre>&#128512;")
@@ -136,14 +134,7 @@ if(IMMP_FUZZ)
   file(WRITE ${CMAKE_BINARY_DIR}/fuzz/xmpp_xml.dict
     "\"<message>\"\n\"</message>\"\n\"<body>\"\n\"xmlns='\"\n\"xml:lang\"\n\"&amp;\"\n"
     "\"&#x\"\n\"<![CDATA[\"\n\"]]>\"\n\"<!DOCTYPE\"\n\"<!ENTITY\"\n\"</stream:stream>\"\n")
-  add_custom_target(fuzz_xmpp_xml_run
-    COMMAND fuzz_xmpp_xml -max_total_time=${fuzz_each} -dict=${CMAKE_BINARY_DIR}/fuzz/xmpp_xml.dict
-            ${corpus}
-    WORKING_DIRECTORY ${CMAKE_BINARY_DIR}/fuzz
-    DEPENDS fuzz_xmpp_xml
-    USES_TERMINAL
-    COMMENT "Fuzzing the XMPP stream parser for ${fuzz_each} s")
-  add_dependencies(fuzz_run fuzz_xmpp_xml_run)
+  immp_fuzz_run(fuzz_xmpp_xml xmpp_xml.dict "the XMPP stream parser")
 
   # The web server's fast request parser, differential: whatever it takes,
   # Beast's parser must take the same way (header-only Beast, compiled in).
@@ -165,12 +156,5 @@ if(IMMP_FUZZ)
   file(WRITE ${CMAKE_BINARY_DIR}/fuzz/http_simple.dict
     "\"HTTP/1.1\"\n\"HTTP/1.0\"\n\"\\x0d\\x0a\"\n\"Content-Length: \"\n\"Connection: \"\n"
     "\"close\"\n\"keep-alive\"\n\"Transfer-Encoding: chunked\"\n\"Upgrade: \"\n")
-  add_custom_target(fuzz_http_simple_run
-    COMMAND fuzz_http_simple -max_total_time=${fuzz_each}
-            -dict=${CMAKE_BINARY_DIR}/fuzz/http_simple.dict ${corpus}
-    WORKING_DIRECTORY ${CMAKE_BINARY_DIR}/fuzz
-    DEPENDS fuzz_http_simple
-    USES_TERMINAL
-    COMMENT "Fuzzing the web server's fast request parser against Beast's for ${fuzz_each} s")
-  add_dependencies(fuzz_run fuzz_http_simple_run)
+  immp_fuzz_run(fuzz_http_simple http_simple.dict "the web server's fast request parser against Beast's")
 endif()
