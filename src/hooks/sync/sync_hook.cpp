@@ -505,6 +505,9 @@ std::size_t SyncHook::ChannelHash::operator()(const Channel& c) const {
   return hash_string(c.source, reinterpret_cast<std::uintptr_t>(c.handle));
 }
 
+// relay_new() for a message with nothing to await (no reply or thread, no
+// identity provider): the same loop without its awaits, so that it needs no
+// coroutine frame. A change to how copies are shared goes into both.
 void SyncHook::relay_plain(const SentPtr& sent, const Bridge& bridge) {
   OriginPtr origin = refs_->add_origin(sent->channel, sent->id);
   const TargetRules* shared_rules = nullptr;
