@@ -152,6 +152,7 @@ SyncRefs::Ref* SyncRefs::find_ref(std::uint64_t n) {
 }
 
 SyncRefs::Ref* SyncRefs::find_key(std::string_view key) {
+  flush_index();
   std::uint64_t h = hash_of_key(key);
   std::size_t mask = index_.size() - 1;
   // The first live match is the newest ref of the key: index() puts a
@@ -197,6 +198,8 @@ SyncRefs::Ref& SyncRefs::claim(std::string_view key) {
 }
 
 void SyncRefs::grow_index() {
+  // Every live ref is indexed again below, queued entries' included.
+  pending_count_ = 0;
   std::vector<IndexEntry> bigger(index_.size() * 2);
   index_.swap(bigger);
   // Oldest first, so that a newer ref of a key takes its entry (see
@@ -205,12 +208,25 @@ void SyncRefs::grow_index() {
   for (std::uint64_t n = oldest; n < next_n_; ++n) {
     const Ref* r = find_ref(n);
     if (!r) continue;
-    index(r->key_hash, n);
-    for (std::size_t i = 0; i < r->count; ++i) index(r->copies[i].hash, n);
+    insert(r->key_hash, n);
+    for (std::size_t i = 0; i < r->count; ++i) insert(r->copies[i].hash, n);
   }
 }
 
 void SyncRefs::index(std::uint64_t h, std::uint64_t n) {
+  __builtin_prefetch(&index_[h & (index_.size() - 1)], 1);
+  pending_[pending_count_++] = IndexEntry{h, n};
+  if (pending_count_ == kPending) flush_index();
+}
+
+void SyncRefs::flush_index() {
+  // In the order queued: a newer entry of a hash goes in place of, or
+  // before, an older one (see find_key).
+  for (std::size_t i = 0; i < pending_count_; ++i) insert(pending_[i].hash, pending_[i].n);
+  pending_count_ = 0;
+}
+
+void SyncRefs::insert(std::uint64_t h, std::uint64_t n) {
   std::size_t mask = index_.size() - 1;
   std::size_t victim = h & mask;
   for (std::size_t i = 0; i < kMaxProbe; ++i) {
@@ -227,6 +243,7 @@ void SyncRefs::index(std::uint64_t h, std::uint64_t n) {
 }
 
 SyncRefs::Ref* SyncRefs::lookup(const Channel& channel, std::string_view id) {
+  flush_index();
   std::uint64_t h = hash_of(channel, id);
   std::size_t mask = index_.size() - 1;
   for (std::size_t i = 0; i < kMaxProbe; ++i) {

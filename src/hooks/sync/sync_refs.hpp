@@ -104,7 +104,18 @@ class SyncRefs {
   static constexpr std::size_t kSlotsPerRef = 8;
   Ref* find_ref(std::uint64_t n);
   Ref* find_key(std::string_view key);
+  // Queues an entry and prefetches its bucket; entries go in kPending at
+  // a time, or before anything reads the index. The table is megabytes
+  // (kSlotsPerRef entries per ref), so nearly every entry's bucket is a
+  // cache miss: inserted one by one, each miss waited for the last (a
+  // probe loop reads what it compares); queued, they are in flight
+  // together, and under the work between them.
   void index(std::uint64_t hash, std::uint64_t n);
+  void insert(std::uint64_t hash, std::uint64_t n);
+  void flush_index();
+  static constexpr std::size_t kPending = 16;
+  IndexEntry pending_[kPending];
+  std::size_t pending_count_ = 0;
   Ref* lookup(const Channel& channel, std::string_view id);
   const std::string& network_of(const Plug* plug);
   std::string make_key(const Channel& channel, std::string_view id);
