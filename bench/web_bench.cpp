@@ -60,6 +60,8 @@
 
 #include <cstdio>
 #include <cstring>
+#include <functional>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -69,6 +71,7 @@
 #include "immp/config.hpp"
 #include "immp/host.hpp"
 #include "plugs/web/web_plug.hpp"
+#include "web_floor_server.hpp"
 #include "ws_stream_clients.hpp"
 
 namespace immp::bench {
@@ -237,17 +240,134 @@ std::string run_clients(int port, int phases) {
   return out;
 }
 
-int web(int, char**) {
+// What the clients measured, and the server's CPU time at their phase
+// marks.
+struct Outcome {
+  double post_per_s = 0, p50 = 0, p99 = 0, delivered = 0, per_read = 0, max_ms = 0,
+         post_rtt_p99 = 0;
+  unsigned long long posts = 0, posted = 0, received = 0, lost = 0, duplicated = 0;
+  std::size_t lagged = 0, closed = 0, unfinished = 0;
+  double post_cpu_us = 0, fanout_cpu_us = 0;
+};
+
+// The load generator in a forked child, started before the server (which
+// has threads) exists.
+struct Clients {
+  pid_t child = -1;
   int to_child[2], to_parent[2], phases[2];
-  if (pipe(to_child) != 0 || pipe(to_parent) != 0 || pipe(phases) != 0) return 1;
-  pid_t child = fork();
-  if (child == 0) {
+};
+
+Clients fork_clients() {
+  Clients c;
+  if (pipe(c.to_child) != 0 || pipe(c.to_parent) != 0 || pipe(c.phases) != 0) {
+    throw std::runtime_error("pipe failed");
+  }
+  c.child = fork();
+  if (c.child == 0) {
     int port = 0;
-    if (read(to_child[0], &port, sizeof port) != sizeof port) std::_Exit(1);
-    std::string result = run_clients(port, phases[1]);
-    if (write(to_parent[1], result.data(), result.size()) < 0) std::_Exit(1);
+    if (read(c.to_child[0], &port, sizeof port) != sizeof port) std::_Exit(1);
+    std::string result = run_clients(port, c.phases[1]);
+    if (write(c.to_parent[1], result.data(), result.size()) < 0) std::_Exit(1);
     std::_Exit(0);
   }
+  return c;
+}
+
+// Gives the clients `port`, runs `serve` on this thread until the clients
+// are done (then `stop` is called from another thread, and `serve` must
+// return), and reads what they measured. Null if they failed.
+std::optional<Outcome> drive(Clients& c, int port, const std::function<void()>& serve,
+                             const std::function<void()>& stop) {
+  if (write(c.to_child[1], &port, sizeof port) != sizeof port) return std::nullopt;
+  // The server's CPU time at each phase mark of the clients.
+  std::map<char, double> cpu_at;
+  std::thread phase_reader([&] {
+    char ch;
+    while (read(c.phases[0], &ch, 1) == 1) {
+      cpu_at[ch] = cpu_seconds();
+      if (ch == 'E') break;
+    }
+  });
+  // The answer comes on the pipe; the server runs until then.
+  std::string result;
+  std::thread reader([&] {
+    char buf[256];
+    ssize_t n = read(c.to_parent[0], buf, sizeof buf);
+    if (n > 0) result.assign(buf, static_cast<std::size_t>(n));
+    stop();
+  });
+  serve();
+  reader.join();
+  phase_reader.join();
+  waitpid(c.child, nullptr, 0);
+  for (int* p : {c.to_child, c.to_parent, c.phases}) {
+    close(p[0]);
+    close(p[1]);
+  }
+  Outcome o;
+  if (std::sscanf(result.c_str(),
+                  "%lf %llu %lf %lf %lf %llu %zu %zu %llu %llu %llu %zu %lf %lf %lf", &o.post_per_s,
+                  &o.posts, &o.p50, &o.p99, &o.delivered, &o.posted, &o.lagged, &o.closed,
+                  &o.received, &o.lost, &o.duplicated, &o.unfinished, &o.per_read, &o.max_ms,
+                  &o.post_rtt_p99) != 15 ||
+      cpu_at.size() != 4) {
+    return std::nullopt;
+  }
+  o.post_cpu_us = o.posts ? (cpu_at['F'] - cpu_at['P']) * 1e6 / static_cast<double>(o.posts) : 0;
+  o.fanout_cpu_us =
+      o.received ? (cpu_at['E'] - cpu_at['S']) * 1e6 / static_cast<double>(o.received) : 0;
+  return o;
+}
+
+// The fields both runs report, after post_per_s.
+Json& fields(Json& j, const Outcome& o) {
+  return j.num("post_cpu_us", o.post_cpu_us, 2)
+      .count("posts", o.posts)
+      .count("clients", env_size("IMMP_BENCH_WEB_CLIENTS", 1000))
+      .count("rate", env_size("IMMP_BENCH_WEB_RATE", 1000))
+      .num("fanout_p50_ms", o.p50)
+      .num("fanout_p99_ms", o.p99)
+      .num("fanout_max_ms", o.max_ms)
+      .count("posted", o.posted)
+      .count("received", o.received)
+      .num("delivered", o.delivered, 4)
+      .count("lost", o.lost)
+      .count("duplicated", o.duplicated)
+      .count("lagged", o.lagged)
+      .count("closed", o.closed)
+      .count("unfinished", o.unfinished)
+      .num("events_per_read", o.per_read, 2);
+}
+
+// The floor: the same clients against FloorServer (no immp code) with
+// `writers` writer threads.
+int floor_run(std::size_t writers) {
+  Clients c = fork_clients();
+  raise_fd_limit();
+  FloorServer server(writers);
+  auto o = drive(
+      c, server.port(), [&] { server.run(); }, [&] { server.stop(); });
+  if (!o) {
+    std::fprintf(stderr, "web bench (floor): the clients failed\n");
+    return 1;
+  }
+  Json j("web");
+  j.str("run", "fanout_floor")
+      .str("server", "bare epoll, no immp code")
+      .num("post_per_s", o->post_per_s, 0);
+  fields(j, *o)
+      .str("post_client", beast_poster() ? "beast" : "raw")
+      .count("client_threads", env_size("IMMP_BENCH_WEB_READERS", 1))
+      .count("writers", writers)
+      .num("fanout_post_p99_ms", o->post_rtt_p99)
+      .num("fanout_cpu_us", o->fanout_cpu_us, 2)
+      .print();
+  return 0;
+}
+
+// The API plug on the web server, on this thread.
+int immp_run() {
+  Clients c = fork_clients();
   raise_fd_limit();
   asio::io_context io;
   Host host(io.get_executor());
@@ -269,72 +389,44 @@ int web(int, char**) {
   asio::co_spawn(io, host.open(), [&](std::exception_ptr) { opened = true; });
   while (!opened) io.run_one();
   auto* web = dynamic_cast<web::WebHook*>(host.hook("web"));
-  int port = web->port();
-  if (write(to_child[1], &port, sizeof port) != sizeof port) return 1;
-
-  // The server's CPU time at each phase mark of the clients.
-  std::map<char, double> cpu_at;
-  std::thread phase_reader([&] {
-    char c;
-    while (read(phases[0], &c, 1) == 1) {
-      cpu_at[c] = cpu_seconds();
-      if (c == 'E') break;
-    }
-  });
-  // The answer comes on the pipe; the server runs until then.
-  std::string result;
-  std::thread reader([&] {
-    char buf[256];
-    ssize_t n = read(to_parent[0], buf, sizeof buf);
-    if (n > 0) result.assign(buf, static_cast<std::size_t>(n));
-    asio::post(io,
-               [&] { asio::co_spawn(io, host.close(), [&](std::exception_ptr) { io.stop(); }); });
-  });
   auto guard = asio::make_work_guard(io);
-  io.run();
-  reader.join();
-  phase_reader.join();
-  waitpid(child, nullptr, 0);
-  double post_per_s = 0, p50 = 0, p99 = 0, delivered = 0, per_read = 0, max_ms = 0,
-         post_rtt_p99 = 0;
-  unsigned long long posts = 0, posted = 0, received = 0, lost = 0, duplicated = 0;
-  std::size_t lagged = 0, closed = 0, unfinished = 0;
-  if (std::sscanf(result.c_str(),
-                  "%lf %llu %lf %lf %lf %llu %zu %zu %llu %llu %llu %zu %lf %lf %lf", &post_per_s,
-                  &posts, &p50, &p99, &delivered, &posted, &lagged, &closed, &received, &lost,
-                  &duplicated, &unfinished, &per_read, &max_ms, &post_rtt_p99) != 15 ||
-      cpu_at.size() != 4) {
+  auto o = drive(
+      c, web->port(), [&] { io.run(); },
+      [&] {
+        asio::post(
+            io, [&] { asio::co_spawn(io, host.close(), [&](std::exception_ptr) { io.stop(); }); });
+      });
+  if (!o) {
     std::fprintf(stderr, "web bench: the clients failed\n");
     return 1;
   }
-  double post_cpu_us = posts ? (cpu_at['F'] - cpu_at['P']) * 1e6 / static_cast<double>(posts) : 0;
-  double fanout_cpu_us =
-      received ? (cpu_at['E'] - cpu_at['S']) * 1e6 / static_cast<double>(received) : 0;
-  Json("web")
-      .num("post_per_s", post_per_s, 0)
-      .num("post_cpu_us", post_cpu_us, 2)
-      .count("posts", posts)
-      .count("clients", env_size("IMMP_BENCH_WEB_CLIENTS", 1000))
-      .count("rate", env_size("IMMP_BENCH_WEB_RATE", 1000))
-      .num("fanout_p50_ms", p50)
-      .num("fanout_p99_ms", p99)
-      .num("fanout_max_ms", max_ms)
-      .count("posted", posted)
-      .count("received", received)
-      .num("delivered", delivered, 4)
-      .count("lost", lost)
-      .count("duplicated", duplicated)
-      .count("lagged", lagged)
-      .count("closed", closed)
-      .count("unfinished", unfinished)
-      .num("events_per_read", per_read, 2)
+  Json j("web");
+  j.num("post_per_s", o->post_per_s, 0);
+  fields(j, *o)
       .str("post_client", beast_poster() ? "beast" : "raw")
       .count("client_threads", env_size("IMMP_BENCH_WEB_READERS", 1))
       .count("writers", writers)
-      .num("fanout_post_p99_ms", post_rtt_p99)
-      .num("fanout_cpu_us", fanout_cpu_us, 2)
+      .num("fanout_post_p99_ms", o->post_rtt_p99)
+      .num("fanout_cpu_us", o->fanout_cpu_us, 2)
       .num("peak_rss_mb", peak_rss_mb(), 1)
       .print();
+  return 0;
+}
+
+int web(int, char**) {
+  if (int rc = immp_run(); rc != 0) return rc;
+  // IMMP_BENCH_WEB_FLOOR: the floor's writer counts ("1,2"; "0": none).
+  const char* floors = std::getenv("IMMP_BENCH_WEB_FLOOR");
+  std::string list = floors ? floors : "1,2";
+  for (std::size_t at = 0; at < list.size();) {
+    std::size_t comma = list.find(',', at);
+    if (comma == std::string::npos) comma = list.size();
+    std::size_t n = std::strtoul(list.substr(at, comma - at).c_str(), nullptr, 10);
+    at = comma + 1;
+    if (n == 0) continue;
+    std::fflush(stdout);
+    if (floor_run(n) != 0) return 1;
+  }
   return 0;
 }
 

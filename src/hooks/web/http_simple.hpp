@@ -23,8 +23,8 @@ struct SimpleHead {
 };
 
 // Parses the request at the start of `in` into `request` (method, target,
-// headers, body). Returns the bytes it took; 0 when it leaves the request
-// to Beast, and then `request` and `head` are unchanged.
+// body, and the headers, replacing those it had). Returns the bytes it took; 0 when it leaves the
+// request to Beast, and then `request` and `head` are unchanged.
 std::size_t parse_simple_request(std::string_view in, const Limits& limits, Request& request,
                                  SimpleHead& head);
 

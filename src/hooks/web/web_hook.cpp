@@ -177,6 +177,31 @@ Response Response::error(int status, std::string_view message) {
   return json(status, boost::json::serialize(o));
 }
 
+namespace {
+
+void percent_decode_into(std::string& out, std::string_view text, bool form = false) {
+  // Most paths have nothing to decode: copied into the storage `out` has.
+  if (text.find('%') == std::string_view::npos &&
+      (!form || text.find('+') == std::string_view::npos)) {
+    out.assign(text);
+    return;
+  }
+  out = percent_decode(text, form);
+}
+
+void recycle(Request& request) {
+  request.method.clear();
+  request.target.clear();
+  request.path.clear();
+  request.query.clear();
+  // (The headers are overwritten by the next parse.)
+  request.body.clear();
+  request.params.clear();
+  request.memo = nullptr;
+}
+
+}  // namespace
+
 std::string percent_decode(std::string_view text, bool form) {
   auto hex = [](char c) -> int {
     if (c >= '0' && c <= '9') return c - '0';
@@ -552,6 +577,8 @@ class RequestParser final : public http::basic_parser<true> {
  public:
   // (Room for a usual request's fields: the vector grew three times.)
   explicit RequestParser(Request& request) : request_(request) { request_.headers.reserve(8); }
+  // (A recycled Request's fields are dropped once Beast starts on a new
+  // head: parse_simple_request() reuses them instead.)
   unsigned version() const { return version_; }
   std::size_t fields() const { return fields_; }
   // A WebSocket upgrade (as websocket::is_upgrade() says of a message):
@@ -569,6 +596,7 @@ class RequestParser final : public http::basic_parser<true> {
                        int version, error_code&) override {
     request_.method.assign(method.data(), method.size());
     request_.target.assign(target.data(), target.size());
+    request_.headers.clear();
     version_ = static_cast<unsigned>(version);
   }
   void on_response_impl(int, beast::string_view, int, error_code&) override {}
@@ -721,8 +749,14 @@ Task<> WebHook::serve(Stream stream, std::string remote) {
 
   beast::flat_buffer buffer;
   std::string head;
+  ConnectionMemo memo;
+  // One Request for all of the connection's requests: its strings keep
+  // their storage from one to the next (a keep-alive client's requests
+  // are alike), so that the usual request allocates nothing for them.
+  Request request;
   for (;;) {
-    Request request;
+    recycle(request);
+    request.memo = &memo;
     RequestParser parser(request);
     parser.header_limit(static_cast<std::uint32_t>(limits_.max_header_bytes));
     parser.body_limit(limits_.max_body);
@@ -827,8 +861,8 @@ Task<> WebHook::serve(Stream stream, std::string remote) {
 
     std::string_view target = request.target;
     std::size_t q = target.find('?');
-    request.path = percent_decode(target.substr(0, q));
-    if (q != std::string_view::npos) request.query = std::string(target.substr(q + 1));
+    percent_decode_into(request.path, target.substr(0, q));
+    if (q != std::string_view::npos) request.query.assign(target.substr(q + 1));
     request.remote = remote;
     request.tls = kSecure;
     bool keep_alive = simple_read ? simple.keep_alive : parser.keep_alive();

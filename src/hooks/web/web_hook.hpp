@@ -44,6 +44,18 @@ namespace immp::web {
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
+// What a handler may keep on a connection from one of its requests to the
+// next (a keep-alive client's): the web plug remembers which token the
+// connection's last bearer was, so that the same bearer again costs no
+// digest. It lives as long as the connection; `owner` says whose it is
+// (an id of the handler's own, never reused; 0: nobody's yet), and a
+// handler that finds another owner's memo overwrites it.
+struct ConnectionMemo {
+  std::uint64_t owner = 0;
+  std::string key;
+  std::size_t value = 0;
+};
+
 // One request as a handler sees it; the body is complete.
 struct Request {
   std::string method;  // "GET"
@@ -56,6 +68,8 @@ struct Request {
   bool tls = false;
   // The values of the route pattern's {placeholders}, percent-decoded.
   std::map<std::string, std::string, std::less<>> params;
+  // The connection's memo (see ConnectionMemo); null when there is none.
+  ConnectionMemo* memo = nullptr;
 
   // The first header of that name (case-insensitive), or null.
   const std::string* header(std::string_view name) const;

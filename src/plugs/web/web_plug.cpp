@@ -8,6 +8,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 
+#include <atomic>
 #include <cctype>
 #include <charconv>
 #include <filesystem>
@@ -61,6 +62,9 @@ class WebPlug::Digest {
 };
 
 namespace {
+
+// WebPlug::memo_owner_: one per plug made, never reused.
+std::atomic<std::uint64_t> next_memo_owner{0};
 
 std::vector<std::string> split_list(const std::string& text) {
   std::vector<std::string> out;
@@ -159,6 +163,7 @@ WebPlug::WebPlug(const Init& init)
       heartbeat_(static_cast<long>(config().at("heartbeat").as_double() * 1000)),
       writers_(static_cast<std::size_t>(config().at("writers").as_int())),
       digest_(std::make_unique<Digest>()),
+      memo_owner_(++next_memo_owner),
       stopping_signal_(host().executor()),
       clients_left_(host().executor()),
       tasks_(host().executor(), log()) {
@@ -312,6 +317,16 @@ const WebPlug::Token* WebPlug::authenticate(const Request& request) const {
     presented = *query;
   }
   if (presented.empty()) return nullptr;
+  // The connection's last bearer, when it is this one again: the token it
+  // was found to be, without the digest (a keep-alive client sends the
+  // same bearer with every request). What is compared is what this
+  // connection sent itself, so the comparison says nothing about the
+  // tokens; a bearer that matched none is digested every time.
+  web::ConnectionMemo* memo = request.memo;
+  if (memo && memo->owner == memo_owner_ && memo->key.size() == presented.size() &&
+      CRYPTO_memcmp(memo->key.data(), presented.data(), presented.size()) == 0) {
+    return &tokens_[memo->value];
+  }
   auto digest = (*digest_)(presented);
   // Every token is compared, in constant time each: neither the time nor
   // the path taken says how close a guess was.
@@ -319,6 +334,11 @@ const WebPlug::Token* WebPlug::authenticate(const Request& request) const {
   for (const Token& t : tokens_) {
     bool same = CRYPTO_memcmp(t.digest.data(), digest.data(), digest.size()) == 0;
     if (same && !found) found = &t;
+  }
+  if (found && memo) {
+    memo->owner = memo_owner_;
+    memo->key.assign(presented);
+    memo->value = static_cast<std::size_t>(found - tokens_.data());
   }
   return found;
 }

@@ -137,6 +137,10 @@ class WebPlug final : public Plug {
   std::chrono::milliseconds heartbeat_;
   std::size_t writers_;             // stream writer threads besides the host's
   std::unique_ptr<Digest> digest_;  // of tokens; used from the host's executor only
+  // This plug's id on connections' memos (web::ConnectionMemo), where it
+  // keeps the last bearer a connection presented and its index in tokens_
+  // (which never changes after the constructor).
+  std::uint64_t memo_owner_;
   web::WebHook* web_ = nullptr;
   Database* db_ = nullptr;
   std::uint64_t seq_ = 0;
