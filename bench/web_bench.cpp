@@ -414,7 +414,10 @@ int immp_run() {
 }
 
 int web(int, char**) {
-  if (int rc = immp_run(); rc != 0) return rc;
+  // IMMP_BENCH_WEB_IMMP=0: the floor alone.
+  if (env_size("IMMP_BENCH_WEB_IMMP", 1) != 0) {
+    if (int rc = immp_run(); rc != 0) return rc;
+  }
   // IMMP_BENCH_WEB_FLOOR: the floor's writer counts ("1,2"; "0": none).
   const char* floors = std::getenv("IMMP_BENCH_WEB_FLOOR");
   std::string list = floors ? floors : "1,2";

@@ -663,9 +663,40 @@ void append_number(std::string& out, Int n) {
   out.append(digits, end);
 }
 
+// What the connection's last head was made of, when it can be made again
+// by changing its Content-Length alone (an answer with no headers of the
+// handler's own): a keep-alive client's answers are alike.
+struct HeadMemo {
+  bool valid = false;
+  int status = 0;
+  unsigned version = 0;
+  bool keep_alive = false;
+  std::string content_type;
+  std::size_t prefix = 0;  // the head's bytes before the length's digits
+};
+
+void append_head_end(std::string& out, unsigned version, bool keep_alive) {
+  if (version == 10 && keep_alive) out += "Connection: keep-alive\r\n";
+  if (version != 10 && !keep_alive) out += "Connection: close\r\n";
+  out += "\r\n";
+}
+
 // The status line and headers of `res` for a request of HTTP `version`
-// (11 for 1.1), with its Content-Length, into `out`.
-void format_head(std::string& out, const Response& res, unsigned version, bool keep_alive) {
+// (11 for 1.1), with its Content-Length, into `out`, which holds the
+// connection's last head as `memo` describes it.
+void format_head(std::string& out, HeadMemo& memo, const Response& res, unsigned version,
+                 bool keep_alive) {
+  bool bodiless = res.status < 200 || res.status == 204 || res.status == 304;
+  bool reusable = !bodiless && res.headers.empty();
+  if (reusable && memo.valid && memo.status == res.status && memo.version == version &&
+      memo.keep_alive == keep_alive && memo.content_type == res.content_type) {
+    out.resize(memo.prefix);
+    append_number(out, res.body.size());
+    out += "\r\n";
+    append_head_end(out, version, keep_alive);
+    return;
+  }
+  memo.valid = false;
   out.clear();
   out += version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
   append_number(out, res.status);
@@ -687,15 +718,15 @@ void format_head(std::string& out, const Response& res, unsigned version, bool k
     append_field_text(out, v);
     out += "\r\n";
   }
-  bool bodiless = res.status < 200 || res.status == 204 || res.status == 304;
   if (!bodiless) {
     out += "Content-Length: ";
+    if (reusable) {
+      memo = HeadMemo{true, res.status, version, keep_alive, res.content_type, out.size()};
+    }
     append_number(out, res.body.size());
     out += "\r\n";
   }
-  if (version == 10 && keep_alive) out += "Connection: keep-alive\r\n";
-  if (version != 10 && !keep_alive) out += "Connection: close\r\n";
-  out += "\r\n";
+  append_head_end(out, version, keep_alive);
 }
 
 template <typename Stream>
@@ -748,7 +779,8 @@ Task<> WebHook::serve(Stream stream, std::string remote) {
   }
 
   beast::flat_buffer buffer;
-  std::string head;
+  std::string head;  // the last answer's head
+  HeadMemo head_memo;
   ConnectionMemo memo;
   // One Request for all of the connection's requests: its strings keep
   // their storage from one to the next (a keep-alive client's requests
@@ -960,7 +992,7 @@ Task<> WebHook::serve(Stream stream, std::string remote) {
     // and goes out with the body in one write: Beast's fields and
     // serializer cost more than the rest of a small request.
     bool keep = keep_alive && response.status < 500;
-    format_head(head, response, version, keep);
+    format_head(head, head_memo, response, version, keep);
     std::array<asio::const_buffer, 2> out{asio::buffer(head), asio::buffer(response.body)};
     error_code wec;
     std::size_t sent = 0;

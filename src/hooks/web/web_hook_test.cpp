@@ -179,6 +179,55 @@ TEST_F(WebHookTest, PipelinedRequestsAreAnsweredInOrder) {
   EXPECT_NE(r.reply.find("Connection: close"), std::string::npos) << r.reply;
 }
 
+// The answers in `reply`, one after another, framed by their
+// Content-Length: (status, body) each.
+std::vector<std::pair<int, std::string>> answers_in(const std::string& reply) {
+  std::vector<std::pair<int, std::string>> out;
+  std::size_t at = 0;
+  while (at < reply.size()) {
+    std::size_t end = reply.find("\r\n\r\n", at);
+    if (end == std::string::npos) break;
+    std::string head = reply.substr(at, end - at);
+    std::size_t l = head.find("Content-Length: ");
+    if (l == std::string::npos) break;
+    std::size_t length = std::stoul(head.substr(l + 16));
+    out.emplace_back(test::status_of(head), reply.substr(end + 4, length));
+    at = end + 4 + length;
+  }
+  return out;
+}
+
+TEST_F(WebHookTest, EachRequestOnAConnectionSeesOnlyItsOwnParts) {
+  // One connection's requests share the server's storage for them: what
+  // one request had (a header, a query, a body, a parameter) must not
+  // show in the next, and each answer's length is its own.
+  Route echo(web, "POST", "/echo/{name}", [](Request& r) -> Task<Response> {
+    const std::string* auth = r.header("Authorization");
+    co_return Response::text(
+        200, "name=" + r.params.at("name") + " x=" + r.query_param("x").value_or("-") +
+                 " auth=" + (auth ? *auth : "-") + " fields=" + std::to_string(r.headers.size()) +
+                 " body=" + r.body);
+  });
+  auto r = test::run(
+      e.io,
+      test::raw_exchange(web.port(),
+                         "POST /echo/first?x=1 HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer one\r\n"
+                         "Content-Length: 3\r\n\r\nabc"
+                         "POST /echo/b HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n"
+                         "POST /echo/c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         "2\r\nde\r\n0\r\n\r\n"
+                         "POST /echo/d HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer two\r\n"
+                         "Content-Length: 0\r\nConnection: close\r\n\r\n"));
+  EXPECT_TRUE(r.closed);
+  auto answers = answers_in(r.reply);
+  ASSERT_EQ(answers.size(), 4u) << r.reply;
+  EXPECT_EQ(answers[0].second, "name=first x=1 auth=Bearer one fields=3 body=abc");
+  EXPECT_EQ(answers[1].second, "name=b x=- auth=- fields=2 body=");
+  EXPECT_EQ(answers[2].second, "name=c x=- auth=- fields=2 body=de");
+  EXPECT_EQ(answers[3].second, "name=d x=- auth=Bearer two fields=4 body=");
+  for (const auto& [status, body] : answers) EXPECT_EQ(status, 200);
+}
+
 TEST_F(WebHookTest, SlowClientIsCutOffAndOthersAreServedMeanwhile) {
   Route route = hello_route(web);
   bool slow_done = false;

@@ -112,6 +112,37 @@ constexpr std::chrono::microseconds kMaxRoundWindow{8000};
 // How long stop() waits for the stream clients to take their close.
 constexpr std::chrono::seconds kStopGrace{2};
 
+// The usual body, exactly {"text":"..."} with printable ASCII text and
+// nothing escaped: its text, which is what a JSON parse of it gives.
+// Anything else (spaces, escapes, other keys, other bytes): nullopt, and
+// the JSON parser judges it.
+std::optional<std::string_view> plain_text_body(std::string_view body) {
+  constexpr std::string_view kStart = R"({"text":")";
+  constexpr std::string_view kEnd = R"("})";
+  if (body.size() < kStart.size() + kEnd.size() || !body.starts_with(kStart) ||
+      !body.ends_with(kEnd)) {
+    return std::nullopt;
+  }
+  std::string_view text = body.substr(kStart.size(), body.size() - kStart.size() - kEnd.size());
+  for (char c : text) {
+    if (c < 0x20 || c > 0x7e || c == '"' || c == '\\') return std::nullopt;
+  }
+  return text;
+}
+
+// `text` in JSON's quotes: as it is when nothing in it needs escaping.
+void append_json_string(std::string& out, std::string_view text) {
+  for (char c : text) {
+    if (c < 0x20 || c > 0x7e || c == '"' || c == '\\') {
+      out += json::serialize(json::string_view(text.data(), text.size()));
+      return;
+    }
+  }
+  out += '"';
+  out += text;
+  out += '"';
+}
+
 Response unauthorized() {
   Response r = Response::error(401, "a valid bearer token is needed (Authorization: Bearer ...)");
   r.headers.emplace_back("WWW-Authenticate", "Bearer");
@@ -413,18 +444,14 @@ std::optional<Response> WebPlug::refuse_channel(const web::Request& r, const Tok
   return std::nullopt;
 }
 
-// Not a coroutine: nothing here waits (and GCC 12 misjudges big coroutine
-// frames with -Wmismatched-new-delete).
-Response WebPlug::post_now(Request& r) {
-  const Token* token = authenticate(r);
-  if (auto refused = refuse_channel(r, token, true)) return std::move(*refused);
-  const std::string& source = r.params.at("channel");
+std::optional<Response> WebPlug::read_body(const std::string& text, const std::string& source,
+                                           Message& msg, User& user) {
   boost::system::error_code ec;
   // The parsed body lives in this frame's buffer (spilling to the heap
   // only when big): it is read here and dropped.
   unsigned char scratch[2048];
   json::monotonic_resource memory(scratch, sizeof scratch);
-  json::value body = json::parse(r.body, ec, &memory);
+  json::value body = json::parse(text, ec, &memory);
   if (ec) return Response::error(400, "the body is not JSON: " + ec.message());
   if (!body.is_object()) return Response::error(400, "the body must be a JSON object");
   const json::object& o = body.as_object();
@@ -439,7 +466,6 @@ Response WebPlug::post_now(Request& r) {
     }
   }
 
-  Message msg;
   if (const auto* t = o.if_contains("text"); t && t->is_string()) {
     msg.text = RichText(std::string(t->as_string()));  // what message_from_json makes of it
   } else if (t) {
@@ -451,11 +477,6 @@ Response WebPlug::post_now(Request& r) {
     if (!a->is_bool()) return Response::error(400, "body.action: expected a boolean");
     msg.action = a->as_bool();
   }
-  auto user = std::make_shared<User>();
-  user->id = token->name;
-  user->handle = handle();
-  user->username = token->name;
-  user->real_name = token->name;
   if (const auto* a = o.if_contains("author")) {
     if (!a->is_object()) return Response::error(400, "body.author: expected an object");
     for (const auto& kv : a->as_object()) {
@@ -465,16 +486,15 @@ Response WebPlug::post_now(Request& r) {
       }
       std::string v(kv.value().as_string());
       if (kv.key() == "name") {
-        if (!v.empty()) user->real_name = v;
+        if (!v.empty()) user.real_name = v;
       } else if (kv.key() == "avatar") {
-        user->avatar = v;
+        user.avatar = v;
       } else {
         return Response::error(400, "body.author: unknown field '" + std::string(kv.key()) +
                                            "' (name, avatar)");
       }
     }
   }
-  msg.user = std::move(user);
   if (const auto* rt = o.if_contains("reply_to")) {
     if (!rt->is_string()) return Response::error(400, "body.reply_to: expected a message id");
     auto to = std::make_shared<SentMessage>();
@@ -525,6 +545,27 @@ Response WebPlug::post_now(Request& r) {
       msg.attachments.emplace_back(std::move(f));
     }
   }
+  return std::nullopt;
+}
+
+// Not a coroutine: nothing here waits (and GCC 12 misjudges big coroutine
+// frames with -Wmismatched-new-delete).
+Response WebPlug::post_now(Request& r) {
+  const Token* token = authenticate(r);
+  if (auto refused = refuse_channel(r, token, true)) return std::move(*refused);
+  const std::string& source = r.params.at("channel");
+  Message msg;
+  auto user = std::make_shared<User>();
+  user->id = token->name;
+  user->handle = handle();
+  user->username = token->name;
+  user->real_name = token->name;
+  if (auto text = plain_text_body(r.body)) {
+    msg.text = RichText(std::string(*text));  // what the JSON would give
+  } else if (auto refused = read_body(r.body, source, msg, *user)) {
+    return std::move(*refused);
+  }
+  msg.user = std::move(user);
   if ((!msg.text || msg.text->empty()) && msg.attachments.empty()) {
     return Response::error(400, "a message needs text or attachments");
   }
@@ -540,7 +581,7 @@ Response WebPlug::post_now(Request& r) {
   std::string answer = R"({"receipts":[{"id":")";
   answer += id;
   answer += R"(","channel":)";
-  answer += json::serialize(json::string_view(source));
+  append_json_string(answer, source);
   answer += R"(,"at":)";
   append_number(
       answer, std::chrono::duration_cast<std::chrono::milliseconds>(at.time_since_epoch()).count());

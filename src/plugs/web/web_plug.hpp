@@ -101,6 +101,10 @@ class WebPlug final : public Plug {
 
   Task<web::Response> post_message(web::Request& request);
   web::Response post_now(web::Request& request);
+  // Reads a POST's JSON `body` for channel `source` into `msg` and its
+  // author `user`; the answer refusing it, or nothing.
+  std::optional<web::Response> read_body(const std::string& body, const std::string& source,
+                                         Message& msg, User& user);
   Task<web::Response> get_history(web::Request& request);
   // PATCH (`deleting` false) or DELETE of a message the request's token
   // posted, found in the history.

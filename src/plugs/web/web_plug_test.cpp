@@ -300,6 +300,53 @@ TEST_F(WebPlugTest, BadBodiesAreRefusedWithTheReason) {
   EXPECT_EQ(bad_file.status, 400u);
 }
 
+TEST_F(WebPlugTest, OneConnectionChangingItsBearerGetsEachTokensRights) {
+  // The plug remembers a connection's last bearer: a keep-alive client
+  // that changes it must get the new one's rights, or none.
+  auto request = [](const std::string& channel, const std::string& token) {
+    std::string body = R"({"text":"from one connection"})";
+    return "POST /api/v1/channels/" + channel + "/messages HTTP/1.1\r\nHost: a\r\n" +
+           "Authorization: Bearer " + token + "\r\nContent-Type: application/json\r\n" +
+           "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  };
+  std::string wrong = std::string(kWriter).substr(0, 22) + "X";  // as long, one byte off
+  auto r = test::run(
+      e.io,
+      test::raw_exchange(e.web->port(), request("lobby", kWriter) + request("lobby", kReader) +
+                                            request("lobby", wrong) + request("lobby", kWriter) +
+                                            request("dev", kLobby) + request("lobby", kLobby) +
+                                            request("dev", kWriter) +
+                                            "GET /nothing HTTP/1.1\r\nConnection: close\r\n\r\n"));
+  std::vector<int> statuses;
+  for (std::size_t at = r.reply.find("HTTP/1.1 "); at != std::string::npos;
+       at = r.reply.find("HTTP/1.1 ", at + 1)) {
+    statuses.push_back(test::status_of(r.reply.substr(at)));
+  }
+  EXPECT_EQ(statuses, (std::vector<int>{201, 403, 401, 201, 403, 201, 201, 404})) << r.reply;
+}
+
+TEST_F(WebPlugTest, TheUsualBodyAndItsOtherSpellingsGiveTheSameMessage) {
+  // {"text":"..."} in printable ASCII is read without the JSON parser;
+  // every other spelling goes through it, and all mean the same.
+  auto a = connect("?channels=api/dev");
+  ASSERT_EQ(frame(*a).at("stream"), "ready");
+  for (const auto& [body, text] : std::vector<std::pair<std::string, std::string>>{
+           {R"({"text":"plain words"})", "plain words"},
+           {R"({ "text" : "plain words" })", "plain words"},
+           {R"({"text":"say \"hi\" \\o/"})", "say \"hi\" \\o/"},
+           {R"({"text":"caf\u00e9"})", "caf\xc3\xa9"},
+           {"{\"text\":\"caf\xc3\xa9\"}", "caf\xc3\xa9"},
+       }) {
+    auto r = post("dev", body);
+    ASSERT_EQ(r.status, 201u) << body << ": " << r.body;
+    auto env = frame(*a);
+    EXPECT_EQ(env.at("data").at("plain").as_string(), text) << body;
+    EXPECT_EQ(env.at("data").at("user").at("id").as_string(), "writer") << body;
+  }
+  EXPECT_EQ(post("dev", R"({"text":""})").status, 400u);
+  EXPECT_EQ(post("dev", "{\"text\":\"bad \xff byte\"}").status, 400u);
+}
+
 TEST_F(WebPlugTest, RichTextAuthorReplyAndAttachments) {
   auto a = connect("?channels=api/dev");
   ASSERT_EQ(frame(*a).at("stream"), "ready");
