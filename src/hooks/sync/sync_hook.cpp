@@ -427,6 +427,16 @@ Task<> SyncHook::start() {
         host(), db, static_cast<std::size_t>(config().at("cache").as_int()), owner_);
   }
   refs_->set_legacy(std::move(legacy));
+  if (db) {
+    // Numbered before the first message: every bridged channel, and the
+    // virtual plug's, whose messages are origins too.
+    std::vector<Channel> channels;
+    for (const auto& [channel, bridges] : bridges_) channels.push_back(channel);
+    if (plug_) {
+      for (const auto& [label, members] : labels_) channels.push_back(plug_->channel(label));
+    }
+    co_await refs_->load(channels);
+  }
   listen_for_copies();
 }
 

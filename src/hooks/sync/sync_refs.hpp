@@ -35,9 +35,15 @@ class SyncRefs {
   // the sync's name in the host's record of posts.
   SyncRefs(const Host& host, store::Database* db, std::size_t capacity, std::string owner);
 
-  // The table: one row per copy, keyed by where the copy is; `key` names
-  // the origin ("network \x1f source \x1f id"), so the origin needs no row.
+  // The table: one row per copy, keyed by where the copy is; its origin's
+  // place names the message (the key, "network \x1f source \x1f id"), so
+  // the origin needs no row. Channels are numbered in `sync_channels`.
   static std::vector<std::string> migrations(store::Dialect dialect);
+  // Numbers `channels` in the database (once for good) and learns every
+  // channel's number, so that rows of those channels are written with
+  // them: without, a row names its channels and the database looks their
+  // numbers up, row by row. After migrations(), before the first message.
+  Task<> load(const std::vector<Channel>& channels);
 
   // A new bridged message that started as `id` on `channel`. Returns the
   // record its copies are posted with: our owner name, and the key as the
@@ -124,9 +130,23 @@ class SyncRefs {
   // Takes copies IMMP recorded as one bridged message of ours; its key.
   std::string adopt(const std::vector<store::ImmpSyncCopy>& found);
 
+  // Queues the row of a copy of the message `key` names.
+  void write_row(const Channel& channel, std::string_view id, std::string_view key);
+  // A channel's number in the database, by its network and source; null
+  // while unknown.
+  struct Numbered {
+    std::string network, source;
+    std::string prefix;  // "network \x1f source \x1f", how its keys begin
+    std::int64_t id;
+  };
+  const Numbered* numbered(std::string_view network, std::string_view source) const;
+  const Numbered* numbered_key(std::string_view key) const;
+  std::vector<Numbered> numbered_;
+
   const Host& host_;
   store::Database* db_;
   const store::Database::KeptSql* insert_copy_;  // in db_'s dialect
+  const store::Database::KeptSql* insert_named_;
   std::size_t capacity_;
   std::string owner_;
   // Grows to capacity_, then wraps. Reserved at once, so that it never

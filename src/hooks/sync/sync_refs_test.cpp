@@ -4,10 +4,12 @@
 
 #include <stdlib.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "support/async.hpp"
 #include "support/memory.hpp"
+#include "support/postgres_server.hpp"
 
 namespace immp::hooks {
 namespace {
@@ -189,43 +191,103 @@ TEST_F(SyncRefsTest, CopiesWrittenManyToAStatementKeepEveryRowOnce) {
   fs::remove_all(dir);
 }
 
-TEST_F(SyncRefsTest, TheMapWrittenBeforeTheKeyOrderChangedIsKept) {
-  // A database from before version 2 of the table (the network led its
-  // primary key): what it knew is still found after the migration.
+// A database from before version 3 (keys as text): rows written as
+// versions 1 and 2 wrote them, then every migration.
+// On SQLite and, where its binaries are installed, PostgreSQL.
+struct OldMapTest : SyncRefsTest, ::testing::WithParamInterface<std::tuple<std::size_t, bool>> {
+  static test::PostgresServer* postgres() {
+    static std::unique_ptr<test::PostgresServer> server = [] {
+      auto bin = test::PostgresServer::find_binaries();
+      return bin ? std::make_unique<test::PostgresServer>(*bin) : nullptr;
+    }();
+    return server.get();
+  }
+};
+
+TEST_P(OldMapTest, WhatTheOldTableKnewIsFoundAfterTheMigration) {
   std::string t = (fs::temp_directory_path() / "immp-refs-XXXXXX").string();
   fs::path dir = mkdtemp(t.data());
   {
-    auto db = test::run(io, store::Database::open("sqlite:///" + (dir / "refs.db").string()));
+    auto [version, on_postgres] = GetParam();
+    std::string url = "sqlite:///" + (dir / "refs.db").string();
+    if (on_postgres) {
+      if (!test::PostgresServer::find_binaries()) {
+        GTEST_SKIP() << test::PostgresServer::missing_reason();
+      }
+      url = postgres()->create_database("immp_refs_v" + std::to_string(version));
+    }
+    auto db = test::run(io, store::Database::open(url));
     std::vector<std::string> steps = SyncRefs::migrations(db->dialect());
-    ASSERT_EQ(steps.size(), 2u);
-    test::run(io, db->migrate("sync", {steps[0]}));
-    std::string tag;
-    {
-      SyncRefs refs(host, db.get(), 16, "sync:test");
-      OriginPtr o = refs.add_origin(ra, "m1");
-      refs.add_copy(*o, rb, "c1");
-      tag = o->tag;
-      test::run(io, db->flush());
+    ASSERT_EQ(steps.size(), 3u);
+    test::run(io, db->migrate("sync", {steps.begin(), steps.begin() + version}));
+    SyncRefs memory(host, nullptr, 16, "sync:test");
+    std::string tag = memory.add_origin(ra, "m1")->tag;
+    std::string tag2 = memory.add_origin(rb, "m2")->tag;
+    Channel other = b.channel("other");
+    for (auto row : std::vector<std::vector<store::Value>>{
+             {b.network_id(), "room", "c1", tag},
+             {b.network_id(), "other", "c1", tag},  // the same id on another channel
+             {a.network_id(), "room", "c2", tag2},
+             {b.network_id(), "room", "lost", "not a key"}}) {
+      test::run(io, db->execute("INSERT INTO sync_refs (network, channel, message, key)"
+                                " VALUES (?, ?, ?, ?)",
+                                std::move(row)));
     }
     test::run(io, db->migrate("sync", steps));
+    auto count = test::run(io, db->query("SELECT COUNT(*) FROM sync_refs"));
+    EXPECT_EQ(store::as_int(count[0][0]), 3) << "the row without a key dropped";
+
+    // Both ways of writing: before load() (the database numbers the
+    // channels), and after (the map does).
+    for (bool loaded : {false, true}) {
+      SyncRefs fresh(host, db.get(), 16, "sync:test");
+      if (loaded) test::run(io, fresh.load({ra, rb}));
+      EXPECT_EQ(key_for(fresh, rb, "c1"), tag);
+      EXPECT_EQ(key_for(fresh, other, "c1"), tag);
+      EXPECT_EQ(key_for(fresh, ra, "m1"), tag) << "an origin, found by its key";
+      EXPECT_EQ(key_for(fresh, ra, "c2"), tag2);
+      EXPECT_EQ(key_for(fresh, rb, "m2"), tag2);
+      EXPECT_EQ(key_for(fresh, rb, "lost"), std::nullopt);
+      auto all = copies(fresh, tag);
+      ASSERT_EQ(all.size(), 3u);
+      EXPECT_EQ(all[0].channel, ra);
+      EXPECT_EQ(all[0].id, "m1");
+      std::vector<std::string> where;
+      for (std::size_t i = 1; i < all.size(); ++i) where.push_back(all[i].channel.source);
+      std::sort(where.begin(), where.end());
+      EXPECT_EQ(where, (std::vector<std::string>{"other", "room"}));
+      // New rows, and a repeat refused.
+      std::string n = loaded ? "4" : "3";
+      OriginPtr o = fresh.add_origin(ra, "m" + n);
+      fresh.add_copy(*o, rb, "c" + n);
+      fresh.add_copy(*o, rb, "c" + n);
+      test::run(io, db->flush());
+    }
+    count = test::run(io, db->query("SELECT COUNT(*) FROM sync_refs"));
+    EXPECT_EQ(store::as_int(count[0][0]), 5);
     SyncRefs fresh(host, db.get(), 16, "sync:test");
-    EXPECT_EQ(key_for(fresh, rb, "c1"), tag);
-    EXPECT_EQ(key_for(fresh, ra, "m1"), tag);
-    auto all = copies(fresh, tag);
-    ASSERT_EQ(all.size(), 2u);
-    EXPECT_EQ(all[1].channel, rb);
-    EXPECT_EQ(all[1].id, "c1");
-    // New rows go to the new table, and a repeat is still refused.
-    OriginPtr o = fresh.add_origin(ra, "m2");
-    fresh.add_copy(*o, rb, "c2");
-    fresh.add_copy(*o, rb, "c2");
-    test::run(io, db->flush());
-    auto rows = test::run(io, db->query("SELECT COUNT(*) FROM sync_refs"));
-    EXPECT_EQ(store::as_int(rows[0][0]), 2);
+    for (std::string n : {"3", "4"}) {
+      auto key = key_for(fresh, rb, "c" + n);
+      ASSERT_TRUE(key.has_value());
+      EXPECT_EQ(key_for(fresh, ra, "m" + n), key);
+      auto all = copies(fresh, *key);
+      ASSERT_EQ(all.size(), 2u);
+      EXPECT_EQ(all[1].channel, rb);
+      EXPECT_EQ(all[1].id, "c" + n);
+    }
+    auto channels = test::run(io, db->query("SELECT COUNT(*) FROM sync_channels"));
+    EXPECT_EQ(store::as_int(channels[0][0]), 3) << "each channel numbered once";
     db->close();
   }
   fs::remove_all(dir);
 }
+
+INSTANTIATE_TEST_SUITE_P(FromVersion, OldMapTest,
+                         ::testing::Combine(::testing::Values(1u, 2u), ::testing::Bool()),
+                         [](const auto& info) {
+                           return "V" + std::to_string(std::get<0>(info.param)) +
+                                  (std::get<1>(info.param) ? "Postgres" : "Sqlite");
+                         });
 
 }  // namespace
 }  // namespace immp::hooks
