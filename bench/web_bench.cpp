@@ -38,6 +38,12 @@
 //                  client), over the fan-out phase
 //   peak_rss_mb    the server process's peak (the clients run in another)
 //
+// Then, for each writer count in IMMP_BENCH_WEB_FLOOR ("1,2"; "0": none),
+// a line with "run":"fanout_floor": the same clients against FloorServer
+// (web_floor_server.hpp), a bare epoll server with no immp code, for the
+// floor this machine puts under the figures above (the same fields but
+// peak_rss_mb). IMMP_BENCH_WEB_IMMP=0 prints the floor alone.
+//
 // The server (host, web server, API plug, no database) runs in this
 // process on one thread; the clients in a forked child. The stream
 // clients are raw sockets read with epoll (ws_stream_clients.hpp), not
