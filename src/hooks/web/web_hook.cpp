@@ -196,7 +196,7 @@ void recycle(Request& request) {
   request.query.clear();
   // (The headers are overwritten by the next parse.)
   request.body.clear();
-  request.params.clear();
+  // (The params are set when a route matches.)
   request.memo = nullptr;
 }
 
@@ -407,12 +407,14 @@ std::uint64_t WebHook::add(std::string method, std::string pattern, Handler hand
     if (e.segments[i] == "*") throw std::invalid_argument("route " + pattern + ": '*' not last");
   }
   routes_.push_back(std::move(e));
+  ++routes_changed_;
   log()->debug("route {} {}", routes_.back().method, pattern);
   return next_route_;
 }
 
 void WebHook::remove(std::uint64_t id) {
   routes_.remove_if([id](const Entry& e) { return e.id == id; });
+  ++routes_changed_;
 }
 
 const WebHook::Entry* WebHook::match(Request& request, bool& path_known) const {
@@ -786,6 +788,16 @@ Task<> WebHook::serve(Stream stream, std::string remote) {
   // their storage from one to the next (a keep-alive client's requests
   // are alike), so that the usual request allocates nothing for them.
   Request request;
+  // The route the connection's last request matched, for the next one
+  // to the same path (a keep-alive client's usually is): its params as
+  // match() made them.
+  struct RouteMemo {
+    const Entry* entry = nullptr;  // null: none
+    std::uint64_t routes_changed = 0;
+    std::string method;
+    std::string path;
+    std::map<std::string, std::string, std::less<>> params;
+  } route_memo;
   for (;;) {
     recycle(request);
     request.memo = &memo;
@@ -900,7 +912,21 @@ Task<> WebHook::serve(Stream stream, std::string remote) {
     bool keep_alive = simple_read ? simple.keep_alive : parser.keep_alive();
 
     bool path_known = false;
-    const Entry* route = match(request, path_known);
+    const Entry* route = nullptr;
+    if (route_memo.entry && route_memo.routes_changed == routes_changed_ &&
+        route_memo.path == request.path && route_memo.method == request.method) {
+      route = route_memo.entry;
+      request.params = route_memo.params;  // (std::map's assignment reuses its nodes)
+    } else {
+      route = match(request, path_known);
+      route_memo.entry = route;
+      if (route) {
+        route_memo.routes_changed = routes_changed_;
+        route_memo.method = request.method;
+        route_memo.path = request.path;
+        route_memo.params = request.params;
+      }
+    }
     // (An upgrade is never a simple request.)
     if (route && route->socket && !simple_read && parser.websocket_upgrade()) {
       // The route's handler may remove the route: keep what it needs.

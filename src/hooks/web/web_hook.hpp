@@ -263,6 +263,9 @@ class WebHook final : public ResourceHook {
   std::size_t connections_ = 0;
   std::list<Entry> routes_;
   std::uint64_t next_route_ = 0;
+  // Counts changes to routes_ (added or removed): a connection's memo of
+  // the route it matched last holds while this has not moved.
+  std::uint64_t routes_changed_ = 0;
   std::unique_ptr<Impl> impl_;
   std::unique_ptr<bus::Bus> bus_;
   std::vector<std::weak_ptr<bus::Subscriber>> wakes_;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <optional>
 
 #include "immp/host.hpp"
 #include "net/http.hpp"
@@ -226,6 +227,41 @@ TEST_F(WebHookTest, EachRequestOnAConnectionSeesOnlyItsOwnParts) {
   EXPECT_EQ(answers[2].second, "name=c x=- auth=- fields=2 body=de");
   EXPECT_EQ(answers[3].second, "name=d x=- auth=Bearer two fields=4 body=");
   for (const auto& [status, body] : answers) EXPECT_EQ(status, 200);
+}
+
+TEST_F(WebHookTest, AConnectionFollowsRoutesThatChangeBetweenItsRequests) {
+  // The server remembers the route a connection's last request matched:
+  // a route replaced or removed meanwhile must not answer.
+  std::optional<Route> x;
+  auto answer = [](std::string text) {
+    return [text](Request&) -> Task<Response> { co_return Response::text(200, text); };
+  };
+  x.emplace(web, "GET", "/x", answer("A"));
+  Route swap(web, "GET", "/swap", [&](Request&) -> Task<Response> {
+    x.reset();
+    x.emplace(web, "GET", "/x", answer("B"));
+    co_return Response::text(200, "swapped");
+  });
+  Route drop(web, "GET", "/drop", [&](Request&) -> Task<Response> {
+    x.reset();
+    co_return Response::text(200, "dropped");
+  });
+  auto r = test::run(e.io, test::raw_exchange(web.port(),
+                                              "GET /x HTTP/1.1\r\nHost: a\r\n\r\n"
+                                              "GET /swap HTTP/1.1\r\nHost: a\r\n\r\n"
+                                              "GET /x HTTP/1.1\r\nHost: a\r\n\r\n"
+                                              "GET /x HTTP/1.1\r\nHost: a\r\n\r\n"
+                                              "GET /drop HTTP/1.1\r\nHost: a\r\n\r\n"
+                                              "GET /x HTTP/1.1\r\nHost: a\r\n"
+                                              "Connection: close\r\n\r\n"));
+  auto answers = answers_in(r.reply);
+  ASSERT_EQ(answers.size(), 6u) << r.reply;
+  EXPECT_EQ(answers[0].second, "A");
+  EXPECT_EQ(answers[1].second, "swapped");
+  EXPECT_EQ(answers[2].second, "B");
+  EXPECT_EQ(answers[3].second, "B");
+  EXPECT_EQ(answers[4].second, "dropped");
+  EXPECT_EQ(answers[5].first, 404);
 }
 
 TEST_F(WebHookTest, SlowClientIsCutOffAndOthersAreServedMeanwhile) {
