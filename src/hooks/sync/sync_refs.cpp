@@ -1,7 +1,5 @@
 #include "hooks/sync/sync_refs.hpp"
 
-#include <sys/mman.h>
-
 #include <bit>
 #include <cstring>
 
@@ -329,29 +327,10 @@ SyncRefs::Ref& SyncRefs::claim(std::string_view key) {
   return r;
 }
 
-template <typename T>
-T* SyncRefs::HugePages<T>::allocate(std::size_t n) {
-  constexpr std::size_t kHuge = std::size_t{2} << 20;
-  std::size_t bytes = n * sizeof(T);
-  void* p = nullptr;
-  if (bytes >= kHuge) {
-    bytes = (bytes + kHuge - 1) / kHuge * kHuge;
-    p = std::aligned_alloc(kHuge, bytes);
-#ifdef MADV_HUGEPAGE
-    // Advice only: without huge pages this is the usual memory.
-    if (p) madvise(p, bytes, MADV_HUGEPAGE);
-#endif
-  } else {
-    p = std::malloc(bytes);
-  }
-  if (!p) throw std::bad_alloc();
-  return static_cast<T*>(p);
-}
-
 void SyncRefs::grow_index() {
   // Every live ref is indexed again below, queued entries' included.
   pending_count_ = 0;
-  decltype(index_) bigger(index_.size() * 2);
+  std::vector<IndexEntry> bigger(index_.size() * 2);
   index_.swap(bigger);
   // Oldest first, so that a newer ref of a key takes its entry (see
   // find_key). The hashes are kept: nothing is hashed again.

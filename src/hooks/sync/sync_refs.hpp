@@ -11,7 +11,6 @@
 #pragma once
 
 #include <cstdint>
-#include <cstdlib>
 #include <deque>
 #include <optional>
 #include <string>
@@ -156,21 +155,7 @@ class SyncRefs {
   // Copies and keys -> ref numbers: edits, deletes and replies find a
   // bridged message's copies without scanning the ring. A power of two,
   // about kSlotsPerRef times the ring.
-  // In huge pages where the kernel gives them on request (transparent
-  // huge pages in `madvise` mode, Debian's default): at megabytes, each
-  // entry in 4 KiB pages cost a TLB walk as well as a cache miss, and the
-  // walk is what stalled the prefetch (perf: most of index()'s samples).
-  template <typename T>
-  struct HugePages {
-    using value_type = T;
-    HugePages() = default;
-    template <typename U>
-    HugePages(const HugePages<U>&) {}
-    T* allocate(std::size_t n);
-    void deallocate(T* p, std::size_t) { std::free(p); }
-    friend bool operator==(const HugePages&, const HugePages&) { return true; }
-  };
-  std::vector<IndexEntry, HugePages<IndexEntry>> index_;
+  std::vector<IndexEntry> index_;
   std::uint64_t next_n_ = 1;
   std::deque<std::pair<const Plug*, std::string>> networks_;  // stable references
   std::optional<store::ImmpSyncRefs> legacy_;
