@@ -191,6 +191,48 @@ TEST_F(SyncRefsTest, CopiesWrittenManyToAStatementKeepEveryRowOnce) {
   fs::remove_all(dir);
 }
 
+TEST_F(SyncRefsTest, IdsOfAnyLengthAndCharacterComeBackFromTheDatabase) {
+  // Ids are stored with their length first (ordered as they arrive when
+  // they count up); what comes back is the id itself.
+  std::string t = (fs::temp_directory_path() / "immp-refs-XXXXXX").string();
+  fs::path dir = mkdtemp(t.data());
+  {
+    auto db = test::run(io, store::Database::open("sqlite:///" + (dir / "refs.db").string()));
+    test::run(io, db->migrate("sync", SyncRefs::migrations(db->dialect())));
+    std::vector<std::string> ids = {"9",
+                                    "10",
+                                    "",
+                                    "~7:x",
+                                    "a:b",
+                                    std::string(77, 'l'),
+                                    std::string(78, 'm'),
+                                    std::string(300, 'n'),
+                                    "\xc3\xa9t\xc3\xa9"};
+    std::vector<std::string> keys;
+    {
+      SyncRefs refs(host, db.get(), 16, "sync:test");
+      test::run(io, refs.load({ra, rb}));
+      for (const auto& id : ids) {
+        OriginPtr o = refs.add_origin(ra, "o" + id);
+        refs.add_copy(*o, rb, id);
+        keys.push_back(o->tag);
+      }
+      test::run(io, db->flush());
+    }
+    SyncRefs fresh(host, db.get(), 16, "sync:test");
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      EXPECT_EQ(key_for(fresh, rb, ids[i]), keys[i]) << ids[i].size() << " bytes";
+      EXPECT_EQ(key_for(fresh, ra, "o" + ids[i]), keys[i]);
+      auto all = copies(fresh, keys[i]);
+      ASSERT_EQ(all.size(), 2u);
+      EXPECT_EQ(all[0].id, "o" + ids[i]);
+      EXPECT_EQ(all[1].id, ids[i]);
+    }
+    db->close();
+  }
+  fs::remove_all(dir);
+}
+
 // A database from before version 3 (keys as text): rows written as
 // versions 1 and 2 wrote them, then every migration.
 // On SQLite and, where its binaries are installed, PostgreSQL.
@@ -218,24 +260,48 @@ TEST_P(OldMapTest, WhatTheOldTableKnewIsFoundAfterTheMigration) {
     }
     auto db = test::run(io, store::Database::open(url));
     std::vector<std::string> steps = SyncRefs::migrations(db->dialect());
-    ASSERT_EQ(steps.size(), 3u);
+    ASSERT_EQ(steps.size(), 4u);
     test::run(io, db->migrate("sync", {steps.begin(), steps.begin() + version}));
     SyncRefs memory(host, nullptr, 16, "sync:test");
     std::string tag = memory.add_origin(ra, "m1")->tag;
     std::string tag2 = memory.add_origin(rb, "m2")->tag;
     Channel other = b.channel("other");
-    for (auto row : std::vector<std::vector<store::Value>>{
-             {b.network_id(), "room", "c1", tag},
-             {b.network_id(), "other", "c1", tag},  // the same id on another channel
-             {a.network_id(), "room", "c2", tag2},
-             {b.network_id(), "room", "lost", "not a key"}}) {
-      test::run(io, db->execute("INSERT INTO sync_refs (network, channel, message, key)"
-                                " VALUES (?, ?, ?, ?)",
-                                std::move(row)));
+    if (version < 3) {
+      for (auto row : std::vector<std::vector<store::Value>>{
+               {b.network_id(), "room", "c1", tag},
+               {b.network_id(), "other", "c1", tag},  // the same id on another channel
+               {a.network_id(), "room", "c2", tag2},
+               {b.network_id(), "room", "lost", "not a key"}}) {
+        test::run(io, db->execute("INSERT INTO sync_refs (network, channel, message, key)"
+                                  " VALUES (?, ?, ?, ?)",
+                                  std::move(row)));
+      }
+    } else {
+      // Version 3: numbered channels, ids as they are.
+      for (auto row : std::vector<std::vector<store::Value>>{
+               {a.network_id(), "room"}, {b.network_id(), "room"}, {b.network_id(), "other"}}) {
+        test::run(io, db->execute("INSERT INTO sync_channels (network, channel) VALUES (?, ?)",
+                                  std::move(row)));
+      }
+      std::string number = "(SELECT id FROM sync_channels WHERE network = ? AND channel = ?)";
+      for (auto row : std::vector<std::vector<store::Value>>{
+               {"c1", b.network_id(), "room", "m1", a.network_id(), "room"},
+               {"c1", b.network_id(), "other", "m1", a.network_id(), "room"},
+               {"c2", a.network_id(), "room", "m2", b.network_id(), "room"}}) {
+        test::run(io, db->execute("INSERT INTO sync_refs (message, channel, origin, origin_channel)"
+                                  " VALUES (?, " +
+                                      number + ", ?, " + number + ")",
+                                  std::move(row)));
+      }
     }
     test::run(io, db->migrate("sync", steps));
     auto count = test::run(io, db->query("SELECT COUNT(*) FROM sync_refs"));
     EXPECT_EQ(store::as_int(count[0][0]), 3) << "the row without a key dropped";
+    auto ids =
+        test::run(io, db->query("SELECT message, origin FROM sync_refs WHERE message LIKE '%c2'"));
+    ASSERT_EQ(ids.size(), 1u);
+    EXPECT_EQ(store::as_text(ids[0][0]), "2c2") << "stored with its length first";
+    EXPECT_EQ(store::as_text(ids[0][1]), "2m2");
 
     // Both ways of writing: before load() (the database numbers the
     // channels), and after (the map does).
@@ -283,7 +349,7 @@ TEST_P(OldMapTest, WhatTheOldTableKnewIsFoundAfterTheMigration) {
 }
 
 INSTANTIATE_TEST_SUITE_P(FromVersion, OldMapTest,
-                         ::testing::Combine(::testing::Values(1u, 2u), ::testing::Bool()),
+                         ::testing::Combine(::testing::Values(1u, 2u, 3u), ::testing::Bool()),
                          [](const auto& info) {
                            return "V" + std::to_string(std::get<0>(info.param)) +
                                   (std::get<1>(info.param) ? "Postgres" : "Sqlite");
