@@ -182,6 +182,7 @@ Task<> SyncRefs::load(const std::vector<Channel>& channels) {
   }
   store::Rows rows = co_await db_->query("SELECT id, network, channel FROM sync_channels");
   numbered_.clear();
+  last_copy_ = last_origin_ = nullptr;
   for (const auto& row : rows) {
     // A name with a separator in it could not be told from a key's parts.
     if (store::as_text(row[1]).find('\x1f') != std::string::npos ||
@@ -211,9 +212,17 @@ const SyncRefs::Numbered* SyncRefs::numbered_key(std::string_view key) const {
 }
 
 void SyncRefs::write_row(const Channel& channel, std::string_view id, std::string_view key) {
-  const std::string& network = network_of(channel.plug());
-  const Numbered* c = numbered(network, channel.source);
-  const Numbered* o = c ? numbered_key(key) : nullptr;
+  const Numbered* c = last_copy_;
+  if (!c || last_copy_handle_ != channel.handle || c->source != channel.source) {
+    c = numbered(network_of(channel.plug()), channel.source);
+    last_copy_ = c;
+    last_copy_handle_ = channel.handle;
+  }
+  const Numbered* o = last_origin_;
+  if (c && (!o || !key.starts_with(o->prefix))) {
+    o = numbered_key(key);
+    last_origin_ = o;
+  }
   std::vector<store::Value> row;
   row.reserve(6);
   if (c && o) {
@@ -227,6 +236,7 @@ void SyncRefs::write_row(const Channel& channel, std::string_view id, std::strin
   }
   KeyParts origin = parse_key(key);
   if (origin.network.empty() && origin.source.empty() && origin.id.empty()) return;
+  const std::string& network = network_of(channel.plug());
   db_->write(kNumberChannel, {network, channel.source});
   db_->write(kNumberChannel, {std::string(origin.network), std::string(origin.source)});
   row.emplace_back(stored_id(id));

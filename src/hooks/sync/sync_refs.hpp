@@ -142,6 +142,11 @@ class SyncRefs {
   const Numbered* numbered(std::string_view network, std::string_view source) const;
   const Numbered* numbered_key(std::string_view key) const;
   std::vector<Numbered> numbered_;
+  // The last found: a bridge's copies mostly go to the same channel, of
+  // messages from the same channel.
+  const PlugHandle* last_copy_handle_ = nullptr;
+  const Numbered* last_copy_ = nullptr;
+  const Numbered* last_origin_ = nullptr;
 
   const Host& host_;
   store::Database* db_;

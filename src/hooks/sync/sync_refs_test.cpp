@@ -209,24 +209,29 @@ TEST_F(SyncRefsTest, IdsOfAnyLengthAndCharacterComeBackFromTheDatabase) {
                                     std::string(300, 'n'),
                                     "\xc3\xa9t\xc3\xa9"};
     std::vector<std::string> keys;
+    // Copies alternate between a channel numbered at load() and one that
+    // is not (the database numbers it).
+    Channel other = b.channel("other");
+    auto target = [&](std::size_t i) { return i % 2 ? other : rb; };
     {
       SyncRefs refs(host, db.get(), 16, "sync:test");
       test::run(io, refs.load({ra, rb}));
-      for (const auto& id : ids) {
-        OriginPtr o = refs.add_origin(ra, "o" + id);
-        refs.add_copy(*o, rb, id);
+      for (std::size_t i = 0; i < ids.size(); ++i) {
+        OriginPtr o = refs.add_origin(ra, "o" + ids[i]);
+        refs.add_copy(*o, target(i), ids[i]);
         keys.push_back(o->tag);
       }
       test::run(io, db->flush());
     }
     SyncRefs fresh(host, db.get(), 16, "sync:test");
     for (std::size_t i = 0; i < ids.size(); ++i) {
-      EXPECT_EQ(key_for(fresh, rb, ids[i]), keys[i]) << ids[i].size() << " bytes";
+      EXPECT_EQ(key_for(fresh, target(i), ids[i]), keys[i]) << ids[i].size() << " bytes";
       EXPECT_EQ(key_for(fresh, ra, "o" + ids[i]), keys[i]);
       auto all = copies(fresh, keys[i]);
       ASSERT_EQ(all.size(), 2u);
       EXPECT_EQ(all[0].id, "o" + ids[i]);
       EXPECT_EQ(all[1].id, ids[i]);
+      EXPECT_EQ(all[1].channel, target(i));
     }
     db->close();
   }
