@@ -23,6 +23,24 @@ const std::string& envelope_line(const Event& event) {
   return event.envelope;
 }
 
+const std::string& event_plain(const Event& event) {
+  if (!event.sent) return event.plain;
+  if (!event.sent_plain) {
+    event.sent_plain = event.sent->text ? event.sent->plain() : std::string();
+  }
+  return *event.sent_plain;
+}
+
+std::string_view event_user_id(const Event& event) {
+  if (!event.sent) return event.user_id;
+  return event.sent->user ? std::string_view(event.sent->user->id) : std::string_view();
+}
+
+std::string_view event_username(const Event& event) {
+  if (!event.sent) return event.username;
+  return event.sent->user ? std::string_view(event.sent->user->username) : std::string_view();
+}
+
 Bus::Bus(Host& host, std::size_t keep) : host_(host), keep_(keep) {}
 
 SubscriberPtr Bus::subscribe(SubscriberOptions options) {
@@ -50,12 +68,7 @@ EventPtr Bus::make_event(const SentPtr& sent) {
   e->kind = kind_of(*sent);
   e->type = kind_name(*e->kind);
   e->channel = sent->channel;
-  e->sent = sent;
-  if (sent->text) e->plain = sent->plain();
-  if (sent->user) {
-    e->user_id = sent->user->id;
-    e->username = sent->user->username;
-  }
+  e->sent = sent;  // what filters match is read from it when asked
   return e;
 }
 

@@ -71,7 +71,7 @@ class BusTest : public ::testing::Test {
 
   static std::vector<std::string> texts(Subscriber& s) {
     std::vector<std::string> out;
-    while (auto e = s.queue().try_pop()) out.push_back((*e)->plain);
+    while (auto e = s.queue().try_pop()) out.push_back(event_plain(**e));
     return out;
   }
 };
@@ -175,6 +175,21 @@ TEST_F(BusTest, AnEmittedEventReachesOthersButNotItsEmitter) {
   EXPECT_EQ(env.at("immpoperator"), "weather");
   EXPECT_EQ(env.at("immpref"), "w1");
   EXPECT_EQ(env.at("data").at("text"), "rain");
+}
+
+TEST_F(BusTest, UserAndTextFiltersSeeAnEmittedEventsData) {
+  auto bob = sub("bob", R"({"users":["bob"]})");
+  auto dice = sub("dice", R"({"text":"^!roll\\b"})");
+  auto carol = sub("carol", R"({"users":["carol"]})");
+  Incoming in;
+  ASSERT_EQ(check_envelope(json::parse(R"({"specversion":"1.0","id":"r1","source":"dice",
+      "type":"dice.asked","data":{"text":"!roll 1d20","user":{"id":"u7","username":"bob"}}})"),
+                           "event", true, &in),
+            std::nullopt);
+  test::run(io, bus.emit(in, "relay"));
+  EXPECT_EQ(texts(*bob), (std::vector<std::string>{"!roll 1d20"}));
+  EXPECT_EQ(texts(*dice), (std::vector<std::string>{"!roll 1d20"}));
+  EXPECT_TRUE(carol->queue().empty());
 }
 
 }  // namespace

@@ -41,6 +41,10 @@ bool any_of(const std::vector<T>& list, const T& value) {
   return std::find(list.begin(), list.end(), value) != list.end();
 }
 
+bool any_of(const std::vector<std::string>& list, std::string_view value) {
+  return std::find(list.begin(), list.end(), value) != list.end();
+}
+
 }  // namespace
 
 std::optional<FieldError> Filter::parse(const json::value& value, const std::string& where,
@@ -110,11 +114,13 @@ bool Filter::matches_now(const Event& e) const {
       return false;
   }
   if (!channels_.empty() && (!e.channel || !any_of(channels_, *e.channel))) return false;
-  if (!users_.empty() && !any_of(users_, e.user_id) &&
-      (e.username.empty() || !any_of(users_, e.username))) {
-    return false;
+  if (!users_.empty()) {
+    std::string_view username = event_username(e);
+    if (!any_of(users_, event_user_id(e)) && (username.empty() || !any_of(users_, username))) {
+      return false;
+    }
   }
-  if (text_ && !RE2::PartialMatch(e.plain, *text_)) return false;
+  if (text_ && !RE2::PartialMatch(event_plain(e), *text_)) return false;
   return true;
 }
 
