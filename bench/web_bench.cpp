@@ -326,7 +326,7 @@ std::optional<Outcome> drive(Clients& c, int port, const std::function<void()>& 
 }
 
 // The fields both runs report, after post_per_s.
-Json& fields(Json& j, const Outcome& o) {
+Json& fields(Json& j, const Outcome& o, std::size_t writers) {
   return j.num("post_cpu_us", o.post_cpu_us, 2)
       .count("posts", o.posts)
       .count("clients", env_size("IMMP_BENCH_WEB_CLIENTS", 1000))
@@ -342,7 +342,12 @@ Json& fields(Json& j, const Outcome& o) {
       .count("lagged", o.lagged)
       .count("closed", o.closed)
       .count("unfinished", o.unfinished)
-      .num("events_per_read", o.per_read, 2);
+      .num("events_per_read", o.per_read, 2)
+      .str("post_client", beast_poster() ? "beast" : "raw")
+      .count("client_threads", env_size("IMMP_BENCH_WEB_READERS", 1))
+      .count("writers", writers)
+      .num("fanout_post_p99_ms", o.post_rtt_p99)
+      .num("fanout_cpu_us", o.fanout_cpu_us, 2);
 }
 
 // The floor: the same clients against FloorServer (no immp code) with
@@ -361,13 +366,7 @@ int floor_run(std::size_t writers) {
   j.str("run", "fanout_floor")
       .str("server", "bare epoll, no immp code")
       .num("post_per_s", o->post_per_s, 0);
-  fields(j, *o)
-      .str("post_client", beast_poster() ? "beast" : "raw")
-      .count("client_threads", env_size("IMMP_BENCH_WEB_READERS", 1))
-      .count("writers", writers)
-      .num("fanout_post_p99_ms", o->post_rtt_p99)
-      .num("fanout_cpu_us", o->fanout_cpu_us, 2)
-      .print();
+  fields(j, *o, writers).print();
   return 0;
 }
 
@@ -408,12 +407,7 @@ int immp_run() {
   }
   Json j("web");
   j.num("post_per_s", o->post_per_s, 0);
-  fields(j, *o)
-      .str("post_client", beast_poster() ? "beast" : "raw")
-      .count("client_threads", env_size("IMMP_BENCH_WEB_READERS", 1))
-      .count("writers", writers)
-      .num("fanout_post_p99_ms", o->post_rtt_p99)
-      .num("fanout_cpu_us", o->fanout_cpu_us, 2)
+  fields(j, *o, writers)
       .num("peak_rss_mb", peak_rss_mb(), 1)
       .print();
   return 0;
