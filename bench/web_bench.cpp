@@ -407,9 +407,7 @@ int immp_run() {
   }
   Json j("web");
   j.num("post_per_s", o->post_per_s, 0);
-  fields(j, *o, writers)
-      .num("peak_rss_mb", peak_rss_mb(), 1)
-      .print();
+  fields(j, *o, writers).num("peak_rss_mb", peak_rss_mb(), 1).print();
   return 0;
 }
 
